@@ -1,0 +1,1 @@
+"""opsgraph: the control plane for AI workloads (API side and shared core)."""

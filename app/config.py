@@ -1,0 +1,130 @@
+"""Every knob opsgraph has, read from OPSGRAPH_* environment variables with documented defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    # USD per 1,000 tokens; unknown models cost 0.
+    "simulated-chat": {"input": 0.0005, "output": 0.0015},
+    "simulated-embedding": {"input": 0.0001, "output": 0.0},
+    "gpt-4o-mini": {"input": 0.00015, "output": 0.0006},
+    "gpt-4o": {"input": 0.0025, "output": 0.01},
+    "text-embedding-3-small": {"input": 0.00002, "output": 0.0},
+}
+
+
+def asyncpg_url(url: str) -> str:
+    """Users paste plain postgresql:// URLs; the async engine needs the asyncpg driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """opsgraph settings. Each field maps to the environment variable OPSGRAPH_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSGRAPH_", extra="ignore")
+
+    # Stores
+    database_url: str = Field(
+        "", description="PostgreSQL URL (postgresql://...). Empty: `opsgraph dev` starts one."
+    )
+    redis_url: str = Field("", description="Redis URL (redis://...). Empty: dev starts one.")
+    db_pool_size: int = Field(10, description="SQLAlchemy pool size per process.")
+    data_dir: Path = Field(Path(".opsgraph"), description="Folder for dev data (embedded servers).")
+
+    # API
+    dev: bool = Field(False, description="Development mode: GraphiQL and introspection on.")
+    graphiql: bool | None = Field(None, description="Serve GraphiQL at GET /graphql (default: dev).")
+    introspection: bool | None = Field(None, description="Allow introspection (default: dev).")
+    legacy_graphql_ws: bool = Field(False, description="Also accept the legacy graphql-ws protocol.")
+    max_subscriptions_per_connection: int = Field(100, description="Per websocket connection.")
+    subscriber_buffer: int = Field(
+        64, description="Events buffered per subscription before snapshots are coalesced."
+    )
+    max_body_bytes: int = Field(1_048_576, description="Largest accepted request body (bytes).")
+    max_query_depth: int = Field(12, description="Deepest GraphQL selection accepted.")
+    max_query_tokens: int = Field(4000, description="Most tokens in one GraphQL document.")
+    max_query_aliases: int = Field(30, description="Most aliases in one GraphQL document.")
+    page_size_max: int = Field(100, description="Largest page any list returns.")
+    sync_wait_seconds: float = Field(
+        5.0, description="How long POST /api/v1/tasks waits for a result before 'Processing'."
+    )
+
+    # Auth
+    jwt_secret: str = Field("", description="HS256 secret for bearer tokens (dev: generated).")
+    jwt_public_key: str = Field("", description="PEM public key; when set, RS256/ES256 are used.")
+    jwt_algorithm: str = Field("HS256", description="JWT algorithm.")
+    jwt_issuer: str = Field("opsgraph", description="`iss` claim written and required.")
+    token_ttl_seconds: int = Field(86_400, description="Default lifetime of `opsgraph token`.")
+
+    # Workers and the task lifecycle
+    queues: list[str] = Field(
+        default_factory=lambda: ["llm", "operations", "default"],
+        description="Queues a worker consumes when --queues is not given; all known queues.",
+    )
+    worker_concurrency: int = Field(10, description="Tasks one worker process runs at once.")
+    worker_name: str = Field("", description="Worker name (default: worker-<pid>@<host>).")
+    job_timeout_seconds: float = Field(600, description="Longest one attempt may run.")
+    heartbeat_interval_seconds: float = Field(5.0, description="Worker heartbeat period.")
+    heartbeat_ttl_seconds: float = Field(20.0, description="A worker without heartbeat is dead.")
+    reconcile_interval_seconds: float = Field(10.0, description="Reconciler period.")
+    reconcile_grace_seconds: float = Field(
+        5.0, description="A QUEUED task younger than this is not re-enqueued by the reconciler."
+    )
+    retry_max_retries: int = Field(3, description="Retries after the first attempt (seed 002).")
+    retry_base_delay_seconds: float = Field(1.0, description="First backoff delay.")
+    retry_max_delay_seconds: float = Field(30.0, description="Backoff ceiling.")
+    retry_exponential_base: float = Field(2.0, description="Backoff growth factor.")
+    retry_jitter: float = Field(0.25, description="Up to this fraction is added as jitter.")
+    result_ttl_seconds: int = Field(
+        0, description="Default result TTL recorded on tasks (0 = keep until cleared)."
+    )
+    max_log_lines: int = Field(500, description="Log lines kept per task (oldest dropped).")
+
+    # Providers
+    llm_base_url: str = Field(
+        "", description="OpenAI-compatible base URL (…/v1). Empty: the simulated provider."
+    )
+    llm_api_key: str = Field("", description="Bearer key for the LLM endpoint.")
+    llm_chat_model: str = Field("gpt-4o-mini", description="Default chat model (HTTP provider).")
+    llm_embedding_model: str = Field("text-embedding-3-small", description="Default embed model.")
+    llm_timeout_seconds: float = Field(60.0, description="HTTP provider request timeout.")
+    simulated_latency_ms: int = Field(50, description="Default latency of the simulated provider.")
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES),
+        description="USD per 1,000 input/output tokens, per model (JSON).",
+    )
+
+    # Webhooks
+    webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures.")
+    webhook_timeout_seconds: float = Field(10.0, description="Per delivery attempt.")
+    webhook_max_attempts: int = Field(5, description="Delivery attempts before giving up.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, v: str) -> str:
+        return asyncpg_url(v)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.dev if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.dev if self.introspection is None else self.introspection
+
+    @property
+    def llm_provider_name(self) -> str:
+        return "openai" if self.llm_base_url else "simulated"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,112 @@
+"""The Task table (everything a worker executes), its transitions and its log lines."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, utcnow
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+
+    origin_instance: Mapped[str] = mapped_column(String(255))
+    origin_zone: Mapped[str | None] = mapped_column(String(255))
+    origin_tenant_id: Mapped[str | None] = mapped_column(String(255))
+    origin_reference: Mapped[str | None] = mapped_column(String(255))
+
+    input: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    result: Mapped[Any | None] = mapped_column(JSONB)
+    result_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+    errors: Mapped[list[str]] = mapped_column(JSONB, default=list)
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=4)
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dead_lettered: Mapped[bool] = mapped_column(Boolean, default=False)
+    dead_lettered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    is_resumed: Mapped[bool] = mapped_column(Boolean, default=False)
+    resume_attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_resume_attempt: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+
+    provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(255))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    worker_name: Mapped[str | None] = mapped_column(String(255))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    service_requests: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+
+    __table_args__ = (
+        Index("ix_tasks_created_at_id", "created_at", "id"),
+        Index("ix_tasks_status_queue", "status", "queue"),
+        Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at"),
+        Index("ix_tasks_task_type", "task_type"),
+    )
+
+
+class TaskTransition(Base):
+    __tablename__ = "task_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TaskLog(Base):
+    __tablename__ = "task_logs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level: Mapped[str] = mapped_column(String(16), default="info")
+    message: Mapped[str] = mapped_column(Text)

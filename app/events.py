@@ -1,0 +1,149 @@
+"""Events: published to Redis after commit; one subscriber per process fans them out to every
+local subscription through a bounded buffer that coalesces when a client falls behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "opsgraph:events"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    key: str
+    data: dict[str, Any]
+
+
+async def publish_tasks(redis: Redis, snapshots: Sequence[dict[str, Any]]) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for snap in snapshots:
+            pipe.publish(CHANNEL, json.dumps({"kind": "task", "key": snap["id"], "data": snap}))
+        await pipe.execute()
+
+
+class Subscription:
+    """A bounded buffer of events for one subscriber. When full, a new event replaces the
+    pending one with the same key (a newer snapshot of the same object), else the oldest
+    pending event is dropped; the subscriber never accumulates an unbounded backlog."""
+
+    def __init__(self, predicate: Callable[[Event], bool], maxsize: int) -> None:
+        self.predicate = predicate
+        self.maxsize = max(1, maxsize)
+        self._items: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self.coalesced = 0
+        self.dropped = 0
+
+    def offer(self, event: Event) -> None:
+        if not self.predicate(event):
+            return
+        if len(self._items) >= self.maxsize:
+            for i, pending in enumerate(self._items):
+                if pending.key == event.key and pending.kind == event.kind:
+                    self._items[i] = event
+                    self.coalesced += 1
+                    return
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(event)
+        self._ready.set()
+
+    async def get(self) -> Event:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def drain(self) -> list[Event]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.get()
+
+
+class Broker:
+    """One Redis pub/sub listener per process; fans events out to local subscriptions."""
+
+    def __init__(self, redis: Redis, *, buffer: int = 64) -> None:
+        self._redis = redis
+        self._buffer = buffer
+        self._subs: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="opsgraph-broker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, predicate: Callable[[Event], bool], *, buffer: int | None = None
+    ) -> AsyncIterator[Subscription]:
+        sub = Subscription(predicate, buffer or self._buffer)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subs.discard(sub)
+
+    def _fan_out(self, event: Event) -> None:
+        for sub in list(self._subs):
+            sub.offer(event)
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                self.connected.set()
+                delay = 0.2
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        raw = json.loads(message["data"])
+                        event = Event(raw["kind"], raw["key"], raw["data"])
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("ignoring a malformed event")
+                        continue
+                    self._fan_out(event)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.connected.clear()
+                log.warning("event listener lost Redis (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with suppress(Exception):
+                    await pubsub.aclose()

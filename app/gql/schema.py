@@ -1,0 +1,54 @@
+"""The schema: root types assembled from the domain modules, with limits and caches."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from app.config import Settings
+from app.gql.monitoring import MonitoringQueries
+from app.gql.subscriptions import Subscription
+from app.gql.tasks import TaskMutations, TaskQueries
+
+Query = merge_types("Query", (TaskQueries, MonitoringQueries))
+Mutation = merge_types("Mutation", (TaskMutations,))
+
+
+def _mask(error: GraphQLError) -> bool:
+    # Expected errors (validation, permissions, user input) are GraphQLErrors; anything else
+    # is a bug whose details must not reach the client.
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    s = settings or Settings()
+    extensions: list[object] = [
+        ParserCache(maxsize=512),
+        ValidationCache(maxsize=512),
+        QueryDepthLimiter(max_depth=s.max_query_depth),
+        MaxTokensLimiter(max_token_count=s.max_query_tokens),
+        MaxAliasesLimiter(max_alias_count=s.max_query_aliases),
+        MaskErrors(should_mask_error=_mask),
+    ]
+    if not s.introspection_enabled:
+        from strawberry.extensions import DisableIntrospection
+
+        extensions.append(DisableIntrospection())
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,  # type: ignore[arg-type]
+        config=StrawberryConfig(auto_camel_case=True),
+    )

@@ -1,0 +1,88 @@
+"""Live subscriptions, fed by the process's one event broker and scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+
+from app.events import Event
+from app.gql.context import Info
+from app.gql.monitoring import load_queue_stats
+from app.gql.permissions import CanRead
+from app.gql.types import QueueStats, Task, TaskStatus
+from app.services import tasks
+from app.services.errors import NotFound
+from app.services.snapshots import task_from_snapshot
+from app.uow import read_only
+
+QUEUE_STATS_MIN_INTERVAL = 0.5  # seconds between two queueStats snapshots
+
+
+def _visible(event: Event, tenant_id: str | None) -> bool:
+    return event.kind == "task" and (
+        tenant_id is None or event.data.get("origin_tenant_id") == tenant_id
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        permission_classes=[CanRead],
+        description="Task changes; filter by id, queue or status. By id, the current state "
+        "comes first.",
+    )
+    async def task_updated(
+        self,
+        info: Info,
+        id: uuid.UUID | None = None,
+        queue: str | None = None,
+        status: list[TaskStatus] | None = None,
+    ) -> AsyncGenerator[Task, None]:
+        ctx = info.context
+        tenant = ctx.tenant_id
+        wanted = {s.value for s in status or []}
+        key = str(id) if id else None
+
+        def predicate(e: Event) -> bool:
+            return (
+                _visible(e, tenant)
+                and (key is None or e.key == key)
+                and (queue is None or e.data.get("queue") == queue)
+                and (not wanted or e.data.get("status") in wanted)
+            )
+
+        async with ctx.state.broker.subscribe(predicate) as sub:
+            if id is not None:
+                async with read_only(ctx.state.sessionmaker) as session:
+                    try:
+                        row = await tasks.get_task(session=session, task_id=id, tenant_id=tenant)
+                    except NotFound as exc:
+                        raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from exc
+                if not wanted or row.status in wanted:
+                    yield Task(row=row)
+            async for event in sub:
+                yield Task(row=task_from_snapshot(event.data))
+
+    @strawberry.subscription(
+        permission_classes=[CanRead],
+        description="Queue figures now, then after changes (at most two per second).",
+    )
+    async def queue_stats(self, info: Info) -> AsyncGenerator[QueueStats, None]:
+        ctx = info.context
+        tenant = ctx.tenant_id
+        async with ctx.state.broker.subscribe(lambda e: _visible(e, tenant), buffer=1) as sub:
+            last = time.monotonic()
+            yield await load_queue_stats(info)
+            while True:
+                await sub.get()
+                wait = QUEUE_STATS_MIN_INTERVAL - (time.monotonic() - last)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                sub.drain()
+                last = time.monotonic()
+                yield await load_queue_stats(info)

@@ -1,0 +1,252 @@
+"""Task queries and mutations: thin resolvers that parse, call app.services.tasks, and shape."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.scalars import JSON
+
+from app.db.models import Task as TaskRow
+from app.gql.context import Info
+from app.gql.permissions import CanOperate, CanRead
+from app.gql.types import PageInfo, Task, TaskEdge, TaskError, TaskErrorCode, TaskStatus
+from app.services import tasks
+from app.services.errors import DomainError, InvalidInput
+from app.uow import read_only, unit_of_work
+
+
+@strawberry.enum
+class TaskOrderField(Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    STARTED_AT = "started_at"
+    COMPLETED_AT = "completed_at"
+    PRIORITY = "priority"
+    STATUS = "status"
+    TASK_TYPE = "task_type"
+    PROGRESS = "progress"
+    DURATION = "duration_ms"
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input
+class TaskOrder:
+    field: TaskOrderField = TaskOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+
+@strawberry.input
+class TaskFilter:
+    status: list[TaskStatus] | None = None
+    task_type: list[str] | None = None
+    queue: list[str] | None = None
+    provider: list[str] | None = None
+    origin_instance: str | None = None
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    id_prefix: str | None = None
+    dead_lettered: bool | None = None
+
+    def to_service(self) -> tasks.TaskFilter:
+        return tasks.TaskFilter(
+            statuses=[s.value for s in self.status or []],
+            task_types=self.task_type or [], queues=self.queue or [],
+            providers=self.provider or [], origin_instance=self.origin_instance,
+            origin_zone=self.origin_zone, origin_tenant_id=self.origin_tenant_id,
+            created_after=self.created_after, created_before=self.created_before,
+            id_prefix=self.id_prefix, dead_lettered=self.dead_lettered,
+        )
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.b64encode(f"offset:{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.b64decode(cursor.encode(), validate=True).decode().partition(":")
+        if kind == "offset" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise GraphQLError(f"invalid cursor {cursor!r}", extensions={"code": "BAD_USER_INPUT"})
+
+
+@strawberry.type
+class TaskConnection:
+    edges: list[TaskEdge]
+    page_info: PageInfo
+    filter: strawberry.Private[tasks.TaskFilter]
+    tenant_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="Counted only when asked for.")
+    async def total_count(self, info: Info) -> int:
+        async with read_only(info.context.state.sessionmaker) as session:
+            return await tasks.count_tasks(
+                session=session, filter=self.filter, tenant_id=self.tenant_id
+            )
+
+
+def _page_size(first: int, info: Info) -> int:
+    cap = info.context.state.settings.page_size_max
+    if not 1 <= first <= cap:
+        raise GraphQLError(f"first must be between 1 and {cap}",
+                           extensions={"code": "BAD_USER_INPUT"})
+    return first
+
+
+@strawberry.type
+class TaskQueries:
+    @strawberry.field(permission_classes=[CanRead], description="One task, or null if unknown.")
+    async def task(self, info: Info, id: uuid.UUID) -> Task | None:
+        async with read_only(info.context.state.sessionmaker) as session:
+            try:
+                row = await tasks.get_task(session=session, task_id=id,
+                                           tenant_id=info.context.tenant_id)
+            except DomainError:
+                return None
+        return Task(row=row)
+
+    @strawberry.field(permission_classes=[CanRead])
+    async def tasks(
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        filter: TaskFilter | None = None,
+        order_by: TaskOrder | None = None,
+    ) -> TaskConnection:
+        limit = _page_size(first, info)
+        offset = decode_cursor(after) + 1 if after else 0
+        order = order_by or TaskOrder()
+        flt = (filter or TaskFilter()).to_service()
+        async with read_only(info.context.state.sessionmaker) as session:
+            rows = await tasks.list_tasks(
+                session=session, filter=flt, order_by=order.field.value,
+                descending=order.direction == OrderDirection.DESC, limit=limit + 1,
+                offset=offset, tenant_id=info.context.tenant_id,
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        edges = [TaskEdge(node=Task(row=r), cursor=encode_cursor(offset + i))
+                 for i, r in enumerate(rows)]
+        return TaskConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=more, has_previous_page=offset > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            filter=flt, tenant_id=info.context.tenant_id,
+        )
+
+
+@strawberry.input
+class SubmitTaskInput:
+    operation: str | None = strawberry.field(
+        default=None, description="e.g. chat_completion, generate_embedding, echo"
+    )
+    task_type: str | None = strawberry.field(default=None, description="e.g. llm, echo")
+    queue: str = "llm"
+    priority: int = strawberry.field(default=50, description="0-100; higher runs first.")
+    input: JSON | None = None
+    config: JSON | None = None
+    metadata: JSON | None = None
+    webhook_url: str | None = None
+    origin_instance: str = "api"
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = strawberry.field(
+        default=None, description="Ignored for tenant-scoped callers: their own tenant is used."
+    )
+    origin_reference: str | None = None
+    max_retries: int | None = strawberry.field(default=None, description="Default: settings.")
+    result_ttl_seconds: int | None = None
+
+
+@strawberry.input
+class TaskIdInput:
+    id: uuid.UUID
+
+
+@strawberry.type
+class TaskPayload:
+    task: Task | None
+    errors: list[TaskError]
+
+
+def _errors(exc: DomainError) -> TaskPayload:
+    return TaskPayload(task=None, errors=[
+        TaskError(field=exc.field, code=TaskErrorCode(exc.code), message=exc.message)
+    ])
+
+
+def _json_object(value: object, field: str) -> dict[str, object]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object", field=field)
+    return value
+
+
+@strawberry.type
+class TaskMutations:
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def submit_task(self, info: Info, input: SubmitTaskInput) -> TaskPayload:
+        ctx = info.context
+        try:
+            spec = tasks.TaskSpec(
+                task_type=input.task_type, operation=input.operation, queue=input.queue,
+                priority=input.priority, input=_json_object(input.input, "input"),
+                config=_json_object(input.config, "config"),
+                metadata=_json_object(input.metadata, "metadata"),
+                webhook_url=input.webhook_url, origin_instance=input.origin_instance,
+                origin_zone=input.origin_zone,
+                origin_tenant_id=ctx.tenant_id or input.origin_tenant_id,
+                origin_reference=input.origin_reference, max_retries=input.max_retries,
+                result_ttl_seconds=input.result_ttl_seconds,
+            )
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                row: TaskRow = await tasks.submit_task(
+                    session=session, spec=spec,
+                    default_max_retries=ctx.state.settings.retry_max_retries,
+                    result_ttl_seconds=ctx.state.settings.result_ttl_seconds,
+                )
+        except DomainError as exc:
+            return _errors(exc)
+        return TaskPayload(task=Task(row=row), errors=[])
+
+    @strawberry.mutation(permission_classes=[CanOperate],
+                         description="Cancel a QUEUED task now, or ask a RUNNING one to stop.")
+    async def cancel_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
+        ctx = info.context
+        try:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                row = await tasks.cancel_task(session=session, task_id=input.id,
+                                              tenant_id=ctx.tenant_id)
+        except DomainError as exc:
+            return _errors(exc)
+        return TaskPayload(task=Task(row=row), errors=[])
+
+    @strawberry.mutation(permission_classes=[CanOperate],
+                         description="Put a FAILED or CANCELLED task back in its queue.")
+    async def retry_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
+        ctx = info.context
+        try:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                row = await tasks.retry_task(session=session, task_id=input.id,
+                                             tenant_id=ctx.tenant_id)
+        except DomainError as exc:
+            return _errors(exc)
+        return TaskPayload(task=Task(row=row), errors=[])

@@ -1,0 +1,412 @@
+"""GraphQL object types for tasks, queues and workers, and the shared payload error type."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.db.models import Task as TaskRow
+from app.db.models import TaskLog, TaskTransition
+from app.gql.context import Info
+from app.services import stats
+from app.services.heartbeats import WorkerBeat
+
+
+@strawberry.enum(description="The canonical task lifecycle.")
+class TaskStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class TaskErrorCode(Enum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+
+
+@strawberry.type(description="An expected failure of a mutation: data, not an exception.")
+class TaskError:
+    field: str | None
+    code: TaskErrorCode
+    message: str
+
+
+@strawberry.type
+class Origin:
+    instance: str
+    zone: str | None
+    tenant_id: str | None
+    reference: str | None
+
+
+@strawberry.type
+class TaskTransitionRecord:
+    from_status: TaskStatus | None
+    to_status: TaskStatus
+    at: datetime
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: TaskTransition) -> TaskTransitionRecord:
+        return cls(
+            from_status=TaskStatus(row.from_status) if row.from_status else None,
+            to_status=TaskStatus(row.to_status), at=row.at, reason=row.reason,
+        )
+
+
+@strawberry.type
+class TaskLogLine:
+    at: datetime
+    level: str
+    message: str
+
+    @classmethod
+    def from_row(cls, row: TaskLog) -> TaskLogLine:
+        return cls(at=row.at, level=row.level, message=row.message)
+
+
+@strawberry.type
+class ProgressPoint:
+    at: datetime
+    progress: float
+    message: str | None
+
+
+@strawberry.type
+class MediaItem:
+    name: str
+    path: str
+    url: str
+    media_type: str
+
+
+@strawberry.type
+class TaskMedia:
+    inputs: list[MediaItem]
+    outputs: list[MediaItem]
+
+
+def media_items(raw: Any) -> list[MediaItem]:
+    items = []
+    for m in raw if isinstance(raw, list) else []:
+        if isinstance(m, dict):
+            items.append(MediaItem(
+                name=str(m.get("name", "")), path=str(m.get("path", "")),
+                url=str(m.get("url", "")), media_type=str(m.get("media_type", "")),
+            ))
+    return items
+
+
+@strawberry.type(description="One unit of work: an LLM call, an echo, a job or a step.")
+class Task:
+    row: strawberry.Private[TaskRow]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def task_type(self) -> str:
+        return self.row.task_type
+
+    @strawberry.field
+    def operation(self) -> str | None:
+        return self.row.operation
+
+    @strawberry.field
+    def status(self) -> TaskStatus:
+        return TaskStatus(self.row.status)
+
+    @strawberry.field
+    def queue(self) -> str:
+        return self.row.queue
+
+    @strawberry.field(description="0-100; higher runs first.")
+    def priority(self) -> int:
+        return self.row.priority
+
+    @strawberry.field
+    def origin(self) -> Origin:
+        r = self.row
+        return Origin(instance=r.origin_instance, zone=r.origin_zone,
+                      tenant_id=r.origin_tenant_id, reference=r.origin_reference)
+
+    @strawberry.field
+    def input(self) -> JSON:
+        return self.row.input
+
+    @strawberry.field
+    def config(self) -> JSON:
+        return self.row.config
+
+    @strawberry.field
+    def metadata(self) -> JSON:
+        return self.row.meta
+
+    @strawberry.field
+    def result(self) -> JSON | None:
+        return self.row.result
+
+    @strawberry.field
+    def result_ttl_seconds(self) -> int | None:
+        return self.row.result_ttl_seconds
+
+    @strawberry.field
+    def errors(self) -> list[str]:
+        return list(self.row.errors or [])
+
+    @strawberry.field
+    def has_error(self) -> bool:
+        return bool(self.row.errors)
+
+    @strawberry.field(description="Attempts started so far (a resumed attempt is not counted).")
+    def attempts(self) -> int:
+        return self.row.attempts
+
+    @strawberry.field
+    def max_attempts(self) -> int:
+        return self.row.max_attempts
+
+    @strawberry.field
+    def retry_count(self) -> int:
+        return self.row.retry_count
+
+    @strawberry.field
+    def next_attempt_at(self) -> datetime | None:
+        return self.row.next_attempt_at
+
+    @strawberry.field(description="FAILED after its retries ran out (or a fatal error).")
+    def dead_lettered(self) -> bool:
+        return self.row.dead_lettered
+
+    @strawberry.field
+    def cancel_requested_at(self) -> datetime | None:
+        return self.row.cancel_requested_at
+
+    @strawberry.field
+    def is_resumed(self) -> bool:
+        return self.row.is_resumed
+
+    @strawberry.field
+    def resume_attempt_count(self) -> int:
+        return self.row.resume_attempt_count
+
+    @strawberry.field
+    def last_resume_attempt(self) -> datetime | None:
+        return self.row.last_resume_attempt
+
+    @strawberry.field
+    def progress(self) -> float:
+        return self.row.progress
+
+    @strawberry.field
+    def progress_history(self) -> list[ProgressPoint]:
+        return [
+            ProgressPoint(at=datetime.fromisoformat(p["at"]), progress=float(p["progress"]),
+                          message=p.get("message"))
+            for p in self.row.progress_history or []
+        ]
+
+    @strawberry.field
+    def provider(self) -> str | None:
+        return self.row.provider
+
+    @strawberry.field
+    def model(self) -> str | None:
+        return self.row.model
+
+    @strawberry.field
+    def input_tokens(self) -> int:
+        return self.row.input_tokens
+
+    @strawberry.field
+    def output_tokens(self) -> int:
+        return self.row.output_tokens
+
+    @strawberry.field
+    def cost_usd(self) -> float:
+        return self.row.cost_usd
+
+    @strawberry.field
+    def latency_ms(self) -> float | None:
+        return self.row.latency_ms
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.row.started_at
+
+    @strawberry.field
+    def completed_at(self) -> datetime | None:
+        return self.row.completed_at
+
+    @strawberry.field
+    def duration_ms(self) -> float | None:
+        return duration_ms(self.row)
+
+    @strawberry.field
+    def worker_name(self) -> str | None:
+        return self.row.worker_name
+
+    @strawberry.field
+    def job_id(self) -> str | None:
+        return self.row.job_id
+
+    @strawberry.field
+    def webhook_url(self) -> str | None:
+        return self.row.webhook_url
+
+    @strawberry.field
+    def media(self) -> TaskMedia:
+        m = self.row.media or {}
+        return TaskMedia(inputs=media_items(m.get("inputs")), outputs=media_items(m.get("outputs")))
+
+    @strawberry.field
+    def service_requests(self) -> list[JSON]:
+        return list(self.row.service_requests or [])
+
+    @strawberry.field(description="Every status change, oldest first.")
+    async def transitions(self, info: Info) -> list[TaskTransitionRecord]:
+        rows = await info.context.loaders.transitions.load(self.row.id)
+        return [TaskTransitionRecord.from_row(r) for r in rows]
+
+    @strawberry.field(description="Log lines, oldest first (the newest 500 are kept).")
+    async def logs(self, info: Info) -> list[TaskLogLine]:
+        rows = await info.context.loaders.logs.load(self.row.id)
+        return [TaskLogLine.from_row(r) for r in rows]
+
+
+def duration_ms(row: TaskRow) -> float | None:
+    if row.started_at is None or row.completed_at is None:
+        return None
+    return round((row.completed_at - row.started_at).total_seconds() * 1000, 3)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class TaskEdge:
+    node: Task
+    cursor: str
+
+
+@strawberry.type
+class CountByKey:
+    key: str
+    count: int
+
+
+def counts(d: dict[str, int]) -> list[CountByKey]:
+    return [CountByKey(key=k, count=v) for k, v in sorted(d.items())]
+
+
+@strawberry.type
+class TaskStats:
+    total_tasks: int
+    by_status: list[CountByKey]
+    by_provider: list[CountByKey]
+    by_task_type: list[CountByKey]
+    tasks_last_hour: int
+    tasks_last_24h: int
+
+    @classmethod
+    def from_stats(cls, s: stats.AggregateStats) -> TaskStats:
+        return cls(
+            total_tasks=s.total_tasks, by_status=counts(s.by_status),
+            by_provider=counts(s.by_provider), by_task_type=counts(s.by_task_type),
+            tasks_last_hour=s.tasks_last_hour, tasks_last_24h=s.tasks_last_24h,
+        )
+
+
+@strawberry.type
+class QueueFigures:
+    name: str
+    depth: int
+    active_workers: int
+    active_tasks: int
+    reserved_tasks: int
+    avg_wait_time_ms: float | None
+    tasks_completed_last_hour: int
+
+
+@strawberry.type
+class QueueStats:
+    queues: list[QueueFigures]
+    total_pending: int
+    total_active: int
+    timestamp: datetime
+
+    @classmethod
+    def from_overview(cls, o: stats.QueueOverview) -> QueueStats:
+        return cls(
+            queues=[QueueFigures(**vars(q)) for q in o.queues], total_pending=o.total_pending,
+            total_active=o.total_active, timestamp=o.timestamp,
+        )
+
+
+@strawberry.type
+class Worker:
+    name: str
+    queues: list[str]
+    concurrency: int
+    active_tasks: int
+    utilization_pct: float
+    has_capacity: bool
+    tasks_completed_total: int
+    tasks_failed_total: int
+    tasks_per_minute: float
+    memory_mb: float | None
+    last_seen: datetime
+
+    @classmethod
+    def from_beat(cls, w: WorkerBeat) -> Worker:
+        return cls(
+            name=w.name, queues=w.queues, concurrency=w.concurrency, active_tasks=w.active,
+            utilization_pct=w.utilization_pct, has_capacity=w.has_capacity,
+            tasks_completed_total=w.completed,
+            tasks_failed_total=w.failed, tasks_per_minute=w.tasks_per_minute,
+            memory_mb=w.memory_mb, last_seen=datetime.fromtimestamp(w.last_seen, UTC),
+        )
+
+
+@strawberry.type
+class WorkerStats:
+    workers: list[Worker]
+    total_workers: int
+    total_capacity: int
+    total_active: int
+    total_utilization_pct: float
+    workers_at_capacity: int
+    timestamp: datetime
+
+
+@strawberry.type
+class WorkerHealth:
+    healthy: bool
+    total_workers: int
+    workers_with_capacity: int
+    queues_with_workers: list[str]
+    queues_without_workers: list[str]
+    timestamp: datetime

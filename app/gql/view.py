@@ -1,0 +1,94 @@
+"""The /graphql endpoint: Strawberry's ASGI view with authentication in front of it.
+
+HTTP requests need credentials before anything executes (401 otherwise); GraphiQL's page
+itself is open. Websockets authenticate at `connection_init` (or on the upgrade headers)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from app.auth import Principal, Unauthenticated
+from app.config import Settings
+from app.gql.context import Context
+from app.state import AppState
+
+PRINCIPAL = "opsgraph.principal"
+
+
+def app_state(scope: Scope) -> AppState:
+    state = scope["state"]["app"]
+    assert isinstance(state, AppState)
+    return state
+
+
+class GraphQLView(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return Context(
+            state=app_state(request.scope), principal=request.scope.get(PRINCIPAL),
+            request=request, response=response,
+        )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        params = context.connection_params or {}
+        headers = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
+        upgrade = context.request.headers
+        try:
+            context.principal = await context.state.auth.authenticate(
+                authorization=headers.get("authorization") or upgrade.get("authorization"),
+                api_key=headers.get("x-api-key") or upgrade.get("x-api-key"),
+            )
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
+
+
+class GraphQLEndpoint:
+    """Authenticates HTTP GraphQL requests, then hands over to the Strawberry view."""
+
+    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.legacy_graphql_ws:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        self.view = GraphQLView(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            subscription_protocols=protocols,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _is_ide_page(scope):
+            request = Request(scope)
+            try:
+                principal: Principal = await app_state(scope).auth.authenticate(
+                    authorization=request.headers.get("authorization"),
+                    api_key=request.headers.get("x-api-key"),
+                )
+            except Unauthenticated as exc:
+                body = json.dumps(
+                    {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}
+                ).encode()
+                await send({
+                    "type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"www-authenticate", b"Bearer")],
+                })
+                await send({"type": "http.response.body", "body": body})
+                return
+            scope[PRINCIPAL] = principal
+        await self.view(scope, receive, send)
+
+
+def _is_ide_page(scope: Scope) -> bool:
+    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+        return False
+    accept = dict(scope["headers"]).get(b"accept", b"")
+    return b"text/html" in accept

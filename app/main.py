@@ -1,0 +1,98 @@
+"""create_app(): the Starlette application (GraphQL, REST shims, health) and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp
+
+from app.auth import Authenticator
+from app.config import Settings, get_settings
+from app.db.base import make_engine, make_sessionmaker
+from app.events import Broker
+from app.gql.schema import build_schema
+from app.gql.view import GraphQLEndpoint
+from app.limits import BodySizeLimit
+from app.rest import llm_server, monitoring
+from app.state import AppState
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    state: AppState = request.scope["state"]["app"]
+    checks: dict[str, str] = {}
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["postgres"] = "ok"
+    except Exception as exc:
+        checks["postgres"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await state.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", **checks},
+                        status_code=200 if ready else 503)
+
+
+def create_rest_app(settings: Settings) -> FastAPI:
+    rest = FastAPI(
+        title="opsgraph REST shims",
+        version="0.1.0",
+        description="The paths of the five seed API documents, served over opsgraph's services.",
+        openapi_url="/openapi.json",
+        docs_url="/docs" if settings.dev else None,
+        redoc_url=None,
+    )
+    rest.include_router(monitoring.router)
+    rest.include_router(llm_server.router)
+    return rest
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        sessionmaker = make_sessionmaker(engine)
+        redis: ArqRedis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        broker = Broker(redis, buffer=settings.subscriber_buffer)
+        await broker.start()
+        state = AppState(
+            settings=settings, engine=engine, sessionmaker=sessionmaker, redis=redis,
+            broker=broker, auth=Authenticator(settings, sessionmaker),
+        )
+        try:
+            yield {"app": state}
+        finally:
+            await broker.stop()
+            await redis.aclose()
+            await engine.dispose()
+
+    graphql = GraphQLEndpoint(build_schema(settings), settings)
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Mount("", app=create_rest_app(settings)),
+        ],
+        lifespan=lifespan,
+    )
+    return BodySizeLimit(app, max_bytes=settings.max_body_bytes)

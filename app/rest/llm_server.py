@@ -1,0 +1,111 @@
+"""Seed 003 (/api/v1): create a task from a prompt and answer with its result when it finishes
+within a short wait; server metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.events import Event
+from app.rest.deps import Operator, Reader, State
+from app.services import stats, tasks
+from app.services.lifecycle import FINISHED
+from app.services.snapshots import task_from_snapshot
+from app.uow import read_only, unit_of_work
+
+router = APIRouter(prefix="/api/v1", tags=["LLM server"])
+
+STATUS_003 = {"QUEUED": "Processing", "RUNNING": "Processing", "COMPLETED": "Completed",
+              "FAILED": "Failed", "CANCELLED": "Failed"}
+
+
+class CreateTaskRequest(BaseModel):
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    profile: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "General"
+    role: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "Chat-Agent"
+
+
+class TaskResponse(BaseModel):
+    task_id: str | None = Field(description="Unique identifier for the task.")
+    status: str = Field(description="Processing, Completed or Failed.")
+    result: str | None = None
+    error: str | None = None
+
+
+class MetricsResponse(BaseModel):
+    server_status: str
+    llm_status: dict[str, str]
+    tokens_per_second: float | None = None
+    average_response_time: float | None = None
+    total_requests: int
+    active_tasks: int
+    queue_length: int
+    success_rate: float | None = None
+    api_costs: float | None = None
+
+
+def _response(snapshot_status: str, task_id: str, result: object, errors: list[str]) -> TaskResponse:
+    content = result.get("content") if isinstance(result, dict) else None
+    error = None
+    if snapshot_status == "FAILED":
+        error = errors[-1] if errors else "task failed"
+    elif snapshot_status == "CANCELLED":
+        error = "task was cancelled"
+    return TaskResponse(
+        task_id=task_id, status=STATUS_003[snapshot_status],
+        result=str(content) if content is not None and snapshot_status == "COMPLETED" else None,
+        error=error,
+    )
+
+
+@router.post("/tasks", response_model=TaskResponse, summary="Create Task")
+async def create_task(body: CreateTaskRequest, state: State, principal: Operator) -> TaskResponse:
+    spec = tasks.TaskSpec(
+        task_type="llm", operation="chat_completion", queue="llm",
+        input={"messages": [
+            {"role": "system", "content": f"You are a {body.role} ({body.profile} profile)."},
+            {"role": "user", "content": body.prompt},
+        ]},
+        metadata={"profile": body.profile, "role": body.role, "api": "003"},
+        origin_instance="llm-server", origin_tenant_id=principal.tenant_id,
+    )
+    holder: dict[str, str] = {}
+
+    def finished(e: Event) -> bool:
+        return e.kind == "task" and e.key == holder.get("id") and e.data["status"] in FINISHED
+
+    # Subscribe before the task exists so its completion cannot slip past us.
+    async with state.broker.subscribe(finished, buffer=4) as sub:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            task = await tasks.submit_task(
+                session=session, spec=spec,
+                default_max_retries=state.settings.retry_max_retries,
+            )
+            holder["id"] = str(task.id)
+        try:
+            async with asyncio.timeout(state.settings.sync_wait_seconds):
+                event = await sub.get()
+        except TimeoutError:
+            # The event may have been missed (e.g. a Redis hiccup): the row is the truth.
+            async with read_only(state.sessionmaker) as session:
+                row = await tasks.get_task(session=session, task_id=task.id)
+            return _response(row.status, str(row.id), row.result, row.errors)
+    done = task_from_snapshot(event.data)
+    return _response(done.status, str(done.id), done.result, done.errors)
+
+
+@router.get("/metrics", response_model=MetricsResponse, summary="Get Server Metrics")
+async def get_metrics(state: State, principal: Reader) -> MetricsResponse:
+    async with read_only(state.sessionmaker) as session:
+        m = await stats.server_metrics(session=session, tenant_id=principal.tenant_id)
+    provider = state.settings.llm_provider_name
+    model = state.settings.llm_chat_model if provider == "openai" else "simulated-chat"
+    return MetricsResponse(
+        server_status="online", llm_status={model: "online"},
+        tokens_per_second=m.tokens_per_second, average_response_time=m.average_response_time,
+        total_requests=m.total_requests, active_tasks=m.active_tasks,
+        queue_length=m.queue_length, success_rate=m.success_rate, api_costs=m.api_costs,
+    )

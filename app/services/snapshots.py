@@ -1,0 +1,42 @@
+"""A task as a JSON-ready dict (what events carry) and back into a detached Task row."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from app.db.models import Task
+
+_DATETIMES = (
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "next_attempt_at",
+    "dead_lettered_at",
+    "cancel_requested_at",
+    "last_resume_attempt",
+)
+_COLUMNS = [c.key for c in Task.__mapper__.column_attrs]
+
+
+def task_snapshot(task: Task) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in _COLUMNS:
+        value = getattr(task, key)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def task_from_snapshot(data: dict[str, Any]) -> Task:
+    values = {k: data.get(k) for k in _COLUMNS}
+    values["id"] = uuid.UUID(values["id"])
+    for key in _DATETIMES:
+        if values.get(key):
+            values[key] = datetime.fromisoformat(values[key])
+    return Task(**values)

@@ -1,0 +1,41 @@
+"""Registered task types and their operations; workers provide a handler for each."""
+
+from __future__ import annotations
+
+from app.services.errors import InvalidInput
+
+# task type -> operations it accepts (the first is the default)
+TASK_TYPES: dict[str, tuple[str, ...]] = {
+    "llm": ("chat_completion", "generate_embedding"),
+    "echo": ("echo",),
+}
+
+# An operation alone names its task type (submitTask(operation: "chat_completion")).
+OPERATION_TYPES: dict[str, str] = {op: tt for tt, ops in TASK_TYPES.items() for op in ops}
+
+
+def resolve(task_type: str | None, operation: str | None) -> tuple[str, str]:
+    """Return (task_type, operation) or raise InvalidInput naming the offending field."""
+    if task_type is None and operation is None:
+        raise InvalidInput("give a taskType or an operation", field="taskType")
+    if task_type is None:
+        assert operation is not None
+        if operation not in OPERATION_TYPES:
+            raise InvalidInput(
+                f"unknown operation {operation!r}; known: {sorted(OPERATION_TYPES)}",
+                field="operation",
+            )
+        return OPERATION_TYPES[operation], operation
+    if task_type not in TASK_TYPES:
+        raise InvalidInput(
+            f"unknown task type {task_type!r}; known: {sorted(TASK_TYPES)}", field="taskType"
+        )
+    ops = TASK_TYPES[task_type]
+    if operation is None:
+        return task_type, ops[0]
+    if operation not in ops:
+        raise InvalidInput(
+            f"task type {task_type!r} has no operation {operation!r}; known: {list(ops)}",
+            field="operation",
+        )
+    return task_type, operation

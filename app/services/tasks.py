@@ -1,0 +1,529 @@
+"""Tasks: submit, read, list, cancel and retry, and the worker-side steps of an attempt.
+
+Every status change goes through `_transition`, which checks the state machine, records the
+transition row and leaves a TaskChanged effect for the unit of work to publish after commit."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import Select, String, cast, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Task, TaskLog, TaskTransition
+from app.services import effects, task_types
+from app.services.backoff import BackoffPolicy
+from app.services.errors import InvalidInput, NotFound
+from app.services.lifecycle import FINISHED, TaskStatus, check_transition
+from app.services.snapshots import task_snapshot
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+SIMULATE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "latency_ms": (int, float),
+    "fail_attempts": int,
+    "error": str,
+    "input_tokens": int,
+    "output_tokens": int,
+}
+PROGRESS_HISTORY_MAX = 100
+
+
+@dataclass
+class TaskSpec:
+    task_type: str | None = None
+    operation: str | None = None
+    queue: str = "llm"
+    priority: int = 50
+    input: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = None
+    origin_instance: str = "api"
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    max_retries: int | None = None
+    result_ttl_seconds: int | None = None
+    media: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskFilter:
+    statuses: Sequence[str] = ()
+    task_types: Sequence[str] = ()
+    queues: Sequence[str] = ()
+    providers: Sequence[str] = ()
+    origin_instance: str | None = None
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    id_prefix: str | None = None
+    dead_lettered: bool | None = None
+
+
+ORDER_FIELDS: dict[str, Any] = {
+    "created_at": Task.created_at,
+    "updated_at": Task.updated_at,
+    "started_at": Task.started_at,
+    "completed_at": Task.completed_at,
+    "status": Task.status,
+    "task_type": Task.task_type,
+    "priority": Task.priority,
+    "progress": Task.progress,
+    "queue": Task.queue,
+    "provider_type": Task.provider,
+    "duration_ms": Task.completed_at - Task.started_at,
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float | None = None
+    service_request: dict[str, Any] | None = None
+
+
+# --- submission ---------------------------------------------------------------------------
+
+
+def _validate(spec: TaskSpec) -> tuple[str, str]:
+    task_type, operation = task_types.resolve(spec.task_type, spec.operation)
+    if not QUEUE_NAME.match(spec.queue):
+        raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field="queue")
+    if not 0 <= spec.priority <= 100:
+        raise InvalidInput("priority must be between 0 and 100", field="priority")
+    for name in ("input", "config", "metadata", "media"):
+        if not isinstance(getattr(spec, name), dict):
+            raise InvalidInput(f"{name} must be a JSON object", field=name)
+    if spec.webhook_url is not None:
+        url = urlparse(spec.webhook_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise InvalidInput("webhookUrl must be an http(s) URL", field="webhookUrl")
+    if spec.max_retries is not None and not 0 <= spec.max_retries <= 20:
+        raise InvalidInput("maxRetries must be between 0 and 20", field="maxRetries")
+    if spec.result_ttl_seconds is not None and spec.result_ttl_seconds < 0:
+        raise InvalidInput("resultTtlSeconds must not be negative", field="resultTtlSeconds")
+    if not spec.origin_instance:
+        raise InvalidInput("originInstance must not be empty", field="originInstance")
+    simulate = spec.config.get("simulate")
+    if simulate is not None:
+        if not isinstance(simulate, dict):
+            raise InvalidInput("config.simulate must be an object", field="config")
+        for key, value in simulate.items():
+            expected = SIMULATE_KEYS.get(key)
+            if expected is None:
+                raise InvalidInput(
+                    f"config.simulate.{key} is unknown; known: {sorted(SIMULATE_KEYS)}",
+                    field="config",
+                )
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise InvalidInput(f"config.simulate.{key} has the wrong type", field="config")
+        if simulate.get("error", "retryable") not in ("retryable", "fatal"):
+            raise InvalidInput(
+                "config.simulate.error must be 'retryable' or 'fatal'", field="config"
+            )
+    if task_type == "llm" and operation == "chat_completion":
+        if not isinstance(spec.input.get("messages"), list) and not isinstance(
+            spec.input.get("prompt"), str
+        ):
+            raise InvalidInput(
+                "a chat_completion needs input.messages (a list) or input.prompt (a string)",
+                field="input",
+            )
+    if task_type == "llm" and operation == "generate_embedding":
+        if not isinstance(spec.input.get("input", spec.input.get("text")), str | list):
+            raise InvalidInput(
+                "a generate_embedding needs input.input (a string or a list)", field="input"
+            )
+    return task_type, operation
+
+
+async def submit_task(
+    *, session: AsyncSession, spec: TaskSpec, default_max_retries: int, result_ttl_seconds: int = 0
+) -> Task:
+    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
+    task_type, operation = _validate(spec)
+    now = utcnow()
+    retries = default_max_retries if spec.max_retries is None else spec.max_retries
+    task = Task(
+        id=uuid.uuid4(),
+        task_type=task_type,
+        operation=operation,
+        status=TaskStatus.QUEUED.value,
+        queue=spec.queue,
+        priority=spec.priority,
+        origin_instance=spec.origin_instance,
+        origin_zone=spec.origin_zone,
+        origin_tenant_id=spec.origin_tenant_id,
+        origin_reference=spec.origin_reference,
+        input=spec.input,
+        config=spec.config,
+        meta=spec.metadata,
+        result=None,
+        result_ttl_seconds=spec.result_ttl_seconds or result_ttl_seconds or None,
+        errors=[],
+        attempts=0,
+        max_attempts=retries + 1,
+        retry_count=0,
+        dead_lettered=False,
+        is_resumed=False,
+        resume_attempt_count=0,
+        progress=0.0,
+        progress_history=[],
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=0.0,
+        created_at=now,
+        updated_at=now,
+        webhook_url=spec.webhook_url,
+        media=spec.media,
+        service_requests=[],
+    )
+    task.job_id = str(task.id)
+    session.add(task)
+    session.add(TaskTransition(task_id=task.id, from_status=None, to_status="QUEUED", at=now,
+                               reason="submitted"))
+    await session.flush()
+    effects.record(session, effects.Enqueue(str(task.id), task.queue, task.priority))
+    _changed(session, task)
+    return task
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _scoped(stmt: Select[Any], tenant_id: str | None) -> Select[Any]:
+    return stmt if tenant_id is None else stmt.where(Task.origin_tenant_id == tenant_id)
+
+
+async def get_task(
+    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None,
+    for_update: bool = False,
+) -> Task:
+    stmt = _scoped(select(Task).where(Task.id == task_id), tenant_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = (await session.execute(stmt)).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"task {task_id} not found", field="id")
+    return task
+
+
+async def get_tasks(
+    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Task]:
+    rows = (await session.execute(select(Task).where(Task.id.in_(task_ids)))).scalars()
+    return {t.id: t for t in rows}
+
+
+def _filtered(stmt: Select[Any], f: TaskFilter, tenant_id: str | None) -> Select[Any]:
+    stmt = _scoped(stmt, tenant_id)
+    if f.statuses:
+        stmt = stmt.where(Task.status.in_(list(f.statuses)))
+    if f.task_types:
+        stmt = stmt.where(Task.task_type.in_(list(f.task_types)))
+    if f.queues:
+        stmt = stmt.where(Task.queue.in_(list(f.queues)))
+    if f.providers:
+        stmt = stmt.where(Task.provider.in_(list(f.providers)))
+    if f.origin_instance is not None:
+        stmt = stmt.where(Task.origin_instance == f.origin_instance)
+    if f.origin_zone is not None:
+        stmt = stmt.where(Task.origin_zone == f.origin_zone)
+    if f.origin_tenant_id is not None:
+        stmt = stmt.where(Task.origin_tenant_id == f.origin_tenant_id)
+    if f.created_after is not None:
+        stmt = stmt.where(Task.created_at > f.created_after)
+    if f.created_before is not None:
+        stmt = stmt.where(Task.created_at < f.created_before)
+    if f.id_prefix:
+        prefix = f.id_prefix.lower().replace("%", "").replace("_", "")
+        stmt = stmt.where(cast(Task.id, String).like(prefix + "%"))
+    if f.dead_lettered is not None:
+        stmt = stmt.where(Task.dead_lettered.is_(f.dead_lettered))
+    return stmt
+
+
+async def list_tasks(
+    *,
+    session: AsyncSession,
+    filter: TaskFilter,
+    order_by: str = "created_at",
+    descending: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+    tenant_id: str | None = None,
+) -> list[Task]:
+    if order_by not in ORDER_FIELDS:
+        raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
+    column = ORDER_FIELDS[order_by]
+    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    tiebreak = Task.id.desc() if descending else Task.id.asc()
+    stmt = _filtered(select(Task), filter, tenant_id).order_by(order, tiebreak)
+    rows = await session.execute(stmt.limit(limit).offset(offset))
+    return list(rows.scalars())
+
+
+async def count_tasks(
+    *, session: AsyncSession, filter: TaskFilter, tenant_id: str | None = None
+) -> int:
+    stmt = _filtered(select(func.count()).select_from(Task), filter, tenant_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def transitions_for(
+    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[TaskTransition]]:
+    stmt = (
+        select(TaskTransition)
+        .where(TaskTransition.task_id.in_(task_ids))
+        .order_by(TaskTransition.task_id, TaskTransition.id)
+    )
+    out: dict[uuid.UUID, list[TaskTransition]] = defaultdict(list)
+    for row in (await session.execute(stmt)).scalars():
+        out[row.task_id].append(row)
+    return out
+
+
+async def logs_for(
+    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[TaskLog]]:
+    stmt = select(TaskLog).where(TaskLog.task_id.in_(task_ids)).order_by(TaskLog.id)
+    out: dict[uuid.UUID, list[TaskLog]] = defaultdict(list)
+    for row in (await session.execute(stmt)).scalars():
+        out[row.task_id].append(row)
+    return out
+
+
+# --- operator actions ---------------------------------------------------------------------
+
+
+async def cancel_task(
+    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None,
+    reason: str = "cancelled by request",
+) -> Task:
+    """QUEUED: cancelled at once. RUNNING: asked to stop; CANCELLED when the worker acknowledges."""
+    task = await get_task(session=session, task_id=task_id, tenant_id=tenant_id, for_update=True)
+    if task.status == TaskStatus.QUEUED:
+        _transition(session, task, TaskStatus.CANCELLED, reason)
+    elif task.status == TaskStatus.RUNNING:
+        if task.cancel_requested_at is None:
+            task.cancel_requested_at = utcnow()
+            task.updated_at = task.cancel_requested_at
+            _log(session, task, "cancel requested: " + reason, "warning")
+        effects.record(session, effects.Abort(str(task.id)))
+    else:
+        check_transition(task.status, TaskStatus.CANCELLED)
+    await session.flush()
+    _changed(session, task)
+    return task
+
+
+async def retry_task(
+    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None
+) -> Task:
+    """Put a FAILED or CANCELLED task back to QUEUED with a fresh attempt budget."""
+    task = await get_task(session=session, task_id=task_id, tenant_id=tenant_id, for_update=True)
+    check_transition(task.status, TaskStatus.QUEUED)
+    _transition(session, task, TaskStatus.QUEUED, "retried by request")
+    task.attempts = 0
+    task.dead_lettered = False
+    task.dead_lettered_at = None
+    task.cancel_requested_at = None
+    task.completed_at = None
+    task.next_attempt_at = None
+    task.progress = 0.0
+    await session.flush()
+    effects.record(session, effects.Enqueue(str(task.id), task.queue, task.priority))
+    _changed(session, task)
+    return task
+
+
+# --- worker side --------------------------------------------------------------------------
+
+
+async def start_attempt(
+    *, session: AsyncSession, task_id: uuid.UUID, worker_name: str
+) -> Task | None:
+    """Mark RUNNING before any work; None when the task is not QUEUED (cancelled, done, gone)."""
+    task = (
+        await session.execute(select(Task).where(Task.id == task_id).with_for_update())
+    ).scalar_one_or_none()
+    if task is None or task.status != TaskStatus.QUEUED:
+        return None
+    _transition(session, task, TaskStatus.RUNNING, f"attempt {task.attempts + 1} on {worker_name}")
+    task.attempts += 1
+    task.worker_name = worker_name
+    task.next_attempt_at = None
+    if task.started_at is None:
+        task.started_at = task.updated_at
+    await session.flush()
+    _changed(session, task)
+    return task
+
+
+async def complete_attempt(
+    *, session: AsyncSession, task: Task, result: Any, usage: Usage
+) -> Task:
+    _apply_usage(task, usage)
+    task.result = result
+    task.progress = 100.0
+    _transition(session, task, TaskStatus.COMPLETED, "completed")
+    _progress(task, 100.0, "completed")
+    await session.flush()
+    _changed(session, task)
+    return task
+
+
+async def fail_attempt(
+    *,
+    session: AsyncSession,
+    task: Task,
+    error: str,
+    retryable: bool,
+    policy: BackoffPolicy,
+    usage: Usage | None = None,
+) -> float | None:
+    """Record the error; return the retry delay in seconds, or None when the task is FAILED."""
+    if usage is not None:
+        _apply_usage(task, usage)
+    task.errors = [*task.errors, f"attempt {task.attempts}: {error}"][-50:]
+    if retryable and task.attempts < task.max_attempts:
+        task.retry_count += 1
+        delay = policy.delay(task.retry_count)
+        _transition(session, task, TaskStatus.QUEUED, f"retry {task.retry_count} in {delay:.2f}s")
+        task.next_attempt_at = task.updated_at + timedelta(seconds=delay)
+        _log(session, task, f"attempt {task.attempts} failed: {error}; retrying", "warning")
+        await session.flush()
+        _changed(session, task)
+        return delay
+    why = "retries exhausted" if retryable else "fatal error"
+    _transition(session, task, TaskStatus.FAILED, f"{why}: {error}")
+    task.dead_lettered = True
+    task.dead_lettered_at = task.updated_at
+    _log(session, task, f"attempt {task.attempts} failed: {error}; {why}", "error")
+    await session.flush()
+    _changed(session, task)
+    return None
+
+
+async def acknowledge_cancel(*, session: AsyncSession, task: Task) -> Task:
+    _transition(session, task, TaskStatus.CANCELLED, "stopped by worker after cancel request")
+    await session.flush()
+    _changed(session, task)
+    return task
+
+
+async def set_progress(
+    *, session: AsyncSession, task: Task, progress: float, message: str | None = None
+) -> None:
+    task.progress = max(0.0, min(100.0, progress))
+    task.updated_at = utcnow()
+    _progress(task, task.progress, message)
+    await session.flush()
+    _changed(session, task)
+
+
+async def append_log(
+    *, session: AsyncSession, task: Task, message: str, level: str = "info", keep: int = 500
+) -> None:
+    _log(session, task, message, level)
+    await session.flush()
+    # Bound the log: drop the oldest lines beyond `keep`.
+    cutoff = (
+        select(TaskLog.id)
+        .where(TaskLog.task_id == task.id)
+        .order_by(TaskLog.id.desc())
+        .offset(keep)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await session.execute(delete(TaskLog).where(TaskLog.task_id == task.id, TaskLog.id <= cutoff))
+
+
+async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task:
+    """A RUNNING task whose worker died goes back to QUEUED, counted as a resume attempt."""
+    _transition(session, task, TaskStatus.QUEUED, reason)
+    task.is_resumed = True
+    task.resume_attempt_count += 1
+    task.last_resume_attempt = task.updated_at
+    # The interrupted attempt does not count against the retry budget.
+    task.attempts = max(task.attempts - 1, 0)
+    _log(session, task, reason, "warning")
+    await session.flush()
+    _changed(session, task)
+    return task
+
+
+async def queued_tasks_older_than(
+    *, session: AsyncSession, age: timedelta, limit: int = 1000
+) -> list[Task]:
+    now = utcnow()
+    stmt = (
+        select(Task)
+        .where(Task.status == TaskStatus.QUEUED, Task.updated_at < now - age)
+        .order_by(Task.updated_at)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def running_tasks(*, session: AsyncSession, limit: int = 5000) -> list[Task]:
+    stmt = select(Task).where(Task.status == TaskStatus.RUNNING).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _transition(session: AsyncSession, task: Task, target: TaskStatus, reason: str) -> None:
+    check_transition(task.status, target)
+    now = utcnow()
+    session.add(
+        TaskTransition(task_id=task.id, from_status=task.status, to_status=target.value, at=now,
+                       reason=reason[:2000])
+    )
+    task.status = target.value
+    task.updated_at = now
+    if target in FINISHED:
+        task.completed_at = now
+    if target == TaskStatus.QUEUED:
+        task.worker_name = None
+
+
+def _apply_usage(task: Task, usage: Usage) -> None:
+    task.provider = usage.provider or task.provider
+    task.model = usage.model or task.model
+    task.input_tokens += usage.input_tokens
+    task.output_tokens += usage.output_tokens
+    task.cost_usd = round(task.cost_usd + usage.cost_usd, 8)
+    if usage.latency_ms is not None:
+        task.latency_ms = usage.latency_ms
+    if usage.service_request is not None:
+        task.service_requests = [*task.service_requests, usage.service_request][-50:]
+
+
+def _progress(task: Task, value: float, message: str | None) -> None:
+    entry = {"at": utcnow().isoformat(), "progress": value, "message": message}
+    task.progress_history = [*task.progress_history, entry][-PROGRESS_HISTORY_MAX:]
+
+
+def _log(session: AsyncSession, task: Task, message: str, level: str) -> None:
+    session.add(TaskLog(task_id=task.id, level=level, message=message[:4000], at=utcnow()))
+
+
+def _changed(session: AsyncSession, task: Task) -> None:
+    effects.record(session, effects.TaskChanged(task_snapshot(task)))

@@ -1,0 +1,1 @@
+"""opsgraph's arq workers: the processes that execute tasks."""

@@ -1,0 +1,78 @@
+"""What each task type does. A handler gets the task and returns (result, usage); it raises
+ProviderError for failures the retry policy should see. Handlers are safe to re-run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.db.models import Task
+from app.services.pricing import cost_usd
+from app.services.tasks import Usage
+from workers.context import WorkerState
+from workers.providers import ProviderError
+
+Handler = Callable[[Task, WorkerState], Awaitable[tuple[Any, Usage]]]
+
+
+def _messages(task: Task) -> list[dict[str, Any]]:
+    messages = task.input.get("messages")
+    if isinstance(messages, list):
+        return [m for m in messages if isinstance(m, dict)]
+    prompt = str(task.input.get("prompt", ""))
+    out: list[dict[str, Any]] = []
+    if isinstance(task.input.get("system"), str):
+        out.append({"role": "system", "content": task.input["system"]})
+    out.append({"role": "user", "content": prompt})
+    return out
+
+
+async def llm(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    params = dict(task.config)
+    model = params.get("model") if isinstance(params.get("model"), str) else None
+    provider = state.provider
+    if task.operation == "generate_embedding":
+        raw = task.input.get("input", task.input.get("text"))
+        inputs = [raw] if isinstance(raw, str) else [str(x) for x in raw or []]
+        emb = await provider.embed(inputs=inputs, model=model, params=params, attempt=task.attempts)
+        usage = Usage(
+            provider=provider.name, model=emb.model, input_tokens=emb.input_tokens,
+            cost_usd=cost_usd(state.settings.prices, emb.model, emb.input_tokens, 0),
+            latency_ms=emb.latency_ms,
+            service_request=_request_log(provider.name, "embeddings", emb.model, emb.latency_ms),
+        )
+        return {"embeddings": emb.embeddings, "model": emb.model}, usage
+    chat = await provider.chat(
+        messages=_messages(task), model=model, params=params, attempt=task.attempts
+    )
+    usage = Usage(
+        provider=provider.name, model=chat.model, input_tokens=chat.input_tokens,
+        output_tokens=chat.output_tokens,
+        cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
+        latency_ms=chat.latency_ms,
+        service_request=_request_log(provider.name, "chat/completions", chat.model,
+                                     chat.latency_ms),
+    )
+    return {"content": chat.content, "model": chat.model, "finish_reason": chat.finish_reason}, usage
+
+
+async def echo(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    """Returns its input and config.value after the simulated latency (pipelines, demos)."""
+    simulate = task.config.get("simulate") or {}
+    latency = float(simulate.get("latency_ms", state.settings.simulated_latency_ms))
+    if latency > 0:
+        await asyncio.sleep(latency / 1000)
+    if task.attempts <= int(simulate.get("fail_attempts", 0)):
+        fatal = simulate.get("error", "retryable") == "fatal"
+        raise ProviderError(f"simulated failure on attempt {task.attempts}", retryable=not fatal)
+    return {"input": task.input, "value": task.config.get("value")}, Usage(
+        provider="simulated", latency_ms=latency
+    )
+
+
+def _request_log(provider: str, path: str, model: str, latency_ms: float) -> dict[str, Any]:
+    return {"provider": provider, "endpoint": path, "model": model, "latency_ms": latency_ms}
+
+
+HANDLERS: dict[str, Handler] = {"llm": llm, "echo": echo}

@@ -1,0 +1,143 @@
+"""A worker process: one arq Worker per queue sharing one concurrency limit, plus the
+heartbeat and the reconciler loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from contextlib import suppress
+from typing import Any
+
+import httpx
+import psutil
+from arq import func
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker
+
+from app import dispatch
+from app.config import Settings
+from app.db.base import make_engine, make_sessionmaker
+from app.services import heartbeats
+from app.services.backoff import BackoffPolicy
+from workers.context import WorkerState
+from workers.providers import Provider
+from workers.providers.openai import OpenAIProvider
+from workers.providers.simulated import SimulatedProvider
+from workers.reconciler import Reconciler
+from workers.runner import run_task
+from workers.webhooks import DELIVER, deliver_webhook
+
+log = logging.getLogger(__name__)
+
+
+def make_provider(settings: Settings) -> Provider:
+    if settings.llm_base_url:
+        return OpenAIProvider(
+            base_url=settings.llm_base_url, api_key=settings.llm_api_key,
+            chat_model=settings.llm_chat_model, embedding_model=settings.llm_embedding_model,
+            timeout=settings.llm_timeout_seconds,
+        )
+    return SimulatedProvider(default_latency_ms=settings.simulated_latency_ms)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(url)
+
+
+async def _heartbeat_loop(state: WorkerState) -> None:
+    process = psutil.Process()
+    while True:
+        try:
+            state.beat.memory_mb = round(process.memory_info().rss / 1_048_576, 1)
+            await heartbeats.beat(
+                state.redis, state.beat, ttl_seconds=state.settings.heartbeat_ttl_seconds
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis down: keep beating once it is back
+            log.warning("heartbeat failed: %s", exc)
+        await asyncio.sleep(state.settings.heartbeat_interval_seconds)
+
+
+async def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
+    name = settings.worker_name or f"worker-{os.getpid()}@{socket.gethostname()}"
+    redis: ArqRedis = await create_pool(redis_settings(settings.redis_url))
+    engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20))
+    state = WorkerState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        redis=redis,
+        provider=make_provider(settings),
+        http=httpx.AsyncClient(),
+        beat=heartbeats.WorkerBeat(
+            name=name, queues=queues, concurrency=concurrency, pid=os.getpid(),
+            host=socket.gethostname(),
+        ),
+        policy=BackoffPolicy(
+            base_delay=settings.retry_base_delay_seconds,
+            max_delay=settings.retry_max_delay_seconds,
+            exponential_base=settings.retry_exponential_base,
+            jitter=settings.retry_jitter,
+        ),
+    )
+    ctx: dict[str, Any] = {"opsgraph": state}
+    functions = [
+        func(run_task, name=dispatch.RUN_TASK, max_tries=10_000,
+             timeout=settings.job_timeout_seconds + 60, keep_result=0),
+        func(deliver_webhook, name=DELIVER, max_tries=settings.webhook_max_attempts + 1,
+             timeout=settings.webhook_timeout_seconds + 30, keep_result=0),
+    ]
+    shared = asyncio.BoundedSemaphore(concurrency)
+    workers = []
+    for queue in queues:
+        w = Worker(
+            functions=functions,  # type: ignore[arg-type]
+            queue_name=dispatch.queue_key(queue),
+            redis_pool=redis,
+            ctx=ctx,
+            max_jobs=concurrency,
+            allow_abort_jobs=True,
+            handle_signals=False,
+            poll_delay=0.05,
+            keep_result=0,
+            health_check_interval=60,
+        )
+        # One concurrency limit for the whole process, whatever the number of queues.
+        w.sem = shared
+        workers.append(w)
+
+    await heartbeats.beat(redis, state.beat, ttl_seconds=settings.heartbeat_ttl_seconds)
+    loops = [
+        asyncio.create_task(_heartbeat_loop(state), name="heartbeat"),
+        asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
+    ]
+    mains = [asyncio.create_task(w.main(), name=f"arq:{w.queue_name}") for w in workers]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker %s consuming %s with concurrency %d (provider: %s)", name,
+             ", ".join(queues), concurrency, state.provider.name)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *mains], return_when=asyncio.FIRST_COMPLETED)
+    for t in done:
+        if t is not stopper and t.exception() is not None:
+            log.error("arq worker stopped: %r", t.exception())
+    log.info("worker %s stopping", name)
+    for t in [*mains, *loops, stopper]:
+        t.cancel()
+    # Cancel running attempts; the runner puts each back to QUEUED for another worker.
+    for w in workers:
+        w.handle_sig(signal.SIGTERM)
+    running = [t for w in workers for t in w.tasks.values()]
+    await asyncio.gather(*mains, *loops, *running, return_exceptions=True)
+    with suppress(Exception):
+        await heartbeats.forget(redis, name)
+    await state.provider.aclose()
+    await state.http.aclose()
+    await redis.aclose()
+    await engine.dispose()

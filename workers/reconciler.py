@@ -1,0 +1,109 @@
+"""The reconciler: puts back QUEUED tasks whose job vanished from Redis and recovers RUNNING
+tasks whose worker stopped heartbeating. One pass at a time across all workers (a Redis lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import dispatch
+from app.services import tasks
+from app.services.heartbeats import is_alive
+from app.services.lifecycle import TaskStatus
+from app.uow import read_only, unit_of_work
+from workers.context import WorkerState
+
+log = logging.getLogger(__name__)
+LOCK_KEY = "opsgraph:reconciler:lock"
+
+
+@dataclass
+class Reconciler:
+    state: WorkerState
+    # Workers seen without a heartbeat once; recovered only when still silent next pass, so a
+    # Redis restart (which wipes heartbeats of live workers too) does not trigger recoveries.
+    suspects: set[str] = field(default_factory=set)
+
+    async def run_forever(self) -> None:
+        interval = self.state.settings.reconcile_interval_seconds
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, SQLAlchemyError) as exc:
+                log.warning("reconciler pass failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    async def run_once(self, *, force: bool = False) -> dict[str, int]:
+        settings = self.state.settings
+        redis = self.state.redis
+        lock_ms = int(max(settings.reconcile_interval_seconds * 0.9, 0.5) * 1000)
+        if not force and not await redis.set(LOCK_KEY, self.state.name, nx=True, px=lock_ms):
+            return {"skipped": 1}
+        resumed = await self._recover_running()
+        requeued = await self._requeue_lost()
+        return {"resumed": resumed, "requeued": requeued}
+
+    async def _recover_running(self) -> int:
+        state = self.state
+        async with read_only(state.sessionmaker) as session:
+            running = await tasks.running_tasks(session=session)
+        by_worker: dict[str, list[str]] = {}
+        for t in running:
+            by_worker.setdefault(t.worker_name or "", []).append(str(t.id))
+        silent = set()
+        for worker in by_worker:
+            if worker != state.name and not await is_alive(state.redis, worker):
+                silent.add(worker)
+        dead = silent & self.suspects
+        self.suspects = silent - dead
+        count = 0
+        for worker in dead:
+            for task_id in by_worker[worker]:
+                count += await self._resume(task_id, worker)
+        return count
+
+    async def _resume(self, task_id: str, worker: str) -> int:
+        state = self.state
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            task = await tasks.get_task(session=session, task_id=uuid.UUID(task_id),
+                                        for_update=True)
+            if task.status != TaskStatus.RUNNING or task.worker_name != worker:
+                return 0
+            await tasks.resume_task(
+                session=session, task=task,
+                reason=f"worker {worker} stopped heartbeating; resumed",
+            )
+            queue, priority = task.queue, task.priority
+        await dispatch.release_in_progress(state.redis, task_id=task_id)
+        if not await dispatch.job_is_queued(state.redis, task_id=task_id, queue=queue):
+            await dispatch.drop_job(state.redis, task_id=task_id, queue=queue)
+            await dispatch.enqueue(state.redis, task_id=task_id, queue=queue, priority=priority)
+        log.warning("task %s resumed from dead worker %s", task_id, worker)
+        return 1
+
+    async def _requeue_lost(self) -> int:
+        state = self.state
+        grace = timedelta(seconds=state.settings.reconcile_grace_seconds)
+        async with read_only(state.sessionmaker) as session:
+            queued = await tasks.queued_tasks_older_than(session=session, age=grace)
+        count = 0
+        for task in queued:
+            task_id = str(task.id)
+            if await dispatch.job_is_queued(state.redis, task_id=task_id, queue=task.queue):
+                continue
+            await dispatch.drop_job(state.redis, task_id=task_id, queue=task.queue)
+            await dispatch.enqueue(
+                state.redis, task_id=task_id, queue=task.queue, priority=task.priority
+            )
+            count += 1
+        if count:
+            log.warning("reconciler re-enqueued %d QUEUED tasks missing from Redis", count)
+        return count

@@ -1,0 +1,113 @@
+"""The arq job that runs one task attempt: mark RUNNING, run the handler, record the outcome.
+
+Retries go back through arq (`Retry`), so the job never leaves Redis between attempts; the
+PostgreSQL row decides whether another attempt is due."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from arq import Retry
+
+from app import dispatch
+from app.db.models import Task
+from app.services import tasks
+from app.services.lifecycle import FINISHED, TaskStatus
+from app.uow import unit_of_work
+from workers import webhooks
+from workers.context import WorkerState, state_of
+from workers.handlers import HANDLERS
+from workers.providers import ProviderError
+
+log = logging.getLogger(__name__)
+
+
+async def run_task(ctx: dict[str, Any], task_id: str) -> None:
+    state = state_of(ctx)
+    async with unit_of_work(state.sessionmaker, state.redis) as session:
+        task = await tasks.start_attempt(
+            session=session, task_id=uuid.UUID(task_id), worker_name=state.name
+        )
+    if task is None:
+        return
+    state.running.add(task_id)
+    state.beat.active = len(state.running)
+    try:
+        delay = await _attempt(state, task)
+    finally:
+        state.running.discard(task_id)
+        state.beat.active = len(state.running)
+    if delay is not None:
+        raise Retry(defer=delay)
+
+
+async def _attempt(state: WorkerState, task: Task) -> float | None:
+    handler = HANDLERS.get(task.task_type)
+    try:
+        if handler is None:
+            raise ProviderError(f"no handler for task type {task.task_type!r}", retryable=False)
+        async with asyncio.timeout(state.settings.job_timeout_seconds):
+            result, usage = await handler(task, state)
+    except asyncio.CancelledError:
+        await asyncio.shield(_interrupted(state, task))
+        raise
+    except TimeoutError:
+        return await _failed(state, task, "attempt timed out", retryable=True)
+    except ProviderError as exc:
+        return await _failed(state, task, str(exc), retryable=exc.retryable)
+    except Exception as exc:  # a handler bug must not lose the task: record it and retry
+        log.exception("task %s: handler raised", task.id)
+        return await _failed(state, task, f"{type(exc).__name__}: {exc}", retryable=True)
+    async with unit_of_work(state.sessionmaker, state.redis) as session:
+        current = await _still_mine(session, state, task)
+        if current is None:
+            return None
+        done = await tasks.complete_attempt(session=session, task=current, result=result,
+                                            usage=usage)
+    state.beat.completed += 1
+    await webhooks.schedule(state, done)
+    return None
+
+
+async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool) -> float | None:
+    async with unit_of_work(state.sessionmaker, state.redis) as session:
+        current = await _still_mine(session, state, task)
+        if current is None:
+            return None
+        delay = await tasks.fail_attempt(
+            session=session, task=current, error=error, retryable=retryable, policy=state.policy
+        )
+    if delay is None:
+        state.beat.failed += 1
+        await webhooks.schedule(state, current)
+    return delay
+
+
+async def _interrupted(state: WorkerState, task: Task) -> None:
+    """Cancelled under us: an operator's cancel (acknowledge it) or a shutdown (requeue)."""
+    async with unit_of_work(state.sessionmaker, state.redis) as session:
+        current = await _still_mine(session, state, task)
+        if current is None:
+            return
+        if current.cancel_requested_at is not None:
+            await tasks.acknowledge_cancel(session=session, task=current)
+        else:
+            await tasks.resume_task(
+                session=session, task=current, reason=f"worker {state.name} stopped mid-task"
+            )
+    # arq keeps the job queued; free it now rather than after its in-progress timeout.
+    await dispatch.release_in_progress(state.redis, task_id=str(task.id))
+
+
+async def _still_mine(session: Any, state: WorkerState, task: Task) -> Task | None:
+    """Re-read the row under lock: the reconciler may have handed the task to another worker."""
+    current = await tasks.get_task(session=session, task_id=task.id, for_update=True)
+    if current.status != TaskStatus.RUNNING or current.worker_name != state.name:
+        log.warning("task %s is %s on %s now; dropping this attempt's outcome",
+                    task.id, current.status, current.worker_name)
+        return None
+    assert current.status not in FINISHED
+    return current
