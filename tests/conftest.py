@@ -1,0 +1,167 @@
+"""Fixtures: real stores, a real API server and worker (session-wide), clean state per test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+
+from app.auth import issue_token
+from app.config import Settings
+from app.db.base import make_engine
+from tests.client import GraphQLClient
+from tests.processes import Proc, start_server, start_worker
+from tests.stores import Stores, open_stores
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
+    s = open_stores(tmp_path_factory.mktemp("stores"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def env(stores: Stores) -> dict[str, str]:
+    """Environment for server and worker processes: fast timings so recovery is quick."""
+    return {
+        "OPSGRAPH_DATABASE_URL": stores.database_url,
+        "OPSGRAPH_REDIS_URL": stores.redis_url,
+        "OPSGRAPH_JWT_SECRET": JWT_SECRET,
+        "OPSGRAPH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OPSGRAPH_DEV": "1",
+        "OPSGRAPH_HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        "OPSGRAPH_HEARTBEAT_TTL_SECONDS": "2",
+        "OPSGRAPH_RECONCILE_INTERVAL_SECONDS": "1",
+        "OPSGRAPH_RECONCILE_GRACE_SECONDS": "1",
+        "OPSGRAPH_RETRY_BASE_DELAY_SECONDS": "0.05",
+        "OPSGRAPH_RETRY_MAX_DELAY_SECONDS": "0.2",
+        "OPSGRAPH_SIMULATED_LATENCY_MS": "10",
+        "OPSGRAPH_SYNC_WAIT_SECONDS": "5",
+        "OPSGRAPH_WEBHOOK_MAX_ATTEMPTS": "4",
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(env: dict[str, str]) -> Settings:
+    return Settings(**{k.removeprefix("OPSGRAPH_").lower(): v for k, v in env.items()})
+
+
+@pytest.fixture(scope="session")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def server(env: dict[str, str], logs: Path) -> Iterator[str]:
+    proc, base = start_server(env, logs)
+    yield base
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(env: dict[str, str], logs: Path) -> Iterator[Proc]:
+    """The session's worker consumes the standard queues (llm, operations, default)."""
+    proc = start_worker(env, logs, name="worker-main", concurrency=10)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def spawn_worker(env: dict[str, str], logs: Path) -> Iterator[Callable[..., Proc]]:
+    started: list[Proc] = []
+
+    def spawn(name: str, queues: str, concurrency: int = 4, **extra_env: str) -> Proc:
+        proc = start_worker({**env, **extra_env}, logs, name=name, queues=queues,
+                            concurrency=concurrency)
+        started.append(proc)
+        return proc
+
+    yield spawn
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def engine(stores: Stores) -> Any:
+    return make_engine(stores.database_url, pool_size=2)
+
+
+@pytest.fixture
+async def redis_client(stores: Stores) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(stores.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "TRUNCATE tasks, task_transitions, task_logs, api_keys CASCADE"
+        ))
+    client = aioredis.Redis.from_url(stores.redis_url)
+    # Drop queued jobs but keep the heartbeats of the session's live workers.
+    keys = [k async for k in client.scan_iter("arq:*")]
+    keys += [k async for k in client.scan_iter("opsgraph:queue:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+    yield
+
+
+def make_token(settings: Settings, role: str = "platform_admin", tenant: str | None = None) -> str:
+    return issue_token(settings, role=role, tenant_id=tenant, ttl=3600, subject="test")
+
+
+@pytest.fixture
+def token_for(settings: Settings) -> Callable[..., str]:
+    def make(role: str = "platform_admin", tenant: str | None = None) -> str:
+        return make_token(settings, role, tenant)
+
+    return make
+
+
+@pytest.fixture
+async def admin(server: str, settings: Settings) -> AsyncIterator[GraphQLClient]:
+    client = GraphQLClient(server, make_token(settings))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def client_for(
+    server: str, settings: Settings
+) -> AsyncIterator[Callable[..., GraphQLClient]]:
+    made: list[GraphQLClient] = []
+
+    def make(role: str = "platform_admin", tenant: str | None = None) -> GraphQLClient:
+        c = GraphQLClient(server, make_token(settings, role, tenant))
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.aclose()
+
+
+async def wait_for_status(
+    client: GraphQLClient, task_id: str, statuses: set[str], timeout: float = 20
+) -> dict[str, Any]:
+    """Poll the task until it reaches one of `statuses` (a deadline, not a sleep-and-hope)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    task: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        task = (await client.data("Task", id=task_id))["task"]
+        if task and task["status"] in statuses:
+            return task
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"task {task_id} never reached {statuses}; last seen {task}")
