@@ -1,0 +1,149 @@
+"""Cancel, retries with backoff, dead-lettering, manual retry and webhooks, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.services.webhooks import SIGNATURE_HEADER, verify
+from tests.client import GraphQLClient
+from tests.conftest import WEBHOOK_SECRET, wait_for_status
+from tests.processes import Proc
+from tests.receiver import LocalServer
+
+
+def echo(**config: Any) -> dict[str, Any]:
+    return {"taskType": "echo", "queue": "default", "input": {"n": 1}, "config": config}
+
+
+async def test_cancel_queued_task_is_immediate(admin: GraphQLClient) -> None:
+    # a queue without workers keeps the task QUEUED
+    data = await admin.data("SubmitTask", input={**echo(), "queue": "parked"})
+    task_id = data["submitTask"]["task"]["id"]
+    result = (await admin.data("CancelTask", id=task_id))["cancelTask"]
+    assert result["errors"] == [] and result["task"]["status"] == "CANCELLED"
+    # cancelling again is an invalid transition, reported as data
+    again = (await admin.data("CancelTask", id=task_id))["cancelTask"]
+    assert again["task"] is None
+    assert again["errors"][0]["code"] == "INVALID_TRANSITION"
+
+
+async def test_cancel_running_task_stops_the_work(admin: GraphQLClient, worker: Proc) -> None:
+    data = await admin.data("SubmitTask", input=echo(simulate={"latency_ms": 30_000}))
+    task_id = data["submitTask"]["task"]["id"]
+    await wait_for_status(admin, task_id, {"RUNNING"})
+    result = (await admin.data("CancelTask", id=task_id))["cancelTask"]
+    # still RUNNING until the worker acknowledges
+    assert result["task"]["status"] == "RUNNING" and result["task"]["cancelRequestedAt"]
+    task = await wait_for_status(admin, task_id, {"CANCELLED"}, timeout=10)
+    # stopped long before the 30 s of work would have finished
+    assert task["result"] is None
+    assert [t["toStatus"] for t in (await admin.data("Task", id=task_id))["task"]
+            ["transitions"]] == ["QUEUED", "RUNNING", "CANCELLED"]
+
+
+async def test_retries_then_dead_letter_with_errors_kept(
+    admin: GraphQLClient, worker: Proc
+) -> None:
+    data = await admin.data("SubmitTask", input=echo(simulate={"fail_attempts": 99}))
+    task_id = data["submitTask"]["task"]["id"]
+    task = await wait_for_status(admin, task_id, {"FAILED"})
+    # seed 002's default: 3 retries after the first attempt
+    assert task["attempts"] == 4 and task["retryCount"] == 3 and task["maxAttempts"] == 4
+    assert task["deadLettered"] is True
+    assert len(task["errors"]) == 4 and "attempt 4" in task["errors"][-1]
+    full = (await admin.data("Task", id=task_id))["task"]
+    statuses = [t["toStatus"] for t in full["transitions"]]
+    assert statuses == ["QUEUED"] + ["RUNNING", "QUEUED"] * 3 + ["RUNNING", "FAILED"]
+    # backoff was honoured: each retry waited at least the base delay (0.05 s in tests)
+    times = [t["at"] for t in full["transitions"]]
+    assert times == sorted(times)
+    assert any(line["level"] == "error" for line in full["logs"])
+
+    rest = (await admin.http.get(f"/api/v1/monitoring/tasks/{task_id}")).json()
+    assert rest["status"] == "FAILED" and len(rest["errors"]) == 4 and rest["retry_count"] == 3
+    assert rest["task_data"]["dead_lettered"] is True
+
+
+async def test_fatal_error_is_not_retried(admin: GraphQLClient, worker: Proc) -> None:
+    data = await admin.data("SubmitTask", input=echo(simulate={"fail_attempts": 1,
+                                                               "error": "fatal"}))
+    task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"FAILED"})
+    assert task["attempts"] == 1 and task["deadLettered"] is True
+
+
+async def test_transient_failure_recovers_within_retries(
+    admin: GraphQLClient, worker: Proc
+) -> None:
+    data = await admin.data("SubmitTask", input=echo(simulate={"fail_attempts": 2}))
+    task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"COMPLETED"})
+    assert task["attempts"] == 3 and task["retryCount"] == 2 and len(task["errors"]) == 2
+    assert task["deadLettered"] is False
+
+
+async def test_retry_task_reruns_a_failed_task(admin: GraphQLClient, worker: Proc) -> None:
+    data = await admin.data("SubmitTask", input={**echo(simulate={"fail_attempts": 1}),
+                                                 "maxRetries": 0})
+    task_id = data["submitTask"]["task"]["id"]
+    await wait_for_status(admin, task_id, {"FAILED"})
+    retried = (await admin.data("RetryTask", id=task_id))["retryTask"]
+    assert retried["errors"] == [] and retried["task"]["status"] == "QUEUED"
+    assert retried["task"]["deadLettered"] is False
+    # attempt numbering restarts, so fail_attempts=1 fails again: a new budget, same rules
+    task = await wait_for_status(admin, task_id, {"FAILED"})
+    assert len(task["errors"]) == 2
+
+    unknown = (await admin.data("RetryTask", id="00000000-0000-0000-0000-000000000000"))
+    assert unknown["retryTask"]["errors"][0]["code"] == "NOT_FOUND"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[LocalServer]:
+    received: list[tuple[dict[str, str], bytes]] = []
+    failures = {"left": 1}
+
+    async def hook(request: Request) -> JSONResponse:
+        body = await request.body()
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            return JSONResponse({"error": "try later"}, status_code=503)
+        received.append(({k.lower(): v for k, v in request.headers.items()}, body))
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    async with LocalServer(app) as server:
+        server.received = received
+        yield server
+
+
+async def test_webhook_is_signed_and_retried(
+    admin: GraphQLClient, worker: Proc, receiver: LocalServer
+) -> None:
+    data = await admin.data("SubmitTask", input={**echo(), "webhookUrl": receiver.url + "/hook"})
+    task_id = data["submitTask"]["task"]["id"]
+    await wait_for_status(admin, task_id, {"COMPLETED"})
+    deadline = asyncio.get_running_loop().time() + 15
+    while not receiver.received and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(receiver.received) == 1, "the first delivery failed (503) and was retried once"
+    headers, body = receiver.received[0]
+    payload = json.loads(body)
+    assert payload["event"] == "task.completed" and payload["task"]["id"] == task_id
+    assert headers["x-opsgraph-event"] == "task.completed"
+    assert headers[SIGNATURE_HEADER.lower()].startswith("sha256=")
+    assert verify(WEBHOOK_SECRET, body, {
+        "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
+        "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
+    })
+    assert not verify("wrong-secret", body, {
+        "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
+        "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
+    })
