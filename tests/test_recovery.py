@@ -1,0 +1,81 @@
+"""Nothing is lost: a worker killed mid-task, a graceful stop, and Redis losing its queues."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+
+from tests.client import GraphQLClient
+from tests.conftest import wait_for_status
+from tests.processes import Proc
+
+
+async def test_sigkill_mid_task_is_completed_by_another_worker(
+    admin: GraphQLClient, worker: Proc, spawn_worker: Callable[..., Proc]
+) -> None:
+    # given a worker alone on its queue, running a 3 s task
+    doomed = spawn_worker("worker-doomed", "crashq")
+    data = await admin.data("SubmitTask", input={
+        "taskType": "echo", "queue": "crashq", "config": {"simulate": {"latency_ms": 3000}}})
+    task_id = data["submitTask"]["task"]["id"]
+    running = await wait_for_status(admin, task_id, {"RUNNING"})
+    assert running["workerName"] == "worker-doomed"
+    # when it is SIGKILLed mid-task and another worker serves the queue
+    doomed.kill()
+    spawn_worker("worker-rescuer", "crashq")
+    # then the task completes on the other worker, marked as resumed
+    task = await wait_for_status(admin, task_id, {"COMPLETED"}, timeout=30)
+    assert task["workerName"] == "worker-rescuer"
+    assert task["isResumed"] is True and task["resumeAttemptCount"] == 1
+    assert task["lastResumeAttempt"] is not None
+    # the interrupted attempt does not eat the retry budget
+    assert task["attempts"] == 1 and task["retryCount"] == 0
+    full = (await admin.data("Task", id=task_id))["task"]
+    assert [t["toStatus"] for t in full["transitions"]] == [
+        "QUEUED", "RUNNING", "QUEUED", "RUNNING", "COMPLETED"]
+    rest = (await admin.http.get(f"/api/v1/monitoring/tasks/{task_id}")).json()
+    assert rest["is_resumed"] is True and rest["resume_attempt_count"] == 1
+
+
+async def test_graceful_stop_requeues_running_task(
+    admin: GraphQLClient, worker: Proc, spawn_worker: Callable[..., Proc]
+) -> None:
+    leaving = spawn_worker("worker-leaving", "stopq")
+    data = await admin.data("SubmitTask", input={
+        "taskType": "echo", "queue": "stopq", "config": {"simulate": {"latency_ms": 5000}}})
+    task_id = data["submitTask"]["task"]["id"]
+    await wait_for_status(admin, task_id, {"RUNNING"})
+    leaving.stop()  # SIGTERM
+    assert leaving.process.returncode == 0, leaving.output()
+    task = await wait_for_status(admin, task_id, {"QUEUED"}, timeout=10)
+    assert task["isResumed"] is True
+    spawn_worker("worker-arriving", "stopq")
+    done = await wait_for_status(admin, task_id, {"COMPLETED"}, timeout=20)
+    assert done["workerName"] == "worker-arriving"
+
+
+async def test_queued_tasks_survive_redis_losing_everything(
+    admin: GraphQLClient, worker: Proc, spawn_worker: Callable[..., Proc],
+    redis_client: aioredis.Redis,
+) -> None:
+    # given tasks QUEUED on a queue nobody serves yet
+    ids = []
+    for i in range(5):
+        data = await admin.data("SubmitTask", input={
+            "taskType": "echo", "queue": "flushq", "input": {"i": i},
+            "config": {"simulate": {"latency_ms": 1}}})
+        ids.append(data["submitTask"]["task"]["id"])
+    assert await redis_client.zcard("opsgraph:queue:flushq") == 5
+    # when Redis loses all its data (as a restart without persistence does)
+    await redis_client.flushdb()
+    assert await redis_client.zcard("opsgraph:queue:flushq") == 0
+    # then the reconciler re-enqueues them and a worker completes every one
+    spawn_worker("worker-flush", "flushq")
+    for task_id in ids:
+        task = await wait_for_status(admin, task_id, {"COMPLETED"}, timeout=30)
+        assert task["attempts"] == 1
+    # and the session worker, whose heartbeat vanished too, was not treated as dead
+    await asyncio.sleep(0)
+    assert worker.process.poll() is None
