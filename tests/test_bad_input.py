@@ -1,0 +1,111 @@
+"""Bad input gets a clear 4xx or a typed error naming the problem, never a 500, and nothing
+is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.client import GraphQLClient
+
+
+async def assert_nothing_written(admin: GraphQLClient) -> None:
+    assert (await admin.data("Tasks"))["tasks"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("{ tasks { ", "Syntax Error"),
+        ("{ tasks { edges { node { nope } } } }", "Cannot query field 'nope'"),
+        ('{ tasks(filter: {status: [DONE]}) { totalCount } }', "DONE"),
+        ('{ task(id: "not-a-uuid") { id } }', "UUID"),
+        ('{ tasks(filter: {createdAfter: "yesterday"}) { totalCount } }', "yesterday"),
+        ("{ tasks(first: 0) { totalCount } }", "first must be between 1 and 100"),
+        ("{ tasks(first: 10000) { totalCount } }", "first must be between 1 and 100"),
+        ('{ tasks(after: "!!") { totalCount } }', "invalid cursor"),
+        ("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }", "aliases"),
+        ("mutation { submitTask(input: {priority: \"high\"}) { errors { code } } }", "Int"),
+    ],
+)
+async def test_graphql_errors_name_the_problem(
+    admin: GraphQLClient, query: str, needle: str
+) -> None:
+    response = await admin.raw(query)
+    assert response.status_code in (200, 400)
+    errors = response.json()["errors"]
+    assert any(needle.lower() in e["message"].lower() for e in errors), errors
+    await assert_nothing_written(admin)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"priority": 101}, "priority"),
+        ({"priority": -1}, "priority"),
+        ({"taskType": "mine-bitcoin"}, "taskType"),
+        ({"operation": "teleport", "taskType": None}, "operation"),
+        ({"taskType": "llm", "operation": "echo"}, "operation"),
+        ({"taskType": None}, "taskType"),
+        ({"queue": "has spaces"}, "queue"),
+        ({"input": [1, 2]}, "input"),
+        ({"config": "text"}, "config"),
+        ({"metadata": 7}, "metadata"),
+        ({"webhookUrl": "ftp://example.com/x"}, "webhookUrl"),
+        ({"maxRetries": 99}, "maxRetries"),
+        ({"config": {"simulate": {"warp": 9}}}, "config"),
+        ({"config": {"simulate": {"error": "maybe"}}}, "config"),
+        ({"taskType": "llm", "operation": "chat_completion", "input": {}}, "input"),
+        ({"originInstance": ""}, "originInstance"),
+    ],
+)
+async def test_submit_rejects_bad_input_as_typed_errors(
+    admin: GraphQLClient, overrides: dict[str, Any], field: str
+) -> None:
+    task_input = {"taskType": "echo", "queue": "parked", **overrides}
+    task_input = {k: v for k, v in task_input.items() if v is not None}
+    payload = (await admin.data("SubmitTask", input=task_input))["submitTask"]
+    assert payload["task"] is None
+    assert payload["errors"][0]["field"] == field
+    assert payload["errors"][0]["code"] == "INVALID" and payload["errors"][0]["message"]
+    await assert_nothing_written(admin)
+
+
+async def test_unknown_ids_in_mutations_are_typed_errors(admin: GraphQLClient) -> None:
+    missing = "11111111-1111-1111-1111-111111111111"
+    assert (await admin.data("CancelTask", id=missing))["cancelTask"]["errors"][0]["code"] \
+        == "NOT_FOUND"
+    assert (await admin.data("Task", id=missing))["task"] is None
+
+
+async def test_oversized_and_malformed_bodies(admin: GraphQLClient) -> None:
+    http = admin.http
+    huge = "x" * 1_100_000
+    response = await http.post("/graphql", json={"query": "{ __typename }", "variables": {
+        "pad": huge}})
+    assert response.status_code == 413
+    response = await http.post("/api/v1/tasks", json={"prompt": huge})
+    assert response.status_code == 413
+    assert response.json()["detail"][0]["msg"] == "request body too large"
+
+    response = await http.post("/graphql", content=b"[1, 2", headers={
+        "content-type": "application/json"})
+    assert response.status_code == 400
+    response = await http.post("/graphql", json=[1, 2])
+    assert 400 <= response.status_code < 500
+
+    for body in (b"[1]", b'"prompt"', b"{}", b'{"prompt": ""}', b'{"prompt": 5}', b"{nope",
+                 b'{"prompt": "x", "profile": ""}'):
+        response = await http.post("/api/v1/tasks", content=body,
+                                   headers={"content-type": "application/json"})
+        assert response.status_code == 422, body
+        detail = response.json()["detail"]
+        assert detail and {"loc", "msg", "type"} <= set(detail[0])
+    await assert_nothing_written(admin)
+
+
+async def test_unexpected_errors_are_masked(admin: GraphQLClient) -> None:
+    # An unknown path is a plain 404, not a 500; and internal errors never leak details.
+    assert (await admin.http.get("/api/v1/nowhere")).status_code == 404
+    assert (await admin.http.delete("/api/v1/monitoring/tasks")).status_code == 405

@@ -1,0 +1,44 @@
+"""The schema is a product: the committed SDL matches the code, every root field checks a
+permission, and every client operation in the repo validates against the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graphql import parse, validate
+from strawberry.permission import PermissionExtension
+
+from app.config import Settings
+from app.gql.schema import build_schema
+from tests.client import operations
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_sdl_matches_the_committed_file() -> None:
+    sdl = build_schema(Settings(introspection=True)).as_str() + "\n"
+    committed = (ROOT / "graphql" / "schema.graphql").read_text()
+    assert sdl == committed, "schema drifted: run `opsgraph schema > graphql/schema.graphql`"
+
+
+def test_every_root_field_has_a_permission() -> None:
+    schema = build_schema(Settings(introspection=True))
+    for root in ("Query", "Mutation", "Subscription"):
+        definition = schema.get_type_by_name(root)
+        assert definition is not None
+        for field in definition.fields:  # type: ignore[union-attr]
+            perms = [e for e in field.extensions if isinstance(e, PermissionExtension)]
+            assert perms and perms[0].permissions, f"{root}.{field.name} checks no permission"
+
+
+def test_operations_validate() -> None:
+    schema = build_schema(Settings(introspection=True))._schema
+    ops = operations()
+    assert {"SubmitTask", "TaskUpdated", "Tasks", "QueueStats"} <= set(ops)
+    for name, document in ops.items():
+        errors = validate(schema, parse(document))
+        assert not errors, (name, errors)
+
+
+def test_no_python_inside_graphql_folder() -> None:
+    assert not list((ROOT / "graphql").rglob("*.py"))
