@@ -1,0 +1,112 @@
+"""The OpenAI-compatible provider against a tiny local server that speaks the OpenAI API:
+tokens from `usage`, 5xx and timeouts retried then failed with the error kept, 4xx fatal.
+The API keeps answering throughout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.client import GraphQLClient
+from tests.conftest import wait_for_status
+from tests.processes import Proc
+from tests.receiver import LocalServer
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[LocalServer]:
+    calls: list[dict[str, Any]] = []
+
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        calls.append({"auth": request.headers.get("authorization"), **body})
+        prompt = body["messages"][-1]["content"]
+        if prompt == "always-500":
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
+        if prompt == "bad-request":
+            return JSONResponse({"error": {"message": "context too long"}}, status_code=400)
+        if prompt == "slow":
+            await asyncio.sleep(3)
+        return JSONResponse({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": f"echo: {prompt}"}}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        })
+
+    async def embeddings(request: Request) -> JSONResponse:
+        body = await request.json()
+        calls.append(body)
+        return JSONResponse({
+            "object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                     for i, _ in enumerate(body["input"])],
+            "usage": {"prompt_tokens": 5, "total_tokens": 5},
+        })
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
+                            Route("/v1/embeddings", embeddings, methods=["POST"])])
+    async with LocalServer(app) as server:
+        server.received = calls
+        yield server
+
+
+@pytest.fixture
+def openai_worker(spawn_worker: Callable[..., Proc], fake_openai: LocalServer) -> Proc:
+    return spawn_worker(
+        "worker-openai", "openai-q",
+        OPSGRAPH_LLM_BASE_URL=fake_openai.url + "/v1", OPSGRAPH_LLM_API_KEY="sk-test",
+        OPSGRAPH_LLM_TIMEOUT_SECONDS="0.5", OPSGRAPH_LLM_CHAT_MODEL="gpt-4o-mini",
+    )
+
+
+def chat(prompt: str) -> dict[str, Any]:
+    return {"operation": "chat_completion", "queue": "openai-q", "input": {"prompt": prompt},
+            "config": {"temperature": 0.2}}
+
+
+async def test_chat_reads_usage_and_prices_it(
+    admin: GraphQLClient, openai_worker: Proc, fake_openai: LocalServer
+) -> None:
+    data = await admin.data("SubmitTask", input=chat("hello"))
+    task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"COMPLETED"})
+    assert task["result"]["content"] == "echo: hello"
+    assert (task["inputTokens"], task["outputTokens"]) == (11, 7)
+    assert task["provider"] == "openai" and task["model"] == "gpt-4o-mini"
+    assert abs(task["costUsd"] - (11 * 0.00015 + 7 * 0.0006) / 1000) < 1e-12
+    call = fake_openai.received[0]
+    assert call["auth"] == "Bearer sk-test" and call["temperature"] == 0.2
+
+    emb = await admin.data("SubmitTask", input={
+        "operation": "generate_embedding", "queue": "openai-q", "input": {"input": "abc"}})
+    done = await wait_for_status(admin, emb["submitTask"]["task"]["id"], {"COMPLETED"})
+    assert done["result"]["embeddings"] == [[0.1, 0.2, 0.3]] and done["inputTokens"] == 5
+
+
+@pytest.mark.parametrize(("prompt", "needle"), [("always-500", "answered 500"),
+                                                ("slow", "timed out")])
+async def test_retryable_failures_retry_then_fail_with_error_kept(
+    admin: GraphQLClient, openai_worker: Proc, prompt: str, needle: str
+) -> None:
+    data = await admin.data("SubmitTask", input={**chat(prompt), "maxRetries": 2})
+    task_id = data["submitTask"]["task"]["id"]
+    # the API keeps answering while the provider misbehaves
+    for _ in range(3):
+        assert (await admin.http.get("/healthz")).status_code == 200
+        assert (await admin.data("QueueStats"))["queueStats"]["timestamp"]
+    task = await wait_for_status(admin, task_id, {"FAILED"}, timeout=30)
+    assert task["attempts"] == 3 and task["deadLettered"] is True
+    assert all(needle in e for e in task["errors"]), task["errors"]
+
+
+async def test_client_errors_are_fatal(admin: GraphQLClient, openai_worker: Proc) -> None:
+    data = await admin.data("SubmitTask", input=chat("bad-request"))
+    task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"FAILED"})
+    assert task["attempts"] == 1 and "answered 400" in task["errors"][0]
