@@ -53,7 +53,11 @@ class Principal:
 
 
 def issue_token(
-    settings: Settings, *, role: str, tenant_id: str | None = None, ttl: int | None = None,
+    settings: Settings,
+    *,
+    role: str,
+    tenant_id: str | None = None,
+    ttl: int | None = None,
     subject: str = "cli",
 ) -> str:
     if role not in ROLE_PERMISSIONS:
@@ -62,7 +66,10 @@ def issue_token(
         raise ValueError("OPSGRAPH_JWT_SECRET is not set")
     now = int(time.time())
     claims: dict[str, object] = {
-        "sub": subject, "role": role, "iat": now, "exp": now + (ttl or settings.token_ttl_seconds),
+        "sub": subject,
+        "role": role,
+        "iat": now,
+        "exp": now + (ttl or settings.token_ttl_seconds),
         "iss": settings.jwt_issuer,
     }
     if tenant_id:
@@ -77,7 +84,10 @@ def decode_token(settings: Settings, token: str) -> Principal:
     algorithms = [settings.jwt_algorithm] if settings.jwt_public_key else ["HS256"]
     try:
         claims = jwt.decode(
-            token, key, algorithms=algorithms, issuer=settings.jwt_issuer,
+            token,
+            key,
+            algorithms=algorithms,
+            issuer=settings.jwt_issuer,
             options={"require": ["exp", "sub"]},
         )
     except jwt.PyJWTError as exc:
@@ -106,9 +116,7 @@ class Authenticator:
         self.sessionmaker = sessionmaker
         self._keys: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
 
-    async def authenticate(
-        self, *, authorization: str | None, api_key: str | None
-    ) -> Principal:
+    async def authenticate(self, *, authorization: str | None, api_key: str | None) -> Principal:
         if api_key:
             return await self._api_key(api_key)
         if authorization:
@@ -126,9 +134,7 @@ class Authenticator:
         else:
             async with self.sessionmaker() as session:
                 row = await find_api_key(session=session, plaintext=plaintext)
-            principal = (
-                _principal(f"apikey:{row.name}", row.role, row.tenant_id) if row else None
-            )
+            principal = _principal(f"apikey:{row.name}", row.role, row.tenant_id) if row else None
             self._keys[plaintext] = (now, principal)
             self._keys.move_to_end(plaintext)
             while len(self._keys) > self.CACHE_SIZE:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app.auth import ROLES, issue_token
@@ -18,8 +19,14 @@ from app.config import Settings, get_settings
 
 
 def _require_stores(settings: Settings) -> None:
-    missing = [n for n, v in (("OPSGRAPH_DATABASE_URL", settings.database_url),
-                              ("OPSGRAPH_REDIS_URL", settings.redis_url)) if not v]
+    missing = [
+        n
+        for n, v in (
+            ("OPSGRAPH_DATABASE_URL", settings.database_url),
+            ("OPSGRAPH_REDIS_URL", settings.redis_url),
+        )
+        if not v
+    ]
     if missing:
         raise SystemExit(f"set {' and '.join(missing)} (or use `opsgraph dev`)")
 
@@ -30,8 +37,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     _require_stores(settings)
     uvicorn.run(
-        "app.main:create_app", factory=True, host=args.host, port=args.port,
-        workers=args.workers, log_level=args.log_level, ws="websockets-sansio",
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        ws="websockets-sansio",
         proxy_headers=True,
     )
 
@@ -41,12 +53,17 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     _require_stores(settings)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues \
-        else settings.queues
-    asyncio.run(run_worker(settings, queues=queues,
-                           concurrency=args.concurrency or settings.worker_concurrency))
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    queues = (
+        [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else settings.queues
+    )
+    asyncio.run(
+        run_worker(
+            settings, queues=queues, concurrency=args.concurrency or settings.worker_concurrency
+        )
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -121,7 +138,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
     data_dir = Path(args.data_dir).resolve()
     base = get_settings().model_copy(update={"data_dir": data_dir})
-    stops = []
+    stops: list[Callable[[], None]] = []
     children: list[subprocess.Popen[bytes]] = []
 
     def shutdown(*_: object) -> None:
@@ -160,13 +177,17 @@ def cmd_dev(args: argparse.Namespace) -> None:
             "OPSGRAPH_DATA_DIR": str(data_dir),
         }
         exe = [sys.executable, "-m", "app.cli"]
-        children.append(subprocess.Popen([*exe, "serve", "--host", args.host, "--port",
-                                          str(args.port)], env=env))
+        children.append(
+            subprocess.Popen(
+                [*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env
+            )
+        )
         children.append(subprocess.Popen([*exe, "worker"], env=env))
         settings = base.model_copy(update={"jwt_secret": env["OPSGRAPH_JWT_SECRET"]})
         token = issue_token(settings, role="platform_admin", ttl=30 * 86_400, subject="dev")
         provider = (
-            f"OpenAI-compatible at {base.llm_base_url}" if base.llm_base_url
+            f"OpenAI-compatible at {base.llm_base_url}"
+            if base.llm_base_url
             else "SIMULATED (no OPSGRAPH_LLM_BASE_URL set)"
         )
         url = f"http://{args.host}:{args.port}"

@@ -41,9 +41,13 @@ class Settings(BaseSettings):
 
     # API
     dev: bool = Field(False, description="Development mode: GraphiQL and introspection on.")
-    graphiql: bool | None = Field(None, description="Serve GraphiQL at GET /graphql (default: dev).")
+    graphiql: bool | None = Field(
+        None, description="Serve GraphiQL at GET /graphql (default: dev)."
+    )
     introspection: bool | None = Field(None, description="Allow introspection (default: dev).")
-    legacy_graphql_ws: bool = Field(False, description="Also accept the legacy graphql-ws protocol.")
+    legacy_graphql_ws: bool = Field(
+        False, description="Also accept the legacy graphql-ws protocol."
+    )
     max_subscriptions_per_connection: int = Field(100, description="Per websocket connection.")
     subscriber_buffer: int = Field(
         64, description="Events buffered per subscription before snapshots are coalesced."

@@ -81,7 +81,10 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
         for e in pending:
             if isinstance(e, Enqueue):
                 await enqueue(
-                    redis, task_id=e.task_id, queue=e.queue, priority=e.priority,
+                    redis,
+                    task_id=e.task_id,
+                    queue=e.queue,
+                    priority=e.priority,
                     defer_seconds=e.defer_seconds,
                 )
             elif isinstance(e, Abort):

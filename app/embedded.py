@@ -48,9 +48,11 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
         raise SystemExit("embedded PostgreSQL needs: pip install -e '.[embedded]'") from exc
     pgdata = data_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
-    return EmbeddedPostgres(server=server, url=uri.replace("postgresql://", "postgresql+asyncpg://"))
+    return EmbeddedPostgres(
+        server=server, url=uri.replace("postgresql://", "postgresql+asyncpg://")
+    )
 
 
 def redis_binary() -> str:
@@ -70,9 +72,21 @@ def start_redis(data_dir: Path, *, persist: bool = True) -> EmbeddedRedis:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     args = [
-        redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-        "--save", "", "--appendonly", "yes" if persist else "no", "--daemonize", "no",
-        "--logfile", str(folder / "redis.log"),
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persist else "no",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(folder / "redis.log"),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15

@@ -146,4 +146,4 @@ class Broker:
                 delay = min(delay * 2, 5.0)
             finally:
                 with suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

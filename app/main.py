@@ -45,8 +45,9 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", **checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+    )
 
 
 def create_rest_app(settings: Settings) -> FastAPI:
@@ -74,8 +75,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         broker = Broker(redis, buffer=settings.subscriber_buffer)
         await broker.start()
         state = AppState(
-            settings=settings, engine=engine, sessionmaker=sessionmaker, redis=redis,
-            broker=broker, auth=Authenticator(settings, sessionmaker),
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            redis=redis,
+            broker=broker,
+            auth=Authenticator(settings, sessionmaker),
         )
         try:
             yield {"app": state}

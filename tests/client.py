@@ -76,13 +76,23 @@ class GraphQLClient:
         url = self.base_url.replace("http", "ws", 1) + "/graphql"
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
             auth = token if token is not None else self.token
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": {"Authorization": f"Bearer {auth}"}}))
+            await ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {auth}"}}
+                )
+            )
             ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert ack["type"] == "connection_ack", ack
             sub_id = str(uuid.uuid4())
-            await ws.send(json.dumps({"id": sub_id, "type": "subscribe", "payload": {
-                "query": operations()[operation], "variables": variables}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": sub_id,
+                        "type": "subscribe",
+                        "payload": {"query": operations()[operation], "variables": variables},
+                    }
+                )
+            )
             yield Subscription(ws, sub_id)
 
 

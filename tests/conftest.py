@@ -80,8 +80,9 @@ def spawn_worker(env: dict[str, str], logs: Path) -> Iterator[Callable[..., Proc
     started: list[Proc] = []
 
     def spawn(name: str, queues: str, concurrency: int = 4, **extra_env: str) -> Proc:
-        proc = start_worker({**env, **extra_env}, logs, name=name, queues=queues,
-                            concurrency=concurrency)
+        proc = start_worker(
+            {**env, **extra_env}, logs, name=name, queues=queues, concurrency=concurrency
+        )
         started.append(proc)
         return proc
 
@@ -105,9 +106,7 @@ async def redis_client(stores: Stores) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture(autouse=True)
 async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "TRUNCATE tasks, task_transitions, task_logs, api_keys CASCADE"
-        ))
+        await conn.execute(text("TRUNCATE tasks, task_transitions, task_logs, api_keys CASCADE"))
     client = aioredis.Redis.from_url(stores.redis_url)
     # Drop queued jobs but keep the heartbeats of the session's live workers.
     keys = [k async for k in client.scan_iter("arq:*")]

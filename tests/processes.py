@@ -43,16 +43,22 @@ def _spawn(args: list[str], env: Mapping[str, str], log: Path, name: str) -> Pro
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args], env={**os.environ, **env},
-        stdout=handle, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "app.cli", *args],
+        env={**os.environ, **env},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     return Proc(process=process, log=log, name=name)
 
 
 def start_server(env: Mapping[str, str], logs: Path) -> tuple[Proc, str]:
     port = free_port()
-    proc = _spawn(["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-                   "warning"], env, logs / f"server-{port}.log", f"server-{port}")
+    proc = _spawn(
+        ["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env,
+        logs / f"server-{port}.log",
+        f"server-{port}",
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -74,5 +74,6 @@ def open_stores(tmp: Path) -> Stores:
     asyncio.run(_create_database(admin, name))
     url = _with_database(admin, name)
     upgrade(url)
-    return Stores(database_url=url, redis_url=redis_url, _admin_url=admin, _db_name=name,
-                  _stops=stops)
+    return Stores(
+        database_url=url, redis_url=redis_url, _admin_url=admin, _db_name=name, _stops=stops
+    )

@@ -21,24 +21,35 @@ from tests.client import GraphQLClient, operations
 from tests.conftest import JWT_SECRET
 
 READ_PATHS = [
-    "/api/v1/monitoring/tasks", "/api/v1/monitoring/stats", "/api/v1/monitoring/queues",
-    "/api/v1/monitoring/workers", "/api/v1/monitoring/workers/health", "/api/v1/metrics",
-    f"/api/v1/monitoring/tasks/{uuid.uuid4()}", f"/api/v1/monitoring/tasks/{uuid.uuid4()}/media",
+    "/api/v1/monitoring/tasks",
+    "/api/v1/monitoring/stats",
+    "/api/v1/monitoring/queues",
+    "/api/v1/monitoring/workers",
+    "/api/v1/monitoring/workers/health",
+    "/api/v1/metrics",
+    f"/api/v1/monitoring/tasks/{uuid.uuid4()}",
+    f"/api/v1/monitoring/tasks/{uuid.uuid4()}/media",
 ]
 
 
 def bad_tokens(settings: Settings) -> dict[str, str]:
     now = 1_700_000_000
-    good = {"sub": "x", "role": "platform_admin", "iss": "opsgraph", "iat": now,
-            "exp": now + 10**10}
+    good = {
+        "sub": "x",
+        "role": "platform_admin",
+        "iss": "opsgraph",
+        "iat": now,
+        "exp": now + 10**10,
+    }
     return {
         "garbage": "not-a-jwt",
         "wrong-secret": jwt.encode(good, "another-secret-another-secret-another", "HS256"),
         "expired": jwt.encode({**good, "exp": now}, JWT_SECRET, "HS256"),
         "unknown-role": jwt.encode({**good, "role": "root"}, JWT_SECRET, "HS256"),
         "wrong-issuer": jwt.encode({**good, "iss": "elsewhere"}, JWT_SECRET, "HS256"),
-        "tenant-admin-without-tenant": jwt.encode({**good, "role": "tenant_admin"}, JWT_SECRET,
-                                                  "HS256"),
+        "tenant-admin-without-tenant": jwt.encode(
+            {**good, "role": "tenant_admin"}, JWT_SECRET, "HS256"
+        ),
         "alg-none": jwt.encode(good, None, "none"),
     }
 
@@ -58,18 +69,16 @@ async def test_no_or_bad_credentials_get_401(server: str, settings: Settings) ->
             assert gql.status_code == 401, name
         basic = {"Authorization": "Basic dXNlcjpwYXNz"}
         assert (await http.get(READ_PATHS[0], headers=basic)).status_code == 401
-        assert (await http.get(READ_PATHS[0], headers={"X-API-Key": "og_nope"})).status_code \
-            == 401
+        assert (await http.get(READ_PATHS[0], headers={"X-API-Key": "og_nope"})).status_code == 401
         # health endpoints stay open
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).json()["status"] == "ready"
 
 
-@pytest.mark.parametrize("role", ["viewer", "ai_admin", "tenant_admin", "platform_admin",
-                                  "super_admin", "system_admin"])
-async def test_every_role_reads(
-    server: str, token_for: Callable[..., str], role: str
-) -> None:
+@pytest.mark.parametrize(
+    "role", ["viewer", "ai_admin", "tenant_admin", "platform_admin", "super_admin", "system_admin"]
+)
+async def test_every_role_reads(server: str, token_for: Callable[..., str], role: str) -> None:
     tenant = "t1" if role == "tenant_admin" else None
     headers = {"Authorization": f"Bearer {token_for(role, tenant)}"}
     async with httpx.AsyncClient(base_url=server, headers=headers) as http:
@@ -99,10 +108,13 @@ async def test_tenants_are_isolated(client_for: Callable[..., GraphQLClient]) ->
     bob = client_for("tenant_admin", "bob")
     platform = client_for("platform_admin")
     # a tenant's submission is stamped with its own tenant, whatever it claims
-    a = (await alice.data("SubmitTask", input={
-        "taskType": "echo", "queue": "parked", "originTenantId": "bob"}))["submitTask"]["task"]
+    a = (
+        await alice.data(
+            "SubmitTask", input={"taskType": "echo", "queue": "parked", "originTenantId": "bob"}
+        )
+    )["submitTask"]["task"]
     assert a["origin"]["tenantId"] == "alice"
-    p = (await platform.data("SubmitTask", input={"taskType": "echo", "queue": "parked"}))
+    p = await platform.data("SubmitTask", input={"taskType": "echo", "queue": "parked"})
     p_id = p["submitTask"]["task"]["id"]
 
     assert (await bob.data("Task", id=a["id"]))["task"] is None
@@ -120,29 +132,27 @@ async def test_tenants_are_isolated(client_for: Callable[..., GraphQLClient]) ->
     assert (await bob.http.get("/api/v1/monitoring/tasks")).json()["total"] == 0
     assert (await alice.http.get("/api/v1/monitoring/tasks")).json()["total"] == 1
     assert (await bob.http.get("/api/v1/monitoring/stats")).json()["total_tasks"] == 0
-    assert (await alice.http.get(f"/api/v1/monitoring/tasks/{a['id']}/media")).status_code \
-        == 200
+    assert (await alice.http.get(f"/api/v1/monitoring/tasks/{a['id']}/media")).status_code == 200
 
 
 async def test_tenant_subscription_sees_only_its_tenant(
-    client_for: Callable[..., GraphQLClient]
+    client_for: Callable[..., GraphQLClient],
 ) -> None:
     alice = client_for("tenant_admin", "alice")
     bob = client_for("tenant_admin", "bob")
     async with bob.subscribe("TaskUpdated", queue="parked") as sub:
         await alice.data("SubmitTask", input={"taskType": "echo", "queue": "parked"})
-        mine = (await bob.data("SubmitTask", input={"taskType": "echo", "queue": "parked"}))
+        mine = await bob.data("SubmitTask", input={"taskType": "echo", "queue": "parked"})
         event = (await sub.next())["taskUpdated"]
         # the first event bob sees is his own, not alice's earlier one
         assert event["id"] == mine["submitTask"]["task"]["id"]
         assert event["origin"]["tenantId"] == "bob"
     # subscribing to another tenant's task by id is refused
-    other = (await alice.data("SubmitTask", input={"taskType": "echo", "queue": "parked"}))
+    other = await alice.data("SubmitTask", input={"taskType": "echo", "queue": "parked"})
     async with bob.subscribe("TaskUpdated", id=other["submitTask"]["task"]["id"]) as sub:
         message = await sub.message()
         assert message["type"] in ("error", "next")
-        errors = message["payload"] if message["type"] == "error" else \
-            message["payload"]["errors"]
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
         assert errors[0]["extensions"]["code"] == "NOT_FOUND"
 
 
@@ -158,15 +168,25 @@ async def test_websocket_requires_auth_at_connection_init(
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
     # nothing is accepted before connection_init
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": operations()["QueueStatsLive"]}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": operations()["QueueStatsLive"]},
+                }
+            )
+        )
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     # a token on the upgrade request's header is accepted too
     headers = {"Authorization": f"Bearer {token_for('viewer')}"}
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                  additional_headers=headers) as ws:
+    async with websockets.connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers=headers,
+    ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
     # the legacy graphql-ws protocol is off unless enabled
@@ -182,13 +202,26 @@ async def test_subscription_limit_per_connection(
 ) -> None:
     url = server.replace("http", "ws", 1) + "/graphql"
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init", "payload": {
-            "Authorization": f"Bearer {token_for('viewer')}"}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"Authorization": f"Bearer {token_for('viewer')}"},
+                }
+            )
+        )
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         query = operations()["TaskUpdated"]
         for i in range(101):
-            await ws.send(json.dumps({"id": str(i), "type": "subscribe",
-                                      "payload": {"query": query, "variables": {}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": str(i),
+                        "type": "subscribe",
+                        "payload": {"query": query, "variables": {}},
+                    }
+                )
+            )
         message = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert message["id"] == "100" and message["type"] == "error"
         assert "limit" in message["payload"][0]["message"].lower()
@@ -198,7 +231,10 @@ async def test_api_keys_from_the_cli(server: str, env: dict[str, str]) -> None:
     def create(*args: str) -> str:
         out = subprocess.run(
             [sys.executable, "-m", "app.cli", "apikey", "create", *args],
-            env={**__import__("os").environ, **env}, capture_output=True, text=True, check=True,
+            env={**__import__("os").environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
 
@@ -208,23 +244,43 @@ async def test_api_keys_from_the_cli(server: str, env: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=server) as http:
         ok = await http.get("/api/v1/monitoring/tasks", headers={"X-API-Key": viewer_key})
         assert ok.status_code == 200
-        denied = await http.post("/api/v1/tasks", json={"prompt": "x"},
-                                 headers={"X-API-Key": viewer_key})
+        denied = await http.post(
+            "/api/v1/tasks", json={"prompt": "x"}, headers={"X-API-Key": viewer_key}
+        )
         assert denied.status_code == 403
-        gql = await http.post("/graphql", headers={"X-API-Key": tenant_key}, json={
-            "query": operations()["SubmitTask"],
-            "variables": {"input": {"taskType": "echo", "queue": "parked"}}})
+        gql = await http.post(
+            "/graphql",
+            headers={"X-API-Key": tenant_key},
+            json={
+                "query": operations()["SubmitTask"],
+                "variables": {"input": {"taskType": "echo", "queue": "parked"}},
+            },
+        )
         task = gql.json()["data"]["submitTask"]["task"]
         assert task["origin"]["tenantId"] == "alice"
 
 
 def test_token_cli_prints_a_verifiable_token(env: dict[str, str]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli", "token", "--role", "viewer", "--tenant", "t9",
-         "--ttl", "60"],
-        env={**__import__("os").environ, **env}, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "token",
+            "--role",
+            "viewer",
+            "--tenant",
+            "t9",
+            "--ttl",
+            "60",
+        ],
+        env={**__import__("os").environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    claims: dict[str, Any] = jwt.decode(out.stdout.strip(), JWT_SECRET, algorithms=["HS256"],
-                                        issuer="opsgraph")
+    claims: dict[str, Any] = jwt.decode(
+        out.stdout.strip(), JWT_SECRET, algorithms=["HS256"], issuer="opsgraph"
+    )
     assert claims["role"] == "viewer" and claims["tenant_id"] == "t9"
     assert claims["exp"] - claims["iat"] == 60

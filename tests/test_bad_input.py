@@ -19,14 +19,14 @@ async def assert_nothing_written(admin: GraphQLClient) -> None:
     [
         ("{ tasks { ", "Syntax Error"),
         ("{ tasks { edges { node { nope } } } }", "Cannot query field 'nope'"),
-        ('{ tasks(filter: {status: [DONE]}) { totalCount } }', "DONE"),
+        ("{ tasks(filter: {status: [DONE]}) { totalCount } }", "DONE"),
         ('{ task(id: "not-a-uuid") { id } }', "UUID"),
         ('{ tasks(filter: {createdAfter: "yesterday"}) { totalCount } }', "yesterday"),
         ("{ tasks(first: 0) { totalCount } }", "first must be between 1 and 100"),
         ("{ tasks(first: 10000) { totalCount } }", "first must be between 1 and 100"),
         ('{ tasks(after: "!!") { totalCount } }', "invalid cursor"),
         ("{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }", "aliases"),
-        ("mutation { submitTask(input: {priority: \"high\"}) { errors { code } } }", "Int"),
+        ('mutation { submitTask(input: {priority: "high"}) { errors { code } } }', "Int"),
     ],
 )
 async def test_graphql_errors_name_the_problem(
@@ -74,31 +74,42 @@ async def test_submit_rejects_bad_input_as_typed_errors(
 
 async def test_unknown_ids_in_mutations_are_typed_errors(admin: GraphQLClient) -> None:
     missing = "11111111-1111-1111-1111-111111111111"
-    assert (await admin.data("CancelTask", id=missing))["cancelTask"]["errors"][0]["code"] \
-        == "NOT_FOUND"
+    assert (await admin.data("CancelTask", id=missing))["cancelTask"]["errors"][0][
+        "code"
+    ] == "NOT_FOUND"
     assert (await admin.data("Task", id=missing))["task"] is None
 
 
 async def test_oversized_and_malformed_bodies(admin: GraphQLClient) -> None:
     http = admin.http
     huge = "x" * 1_100_000
-    response = await http.post("/graphql", json={"query": "{ __typename }", "variables": {
-        "pad": huge}})
+    response = await http.post(
+        "/graphql", json={"query": "{ __typename }", "variables": {"pad": huge}}
+    )
     assert response.status_code == 413
     response = await http.post("/api/v1/tasks", json={"prompt": huge})
     assert response.status_code == 413
     assert response.json()["detail"][0]["msg"] == "request body too large"
 
-    response = await http.post("/graphql", content=b"[1, 2", headers={
-        "content-type": "application/json"})
+    response = await http.post(
+        "/graphql", content=b"[1, 2", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     response = await http.post("/graphql", json=[1, 2])
     assert 400 <= response.status_code < 500
 
-    for body in (b"[1]", b'"prompt"', b"{}", b'{"prompt": ""}', b'{"prompt": 5}', b"{nope",
-                 b'{"prompt": "x", "profile": ""}'):
-        response = await http.post("/api/v1/tasks", content=body,
-                                   headers={"content-type": "application/json"})
+    for body in (
+        b"[1]",
+        b'"prompt"',
+        b"{}",
+        b'{"prompt": ""}',
+        b'{"prompt": 5}',
+        b"{nope",
+        b'{"prompt": "x", "profile": ""}',
+    ):
+        response = await http.post(
+            "/api/v1/tasks", content=body, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 422, body
         detail = response.json()["detail"]
         assert detail and {"loc", "msg", "type"} <= set(detail[0])

@@ -15,9 +15,13 @@ from tests.processes import Proc, start_server
 
 def echo_input(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "taskType": "echo", "queue": "default", "input": {"hello": "world"},
+        "taskType": "echo",
+        "queue": "default",
+        "input": {"hello": "world"},
         "config": {"value": 42, "simulate": {"latency_ms": 200}},
-        "originInstance": "cam-7", "originZone": "eu-1", "originReference": "ref-1",
+        "originInstance": "cam-7",
+        "originZone": "eu-1",
+        "originReference": "ref-1",
     }
     base.update(overrides)
     return base
@@ -53,9 +57,19 @@ async def test_submit_is_seen_live_and_through_rest(admin: GraphQLClient, worker
     assert listing["total"] == 1 and listing["page"] == 1 and listing["pages"] == 1
     item = listing["items"][0]
     assert set(item) == {
-        "id", "task_type", "provider_type", "status", "progress", "origin_instance",
-        "origin_zone", "origin_tenant_id", "created_at", "started_at", "completed_at",
-        "duration_ms", "has_error",
+        "id",
+        "task_type",
+        "provider_type",
+        "status",
+        "progress",
+        "origin_instance",
+        "origin_zone",
+        "origin_tenant_id",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "duration_ms",
+        "has_error",
     }
     assert item["id"] == task_id and item["status"] == "COMPLETED"
     assert item["task_type"] == "ECHO" and item["origin_instance"] == "cam-7"
@@ -73,12 +87,12 @@ async def test_submit_is_seen_live_and_through_rest(admin: GraphQLClient, worker
 
 
 async def test_queued_then_running_status_words(admin: GraphQLClient, worker: Proc) -> None:
-    data = await admin.data("SubmitTask", input=echo_input(
-        config={"simulate": {"latency_ms": 1500}}))
+    data = await admin.data(
+        "SubmitTask", input=echo_input(config={"simulate": {"latency_ms": 1500}})
+    )
     task_id = data["submitTask"]["task"]["id"]
     await wait_for_status(admin, task_id, {"RUNNING"})
-    item = (await admin.http.get("/api/v1/monitoring/tasks",
-                                 params={"status": "EXECUTING"})).json()
+    item = (await admin.http.get("/api/v1/monitoring/tasks", params={"status": "EXECUTING"})).json()
     assert [i["id"] for i in item["items"]] == [task_id]
     await wait_for_status(admin, task_id, {"COMPLETED"})
 
@@ -86,10 +100,14 @@ async def test_queued_then_running_status_words(admin: GraphQLClient, worker: Pr
 async def test_llm_chat_records_tokens_cost_and_provider(
     admin: GraphQLClient, worker: Proc
 ) -> None:
-    data = await admin.data("SubmitTask", input={
-        "operation": "chat_completion", "input": {"prompt": "say hi"},
-        "config": {"simulate": {"latency_ms": 5, "input_tokens": 1000, "output_tokens": 2000}},
-    })
+    data = await admin.data(
+        "SubmitTask",
+        input={
+            "operation": "chat_completion",
+            "input": {"prompt": "say hi"},
+            "config": {"simulate": {"latency_ms": 5, "input_tokens": 1000, "output_tokens": 2000}},
+        },
+    )
     task_id = data["submitTask"]["task"]["id"]
     assert data["submitTask"]["task"]["queue"] == "llm"
     task = await wait_for_status(admin, task_id, {"COMPLETED"})
@@ -99,8 +117,9 @@ async def test_llm_chat_records_tokens_cost_and_provider(
     assert abs(task["costUsd"] - 0.0035) < 1e-9
     assert task["result"]["content"].startswith("[simulated]")
 
-    embed = await admin.data("SubmitTask", input={
-        "operation": "generate_embedding", "input": {"input": ["a b", "c"]}})
+    embed = await admin.data(
+        "SubmitTask", input={"operation": "generate_embedding", "input": {"input": ["a b", "c"]}}
+    )
     done = await wait_for_status(admin, embed["submitTask"]["task"]["id"], {"COMPLETED"})
     assert len(done["result"]["embeddings"]) == 2 and done["inputTokens"] == 3
 
@@ -133,8 +152,9 @@ async def test_llm_server_answers_processing_when_the_wait_runs_out(
     proc, base = start_server({**env, "OPSGRAPH_SYNC_WAIT_SECONDS": "0"}, logs)
     try:
         async with httpx.AsyncClient(base_url=base, headers=admin.http.headers) as http:
-            response = await http.post("/api/v1/tasks", json={
-                "prompt": "slow", "profile": "Research", "role": "Analyst"})
+            response = await http.post(
+                "/api/v1/tasks", json={"prompt": "slow", "profile": "Research", "role": "Analyst"}
+            )
     finally:
         proc.stop()
     body = response.json()
@@ -147,8 +167,9 @@ async def test_llm_server_answers_processing_when_the_wait_runs_out(
 async def test_stats_queues_and_workers(admin: GraphQLClient, worker: Proc) -> None:
     ids = []
     for zone in ("eu-1", "eu-1", "us-2"):
-        data = await admin.data("SubmitTask", input=echo_input(originZone=zone,
-                                config={"simulate": {"latency_ms": 1}}))
+        data = await admin.data(
+            "SubmitTask", input=echo_input(originZone=zone, config={"simulate": {"latency_ms": 1}})
+        )
         ids.append(data["submitTask"]["task"]["id"])
     for task_id in ids:
         await wait_for_status(admin, task_id, {"COMPLETED"})
@@ -156,8 +177,12 @@ async def test_stats_queues_and_workers(admin: GraphQLClient, worker: Proc) -> N
     rest = admin.http
     stats = (await rest.get("/api/v1/monitoring/stats")).json()
     assert stats == {
-        "total_tasks": 3, "by_status": {"COMPLETED": 3}, "by_provider": {"SIMULATED": 3},
-        "by_task_type": {"ECHO": 3}, "tasks_last_hour": 3, "tasks_last_24h": 3,
+        "total_tasks": 3,
+        "by_status": {"COMPLETED": 3},
+        "by_provider": {"SIMULATED": 3},
+        "by_task_type": {"ECHO": 3},
+        "tasks_last_hour": 3,
+        "tasks_last_24h": 3,
     }
     zoned = (await rest.get("/api/v1/monitoring/stats", params={"origin_zone": "us-2"})).json()
     assert zoned["total_tasks"] == 1

@@ -46,8 +46,9 @@ async def test_cancel_running_task_stops_the_work(admin: GraphQLClient, worker: 
     task = await wait_for_status(admin, task_id, {"CANCELLED"}, timeout=10)
     # stopped long before the 30 s of work would have finished
     assert task["result"] is None
-    assert [t["toStatus"] for t in (await admin.data("Task", id=task_id))["task"]
-            ["transitions"]] == ["QUEUED", "RUNNING", "CANCELLED"]
+    assert [
+        t["toStatus"] for t in (await admin.data("Task", id=task_id))["task"]["transitions"]
+    ] == ["QUEUED", "RUNNING", "CANCELLED"]
 
 
 async def test_retries_then_dead_letter_with_errors_kept(
@@ -74,8 +75,9 @@ async def test_retries_then_dead_letter_with_errors_kept(
 
 
 async def test_fatal_error_is_not_retried(admin: GraphQLClient, worker: Proc) -> None:
-    data = await admin.data("SubmitTask", input=echo(simulate={"fail_attempts": 1,
-                                                               "error": "fatal"}))
+    data = await admin.data(
+        "SubmitTask", input=echo(simulate={"fail_attempts": 1, "error": "fatal"})
+    )
     task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"FAILED"})
     assert task["attempts"] == 1 and task["deadLettered"] is True
 
@@ -90,8 +92,9 @@ async def test_transient_failure_recovers_within_retries(
 
 
 async def test_retry_task_reruns_a_failed_task(admin: GraphQLClient, worker: Proc) -> None:
-    data = await admin.data("SubmitTask", input={**echo(simulate={"fail_attempts": 1}),
-                                                 "maxRetries": 0})
+    data = await admin.data(
+        "SubmitTask", input={**echo(simulate={"fail_attempts": 1}), "maxRetries": 0}
+    )
     task_id = data["submitTask"]["task"]["id"]
     await wait_for_status(admin, task_id, {"FAILED"})
     retried = (await admin.data("RetryTask", id=task_id))["retryTask"]
@@ -101,7 +104,7 @@ async def test_retry_task_reruns_a_failed_task(admin: GraphQLClient, worker: Pro
     task = await wait_for_status(admin, task_id, {"FAILED"})
     assert len(task["errors"]) == 2
 
-    unknown = (await admin.data("RetryTask", id="00000000-0000-0000-0000-000000000000"))
+    unknown = await admin.data("RetryTask", id="00000000-0000-0000-0000-000000000000")
     assert unknown["retryTask"]["errors"][0]["code"] == "NOT_FOUND"
 
 
@@ -139,11 +142,19 @@ async def test_webhook_is_signed_and_retried(
     assert payload["event"] == "task.completed" and payload["task"]["id"] == task_id
     assert headers["x-opsgraph-event"] == "task.completed"
     assert headers[SIGNATURE_HEADER.lower()].startswith("sha256=")
-    assert verify(WEBHOOK_SECRET, body, {
-        "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
-        "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
-    })
-    assert not verify("wrong-secret", body, {
-        "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
-        "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
-    })
+    assert verify(
+        WEBHOOK_SECRET,
+        body,
+        {
+            "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
+            "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
+        },
+    )
+    assert not verify(
+        "wrong-secret",
+        body,
+        {
+            "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
+            "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
+        },
+    )

@@ -34,25 +34,43 @@ async def fake_openai() -> AsyncIterator[LocalServer]:
             return JSONResponse({"error": {"message": "context too long"}}, status_code=400)
         if prompt == "slow":
             await asyncio.sleep(3)
-        return JSONResponse({
-            "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": f"echo: {prompt}"}}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-        })
+        return JSONResponse(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": f"echo: {prompt}"},
+                    }
+                ],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }
+        )
 
     async def embeddings(request: Request) -> JSONResponse:
         body = await request.json()
         calls.append(body)
-        return JSONResponse({
-            "object": "list", "model": body["model"],
-            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
-                     for i, _ in enumerate(body["input"])],
-            "usage": {"prompt_tokens": 5, "total_tokens": 5},
-        })
+        return JSONResponse(
+            {
+                "object": "list",
+                "model": body["model"],
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                    for i, _ in enumerate(body["input"])
+                ],
+                "usage": {"prompt_tokens": 5, "total_tokens": 5},
+            }
+        )
 
-    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
-                            Route("/v1/embeddings", embeddings, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+        ]
+    )
     async with LocalServer(app) as server:
         server.received = calls
         yield server
@@ -61,15 +79,22 @@ async def fake_openai() -> AsyncIterator[LocalServer]:
 @pytest.fixture
 def openai_worker(spawn_worker: Callable[..., Proc], fake_openai: LocalServer) -> Proc:
     return spawn_worker(
-        "worker-openai", "openai-q",
-        OPSGRAPH_LLM_BASE_URL=fake_openai.url + "/v1", OPSGRAPH_LLM_API_KEY="sk-test",
-        OPSGRAPH_LLM_TIMEOUT_SECONDS="0.5", OPSGRAPH_LLM_CHAT_MODEL="gpt-4o-mini",
+        "worker-openai",
+        "openai-q",
+        OPSGRAPH_LLM_BASE_URL=fake_openai.url + "/v1",
+        OPSGRAPH_LLM_API_KEY="sk-test",
+        OPSGRAPH_LLM_TIMEOUT_SECONDS="0.5",
+        OPSGRAPH_LLM_CHAT_MODEL="gpt-4o-mini",
     )
 
 
 def chat(prompt: str) -> dict[str, Any]:
-    return {"operation": "chat_completion", "queue": "openai-q", "input": {"prompt": prompt},
-            "config": {"temperature": 0.2}}
+    return {
+        "operation": "chat_completion",
+        "queue": "openai-q",
+        "input": {"prompt": prompt},
+        "config": {"temperature": 0.2},
+    }
 
 
 async def test_chat_reads_usage_and_prices_it(
@@ -84,14 +109,17 @@ async def test_chat_reads_usage_and_prices_it(
     call = fake_openai.received[0]
     assert call["auth"] == "Bearer sk-test" and call["temperature"] == 0.2
 
-    emb = await admin.data("SubmitTask", input={
-        "operation": "generate_embedding", "queue": "openai-q", "input": {"input": "abc"}})
+    emb = await admin.data(
+        "SubmitTask",
+        input={"operation": "generate_embedding", "queue": "openai-q", "input": {"input": "abc"}},
+    )
     done = await wait_for_status(admin, emb["submitTask"]["task"]["id"], {"COMPLETED"})
     assert done["result"]["embeddings"] == [[0.1, 0.2, 0.3]] and done["inputTokens"] == 5
 
 
-@pytest.mark.parametrize(("prompt", "needle"), [("always-500", "answered 500"),
-                                                ("slow", "timed out")])
+@pytest.mark.parametrize(
+    ("prompt", "needle"), [("always-500", "answered 500"), ("slow", "timed out")]
+)
 async def test_retryable_failures_retry_then_fail_with_error_kept(
     admin: GraphQLClient, openai_worker: Proc, prompt: str, needle: str
 ) -> None:

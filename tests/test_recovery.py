@@ -17,8 +17,10 @@ async def test_sigkill_mid_task_is_completed_by_another_worker(
 ) -> None:
     # given a worker alone on its queue, running a 3 s task
     doomed = spawn_worker("worker-doomed", "crashq")
-    data = await admin.data("SubmitTask", input={
-        "taskType": "echo", "queue": "crashq", "config": {"simulate": {"latency_ms": 3000}}})
+    data = await admin.data(
+        "SubmitTask",
+        input={"taskType": "echo", "queue": "crashq", "config": {"simulate": {"latency_ms": 3000}}},
+    )
     task_id = data["submitTask"]["task"]["id"]
     running = await wait_for_status(admin, task_id, {"RUNNING"})
     assert running["workerName"] == "worker-doomed"
@@ -34,7 +36,12 @@ async def test_sigkill_mid_task_is_completed_by_another_worker(
     assert task["attempts"] == 1 and task["retryCount"] == 0
     full = (await admin.data("Task", id=task_id))["task"]
     assert [t["toStatus"] for t in full["transitions"]] == [
-        "QUEUED", "RUNNING", "QUEUED", "RUNNING", "COMPLETED"]
+        "QUEUED",
+        "RUNNING",
+        "QUEUED",
+        "RUNNING",
+        "COMPLETED",
+    ]
     rest = (await admin.http.get(f"/api/v1/monitoring/tasks/{task_id}")).json()
     assert rest["is_resumed"] is True and rest["resume_attempt_count"] == 1
 
@@ -43,8 +50,10 @@ async def test_graceful_stop_requeues_running_task(
     admin: GraphQLClient, worker: Proc, spawn_worker: Callable[..., Proc]
 ) -> None:
     leaving = spawn_worker("worker-leaving", "stopq")
-    data = await admin.data("SubmitTask", input={
-        "taskType": "echo", "queue": "stopq", "config": {"simulate": {"latency_ms": 5000}}})
+    data = await admin.data(
+        "SubmitTask",
+        input={"taskType": "echo", "queue": "stopq", "config": {"simulate": {"latency_ms": 5000}}},
+    )
     task_id = data["submitTask"]["task"]["id"]
     await wait_for_status(admin, task_id, {"RUNNING"})
     leaving.stop()  # SIGTERM
@@ -57,15 +66,23 @@ async def test_graceful_stop_requeues_running_task(
 
 
 async def test_queued_tasks_survive_redis_losing_everything(
-    admin: GraphQLClient, worker: Proc, spawn_worker: Callable[..., Proc],
+    admin: GraphQLClient,
+    worker: Proc,
+    spawn_worker: Callable[..., Proc],
     redis_client: aioredis.Redis,
 ) -> None:
     # given tasks QUEUED on a queue nobody serves yet
     ids = []
     for i in range(5):
-        data = await admin.data("SubmitTask", input={
-            "taskType": "echo", "queue": "flushq", "input": {"i": i},
-            "config": {"simulate": {"latency_ms": 1}}})
+        data = await admin.data(
+            "SubmitTask",
+            input={
+                "taskType": "echo",
+                "queue": "flushq",
+                "input": {"i": i},
+                "config": {"simulate": {"latency_ms": 1}},
+            },
+        )
         ids.append(data["submitTask"]["task"]["id"])
     assert await redis_client.zcard("opsgraph:queue:flushq") == 5
     # when Redis loses all its data (as a restart without persistence does)

@@ -39,16 +39,19 @@ async def seed(engine: AsyncEngine) -> list[Task]:
             task = await tasks.submit_task(
                 session=session,
                 spec=tasks.TaskSpec(
-                    task_type=ttype, queue="default", priority=10 * i,
+                    task_type=ttype,
+                    queue="default",
+                    priority=10 * i,
                     input={"prompt": "x"} if ttype == "llm" else {},
-                    origin_instance=inst, origin_zone=zone, origin_tenant_id=tenant,
+                    origin_instance=inst,
+                    origin_zone=zone,
+                    origin_tenant_id=tenant,
                 ),
                 default_max_retries=3,
             )
             rows.append(task)
             created = now - timedelta(hours=6 - i)
-            values: dict[str, Any] = {"status": status, "provider": provider,
-                                      "created_at": created}
+            values: dict[str, Any] = {"status": status, "provider": provider, "created_at": created}
             if status in ("RUNNING", "COMPLETED", "FAILED"):
                 values["started_at"] = created + timedelta(seconds=1)
             if status in ("COMPLETED", "FAILED", "CANCELLED"):
@@ -100,13 +103,13 @@ async def test_each_filter(http: httpx.AsyncClient, rows: list[Task]) -> None:
     created = [i["created_at"] for i in body["items"]]
     assert await ids(http, created_after=created[2]) == idx(rows, 5, 4, 3)
     assert await ids(http, created_before=created[2]) == idx(rows, 1, 0)
-    assert await ids(http, created_after=created[1], created_before=created[4]) == idx(
-        rows, 3, 2)
+    assert await ids(http, created_after=created[1], created_before=created[4]) == idx(rows, 3, 2)
     prefix = str(rows[3].id)[:8]
     assert str(rows[3].id) in await ids(http, search=prefix)
     assert await ids(http, search=str(rows[3].id).upper()) == idx(rows, 3)
     assert await ids(http, status="FAILED", origin_instance="cam-2", task_type="ECHO") == idx(
-        rows, 3)
+        rows, 3
+    )
 
 
 async def test_item_shape_and_computed_fields(http: httpx.AsyncClient, rows: list[Task]) -> None:
@@ -138,12 +141,24 @@ async def test_sorting(http: httpx.AsyncClient, rows: list[Task]) -> None:
     by_duration = await ids(http, sort_by="duration_ms", sort_order="desc")
     assert by_duration[:2] == idx(rows, 5, 3)  # 6 s, then 4 s... nulls last
     assert by_duration[-1] in idx(rows, 0, 1, 4)
-    statuses = [i["status"] for i in (await http.get(
-        f"{BASE}/tasks", params={"sort_by": "status", "sort_order": "asc"})).json()["items"]]
-    assert statuses == sorted(statuses, key=lambda s: {
-        "PENDING": "QUEUED", "EXECUTING": "RUNNING"}.get(s, s))
-    for field in ("created_at", "updated_at", "started_at", "completed_at", "task_type",
-                  "provider_type", "progress"):
+    statuses = [
+        i["status"]
+        for i in (
+            await http.get(f"{BASE}/tasks", params={"sort_by": "status", "sort_order": "asc"})
+        ).json()["items"]
+    ]
+    assert statuses == sorted(
+        statuses, key=lambda s: {"PENDING": "QUEUED", "EXECUTING": "RUNNING"}.get(s, s)
+    )
+    for field in (
+        "created_at",
+        "updated_at",
+        "started_at",
+        "completed_at",
+        "task_type",
+        "provider_type",
+        "progress",
+    ):
         assert len(await ids(http, sort_by=field)) == 6
 
 
@@ -179,12 +194,35 @@ async def test_bad_parameters_get_422_detail(
 async def test_detail_media_and_errors(http: httpx.AsyncClient, rows: list[Task]) -> None:
     failed = (await http.get(f"{BASE}/tasks/{rows[3].id}")).json()
     expected = {
-        "id", "task_type", "provider_type", "status", "progress", "origin_instance",
-        "origin_zone", "origin_tenant_id", "origin_reference", "created_at", "updated_at",
-        "started_at", "completed_at", "duration_ms", "queue_name", "priority",
-        "celery_task_id", "service_task_id", "executor_type", "executor_instance", "config",
-        "webhook_url", "errors", "retry_count", "is_resumed", "resume_attempt_count",
-        "last_resume_attempt", "service_requests", "task_data",
+        "id",
+        "task_type",
+        "provider_type",
+        "status",
+        "progress",
+        "origin_instance",
+        "origin_zone",
+        "origin_tenant_id",
+        "origin_reference",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "completed_at",
+        "duration_ms",
+        "queue_name",
+        "priority",
+        "celery_task_id",
+        "service_task_id",
+        "executor_type",
+        "executor_instance",
+        "config",
+        "webhook_url",
+        "errors",
+        "retry_count",
+        "is_resumed",
+        "resume_attempt_count",
+        "last_resume_attempt",
+        "service_requests",
+        "task_data",
     }
     assert set(failed) == expected
     assert failed["errors"] == ["boom"] and failed["priority"] == 30
@@ -200,17 +238,21 @@ async def test_detail_media_and_errors(http: httpx.AsyncClient, rows: list[Task]
         assert response.json()["detail"][0]["loc"] == ["path", "task_id"]
 
 
-async def test_media_lists_inputs_and_outputs(
-    http: httpx.AsyncClient, engine: AsyncEngine
-) -> None:
+async def test_media_lists_inputs_and_outputs(http: httpx.AsyncClient, engine: AsyncEngine) -> None:
     sessionmaker = make_sessionmaker(engine)
-    item = {"name": "base_image", "path": "in/a.png", "url": "http://x/in/a.png",
-            "media_type": "image"}
+    item = {
+        "name": "base_image",
+        "path": "in/a.png",
+        "url": "http://x/in/a.png",
+        "media_type": "image",
+    }
     async with sessionmaker() as session, session.begin():
         task = await tasks.submit_task(
-            session=session, default_max_retries=0,
-            spec=tasks.TaskSpec(task_type="echo", queue="parked",
-                                media={"inputs": [item], "outputs": []}),
+            session=session,
+            default_max_retries=0,
+            spec=tasks.TaskSpec(
+                task_type="echo", queue="parked", media={"inputs": [item], "outputs": []}
+            ),
         )
     body = (await http.get(f"{BASE}/tasks/{task.id}/media")).json()
     assert body == {"task_id": str(task.id), "inputs": [item], "outputs": []}
@@ -219,13 +261,19 @@ async def test_media_lists_inputs_and_outputs(
 async def test_stats_filters(http: httpx.AsyncClient, rows: list[Task]) -> None:
     stats = (await http.get(f"{BASE}/stats")).json()
     assert stats["total_tasks"] == 6
-    assert stats["by_status"] == {"PENDING": 1, "EXECUTING": 1, "COMPLETED": 2, "FAILED": 1,
-                                  "CANCELLED": 1}
+    assert stats["by_status"] == {
+        "PENDING": 1,
+        "EXECUTING": 1,
+        "COMPLETED": 2,
+        "FAILED": 1,
+        "CANCELLED": 1,
+    }
     assert stats["by_task_type"] == {"ECHO": 3, "LLM": 3}
     assert stats["by_provider"] == {"SIMULATED": 3, "OPENAI": 1}
     assert stats["tasks_last_hour"] == 0 and stats["tasks_last_24h"] == 6
-    only = (await http.get(f"{BASE}/stats", params={"origin_instance": "cam-1",
-                                                    "origin_zone": "eu"})).json()
+    only = (
+        await http.get(f"{BASE}/stats", params={"origin_instance": "cam-1", "origin_zone": "eu"})
+    ).json()
     assert only["total_tasks"] == 2
 
 
@@ -233,13 +281,32 @@ async def test_openapi_describes_the_shims(server: str) -> None:
     async with httpx.AsyncClient(base_url=server) as http:
         doc = (await http.get("/openapi.json")).json()
     paths = doc["paths"]
-    for path in ("/api/v1/monitoring/tasks", "/api/v1/monitoring/tasks/{task_id}",
-                 "/api/v1/monitoring/tasks/{task_id}/media", "/api/v1/monitoring/stats",
-                 "/api/v1/monitoring/queues", "/api/v1/monitoring/workers",
-                 "/api/v1/monitoring/workers/health", "/api/v1/tasks", "/api/v1/metrics"):
+    for path in (
+        "/api/v1/monitoring/tasks",
+        "/api/v1/monitoring/tasks/{task_id}",
+        "/api/v1/monitoring/tasks/{task_id}/media",
+        "/api/v1/monitoring/stats",
+        "/api/v1/monitoring/queues",
+        "/api/v1/monitoring/workers",
+        "/api/v1/monitoring/workers/health",
+        "/api/v1/tasks",
+        "/api/v1/metrics",
+    ):
         assert path in paths, path
     params = {p["name"] for p in paths["/api/v1/monitoring/tasks"]["get"]["parameters"]}
-    assert params == {"created_after", "created_before", "origin_instance", "origin_tenant_id",
-                      "origin_zone", "page", "page_size", "provider_type", "search", "sort_by",
-                      "sort_order", "status", "task_type"}
+    assert params == {
+        "created_after",
+        "created_before",
+        "origin_instance",
+        "origin_tenant_id",
+        "origin_zone",
+        "page",
+        "page_size",
+        "provider_type",
+        "search",
+        "sort_by",
+        "sort_order",
+        "status",
+        "task_type",
+    }
     assert {"HTTPBearer", "APIKeyHeader"} <= set(doc["components"]["securitySchemes"])

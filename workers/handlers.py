@@ -37,7 +37,9 @@ async def llm(task: Task, state: WorkerState) -> tuple[Any, Usage]:
         inputs = [raw] if isinstance(raw, str) else [str(x) for x in raw or []]
         emb = await provider.embed(inputs=inputs, model=model, params=params, attempt=task.attempts)
         usage = Usage(
-            provider=provider.name, model=emb.model, input_tokens=emb.input_tokens,
+            provider=provider.name,
+            model=emb.model,
+            input_tokens=emb.input_tokens,
             cost_usd=cost_usd(state.settings.prices, emb.model, emb.input_tokens, 0),
             latency_ms=emb.latency_ms,
             service_request=_request_log(provider.name, "embeddings", emb.model, emb.latency_ms),
@@ -47,14 +49,21 @@ async def llm(task: Task, state: WorkerState) -> tuple[Any, Usage]:
         messages=_messages(task), model=model, params=params, attempt=task.attempts
     )
     usage = Usage(
-        provider=provider.name, model=chat.model, input_tokens=chat.input_tokens,
+        provider=provider.name,
+        model=chat.model,
+        input_tokens=chat.input_tokens,
         output_tokens=chat.output_tokens,
         cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
         latency_ms=chat.latency_ms,
-        service_request=_request_log(provider.name, "chat/completions", chat.model,
-                                     chat.latency_ms),
+        service_request=_request_log(
+            provider.name, "chat/completions", chat.model, chat.latency_ms
+        ),
     )
-    return {"content": chat.content, "model": chat.model, "finish_reason": chat.finish_reason}, usage
+    return {
+        "content": chat.content,
+        "model": chat.model,
+        "finish_reason": chat.finish_reason,
+    }, usage
 
 
 async def echo(task: Task, state: WorkerState) -> tuple[Any, Usage]:

@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 def make_provider(settings: Settings) -> Provider:
     if settings.llm_base_url:
         return OpenAIProvider(
-            base_url=settings.llm_base_url, api_key=settings.llm_api_key,
-            chat_model=settings.llm_chat_model, embedding_model=settings.llm_embedding_model,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key,
+            chat_model=settings.llm_chat_model,
+            embedding_model=settings.llm_embedding_model,
             timeout=settings.llm_timeout_seconds,
         )
     return SimulatedProvider(default_latency_ms=settings.simulated_latency_ms)
@@ -74,7 +76,10 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         provider=make_provider(settings),
         http=httpx.AsyncClient(),
         beat=heartbeats.WorkerBeat(
-            name=name, queues=queues, concurrency=concurrency, pid=os.getpid(),
+            name=name,
+            queues=queues,
+            concurrency=concurrency,
+            pid=os.getpid(),
             host=socket.gethostname(),
         ),
         policy=BackoffPolicy(
@@ -86,10 +91,20 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     )
     ctx: dict[str, Any] = {"opsgraph": state}
     functions = [
-        func(run_task, name=dispatch.RUN_TASK, max_tries=10_000,
-             timeout=settings.job_timeout_seconds + 60, keep_result=0),
-        func(deliver_webhook, name=DELIVER, max_tries=settings.webhook_max_attempts + 1,
-             timeout=settings.webhook_timeout_seconds + 30, keep_result=0),
+        func(
+            run_task,
+            name=dispatch.RUN_TASK,
+            max_tries=10_000,
+            timeout=settings.job_timeout_seconds + 60,
+            keep_result=0,
+        ),
+        func(
+            deliver_webhook,
+            name=DELIVER,
+            max_tries=settings.webhook_max_attempts + 1,
+            timeout=settings.webhook_timeout_seconds + 30,
+            keep_result=0,
+        ),
     ]
     shared = asyncio.BoundedSemaphore(concurrency)
     workers = []
@@ -120,8 +135,13 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker %s consuming %s with concurrency %d (provider: %s)", name,
-             ", ".join(queues), concurrency, state.provider.name)
+    log.info(
+        "worker %s consuming %s with concurrency %d (provider: %s)",
+        name,
+        ", ".join(queues),
+        concurrency,
+        state.provider.name,
+    )
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *mains], return_when=asyncio.FIRST_COMPLETED)
     for t in done:

@@ -73,12 +73,14 @@ class Reconciler:
     async def _resume(self, task_id: str, worker: str) -> int:
         state = self.state
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            task = await tasks.get_task(session=session, task_id=uuid.UUID(task_id),
-                                        for_update=True)
+            task = await tasks.get_task(
+                session=session, task_id=uuid.UUID(task_id), for_update=True
+            )
             if task.status != TaskStatus.RUNNING or task.worker_name != worker:
                 return 0
             await tasks.resume_task(
-                session=session, task=task,
+                session=session,
+                task=task,
                 reason=f"worker {worker} stopped heartbeating; resumed",
             )
             queue, priority = task.queue, task.priority

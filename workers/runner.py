@@ -65,8 +65,9 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
         current = await _still_mine(session, state, task)
         if current is None:
             return None
-        done = await tasks.complete_attempt(session=session, task=current, result=result,
-                                            usage=usage)
+        done = await tasks.complete_attempt(
+            session=session, task=current, result=result, usage=usage
+        )
     state.beat.completed += 1
     await webhooks.schedule(state, done)
     return None
@@ -106,8 +107,12 @@ async def _still_mine(session: Any, state: WorkerState, task: Task) -> Task | No
     """Re-read the row under lock: the reconciler may have handed the task to another worker."""
     current = await tasks.get_task(session=session, task_id=task.id, for_update=True)
     if current.status != TaskStatus.RUNNING or current.worker_name != state.name:
-        log.warning("task %s is %s on %s now; dropping this attempt's outcome",
-                    task.id, current.status, current.worker_name)
+        log.warning(
+            "task %s is %s on %s now; dropping this attempt's outcome",
+            task.id,
+            current.status,
+            current.worker_name,
+        )
         return None
     assert current.status not in FINISHED
     return current

@@ -25,7 +25,9 @@ async def schedule(state: WorkerState, task: Task) -> None:
     if not task.webhook_url:
         return
     await state.redis.enqueue_job(
-        DELIVER, str(task.id), task.status,
+        DELIVER,
+        str(task.id),
+        task.status,
         _job_id=f"webhook:{task.id}:{task.status}:{task.attempts}",
         _queue_name=dispatch.queue_key(task.queue),
     )
@@ -45,15 +47,20 @@ async def deliver_webhook(ctx: dict[str, Any], task_id: str, status: str) -> str
         **webhooks.sign(state.settings.webhook_secret, body),
     }
     try:
-        response = await state.http.post(task.webhook_url, content=body, headers=headers,
-                                         timeout=state.settings.webhook_timeout_seconds)
+        response = await state.http.post(
+            task.webhook_url,
+            content=body,
+            headers=headers,
+            timeout=state.settings.webhook_timeout_seconds,
+        )
         if response.status_code < 300:
             return f"delivered ({response.status_code})"
         problem = f"receiver answered {response.status_code}"
     except httpx.HTTPError as exc:
         problem = f"receiver unreachable: {exc!r}"
     if attempt >= state.settings.webhook_max_attempts:
-        log.warning("webhook for task %s abandoned after %d attempts: %s", task_id, attempt,
-                    problem)
+        log.warning(
+            "webhook for task %s abandoned after %d attempts: %s", task_id, attempt, problem
+        )
         return f"abandoned: {problem}"
     raise Retry(defer=state.policy.delay(attempt))

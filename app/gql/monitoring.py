@@ -15,7 +15,9 @@ async def load_queue_stats(info: Info) -> QueueStats:
     state = info.context.state
     async with read_only(state.sessionmaker) as session:
         overview = await stats.queue_overview(
-            session=session, redis=state.redis, known_queues=state.settings.queues,
+            session=session,
+            redis=state.redis,
+            known_queues=state.settings.queues,
             tenant_id=info.context.tenant_id,
         )
     return QueueStats.from_overview(overview)
@@ -29,8 +31,10 @@ class MonitoringQueries:
     ) -> TaskStats:
         async with read_only(info.context.state.sessionmaker) as session:
             s = await stats.aggregate_stats(
-                session=session, tenant_id=info.context.tenant_id,
-                origin_instance=origin_instance, origin_zone=origin_zone,
+                session=session,
+                tenant_id=info.context.tenant_id,
+                origin_instance=origin_instance,
+                origin_zone=origin_zone,
             )
         return TaskStats.from_stats(s)
 
@@ -42,10 +46,13 @@ class MonitoringQueries:
     async def worker_stats(self, info: Info) -> WorkerStats:
         o = await stats.worker_overview(redis=info.context.state.redis)
         return WorkerStats(
-            workers=[Worker.from_beat(w) for w in o.workers], total_workers=o.total_workers,
-            total_capacity=o.total_capacity, total_active=o.total_active,
+            workers=[Worker.from_beat(w) for w in o.workers],
+            total_workers=o.total_workers,
+            total_capacity=o.total_capacity,
+            total_active=o.total_active,
             total_utilization_pct=o.total_utilization_pct,
-            workers_at_capacity=o.workers_at_capacity, timestamp=o.timestamp,
+            workers_at_capacity=o.workers_at_capacity,
+            timestamp=o.timestamp,
         )
 
     @strawberry.field(permission_classes=[CanRead])

@@ -62,11 +62,16 @@ class TaskFilter:
     def to_service(self) -> tasks.TaskFilter:
         return tasks.TaskFilter(
             statuses=[s.value for s in self.status or []],
-            task_types=self.task_type or [], queues=self.queue or [],
-            providers=self.provider or [], origin_instance=self.origin_instance,
-            origin_zone=self.origin_zone, origin_tenant_id=self.origin_tenant_id,
-            created_after=self.created_after, created_before=self.created_before,
-            id_prefix=self.id_prefix, dead_lettered=self.dead_lettered,
+            task_types=self.task_type or [],
+            queues=self.queue or [],
+            providers=self.provider or [],
+            origin_instance=self.origin_instance,
+            origin_zone=self.origin_zone,
+            origin_tenant_id=self.origin_tenant_id,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            id_prefix=self.id_prefix,
+            dead_lettered=self.dead_lettered,
         )
 
 
@@ -102,8 +107,9 @@ class TaskConnection:
 def _page_size(first: int, info: Info) -> int:
     cap = info.context.state.settings.page_size_max
     if not 1 <= first <= cap:
-        raise GraphQLError(f"first must be between 1 and {cap}",
-                           extensions={"code": "BAD_USER_INPUT"})
+        raise GraphQLError(
+            f"first must be between 1 and {cap}", extensions={"code": "BAD_USER_INPUT"}
+        )
     return first
 
 
@@ -113,8 +119,9 @@ class TaskQueries:
     async def task(self, info: Info, id: uuid.UUID) -> Task | None:
         async with read_only(info.context.state.sessionmaker) as session:
             try:
-                row = await tasks.get_task(session=session, task_id=id,
-                                           tenant_id=info.context.tenant_id)
+                row = await tasks.get_task(
+                    session=session, task_id=id, tenant_id=info.context.tenant_id
+                )
             except DomainError:
                 return None
         return Task(row=row)
@@ -134,22 +141,29 @@ class TaskQueries:
         flt = (filter or TaskFilter()).to_service()
         async with read_only(info.context.state.sessionmaker) as session:
             rows = await tasks.list_tasks(
-                session=session, filter=flt, order_by=order.field.value,
-                descending=order.direction == OrderDirection.DESC, limit=limit + 1,
-                offset=offset, tenant_id=info.context.tenant_id,
+                session=session,
+                filter=flt,
+                order_by=order.field.value,
+                descending=order.direction == OrderDirection.DESC,
+                limit=limit + 1,
+                offset=offset,
+                tenant_id=info.context.tenant_id,
             )
         more = len(rows) > limit
         rows = rows[:limit]
-        edges = [TaskEdge(node=Task(row=r), cursor=encode_cursor(offset + i))
-                 for i, r in enumerate(rows)]
+        edges = [
+            TaskEdge(node=Task(row=r), cursor=encode_cursor(offset + i)) for i, r in enumerate(rows)
+        ]
         return TaskConnection(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=more, has_previous_page=offset > 0,
+                has_next_page=more,
+                has_previous_page=offset > 0,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            filter=flt, tenant_id=info.context.tenant_id,
+            filter=flt,
+            tenant_id=info.context.tenant_id,
         )
 
 
@@ -187,9 +201,10 @@ class TaskPayload:
 
 
 def _errors(exc: DomainError) -> TaskPayload:
-    return TaskPayload(task=None, errors=[
-        TaskError(field=exc.field, code=TaskErrorCode(exc.code), message=exc.message)
-    ])
+    return TaskPayload(
+        task=None,
+        errors=[TaskError(field=exc.field, code=TaskErrorCode(exc.code), message=exc.message)],
+    )
 
 
 def _json_object(value: object, field: str) -> dict[str, object]:
@@ -207,19 +222,25 @@ class TaskMutations:
         ctx = info.context
         try:
             spec = tasks.TaskSpec(
-                task_type=input.task_type, operation=input.operation, queue=input.queue,
-                priority=input.priority, input=_json_object(input.input, "input"),
+                task_type=input.task_type,
+                operation=input.operation,
+                queue=input.queue,
+                priority=input.priority,
+                input=_json_object(input.input, "input"),
                 config=_json_object(input.config, "config"),
                 metadata=_json_object(input.metadata, "metadata"),
-                webhook_url=input.webhook_url, origin_instance=input.origin_instance,
+                webhook_url=input.webhook_url,
+                origin_instance=input.origin_instance,
                 origin_zone=input.origin_zone,
                 origin_tenant_id=ctx.tenant_id or input.origin_tenant_id,
-                origin_reference=input.origin_reference, max_retries=input.max_retries,
+                origin_reference=input.origin_reference,
+                max_retries=input.max_retries,
                 result_ttl_seconds=input.result_ttl_seconds,
             )
             async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
                 row: TaskRow = await tasks.submit_task(
-                    session=session, spec=spec,
+                    session=session,
+                    spec=spec,
                     default_max_retries=ctx.state.settings.retry_max_retries,
                     result_ttl_seconds=ctx.state.settings.result_ttl_seconds,
                 )
@@ -227,26 +248,32 @@ class TaskMutations:
             return _errors(exc)
         return TaskPayload(task=Task(row=row), errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperate],
-                         description="Cancel a QUEUED task now, or ask a RUNNING one to stop.")
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Cancel a QUEUED task now, or ask a RUNNING one to stop.",
+    )
     async def cancel_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
         ctx = info.context
         try:
             async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await tasks.cancel_task(session=session, task_id=input.id,
-                                              tenant_id=ctx.tenant_id)
+                row = await tasks.cancel_task(
+                    session=session, task_id=input.id, tenant_id=ctx.tenant_id
+                )
         except DomainError as exc:
             return _errors(exc)
         return TaskPayload(task=Task(row=row), errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperate],
-                         description="Put a FAILED or CANCELLED task back in its queue.")
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Put a FAILED or CANCELLED task back in its queue.",
+    )
     async def retry_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
         ctx = info.context
         try:
             async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await tasks.retry_task(session=session, task_id=input.id,
-                                             tenant_id=ctx.tenant_id)
+                row = await tasks.retry_task(
+                    session=session, task_id=input.id, tenant_id=ctx.tenant_id
+                )
         except DomainError as exc:
             return _errors(exc)
         return TaskPayload(task=Task(row=row), errors=[])

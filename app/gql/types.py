@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -59,7 +59,9 @@ class TaskTransitionRecord:
     def from_row(cls, row: TaskTransition) -> TaskTransitionRecord:
         return cls(
             from_status=TaskStatus(row.from_status) if row.from_status else None,
-            to_status=TaskStatus(row.to_status), at=row.at, reason=row.reason,
+            to_status=TaskStatus(row.to_status),
+            at=row.at,
+            reason=row.reason,
         )
 
 
@@ -99,10 +101,14 @@ def media_items(raw: Any) -> list[MediaItem]:
     items = []
     for m in raw if isinstance(raw, list) else []:
         if isinstance(m, dict):
-            items.append(MediaItem(
-                name=str(m.get("name", "")), path=str(m.get("path", "")),
-                url=str(m.get("url", "")), media_type=str(m.get("media_type", "")),
-            ))
+            items.append(
+                MediaItem(
+                    name=str(m.get("name", "")),
+                    path=str(m.get("path", "")),
+                    url=str(m.get("url", "")),
+                    media_type=str(m.get("media_type", "")),
+                )
+            )
     return items
 
 
@@ -137,20 +143,24 @@ class Task:
     @strawberry.field
     def origin(self) -> Origin:
         r = self.row
-        return Origin(instance=r.origin_instance, zone=r.origin_zone,
-                      tenant_id=r.origin_tenant_id, reference=r.origin_reference)
+        return Origin(
+            instance=r.origin_instance,
+            zone=r.origin_zone,
+            tenant_id=r.origin_tenant_id,
+            reference=r.origin_reference,
+        )
 
     @strawberry.field
     def input(self) -> JSON:
-        return self.row.input
+        return cast(JSON, self.row.input)
 
     @strawberry.field
     def config(self) -> JSON:
-        return self.row.config
+        return cast(JSON, self.row.config)
 
     @strawberry.field
     def metadata(self) -> JSON:
-        return self.row.meta
+        return cast(JSON, self.row.meta)
 
     @strawberry.field
     def result(self) -> JSON | None:
@@ -211,8 +221,11 @@ class Task:
     @strawberry.field
     def progress_history(self) -> list[ProgressPoint]:
         return [
-            ProgressPoint(at=datetime.fromisoformat(p["at"]), progress=float(p["progress"]),
-                          message=p.get("message"))
+            ProgressPoint(
+                at=datetime.fromisoformat(p["at"]),
+                progress=float(p["progress"]),
+                message=p.get("message"),
+            )
             for p in self.row.progress_history or []
         ]
 
@@ -279,7 +292,7 @@ class Task:
 
     @strawberry.field
     def service_requests(self) -> list[JSON]:
-        return list(self.row.service_requests or [])
+        return [cast(JSON, r) for r in self.row.service_requests or []]
 
     @strawberry.field(description="Every status change, oldest first.")
     async def transitions(self, info: Info) -> list[TaskTransitionRecord]:
@@ -334,9 +347,12 @@ class TaskStats:
     @classmethod
     def from_stats(cls, s: stats.AggregateStats) -> TaskStats:
         return cls(
-            total_tasks=s.total_tasks, by_status=counts(s.by_status),
-            by_provider=counts(s.by_provider), by_task_type=counts(s.by_task_type),
-            tasks_last_hour=s.tasks_last_hour, tasks_last_24h=s.tasks_last_24h,
+            total_tasks=s.total_tasks,
+            by_status=counts(s.by_status),
+            by_provider=counts(s.by_provider),
+            by_task_type=counts(s.by_task_type),
+            tasks_last_hour=s.tasks_last_hour,
+            tasks_last_24h=s.tasks_last_24h,
         )
 
 
@@ -361,8 +377,10 @@ class QueueStats:
     @classmethod
     def from_overview(cls, o: stats.QueueOverview) -> QueueStats:
         return cls(
-            queues=[QueueFigures(**vars(q)) for q in o.queues], total_pending=o.total_pending,
-            total_active=o.total_active, timestamp=o.timestamp,
+            queues=[QueueFigures(**vars(q)) for q in o.queues],
+            total_pending=o.total_pending,
+            total_active=o.total_active,
+            timestamp=o.timestamp,
         )
 
 
@@ -383,11 +401,17 @@ class Worker:
     @classmethod
     def from_beat(cls, w: WorkerBeat) -> Worker:
         return cls(
-            name=w.name, queues=w.queues, concurrency=w.concurrency, active_tasks=w.active,
-            utilization_pct=w.utilization_pct, has_capacity=w.has_capacity,
+            name=w.name,
+            queues=w.queues,
+            concurrency=w.concurrency,
+            active_tasks=w.active,
+            utilization_pct=w.utilization_pct,
+            has_capacity=w.has_capacity,
             tasks_completed_total=w.completed,
-            tasks_failed_total=w.failed, tasks_per_minute=w.tasks_per_minute,
-            memory_mb=w.memory_mb, last_seen=datetime.fromtimestamp(w.last_seen, UTC),
+            tasks_failed_total=w.failed,
+            tasks_per_minute=w.tasks_per_minute,
+            memory_mb=w.memory_mb,
+            last_seen=datetime.fromtimestamp(w.last_seen, UTC),
         )
 
 

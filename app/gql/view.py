@@ -33,8 +33,10 @@ def app_state(scope: Scope) -> AppState:
 class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
-            state=app_state(request.scope), principal=request.scope.get(PRINCIPAL),
-            request=request, response=response,
+            state=app_state(request.scope),
+            principal=request.scope.get(PRINCIPAL),
+            request=request,
+            response=response,
         )
 
     async def on_ws_connect(self, context: Context) -> None:
@@ -76,11 +78,16 @@ class GraphQLEndpoint:
                 body = json.dumps(
                     {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}
                 ).encode()
-                await send({
-                    "type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"www-authenticate", b"Bearer")],
-                })
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
             scope[PRINCIPAL] = principal

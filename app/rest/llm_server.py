@@ -18,8 +18,13 @@ from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["LLM server"])
 
-STATUS_003 = {"QUEUED": "Processing", "RUNNING": "Processing", "COMPLETED": "Completed",
-              "FAILED": "Failed", "CANCELLED": "Failed"}
+STATUS_003 = {
+    "QUEUED": "Processing",
+    "RUNNING": "Processing",
+    "COMPLETED": "Completed",
+    "FAILED": "Failed",
+    "CANCELLED": "Failed",
+}
 
 
 class CreateTaskRequest(BaseModel):
@@ -47,7 +52,9 @@ class MetricsResponse(BaseModel):
     api_costs: float | None = None
 
 
-def _response(snapshot_status: str, task_id: str, result: object, errors: list[str]) -> TaskResponse:
+def _response(
+    snapshot_status: str, task_id: str, result: object, errors: list[str]
+) -> TaskResponse:
     content = result.get("content") if isinstance(result, dict) else None
     error = None
     if snapshot_status == "FAILED":
@@ -55,7 +62,8 @@ def _response(snapshot_status: str, task_id: str, result: object, errors: list[s
     elif snapshot_status == "CANCELLED":
         error = "task was cancelled"
     return TaskResponse(
-        task_id=task_id, status=STATUS_003[snapshot_status],
+        task_id=task_id,
+        status=STATUS_003[snapshot_status],
         result=str(content) if content is not None and snapshot_status == "COMPLETED" else None,
         error=error,
     )
@@ -64,13 +72,18 @@ def _response(snapshot_status: str, task_id: str, result: object, errors: list[s
 @router.post("/tasks", response_model=TaskResponse, summary="Create Task")
 async def create_task(body: CreateTaskRequest, state: State, principal: Operator) -> TaskResponse:
     spec = tasks.TaskSpec(
-        task_type="llm", operation="chat_completion", queue="llm",
-        input={"messages": [
-            {"role": "system", "content": f"You are a {body.role} ({body.profile} profile)."},
-            {"role": "user", "content": body.prompt},
-        ]},
+        task_type="llm",
+        operation="chat_completion",
+        queue="llm",
+        input={
+            "messages": [
+                {"role": "system", "content": f"You are a {body.role} ({body.profile} profile)."},
+                {"role": "user", "content": body.prompt},
+            ]
+        },
         metadata={"profile": body.profile, "role": body.role, "api": "003"},
-        origin_instance="llm-server", origin_tenant_id=principal.tenant_id,
+        origin_instance="llm-server",
+        origin_tenant_id=principal.tenant_id,
     )
     holder: dict[str, str] = {}
 
@@ -81,7 +94,8 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
     async with state.broker.subscribe(finished, buffer=4) as sub:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             task = await tasks.submit_task(
-                session=session, spec=spec,
+                session=session,
+                spec=spec,
                 default_max_retries=state.settings.retry_max_retries,
             )
             holder["id"] = str(task.id)
@@ -104,8 +118,13 @@ async def get_metrics(state: State, principal: Reader) -> MetricsResponse:
     provider = state.settings.llm_provider_name
     model = state.settings.llm_chat_model if provider == "openai" else "simulated-chat"
     return MetricsResponse(
-        server_status="online", llm_status={model: "online"},
-        tokens_per_second=m.tokens_per_second, average_response_time=m.average_response_time,
-        total_requests=m.total_requests, active_tasks=m.active_tasks,
-        queue_length=m.queue_length, success_rate=m.success_rate, api_costs=m.api_costs,
+        server_status="online",
+        llm_status={model: "online"},
+        tokens_per_second=m.tokens_per_second,
+        average_response_time=m.average_response_time,
+        total_requests=m.total_requests,
+        active_tasks=m.active_tasks,
+        queue_length=m.queue_length,
+        success_rate=m.success_rate,
+        api_costs=m.api_costs,
     )

@@ -20,7 +20,10 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     plaintext = "og_" + secrets.token_urlsafe(32)
     row = ApiKey(
-        name=name, prefix=plaintext[:10], key_hash=hash_key(plaintext), role=role,
+        name=name,
+        prefix=plaintext[:10],
+        key_hash=hash_key(plaintext),
+        role=role,
         tenant_id=tenant_id,
     )
     session.add(row)

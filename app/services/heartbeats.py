@@ -56,7 +56,9 @@ async def forget(redis: Redis, name: str) -> None:
 
 
 async def live_workers(redis: Redis) -> list[WorkerBeat]:
-    names = [n.decode() if isinstance(n, bytes) else n for n in await redis.zrange(WORKERS_SET, 0, -1)]
+    names = [
+        n.decode() if isinstance(n, bytes) else n for n in await redis.zrange(WORKERS_SET, 0, -1)
+    ]
     if not names:
         return []
     raws = await redis.mget([WORKER_KEY + n for n in names])

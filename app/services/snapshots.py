@@ -37,6 +37,7 @@ def task_from_snapshot(data: dict[str, Any]) -> Task:
     values = {k: data.get(k) for k in _COLUMNS}
     values["id"] = uuid.UUID(values["id"])
     for key in _DATETIMES:
-        if values.get(key):
-            values[key] = datetime.fromisoformat(values[key])
+        raw = values.get(key)
+        if isinstance(raw, str):
+            values[key] = datetime.fromisoformat(raw)
     return Task(**values)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
@@ -66,8 +67,12 @@ class WorkerHealth:
     timestamp: datetime = field(default_factory=utcnow)
 
 
-def _scope(stmt: Select[tuple[str | None, int]], tenant_id: str | None,
-           origin_instance: str | None, origin_zone: str | None) -> Select[tuple[str | None, int]]:
+def _scope(
+    stmt: Any,
+    tenant_id: str | None,
+    origin_instance: str | None,
+    origin_zone: str | None,
+) -> Any:
     if tenant_id is not None:
         stmt = stmt.where(Task.origin_tenant_id == tenant_id)
     if origin_instance is not None:
@@ -78,7 +83,10 @@ def _scope(stmt: Select[tuple[str | None, int]], tenant_id: str | None,
 
 
 async def aggregate_stats(
-    *, session: AsyncSession, tenant_id: str | None = None, origin_instance: str | None = None,
+    *,
+    session: AsyncSession,
+    tenant_id: str | None = None,
+    origin_instance: str | None = None,
     origin_zone: str | None = None,
 ) -> AggregateStats:
     now = utcnow()
@@ -86,7 +94,9 @@ async def aggregate_stats(
     async def grouped(column: object) -> dict[str, int]:
         stmt = _scope(
             select(column, func.count()).group_by(column),  # type: ignore[call-overload]
-            tenant_id, origin_instance, origin_zone,
+            tenant_id,
+            origin_instance,
+            origin_zone,
         )
         return {str(k): int(n) for k, n in (await session.execute(stmt)).all() if k is not None}
 
@@ -98,7 +108,9 @@ async def aggregate_stats(
             func.count().filter(Task.created_at >= now - timedelta(hours=1)),
             func.count().filter(Task.created_at >= now - timedelta(hours=24)),
         ).select_from(Task),
-        tenant_id, origin_instance, origin_zone,
+        tenant_id,
+        origin_instance,
+        origin_zone,
     )
     last_hour, last_day = (await session.execute(recent)).one()
     return AggregateStats(
@@ -116,30 +128,38 @@ async def queue_overview(
 ) -> QueueOverview:
     now = utcnow()
     hour_ago = now - timedelta(hours=1)
-    stmt = select(
-        Task.queue,
-        func.count().filter(Task.status == TaskStatus.QUEUED),
-        func.count().filter(Task.status == TaskStatus.RUNNING),
-        func.count().filter(Task.status == TaskStatus.QUEUED, Task.next_attempt_at > now),
-        func.avg(
-            case(
-                (Task.started_at >= hour_ago,
-                 func.extract("epoch", Task.started_at - Task.created_at) * 1000),
-                else_=None,
-            )
-        ),
-        func.count().filter(
-            Task.status == TaskStatus.COMPLETED, Task.completed_at >= hour_ago
-        ),
-    ).where(
-        (Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING])) | (Task.updated_at >= hour_ago)
-    ).group_by(Task.queue)
+    stmt = (
+        select(
+            Task.queue,
+            func.count().filter(Task.status == TaskStatus.QUEUED),
+            func.count().filter(Task.status == TaskStatus.RUNNING),
+            func.count().filter(Task.status == TaskStatus.QUEUED, Task.next_attempt_at > now),
+            func.avg(
+                case(
+                    (
+                        Task.started_at >= hour_ago,
+                        func.extract("epoch", Task.started_at - Task.created_at) * 1000,
+                    ),
+                    else_=None,
+                )
+            ),
+            func.count().filter(Task.status == TaskStatus.COMPLETED, Task.completed_at >= hour_ago),
+        )
+        .where(
+            (Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]))
+            | (Task.updated_at >= hour_ago)
+        )
+        .group_by(Task.queue)
+    )
     if tenant_id is not None:
         stmt = stmt.where(Task.origin_tenant_id == tenant_id)
     figures: dict[str, QueueFigures] = {q: QueueFigures(name=q) for q in known_queues}
     for name, depth, active, reserved, avg_wait, done in (await session.execute(stmt)).all():
         figures[name] = QueueFigures(
-            name=name, depth=int(depth), active_tasks=int(active), reserved_tasks=int(reserved),
+            name=name,
+            depth=int(depth),
+            active_tasks=int(active),
+            reserved_tasks=int(reserved),
             avg_wait_time_ms=round(float(avg_wait), 2) if avg_wait is not None else None,
             tasks_completed_last_hour=int(done),
         )

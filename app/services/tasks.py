@@ -135,20 +135,23 @@ def _validate(spec: TaskSpec) -> tuple[str, str]:
             raise InvalidInput(
                 "config.simulate.error must be 'retryable' or 'fatal'", field="config"
             )
-    if task_type == "llm" and operation == "chat_completion":
-        if not isinstance(spec.input.get("messages"), list) and not isinstance(
-            spec.input.get("prompt"), str
-        ):
+    if task_type == "llm":
+        _validate_llm_input(operation, spec.input)
+    return task_type, operation
+
+
+def _validate_llm_input(operation: str, data: dict[str, Any]) -> None:
+    if operation == "chat_completion":
+        has_messages = isinstance(data.get("messages"), list)
+        if not has_messages and not isinstance(data.get("prompt"), str):
             raise InvalidInput(
                 "a chat_completion needs input.messages (a list) or input.prompt (a string)",
                 field="input",
             )
-    if task_type == "llm" and operation == "generate_embedding":
-        if not isinstance(spec.input.get("input", spec.input.get("text")), str | list):
-            raise InvalidInput(
-                "a generate_embedding needs input.input (a string or a list)", field="input"
-            )
-    return task_type, operation
+    elif not isinstance(data.get("input", data.get("text")), str | list):
+        raise InvalidInput(
+            "a generate_embedding needs input.input (a string or a list)", field="input"
+        )
 
 
 async def submit_task(
@@ -194,8 +197,11 @@ async def submit_task(
     )
     task.job_id = str(task.id)
     session.add(task)
-    session.add(TaskTransition(task_id=task.id, from_status=None, to_status="QUEUED", at=now,
-                               reason="submitted"))
+    session.add(
+        TaskTransition(
+            task_id=task.id, from_status=None, to_status="QUEUED", at=now, reason="submitted"
+        )
+    )
     await session.flush()
     effects.record(session, effects.Enqueue(str(task.id), task.queue, task.priority))
     _changed(session, task)
@@ -210,13 +216,16 @@ def _scoped(stmt: Select[Any], tenant_id: str | None) -> Select[Any]:
 
 
 async def get_task(
-    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None,
+    *,
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    tenant_id: str | None = None,
     for_update: bool = False,
 ) -> Task:
     stmt = _scoped(select(Task).where(Task.id == task_id), tenant_id)
     if for_update:
         stmt = stmt.with_for_update()
-    task = (await session.execute(stmt)).scalar_one_or_none()
+    task: Task | None = (await session.execute(stmt)).scalar_one_or_none()
     if task is None:
         raise NotFound(f"task {task_id} not found", field="id")
     return task
@@ -312,7 +321,10 @@ async def logs_for(
 
 
 async def cancel_task(
-    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None,
+    *,
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    tenant_id: str | None = None,
     reason: str = "cancelled by request",
 ) -> Task:
     """QUEUED: cancelled at once. RUNNING: asked to stop; CANCELLED when the worker acknowledges."""
@@ -375,9 +387,7 @@ async def start_attempt(
     return task
 
 
-async def complete_attempt(
-    *, session: AsyncSession, task: Task, result: Any, usage: Usage
-) -> Task:
+async def complete_attempt(*, session: AsyncSession, task: Task, result: Any, usage: Usage) -> Task:
     _apply_usage(task, usage)
     task.result = result
     task.progress = 100.0
@@ -493,8 +503,13 @@ def _transition(session: AsyncSession, task: Task, target: TaskStatus, reason: s
     check_transition(task.status, target)
     now = utcnow()
     session.add(
-        TaskTransition(task_id=task.id, from_status=task.status, to_status=target.value, at=now,
-                       reason=reason[:2000])
+        TaskTransition(
+            task_id=task.id,
+            from_status=task.status,
+            to_status=target.value,
+            at=now,
+            reason=reason[:2000],
+        )
     )
     task.status = target.value
     task.updated_at = now

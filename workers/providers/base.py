@@ -36,7 +36,11 @@ class Provider(Protocol):
     name: str
 
     async def chat(
-        self, *, messages: list[dict[str, Any]], model: str | None, params: dict[str, Any],
+        self,
+        *,
+        messages: list[dict[str, Any]],
+        model: str | None,
+        params: dict[str, Any],
         attempt: int,
     ) -> ChatResult: ...
 

@@ -18,7 +18,12 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(
-        self, *, base_url: str, api_key: str, chat_model: str, embedding_model: str,
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        chat_model: str,
+        embedding_model: str,
         timeout: float,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -52,7 +57,11 @@ class OpenAIProvider:
         return data, latency
 
     async def chat(
-        self, *, messages: list[dict[str, Any]], model: str | None, params: dict[str, Any],
+        self,
+        *,
+        messages: list[dict[str, Any]],
+        model: str | None,
+        params: dict[str, Any],
         attempt: int,
     ) -> ChatResult:
         body: dict[str, Any] = {"model": model or self.chat_model, "messages": messages}

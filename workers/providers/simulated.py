@@ -30,12 +30,17 @@ class SimulatedProvider:
             fatal = simulate.get("error", "retryable") == "fatal"
             raise ProviderError(
                 f"simulated {'fatal' if fatal else 'retryable'} failure on attempt {attempt}",
-                retryable=not fatal, status=400 if fatal else 503,
+                retryable=not fatal,
+                status=400 if fatal else 503,
             )
         return (time.perf_counter() - started) * 1000
 
     async def chat(
-        self, *, messages: list[dict[str, Any]], model: str | None, params: dict[str, Any],
+        self,
+        *,
+        messages: list[dict[str, Any]],
+        model: str | None,
+        params: dict[str, Any],
         attempt: int,
     ) -> ChatResult:
         simulate = params.get("simulate") or {}
