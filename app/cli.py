@@ -56,6 +56,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.log_level.lower() != "debug":
+        # arq logs every job start and end at INFO; our own log lines say what matters.
+        logging.getLogger("arq").setLevel(logging.WARNING)
     queues = (
         [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else settings.queues
     )

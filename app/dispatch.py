@@ -6,11 +6,19 @@ reconciler enqueues it later, so failures are logged, not raised."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+)
+from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from app import events
@@ -30,20 +38,38 @@ def queue_key(queue: str) -> str:
     return QUEUE_PREFIX + queue
 
 
+# arq's enqueue_job (WATCH, EXISTS, MULTI, SET, ZADD) as one script, so a unit of work's
+# enqueues and event publishes travel to Redis in a single pipelined round trip. Same keys,
+# same job encoding (arq.jobs.serialize_job), same dedupe rule (no job or result key yet).
+_ENQUEUE_LUA = """
+if redis.call('exists', KEYS[1], KEYS[3]) == 0 then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('zadd', KEYS[2], ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+
+def _score_ms(priority: int, defer_seconds: float) -> int:
+    now_ms = time.time() * 1000 + defer_seconds * 1000
+    return int(now_ms - (priority * PRIORITY_STEP_MS if defer_seconds <= 0 else 0))
+
+
+def _enqueue_args(
+    task_id: str, queue: str, priority: int, defer_seconds: float
+) -> tuple[list[str], list[Any]]:
+    job = serialize_job(RUN_TASK, (task_id,), {}, None, int(time.time() * 1000))
+    keys = [job_key_prefix + task_id, queue_key(queue), result_key_prefix + task_id]
+    expires_ms = int(JOB_EXPIRES.total_seconds() * 1000)
+    return keys, [job, expires_ms, _score_ms(priority, defer_seconds), task_id]
+
+
 async def enqueue(
     redis: ArqRedis, *, task_id: str, queue: str, priority: int, defer_seconds: float = 0.0
 ) -> bool:
-    now_ms = datetime.now(UTC).timestamp() * 1000 + defer_seconds * 1000
-    score_ms = now_ms - (priority * PRIORITY_STEP_MS if defer_seconds <= 0 else 0)
-    job = await redis.enqueue_job(
-        RUN_TASK,
-        task_id,
-        _job_id=task_id,
-        _queue_name=queue_key(queue),
-        _defer_until=datetime.fromtimestamp(score_ms / 1000, UTC),
-        _expires=JOB_EXPIRES,
-    )
-    return job is not None
+    keys, args = _enqueue_args(task_id, queue, priority, defer_seconds)
+    return bool(await redis.register_script(_ENQUEUE_LUA)(keys=keys, args=args))
 
 
 async def job_is_queued(redis: ArqRedis, *, task_id: str, queue: str) -> bool:
@@ -68,26 +94,23 @@ async def release_in_progress(redis: ArqRedis, *, task_id: str) -> None:
 
 
 async def abort(redis: ArqRedis, *, task_id: str) -> None:
-    await redis.zadd(abort_jobs_ss, {task_id: datetime.now(UTC).timestamp() * 1000})
+    await redis.zadd(abort_jobs_ss, {task_id: time.time() * 1000})
 
 
 async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
     if not pending:
         return
     try:
-        snapshots = [e.snapshot for e in pending if isinstance(e, TaskChanged)]
-        if snapshots:
-            await events.publish_tasks(redis, snapshots)
-        for e in pending:
-            if isinstance(e, Enqueue):
-                await enqueue(
-                    redis,
-                    task_id=e.task_id,
-                    queue=e.queue,
-                    priority=e.priority,
-                    defer_seconds=e.defer_seconds,
-                )
-            elif isinstance(e, Abort):
-                await abort(redis, task_id=e.task_id)
+        script = redis.register_script(_ENQUEUE_LUA)
+        async with redis.pipeline(transaction=False) as pipe:
+            for e in pending:
+                if isinstance(e, TaskChanged):
+                    events.publish_task(pipe, e.snapshot)
+                elif isinstance(e, Enqueue):
+                    keys, args = _enqueue_args(e.task_id, e.queue, e.priority, e.defer_seconds)
+                    await script(keys=keys, args=args, client=pipe)
+                elif isinstance(e, Abort):
+                    pipe.zadd(abort_jobs_ss, {e.task_id: time.time() * 1000})
+            await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("after-commit effects not carried out (the reconciler will): %s", exc)

@@ -7,12 +7,13 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,9 @@ class Event:
     data: dict[str, Any]
 
 
-async def publish_tasks(redis: Redis, snapshots: Sequence[dict[str, Any]]) -> None:
-    async with redis.pipeline(transaction=False) as pipe:
-        for snap in snapshots:
-            pipe.publish(CHANNEL, json.dumps({"kind": "task", "key": snap["id"], "data": snap}))
-        await pipe.execute()
+def publish_task(pipe: Pipeline, snapshot: dict[str, Any]) -> None:
+    """Queue a task event on a pipeline (the caller executes it after commit)."""
+    pipe.publish(CHANNEL, json.dumps({"kind": "task", "key": snapshot["id"], "data": snapshot}))
 
 
 class Subscription:

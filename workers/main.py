@@ -64,11 +64,11 @@ async def _heartbeat_loop(state: WorkerState) -> None:
         await asyncio.sleep(state.settings.heartbeat_interval_seconds)
 
 
-async def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
+async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
     name = settings.worker_name or f"worker-{os.getpid()}@{socket.gethostname()}"
     redis: ArqRedis = await create_pool(redis_settings(settings.redis_url))
     engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20))
-    state = WorkerState(
+    return WorkerState(
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
@@ -89,6 +89,11 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
             jitter=settings.retry_jitter,
         ),
     )
+
+
+def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
+    """One arq Worker per queue, sharing the process's concurrency limit."""
+    settings = state.settings
     ctx: dict[str, Any] = {"opsgraph": state}
     functions = [
         func(
@@ -106,13 +111,14 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
             keep_result=0,
         ),
     ]
+    concurrency = state.beat.concurrency
     shared = asyncio.BoundedSemaphore(concurrency)
     workers = []
-    for queue in queues:
+    for queue in state.beat.queues:
         w = Worker(
             functions=functions,  # type: ignore[arg-type]
             queue_name=dispatch.queue_key(queue),
-            redis_pool=redis,
+            redis_pool=state.redis,
             ctx=ctx,
             max_jobs=concurrency,
             allow_abort_jobs=True,
@@ -120,10 +126,25 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
             poll_delay=0.05,
             keep_result=0,
             health_check_interval=60,
+            burst=burst,
         )
         # One concurrency limit for the whole process, whatever the number of queues.
         w.sem = shared
         workers.append(w)
+    return workers
+
+
+async def close_state(state: WorkerState) -> None:
+    await state.provider.aclose()
+    await state.http.aclose()
+    await state.redis.aclose()
+    await state.engine.dispose()
+
+
+async def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
+    state = await build_state(settings, queues=queues, concurrency=concurrency)
+    redis, name = state.redis, state.name
+    workers = build_workers(state)
 
     await heartbeats.beat(redis, state.beat, ttl_seconds=settings.heartbeat_ttl_seconds)
     loops = [
@@ -157,7 +178,4 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     await asyncio.gather(*mains, *loops, *running, return_exceptions=True)
     with suppress(Exception):
         await heartbeats.forget(redis, name)
-    await state.provider.aclose()
-    await state.http.aclose()
-    await redis.aclose()
-    await engine.dispose()
+    await close_state(state)

@@ -62,12 +62,12 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
         log.exception("task %s: handler raised", task.id)
         return await _failed(state, task, f"{type(exc).__name__}: {exc}", retryable=True)
     async with unit_of_work(state.sessionmaker, state.redis) as session:
-        current = await _still_mine(session, state, task)
-        if current is None:
-            return None
         done = await tasks.complete_attempt(
-            session=session, task=current, result=result, usage=usage
+            session=session, task_id=task.id, worker_name=state.name, result=result, usage=usage
         )
+    if done is None:
+        log.warning("task %s was taken from this worker; its result is dropped", task.id)
+        return None
     state.beat.completed += 1
     await webhooks.schedule(state, done)
     return None

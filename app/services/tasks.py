@@ -14,8 +14,23 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Select, String, cast, delete, func, select
+from sqlalchemy import (
+    Float,
+    Select,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
@@ -69,6 +84,9 @@ class TaskFilter:
     id_prefix: str | None = None
     dead_lettered: bool | None = None
 
+
+# attribute name -> column name ("meta" is stored as "metadata")
+_TASK_COLUMNS = {a.key: a.columns[0].name for a in Task.__mapper__.column_attrs}
 
 ORDER_FIELDS: dict[str, Any] = {
     "created_at": Task.created_at,
@@ -196,13 +214,8 @@ async def submit_task(
         service_requests=[],
     )
     task.job_id = str(task.id)
-    session.add(task)
-    session.add(
-        TaskTransition(
-            task_id=task.id, from_status=None, to_status="QUEUED", at=now, reason="submitted"
-        )
-    )
-    await session.flush()
+    params = {col: getattr(task, key) for key, col in _TASK_COLUMNS.items()}
+    await session.execute(_SUBMIT, params)
     effects.record(session, effects.Enqueue(str(task.id), task.queue, task.priority))
     _changed(session, task)
     return task
@@ -367,34 +380,107 @@ async def retry_task(
 # --- worker side --------------------------------------------------------------------------
 
 
+# The per-task hot path (submit, start, complete) runs prebuilt statements with bound
+# parameters, each one round trip: the status change and its transition row are written by
+# one statement (a data-modifying CTE). Building a statement per call costs more than running it.
+_TASKS = Task.__table__
+_TRANSITIONS = TaskTransition.__table__
+
+
+def _with_transition(change: Any, frm: str | None, reason: Any) -> Any:
+    """SELECT the changed task rows (as Task) while inserting one transition row for each."""
+    changed = change.returning(*_TASKS.c).cte("changed")
+    recorded = insert(_TRANSITIONS).from_select(  # type: ignore[arg-type]
+        ["task_id", "from_status", "to_status", "at", "reason"],
+        select(changed.c.id, literal(frm, String), changed.c.status, changed.c.updated_at, reason),
+    )
+    return select(aliased(Task, changed)).add_cte(recorded.cte("recorded"))
+
+
+_SUBMIT = _with_transition(
+    insert(_TASKS).values({c.name: bindparam(c.name, type_=c.type) for c in _TASKS.c}),  # type: ignore[arg-type]
+    None,
+    literal("submitted"),
+)
+_START_CHANGE = (
+    update(_TASKS)  # type: ignore[arg-type]
+    .where(_TASKS.c.id == bindparam("tid"), _TASKS.c.status == TaskStatus.QUEUED.value)
+    .values(
+        status=TaskStatus.RUNNING.value,
+        updated_at=bindparam("now"),
+        attempts=_TASKS.c.attempts + 1,
+        worker_name=bindparam("worker"),
+        next_attempt_at=None,
+        started_at=func.coalesce(_TASKS.c.started_at, bindparam("now")),
+    )
+)
+_START = _with_transition(
+    _START_CHANGE,
+    TaskStatus.QUEUED.value,
+    func.concat("attempt ", literal_column("changed.attempts"), " on ", bindparam("worker")),
+)
+_COMPLETE = _with_transition(
+    update(_TASKS)  # type: ignore[arg-type]
+    .where(
+        _TASKS.c.id == bindparam("tid"),
+        _TASKS.c.status == TaskStatus.RUNNING.value,
+        _TASKS.c.worker_name == bindparam("worker"),
+    )
+    .values(
+        status=TaskStatus.COMPLETED.value,
+        updated_at=bindparam("now"),
+        completed_at=bindparam("now"),
+        result=bindparam("result", type_=JSONB),
+        progress=100.0,
+        input_tokens=_TASKS.c.input_tokens + bindparam("in_tokens"),
+        output_tokens=_TASKS.c.output_tokens + bindparam("out_tokens"),
+        cost_usd=_TASKS.c.cost_usd + bindparam("cost"),
+        provider=func.coalesce(bindparam("provider", type_=String), _TASKS.c.provider),
+        model=func.coalesce(bindparam("model", type_=String), _TASKS.c.model),
+        latency_ms=func.coalesce(bindparam("latency", type_=Float), _TASKS.c.latency_ms),
+        service_requests=_TASKS.c.service_requests.op("||")(bindparam("requests", type_=JSONB)),
+        progress_history=_TASKS.c.progress_history.op("||")(bindparam("history", type_=JSONB)),
+    ),
+    TaskStatus.RUNNING.value,
+    literal("completed"),
+)
+
+
 async def start_attempt(
     *, session: AsyncSession, task_id: uuid.UUID, worker_name: str
 ) -> Task | None:
     """Mark RUNNING before any work; None when the task is not QUEUED (cancelled, done, gone)."""
-    task = (
-        await session.execute(select(Task).where(Task.id == task_id).with_for_update())
-    ).scalar_one_or_none()
-    if task is None or task.status != TaskStatus.QUEUED:
-        return None
-    _transition(session, task, TaskStatus.RUNNING, f"attempt {task.attempts + 1} on {worker_name}")
-    task.attempts += 1
-    task.worker_name = worker_name
-    task.next_attempt_at = None
-    if task.started_at is None:
-        task.started_at = task.updated_at
-    await session.flush()
-    _changed(session, task)
+    check_transition(TaskStatus.QUEUED, TaskStatus.RUNNING)
+    params = {"tid": task_id, "now": utcnow(), "worker": worker_name}
+    task: Task | None = (await session.execute(_START, params)).scalar_one_or_none()
+    if task is not None:
+        _changed(session, task)
     return task
 
 
-async def complete_attempt(*, session: AsyncSession, task: Task, result: Any, usage: Usage) -> Task:
-    _apply_usage(task, usage)
-    task.result = result
-    task.progress = 100.0
-    _transition(session, task, TaskStatus.COMPLETED, "completed")
-    _progress(task, 100.0, "completed")
-    await session.flush()
-    _changed(session, task)
+async def complete_attempt(
+    *, session: AsyncSession, task_id: uuid.UUID, worker_name: str, result: Any, usage: Usage
+) -> Task | None:
+    """RUNNING -> COMPLETED, only if this worker still owns the attempt (else None)."""
+    check_transition(TaskStatus.RUNNING, TaskStatus.COMPLETED)
+    now = utcnow()
+    params = {
+        "tid": task_id,
+        "worker": worker_name,
+        "now": now,
+        "result": result,
+        "in_tokens": usage.input_tokens,
+        "out_tokens": usage.output_tokens,
+        "cost": usage.cost_usd,
+        "provider": usage.provider,
+        "model": usage.model,
+        "latency": usage.latency_ms,
+        "requests": [usage.service_request] if usage.service_request else [],
+        "history": [{"at": now.isoformat(), "progress": 100.0, "message": "completed"}],
+    }
+    task: Task | None = (await session.execute(_COMPLETE, params)).scalar_one_or_none()
+    if task is not None:
+        _changed(session, task)
     return task
 
 

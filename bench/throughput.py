@@ -1,0 +1,144 @@
+"""Task throughput: bare arq running a no-op job versus opsgraph end to end (submit ->
+simulated provider with zero latency -> COMPLETED in PostgreSQL), same machine, same run.
+
+Both sides use the same Redis, the same concurrency and in-process arq workers in burst mode,
+and are timed from the first submission to the last completion. Uses the test stores
+(OPSGRAPH_TEST_DATABASE_URL / OPSGRAPH_TEST_REDIS_URL, or embedded servers).
+
+    python -m bench.throughput [--tasks 5000] [--concurrency 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from arq import func
+from arq.connections import create_pool
+from arq.worker import Worker
+from sqlalchemy import func as sqlfunc
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db.models import Task
+from app.services import tasks
+from app.uow import unit_of_work
+from tests.stores import open_stores
+from workers.main import build_state, build_workers, close_state, redis_settings
+
+SUBMITTERS = 20
+PHASES: dict[str, float] = {}
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+async def bare_arq(redis_url: str, n: int, concurrency: int) -> float:
+    pool = await create_pool(redis_settings(redis_url))
+    await pool.flushdb()
+
+    async def submit(count: int) -> None:
+        for _ in range(count):
+            await pool.enqueue_job("noop")
+
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(submit(n // SUBMITTERS + (i < n % SUBMITTERS)) for i in range(SUBMITTERS))
+    )
+    worker = Worker(
+        functions=[func(noop, name="noop", keep_result=0)],  # type: ignore[list-item]
+        redis_pool=pool,
+        burst=True,
+        max_jobs=concurrency,
+        poll_delay=0.05,
+        handle_signals=False,
+        keep_result=0,
+    )
+    await worker.main()
+    elapsed = time.perf_counter() - started
+    assert worker.jobs_complete == n, worker.jobs_complete
+    await pool.aclose()
+    return elapsed
+
+
+async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
+    state = await build_state(settings, queues=["bench"], concurrency=concurrency)
+    await state.redis.flushdb()
+    spec = tasks.TaskSpec(
+        operation="chat_completion",
+        queue="bench",
+        input={"prompt": "ping"},
+        config={"simulate": {"latency_ms": 0}},
+    )
+
+    async def submit(count: int) -> None:
+        for _ in range(count):
+            async with unit_of_work(state.sessionmaker, state.redis) as session:
+                await tasks.submit_task(session=session, spec=spec, default_max_retries=3)
+
+    started = time.perf_counter()
+    per = n // SUBMITTERS
+    workers = build_workers(state, burst=True)
+    submitters = asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))
+    await submitters
+    PHASES["opsgraph_submit_s"] = round(time.perf_counter() - started, 2)
+    # Burst mode stops a worker on an empty queue; run again until PostgreSQL says all done.
+    while True:
+        await asyncio.gather(*(w.main() for w in workers))
+        async with state.sessionmaker() as session:
+            done = (
+                await session.execute(
+                    select(sqlfunc.count()).select_from(Task).where(Task.status == "COMPLETED")
+                )
+            ).scalar_one()
+        if done >= n:
+            break
+        workers = build_workers(state, burst=True)
+    elapsed = time.perf_counter() - started
+    await close_state(state)
+    return elapsed
+
+
+def main(n: int, concurrency: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = open_stores(Path(tmp))
+        try:
+            settings = Settings(
+                database_url=stores.database_url,
+                redis_url=stores.redis_url,
+                worker_name="bench-worker",
+            )
+            arq_s = asyncio.run(bare_arq(stores.redis_url, n, concurrency))
+            ops_s = asyncio.run(opsgraph(settings, n, concurrency))
+        finally:
+            stores.close()
+    arq_tps, ops_tps = n / arq_s, n / ops_s
+    return {
+        "benchmark": "throughput",
+        "tasks": n,
+        "concurrency": concurrency,
+        "bare_arq_tasks_per_s": round(arq_tps, 1),
+        "opsgraph_tasks_per_s": round(ops_tps, 1),
+        "ratio": round(ops_tps / arq_tps, 3),
+        "budget_ratio": 0.5,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    figures = main(args.tasks, args.concurrency)
+    print(f"{'run':<12}{'tasks':>8}{'seconds':>10}{'tasks/s':>10}")
+    for label, key in (("bare arq", "bare_arq_tasks_per_s"), ("opsgraph", "opsgraph_tasks_per_s")):
+        tps = figures[key]
+        print(f"{label:<12}{figures['tasks']:>8}{figures['tasks'] / tps:>10.2f}{tps:>10.1f}")
+    print(f"ratio opsgraph / bare arq: {figures['ratio']:.3f} (budget >= 0.5)")
+    print(json.dumps(figures))
