@@ -135,6 +135,26 @@ def cmd_schema(args: argparse.Namespace) -> None:
     sys.stdout.write(build_schema(Settings(introspection=True)).as_str() + "\n")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            raise SystemExit("opsgraph dev: a process exited during start-up (see above)")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"opsgraph dev: the API did not become ready at {url}")
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     from app.embedded import start_postgres, start_redis
     from app.migrate import upgrade
@@ -156,7 +176,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
         for stop in reversed(stops):
             stop()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Explicit handlers: a shell may start us with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         db_url = base.database_url
         if not db_url:
@@ -186,6 +208,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
             )
         )
         children.append(subprocess.Popen([*exe, "worker"], env=env))
+        url = f"http://{args.host}:{args.port}"
+        _wait_ready(url, children)
         settings = base.model_copy(update={"jwt_secret": env["OPSGRAPH_JWT_SECRET"]})
         token = issue_token(settings, role="platform_admin", ttl=30 * 86_400, subject="dev")
         provider = (
@@ -193,7 +217,6 @@ def cmd_dev(args: argparse.Namespace) -> None:
             if base.llm_base_url
             else "SIMULATED (no OPSGRAPH_LLM_BASE_URL set)"
         )
-        url = f"http://{args.host}:{args.port}"
         print(
             f"\nopsgraph dev is up\n"
             f"  GraphQL     {url}/graphql  (GraphiQL in a browser; ws for subscriptions)\n"

@@ -90,7 +90,6 @@ class Settings(BaseSettings):
     result_ttl_seconds: int = Field(
         0, description="Default result TTL recorded on tasks (0 = keep until cleared)."
     )
-    max_log_lines: int = Field(500, description="Log lines kept per task (oldest dropped).")
 
     # Providers
     llm_base_url: str = Field(

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ class EmbeddedRedis:
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+    # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         import pgserver
     except ImportError as exc:  # pragma: no cover - depends on the install

@@ -4,6 +4,7 @@ permission, and every client operation in the repo validates against the schema.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from graphql import parse, validate
 from strawberry.permission import PermissionExtension
@@ -42,3 +43,17 @@ def test_operations_validate() -> None:
 
 def test_no_python_inside_graphql_folder() -> None:
     assert not list((ROOT / "graphql").rglob("*.py"))
+
+
+async def test_queries_over_get(admin: Any) -> None:
+    response = await admin.http.get("/graphql", params={"query": "{ queueStats { totalActive } }"})
+    assert response.status_code == 200 and response.json()["data"]["queueStats"]
+    # mutations are refused over GET
+    response = await admin.http.get(
+        "/graphql",
+        params={
+            "query": 'mutation { cancelTask(input: {id: "11111111-1111-1111-1111-111111111111"}) '
+            "{ errors { code } } }"
+        },
+    )
+    assert response.status_code in (400, 405)

@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.db.models import Task
+from app.services import tasks
 from app.services.pricing import cost_usd
 from app.services.tasks import Usage
+from app.uow import unit_of_work
 from workers.context import WorkerState
 from workers.providers import ProviderError
 
@@ -70,7 +72,12 @@ async def echo(task: Task, state: WorkerState) -> tuple[Any, Usage]:
     """Returns its input and config.value after the simulated latency (pipelines, demos)."""
     simulate = task.config.get("simulate") or {}
     latency = float(simulate.get("latency_ms", state.settings.simulated_latency_ms))
-    if latency > 0:
+    if latency >= 100:
+        # Long enough to be watched: report progress halfway.
+        await asyncio.sleep(latency / 2000)
+        await report_progress(state, task, 50.0, "halfway")
+        await asyncio.sleep(latency / 2000)
+    elif latency > 0:
         await asyncio.sleep(latency / 1000)
     if task.attempts <= int(simulate.get("fail_attempts", 0)):
         fatal = simulate.get("error", "retryable") == "fatal"
@@ -78,6 +85,19 @@ async def echo(task: Task, state: WorkerState) -> tuple[Any, Usage]:
     return {"input": task.input, "value": task.config.get("value")}, Usage(
         provider="simulated", latency_ms=latency
     )
+
+
+async def report_progress(
+    state: WorkerState, task: Task, progress: float, message: str | None = None
+) -> None:
+    async with unit_of_work(state.sessionmaker, state.redis) as session:
+        await tasks.set_progress(
+            session=session,
+            task_id=task.id,
+            worker_name=state.name,
+            progress=progress,
+            message=message,
+        )
 
 
 def _request_log(provider: str, path: str, model: str, latency_ms: float) -> dict[str, Any]:

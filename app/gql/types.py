@@ -299,7 +299,7 @@ class Task:
         rows = await info.context.loaders.transitions.load(self.row.id)
         return [TaskTransitionRecord.from_row(r) for r in rows]
 
-    @strawberry.field(description="Log lines, oldest first (the newest 500 are kept).")
+    @strawberry.field(description="Log lines (failures, retries, cancels, resumes), oldest first.")
     async def logs(self, info: Info) -> list[TaskLogLine]:
         rows = await info.context.loaders.logs.load(self.row.id)
         return [TaskLogLine.from_row(r) for r in rows]

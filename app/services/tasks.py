@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
-    delete,
     func,
     insert,
     literal,
@@ -524,30 +523,23 @@ async def acknowledge_cancel(*, session: AsyncSession, task: Task) -> Task:
 
 
 async def set_progress(
-    *, session: AsyncSession, task: Task, progress: float, message: str | None = None
-) -> None:
+    *,
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    worker_name: str,
+    progress: float,
+    message: str | None = None,
+) -> Task | None:
+    """Record progress reported by the worker running the task (ignored if it lost the task)."""
+    task = await get_task(session=session, task_id=task_id, for_update=True)
+    if task.status != TaskStatus.RUNNING or task.worker_name != worker_name:
+        return None
     task.progress = max(0.0, min(100.0, progress))
     task.updated_at = utcnow()
     _progress(task, task.progress, message)
     await session.flush()
     _changed(session, task)
-
-
-async def append_log(
-    *, session: AsyncSession, task: Task, message: str, level: str = "info", keep: int = 500
-) -> None:
-    _log(session, task, message, level)
-    await session.flush()
-    # Bound the log: drop the oldest lines beyond `keep`.
-    cutoff = (
-        select(TaskLog.id)
-        .where(TaskLog.task_id == task.id)
-        .order_by(TaskLog.id.desc())
-        .offset(keep)
-        .limit(1)
-        .scalar_subquery()
-    )
-    await session.execute(delete(TaskLog).where(TaskLog.task_id == task.id, TaskLog.id <= cutoff))
+    return task
 
 
 async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task:

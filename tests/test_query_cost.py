@@ -1,0 +1,67 @@
+"""DataLoaders keep list queries flat: 50 tasks with their transitions and logs cost a fixed
+number of SQL statements (counted with a cursor listener, not trusted)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from arq.connections import RedisSettings, create_pool
+from sqlalchemy import event
+
+from app.auth import Authenticator, Principal
+from app.config import Settings
+from app.db.base import make_engine, make_sessionmaker
+from app.events import Broker
+from app.gql.context import Context
+from app.gql.schema import build_schema
+from app.services import tasks
+from app.state import AppState
+from tests.client import operations
+from tests.stores import Stores
+
+
+@pytest.fixture
+async def state(stores: Stores, settings: Settings) -> AsyncIterator[AppState]:
+    engine = make_engine(stores.database_url, pool_size=2)
+    redis = await create_pool(RedisSettings.from_dsn(stores.redis_url))
+    sessionmaker = make_sessionmaker(engine)
+    yield AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        redis=redis,
+        broker=Broker(redis),
+        auth=Authenticator(settings, sessionmaker),
+    )
+    await redis.aclose()
+    await engine.dispose()
+
+
+async def test_list_with_relations_costs_three_statements(state: AppState) -> None:
+    async with state.sessionmaker() as session, session.begin():
+        for i in range(50):
+            await tasks.submit_task(
+                session=session,
+                spec=tasks.TaskSpec(task_type="echo", input={"i": i}),
+                default_max_retries=3,
+            )
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(state.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        schema = build_schema(state.settings)
+        context = Context(state=state, principal=Principal(subject="t", role="viewer"))
+        result = await schema.execute(operations()["TasksWithRelations"], context_value=context)
+    finally:
+        event.remove(state.engine.sync_engine, "before_cursor_execute", count)
+    assert result.errors is None
+    edges = result.data["tasks"]["edges"]  # type: ignore[index]
+    assert len(edges) == 50
+    assert all(e["node"]["transitions"] == [{"toStatus": "QUEUED"}] for e in edges)
+    # the page, then one batched load for transitions and one for logs
+    assert len(statements) == 3, statements
