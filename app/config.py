@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.semaphore import SemaphoreConfig
+
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     # USD per 1,000 tokens; unknown models cost 0.
     "simulated-chat": {"input": 0.0005, "output": 0.0015},
@@ -88,7 +90,9 @@ class Settings(BaseSettings):
     retry_exponential_base: float = Field(2.0, description="Backoff growth factor.")
     retry_jitter: float = Field(0.25, description="Up to this fraction is added as jitter.")
     result_ttl_seconds: int = Field(
-        0, description="Default result TTL recorded on tasks (0 = keep until cleared)."
+        3600,
+        description="Result TTL recorded on tasks (informational: results stay in "
+        "PostgreSQL until the task is cleared).",
     )
 
     # Providers
@@ -104,6 +108,23 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_PRICES),
         description="USD per 1,000 input/output tokens, per model (JSON).",
     )
+
+    # The LLM queue (seed 000)
+    llm_queues: list[str] = Field(
+        default_factory=lambda: ["llm", "operations"],
+        description="Queues seed 000's stats report (besides any queue holding LLM tasks).",
+    )
+    llm_max_concurrent: int = Field(4, ge=1, description="LLM calls at once, all workers.")
+    llm_reserved_high_priority: int = Field(
+        1, ge=0, description="Slots only high-priority tasks may take."
+    )
+    llm_high_priority_threshold: int = Field(
+        50, ge=0, le=100, description="Priority at or above which a task is high priority."
+    )
+    llm_lease_ttl_seconds: float = Field(
+        30.0, gt=0, description="A slot's lease; renewed while the call runs, freed if not."
+    )
+    llm_queue_max_depth: int = Field(100, ge=1, description="Depth reported as 100 % full.")
 
     # Webhooks
     webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures.")
@@ -122,6 +143,17 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.dev if self.introspection is None else self.introspection
+
+    @property
+    def semaphore(self) -> SemaphoreConfig:
+        return SemaphoreConfig(
+            max_concurrent=self.llm_max_concurrent,
+            reserved_high_priority=min(
+                self.llm_reserved_high_priority, self.llm_max_concurrent - 1
+            ),
+            high_priority_threshold=self.llm_high_priority_threshold,
+            lease_ttl_seconds=self.llm_lease_ttl_seconds,
+        )
 
     @property
     def llm_provider_name(self) -> str:

@@ -56,19 +56,32 @@ def _score_ms(priority: int, defer_seconds: float) -> int:
     return int(now_ms - (priority * PRIORITY_STEP_MS if defer_seconds <= 0 else 0))
 
 
+# Task types whose calls go through the LLM priority semaphore.
+GATED_TYPES = frozenset({"llm"})
+
+
 def _enqueue_args(
-    task_id: str, queue: str, priority: int, defer_seconds: float
+    task_id: str, queue: str, priority: int, task_type: str, defer_seconds: float
 ) -> tuple[list[str], list[Any]]:
-    job = serialize_job(RUN_TASK, (task_id,), {}, None, int(time.time() * 1000))
+    # The job carries what the worker needs before it reads the row: whether to wait for an
+    # LLM slot, and at which priority.
+    job_args = (task_id, task_type in GATED_TYPES, priority)
+    job = serialize_job(RUN_TASK, job_args, {}, None, int(time.time() * 1000))
     keys = [job_key_prefix + task_id, queue_key(queue), result_key_prefix + task_id]
     expires_ms = int(JOB_EXPIRES.total_seconds() * 1000)
     return keys, [job, expires_ms, _score_ms(priority, defer_seconds), task_id]
 
 
 async def enqueue(
-    redis: ArqRedis, *, task_id: str, queue: str, priority: int, defer_seconds: float = 0.0
+    redis: ArqRedis,
+    *,
+    task_id: str,
+    queue: str,
+    priority: int,
+    task_type: str,
+    defer_seconds: float = 0.0,
 ) -> bool:
-    keys, args = _enqueue_args(task_id, queue, priority, defer_seconds)
+    keys, args = _enqueue_args(task_id, queue, priority, task_type, defer_seconds)
     return bool(await redis.register_script(_ENQUEUE_LUA)(keys=keys, args=args))
 
 
@@ -107,7 +120,9 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                 if isinstance(e, TaskChanged):
                     events.publish_task(pipe, e.snapshot)
                 elif isinstance(e, Enqueue):
-                    keys, args = _enqueue_args(e.task_id, e.queue, e.priority, e.defer_seconds)
+                    keys, args = _enqueue_args(
+                        e.task_id, e.queue, e.priority, e.task_type, e.defer_seconds
+                    )
                     await script(keys=keys, args=args, client=pipe)
                 elif isinstance(e, Abort):
                     pipe.zadd(abort_jobs_ss, {e.task_id: time.time() * 1000})

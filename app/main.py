@@ -22,7 +22,7 @@ from app.events import Broker
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
 from app.limits import BodySizeLimit
-from app.rest import llm_server, monitoring
+from app.rest import errors, llm_queue, llm_server, monitoring
 from app.state import AppState
 
 
@@ -60,7 +60,9 @@ def create_rest_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     rest.include_router(monitoring.router)
+    rest.include_router(llm_queue.router)
     rest.include_router(llm_server.router)
+    errors.install(rest)
     return rest
 
 

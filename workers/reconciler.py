@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import dispatch
+from app.db.models import Task
 from app.services import tasks
 from app.services.heartbeats import is_alive
 from app.services.lifecycle import TaskStatus
@@ -83,13 +84,22 @@ class Reconciler:
                 task=task,
                 reason=f"worker {worker} stopped heartbeating; resumed",
             )
-            queue, priority = task.queue, task.priority
         await dispatch.release_in_progress(state.redis, task_id=task_id)
-        if not await dispatch.job_is_queued(state.redis, task_id=task_id, queue=queue):
-            await dispatch.drop_job(state.redis, task_id=task_id, queue=queue)
-            await dispatch.enqueue(state.redis, task_id=task_id, queue=queue, priority=priority)
+        if not await dispatch.job_is_queued(state.redis, task_id=task_id, queue=task.queue):
+            await self._enqueue_again(task)
         log.warning("task %s resumed from dead worker %s", task_id, worker)
         return 1
+
+    async def _enqueue_again(self, task: Task) -> None:
+        redis = self.state.redis
+        await dispatch.drop_job(redis, task_id=str(task.id), queue=task.queue)
+        await dispatch.enqueue(
+            redis,
+            task_id=str(task.id),
+            queue=task.queue,
+            priority=task.priority,
+            task_type=task.task_type,
+        )
 
     async def _requeue_lost(self) -> int:
         state = self.state
@@ -101,10 +111,7 @@ class Reconciler:
             task_id = str(task.id)
             if await dispatch.job_is_queued(state.redis, task_id=task_id, queue=task.queue):
                 continue
-            await dispatch.drop_job(state.redis, task_id=task_id, queue=task.queue)
-            await dispatch.enqueue(
-                state.redis, task_id=task_id, queue=task.queue, priority=task.priority
-            )
+            await self._enqueue_again(task)
             count += 1
         if count:
             log.warning("reconciler re-enqueued %d QUEUED tasks missing from Redis", count)

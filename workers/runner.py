@@ -14,7 +14,7 @@ from arq import Retry
 
 from app import dispatch
 from app.db.models import Task
-from app.services import tasks
+from app.services import semaphore, tasks
 from app.services.lifecycle import FINISHED, TaskStatus
 from app.uow import unit_of_work
 from workers import webhooks
@@ -25,23 +25,36 @@ from workers.providers import ProviderError
 log = logging.getLogger(__name__)
 
 
-async def run_task(ctx: dict[str, Any], task_id: str) -> None:
+async def run_task(
+    ctx: dict[str, Any], task_id: str, gated: bool = False, priority: int = 50
+) -> None:
     state = state_of(ctx)
+    if gated:
+        # The task stays QUEUED while it waits: it becomes RUNNING only once it holds a slot.
+        async with semaphore.slot(
+            state.redis, state.settings.semaphore, priority=priority, name=task_id
+        ):
+            delay = await _run(state, task_id)
+    else:
+        delay = await _run(state, task_id)
+    if delay is not None:
+        raise Retry(defer=delay)
+
+
+async def _run(state: WorkerState, task_id: str) -> float | None:
     async with unit_of_work(state.sessionmaker, state.redis) as session:
         task = await tasks.start_attempt(
             session=session, task_id=uuid.UUID(task_id), worker_name=state.name
         )
     if task is None:
-        return
+        return None
     state.running.add(task_id)
     state.beat.active = len(state.running)
     try:
-        delay = await _attempt(state, task)
+        return await _attempt(state, task)
     finally:
         state.running.discard(task_id)
         state.beat.active = len(state.running)
-    if delay is not None:
-        raise Retry(defer=delay)
 
 
 async def _attempt(state: WorkerState, task: Task) -> float | None:

@@ -16,12 +16,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.config import Settings
+from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
-from app.gql.subscriptions import Subscription
+from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 
-Query = merge_types("Query", (TaskQueries, MonitoringQueries))
-Mutation = merge_types("Mutation", (TaskMutations,))
+Query = merge_types("Query", (TaskQueries, MonitoringQueries, LlmQueries))
+Mutation = merge_types("Mutation", (TaskMutations, LlmMutations))
+Subscription = merge_types("Subscription", (TaskSubscription, LlmSubscription))
 
 
 def _mask(error: GraphQLError) -> bool:

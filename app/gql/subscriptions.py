@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncGenerator
 
@@ -14,23 +12,16 @@ from app.events import Event
 from app.gql.context import Info
 from app.gql.monitoring import load_queue_stats
 from app.gql.permissions import CanRead
+from app.gql.throttle import throttled_snapshots, visible
 from app.gql.types import QueueStats, Task, TaskStatus
 from app.services import tasks
 from app.services.errors import NotFound
 from app.services.snapshots import task_from_snapshot
 from app.uow import read_only
 
-QUEUE_STATS_MIN_INTERVAL = 0.5  # seconds between two queueStats snapshots
-
-
-def _visible(event: Event, tenant_id: str | None) -> bool:
-    return event.kind == "task" and (
-        tenant_id is None or event.data.get("origin_tenant_id") == tenant_id
-    )
-
 
 @strawberry.type
-class Subscription:
+class TaskSubscription:
     @strawberry.subscription(
         permission_classes=[CanRead],
         description="Task changes; filter by id, queue or status. By id, the current state "
@@ -50,7 +41,7 @@ class Subscription:
 
         def predicate(e: Event) -> bool:
             return (
-                _visible(e, tenant)
+                visible(e, tenant)
                 and (key is None or e.key == key)
                 and (queue is None or e.data.get("queue") == queue)
                 and (not wanted or e.data.get("status") in wanted)
@@ -73,16 +64,5 @@ class Subscription:
         description="Queue figures now, then after changes (at most two per second).",
     )
     async def queue_stats(self, info: Info) -> AsyncGenerator[QueueStats, None]:
-        ctx = info.context
-        tenant = ctx.tenant_id
-        async with ctx.state.broker.subscribe(lambda e: _visible(e, tenant), buffer=1) as sub:
-            last = time.monotonic()
-            yield await load_queue_stats(info)
-            while True:
-                await sub.get()
-                wait = QUEUE_STATS_MIN_INTERVAL - (time.monotonic() - last)
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                sub.drain()
-                last = time.monotonic()
-                yield await load_queue_stats(info)
+        async for snapshot in throttled_snapshots(info, lambda e: True, load_queue_stats):
+            yield snapshot

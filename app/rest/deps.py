@@ -49,3 +49,4 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
+Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]

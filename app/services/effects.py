@@ -21,7 +21,12 @@ class Enqueue:
     task_id: str
     queue: str
     priority: int
+    task_type: str
     defer_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, task: Any) -> Enqueue:
+        return cls(str(task.id), task.queue, task.priority, task.task_type)
 
 
 @dataclass(frozen=True)

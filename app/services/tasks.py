@@ -215,7 +215,7 @@ async def submit_task(
     task.job_id = str(task.id)
     params = {col: getattr(task, key) for key, col in _TASK_COLUMNS.items()}
     await session.execute(_SUBMIT, params)
-    effects.record(session, effects.Enqueue(str(task.id), task.queue, task.priority))
+    effects.record(session, effects.Enqueue.of(task))
     _changed(session, task)
     return task
 
@@ -343,6 +343,8 @@ async def cancel_task(
     task = await get_task(session=session, task_id=task_id, tenant_id=tenant_id, for_update=True)
     if task.status == TaskStatus.QUEUED:
         _transition(session, task, TaskStatus.CANCELLED, reason)
+        # Its job may already be waiting for an LLM slot: stop that wait too.
+        effects.record(session, effects.Abort(str(task.id)))
     elif task.status == TaskStatus.RUNNING:
         if task.cancel_requested_at is None:
             task.cancel_requested_at = utcnow()
@@ -371,7 +373,7 @@ async def retry_task(
     task.next_attempt_at = None
     task.progress = 0.0
     await session.flush()
-    effects.record(session, effects.Enqueue(str(task.id), task.queue, task.priority))
+    effects.record(session, effects.Enqueue.of(task))
     _changed(session, task)
     return task
 

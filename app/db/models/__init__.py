@@ -1,6 +1,7 @@
 """ORM models, one module per domain; importing this package registers them all."""
 
 from app.db.models.auth import ApiKey
+from app.db.models.llm import LlmStatsState
 from app.db.models.tasks import Task, TaskLog, TaskTransition
 
-__all__ = ["ApiKey", "Task", "TaskLog", "TaskTransition"]
+__all__ = ["ApiKey", "LlmStatsState", "Task", "TaskLog", "TaskTransition"]

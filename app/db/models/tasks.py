@@ -84,6 +84,7 @@ class Task(Base):
         Index("ix_tasks_status_queue", "status", "queue"),
         Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at"),
         Index("ix_tasks_task_type", "task_type"),
+        Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),
     )
 
 

@@ -1,0 +1,42 @@
+"""Coalesced snapshot subscriptions: one snapshot now, then one after changes, never more
+often than the interval, however many events arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from app.events import Event
+from app.gql.context import Info
+
+T = TypeVar("T")
+MIN_INTERVAL = 0.5  # seconds between two snapshots
+
+
+def visible(event: Event, tenant_id: str | None) -> bool:
+    return event.kind == "task" and (
+        tenant_id is None or event.data.get("origin_tenant_id") == tenant_id
+    )
+
+
+async def throttled_snapshots(
+    info: Info,
+    relevant: Callable[[Event], bool],
+    load: Callable[[Info], Awaitable[T]],
+    interval: float = MIN_INTERVAL,
+) -> AsyncIterator[T]:
+    tenant = info.context.tenant_id
+    broker = info.context.state.broker
+    async with broker.subscribe(lambda e: visible(e, tenant) and relevant(e), buffer=1) as sub:
+        last = time.monotonic()
+        yield await load(info)
+        while True:
+            await sub.get()
+            wait = interval - (time.monotonic() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            sub.drain()
+            last = time.monotonic()
+            yield await load(info)

@@ -1,0 +1,276 @@
+"""The LLM queue (seed 000): depth, token and cost totals, drain estimates, the semaphore's
+state, listing and cancelling LLM tasks, and clearing statistics.
+
+Totals are derived from the task rows (so they survive restarts and always equal the sum over
+tasks); clearing the statistics moves a reset marker and deletes old finished LLM tasks."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import LlmStatsState, Task
+from app.services import semaphore, tasks
+from app.services.errors import NotFound
+from app.services.heartbeats import live_workers
+from app.services.lifecycle import FINISHED, TaskStatus
+from app.services.semaphore import SemaphoreConfig, SemaphoreStats
+
+LLM = "llm"
+ACTIVE = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
+RECENT_DURATIONS = 100  # completed tasks per queue behind the mean duration
+
+
+@dataclass
+class Usage:
+    key: str
+    tasks: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class QueueFigures:
+    queue: str
+    queued: int = 0
+    running: int = 0
+    workers: int = 0
+    max_depth: int = 100
+    depth_percent: float = 0.0
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+    total_cost_usd: float = 0.0
+    mean_duration_seconds: float | None = None
+    estimated_seconds: int = 0
+
+
+@dataclass
+class LlmStats:
+    queues: list[QueueFigures]
+    total_queued: int
+    total_cost_usd: float
+    total_input_tokens: int
+    total_output_tokens: int
+    estimated_completion_time_seconds: int
+    semaphore: SemaphoreStats
+    by_model: list[Usage] = field(default_factory=list)
+    by_tenant: list[Usage] = field(default_factory=list)
+    reset_at: datetime | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.total_input_tokens + self.total_output_tokens
+
+    @property
+    def estimated_completion_time_human(self) -> str:
+        return human_duration(self.estimated_completion_time_seconds)
+
+
+def human_duration(seconds: int) -> str:
+    """45 -> '45s', 150 -> '2m 30s', 3900 -> '1h 5m', 93600 -> '1d 2h'."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def _scoped(stmt: Any, tenant_id: str | None) -> Any:
+    return stmt if tenant_id is None else stmt.where(Task.origin_tenant_id == tenant_id)
+
+
+async def reset_marker(session: AsyncSession) -> datetime | None:
+    row = await session.get(LlmStatsState, 1)
+    return row.reset_at if row else None
+
+
+async def llm_stats(
+    *,
+    session: AsyncSession,
+    redis: Redis,
+    config: SemaphoreConfig,
+    queues: list[str],
+    max_depth: int,
+    tenant_id: str | None = None,
+) -> LlmStats:
+    reset_at = await reset_marker(session)
+    counted = Task.task_type == LLM
+    if reset_at is not None:
+        counted = counted & (Task.completed_at > reset_at)
+
+    # Depth and running per queue (LLM tasks), token totals since the last reset.
+    depth_stmt = _scoped(
+        select(
+            Task.queue,
+            func.count().filter(Task.status == TaskStatus.QUEUED),
+            func.count().filter(Task.status == TaskStatus.RUNNING),
+        )
+        .where(Task.task_type == LLM, Task.status.in_(ACTIVE))
+        .group_by(Task.queue),
+        tenant_id,
+    )
+    figures = {q: QueueFigures(queue=q, max_depth=max_depth) for q in queues}
+    for queue, queued, running in (await session.execute(depth_stmt)).all():
+        f = figures.setdefault(queue, QueueFigures(queue=queue, max_depth=max_depth))
+        f.queued, f.running = int(queued), int(running)
+
+    async def usage(column: Any) -> list[Usage]:
+        stmt = _scoped(
+            select(
+                column,
+                func.count(),
+                func.coalesce(func.sum(Task.input_tokens), 0),
+                func.coalesce(func.sum(Task.output_tokens), 0),
+                func.coalesce(func.sum(Task.cost_usd), 0.0),
+            )
+            .where(counted, Task.status.in_([s.value for s in FINISHED]))
+            .group_by(column),
+            tenant_id,
+        )
+        return [
+            Usage(
+                key=str(k),
+                tasks=int(n),
+                input_tokens=int(i),
+                output_tokens=int(o),
+                cost_usd=round(float(c), 6),
+            )
+            for k, n, i, o, c in (await session.execute(stmt)).all()
+        ]
+
+    for u in await usage(Task.queue):
+        f = figures.setdefault(u.key, QueueFigures(queue=u.key, max_depth=max_depth))
+        f.total_input_tokens, f.total_output_tokens = u.input_tokens, u.output_tokens
+        f.total_cost_usd = u.cost_usd
+
+    await _drain_estimates(session, redis, config, figures, tenant_id)
+    by_model = await usage(func.coalesce(Task.model, "unknown"))
+    by_tenant = await usage(func.coalesce(Task.origin_tenant_id, "platform"))
+    sem = await semaphore.stats(redis, config)
+    ordered = sorted(figures.values(), key=lambda f: (f.queue not in queues, f.queue))
+    for f in ordered:
+        f.depth_percent = round(f.queued / f.max_depth * 100, 2)
+    total_work = sum(f.queued * (f.mean_duration_seconds or 0.0) for f in ordered)
+    capacity = max(1, min(config.max_concurrent, sum(f.workers for f in ordered) or 1))
+    return LlmStats(
+        queues=ordered,
+        total_queued=sum(f.queued for f in ordered),
+        total_cost_usd=round(sum(f.total_cost_usd for f in ordered), 6),
+        total_input_tokens=sum(f.total_input_tokens for f in ordered),
+        total_output_tokens=sum(f.total_output_tokens for f in ordered),
+        estimated_completion_time_seconds=math.ceil(total_work / capacity),
+        semaphore=sem,
+        by_model=by_model,
+        by_tenant=by_tenant,
+        reset_at=reset_at,
+    )
+
+
+async def _drain_estimates(
+    session: AsyncSession,
+    redis: Redis,
+    config: SemaphoreConfig,
+    figures: dict[str, QueueFigures],
+    tenant_id: str | None,
+) -> None:
+    """queued x recent mean duration / effective concurrency, per queue."""
+    recent = select(
+        Task.queue.label("queue"),
+        (func.extract("epoch", Task.completed_at - Task.started_at)).label("seconds"),
+        func.row_number()
+        .over(partition_by=Task.queue, order_by=Task.completed_at.desc())
+        .label("n"),
+    ).where(
+        Task.task_type == LLM,
+        Task.status == TaskStatus.COMPLETED,
+        Task.queue.in_(list(figures)),
+        Task.started_at.is_not(None),
+    )
+    recent = _scoped(recent, tenant_id).subquery()
+    stmt = (
+        select(recent.c.queue, func.avg(recent.c.seconds))
+        .where(recent.c.n <= RECENT_DURATIONS)
+        .group_by(recent.c.queue)
+    )
+    means = {q: float(m) for q, m in (await session.execute(stmt)).all() if m is not None}
+    concurrency: dict[str, int] = {}
+    for worker in await live_workers(redis):
+        for q in worker.queues:
+            if q in figures:
+                figures[q].workers += 1
+                concurrency[q] = concurrency.get(q, 0) + worker.concurrency
+    for q, f in figures.items():
+        f.mean_duration_seconds = round(means[q], 3) if q in means else None
+        effective = max(1, min(config.max_concurrent, concurrency.get(q, 0)))
+        f.estimated_seconds = math.ceil(f.queued * (means.get(q) or 0.0) / effective)
+
+
+async def active_llm_tasks(
+    *, session: AsyncSession, tenant_id: str | None = None, limit: int = 1000
+) -> list[Task]:
+    stmt = _scoped(
+        select(Task)
+        .where(Task.task_type == LLM, Task.status.in_(ACTIVE))
+        .order_by(Task.priority.desc(), Task.created_at)
+        .limit(limit),
+        tenant_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_llm_task(
+    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None
+) -> Task:
+    task = await tasks.get_task(session=session, task_id=task_id, tenant_id=tenant_id)
+    if task.task_type != LLM:
+        raise NotFound(f"LLM task {task_id} not found", field="id")
+    return task
+
+
+async def cancel_llm_task(
+    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None
+) -> Task:
+    await get_llm_task(session=session, task_id=task_id, tenant_id=tenant_id)
+    return await tasks.cancel_task(session=session, task_id=task_id, tenant_id=tenant_id)
+
+
+async def cancel_all_llm_tasks(*, session: AsyncSession, tenant_id: str | None = None) -> int:
+    """Cancel every queued LLM task and ask every running one to stop."""
+    stmt = _scoped(select(Task.id).where(Task.task_type == LLM, Task.status.in_(ACTIVE)), tenant_id)
+    ids = list((await session.execute(stmt)).scalars())
+    for task_id in ids:
+        await tasks.cancel_task(session=session, task_id=task_id, tenant_id=tenant_id)
+    return len(ids)
+
+
+async def clear_stats(*, session: AsyncSession, redis: Redis, older_than_hours: int) -> int:
+    """Reset the totals (now) and delete finished LLM tasks older than the cut-off; queued and
+    running tasks are never touched. Returns how many tasks were deleted."""
+    now = utcnow()
+    await session.execute(
+        pg_insert(LlmStatsState)
+        .values(id=1, reset_at=now)
+        .on_conflict_do_update(index_elements=["id"], set_={"reset_at": now})
+    )
+    result = await session.execute(
+        delete(Task).where(
+            Task.task_type == LLM,
+            Task.status.in_([s.value for s in FINISHED]),
+            Task.completed_at < now - timedelta(hours=older_than_hours),
+        )
+    )
+    await semaphore.reset_totals(redis)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,255 @@
+"""The LLM priority semaphore, shared by every worker process through Redis.
+
+At most `max_concurrent` holders at once; `reserved` of those slots only high-priority holders
+may take; high-priority waiters are admitted before low ones (FIFO within a class). Holders
+hold leases that expire unless renewed, so a crashed worker never leaks a slot; waiters refresh
+a liveness mark while they poll, so a crashed waiter never blocks the line. Every decision is
+one Lua script, atomic across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+PREFIX = "opsgraph:sem:"
+HOLDERS = PREFIX + "holders"  # zset lease -> expiry ms
+HOLDER_CLASS = PREFIX + "holder_class"  # hash lease -> high|low
+WAIT = {"high": PREFIX + "wait:high", "low": PREFIX + "wait:low"}  # zset waiter -> arrival ms
+ALIVE = PREFIX + "alive"  # zset waiter -> liveness expiry ms
+STATS = PREFIX + "stats"  # hash of running totals
+
+_ACQUIRE = """
+local holders, classes, wait_high = KEYS[1], KEYS[2], KEYS[3]
+local wait_low, alive, stats = KEYS[4], KEYS[5], KEYS[6]
+local waiter, class, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local lease_ms, alive_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+local max_concurrent, reserved = tonumber(ARGV[6]), tonumber(ARGV[7])
+
+-- expired leases give their slots back
+local expired = redis.call('zrangebyscore', holders, '-inf', now)
+for _, lease in ipairs(expired) do
+  redis.call('zrem', holders, lease)
+  redis.call('hdel', classes, lease)
+end
+-- waiters that stopped polling leave the line
+local gone = redis.call('zrangebyscore', alive, '-inf', now)
+for _, w in ipairs(gone) do
+  redis.call('zrem', alive, w)
+  redis.call('zrem', wait_high, w)
+  redis.call('zrem', wait_low, w)
+end
+
+local queue = wait_low
+if class == 'high' then queue = wait_high end
+redis.call('zadd', queue, 'NX', now, waiter)
+redis.call('zadd', alive, now + alive_ms, waiter)
+
+local active = redis.call('zcard', holders)
+local first = redis.call('zrange', queue, 0, 0)[1]
+local admit = false
+if first == waiter then
+  if class == 'high' then
+    admit = active < max_concurrent
+  else
+    admit = active < (max_concurrent - reserved) and redis.call('zcard', wait_high) == 0
+  end
+end
+if not admit then return -1 end
+
+local arrived = tonumber(redis.call('zscore', queue, waiter))
+redis.call('zrem', queue, waiter)
+redis.call('zrem', alive, waiter)
+redis.call('zadd', holders, now + lease_ms, waiter)
+redis.call('hset', classes, waiter, class)
+redis.call('hincrby', stats, 'total_' .. class, 1)
+redis.call('hincrbyfloat', stats, 'wait_ms_' .. class, now - arrived)
+return now - arrived
+"""
+
+_RELEASE = """
+redis.call('zrem', KEYS[1], ARGV[1])
+redis.call('hdel', KEYS[2], ARGV[1])
+redis.call('zrem', KEYS[3], ARGV[1])
+redis.call('zrem', KEYS[4], ARGV[1])
+redis.call('zrem', KEYS[5], ARGV[1])
+return 1
+"""
+
+_RENEW = """
+if redis.call('zscore', KEYS[1], ARGV[1]) then
+  redis.call('zadd', KEYS[1], 'XX', ARGV[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+_CLEAR_ORPHANS = """
+local now = tonumber(ARGV[1])
+local cleared = {}
+for i, queue in ipairs({KEYS[1], KEYS[2]}) do
+  cleared[i] = 0
+  for _, w in ipairs(redis.call('zrange', queue, 0, -1)) do
+    local until_ms = redis.call('zscore', KEYS[3], w)
+    if (not until_ms) or tonumber(until_ms) < now then
+      redis.call('zrem', queue, w)
+      redis.call('zrem', KEYS[3], w)
+      cleared[i] = cleared[i] + 1
+    end
+  end
+end
+return cleared
+"""
+
+_KEYS = [HOLDERS, HOLDER_CLASS, WAIT["high"], WAIT["low"], ALIVE, STATS]
+
+
+@dataclass(frozen=True)
+class SemaphoreConfig:
+    max_concurrent: int = 4
+    reserved_high_priority: int = 1
+    high_priority_threshold: int = 50
+    lease_ttl_seconds: float = 30.0
+    poll_interval_seconds: float = 0.02
+    waiter_ttl_seconds: float = 3.0
+
+    def priority_class(self, priority: int) -> str:
+        return "high" if priority >= self.high_priority_threshold else "low"
+
+
+@dataclass(frozen=True)
+class SemaphoreStats:
+    max_concurrent: int
+    reserved_high_priority: int
+    active_count: int
+    active_high_priority: int
+    active_low_priority: int
+    waiting_high_priority: int
+    waiting_low_priority: int
+    total_high_priority: int
+    total_low_priority: int
+    avg_wait_time_high: float
+    avg_wait_time_low: float
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def try_acquire(
+    redis: Redis, config: SemaphoreConfig, *, waiter: str, priority_class: str
+) -> float | None:
+    """One attempt: the wait in seconds when admitted, None when not (the waiter stays in line)."""
+    result = await redis.register_script(_ACQUIRE)(
+        keys=_KEYS,
+        args=[
+            waiter,
+            priority_class,
+            _now_ms(),
+            int(config.lease_ttl_seconds * 1000),
+            int(config.waiter_ttl_seconds * 1000),
+            config.max_concurrent,
+            config.reserved_high_priority,
+        ],
+    )
+    waited = float(result)
+    return None if waited < 0 else waited / 1000
+
+
+async def release(redis: Redis, lease: str) -> None:
+    await redis.register_script(_RELEASE)(keys=_KEYS[:5], args=[lease])
+
+
+async def renew(redis: Redis, config: SemaphoreConfig, lease: str) -> bool:
+    expiry = _now_ms() + int(config.lease_ttl_seconds * 1000)
+    return bool(await redis.register_script(_RENEW)(keys=[HOLDERS], args=[lease, expiry]))
+
+
+@asynccontextmanager
+async def slot(
+    redis: Redis, config: SemaphoreConfig, *, priority: int, name: str | None = None
+) -> AsyncIterator[float]:
+    """Wait for a slot, hold it (renewing the lease) while the body runs, then give it back.
+    Yields the seconds waited. Cancellation while waiting or holding releases cleanly."""
+    lease = name or str(uuid.uuid4())
+    cls = config.priority_class(priority)
+    try:
+        while True:
+            waited = await try_acquire(redis, config, waiter=lease, priority_class=cls)
+            if waited is not None:
+                break
+            await asyncio.sleep(config.poll_interval_seconds)
+        renewer = asyncio.create_task(_keep_renewed(redis, config, lease))
+        try:
+            yield waited
+        finally:
+            renewer.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewer
+    finally:
+        await asyncio.shield(release(redis, lease))
+
+
+async def _keep_renewed(redis: Redis, config: SemaphoreConfig, lease: str) -> None:
+    while True:
+        await asyncio.sleep(config.lease_ttl_seconds / 3)
+        with suppress(Exception):
+            await renew(redis, config, lease)
+
+
+async def stats(redis: Redis, config: SemaphoreConfig) -> SemaphoreStats:
+    now = _now_ms()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrangebyscore(HOLDERS, now, "+inf")
+        pipe.hgetall(HOLDER_CLASS)
+        pipe.zrangebyscore(ALIVE, now, "+inf")
+        pipe.zrange(WAIT["high"], 0, -1)
+        pipe.zrange(WAIT["low"], 0, -1)
+        pipe.hgetall(STATS)
+        holders, classes, alive, high, low, totals = await pipe.execute()
+    classes = {_s(k): _s(v) for k, v in classes.items()}
+    live = {_s(w) for w in alive}
+    active = [_s(h) for h in holders]
+    totals = {_s(k): float(v) for k, v in totals.items()}
+    total_high = int(totals.get("total_high", 0))
+    total_low = int(totals.get("total_low", 0))
+    return SemaphoreStats(
+        max_concurrent=config.max_concurrent,
+        reserved_high_priority=config.reserved_high_priority,
+        active_count=len(active),
+        active_high_priority=sum(1 for h in active if classes.get(h) == "high"),
+        active_low_priority=sum(1 for h in active if classes.get(h) == "low"),
+        waiting_high_priority=sum(1 for w in high if _s(w) in live),
+        waiting_low_priority=sum(1 for w in low if _s(w) in live),
+        total_high_priority=total_high,
+        total_low_priority=total_low,
+        avg_wait_time_high=round(totals.get("wait_ms_high", 0) / 1000 / total_high, 3)
+        if total_high
+        else 0.0,
+        avg_wait_time_low=round(totals.get("wait_ms_low", 0) / 1000 / total_low, 3)
+        if total_low
+        else 0.0,
+    )
+
+
+async def clear_orphans(redis: Redis) -> tuple[int, int]:
+    """Drop waiters that no live process polls for any more (high, low); live waiters and
+    holders are untouched, so this cannot deadlock running workers."""
+    high, low = await redis.register_script(_CLEAR_ORPHANS)(
+        keys=[WAIT["high"], WAIT["low"], ALIVE], args=[_now_ms()]
+    )
+    return int(high), int(low)
+
+
+async def reset_totals(redis: Redis) -> None:
+    await redis.delete(STATS)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
