@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.semaphore import SemaphoreConfig
+from app.services.tasks import TaskDefaults
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     # USD per 1,000 tokens; unknown models cost 0.
@@ -143,6 +144,12 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.dev if self.introspection is None else self.introspection
+
+    @property
+    def task_defaults(self) -> TaskDefaults:
+        return TaskDefaults(
+            max_retries=self.retry_max_retries, result_ttl_seconds=self.result_ttl_seconds
+        )
 
     @property
     def semaphore(self) -> SemaphoreConfig:

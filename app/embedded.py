@@ -70,10 +70,10 @@ def redis_binary() -> str:
     return str(path)
 
 
-def start_redis(data_dir: Path, *, persist: bool = True) -> EmbeddedRedis:
+def start_redis(data_dir: Path, *, persist: bool = True, port: int = 0) -> EmbeddedRedis:
     folder = data_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         redis_binary(),
         "--port",

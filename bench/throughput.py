@@ -80,7 +80,7 @@ async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
     async def submit(count: int) -> None:
         for _ in range(count):
             async with unit_of_work(state.sessionmaker, state.redis) as session:
-                await tasks.submit_task(session=session, spec=spec, default_max_retries=3)
+                await tasks.submit_task(session=session, spec=spec)
 
     started = time.perf_counter()
     per = n // SUBMITTERS

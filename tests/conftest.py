@@ -111,6 +111,7 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
     # Drop queued jobs but keep the heartbeats of the session's live workers.
     keys = [k async for k in client.scan_iter("arq:*")]
     keys += [k async for k in client.scan_iter("opsgraph:queue:*")]
+    keys += [k async for k in client.scan_iter("opsgraph:sem:*")]
     if keys:
         await client.delete(*keys)
     await client.aclose()

@@ -45,7 +45,6 @@ async def test_list_with_relations_costs_three_statements(state: AppState) -> No
             await tasks.submit_task(
                 session=session,
                 spec=tasks.TaskSpec(task_type="echo", input={"i": i}),
-                default_max_retries=3,
             )
     statements: list[str] = []
 

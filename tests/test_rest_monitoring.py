@@ -47,7 +47,6 @@ async def seed(engine: AsyncEngine) -> list[Task]:
                     origin_zone=zone,
                     origin_tenant_id=tenant,
                 ),
-                default_max_retries=3,
             )
             rows.append(task)
             created = now - timedelta(hours=6 - i)
@@ -249,7 +248,7 @@ async def test_media_lists_inputs_and_outputs(http: httpx.AsyncClient, engine: A
     async with sessionmaker() as session, session.begin():
         task = await tasks.submit_task(
             session=session,
-            default_max_retries=0,
+            defaults=tasks.TaskDefaults(max_retries=0),
             spec=tasks.TaskSpec(
                 task_type="echo", queue="parked", media={"inputs": [item], "outputs": []}
             ),

@@ -57,3 +57,12 @@ async def test_queries_over_get(admin: Any) -> None:
         },
     )
     assert response.status_code in (400, 405)
+
+
+def test_models_match_the_migrations(stores: Any) -> None:
+    from alembic import command
+
+    from app.migrate import alembic_config
+
+    # raises when the ORM models and the migrated database differ
+    command.check(alembic_config(stores.database_url))

@@ -241,8 +241,7 @@ class TaskMutations:
                 row: TaskRow = await tasks.submit_task(
                     session=session,
                     spec=spec,
-                    default_max_retries=ctx.state.settings.retry_max_retries,
-                    result_ttl_seconds=ctx.state.settings.result_ttl_seconds,
+                    defaults=ctx.state.settings.task_defaults,
                 )
         except DomainError as exc:
             return _errors(exc)

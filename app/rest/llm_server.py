@@ -96,7 +96,7 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
             task = await tasks.submit_task(
                 session=session,
                 spec=spec,
-                default_max_retries=state.settings.retry_max_retries,
+                defaults=state.settings.task_defaults,
             )
             holder["id"] = str(task.id)
         try:

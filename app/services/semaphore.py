@@ -46,6 +46,9 @@ for _, w in ipairs(gone) do
   redis.call('zrem', wait_low, w)
 end
 
+-- what the workers enforce is what the stats report, whatever the reader's own settings
+redis.call('hset', stats, 'max_concurrent', max_concurrent, 'reserved', reserved)
+
 local queue = wait_low
 if class == 'high' then queue = wait_high end
 redis.call('zadd', queue, 'NX', now, waiter)
@@ -220,8 +223,8 @@ async def stats(redis: Redis, config: SemaphoreConfig) -> SemaphoreStats:
     total_high = int(totals.get("total_high", 0))
     total_low = int(totals.get("total_low", 0))
     return SemaphoreStats(
-        max_concurrent=config.max_concurrent,
-        reserved_high_priority=config.reserved_high_priority,
+        max_concurrent=int(totals.get("max_concurrent", config.max_concurrent)),
+        reserved_high_priority=int(totals.get("reserved", config.reserved_high_priority)),
         active_count=len(active),
         active_high_priority=sum(1 for h in active if classes.get(h) == "high"),
         active_low_priority=sum(1 for h in active if classes.get(h) == "low"),
@@ -248,7 +251,7 @@ async def clear_orphans(redis: Redis) -> tuple[int, int]:
 
 
 async def reset_totals(redis: Redis) -> None:
-    await redis.delete(STATS)
+    await redis.hdel(STATS, "total_high", "total_low", "wait_ms_high", "wait_ms_low")  # type: ignore[misc]
 
 
 def _s(value: Any) -> str:

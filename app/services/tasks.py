@@ -171,13 +171,21 @@ def _validate_llm_input(operation: str, data: dict[str, Any]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What a submission does not say: the deployment's settings."""
+
+    max_retries: int = 3
+    result_ttl_seconds: int = 3600
+
+
 async def submit_task(
-    *, session: AsyncSession, spec: TaskSpec, default_max_retries: int, result_ttl_seconds: int = 0
+    *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
 ) -> Task:
     """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
     task_type, operation = _validate(spec)
     now = utcnow()
-    retries = default_max_retries if spec.max_retries is None else spec.max_retries
+    retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
     task = Task(
         id=uuid.uuid4(),
         task_type=task_type,
@@ -193,7 +201,7 @@ async def submit_task(
         config=spec.config,
         meta=spec.metadata,
         result=None,
-        result_ttl_seconds=spec.result_ttl_seconds or result_ttl_seconds or None,
+        result_ttl_seconds=spec.result_ttl_seconds or defaults.result_ttl_seconds or None,
         errors=[],
         attempts=0,
         max_attempts=retries + 1,
