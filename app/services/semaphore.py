@@ -25,12 +25,36 @@ WAIT = {"high": PREFIX + "wait:high", "low": PREFIX + "wait:low"}  # zset waiter
 ALIVE = PREFIX + "alive"  # zset waiter -> liveness expiry ms
 STATS = PREFIX + "stats"  # hash of running totals
 
-_ACQUIRE = """
+WAKE = PREFIX + "wake:"  # list per waiter: a token pushed when it may be admitted
+
+# Shared by the scripts: tell the waiter who can be admitted now that it may try, so waiters
+# block on their own wake list instead of polling (keys are built from WAKE: single Redis, no
+# cluster).
+_WAKE_NEXT = """
+local function wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
+  local active = redis.call('zcard', holders)
+  local head = nil
+  if redis.call('zcard', wait_high) > 0 then
+    if active < max_concurrent then head = redis.call('zrange', wait_high, 0, 0)[1] end
+  elseif active < max_concurrent - reserved then
+    head = redis.call('zrange', wait_low, 0, 0)[1]
+  end
+  if head then
+    redis.call('rpush', wake_prefix .. head, 1)
+    redis.call('pexpire', wake_prefix .. head, 5000)
+  end
+end
+"""
+
+_ACQUIRE = (
+    _WAKE_NEXT
+    + """
 local holders, classes, wait_high = KEYS[1], KEYS[2], KEYS[3]
 local wait_low, alive, stats = KEYS[4], KEYS[5], KEYS[6]
 local waiter, class, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local lease_ms, alive_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local max_concurrent, reserved = tonumber(ARGV[6]), tonumber(ARGV[7])
+local wake_prefix = ARGV[8]
 
 -- expired leases give their slots back
 local expired = redis.call('zrangebyscore', holders, '-inf', now)
@@ -64,26 +88,41 @@ if first == waiter then
     admit = active < (max_concurrent - reserved) and redis.call('zcard', wait_high) == 0
   end
 end
-if not admit then return -1 end
+if not admit then
+  if #expired > 0 or #gone > 0 then
+    wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
+  end
+  return -1
+end
 
 local arrived = tonumber(redis.call('zscore', queue, waiter))
 redis.call('zrem', queue, waiter)
 redis.call('zrem', alive, waiter)
+redis.call('del', wake_prefix .. waiter)
 redis.call('zadd', holders, now + lease_ms, waiter)
 redis.call('hset', classes, waiter, class)
 redis.call('hincrby', stats, 'total_' .. class, 1)
 redis.call('hincrbyfloat', stats, 'wait_ms_' .. class, now - arrived)
+-- more than one slot may be free: let the next in line try too
+wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
 return now - arrived
 """
+)
 
-_RELEASE = """
-redis.call('zrem', KEYS[1], ARGV[1])
-redis.call('hdel', KEYS[2], ARGV[1])
-redis.call('zrem', KEYS[3], ARGV[1])
-redis.call('zrem', KEYS[4], ARGV[1])
-redis.call('zrem', KEYS[5], ARGV[1])
+_RELEASE = (
+    _WAKE_NEXT
+    + """
+local lease = ARGV[1]
+redis.call('zrem', KEYS[1], lease)
+redis.call('hdel', KEYS[2], lease)
+redis.call('zrem', KEYS[3], lease)
+redis.call('zrem', KEYS[4], lease)
+redis.call('zrem', KEYS[5], lease)
+redis.call('del', ARGV[4] .. lease)
+wake_next(KEYS[1], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 return 1
 """
+)
 
 _RENEW = """
 if redis.call('zscore', KEYS[1], ARGV[1]) then
@@ -119,7 +158,7 @@ class SemaphoreConfig:
     reserved_high_priority: int = 1
     high_priority_threshold: int = 50
     lease_ttl_seconds: float = 30.0
-    poll_interval_seconds: float = 0.02
+    poll_interval_seconds: float = 0.5
     waiter_ttl_seconds: float = 3.0
 
     def priority_class(self, priority: int) -> str:
@@ -159,14 +198,18 @@ async def try_acquire(
             int(config.waiter_ttl_seconds * 1000),
             config.max_concurrent,
             config.reserved_high_priority,
+            WAKE,
         ],
     )
     waited = float(result)
     return None if waited < 0 else waited / 1000
 
 
-async def release(redis: Redis, lease: str) -> None:
-    await redis.register_script(_RELEASE)(keys=_KEYS[:5], args=[lease])
+async def release(redis: Redis, config: SemaphoreConfig, lease: str) -> None:
+    await redis.register_script(_RELEASE)(
+        keys=_KEYS[:5],
+        args=[lease, config.max_concurrent, config.reserved_high_priority, WAKE],
+    )
 
 
 async def renew(redis: Redis, config: SemaphoreConfig, lease: str) -> bool:
@@ -187,7 +230,9 @@ async def slot(
             waited = await try_acquire(redis, config, waiter=lease, priority_class=cls)
             if waited is not None:
                 break
-            await asyncio.sleep(config.poll_interval_seconds)
+            # Block until a release or admission wakes us; the timeout keeps our place in
+            # line alive and notices leases that expired without a release.
+            await redis.blpop([WAKE + lease], timeout=config.poll_interval_seconds)  # type: ignore[misc, arg-type]
         renewer = asyncio.create_task(_keep_renewed(redis, config, lease))
         try:
             yield waited
@@ -196,7 +241,7 @@ async def slot(
             with suppress(asyncio.CancelledError):
                 await renewer
     finally:
-        await asyncio.shield(release(redis, lease))
+        await asyncio.shield(release(redis, config, lease))
 
 
 async def _keep_renewed(redis: Redis, config: SemaphoreConfig, lease: str) -> None:
