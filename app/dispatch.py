@@ -22,7 +22,7 @@ from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from app import events
-from app.services.effects import Abort, Effect, Enqueue, TaskChanged
+from app.services.effects import Abort, Effect, Enqueue, TaskChanged, WorkflowChanged
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,8 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                     await script(keys=keys, args=args, client=pipe)
                 elif isinstance(e, Abort):
                     pipe.zadd(abort_jobs_ss, {e.task_id: time.time() * 1000})
+                elif isinstance(e, WorkflowChanged):
+                    events.publish_workflow(pipe, e.workflow_id, e.status, e.tenant_id)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("after-commit effects not carried out (the reconciler will): %s", exc)

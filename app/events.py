@@ -33,6 +33,11 @@ def publish_task(pipe: Pipeline, snapshot: dict[str, Any]) -> None:
     pipe.publish(CHANNEL, json.dumps({"kind": "task", "key": snapshot["id"], "data": snapshot}))
 
 
+def publish_workflow(pipe: Pipeline, workflow_id: str, status: str, tenant_id: str | None) -> None:
+    data = {"id": workflow_id, "status": status, "origin_tenant_id": tenant_id}
+    pipe.publish(CHANNEL, json.dumps({"kind": "workflow", "key": workflow_id, "data": data}))
+
+
 class Subscription:
     """A bounded buffer of events for one subscriber. When full, a new event replaces the
     pending one with the same key (a newer snapshot of the same object), else the oldest

@@ -22,7 +22,7 @@ from app.events import Broker
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
 from app.limits import BodySizeLimit
-from app.rest import errors, llm_queue, llm_server, monitoring
+from app.rest import errors, llm_queue, llm_server, monitoring, workflows
 from app.state import AppState
 
 
@@ -59,6 +59,8 @@ def create_rest_app(settings: Settings) -> FastAPI:
         docs_url="/docs" if settings.dev else None,
         redoc_url=None,
     )
+    # /monitoring/workflows/stats must be matched before /monitoring/workflows/{id}
+    rest.include_router(workflows.router)
     rest.include_router(monitoring.router)
     rest.include_router(llm_queue.router)
     rest.include_router(llm_server.router)

@@ -1,7 +1,12 @@
-"""The unit of work: one transaction, then its effects (events, enqueues) after commit."""
+"""The unit of work: one transaction, then its effects (events, enqueues) after commit.
+
+Before commit, workflows react to the task changes of the transaction, so a step's completion
+and the scheduling of its successors are one atomic write."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +14,10 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dispatch
-from app.services import effects
+from app.services import effects, tasks, workflows
+from app.services.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -20,11 +28,27 @@ async def unit_of_work(
         try:
             async with session.begin():
                 yield session
+                await workflows.react(session)
         except BaseException:
             effects.discard(session)
             raise
         pending = effects.take(session)
     await dispatch.carry_out(redis, pending)
+    for effect in pending:
+        if isinstance(effect, effects.CancelTask):
+            await _cancel(sessionmaker, redis, effect.task_id)
+
+
+async def _cancel(
+    sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, task_id: str
+) -> None:
+    try:
+        async with unit_of_work(sessionmaker, redis) as session:
+            await tasks.cancel_task(
+                session=session, task_id=uuid.UUID(task_id), reason="its workflow stopped"
+            )
+    except DomainError:
+        pass  # it finished meanwhile
 
 
 @asynccontextmanager

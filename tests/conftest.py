@@ -106,7 +106,12 @@ async def redis_client(stores: Stores) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture(autouse=True)
 async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE tasks, task_transitions, task_logs, api_keys CASCADE"))
+        await conn.execute(
+            text(
+                "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
+                "llm_stats_state CASCADE"
+            )
+        )
     client = aioredis.Redis.from_url(stores.redis_url)
     # Drop queued jobs but keep the heartbeats of the session's live workers.
     keys = [k async for k in client.scan_iter("arq:*")]

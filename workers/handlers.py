@@ -14,6 +14,7 @@ from app.services.tasks import Usage
 from app.uow import unit_of_work
 from workers.context import WorkerState
 from workers.providers import ProviderError
+from workers.providers.simulated import simulated_failure
 
 Handler = Callable[[Task, WorkerState], Awaitable[tuple[Any, Usage]]]
 
@@ -79,7 +80,7 @@ async def echo(task: Task, state: WorkerState) -> tuple[Any, Usage]:
         await asyncio.sleep(latency / 2000)
     elif latency > 0:
         await asyncio.sleep(latency / 1000)
-    if task.attempts <= int(simulate.get("fail_attempts", 0)):
+    if simulated_failure(simulate, task.attempts):
         fatal = simulate.get("error", "retryable") == "fatal"
         raise ProviderError(f"simulated failure on attempt {task.attempts}", retryable=not fatal)
     return {"input": task.input, "value": task.config.get("value")}, Usage(

@@ -20,10 +20,13 @@ from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
+from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
 
-Query = merge_types("Query", (TaskQueries, MonitoringQueries, LlmQueries))
-Mutation = merge_types("Mutation", (TaskMutations, LlmMutations))
-Subscription = merge_types("Subscription", (TaskSubscription, LlmSubscription))
+Query = merge_types("Query", (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries))
+Mutation = merge_types("Mutation", (TaskMutations, WorkflowMutations, LlmMutations))
+Subscription = merge_types(
+    "Subscription", (TaskSubscription, WorkflowSubscription, LlmSubscription)
+)
 
 
 def _mask(error: GraphQLError) -> bool:

@@ -104,7 +104,7 @@ class TaskConnection:
             )
 
 
-def _page_size(first: int, info: Info) -> int:
+def page_size(first: int, info: Info) -> int:
     cap = info.context.state.settings.page_size_max
     if not 1 <= first <= cap:
         raise GraphQLError(
@@ -135,7 +135,7 @@ class TaskQueries:
         filter: TaskFilter | None = None,
         order_by: TaskOrder | None = None,
     ) -> TaskConnection:
-        limit = _page_size(first, info)
+        limit = page_size(first, info)
         offset = decode_cursor(after) + 1 if after else 0
         order = order_by or TaskOrder()
         flt = (filter or TaskFilter()).to_service()

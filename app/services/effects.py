@@ -34,7 +34,21 @@ class Abort:
     task_id: str
 
 
-Effect = TaskChanged | Enqueue | Abort
+@dataclass(frozen=True)
+class WorkflowChanged:
+    workflow_id: str
+    status: str
+    tenant_id: str | None
+
+
+@dataclass(frozen=True)
+class CancelTask:
+    """Cancel a task in its own transaction after commit (never under a workflow lock)."""
+
+    task_id: str
+
+
+Effect = TaskChanged | Enqueue | Abort | WorkflowChanged | CancelTask
 
 
 def record(session: AsyncSession, effect: Effect) -> None:
@@ -44,15 +58,25 @@ def record(session: AsyncSession, effect: Effect) -> None:
 def take(session: AsyncSession) -> list[Effect]:
     effects: list[Effect] = session.info.pop(_KEY, [])
     # Only the latest snapshot of each task matters to subscribers.
-    latest: dict[str, int] = {}
+    latest: dict[tuple[str, str], int] = {}
     for i, e in enumerate(effects):
-        if isinstance(e, TaskChanged):
-            latest[e.snapshot["id"]] = i
-    return [
-        e
-        for i, e in enumerate(effects)
-        if not isinstance(e, TaskChanged) or latest[e.snapshot["id"]] == i
-    ]
+        key = _key(e)
+        if key is not None:
+            latest[key] = i
+    return [e for i, e in enumerate(effects) if (k := _key(e)) is None or latest[k] == i]
+
+
+def _key(e: Effect) -> tuple[str, str] | None:
+    if isinstance(e, TaskChanged):
+        return ("task", e.snapshot["id"])
+    if isinstance(e, WorkflowChanged):
+        return ("workflow", e.workflow_id)
+    return None
+
+
+def peek(session: AsyncSession) -> list[Effect]:
+    effects: list[Effect] = session.info.get(_KEY, [])
+    return effects
 
 
 def discard(session: AsyncSession) -> None:

@@ -19,6 +19,7 @@ _DATETIMES = (
     "last_resume_attempt",
 )
 _COLUMNS = [c.key for c in Task.__mapper__.column_attrs]
+_UUIDS = ("id", "workflow_id", "workflow_step_id")
 
 
 def task_snapshot(task: Task) -> dict[str, Any]:
@@ -35,7 +36,9 @@ def task_snapshot(task: Task) -> dict[str, Any]:
 
 def task_from_snapshot(data: dict[str, Any]) -> Task:
     values = {k: data.get(k) for k in _COLUMNS}
-    values["id"] = uuid.UUID(values["id"])
+    for key in _UUIDS:
+        if isinstance(values.get(key), str):
+            values[key] = uuid.UUID(values[key])
     for key in _DATETIMES:
         raw = values.get(key)
         if isinstance(raw, str):

@@ -46,6 +46,7 @@ SIMULATE_KEYS: dict[str, type | tuple[type, ...]] = {
     "error": str,
     "input_tokens": int,
     "output_tokens": int,
+    "fail_until": (int, float),
 }
 PROGRESS_HISTORY_MAX = 100
 
@@ -67,6 +68,8 @@ class TaskSpec:
     max_retries: int | None = None
     result_ttl_seconds: int | None = None
     media: dict[str, Any] = field(default_factory=dict)
+    workflow_id: uuid.UUID | None = None
+    workflow_step_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -219,6 +222,8 @@ async def submit_task(
         webhook_url=spec.webhook_url,
         media=spec.media,
         service_requests=[],
+        workflow_id=spec.workflow_id,
+        workflow_step_id=spec.workflow_step_id,
     )
     task.job_id = str(task.id)
     params = {col: getattr(task, key) for key, col in _TASK_COLUMNS.items()}

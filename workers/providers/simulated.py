@@ -11,6 +11,13 @@ from typing import Any
 from workers.providers.base import ChatResult, EmbeddingResult, ProviderError
 
 
+def simulated_failure(simulate: dict[str, Any], attempt: int) -> bool:
+    """Fail the first `fail_attempts` attempts, or every attempt before `fail_until` (epoch s)."""
+    if attempt <= int(simulate.get("fail_attempts", 0)):
+        return True
+    return time.time() < float(simulate.get("fail_until", 0))
+
+
 def _count_tokens(text: str) -> int:
     return max(1, len(text.split()))
 
@@ -26,7 +33,7 @@ class SimulatedProvider:
         latency = float(simulate.get("latency_ms", self.default_latency_ms))
         if latency > 0:
             await asyncio.sleep(latency / 1000)
-        if attempt <= int(simulate.get("fail_attempts", 0)):
+        if simulated_failure(simulate, attempt):
             fatal = simulate.get("error", "retryable") == "fatal"
             raise ProviderError(
                 f"simulated {'fatal' if fatal else 'retryable'} failure on attempt {attempt}",

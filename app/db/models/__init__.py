@@ -3,5 +3,14 @@
 from app.db.models.auth import ApiKey
 from app.db.models.llm import LlmStatsState
 from app.db.models.tasks import Task, TaskLog, TaskTransition
+from app.db.models.workflows import Workflow, WorkflowStep
 
-__all__ = ["ApiKey", "LlmStatsState", "Task", "TaskLog", "TaskTransition"]
+__all__ = [
+    "ApiKey",
+    "LlmStatsState",
+    "Task",
+    "TaskLog",
+    "TaskTransition",
+    "Workflow",
+    "WorkflowStep",
+]

@@ -78,6 +78,9 @@ class Task(Base):
     webhook_url: Mapped[str | None] = mapped_column(Text)
     media: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     service_requests: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    # the workflow step this task runs, if any (no FK: a task row stands on its own)
+    workflow_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    workflow_step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
     __table_args__ = (
         Index("ix_tasks_created_at_id", "created_at", "id"),

@@ -1,0 +1,543 @@
+"""Workflows in GraphQL: queries, the create/pause/resume/cancel/retry mutations, and a live
+subscription per workflow. Each step resolves its task through a DataLoader."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from enum import Enum
+from typing import cast
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.scalars import JSON
+
+from app.db.models import Workflow as WorkflowRow
+from app.db.models import WorkflowStep as StepRow
+from app.events import Event
+from app.gql.context import Info
+from app.gql.permissions import CanOperate, CanRead
+from app.gql.tasks import OrderDirection, decode_cursor, encode_cursor, page_size
+from app.gql.types import CountByKey, PageInfo, Task, counts
+from app.services import workflows
+from app.services.errors import DomainError, InvalidInput, NotFound
+from app.uow import read_only, unit_of_work
+
+
+@strawberry.enum
+class WorkflowStatus(Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class StepStatus(Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class WorkflowErrorCode(Enum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+
+
+@strawberry.type
+class WorkflowError:
+    field: str | None
+    code: WorkflowErrorCode
+    message: str
+
+
+def _duration(started: datetime | None, completed: datetime | None) -> float | None:
+    if started is None or completed is None:
+        return None
+    return round((completed - started).total_seconds() * 1000, 3)
+
+
+@strawberry.type
+class WorkflowStep:
+    row: strawberry.Private[StepRow]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def step_id(self) -> str:
+        return self.row.step_id
+
+    @strawberry.field
+    def task_type(self) -> str:
+        return self.row.task_type
+
+    @strawberry.field
+    def status(self) -> StepStatus:
+        return StepStatus(self.row.status)
+
+    @strawberry.field
+    def dependencies(self) -> list[str]:
+        return list(self.row.dependencies)
+
+    @strawberry.field
+    def input_mappings(self) -> list[JSON]:
+        return [cast(JSON, m) for m in self.row.input_mappings]
+
+    @strawberry.field
+    def config(self) -> JSON:
+        return cast(JSON, self.row.config)
+
+    @strawberry.field
+    def result(self) -> JSON | None:
+        return cast(JSON, self.row.result)
+
+    @strawberry.field
+    def error_message(self) -> str | None:
+        return self.row.error_message
+
+    @strawberry.field
+    def retry_count(self) -> int:
+        return self.row.retry_count
+
+    @strawberry.field
+    def max_retries(self) -> int:
+        return self.row.max_retries
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.row.started_at
+
+    @strawberry.field
+    def completed_at(self) -> datetime | None:
+        return self.row.completed_at
+
+    @strawberry.field
+    def duration_ms(self) -> float | None:
+        return _duration(self.row.started_at, self.row.completed_at)
+
+    @strawberry.field(description="The task that runs (or ran) this step.")
+    async def task(self, info: Info) -> Task | None:
+        if self.row.task_id is None:
+            return None
+        row = await info.context.loaders.tasks.load(self.row.task_id)
+        return Task(row=row) if row is not None else None
+
+
+@strawberry.type
+class Workflow:
+    row: strawberry.Private[WorkflowRow]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.row.description
+
+    @strawberry.field
+    def status(self) -> WorkflowStatus:
+        return WorkflowStatus(self.row.status)
+
+    @strawberry.field
+    def total_steps(self) -> int:
+        return self.row.total_steps
+
+    @strawberry.field
+    def completed_steps(self) -> int:
+        return self.row.completed_steps
+
+    @strawberry.field
+    def progress(self) -> float:
+        return self.row.progress
+
+    @strawberry.field
+    def current_step(self) -> str | None:
+        return self.row.current_step
+
+    @strawberry.field
+    def final_step_id(self) -> str | None:
+        return self.row.final_step_id
+
+    @strawberry.field
+    def config(self) -> JSON:
+        return cast(JSON, self.row.config)
+
+    @strawberry.field
+    def result(self) -> JSON | None:
+        return cast(JSON, self.row.result)
+
+    @strawberry.field
+    def error_message(self) -> str | None:
+        return self.row.error_message
+
+    @strawberry.field
+    def errors(self) -> list[str]:
+        return list(self.row.errors)
+
+    @strawberry.field
+    def webhook_url(self) -> str | None:
+        return self.row.webhook_url
+
+    @strawberry.field
+    def origin_instance(self) -> str:
+        return self.row.origin_instance
+
+    @strawberry.field
+    def origin_zone(self) -> str | None:
+        return self.row.origin_zone
+
+    @strawberry.field
+    def origin_tenant_id(self) -> str | None:
+        return self.row.origin_tenant_id
+
+    @strawberry.field
+    def origin_reference(self) -> str | None:
+        return self.row.origin_reference
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.row.started_at
+
+    @strawberry.field
+    def completed_at(self) -> datetime | None:
+        return self.row.completed_at
+
+    @strawberry.field
+    def duration_ms(self) -> float | None:
+        return _duration(self.row.started_at, self.row.completed_at)
+
+    @strawberry.field(description="Steps in topological order (ties by declaration order).")
+    async def steps(self, info: Info) -> list[WorkflowStep]:
+        rows = await info.context.loaders.steps.load(self.row.id)
+        return [WorkflowStep(row=r) for r in rows]
+
+
+@strawberry.type
+class WorkflowEdge:
+    node: Workflow
+    cursor: str
+
+
+@strawberry.enum
+class WorkflowOrderField(Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    STARTED_AT = "started_at"
+    COMPLETED_AT = "completed_at"
+    NAME = "name"
+    STATUS = "status"
+    PROGRESS = "progress"
+    TOTAL_STEPS = "total_steps"
+    DURATION = "duration_ms"
+
+
+@strawberry.input
+class WorkflowOrder:
+    field: WorkflowOrderField = WorkflowOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+
+@strawberry.input
+class WorkflowFilter:
+    status: list[WorkflowStatus] | None = None
+    origin_instance: str | None = None
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = strawberry.field(default=None, description="Name or id prefix.")
+
+    def to_service(self) -> workflows.WorkflowFilter:
+        return workflows.WorkflowFilter(
+            statuses=[s.value for s in self.status or []],
+            origin_instance=self.origin_instance,
+            origin_zone=self.origin_zone,
+            origin_tenant_id=self.origin_tenant_id,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            search=self.search,
+        )
+
+
+@strawberry.type
+class WorkflowConnection:
+    edges: list[WorkflowEdge]
+    page_info: PageInfo
+    filter: strawberry.Private[workflows.WorkflowFilter]
+    tenant_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="Counted only when asked for.")
+    async def total_count(self, info: Info) -> int:
+        async with read_only(info.context.state.sessionmaker) as session:
+            return await workflows.count_workflows(
+                session=session, filter=self.filter, tenant_id=self.tenant_id
+            )
+
+
+@strawberry.type
+class WorkflowStats:
+    total_workflows: int
+    by_status: list[CountByKey]
+    workflows_last_hour: int
+    workflows_last_24h: int
+    avg_steps_per_workflow: float
+
+
+@strawberry.type
+class WorkflowQueries:
+    @strawberry.field(permission_classes=[CanRead])
+    async def workflow(self, info: Info, id: uuid.UUID) -> Workflow | None:
+        async with read_only(info.context.state.sessionmaker) as session:
+            try:
+                row = await workflows.get_workflow(
+                    session=session, workflow_id=id, tenant_id=info.context.tenant_id
+                )
+            except NotFound:
+                return None
+        return Workflow(row=row)
+
+    @strawberry.field(permission_classes=[CanRead])
+    async def workflows(
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        filter: WorkflowFilter | None = None,
+        order_by: WorkflowOrder | None = None,
+    ) -> WorkflowConnection:
+        limit = page_size(first, info)
+        offset = decode_cursor(after) + 1 if after else 0
+        order = order_by or WorkflowOrder()
+        flt = (filter or WorkflowFilter()).to_service()
+        async with read_only(info.context.state.sessionmaker) as session:
+            rows = await workflows.list_workflows(
+                session=session,
+                filter=flt,
+                order_by=order.field.value,
+                descending=order.direction == OrderDirection.DESC,
+                limit=limit + 1,
+                offset=offset,
+                tenant_id=info.context.tenant_id,
+            )
+        more = len(rows) > limit
+        edges = [
+            WorkflowEdge(node=Workflow(row=r), cursor=encode_cursor(offset + i))
+            for i, r in enumerate(rows[:limit])
+        ]
+        return WorkflowConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=more,
+                has_previous_page=offset > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            filter=flt,
+            tenant_id=info.context.tenant_id,
+        )
+
+    @strawberry.field(permission_classes=[CanRead])
+    async def workflow_stats(
+        self, info: Info, origin_instance: str | None = None, origin_zone: str | None = None
+    ) -> WorkflowStats:
+        async with read_only(info.context.state.sessionmaker) as session:
+            s = await workflows.workflow_stats(
+                session=session,
+                tenant_id=info.context.tenant_id,
+                origin_instance=origin_instance,
+                origin_zone=origin_zone,
+            )
+        return WorkflowStats(
+            total_workflows=s.total_workflows,
+            by_status=counts(s.by_status),
+            workflows_last_hour=s.workflows_last_hour,
+            workflows_last_24h=s.workflows_last_24h,
+            avg_steps_per_workflow=s.avg_steps_per_workflow,
+        )
+
+
+@strawberry.input
+class WorkflowStepInput:
+    step_id: str
+    task_type: str
+    operation: str | None = None
+    queue: str | None = None
+    dependencies: list[str] | None = None
+    input_mappings: list[JSON] | None = strawberry.field(
+        default=None, description='[{"from_step": "a", "path": "value", "to": "x"}]'
+    )
+    input: JSON | None = None
+    config: JSON | None = None
+    max_retries: int = 0
+
+
+@strawberry.input
+class CreateWorkflowInput:
+    name: str
+    steps: list[WorkflowStepInput]
+    description: str | None = None
+    config: JSON | None = None
+    webhook_url: str | None = None
+    origin_instance: str = "api"
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    final_step_id: str | None = None
+    priority: int = 50
+
+
+@strawberry.input
+class WorkflowIdInput:
+    id: uuid.UUID
+
+
+@strawberry.type
+class WorkflowPayload:
+    workflow: Workflow | None
+    errors: list[WorkflowError]
+
+
+def _object(value: object, field: str) -> dict[str, object]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object", field=field)
+    return value
+
+
+def _spec(input: CreateWorkflowInput, tenant_id: str | None) -> workflows.WorkflowSpec:
+    return workflows.WorkflowSpec(
+        name=input.name,
+        description=input.description,
+        config=_object(input.config, "config"),
+        webhook_url=input.webhook_url,
+        origin_instance=input.origin_instance,
+        origin_zone=input.origin_zone,
+        origin_tenant_id=tenant_id or input.origin_tenant_id,
+        origin_reference=input.origin_reference,
+        final_step_id=input.final_step_id,
+        priority=input.priority,
+        steps=[
+            workflows.StepSpec(
+                step_id=s.step_id,
+                task_type=s.task_type,
+                operation=s.operation,
+                queue=s.queue,
+                dependencies=list(s.dependencies or []),
+                input_mappings=[cast(dict[str, object], m) for m in s.input_mappings or []],
+                input=_object(s.input, f"steps[{i}].input"),
+                config=_object(s.config, f"steps[{i}].config"),
+                max_retries=s.max_retries,
+            )
+            for i, s in enumerate(input.steps)
+        ],
+    )
+
+
+def _failure(exc: DomainError) -> WorkflowPayload:
+    return WorkflowPayload(
+        workflow=None,
+        errors=[
+            WorkflowError(field=exc.field, code=WorkflowErrorCode(exc.code), message=exc.message)
+        ],
+    )
+
+
+@strawberry.type
+class WorkflowMutations:
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def create_workflow(self, info: Info, input: CreateWorkflowInput) -> WorkflowPayload:
+        ctx = info.context
+        try:
+            spec = _spec(input, ctx.tenant_id)
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                row = await workflows.create_workflow(session=session, spec=spec)
+        except DomainError as exc:
+            return _failure(exc)
+        return WorkflowPayload(workflow=Workflow(row=row), errors=[])
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate], description="Stop starting new steps; running ones finish."
+    )
+    async def pause_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
+        return await _act(info, workflows.pause_workflow, input.id)
+
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def resume_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
+        return await _act(info, workflows.resume_workflow, input.id)
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate], description="Cancel running and pending steps."
+    )
+    async def cancel_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
+        return await _act(info, workflows.cancel_workflow, input.id)
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Rerun failed or cancelled steps and what depends on them.",
+    )
+    async def retry_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
+        return await _act(info, workflows.retry_workflow, input.id)
+
+
+async def _act(info: Info, action: workflows.Action, workflow_id: uuid.UUID) -> WorkflowPayload:
+    ctx = info.context
+    try:
+        async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+            row = await action(session=session, workflow_id=workflow_id, tenant_id=ctx.tenant_id)
+    except DomainError as exc:
+        return _failure(exc)
+    return WorkflowPayload(workflow=Workflow(row=row), errors=[])
+
+
+@strawberry.type
+class WorkflowSubscription:
+    @strawberry.subscription(
+        permission_classes=[CanRead],
+        description="The workflow now, then after each change of it or its steps.",
+    )
+    async def workflow_updated(self, info: Info, id: uuid.UUID) -> AsyncGenerator[Workflow, None]:
+        ctx = info.context
+        key = str(id)
+
+        def relevant(e: Event) -> bool:
+            return (e.kind == "workflow" and e.key == key) or (
+                e.kind == "task" and e.data.get("workflow_id") == key
+            )
+
+        async with ctx.state.broker.subscribe(relevant) as sub:
+            while True:
+                async with read_only(ctx.state.sessionmaker) as session:
+                    try:
+                        row = await workflows.get_workflow(
+                            session=session, workflow_id=id, tenant_id=ctx.tenant_id
+                        )
+                    except NotFound as exc:
+                        raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from exc
+                # Fresh loaders per snapshot: steps must not come from an earlier cache.
+                ctx.loaders = type(ctx.loaders)(ctx.state.sessionmaker)
+                yield Workflow(row=row)
+                await sub.get()
+                sub.drain()  # one snapshot covers every change that arrived meanwhile

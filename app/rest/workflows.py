@@ -1,0 +1,361 @@
+"""Seed 001's workflow monitoring (/api/v1/monitoring/workflows...) and workflow creation
+(POST /api/v1/workflows, answering 201 with the WorkflowDetailResponse)."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.db.models import Workflow, WorkflowStep
+from app.rest.deps import Operator, Reader, State
+from app.services import workflows
+from app.services.errors import InvalidInput, NotFound
+from app.uow import read_only, unit_of_work
+
+router = APIRouter(tags=["Workflows"])
+
+
+class WorkflowListItem(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None = None
+    status: str
+    total_steps: int = 0
+    completed_steps: int = 0
+    progress: float = 0.0
+    current_step: str | None = None
+    final_step_id: str | None = None
+    origin_instance: str
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    has_error: bool
+
+
+class MonitoringWorkflowListResponse(BaseModel):
+    items: list[WorkflowListItem]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+class WorkflowStepMonitor(BaseModel):
+    id: uuid.UUID
+    step_id: str
+    task_type: str
+    status: str
+    task_id: str | None = None
+    dependencies: list[str] = Field(default_factory=list)
+    input_mappings: list[dict[str, Any]] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    error_message: str | None = None
+    retry_count: int = 0
+    max_retries: int = 0
+    result: Any | None = None
+
+
+class WorkflowDetailResponse(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None = None
+    status: str
+    total_steps: int = 0
+    completed_steps: int = 0
+    progress: float = 0.0
+    current_step: str | None = None
+    final_step_id: str | None = None
+    canvas_task_id: str | None = None
+    origin_instance: str
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    error_message: str | None = None
+    errors: list[str] = Field(default_factory=list)
+    steps: list[WorkflowStepMonitor] = Field(default_factory=list)
+
+
+class WorkflowAggregateStats(BaseModel):
+    total_workflows: int
+    by_status: dict[str, int] = Field(default_factory=dict)
+    workflows_last_hour: int = 0
+    workflows_last_24h: int = 0
+    avg_steps_per_workflow: float = 0.0
+
+
+class StepIn(BaseModel):
+    step_id: str = Field(min_length=1, max_length=255)
+    task_type: str = Field(min_length=1, max_length=64)
+    operation: str | None = None
+    queue: str | None = None
+    dependencies: list[str] = Field(default_factory=list)
+    input_mappings: list[dict[str, Any]] = Field(default_factory=list)
+    input: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    max_retries: int = Field(0, ge=0, le=20)
+
+
+class WorkflowIn(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    description: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = None
+    origin_instance: str = Field("api", min_length=1, max_length=255)
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    final_step_id: str | None = None
+    priority: int = Field(50, ge=0, le=100)
+    steps: list[StepIn] = Field(max_length=workflows.MAX_STEPS)
+
+
+class WorkflowStatusParam(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class WorkflowSortBy(StrEnum):
+    created_at = "created_at"
+    updated_at = "updated_at"
+    started_at = "started_at"
+    completed_at = "completed_at"
+    name = "name"
+    status = "status"
+    progress = "progress"
+    total_steps = "total_steps"
+    duration_ms = "duration_ms"
+
+
+class SortOrder(StrEnum):
+    asc = "asc"
+    desc = "desc"
+
+
+def _duration(started: datetime | None, completed: datetime | None) -> float | None:
+    if started is None or completed is None:
+        return None
+    return round((completed - started).total_seconds() * 1000, 3)
+
+
+def list_item(wf: Workflow) -> WorkflowListItem:
+    return WorkflowListItem(
+        id=wf.id,
+        name=wf.name,
+        description=wf.description,
+        status=wf.status,
+        total_steps=wf.total_steps,
+        completed_steps=wf.completed_steps,
+        progress=wf.progress,
+        current_step=wf.current_step,
+        final_step_id=wf.final_step_id,
+        origin_instance=wf.origin_instance,
+        origin_zone=wf.origin_zone,
+        origin_tenant_id=wf.origin_tenant_id,
+        created_at=wf.created_at,
+        started_at=wf.started_at,
+        completed_at=wf.completed_at,
+        duration_ms=_duration(wf.started_at, wf.completed_at),
+        has_error=bool(wf.error_message or wf.errors),
+    )
+
+
+def step_monitor(step: WorkflowStep) -> WorkflowStepMonitor:
+    return WorkflowStepMonitor(
+        id=step.id,
+        step_id=step.step_id,
+        task_type=step.task_type,
+        status=step.status,
+        task_id=str(step.task_id) if step.task_id else None,
+        dependencies=step.dependencies,
+        input_mappings=step.input_mappings,
+        config=step.config,
+        started_at=step.started_at,
+        completed_at=step.completed_at,
+        duration_ms=_duration(step.started_at, step.completed_at),
+        error_message=step.error_message,
+        retry_count=step.retry_count,
+        max_retries=step.max_retries,
+        result=step.result,
+    )
+
+
+def detail(wf: Workflow, steps: list[WorkflowStep]) -> WorkflowDetailResponse:
+    return WorkflowDetailResponse(
+        **list_item(wf).model_dump(exclude={"has_error"}),
+        canvas_task_id=None,
+        origin_reference=wf.origin_reference,
+        config=wf.config,
+        webhook_url=wf.webhook_url,
+        updated_at=wf.updated_at,
+        error_message=wf.error_message,
+        errors=wf.errors,
+        steps=[step_monitor(s) for s in steps],
+    )
+
+
+_FIELD = re.compile(r"([A-Za-z_]+)|\[(\d+)\]")
+
+
+def _loc(field: str | None) -> list[str | int]:
+    """'steps[2].dependencies' -> ['body', 'steps', 2, 'dependencies']"""
+    loc: list[str | int] = ["body"]
+    for name, index in _FIELD.findall(field or ""):
+        loc.append(int(index) if index else name)
+    return loc
+
+
+@router.post(
+    "/api/v1/workflows",
+    status_code=201,
+    response_model=WorkflowDetailResponse,
+    summary="Create Workflow",
+)
+async def create_workflow(
+    body: WorkflowIn, state: State, principal: Operator
+) -> WorkflowDetailResponse | JSONResponse:
+    spec = workflows.WorkflowSpec(
+        name=body.name,
+        description=body.description,
+        config=body.config,
+        webhook_url=body.webhook_url,
+        origin_instance=body.origin_instance,
+        origin_zone=body.origin_zone,
+        origin_tenant_id=principal.tenant_id or body.origin_tenant_id,
+        origin_reference=body.origin_reference,
+        final_step_id=body.final_step_id,
+        priority=body.priority,
+        steps=[workflows.StepSpec(**s.model_dump()) for s in body.steps],
+    )
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            wf = await workflows.create_workflow(session=session, spec=spec)
+            steps = (await workflows.steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
+    except InvalidInput as exc:
+        return JSONResponse(
+            {
+                "detail": [
+                    {"loc": _loc(exc.field), "msg": exc.message, "type": "value_error.workflow"}
+                ]
+            },
+            status_code=422,
+        )
+    return detail(wf, steps)
+
+
+@router.get(
+    "/api/v1/monitoring/workflows",
+    response_model=MonitoringWorkflowListResponse,
+    summary="List Monitored Workflows",
+)
+async def list_monitored_workflows(
+    state: State,
+    principal: Reader,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    origin_instance: Annotated[str | None, Query(max_length=255)] = None,
+    origin_tenant_id: Annotated[str | None, Query(max_length=255)] = None,
+    origin_zone: Annotated[str | None, Query(max_length=255)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    search: Annotated[
+        str | None,
+        Query(min_length=1, max_length=255, description="Search by workflow name or ID prefix"),
+    ] = None,
+    sort_by: WorkflowSortBy = WorkflowSortBy.created_at,
+    sort_order: SortOrder = SortOrder.desc,
+    status: WorkflowStatusParam | None = None,
+) -> MonitoringWorkflowListResponse:
+    flt = workflows.WorkflowFilter(
+        statuses=[status.value] if status else [],
+        origin_instance=origin_instance,
+        origin_zone=origin_zone,
+        origin_tenant_id=origin_tenant_id,
+        created_after=created_after,
+        created_before=created_before,
+        search=search,
+    )
+    async with read_only(state.sessionmaker) as session:
+        total = await workflows.count_workflows(
+            session=session, filter=flt, tenant_id=principal.tenant_id
+        )
+        rows = await workflows.list_workflows(
+            session=session,
+            filter=flt,
+            order_by=sort_by.value,
+            descending=sort_order == SortOrder.desc,
+            limit=page_size,
+            offset=(page - 1) * page_size,
+            tenant_id=principal.tenant_id,
+        )
+    return MonitoringWorkflowListResponse(
+        items=[list_item(w) for w in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+        pages=math.ceil(total / page_size) if total else 0,
+    )
+
+
+@router.get(
+    "/api/v1/monitoring/workflows/stats",
+    response_model=WorkflowAggregateStats,
+    summary="Get Workflow Monitoring Stats",
+)
+async def get_workflow_stats(
+    state: State,
+    principal: Reader,
+    origin_instance: Annotated[str | None, Query(max_length=255)] = None,
+    origin_zone: Annotated[str | None, Query(max_length=255)] = None,
+) -> WorkflowAggregateStats:
+    async with read_only(state.sessionmaker) as session:
+        s = await workflows.workflow_stats(
+            session=session,
+            tenant_id=principal.tenant_id,
+            origin_instance=origin_instance,
+            origin_zone=origin_zone,
+        )
+    return WorkflowAggregateStats(**vars(s))
+
+
+@router.get(
+    "/api/v1/monitoring/workflows/{workflow_id}",
+    response_model=WorkflowDetailResponse,
+    summary="Get Monitored Workflow",
+)
+async def get_monitored_workflow(
+    workflow_id: uuid.UUID, state: State, principal: Reader
+) -> WorkflowDetailResponse:
+    async with read_only(state.sessionmaker) as session:
+        try:
+            wf = await workflows.get_workflow(
+                session=session, workflow_id=workflow_id, tenant_id=principal.tenant_id
+            )
+        except NotFound as exc:
+            raise HTTPException(404, "Workflow not found") from exc
+        steps = (await workflows.steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
+    return detail(wf, steps)

@@ -1,0 +1,701 @@
+"""Workflows: a DAG of steps on the task lifecycle.
+
+A step becomes a task when all its dependencies completed, with inputs mapped from their
+results. Step and workflow state follow their tasks inside the same transaction as the task's
+own change (`react`, called by the unit of work before commit), under a lock on the workflow
+row, so concurrent completions of parallel steps schedule their successor exactly once."""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Workflow, WorkflowStep
+from app.services import effects, task_types, tasks
+from app.services.errors import InvalidInput, InvalidTransition, NotFound
+from app.services.lifecycle import TaskStatus
+
+MAX_STEPS = 1000
+
+
+class WorkflowStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class StepStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.PAUSED})
+SCHEDULING = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING})
+
+
+@dataclass
+class InputMapping:
+    from_step: str
+    path: str
+    to: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from_step": self.from_step, "path": self.path, "to": self.to}
+
+
+@dataclass
+class StepSpec:
+    step_id: str
+    task_type: str
+    operation: str | None = None
+    queue: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    input_mappings: list[dict[str, Any]] = field(default_factory=list)
+    input: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    max_retries: int = 0
+
+
+@dataclass
+class WorkflowSpec:
+    name: str
+    steps: list[StepSpec]
+    description: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = None
+    origin_instance: str = "api"
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    final_step_id: str | None = None
+    priority: int = 50
+
+
+@dataclass
+class WorkflowFilter:
+    statuses: Sequence[str] = ()
+    origin_instance: str | None = None
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = None
+
+
+ORDER_FIELDS: dict[str, Any] = {
+    "created_at": Workflow.created_at,
+    "updated_at": Workflow.updated_at,
+    "started_at": Workflow.started_at,
+    "completed_at": Workflow.completed_at,
+    "name": Workflow.name,
+    "status": Workflow.status,
+    "progress": Workflow.progress,
+    "total_steps": Workflow.total_steps,
+    "duration_ms": Workflow.completed_at - Workflow.started_at,
+}
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _mappings(step: StepSpec, index: int) -> list[InputMapping]:
+    out = []
+    for j, raw in enumerate(step.input_mappings):
+        where = f"steps[{index}].input_mappings[{j}]"
+        if not isinstance(raw, dict):
+            raise InvalidInput(
+                f"step {step.step_id!r}: an input mapping must be an object", field=where
+            )
+        source = raw.get("from_step", raw.get("step"))
+        target = raw.get("to", raw.get("field"))
+        path = raw.get("path", "")
+        if not isinstance(source, str) or not source:
+            raise InvalidInput(
+                f"step {step.step_id!r}: input mapping {j} needs 'from_step'", field=where
+            )
+        if not isinstance(target, str) or not target:
+            raise InvalidInput(f"step {step.step_id!r}: input mapping {j} needs 'to'", field=where)
+        if not isinstance(path, str):
+            raise InvalidInput(
+                f"step {step.step_id!r}: input mapping {j}: 'path' must be a string", field=where
+            )
+        out.append(InputMapping(from_step=source, path=path, to=target))
+    return out
+
+
+def topological_order(steps: Sequence[StepSpec]) -> list[str]:
+    """Kahn's algorithm, ties broken by declaration order; raises naming a cycle."""
+    index = {s.step_id: i for i, s in enumerate(steps)}
+    indegree = {s.step_id: len(set(s.dependencies)) for s in steps}
+    children: dict[str, list[str]] = {s.step_id: [] for s in steps}
+    for s in steps:
+        for dep in set(s.dependencies):
+            children[dep].append(s.step_id)
+    ready = [(index[sid], sid) for sid, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, sid = heapq.heappop(ready)
+        order.append(sid)
+        for child in children[sid]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, (index[child], child))
+    if len(order) < len(steps):
+        stuck = {sid for sid, d in indegree.items() if d > 0}
+        cycle = _find_cycle(steps, stuck)
+        first = min(cycle, key=lambda sid: index[sid])
+        at = cycle.index(first)
+        cycle = cycle[at:] + cycle[:at]
+        raise InvalidInput(
+            f"steps form a cycle (each depends on the next): {' -> '.join([*cycle, first])}",
+            field=f"steps[{index[first]}].dependencies",
+        )
+    return order
+
+
+def _find_cycle(steps: Sequence[StepSpec], stuck: set[str]) -> list[str]:
+    deps = {s.step_id: [d for d in s.dependencies if d in stuck] for s in steps}
+    start = next(s.step_id for s in steps if s.step_id in stuck)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = deps[node][0]
+    return list(reversed(path[seen[node] :]))
+
+
+def validate(spec: WorkflowSpec) -> list[str]:
+    """Check the definition; return the step ids in topological order."""
+    if not spec.name or not spec.name.strip():
+        raise InvalidInput("a workflow needs a name", field="name")
+    if not spec.steps:
+        raise InvalidInput("a workflow needs at least one step", field="steps")
+    if len(spec.steps) > MAX_STEPS:
+        raise InvalidInput(f"at most {MAX_STEPS} steps", field="steps")
+    if not 0 <= spec.priority <= 100:
+        raise InvalidInput("priority must be between 0 and 100", field="priority")
+    if spec.webhook_url is not None:
+        url = urlparse(spec.webhook_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise InvalidInput("webhook_url must be an http(s) URL", field="webhook_url")
+    seen: set[str] = set()
+    for i, step in enumerate(spec.steps):
+        if not step.step_id or len(step.step_id) > 255:
+            raise InvalidInput(
+                f"step {i} needs a step_id (1-255 characters)", field=f"steps[{i}].step_id"
+            )
+        if step.step_id in seen:
+            raise InvalidInput(f"duplicate step id {step.step_id!r}", field=f"steps[{i}].step_id")
+        seen.add(step.step_id)
+        try:
+            task_types.resolve(step.task_type, step.operation)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"step {step.step_id!r}: {exc.message}", field=f"steps[{i}].task_type"
+            ) from exc
+        if not 0 <= step.max_retries <= 20:
+            raise InvalidInput(
+                f"step {step.step_id!r}: max_retries must be between 0 and 20",
+                field=f"steps[{i}].max_retries",
+            )
+        if step.queue is not None and not tasks.QUEUE_NAME.match(step.queue):
+            raise InvalidInput(
+                f"step {step.step_id!r}: invalid queue name", field=f"steps[{i}].queue"
+            )
+    for i, step in enumerate(spec.steps):
+        for dep in step.dependencies:
+            if dep not in seen:
+                raise InvalidInput(
+                    f"step {step.step_id!r} depends on unknown step {dep!r}",
+                    field=f"steps[{i}].dependencies",
+                )
+            if dep == step.step_id:
+                raise InvalidInput(
+                    f"steps form a cycle: {dep} -> {dep}", field=f"steps[{i}].dependencies"
+                )
+    order = topological_order(spec.steps)
+    by_id = {s.step_id: s for s in spec.steps}
+    ancestors: dict[str, set[str]] = {}
+    for sid in order:
+        found: set[str] = set()
+        for dep in by_id[sid].dependencies:
+            found |= {dep} | ancestors[dep]
+        ancestors[sid] = found
+    for i, step in enumerate(spec.steps):
+        for m in _mappings(step, i):
+            if m.from_step not in ancestors[step.step_id]:
+                raise InvalidInput(
+                    f"step {step.step_id!r} maps input from {m.from_step!r}, which is not one "
+                    "of its ancestors",
+                    field=f"steps[{i}].input_mappings",
+                )
+    if spec.final_step_id is not None and spec.final_step_id not in seen:
+        raise InvalidInput(
+            f"final_step_id {spec.final_step_id!r} is not a step", field="final_step_id"
+        )
+    return order
+
+
+# --- creation and reading -----------------------------------------------------------------
+
+
+async def create_workflow(*, session: AsyncSession, spec: WorkflowSpec) -> Workflow:
+    order = validate(spec)
+    now = utcnow()
+    wf = Workflow(
+        id=uuid.uuid4(),
+        name=spec.name.strip(),
+        description=spec.description,
+        status=WorkflowStatus.PENDING.value,
+        config=spec.config,
+        webhook_url=spec.webhook_url,
+        origin_instance=spec.origin_instance,
+        origin_zone=spec.origin_zone,
+        origin_tenant_id=spec.origin_tenant_id,
+        origin_reference=spec.origin_reference,
+        final_step_id=spec.final_step_id,
+        priority=spec.priority,
+        total_steps=len(spec.steps),
+        completed_steps=0,
+        progress=0.0,
+        errors=[],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(wf)
+    position = {sid: i for i, sid in enumerate(order)}
+    steps = []
+    for i, s in enumerate(spec.steps):
+        task_type, operation = task_types.resolve(s.task_type, s.operation)
+        step = WorkflowStep(
+            id=uuid.uuid4(),
+            workflow_id=wf.id,
+            step_id=s.step_id,
+            position=position[s.step_id],
+            declared=i,
+            task_type=task_type,
+            operation=operation,
+            queue=s.queue or ("llm" if task_type == "llm" else "default"),
+            dependencies=list(s.dependencies),
+            input_mappings=[m.as_dict() for m in _mappings(s, i)],
+            input=s.input,
+            config=s.config,
+            max_retries=s.max_retries,
+            retry_count=0,
+            status=StepStatus.PENDING.value,
+        )
+        steps.append(step)
+    session.add_all(steps)
+    await session.flush()
+    await _schedule_ready(session, wf, steps)
+    _changed(session, wf)
+    return wf
+
+
+def _scoped(stmt: Any, tenant_id: str | None) -> Any:
+    return stmt if tenant_id is None else stmt.where(Workflow.origin_tenant_id == tenant_id)
+
+
+async def get_workflow(
+    *,
+    session: AsyncSession,
+    workflow_id: uuid.UUID,
+    tenant_id: str | None = None,
+    for_update: bool = False,
+) -> Workflow:
+    stmt = _scoped(select(Workflow).where(Workflow.id == workflow_id), tenant_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    wf: Workflow | None = (await session.execute(stmt)).scalar_one_or_none()
+    if wf is None:
+        raise NotFound(f"workflow {workflow_id} not found", field="id")
+    return wf
+
+
+async def steps_of(
+    *, session: AsyncSession, workflow_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[WorkflowStep]]:
+    stmt = (
+        select(WorkflowStep)
+        .where(WorkflowStep.workflow_id.in_(workflow_ids))
+        .order_by(WorkflowStep.workflow_id, WorkflowStep.position)
+    )
+    out: dict[uuid.UUID, list[WorkflowStep]] = {i: [] for i in workflow_ids}
+    for step in (await session.execute(stmt)).scalars():
+        out[step.workflow_id].append(step)
+    return out
+
+
+def _filtered(stmt: Any, f: WorkflowFilter, tenant_id: str | None) -> Any:
+    stmt = _scoped(stmt, tenant_id)
+    if f.statuses:
+        stmt = stmt.where(Workflow.status.in_(list(f.statuses)))
+    if f.origin_instance is not None:
+        stmt = stmt.where(Workflow.origin_instance == f.origin_instance)
+    if f.origin_zone is not None:
+        stmt = stmt.where(Workflow.origin_zone == f.origin_zone)
+    if f.origin_tenant_id is not None:
+        stmt = stmt.where(Workflow.origin_tenant_id == f.origin_tenant_id)
+    if f.created_after is not None:
+        stmt = stmt.where(Workflow.created_at > f.created_after)
+    if f.created_before is not None:
+        stmt = stmt.where(Workflow.created_at < f.created_before)
+    if f.search:
+        term = f.search.replace("%", "").replace("_", "")
+        stmt = stmt.where(
+            Workflow.name.ilike(f"%{term}%") | cast(Workflow.id, String).like(term.lower() + "%")
+        )
+    return stmt
+
+
+async def list_workflows(
+    *,
+    session: AsyncSession,
+    filter: WorkflowFilter,
+    order_by: str = "created_at",
+    descending: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+    tenant_id: str | None = None,
+) -> list[Workflow]:
+    if order_by not in ORDER_FIELDS:
+        raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
+    column = ORDER_FIELDS[order_by]
+    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    tiebreak = Workflow.id.desc() if descending else Workflow.id.asc()
+    stmt = _filtered(select(Workflow), filter, tenant_id).order_by(order, tiebreak)
+    return list((await session.execute(stmt.limit(limit).offset(offset))).scalars())
+
+
+async def count_workflows(
+    *, session: AsyncSession, filter: WorkflowFilter, tenant_id: str | None = None
+) -> int:
+    stmt = _filtered(select(func.count()).select_from(Workflow), filter, tenant_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+@dataclass
+class WorkflowStats:
+    total_workflows: int
+    by_status: dict[str, int]
+    workflows_last_hour: int
+    workflows_last_24h: int
+    avg_steps_per_workflow: float
+
+
+async def workflow_stats(
+    *,
+    session: AsyncSession,
+    tenant_id: str | None = None,
+    origin_instance: str | None = None,
+    origin_zone: str | None = None,
+) -> WorkflowStats:
+    from datetime import timedelta
+
+    now = utcnow()
+
+    def scoped(stmt: Any) -> Any:
+        return _filtered(
+            stmt,
+            WorkflowFilter(origin_instance=origin_instance, origin_zone=origin_zone),
+            tenant_id,
+        )
+
+    by_status = {
+        str(k): int(n)
+        for k, n in (
+            await session.execute(
+                scoped(select(Workflow.status, func.count()).group_by(Workflow.status))
+            )
+        ).all()
+    }
+    hour, day, avg_steps = (
+        await session.execute(
+            scoped(
+                select(
+                    func.count().filter(Workflow.created_at >= now - timedelta(hours=1)),
+                    func.count().filter(Workflow.created_at >= now - timedelta(hours=24)),
+                    func.avg(Workflow.total_steps),
+                ).select_from(Workflow)
+            )
+        )
+    ).one()
+    return WorkflowStats(
+        total_workflows=sum(by_status.values()),
+        by_status=by_status,
+        workflows_last_hour=int(hour),
+        workflows_last_24h=int(day),
+        avg_steps_per_workflow=round(float(avg_steps or 0.0), 2),
+    )
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+class MappingError(Exception):
+    pass
+
+
+def extract(result: Any, path: str) -> Any:
+    """Follow a dotted path ('value', 'items.0.text') into a step's result."""
+    value = result
+    for part in [p for p in path.split(".") if p] if path else []:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif (
+            isinstance(value, list)
+            and part.lstrip("-").isdigit()
+            and -len(value) <= int(part) < len(value)
+        ):
+            value = value[int(part)]
+        else:
+            raise MappingError(f"path {path!r} not found in the result")
+    return value
+
+
+async def _schedule_ready(session: AsyncSession, wf: Workflow, steps: list[WorkflowStep]) -> None:
+    if wf.status not in SCHEDULING:
+        return
+    done = {s.step_id: s for s in steps if s.status == StepStatus.COMPLETED}
+    for step in sorted(steps, key=lambda s: s.position):
+        if step.status != StepStatus.PENDING or step.task_id is not None:
+            continue
+        if not all(dep in done for dep in step.dependencies):
+            continue
+        data = dict(step.input)
+        try:
+            for m in step.input_mappings:
+                data[m["to"]] = extract(done[m["from_step"]].result, m.get("path", ""))
+        except MappingError as exc:
+            step.status = StepStatus.FAILED.value
+            step.error_message = f"input mapping failed: {exc}"
+            step.completed_at = utcnow()
+            await _fail(session, wf, steps, f"step {step.step_id!r} {step.error_message}")
+            return
+        task = await tasks.submit_task(
+            session=session,
+            spec=tasks.TaskSpec(
+                task_type=step.task_type,
+                operation=step.operation,
+                queue=step.queue,
+                priority=wf.priority,
+                input=data,
+                config=step.config,
+                metadata={"workflow_id": str(wf.id), "step_id": step.step_id},
+                origin_instance=wf.origin_instance,
+                origin_zone=wf.origin_zone,
+                origin_tenant_id=wf.origin_tenant_id,
+                origin_reference=wf.origin_reference,
+                max_retries=step.max_retries,
+                workflow_id=wf.id,
+                workflow_step_id=step.id,
+            ),
+        )
+        step.task_id = task.id
+
+
+_SEEN = "opsgraph.workflows.seen"
+
+
+async def react(session: AsyncSession) -> None:
+    """Bring workflows up to date with the task changes recorded in this transaction,
+    including those this reaction itself causes (new step tasks, cancels)."""
+    seen: set[tuple[str, str, str]] = session.info.setdefault(_SEEN, set())
+    while True:
+        todo = []
+        for e in effects.peek(session):
+            if isinstance(e, effects.TaskChanged) and e.snapshot.get("workflow_id"):
+                key = (e.snapshot["id"], e.snapshot["status"], e.snapshot["updated_at"])
+                if key not in seen:
+                    seen.add(key)
+                    todo.append(e.snapshot)
+        if not todo:
+            return
+        for snapshot in todo:
+            await _on_task_changed(session, snapshot)
+
+
+async def _on_task_changed(session: AsyncSession, snap: dict[str, Any]) -> None:
+    wf = await get_workflow(
+        session=session, workflow_id=uuid.UUID(snap["workflow_id"]), for_update=True
+    )
+    steps = (await steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
+    step = next((s for s in steps if str(s.id) == snap["workflow_step_id"]), None)
+    if step is None or str(step.task_id) != snap["id"]:
+        return  # a task from before a retry of the workflow: no longer this step's task
+    status = snap["status"]
+    step.retry_count = int(snap.get("retry_count") or 0)
+    if status == TaskStatus.RUNNING:
+        step.status = StepStatus.RUNNING.value
+        step.started_at = step.started_at or datetime.fromisoformat(snap["started_at"])
+        if wf.status == WorkflowStatus.PENDING:
+            wf.status = WorkflowStatus.RUNNING.value
+        wf.started_at = wf.started_at or step.started_at
+    elif status == TaskStatus.COMPLETED:
+        step.status = StepStatus.COMPLETED.value
+        step.result = snap.get("result")
+        step.error_message = None
+        step.completed_at = datetime.fromisoformat(snap["completed_at"])
+        await _schedule_ready(session, wf, steps)
+    elif status == TaskStatus.FAILED:
+        step.status = StepStatus.FAILED.value
+        errors = snap.get("errors") or []
+        step.error_message = errors[-1] if errors else "failed"
+        step.completed_at = datetime.fromisoformat(snap["completed_at"])
+        if wf.status in ACTIVE:
+            await _fail(session, wf, steps, f"step {step.step_id!r} failed: {step.error_message}")
+    elif status == TaskStatus.CANCELLED:
+        step.status = StepStatus.CANCELLED.value
+        step.completed_at = datetime.fromisoformat(snap["completed_at"])
+        if wf.status in ACTIVE:
+            await _fail(session, wf, steps, f"step {step.step_id!r} was cancelled")
+    _refresh(wf, steps)
+    _changed(session, wf)
+
+
+async def _fail(
+    session: AsyncSession, wf: Workflow, steps: list[WorkflowStep], message: str
+) -> None:
+    """The workflow fails; steps that have not started are cancelled (running ones finish)."""
+    wf.status = WorkflowStatus.FAILED.value
+    wf.error_message = message
+    wf.errors = [*wf.errors, message][-100:]
+    wf.completed_at = utcnow()
+    _stop_pending(session, steps, reason=message)
+
+
+def _stop_pending(session: AsyncSession, steps: list[WorkflowStep], *, reason: str) -> None:
+    for step in steps:
+        if step.status == StepStatus.PENDING:
+            step.status = StepStatus.CANCELLED.value
+            step.error_message = step.error_message or f"not run: {reason}"[:2000]
+            if step.task_id is not None:
+                # Its task is queued: cancel it after commit, outside the workflow lock.
+                effects.record(session, effects.CancelTask(str(step.task_id)))
+
+
+def _refresh(wf: Workflow, steps: list[WorkflowStep]) -> None:
+    now = utcnow()
+    wf.updated_at = now
+    wf.completed_steps = sum(1 for s in steps if s.status == StepStatus.COMPLETED)
+    wf.progress = round(wf.completed_steps / wf.total_steps * 100, 2) if wf.total_steps else 0.0
+    running = [s.step_id for s in steps if s.status == StepStatus.RUNNING]
+    wf.current_step = ", ".join(running)[:2000] or None
+    if wf.status in SCHEDULING and wf.completed_steps == wf.total_steps:
+        wf.status = WorkflowStatus.COMPLETED.value
+        wf.completed_at = now
+        final = wf.final_step_id or max(steps, key=lambda s: s.position).step_id
+        wf.result = next(s.result for s in steps if s.step_id == final)
+
+
+def _changed(session: AsyncSession, wf: Workflow) -> None:
+    effects.record(session, effects.WorkflowChanged(str(wf.id), wf.status, wf.origin_tenant_id))
+
+
+# --- operator actions ---------------------------------------------------------------------
+
+
+class Action(Protocol):
+    async def __call__(
+        self, *, session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
+    ) -> Workflow: ...
+
+
+async def _locked(
+    session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None
+) -> tuple[Workflow, list[WorkflowStep]]:
+    wf = await get_workflow(
+        session=session, workflow_id=workflow_id, tenant_id=tenant_id, for_update=True
+    )
+    return wf, (await steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
+
+
+async def pause_workflow(
+    *, session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
+) -> Workflow:
+    wf, steps = await _locked(session, workflow_id, tenant_id)
+    if wf.status not in SCHEDULING:
+        raise InvalidTransition(f"a {wf.status} workflow cannot be paused", field="id")
+    wf.status = WorkflowStatus.PAUSED.value
+    _refresh(wf, steps)
+    _changed(session, wf)
+    return wf
+
+
+async def resume_workflow(
+    *, session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
+) -> Workflow:
+    wf, steps = await _locked(session, workflow_id, tenant_id)
+    if wf.status != WorkflowStatus.PAUSED:
+        raise InvalidTransition(f"a {wf.status} workflow cannot be resumed", field="id")
+    wf.status = (WorkflowStatus.RUNNING if wf.started_at else WorkflowStatus.PENDING).value
+    await _schedule_ready(session, wf, steps)
+    _refresh(wf, steps)
+    _changed(session, wf)
+    return wf
+
+
+async def cancel_workflow(
+    *, session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
+) -> Workflow:
+    wf, steps = await _locked(session, workflow_id, tenant_id)
+    if wf.status not in ACTIVE:
+        raise InvalidTransition(f"a {wf.status} workflow cannot be cancelled", field="id")
+    wf.status = WorkflowStatus.CANCELLED.value
+    wf.completed_at = utcnow()
+    _stop_pending(session, steps, reason="workflow cancelled")
+    for step in steps:
+        if step.status == StepStatus.RUNNING and step.task_id is not None:
+            effects.record(session, effects.CancelTask(str(step.task_id)))
+    _refresh(wf, steps)
+    _changed(session, wf)
+    return wf
+
+
+async def retry_workflow(
+    *, session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
+) -> Workflow:
+    """Rerun the failed or cancelled steps and everything that depends on them."""
+    wf, steps = await _locked(session, workflow_id, tenant_id)
+    if wf.status not in (WorkflowStatus.FAILED, WorkflowStatus.CANCELLED):
+        raise InvalidTransition(f"a {wf.status} workflow cannot be retried", field="id")
+    rerun = {s.step_id for s in steps if s.status in (StepStatus.FAILED, StepStatus.CANCELLED)}
+    for step in sorted(steps, key=lambda s: s.position):
+        if any(dep in rerun for dep in step.dependencies):
+            rerun.add(step.step_id)
+    for step in steps:
+        if step.step_id in rerun and step.status != StepStatus.RUNNING:
+            step.status = StepStatus.PENDING.value
+            step.task_id = None
+            step.result = None
+            step.error_message = None
+            step.retry_count = 0
+            step.started_at = None
+            step.completed_at = None
+    wf.status = (WorkflowStatus.RUNNING if wf.started_at else WorkflowStatus.PENDING).value
+    wf.error_message = None
+    wf.completed_at = None
+    wf.result = None
+    await _schedule_ready(session, wf, steps)
+    _refresh(wf, steps)
+    _changed(session, wf)
+    return wf
