@@ -22,11 +22,12 @@ from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from app import events
-from app.services.effects import Abort, Effect, Enqueue, TaskChanged, WorkflowChanged
+from app.services.effects import Abort, Effect, Enqueue, TaskChanged, Webhook, WorkflowChanged
 
 log = logging.getLogger(__name__)
 
 RUN_TASK = "run_task"
+DELIVER_WEBHOOK = "deliver_webhook"
 QUEUE_PREFIX = "opsgraph:queue:"
 # arq runs the lowest score first among jobs whose score is in the past. Shifting the score
 # back by a large step per priority point makes priority strict, FIFO within one priority.
@@ -66,10 +67,16 @@ def _enqueue_args(
     # The job carries what the worker needs before it reads the row: whether to wait for an
     # LLM slot, and at which priority.
     job_args = (task_id, task_type in GATED_TYPES, priority)
-    job = serialize_job(RUN_TASK, job_args, {}, None, int(time.time() * 1000))
-    keys = [job_key_prefix + task_id, queue_key(queue), result_key_prefix + task_id]
+    return _job_args(RUN_TASK, job_args, task_id, queue, _score_ms(priority, defer_seconds))
+
+
+def _job_args(
+    function: str, args: tuple[Any, ...], job_id: str, queue: str, score_ms: int
+) -> tuple[list[str], list[Any]]:
+    job = serialize_job(function, args, {}, None, int(time.time() * 1000))
+    keys = [job_key_prefix + job_id, queue_key(queue), result_key_prefix + job_id]
     expires_ms = int(JOB_EXPIRES.total_seconds() * 1000)
-    return keys, [job, expires_ms, _score_ms(priority, defer_seconds), task_id]
+    return keys, [job, expires_ms, score_ms, job_id]
 
 
 async def enqueue(
@@ -128,6 +135,16 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                     pipe.zadd(abort_jobs_ss, {e.task_id: time.time() * 1000})
                 elif isinstance(e, WorkflowChanged):
                     events.publish_workflow(pipe, e.workflow_id, e.status, e.tenant_id)
+                elif isinstance(e, Webhook):
+                    job_id = f"webhook:{e.kind}:{e.object_id}:{e.status}:{time.time_ns()}"
+                    keys, args = _job_args(
+                        DELIVER_WEBHOOK,
+                        (e.kind, e.object_id, e.status),
+                        job_id,
+                        e.queue,
+                        _score_ms(0, 0.0),
+                    )
+                    await script(keys=keys, args=args, client=pipe)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("after-commit effects not carried out (the reconciler will): %s", exc)

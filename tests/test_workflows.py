@@ -524,3 +524,45 @@ async def test_workflow_subscription_follows_steps(admin: GraphQLClient, worker:
         assert snapshot["completedSteps"] == 2
         assert [s["status"] for s in snapshot["steps"]] == ["COMPLETED", "COMPLETED"]
     assert seen[0] in ("PENDING", "RUNNING")
+
+
+async def test_workflow_webhook_once_on_completion(admin: GraphQLClient, worker: Proc) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from app.services.webhooks import verify
+    from tests.conftest import WEBHOOK_SECRET
+    from tests.receiver import LocalServer
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        received.append((dict(request.headers), await request.body()))
+        return JSONResponse({})
+
+    async with LocalServer(Starlette(routes=[Route("/h", hook, methods=["POST"])])) as rx:
+        wf = await create(
+            admin, [echo("a"), echo("b", ["a"]), echo("c", ["a"])], webhookUrl=rx.url + "/h"
+        )
+        await wait_workflow(admin, wf["id"], {"COMPLETED"})
+        deadline = asyncio.get_running_loop().time() + 10
+        while not received and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a duplicate would arrive by now
+    assert len(received) == 1
+    headers, body = received[0]
+    assert headers["x-opsgraph-event"] == "workflow.completed"
+    assert verify(
+        WEBHOOK_SECRET,
+        body,
+        {
+            "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
+            "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
+        },
+    )
+    import json
+
+    payload = json.loads(body)
+    assert payload["workflow"]["id"] == wf["id"] and payload["workflow"]["completed_steps"] == 3

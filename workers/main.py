@@ -28,7 +28,7 @@ from workers.providers.openai import OpenAIProvider
 from workers.providers.simulated import SimulatedProvider
 from workers.reconciler import Reconciler
 from workers.runner import run_task
-from workers.webhooks import DELIVER, deliver_webhook
+from workers.webhooks import deliver_webhook
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
         ),
         func(
             deliver_webhook,
-            name=DELIVER,
+            name=dispatch.DELIVER_WEBHOOK,
             max_tries=settings.webhook_max_attempts + 1,
             timeout=settings.webhook_timeout_seconds + 30,
             keep_result=0,

@@ -17,7 +17,6 @@ from app.db.models import Task
 from app.services import semaphore, tasks
 from app.services.lifecycle import FINISHED, TaskStatus
 from app.uow import unit_of_work
-from workers import webhooks
 from workers.context import WorkerState, state_of
 from workers.handlers import HANDLERS
 from workers.providers import ProviderError
@@ -82,7 +81,6 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
         log.warning("task %s was taken from this worker; its result is dropped", task.id)
         return None
     state.beat.completed += 1
-    await webhooks.schedule(state, done)
     return None
 
 
@@ -96,7 +94,6 @@ async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool
         )
     if delay is None:
         state.beat.failed += 1
-        await webhooks.schedule(state, current)
     return delay
 
 

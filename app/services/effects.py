@@ -48,7 +48,17 @@ class CancelTask:
     task_id: str
 
 
-Effect = TaskChanged | Enqueue | Abort | WorkflowChanged | CancelTask
+@dataclass(frozen=True)
+class Webhook:
+    """Deliver a signed notification about a task or workflow that reached `status`."""
+
+    kind: str  # "task" | "workflow"
+    object_id: str
+    status: str
+    queue: str
+
+
+Effect = TaskChanged | Enqueue | Abort | WorkflowChanged | CancelTask | Webhook
 
 
 def record(session: AsyncSession, effect: Effect) -> None:

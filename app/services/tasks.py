@@ -495,6 +495,7 @@ async def complete_attempt(
     task: Task | None = (await session.execute(_COMPLETE, params)).scalar_one_or_none()
     if task is not None:
         _changed(session, task)
+        _notify(session, task)
     return task
 
 
@@ -527,6 +528,7 @@ async def fail_attempt(
     _log(session, task, f"attempt {task.attempts} failed: {error}; {why}", "error")
     await session.flush()
     _changed(session, task)
+    _notify(session, task)
     return None
 
 
@@ -631,6 +633,11 @@ def _progress(task: Task, value: float, message: str | None) -> None:
 
 def _log(session: AsyncSession, task: Task, message: str, level: str) -> None:
     session.add(TaskLog(task_id=task.id, level=level, message=message[:4000], at=utcnow()))
+
+
+def _notify(session: AsyncSession, task: Task) -> None:
+    if task.webhook_url:
+        effects.record(session, effects.Webhook("task", str(task.id), task.status, task.queue))
 
 
 def _changed(session: AsyncSession, task: Task) -> None:

@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from app.db.models import Task
+from app.db.models import Task, Workflow
 
 SIGNATURE_HEADER = "X-Opsgraph-Signature"
 TIMESTAMP_HEADER = "X-Opsgraph-Timestamp"
@@ -33,6 +33,24 @@ def task_payload(task: Task) -> dict[str, Any]:
             "cost_usd": task.cost_usd,
             "completed_at": task.completed_at.isoformat() if task.completed_at else None,
             "origin_reference": task.origin_reference,
+        },
+    }
+
+
+def workflow_payload(wf: Workflow) -> dict[str, Any]:
+    return {
+        "event": f"workflow.{wf.status.lower()}",
+        "workflow": {
+            "id": str(wf.id),
+            "name": wf.name,
+            "status": wf.status,
+            "result": wf.result,
+            "error_message": wf.error_message,
+            "errors": wf.errors,
+            "completed_steps": wf.completed_steps,
+            "total_steps": wf.total_steps,
+            "completed_at": wf.completed_at.isoformat() if wf.completed_at else None,
+            "origin_reference": wf.origin_reference,
         },
     }
 

@@ -538,6 +538,7 @@ async def _on_task_changed(session: AsyncSession, snap: dict[str, Any]) -> None:
     wf = await get_workflow(
         session=session, workflow_id=uuid.UUID(snap["workflow_id"]), for_update=True
     )
+    _remember(session, wf)
     steps = (await steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
     step = next((s for s in steps if str(s.id) == snap["workflow_step_id"]), None)
     if step is None or str(step.task_id) != snap["id"]:
@@ -607,8 +608,23 @@ def _refresh(wf: Workflow, steps: list[WorkflowStep]) -> None:
         wf.result = next(s.result for s in steps if s.step_id == final)
 
 
+WEBHOOK_QUEUE = "default"  # workflow webhooks are delivered by workers of this queue
+FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})
+_BEFORE = "opsgraph.workflows.status_before"
+
+
+def _remember(session: AsyncSession, wf: Workflow) -> None:
+    """Note the status a workflow had when this transaction first locked it."""
+    session.info.setdefault(_BEFORE, {}).setdefault(str(wf.id), wf.status)
+
+
 def _changed(session: AsyncSession, wf: Workflow) -> None:
     effects.record(session, effects.WorkflowChanged(str(wf.id), wf.status, wf.origin_tenant_id))
+    # Notify once, when the workflow enters a final status in this transaction.
+    before: dict[str, str | None] = session.info.setdefault(_BEFORE, {})
+    if wf.webhook_url and wf.status in FINISHED and before.get(str(wf.id)) != wf.status:
+        before[str(wf.id)] = wf.status
+        effects.record(session, effects.Webhook("workflow", str(wf.id), wf.status, WEBHOOK_QUEUE))
 
 
 # --- operator actions ---------------------------------------------------------------------
@@ -626,6 +642,7 @@ async def _locked(
     wf = await get_workflow(
         session=session, workflow_id=workflow_id, tenant_id=tenant_id, for_update=True
     )
+    _remember(session, wf)
     return wf, (await steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
 
 
