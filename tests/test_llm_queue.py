@@ -113,6 +113,18 @@ async def test_semaphore_bounds_calls_and_admits_high_first(
     assert stats["active_low_priority"] <= 1
     # and ten high-priority tasks arrive
     highs = await submit("high", 90, 10)
+    # while they wait for a slot they read "queued" everywhere: never more than 2 running
+    most_running, most_waiting = 0, 0
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        listed = (await admin.http.get(f"{LLM}/tasks")).json()["data"]
+        sem = (await admin.http.get(f"{LLM}/stats")).json()["data"]["semaphore_stats"]
+        most_running = max(most_running, sum(1 for t in listed if t["status"] == "running"))
+        most_waiting = max(most_waiting, sem["waiting_high_priority"] + sem["waiting_low_priority"])
+        if not listed:
+            break
+        await asyncio.sleep(0.05)
+    assert most_running <= 2 and most_waiting > 0
     done = {t: await wait_for_status(admin, t, {"COMPLETED"}, timeout=60) for t in lows + highs}
 
     # then the provider never saw more than 2 calls at once, and low never took the reserve
