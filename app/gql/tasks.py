@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 from enum import Enum
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from app.db.models import Task as TaskRow
 from app.gql.context import Info
+from app.gql.pagination import OrderDirection, PageInfo, Window, page
 from app.gql.permissions import CanOperate, CanRead
-from app.gql.types import PageInfo, Task, TaskEdge, TaskError, TaskErrorCode, TaskStatus
+from app.gql.types import Task, TaskEdge, TaskError, TaskErrorCode, TaskStatus
 from app.services import tasks
 from app.services.errors import DomainError, InvalidInput
 from app.uow import read_only, unit_of_work
@@ -31,12 +30,6 @@ class TaskOrderField(Enum):
     TASK_TYPE = "task_type"
     PROGRESS = "progress"
     DURATION = "duration_ms"
-
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
 
 
 @strawberry.input
@@ -75,20 +68,6 @@ class TaskFilter:
         )
 
 
-def encode_cursor(offset: int) -> str:
-    return base64.b64encode(f"offset:{offset}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, value = base64.b64decode(cursor.encode(), validate=True).decode().partition(":")
-        if kind == "offset" and value.isdigit():
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise GraphQLError(f"invalid cursor {cursor!r}", extensions={"code": "BAD_USER_INPUT"})
-
-
 @strawberry.type
 class TaskConnection:
     edges: list[TaskEdge]
@@ -102,15 +81,6 @@ class TaskConnection:
             return await tasks.count_tasks(
                 session=session, filter=self.filter, tenant_id=self.tenant_id
             )
-
-
-def page_size(first: int, info: Info) -> int:
-    cap = info.context.state.settings.page_size_max
-    if not 1 <= first <= cap:
-        raise GraphQLError(
-            f"first must be between 1 and {cap}", extensions={"code": "BAD_USER_INPUT"}
-        )
-    return first
 
 
 @strawberry.type
@@ -135,8 +105,7 @@ class TaskQueries:
         filter: TaskFilter | None = None,
         order_by: TaskOrder | None = None,
     ) -> TaskConnection:
-        limit = page_size(first, info)
-        offset = decode_cursor(after) + 1 if after else 0
+        window = Window.of(info, first, after)
         order = order_by or TaskOrder()
         flt = (filter or TaskFilter()).to_service()
         async with read_only(info.context.state.sessionmaker) as session:
@@ -145,23 +114,14 @@ class TaskQueries:
                 filter=flt,
                 order_by=order.field.value,
                 descending=order.direction == OrderDirection.DESC,
-                limit=limit + 1,
-                offset=offset,
+                limit=window.fetch,
+                offset=window.offset,
                 tenant_id=info.context.tenant_id,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        edges = [
-            TaskEdge(node=Task(row=r), cursor=encode_cursor(offset + i)) for i, r in enumerate(rows)
-        ]
+        result = page(rows, window)
         return TaskConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=more,
-                has_previous_page=offset > 0,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            edges=[TaskEdge(node=Task(row=r), cursor=c) for r, c in result.items],
+            page_info=result.info,
             filter=flt,
             tenant_id=info.context.tenant_id,
         )

@@ -15,6 +15,7 @@ from app.db.models import TaskLog, TaskTransition
 from app.gql.context import Info
 from app.services import stats
 from app.services.heartbeats import WorkerBeat
+from app.services.timing import duration_ms
 
 
 @strawberry.enum(description="The canonical task lifecycle.")
@@ -271,7 +272,7 @@ class Task:
 
     @strawberry.field
     def duration_ms(self) -> float | None:
-        return duration_ms(self.row)
+        return duration_ms(self.row.started_at, self.row.completed_at)
 
     @strawberry.field
     def worker_name(self) -> str | None:
@@ -303,20 +304,6 @@ class Task:
     async def logs(self, info: Info) -> list[TaskLogLine]:
         rows = await info.context.loaders.logs.load(self.row.id)
         return [TaskLogLine.from_row(r) for r in rows]
-
-
-def duration_ms(row: TaskRow) -> float | None:
-    if row.started_at is None or row.completed_at is None:
-        return None
-    return round((row.completed_at - row.started_at).total_seconds() * 1000, 3)
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
 
 
 @strawberry.type

@@ -17,11 +17,12 @@ from app.db.models import Workflow as WorkflowRow
 from app.db.models import WorkflowStep as StepRow
 from app.events import Event
 from app.gql.context import Info
+from app.gql.pagination import OrderDirection, PageInfo, Window, page
 from app.gql.permissions import CanOperate, CanRead
-from app.gql.tasks import OrderDirection, decode_cursor, encode_cursor, page_size
-from app.gql.types import CountByKey, PageInfo, Task, counts
+from app.gql.types import CountByKey, Task, counts
 from app.services import workflows
 from app.services.errors import DomainError, InvalidInput, NotFound
+from app.services.timing import duration_ms
 from app.uow import read_only, unit_of_work
 
 
@@ -56,12 +57,6 @@ class WorkflowError:
     field: str | None
     code: WorkflowErrorCode
     message: str
-
-
-def _duration(started: datetime | None, completed: datetime | None) -> float | None:
-    if started is None or completed is None:
-        return None
-    return round((completed - started).total_seconds() * 1000, 3)
 
 
 @strawberry.type
@@ -122,7 +117,7 @@ class WorkflowStep:
 
     @strawberry.field
     def duration_ms(self) -> float | None:
-        return _duration(self.row.started_at, self.row.completed_at)
+        return duration_ms(self.row.started_at, self.row.completed_at)
 
     @strawberry.field(description="The task that runs (or ran) this step.")
     async def task(self, info: Info) -> Task | None:
@@ -226,7 +221,7 @@ class Workflow:
 
     @strawberry.field
     def duration_ms(self) -> float | None:
-        return _duration(self.row.started_at, self.row.completed_at)
+        return duration_ms(self.row.started_at, self.row.completed_at)
 
     @strawberry.field(description="Steps in topological order (ties by declaration order).")
     async def steps(self, info: Info) -> list[WorkflowStep]:
@@ -327,8 +322,7 @@ class WorkflowQueries:
         filter: WorkflowFilter | None = None,
         order_by: WorkflowOrder | None = None,
     ) -> WorkflowConnection:
-        limit = page_size(first, info)
-        offset = decode_cursor(after) + 1 if after else 0
+        window = Window.of(info, first, after)
         order = order_by or WorkflowOrder()
         flt = (filter or WorkflowFilter()).to_service()
         async with read_only(info.context.state.sessionmaker) as session:
@@ -337,23 +331,14 @@ class WorkflowQueries:
                 filter=flt,
                 order_by=order.field.value,
                 descending=order.direction == OrderDirection.DESC,
-                limit=limit + 1,
-                offset=offset,
+                limit=window.fetch,
+                offset=window.offset,
                 tenant_id=info.context.tenant_id,
             )
-        more = len(rows) > limit
-        edges = [
-            WorkflowEdge(node=Workflow(row=r), cursor=encode_cursor(offset + i))
-            for i, r in enumerate(rows[:limit])
-        ]
+        result = page(rows, window)
         return WorkflowConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=more,
-                has_previous_page=offset > 0,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            edges=[WorkflowEdge(node=Workflow(row=r), cursor=c) for r, c in result.items],
+            page_info=result.info,
             filter=flt,
             tenant_id=info.context.tenant_id,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -13,8 +12,10 @@ from fastapi import APIRouter, HTTPException, Query
 from app.db.models import Task
 from app.rest import schemas_monitoring as s
 from app.rest.deps import Reader, State
+from app.rest.params import SortOrder, page_count
 from app.services import stats, tasks
 from app.services.errors import NotFound
+from app.services.timing import duration_ms
 from app.uow import read_only
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["Monitoring"])
@@ -51,19 +52,8 @@ class SortBy(StrEnum):
     duration_ms = "duration_ms"
 
 
-class SortOrder(StrEnum):
-    asc = "asc"
-    desc = "desc"
-
-
 def _upper(value: str | None) -> str | None:
     return value.upper() if value else None
-
-
-def duration_ms(task: Task) -> float | None:
-    if task.started_at is None or task.completed_at is None:
-        return None
-    return round((task.completed_at - task.started_at).total_seconds() * 1000, 3)
 
 
 def list_item(task: Task) -> s.TaskListItem:
@@ -79,7 +69,7 @@ def list_item(task: Task) -> s.TaskListItem:
         created_at=task.created_at,
         started_at=task.started_at,
         completed_at=task.completed_at,
-        duration_ms=duration_ms(task),
+        duration_ms=duration_ms(task.started_at, task.completed_at),
         has_error=bool(task.errors),
     )
 
@@ -184,7 +174,7 @@ async def list_monitored_tasks(
         total=total,
         page=page,
         page_size=page_size,
-        pages=math.ceil(total / page_size) if total else 0,
+        pages=page_count(total, page_size),
     )
 
 

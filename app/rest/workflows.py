@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from datetime import datetime
@@ -16,8 +15,10 @@ from pydantic import BaseModel, Field
 
 from app.db.models import Workflow, WorkflowStep
 from app.rest.deps import Operator, Reader, State
+from app.rest.params import SortOrder, page_count
 from app.services import workflows
 from app.services.errors import InvalidInput, NotFound
+from app.services.timing import duration_ms
 from app.uow import read_only, unit_of_work
 
 router = APIRouter(tags=["Workflows"])
@@ -151,17 +152,6 @@ class WorkflowSortBy(StrEnum):
     duration_ms = "duration_ms"
 
 
-class SortOrder(StrEnum):
-    asc = "asc"
-    desc = "desc"
-
-
-def _duration(started: datetime | None, completed: datetime | None) -> float | None:
-    if started is None or completed is None:
-        return None
-    return round((completed - started).total_seconds() * 1000, 3)
-
-
 def list_item(wf: Workflow) -> WorkflowListItem:
     return WorkflowListItem(
         id=wf.id,
@@ -179,7 +169,7 @@ def list_item(wf: Workflow) -> WorkflowListItem:
         created_at=wf.created_at,
         started_at=wf.started_at,
         completed_at=wf.completed_at,
-        duration_ms=_duration(wf.started_at, wf.completed_at),
+        duration_ms=duration_ms(wf.started_at, wf.completed_at),
         has_error=bool(wf.error_message or wf.errors),
     )
 
@@ -196,7 +186,7 @@ def step_monitor(step: WorkflowStep) -> WorkflowStepMonitor:
         config=step.config,
         started_at=step.started_at,
         completed_at=step.completed_at,
-        duration_ms=_duration(step.started_at, step.completed_at),
+        duration_ms=duration_ms(step.started_at, step.completed_at),
         error_message=step.error_message,
         retry_count=step.retry_count,
         max_retries=step.max_retries,
@@ -317,7 +307,7 @@ async def list_monitored_workflows(
         total=total,
         page=page,
         page_size=page_size,
-        pages=math.ceil(total / page_size) if total else 0,
+        pages=page_count(total, page_size),
     )
 
 
