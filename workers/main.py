@@ -16,6 +16,7 @@ import psutil
 from arq import func
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from app import dispatch
 from app.config import Settings
@@ -141,6 +142,20 @@ async def close_state(state: WorkerState) -> None:
     await state.engine.dispose()
 
 
+async def _supervise(worker: Worker) -> None:
+    """Run an arq worker loop, riding out Redis outages: the process must not exit because
+    Redis restarted (the reconciler puts lost queue entries back once it is reachable)."""
+    delay = 0.5
+    while True:
+        try:
+            await worker.main()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("%s lost Redis (%s); retrying in %.1fs", worker.queue_name, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
     state = await build_state(settings, queues=queues, concurrency=concurrency)
     redis, name = state.redis, state.name
@@ -151,7 +166,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         asyncio.create_task(_heartbeat_loop(state), name="heartbeat"),
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
     ]
-    mains = [asyncio.create_task(w.main(), name=f"arq:{w.queue_name}") for w in workers]
+    mains = [asyncio.create_task(_supervise(w), name=f"arq:{w.queue_name}") for w in workers]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -165,9 +180,9 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     )
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *mains], return_when=asyncio.FIRST_COMPLETED)
-    for t in done:
-        if t is not stopper and t.exception() is not None:
-            log.error("arq worker stopped: %r", t.exception())
+    failed = [t for t in done if t is not stopper and t.exception() is not None]
+    for t in failed:
+        log.error("arq worker stopped: %r", t.exception())
     log.info("worker %s stopping", name)
     for t in [*mains, *loops, stopper]:
         t.cancel()
@@ -179,3 +194,5 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     with suppress(Exception):
         await heartbeats.forget(redis, name)
     await close_state(state)
+    if failed:
+        raise SystemExit(1)
