@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.base import make_sessionmaker
+from app.db.models import Task
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
@@ -96,3 +102,29 @@ async def test_queued_tasks_survive_redis_losing_everything(
     # and the session worker, whose heartbeat vanished too, was not treated as dead
     await asyncio.sleep(0)
     assert worker.process.poll() is None
+
+
+async def test_task_a_live_worker_no_longer_runs_is_resumed(
+    admin: GraphQLClient, worker: Proc, engine: AsyncEngine
+) -> None:
+    # given a task the database says worker-main runs, which worker-main does not run (as
+    # after a final write that failed): nothing else would ever finish it
+    data = await admin.data(
+        "SubmitTask",
+        input={"taskType": "echo", "queue": "parked", "config": {"simulate": {"latency_ms": 1}}},
+    )
+    task_id = data["submitTask"]["task"]["id"]
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(
+            update(Task)
+            .where(Task.id == uuid.UUID(task_id))
+            .values(
+                status="RUNNING",
+                worker_name="worker-main",
+                queue="default",
+                updated_at=datetime.now(UTC) - timedelta(seconds=30),
+            )
+        )
+    # then the reconciler notices from the heartbeat and the task completes
+    task = await wait_for_status(admin, task_id, {"COMPLETED"}, timeout=30)
+    assert task["isResumed"] is True and task["resumeAttemptCount"] == 1

@@ -27,9 +27,15 @@ async def test_redis_restart_loses_no_task(
         # given tasks queued while no worker runs
         ids = []
         for i in range(5):
-            data = await client.data("SubmitTask", input={
-                "taskType": "echo", "queue": "default", "input": {"i": i},
-                "config": {"simulate": {"latency_ms": 1}}})
+            data = await client.data(
+                "SubmitTask",
+                input={
+                    "taskType": "echo",
+                    "queue": "default",
+                    "input": {"i": i},
+                    "config": {"simulate": {"latency_ms": 1}},
+                },
+            )
             ids.append(data["submitTask"]["task"]["id"])
         # when Redis restarts empty
         redis.stop()
@@ -51,8 +57,14 @@ async def test_redis_restart_loses_no_task(
         await asyncio.sleep(1.0)
         redis = start_redis(tmp_path, persist=False, port=port)
         assert worker.process.poll() is None, worker.output()[-2000:]
-        data = await client.data("SubmitTask", input={
-            "taskType": "echo", "queue": "default", "config": {"simulate": {"latency_ms": 1}}})
+        data = await client.data(
+            "SubmitTask",
+            input={
+                "taskType": "echo",
+                "queue": "default",
+                "config": {"simulate": {"latency_ms": 1}},
+            },
+        )
         task_id = data["submitTask"]["task"]["id"]
         deadline = asyncio.get_running_loop().time() + 30
         status = None
@@ -70,5 +82,3 @@ async def test_redis_restart_loses_no_task(
             worker.stop()
         proc.stop()
         redis.stop()
-
-

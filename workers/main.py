@@ -55,6 +55,7 @@ async def _heartbeat_loop(state: WorkerState) -> None:
     while True:
         try:
             state.beat.memory_mb = round(process.memory_info().rss / 1_048_576, 1)
+            state.beat.running = sorted(state.running)
             await heartbeats.beat(
                 state.redis, state.beat, ttl_seconds=state.settings.heartbeat_ttl_seconds
             )

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import dispatch
 from app.db.models import Task
 from app.services import tasks
-from app.services.heartbeats import is_alive
+from app.services.heartbeats import live_workers
 from app.services.lifecycle import TaskStatus
 from app.uow import read_only, unit_of_work
 from workers.context import WorkerState
@@ -56,22 +56,33 @@ class Reconciler:
         state = self.state
         async with read_only(state.sessionmaker) as session:
             running = await tasks.running_tasks(session=session)
-        by_worker: dict[str, list[str]] = {}
+        by_worker: dict[str, list[Task]] = {}
         for t in running:
-            by_worker.setdefault(t.worker_name or "", []).append(str(t.id))
-        silent = set()
-        for worker in by_worker:
-            if worker != state.name and not await is_alive(state.redis, worker):
-                silent.add(worker)
+            by_worker.setdefault(t.worker_name or "", []).append(t)
+        beats = {b.name: b for b in await live_workers(state.redis)}
+        silent = {w for w in by_worker if w != state.name and w not in beats}
         dead = silent & self.suspects
         self.suspects = silent - dead
         count = 0
         for worker in dead:
-            for task_id in by_worker[worker]:
-                count += await self._resume(task_id, worker)
+            for task in by_worker[worker]:
+                count += await self._resume(str(task.id), worker, "stopped heartbeating")
+        # A live worker that no longer runs a task it holds (its final write failed): the
+        # heartbeat lists what it runs; a task missing from a beat taken well after the
+        # task's last change is an orphan.
+        margin = 2 * state.settings.heartbeat_interval_seconds
+        for worker, held in by_worker.items():
+            beat = beats.get(worker)
+            if beat is None:
+                continue
+            listed = set(beat.running)
+            for task in held:
+                age = beat.last_seen - task.updated_at.timestamp()
+                if str(task.id) not in listed and age > margin:
+                    count += await self._resume(str(task.id), worker, "no longer runs it")
         return count
 
-    async def _resume(self, task_id: str, worker: str) -> int:
+    async def _resume(self, task_id: str, worker: str, why: str) -> int:
         state = self.state
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             task = await tasks.get_task(
@@ -82,7 +93,7 @@ class Reconciler:
             await tasks.resume_task(
                 session=session,
                 task=task,
-                reason=f"worker {worker} stopped heartbeating; resumed",
+                reason=f"worker {worker} {why}; resumed",
             )
         await dispatch.release_in_progress(state.redis, task_id=task_id)
         if not await dispatch.job_is_queued(state.redis, task_id=task_id, queue=task.queue):

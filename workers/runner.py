@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from arq import Retry
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app import dispatch
 from app.db.models import Task
@@ -40,11 +42,42 @@ async def run_task(
         raise Retry(defer=delay)
 
 
+T = TypeVar("T")
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def _transient(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return (
+        exc.connection_invalidated
+        or code in TRANSIENT_SQLSTATES
+        or isinstance(exc, OperationalError | InterfaceError)
+    )
+
+
+async def _persist(write: Callable[[], Awaitable[T]]) -> T:
+    """Run one unit of work, retrying a few times over a PostgreSQL blip or a deadlock; the
+    writes are guarded by the task's status, so a retry never applies twice. If it still
+    fails, the reconciler notices the task its worker no longer runs."""
+    for attempt in range(4):
+        try:
+            return await write()
+        except DBAPIError as exc:
+            if attempt == 3 or not _transient(exc):
+                raise
+            log.warning("database write failed (%s); retrying", exc.__class__.__name__)
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 async def _run(state: WorkerState, task_id: str) -> float | None:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
-        task = await tasks.start_attempt(
-            session=session, task_id=uuid.UUID(task_id), worker_name=state.name
-        )
+    async def start() -> Task | None:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            return await tasks.start_attempt(
+                session=session, task_id=uuid.UUID(task_id), worker_name=state.name
+            )
+
+    task = await _persist(start)
     if task is None:
         return None
     state.running.add(task_id)
@@ -73,10 +106,18 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
     except Exception as exc:  # a handler bug must not lose the task: record it and retry
         log.exception("task %s: handler raised", task.id)
         return await _failed(state, task, f"{type(exc).__name__}: {exc}", retryable=True)
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
-        done = await tasks.complete_attempt(
-            session=session, task_id=task.id, worker_name=state.name, result=result, usage=usage
-        )
+
+    async def complete() -> Task | None:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            return await tasks.complete_attempt(
+                session=session,
+                task_id=task.id,
+                worker_name=state.name,
+                result=result,
+                usage=usage,
+            )
+
+    done = await _persist(complete)
     if done is None:
         log.warning("task %s was taken from this worker; its result is dropped", task.id)
         return None
@@ -85,14 +126,22 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
 
 
 async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool) -> float | None:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
-        current = await _still_mine(session, state, task)
-        if current is None:
-            return None
-        delay = await tasks.fail_attempt(
-            session=session, task=current, error=error, retryable=retryable, policy=state.policy
-        )
-    if delay is None:
+    async def record() -> tuple[bool, float | None]:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            current = await _still_mine(session, state, task)
+            if current is None:
+                return False, None
+            delay = await tasks.fail_attempt(
+                session=session,
+                task=current,
+                error=error,
+                retryable=retryable,
+                policy=state.policy,
+            )
+            return True, delay
+
+    mine, delay = await _persist(record)
+    if mine and delay is None:
         state.beat.failed += 1
     return delay
 

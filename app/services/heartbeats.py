@@ -25,6 +25,7 @@ class WorkerBeat:
     last_seen: float = field(default_factory=time.time)
     pid: int = 0
     host: str = ""
+    running: list[str] = field(default_factory=list)  # ids of the tasks it runs right now
 
     @property
     def utilization_pct(self) -> float:
