@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(4000, description="Most tokens in one GraphQL document.")
     max_query_aliases: int = Field(30, description="Most aliases in one GraphQL document.")
     page_size_max: int = Field(100, description="Largest page any list returns.")
+    max_query_cost: int = Field(
+        25_000, description="Most a GraphQL document may cost (fields x page sizes)."
+    )
     sync_wait_seconds: float = Field(
         5.0, description="How long POST /api/v1/tasks waits for a result before 'Processing'."
     )

@@ -93,6 +93,9 @@ class Broker:
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.events_received = 0
+        self._retired_coalesced = 0
+        self._retired_dropped = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="opsgraph-broker")
@@ -117,6 +120,18 @@ class Broker:
             yield sub
         finally:
             self._subs.discard(sub)
+            self._retired_coalesced += sub.coalesced
+            self._retired_dropped += sub.dropped
+
+    @property
+    def coalesced(self) -> int:
+        """Events replaced by a newer snapshot in a slow subscriber's buffer (all time)."""
+        return self._retired_coalesced + sum(s.coalesced for s in self._subs)
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped from a full buffer (all time)."""
+        return self._retired_dropped + sum(s.dropped for s in self._subs)
 
     def _fan_out(self, event: Event) -> None:
         for sub in list(self._subs):
@@ -140,6 +155,7 @@ class Broker:
                     except (ValueError, KeyError, TypeError):
                         log.warning("ignoring a malformed event")
                         continue
+                    self.events_received += 1
                     self._fan_out(event)
             except asyncio.CancelledError:
                 raise

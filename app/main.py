@@ -22,6 +22,7 @@ from app.events import Broker
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
 from app.limits import BodySizeLimit
+from app.metrics import metrics
 from app.rest import errors, llm_queue, llm_server, monitoring, workflows
 from app.state import AppState
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount("", app=create_rest_app(settings)),

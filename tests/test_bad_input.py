@@ -120,3 +120,21 @@ async def test_unexpected_errors_are_masked(admin: GraphQLClient) -> None:
     # An unknown path is a plain 404, not a 500; and internal errors never leak details.
     assert (await admin.http.get("/api/v1/nowhere")).status_code == 404
     assert (await admin.http.delete("/api/v1/monitoring/tasks")).status_code == 405
+
+
+async def test_query_cost_is_echoed_and_limited(admin: GraphQLClient) -> None:
+    body = await admin.execute("Tasks", first=10)
+    cost = body["extensions"]["cost"]
+    assert cost["maximumAvailable"] == 25_000
+    # the document's default page (50) counts, whatever the variables say: tasks costs
+    # 1 + 50 x (totalCount 1 + pageInfo 5 + edges (1 + cursor 1 + node 7))
+    assert cost["requestedQueryCost"] == 1 + 50 * (1 + 5 + 9)
+
+    fields = "id status transitions { toStatus at reason } logs { message level at }"
+    many = " ".join(
+        f"t{i}: tasks(first: 100) {{ edges {{ node {{ {fields} }} }} }}" for i in range(25)
+    )
+    response = await admin.raw("{ " + many + " }")
+    errors = response.json()["errors"]
+    assert errors[0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert errors[0]["extensions"]["cost"]["requestedQueryCost"] > 25_000

@@ -243,3 +243,21 @@ async def test_many_subscribers_get_every_task_event(admin: GraphQLClient, worke
     await admin.data("SubmitTask", input=echo_input(queue="operations"))
     results = await asyncio.wait_for(asyncio.gather(*watchers), 20)
     assert results == [["QUEUED", "RUNNING", "COMPLETED"]] * 5
+
+
+async def test_prometheus_metrics(admin: GraphQLClient, worker: Proc, server: str) -> None:
+    data = await admin.data(
+        "SubmitTask",
+        input={
+            "operation": "chat_completion",
+            "input": {"prompt": "count me"},
+            "config": {"simulate": {"latency_ms": 1, "input_tokens": 7, "output_tokens": 3}},
+        },
+    )
+    await wait_for_status(admin, data["submitTask"]["task"]["id"], {"COMPLETED"})
+    async with httpx.AsyncClient(base_url=server) as anonymous:
+        assert (await anonymous.get("/metrics")).status_code == 401
+    text = (await admin.http.get("/metrics")).text
+    assert 'opsgraph_tasks{queue="llm",status="COMPLETED"} 1.0' in text
+    assert 'opsgraph_llm_tokens{kind="input"} 7.0' in text
+    assert "opsgraph_workers " in text and "opsgraph_process_subscriptions" in text

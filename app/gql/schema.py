@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.config import Settings
+from app.gql.cost import cost_extensions
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.subscriptions import TaskSubscription
@@ -44,6 +45,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         QueryDepthLimiter(max_depth=s.max_query_depth),
         MaxTokensLimiter(max_token_count=s.max_query_tokens),
         MaxAliasesLimiter(max_alias_count=s.max_query_aliases),
+        *cost_extensions(s.max_query_cost, s.page_size_max),
         MaskErrors(should_mask_error=_mask),
     ]
     if not s.introspection_enabled:
