@@ -9,8 +9,8 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 CHANNEL = "opsgraph:events"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ class Event:
     kind: str
     key: str
     data: dict[str, Any]
+    # One event object reaches every local subscriber: what they derive from it (a Task row
+    # rebuilt from the snapshot) is built once and shared here.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, name: str, build: Callable[[dict[str, Any]], T]) -> T:
+        if name not in self.memo:
+            self.memo[name] = build(self.data)
+        value: T = self.memo[name]
+        return value
 
 
 def publish_task(pipe: Pipeline, snapshot: dict[str, Any]) -> None:

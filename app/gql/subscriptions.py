@@ -57,7 +57,7 @@ class TaskSubscription:
                 if not wanted or row.status in wanted:
                     yield Task(row=row)
             async for event in sub:
-                yield Task(row=task_from_snapshot(event.data))
+                yield Task(row=event.derived("task", task_from_snapshot))
 
     @strawberry.subscription(
         permission_classes=[CanRead],

@@ -1,0 +1,186 @@
+"""Subscription fan-out: N concurrent websocket subscribers (graphql-transport-ws) on one API
+process all receive each task change; latency is measured from the change's commit (the task's
+`updatedAt`, written just before commit) to arrival at each subscriber. Also the API process's
+RSS with all subscribers connected. Baseline in the same run: one bare Redis PUBLISH to one
+SUBSCRIBE on the same server (the floor of any fan-out through Redis).
+
+    python -m bench.subscriptions [--subscribers 1000] [--events 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import redis.asyncio as aioredis
+import websockets
+
+from app.auth import issue_token
+from app.config import Settings
+from tests.processes import start_server
+from tests.stores import open_stores
+
+SUBSCRIPTION = 'subscription { taskUpdated(queue: "bench-sub") { id status updatedAt } }'
+SUBMIT = 'mutation { submitTask(input: {taskType: "echo", queue: "bench-sub"}) { task { id } } }'
+
+
+async def subscriber(
+    url: str,
+    token: str,
+    ready: asyncio.Event,
+    counter: list[int],
+    latencies: list[float],
+    expected: int,
+) -> None:
+    async with websockets.connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        max_size=2**20,
+        open_timeout=60,
+    ) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        await ws.recv()
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
+        )
+        counter[0] += 1
+        if counter[0] == counter[1]:
+            ready.set()
+        got = 0
+        while got < expected:
+            message = json.loads(await ws.recv())
+            if message.get("type") != "next":
+                continue
+            now = time.time()
+            changed = datetime.fromisoformat(
+                message["payload"]["data"]["taskUpdated"]["updatedAt"]
+            ).timestamp()
+            latencies.append((now - changed) * 1000)
+            got += 1
+
+
+async def bare_redis(redis_url: str, n: int) -> list[float]:
+    client = aioredis.Redis.from_url(redis_url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe("bench:bare")
+    await pubsub.get_message(timeout=1)
+    out = []
+    for _ in range(n):
+        sent = time.perf_counter()
+        await client.publish("bench:bare", "x")
+        while (await pubsub.get_message(timeout=1)) is None:
+            pass
+        out.append((time.perf_counter() - sent) * 1000)
+    await pubsub.aclose()
+    await client.aclose()
+    return out
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def run(
+    base: str, redis_url: str, token: str, pid: int, n: int, events: int
+) -> dict[str, Any]:
+    url = base.replace("http", "ws", 1) + "/graphql"
+    process = psutil.Process(pid)
+    rss_idle = process.memory_info().rss / 2**20
+    ready = asyncio.Event()
+    counter = [0, n]
+    latencies: list[float] = []
+    # Each task change is one event: QUEUED only (no worker serves the queue).
+    subs = [
+        asyncio.create_task(subscriber(url, token, ready, counter, latencies, events))
+        for _ in range(n)
+    ]
+    await asyncio.wait_for(ready.wait(), 300)
+    await asyncio.sleep(1.0)  # let the last subscriptions register on the server
+    rss_connected = process.memory_info().rss / 2**20
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        for _ in range(events):
+            response = await http.post("/graphql", json={"query": SUBMIT})
+            assert response.status_code == 200, response.text
+            await asyncio.sleep(0.25)
+    await asyncio.wait_for(asyncio.gather(*subs), 120)
+    rss_after = process.memory_info().rss / 2**20
+    bare = await bare_redis(redis_url, 200)
+    return {
+        "benchmark": "subscriptions",
+        "subscribers": n,
+        "events": events,
+        "deliveries": len(latencies),
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "max_ms": round(max(latencies), 1),
+        "bare_redis_pubsub_p50_ms": round(statistics.median(bare), 3),
+        "bare_redis_pubsub_p99_ms": round(percentile(bare, 0.99), 3),
+        "rss_idle_mb": round(rss_idle, 1),
+        "rss_connected_mb": round(rss_connected, 1),
+        "rss_after_mb": round(rss_after, 1),
+        "budget_p99_ms": 100,
+        "budget_rss_mb": 200,
+    }
+
+
+def main(n: int, events: int) -> dict[str, Any]:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * n + 256)), hard))
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = open_stores(Path(tmp))
+        secret = "bench-secret-bench-secret-bench-secret-0"
+        env = {
+            "OPSGRAPH_DATABASE_URL": stores.database_url,
+            "OPSGRAPH_REDIS_URL": stores.redis_url,
+            "OPSGRAPH_JWT_SECRET": secret,
+        }
+        proc, base = start_server(env, Path(tmp))
+        try:
+            token = issue_token(Settings(jwt_secret=secret), role="viewer", ttl=3600)
+            admin = issue_token(Settings(jwt_secret=secret), role="platform_admin", ttl=3600)
+            del token
+            return asyncio.run(run(base, stores.redis_url, admin, proc.process.pid, n, events))
+        finally:
+            proc.stop()
+            stores.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=20)
+    args = parser.parse_args()
+    f = main(args.subscribers, args.events)
+    print(f"{'measure':<36}{'value':>12}")
+    for key in (
+        "subscribers",
+        "events",
+        "deliveries",
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "bare_redis_pubsub_p50_ms",
+        "bare_redis_pubsub_p99_ms",
+        "rss_idle_mb",
+        "rss_connected_mb",
+        "rss_after_mb",
+    ):
+        print(f"{key:<36}{f[key]:>12}")
+    print(f"budget: p99 <= {f['budget_p99_ms']} ms, RSS <= {f['budget_rss_mb']} MB")
+    print(json.dumps(f))
