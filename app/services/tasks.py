@@ -37,6 +37,7 @@ from app.services import effects, task_types
 from app.services.backoff import BackoffPolicy
 from app.services.errors import InvalidInput, NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
+from app.services.ordering import order_by as order_by_clause
 from app.services.snapshots import task_snapshot
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -304,9 +305,9 @@ async def list_tasks(
     if order_by not in ORDER_FIELDS:
         raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
     column = ORDER_FIELDS[order_by]
-    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
-    tiebreak = Task.id.desc() if descending else Task.id.asc()
-    stmt = _filtered(select(Task), filter, tenant_id).order_by(order, tiebreak)
+    stmt = _filtered(select(Task), filter, tenant_id).order_by(
+        *order_by_clause(column, Task.id, descending=descending)
+    )
     rows = await session.execute(stmt.limit(limit).offset(offset))
     return list(rows.scalars())
 

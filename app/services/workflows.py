@@ -24,6 +24,7 @@ from app.db.models import Workflow, WorkflowStep
 from app.services import effects, task_types, tasks
 from app.services.errors import InvalidInput, InvalidTransition, NotFound
 from app.services.lifecycle import TaskStatus
+from app.services.ordering import order_by as order_by_clause
 
 MAX_STEPS = 1000
 
@@ -380,9 +381,9 @@ async def list_workflows(
     if order_by not in ORDER_FIELDS:
         raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
     column = ORDER_FIELDS[order_by]
-    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
-    tiebreak = Workflow.id.desc() if descending else Workflow.id.asc()
-    stmt = _filtered(select(Workflow), filter, tenant_id).order_by(order, tiebreak)
+    stmt = _filtered(select(Workflow), filter, tenant_id).order_by(
+        *order_by_clause(column, Workflow.id, descending=descending)
+    )
     return list((await session.execute(stmt.limit(limit).offset(offset))).scalars())
 
 

@@ -85,6 +85,8 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_created_at_id", "created_at", "id"),
         Index("ix_tasks_status_queue", "status", "queue"),
+        # dashboards list one status newest first
+        Index("ix_tasks_status_created", "status", "created_at", "id"),
         Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at"),
         Index("ix_tasks_task_type", "task_type"),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),

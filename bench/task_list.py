@@ -1,0 +1,171 @@
+"""`tasks(first: 50, filter)` over 1,000,000 rows: server time of the GraphQL query (executed
+in-process, as the API does, without HTTP) against the bare SQL query the list needs, run with
+asyncpg on the same database in the same run; the loopback HTTP round trip is shown too.
+
+    python -m bench.task_list [--rows 1000000] [--repeat 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from arq.connections import RedisSettings, create_pool
+
+from app.auth import Authenticator, Principal, issue_token
+from app.config import Settings
+from app.db.base import make_engine, make_sessionmaker
+from app.events import Broker
+from app.gql.context import Context
+from app.gql.schema import build_schema
+from app.state import AppState
+from tests.processes import start_server
+from tests.stores import open_stores
+
+FILL = """
+INSERT INTO tasks (id, task_type, operation, status, queue, priority, origin_instance,
+  origin_zone, origin_tenant_id, input, config, metadata, errors, attempts, max_attempts,
+  retry_count, dead_lettered, is_resumed, resume_attempt_count, progress, progress_history,
+  input_tokens, output_tokens, cost_usd, created_at, updated_at, media, service_requests)
+SELECT gen_random_uuid(),
+  (ARRAY['llm','echo'])[1 + i % 2], 'chat_completion',
+  (ARRAY['QUEUED','RUNNING','COMPLETED','FAILED','CANCELLED'])[1 + i % 5],
+  (ARRAY['llm','operations','default'])[1 + i % 3], i % 100, 'cam-' || (i % 50),
+  (ARRAY['eu','us'])[1 + i % 2], NULL, '{}', '{}', '{}', '[]', 1, 4, 0, false, false, 0, 0,
+  '[]', 0, 0, 0, now() - (i || ' seconds')::interval, now(), '{}', '[]'
+FROM generate_series(1, $1) AS i
+"""
+
+QUERY = """query($filter: TaskFilter) { tasks(first: 50, filter: $filter) {
+  edges { node { id status taskType queue priority createdAt } } } }"""
+FILTER = {"status": ["COMPLETED"], "queue": ["llm"], "originZone": "eu"}
+BARE = """SELECT * FROM tasks WHERE status = ANY($1) AND queue = ANY($2) AND origin_zone = $3
+ORDER BY created_at DESC, id DESC LIMIT 51"""
+
+
+async def in_process(settings: Settings, repeat: int) -> list[float]:
+    """The same GraphQL query executed inside a process like the API's: no HTTP, no JSON."""
+    engine = make_engine(settings.database_url, pool_size=2)
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    sessionmaker = make_sessionmaker(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        redis=redis,
+        broker=Broker(redis),
+        auth=Authenticator(settings, sessionmaker),
+    )
+    schema = build_schema(settings)
+    out = []
+    try:
+        for i in range(repeat + 3):
+            context = Context(state=state, principal=Principal(subject="bench", role="viewer"))
+            t = time.perf_counter()
+            result = await schema.execute(
+                QUERY, variable_values={"filter": FILTER}, context_value=context
+            )
+            elapsed = (time.perf_counter() - t) * 1000
+            assert result.errors is None and len(result.data["tasks"]["edges"]) == 50  # type: ignore[index]
+            if i >= 3:
+                out.append(elapsed)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    return out
+
+
+async def measure(
+    base: str, dsn: str, token: str, repeat: int, settings: Settings
+) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    bare = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        rows = await conn.fetch(BARE, ["COMPLETED"], ["llm"], "eu")
+        bare.append((time.perf_counter() - t) * 1000)
+    await conn.close()
+    assert len(rows) == 51
+    api = []
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as http:
+        for i in range(repeat + 3):
+            t = time.perf_counter()
+            response = await http.post(
+                "/graphql", json={"query": QUERY, "variables": {"filter": FILTER}}
+            )
+            elapsed = (time.perf_counter() - t) * 1000
+            assert len(response.json()["data"]["tasks"]["edges"]) == 50
+            if i >= 3:  # warm-up: caches, pool
+                api.append(elapsed)
+    server = await in_process(settings, repeat)
+    b, s, a = statistics.median(bare), statistics.median(server), statistics.median(api)
+    return {
+        "benchmark": "task_list",
+        "bare_sql_ms_p50": round(b, 2),
+        "graphql_server_ms_p50": round(s, 2),
+        "http_round_trip_ms_p50": round(a, 2),
+        "ratio": round(s / b, 2),
+        "budget_ratio": 2.0,
+    }
+
+
+def main(rows: int, repeat: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = open_stores(Path(tmp))
+        secret = "bench-secret-bench-secret-bench-secret-0"
+        dsn = stores.database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+        async def fill() -> None:
+            conn = await asyncpg.connect(dsn)
+            await conn.execute(FILL, rows)
+            await conn.execute("ANALYZE tasks")
+            await conn.close()
+
+        started = time.perf_counter()
+        asyncio.run(fill())
+        filled = time.perf_counter() - started
+        env = {
+            "OPSGRAPH_DATABASE_URL": stores.database_url,
+            "OPSGRAPH_REDIS_URL": stores.redis_url,
+            "OPSGRAPH_JWT_SECRET": secret,
+        }
+        proc, base = start_server(env, Path(tmp))
+        try:
+            token = issue_token(Settings(jwt_secret=secret), role="viewer", ttl=3600)
+            settings = Settings(
+                database_url=stores.database_url, redis_url=stores.redis_url, jwt_secret=secret
+            )
+            figures = asyncio.run(measure(base, dsn, token, repeat, settings))
+        finally:
+            proc.stop()
+            stores.close()
+    return {**figures, "rows": rows, "fill_seconds": round(filled, 1)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    f = main(args.rows, args.repeat)
+    print(f"{'measure':<28}{'value':>10}")
+    for key in (
+        "rows",
+        "bare_sql_ms_p50",
+        "graphql_server_ms_p50",
+        "http_round_trip_ms_p50",
+        "ratio",
+    ):
+        print(f"{key:<28}{f[key]:>10}")
+    print("budget: GraphQL within 2x of the bare SQL query")
+    print(json.dumps(f))
