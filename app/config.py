@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.semaphore import SemaphoreConfig
-from app.services.tasks import TaskDefaults
+from app.services.task_specs import TaskDefaults
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     # USD per 1,000 tokens; unknown models cost 0.

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db.models import Task
-from app.services import tasks
+from app.services import task_specs, tasks
 from app.uow import unit_of_work
 from tests.stores import open_stores
 from workers.main import build_state, build_workers, close_state, redis_settings
@@ -70,7 +70,7 @@ async def bare_arq(redis_url: str, n: int, concurrency: int) -> float:
 async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
     state = await build_state(settings, queues=["bench"], concurrency=concurrency)
     await state.redis.flushdb()
-    spec = tasks.TaskSpec(
+    spec = task_specs.TaskSpec(
         operation="chat_completion",
         queue="bench",
         input={"prompt": "ping"},

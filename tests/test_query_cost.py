@@ -16,7 +16,7 @@ from app.db.base import make_engine, make_sessionmaker
 from app.events import Broker
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.services import tasks
+from app.services import task_specs, tasks
 from app.state import AppState
 from tests.client import operations
 from tests.stores import Stores
@@ -44,7 +44,7 @@ async def test_list_with_relations_costs_three_statements(state: AppState) -> No
         for i in range(50):
             await tasks.submit_task(
                 session=session,
-                spec=tasks.TaskSpec(task_type="echo", input={"i": i}),
+                spec=task_specs.TaskSpec(task_type="echo", input={"i": i}),
             )
     statements: list[str] = []
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker
 from app.db.models import Task
-from app.services import tasks
+from app.services import task_specs, tasks
 from tests.client import GraphQLClient
 
 BASE = "/api/v1/monitoring"
@@ -38,7 +38,7 @@ async def seed(engine: AsyncEngine) -> list[Task]:
         for i, (status, ttype, provider, inst, zone, tenant) in enumerate(specs):
             task = await tasks.submit_task(
                 session=session,
-                spec=tasks.TaskSpec(
+                spec=task_specs.TaskSpec(
                     task_type=ttype,
                     queue="default",
                     priority=10 * i,
@@ -248,8 +248,8 @@ async def test_media_lists_inputs_and_outputs(http: httpx.AsyncClient, engine: A
     async with sessionmaker() as session, session.begin():
         task = await tasks.submit_task(
             session=session,
-            defaults=tasks.TaskDefaults(max_retries=0),
-            spec=tasks.TaskSpec(
+            defaults=task_specs.TaskDefaults(max_retries=0),
+            spec=task_specs.TaskSpec(
                 task_type="echo", queue="parked", media={"inputs": [item], "outputs": []}
             ),
         )

@@ -14,7 +14,7 @@ from app.gql.context import Info
 from app.gql.pagination import OrderDirection, PageInfo, Window, page
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.types import Task, TaskEdge, TaskError, TaskErrorCode, TaskStatus
-from app.services import tasks
+from app.services import task_specs, tasks
 from app.services.errors import DomainError, InvalidInput
 from app.uow import read_only, unit_of_work
 
@@ -181,7 +181,7 @@ class TaskMutations:
     async def submit_task(self, info: Info, input: SubmitTaskInput) -> TaskPayload:
         ctx = info.context
         try:
-            spec = tasks.TaskSpec(
+            spec = task_specs.TaskSpec(
                 task_type=input.task_type,
                 operation=input.operation,
                 queue=input.queue,

@@ -20,7 +20,7 @@ from app.gql.context import Info
 from app.gql.pagination import OrderDirection, PageInfo, Window, page
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.types import CountByKey, Task, counts
-from app.services import workflows
+from app.services import workflow_definitions, workflow_queries, workflows
 from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.timing import duration_ms
 from app.uow import read_only, unit_of_work
@@ -264,8 +264,8 @@ class WorkflowFilter:
     created_before: datetime | None = None
     search: str | None = strawberry.field(default=None, description="Name or id prefix.")
 
-    def to_service(self) -> workflows.WorkflowFilter:
-        return workflows.WorkflowFilter(
+    def to_service(self) -> workflow_queries.WorkflowFilter:
+        return workflow_queries.WorkflowFilter(
             statuses=[s.value for s in self.status or []],
             origin_instance=self.origin_instance,
             origin_zone=self.origin_zone,
@@ -280,13 +280,13 @@ class WorkflowFilter:
 class WorkflowConnection:
     edges: list[WorkflowEdge]
     page_info: PageInfo
-    filter: strawberry.Private[workflows.WorkflowFilter]
+    filter: strawberry.Private[workflow_queries.WorkflowFilter]
     tenant_id: strawberry.Private[str | None]
 
     @strawberry.field(description="Counted only when asked for.")
     async def total_count(self, info: Info) -> int:
         async with read_only(info.context.state.sessionmaker) as session:
-            return await workflows.count_workflows(
+            return await workflow_queries.count_workflows(
                 session=session, filter=self.filter, tenant_id=self.tenant_id
             )
 
@@ -326,7 +326,7 @@ class WorkflowQueries:
         order = order_by or WorkflowOrder()
         flt = (filter or WorkflowFilter()).to_service()
         async with read_only(info.context.state.sessionmaker) as session:
-            rows = await workflows.list_workflows(
+            rows = await workflow_queries.list_workflows(
                 session=session,
                 filter=flt,
                 order_by=order.field.value,
@@ -348,7 +348,7 @@ class WorkflowQueries:
         self, info: Info, origin_instance: str | None = None, origin_zone: str | None = None
     ) -> WorkflowStats:
         async with read_only(info.context.state.sessionmaker) as session:
-            s = await workflows.workflow_stats(
+            s = await workflow_queries.workflow_stats(
                 session=session,
                 tenant_id=info.context.tenant_id,
                 origin_instance=origin_instance,
@@ -412,8 +412,8 @@ def _object(value: object, field: str) -> dict[str, object]:
     return value
 
 
-def _spec(input: CreateWorkflowInput, tenant_id: str | None) -> workflows.WorkflowSpec:
-    return workflows.WorkflowSpec(
+def _spec(input: CreateWorkflowInput, tenant_id: str | None) -> workflow_definitions.WorkflowSpec:
+    return workflow_definitions.WorkflowSpec(
         name=input.name,
         description=input.description,
         config=_object(input.config, "config"),
@@ -425,7 +425,7 @@ def _spec(input: CreateWorkflowInput, tenant_id: str | None) -> workflows.Workfl
         final_step_id=input.final_step_id,
         priority=input.priority,
         steps=[
-            workflows.StepSpec(
+            workflow_definitions.StepSpec(
                 step_id=s.step_id,
                 task_type=s.task_type,
                 operation=s.operation,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from app.events import Event
 from app.rest.deps import Operator, Reader, State
-from app.services import stats, tasks
+from app.services import stats, task_specs, tasks
 from app.services.lifecycle import FINISHED
 from app.services.snapshots import task_from_snapshot
 from app.uow import read_only, unit_of_work
@@ -71,7 +71,7 @@ def _response(
 
 @router.post("/tasks", response_model=TaskResponse, summary="Create Task")
 async def create_task(body: CreateTaskRequest, state: State, principal: Operator) -> TaskResponse:
-    spec = tasks.TaskSpec(
+    spec = task_specs.TaskSpec(
         task_type="llm",
         operation="chat_completion",
         queue="llm",

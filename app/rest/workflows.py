@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from app.db.models import Workflow, WorkflowStep
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import SortOrder, page_count
-from app.services import workflows
+from app.services import workflow_definitions, workflow_queries, workflows
 from app.services.errors import InvalidInput, NotFound
 from app.services.timing import duration_ms
 from app.uow import read_only, unit_of_work
@@ -128,7 +128,7 @@ class WorkflowIn(BaseModel):
     origin_reference: str | None = None
     final_step_id: str | None = None
     priority: int = Field(50, ge=0, le=100)
-    steps: list[StepIn] = Field(max_length=workflows.MAX_STEPS)
+    steps: list[StepIn] = Field(max_length=workflow_definitions.MAX_STEPS)
 
 
 class WorkflowStatusParam(StrEnum):
@@ -228,7 +228,7 @@ def _loc(field: str | None) -> list[str | int]:
 async def create_workflow(
     body: WorkflowIn, state: State, principal: Operator
 ) -> WorkflowDetailResponse | JSONResponse:
-    spec = workflows.WorkflowSpec(
+    spec = workflow_definitions.WorkflowSpec(
         name=body.name,
         description=body.description,
         config=body.config,
@@ -239,7 +239,7 @@ async def create_workflow(
         origin_reference=body.origin_reference,
         final_step_id=body.final_step_id,
         priority=body.priority,
-        steps=[workflows.StepSpec(**s.model_dump()) for s in body.steps],
+        steps=[workflow_definitions.StepSpec(**s.model_dump()) for s in body.steps],
     )
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
@@ -280,7 +280,7 @@ async def list_monitored_workflows(
     sort_order: SortOrder = SortOrder.desc,
     status: WorkflowStatusParam | None = None,
 ) -> MonitoringWorkflowListResponse:
-    flt = workflows.WorkflowFilter(
+    flt = workflow_queries.WorkflowFilter(
         statuses=[status.value] if status else [],
         origin_instance=origin_instance,
         origin_zone=origin_zone,
@@ -290,10 +290,10 @@ async def list_monitored_workflows(
         search=search,
     )
     async with read_only(state.sessionmaker) as session:
-        total = await workflows.count_workflows(
+        total = await workflow_queries.count_workflows(
             session=session, filter=flt, tenant_id=principal.tenant_id
         )
-        rows = await workflows.list_workflows(
+        rows = await workflow_queries.list_workflows(
             session=session,
             filter=flt,
             order_by=sort_by.value,
@@ -323,7 +323,7 @@ async def get_workflow_stats(
     origin_zone: Annotated[str | None, Query(max_length=255)] = None,
 ) -> WorkflowAggregateStats:
     async with read_only(state.sessionmaker) as session:
-        s = await workflows.workflow_stats(
+        s = await workflow_queries.workflow_stats(
             session=session,
             tenant_id=principal.tenant_id,
             origin_instance=origin_instance,

@@ -5,72 +5,33 @@ transition row and leaves a TaskChanged effect for the unit of work to publish a
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 from sqlalchemy import (
-    Float,
     Select,
     String,
-    bindparam,
     cast,
     func,
-    insert,
-    literal,
-    literal_column,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
-from app.services import effects, task_types
+from app.services import effects, task_statements
 from app.services.backoff import BackoffPolicy
 from app.services.errors import InvalidInput, NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
 from app.services.ordering import order_by as order_by_clause
 from app.services.snapshots import task_snapshot
+from app.services.task_specs import TaskDefaults, TaskSpec, validate
 
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-SIMULATE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "latency_ms": (int, float),
-    "fail_attempts": int,
-    "error": str,
-    "input_tokens": int,
-    "output_tokens": int,
-    "fail_until": (int, float),
-}
 PROGRESS_HISTORY_MAX = 100
-
-
-@dataclass
-class TaskSpec:
-    task_type: str | None = None
-    operation: str | None = None
-    queue: str = "llm"
-    priority: int = 50
-    input: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    webhook_url: str | None = None
-    origin_instance: str = "api"
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
-    origin_reference: str | None = None
-    max_retries: int | None = None
-    result_ttl_seconds: int | None = None
-    media: dict[str, Any] = field(default_factory=dict)
-    workflow_id: uuid.UUID | None = None
-    workflow_step_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -87,9 +48,6 @@ class TaskFilter:
     id_prefix: str | None = None
     dead_lettered: bool | None = None
 
-
-# attribute name -> column name ("meta" is stored as "metadata")
-_TASK_COLUMNS = {a.key: a.columns[0].name for a in Task.__mapper__.column_attrs}
 
 ORDER_FIELDS: dict[str, Any] = {
     "created_at": Task.created_at,
@@ -120,74 +78,11 @@ class Usage:
 # --- submission ---------------------------------------------------------------------------
 
 
-def _validate(spec: TaskSpec) -> tuple[str, str]:
-    task_type, operation = task_types.resolve(spec.task_type, spec.operation)
-    if not QUEUE_NAME.match(spec.queue):
-        raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field="queue")
-    if not 0 <= spec.priority <= 100:
-        raise InvalidInput("priority must be between 0 and 100", field="priority")
-    for name in ("input", "config", "metadata", "media"):
-        if not isinstance(getattr(spec, name), dict):
-            raise InvalidInput(f"{name} must be a JSON object", field=name)
-    if spec.webhook_url is not None:
-        url = urlparse(spec.webhook_url)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise InvalidInput("webhookUrl must be an http(s) URL", field="webhookUrl")
-    if spec.max_retries is not None and not 0 <= spec.max_retries <= 20:
-        raise InvalidInput("maxRetries must be between 0 and 20", field="maxRetries")
-    if spec.result_ttl_seconds is not None and spec.result_ttl_seconds < 0:
-        raise InvalidInput("resultTtlSeconds must not be negative", field="resultTtlSeconds")
-    if not spec.origin_instance:
-        raise InvalidInput("originInstance must not be empty", field="originInstance")
-    simulate = spec.config.get("simulate")
-    if simulate is not None:
-        if not isinstance(simulate, dict):
-            raise InvalidInput("config.simulate must be an object", field="config")
-        for key, value in simulate.items():
-            expected = SIMULATE_KEYS.get(key)
-            if expected is None:
-                raise InvalidInput(
-                    f"config.simulate.{key} is unknown; known: {sorted(SIMULATE_KEYS)}",
-                    field="config",
-                )
-            if not isinstance(value, expected) or isinstance(value, bool):
-                raise InvalidInput(f"config.simulate.{key} has the wrong type", field="config")
-        if simulate.get("error", "retryable") not in ("retryable", "fatal"):
-            raise InvalidInput(
-                "config.simulate.error must be 'retryable' or 'fatal'", field="config"
-            )
-    if task_type == "llm":
-        _validate_llm_input(operation, spec.input)
-    return task_type, operation
-
-
-def _validate_llm_input(operation: str, data: dict[str, Any]) -> None:
-    if operation == "chat_completion":
-        has_messages = isinstance(data.get("messages"), list)
-        if not has_messages and not isinstance(data.get("prompt"), str):
-            raise InvalidInput(
-                "a chat_completion needs input.messages (a list) or input.prompt (a string)",
-                field="input",
-            )
-    elif not isinstance(data.get("input", data.get("text")), str | list):
-        raise InvalidInput(
-            "a generate_embedding needs input.input (a string or a list)", field="input"
-        )
-
-
-@dataclass(frozen=True)
-class TaskDefaults:
-    """What a submission does not say: the deployment's settings."""
-
-    max_retries: int = 3
-    result_ttl_seconds: int = 3600
-
-
 async def submit_task(
     *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
 ) -> Task:
     """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
-    task_type, operation = _validate(spec)
+    task_type, operation = validate(spec)
     now = utcnow()
     retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
     task = Task(
@@ -227,8 +122,8 @@ async def submit_task(
         workflow_step_id=spec.workflow_step_id,
     )
     task.job_id = str(task.id)
-    params = {col: getattr(task, key) for key, col in _TASK_COLUMNS.items()}
-    await session.execute(_SUBMIT, params)
+    params = {col: getattr(task, key) for key, col in task_statements.TASK_COLUMNS.items()}
+    await session.execute(task_statements.SUBMIT, params)
     effects.record(session, effects.Enqueue.of(task))
     _changed(session, task)
     return task
@@ -395,79 +290,13 @@ async def retry_task(
 # --- worker side --------------------------------------------------------------------------
 
 
-# The per-task hot path (submit, start, complete) runs prebuilt statements with bound
-# parameters, each one round trip: the status change and its transition row are written by
-# one statement (a data-modifying CTE). Building a statement per call costs more than running it.
-_TASKS = Task.__table__
-_TRANSITIONS = TaskTransition.__table__
-
-
-def _with_transition(change: Any, frm: str | None, reason: Any) -> Any:
-    """SELECT the changed task rows (as Task) while inserting one transition row for each."""
-    changed = change.returning(*_TASKS.c).cte("changed")
-    recorded = insert(_TRANSITIONS).from_select(  # type: ignore[arg-type]
-        ["task_id", "from_status", "to_status", "at", "reason"],
-        select(changed.c.id, literal(frm, String), changed.c.status, changed.c.updated_at, reason),
-    )
-    return select(aliased(Task, changed)).add_cte(recorded.cte("recorded"))
-
-
-_SUBMIT = _with_transition(
-    insert(_TASKS).values({c.name: bindparam(c.name, type_=c.type) for c in _TASKS.c}),  # type: ignore[arg-type]
-    None,
-    literal("submitted"),
-)
-_START_CHANGE = (
-    update(_TASKS)  # type: ignore[arg-type]
-    .where(_TASKS.c.id == bindparam("tid"), _TASKS.c.status == TaskStatus.QUEUED.value)
-    .values(
-        status=TaskStatus.RUNNING.value,
-        updated_at=bindparam("now"),
-        attempts=_TASKS.c.attempts + 1,
-        worker_name=bindparam("worker"),
-        next_attempt_at=None,
-        started_at=func.coalesce(_TASKS.c.started_at, bindparam("now")),
-    )
-)
-_START = _with_transition(
-    _START_CHANGE,
-    TaskStatus.QUEUED.value,
-    func.concat("attempt ", literal_column("changed.attempts"), " on ", bindparam("worker")),
-)
-_COMPLETE = _with_transition(
-    update(_TASKS)  # type: ignore[arg-type]
-    .where(
-        _TASKS.c.id == bindparam("tid"),
-        _TASKS.c.status == TaskStatus.RUNNING.value,
-        _TASKS.c.worker_name == bindparam("worker"),
-    )
-    .values(
-        status=TaskStatus.COMPLETED.value,
-        updated_at=bindparam("now"),
-        completed_at=bindparam("now"),
-        result=bindparam("result", type_=JSONB),
-        progress=100.0,
-        input_tokens=_TASKS.c.input_tokens + bindparam("in_tokens"),
-        output_tokens=_TASKS.c.output_tokens + bindparam("out_tokens"),
-        cost_usd=_TASKS.c.cost_usd + bindparam("cost"),
-        provider=func.coalesce(bindparam("provider", type_=String), _TASKS.c.provider),
-        model=func.coalesce(bindparam("model", type_=String), _TASKS.c.model),
-        latency_ms=func.coalesce(bindparam("latency", type_=Float), _TASKS.c.latency_ms),
-        service_requests=_TASKS.c.service_requests.op("||")(bindparam("requests", type_=JSONB)),
-        progress_history=_TASKS.c.progress_history.op("||")(bindparam("history", type_=JSONB)),
-    ),
-    TaskStatus.RUNNING.value,
-    literal("completed"),
-)
-
-
 async def start_attempt(
     *, session: AsyncSession, task_id: uuid.UUID, worker_name: str
 ) -> Task | None:
     """Mark RUNNING before any work; None when the task is not QUEUED (cancelled, done, gone)."""
     check_transition(TaskStatus.QUEUED, TaskStatus.RUNNING)
     params = {"tid": task_id, "now": utcnow(), "worker": worker_name}
-    task: Task | None = (await session.execute(_START, params)).scalar_one_or_none()
+    task: Task | None = (await session.execute(task_statements.START, params)).scalar_one_or_none()
     if task is not None:
         _changed(session, task)
     return task
@@ -493,7 +322,9 @@ async def complete_attempt(
         "requests": [usage.service_request] if usage.service_request else [],
         "history": [{"at": now.isoformat(), "progress": 100.0, "message": "completed"}],
     }
-    task: Task | None = (await session.execute(_COMPLETE, params)).scalar_one_or_none()
+    task: Task | None = (
+        await session.execute(task_statements.COMPLETE, params)
+    ).scalar_one_or_none()
     if task is not None:
         _changed(session, task)
         _notify(session, task)

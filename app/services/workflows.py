@@ -7,254 +7,29 @@ row, so concurrent completions of parallel steps schedule their successor exactl
 
 from __future__ import annotations
 
-import heapq
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Workflow, WorkflowStep
-from app.services import effects, task_types, tasks
-from app.services.errors import InvalidInput, InvalidTransition, NotFound
+from app.services import effects, task_specs, task_types, tasks
+from app.services.errors import InvalidTransition, NotFound
 from app.services.lifecycle import TaskStatus
-from app.services.ordering import order_by as order_by_clause
-
-MAX_STEPS = 1000
-
-
-class WorkflowStatus(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-class StepStatus(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-ACTIVE = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.PAUSED})
-SCHEDULING = frozenset({WorkflowStatus.PENDING, WorkflowStatus.RUNNING})
-
-
-@dataclass
-class InputMapping:
-    from_step: str
-    path: str
-    to: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"from_step": self.from_step, "path": self.path, "to": self.to}
-
-
-@dataclass
-class StepSpec:
-    step_id: str
-    task_type: str
-    operation: str | None = None
-    queue: str | None = None
-    dependencies: list[str] = field(default_factory=list)
-    input_mappings: list[dict[str, Any]] = field(default_factory=list)
-    input: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    max_retries: int = 0
-
-
-@dataclass
-class WorkflowSpec:
-    name: str
-    steps: list[StepSpec]
-    description: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    webhook_url: str | None = None
-    origin_instance: str = "api"
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
-    origin_reference: str | None = None
-    final_step_id: str | None = None
-    priority: int = 50
-
-
-@dataclass
-class WorkflowFilter:
-    statuses: Sequence[str] = ()
-    origin_instance: str | None = None
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    search: str | None = None
-
-
-ORDER_FIELDS: dict[str, Any] = {
-    "created_at": Workflow.created_at,
-    "updated_at": Workflow.updated_at,
-    "started_at": Workflow.started_at,
-    "completed_at": Workflow.completed_at,
-    "name": Workflow.name,
-    "status": Workflow.status,
-    "progress": Workflow.progress,
-    "total_steps": Workflow.total_steps,
-    "duration_ms": Workflow.completed_at - Workflow.started_at,
-}
-
-
-# --- validation ---------------------------------------------------------------------------
-
-
-def _mappings(step: StepSpec, index: int) -> list[InputMapping]:
-    out = []
-    for j, raw in enumerate(step.input_mappings):
-        where = f"steps[{index}].input_mappings[{j}]"
-        if not isinstance(raw, dict):
-            raise InvalidInput(
-                f"step {step.step_id!r}: an input mapping must be an object", field=where
-            )
-        source = raw.get("from_step", raw.get("step"))
-        target = raw.get("to", raw.get("field"))
-        path = raw.get("path", "")
-        if not isinstance(source, str) or not source:
-            raise InvalidInput(
-                f"step {step.step_id!r}: input mapping {j} needs 'from_step'", field=where
-            )
-        if not isinstance(target, str) or not target:
-            raise InvalidInput(f"step {step.step_id!r}: input mapping {j} needs 'to'", field=where)
-        if not isinstance(path, str):
-            raise InvalidInput(
-                f"step {step.step_id!r}: input mapping {j}: 'path' must be a string", field=where
-            )
-        out.append(InputMapping(from_step=source, path=path, to=target))
-    return out
-
-
-def topological_order(steps: Sequence[StepSpec]) -> list[str]:
-    """Kahn's algorithm, ties broken by declaration order; raises naming a cycle."""
-    index = {s.step_id: i for i, s in enumerate(steps)}
-    indegree = {s.step_id: len(set(s.dependencies)) for s in steps}
-    children: dict[str, list[str]] = {s.step_id: [] for s in steps}
-    for s in steps:
-        for dep in set(s.dependencies):
-            children[dep].append(s.step_id)
-    ready = [(index[sid], sid) for sid, d in indegree.items() if d == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, sid = heapq.heappop(ready)
-        order.append(sid)
-        for child in children[sid]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                heapq.heappush(ready, (index[child], child))
-    if len(order) < len(steps):
-        stuck = {sid for sid, d in indegree.items() if d > 0}
-        cycle = _find_cycle(steps, stuck)
-        first = min(cycle, key=lambda sid: index[sid])
-        at = cycle.index(first)
-        cycle = cycle[at:] + cycle[:at]
-        raise InvalidInput(
-            f"steps form a cycle (each depends on the next): {' -> '.join([*cycle, first])}",
-            field=f"steps[{index[first]}].dependencies",
-        )
-    return order
-
-
-def _find_cycle(steps: Sequence[StepSpec], stuck: set[str]) -> list[str]:
-    deps = {s.step_id: [d for d in s.dependencies if d in stuck] for s in steps}
-    start = next(s.step_id for s in steps if s.step_id in stuck)
-    path: list[str] = []
-    seen: dict[str, int] = {}
-    node = start
-    while node not in seen:
-        seen[node] = len(path)
-        path.append(node)
-        node = deps[node][0]
-    return list(reversed(path[seen[node] :]))
-
-
-def validate(spec: WorkflowSpec) -> list[str]:
-    """Check the definition; return the step ids in topological order."""
-    if not spec.name or not spec.name.strip():
-        raise InvalidInput("a workflow needs a name", field="name")
-    if not spec.steps:
-        raise InvalidInput("a workflow needs at least one step", field="steps")
-    if len(spec.steps) > MAX_STEPS:
-        raise InvalidInput(f"at most {MAX_STEPS} steps", field="steps")
-    if not 0 <= spec.priority <= 100:
-        raise InvalidInput("priority must be between 0 and 100", field="priority")
-    if spec.webhook_url is not None:
-        url = urlparse(spec.webhook_url)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise InvalidInput("webhook_url must be an http(s) URL", field="webhook_url")
-    seen: set[str] = set()
-    for i, step in enumerate(spec.steps):
-        if not step.step_id or len(step.step_id) > 255:
-            raise InvalidInput(
-                f"step {i} needs a step_id (1-255 characters)", field=f"steps[{i}].step_id"
-            )
-        if step.step_id in seen:
-            raise InvalidInput(f"duplicate step id {step.step_id!r}", field=f"steps[{i}].step_id")
-        seen.add(step.step_id)
-        try:
-            task_types.resolve(step.task_type, step.operation)
-        except InvalidInput as exc:
-            raise InvalidInput(
-                f"step {step.step_id!r}: {exc.message}", field=f"steps[{i}].task_type"
-            ) from exc
-        if not 0 <= step.max_retries <= 20:
-            raise InvalidInput(
-                f"step {step.step_id!r}: max_retries must be between 0 and 20",
-                field=f"steps[{i}].max_retries",
-            )
-        if step.queue is not None and not tasks.QUEUE_NAME.match(step.queue):
-            raise InvalidInput(
-                f"step {step.step_id!r}: invalid queue name", field=f"steps[{i}].queue"
-            )
-    for i, step in enumerate(spec.steps):
-        for dep in step.dependencies:
-            if dep not in seen:
-                raise InvalidInput(
-                    f"step {step.step_id!r} depends on unknown step {dep!r}",
-                    field=f"steps[{i}].dependencies",
-                )
-            if dep == step.step_id:
-                raise InvalidInput(
-                    f"steps form a cycle: {dep} -> {dep}", field=f"steps[{i}].dependencies"
-                )
-    order = topological_order(spec.steps)
-    by_id = {s.step_id: s for s in spec.steps}
-    ancestors: dict[str, set[str]] = {}
-    for sid in order:
-        found: set[str] = set()
-        for dep in by_id[sid].dependencies:
-            found |= {dep} | ancestors[dep]
-        ancestors[sid] = found
-    for i, step in enumerate(spec.steps):
-        for m in _mappings(step, i):
-            if m.from_step not in ancestors[step.step_id]:
-                raise InvalidInput(
-                    f"step {step.step_id!r} maps input from {m.from_step!r}, which is not one "
-                    "of its ancestors",
-                    field=f"steps[{i}].input_mappings",
-                )
-    if spec.final_step_id is not None and spec.final_step_id not in seen:
-        raise InvalidInput(
-            f"final_step_id {spec.final_step_id!r} is not a step", field="final_step_id"
-        )
-    return order
-
+from app.services.workflow_definitions import (
+    ACTIVE,
+    SCHEDULING,
+    StepStatus,
+    WorkflowSpec,
+    WorkflowStatus,
+    mappings,
+    validate,
+)
+from app.services.workflow_queries import scoped
 
 # --- creation and reading -----------------------------------------------------------------
 
@@ -297,7 +72,7 @@ async def create_workflow(*, session: AsyncSession, spec: WorkflowSpec) -> Workf
             operation=operation,
             queue=s.queue or ("llm" if task_type == "llm" else "default"),
             dependencies=list(s.dependencies),
-            input_mappings=[m.as_dict() for m in _mappings(s, i)],
+            input_mappings=[m.as_dict() for m in mappings(s, i)],
             input=s.input,
             config=s.config,
             max_retries=s.max_retries,
@@ -312,10 +87,6 @@ async def create_workflow(*, session: AsyncSession, spec: WorkflowSpec) -> Workf
     return wf
 
 
-def _scoped(stmt: Any, tenant_id: str | None) -> Any:
-    return stmt if tenant_id is None else stmt.where(Workflow.origin_tenant_id == tenant_id)
-
-
 async def get_workflow(
     *,
     session: AsyncSession,
@@ -323,7 +94,7 @@ async def get_workflow(
     tenant_id: str | None = None,
     for_update: bool = False,
 ) -> Workflow:
-    stmt = _scoped(select(Workflow).where(Workflow.id == workflow_id), tenant_id)
+    stmt = scoped(select(Workflow).where(Workflow.id == workflow_id), tenant_id)
     if for_update:
         stmt = stmt.with_for_update()
     wf: Workflow | None = (await session.execute(stmt)).scalar_one_or_none()
@@ -344,109 +115,6 @@ async def steps_of(
     for step in (await session.execute(stmt)).scalars():
         out[step.workflow_id].append(step)
     return out
-
-
-def _filtered(stmt: Any, f: WorkflowFilter, tenant_id: str | None) -> Any:
-    stmt = _scoped(stmt, tenant_id)
-    if f.statuses:
-        stmt = stmt.where(Workflow.status.in_(list(f.statuses)))
-    if f.origin_instance is not None:
-        stmt = stmt.where(Workflow.origin_instance == f.origin_instance)
-    if f.origin_zone is not None:
-        stmt = stmt.where(Workflow.origin_zone == f.origin_zone)
-    if f.origin_tenant_id is not None:
-        stmt = stmt.where(Workflow.origin_tenant_id == f.origin_tenant_id)
-    if f.created_after is not None:
-        stmt = stmt.where(Workflow.created_at > f.created_after)
-    if f.created_before is not None:
-        stmt = stmt.where(Workflow.created_at < f.created_before)
-    if f.search:
-        term = f.search.replace("%", "").replace("_", "")
-        stmt = stmt.where(
-            Workflow.name.ilike(f"%{term}%") | cast(Workflow.id, String).like(term.lower() + "%")
-        )
-    return stmt
-
-
-async def list_workflows(
-    *,
-    session: AsyncSession,
-    filter: WorkflowFilter,
-    order_by: str = "created_at",
-    descending: bool = True,
-    limit: int = 50,
-    offset: int = 0,
-    tenant_id: str | None = None,
-) -> list[Workflow]:
-    if order_by not in ORDER_FIELDS:
-        raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
-    column = ORDER_FIELDS[order_by]
-    stmt = _filtered(select(Workflow), filter, tenant_id).order_by(
-        *order_by_clause(column, Workflow.id, descending=descending)
-    )
-    return list((await session.execute(stmt.limit(limit).offset(offset))).scalars())
-
-
-async def count_workflows(
-    *, session: AsyncSession, filter: WorkflowFilter, tenant_id: str | None = None
-) -> int:
-    stmt = _filtered(select(func.count()).select_from(Workflow), filter, tenant_id)
-    return int((await session.execute(stmt)).scalar_one())
-
-
-@dataclass
-class WorkflowStats:
-    total_workflows: int
-    by_status: dict[str, int]
-    workflows_last_hour: int
-    workflows_last_24h: int
-    avg_steps_per_workflow: float
-
-
-async def workflow_stats(
-    *,
-    session: AsyncSession,
-    tenant_id: str | None = None,
-    origin_instance: str | None = None,
-    origin_zone: str | None = None,
-) -> WorkflowStats:
-    from datetime import timedelta
-
-    now = utcnow()
-
-    def scoped(stmt: Any) -> Any:
-        return _filtered(
-            stmt,
-            WorkflowFilter(origin_instance=origin_instance, origin_zone=origin_zone),
-            tenant_id,
-        )
-
-    by_status = {
-        str(k): int(n)
-        for k, n in (
-            await session.execute(
-                scoped(select(Workflow.status, func.count()).group_by(Workflow.status))
-            )
-        ).all()
-    }
-    hour, day, avg_steps = (
-        await session.execute(
-            scoped(
-                select(
-                    func.count().filter(Workflow.created_at >= now - timedelta(hours=1)),
-                    func.count().filter(Workflow.created_at >= now - timedelta(hours=24)),
-                    func.avg(Workflow.total_steps),
-                ).select_from(Workflow)
-            )
-        )
-    ).one()
-    return WorkflowStats(
-        total_workflows=sum(by_status.values()),
-        by_status=by_status,
-        workflows_last_hour=int(hour),
-        workflows_last_24h=int(day),
-        avg_steps_per_workflow=round(float(avg_steps or 0.0), 2),
-    )
 
 
 # --- the engine ---------------------------------------------------------------------------
@@ -494,7 +162,7 @@ async def _schedule_ready(session: AsyncSession, wf: Workflow, steps: list[Workf
             return
         task = await tasks.submit_task(
             session=session,
-            spec=tasks.TaskSpec(
+            spec=task_specs.TaskSpec(
                 task_type=step.task_type,
                 operation=step.operation,
                 queue=step.queue,

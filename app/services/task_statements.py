@@ -1,0 +1,90 @@
+"""The prebuilt statements of the per-task hot path (submit, start, complete).
+
+Each writes the status change and its transition row in one statement (a data-modifying CTE)
+and returns the task, so an attempt costs one round trip per change. They are built once with
+bound parameters: building and coercing a statement per call costs more than running it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import aliased
+
+from app.db.models import Task, TaskTransition
+from app.services.lifecycle import TaskStatus
+
+# attribute name -> column name ("meta" is stored as "metadata")
+TASK_COLUMNS = {a.key: a.columns[0].name for a in Task.__mapper__.column_attrs}
+TASKS = Task.__table__
+TRANSITIONS = TaskTransition.__table__
+
+
+def with_transition(change: Any, frm: str | None, reason: Any) -> Any:
+    """SELECT the changed task rows (as Task) while inserting one transition row for each."""
+    changed = change.returning(*TASKS.c).cte("changed")
+    recorded = insert(TRANSITIONS).from_select(  # type: ignore[arg-type]
+        ["task_id", "from_status", "to_status", "at", "reason"],
+        select(changed.c.id, literal(frm, String), changed.c.status, changed.c.updated_at, reason),
+    )
+    return select(aliased(Task, changed)).add_cte(recorded.cte("recorded"))
+
+
+SUBMIT = with_transition(
+    insert(TASKS).values({c.name: bindparam(c.name, type_=c.type) for c in TASKS.c}),  # type: ignore[arg-type]
+    None,
+    literal("submitted"),
+)
+_START_CHANGE = (
+    update(TASKS)  # type: ignore[arg-type]
+    .where(TASKS.c.id == bindparam("tid"), TASKS.c.status == TaskStatus.QUEUED.value)
+    .values(
+        status=TaskStatus.RUNNING.value,
+        updated_at=bindparam("now"),
+        attempts=TASKS.c.attempts + 1,
+        worker_name=bindparam("worker"),
+        next_attempt_at=None,
+        started_at=func.coalesce(TASKS.c.started_at, bindparam("now")),
+    )
+)
+START = with_transition(
+    _START_CHANGE,
+    TaskStatus.QUEUED.value,
+    func.concat("attempt ", literal_column("changed.attempts"), " on ", bindparam("worker")),
+)
+COMPLETE = with_transition(
+    update(TASKS)  # type: ignore[arg-type]
+    .where(
+        TASKS.c.id == bindparam("tid"),
+        TASKS.c.status == TaskStatus.RUNNING.value,
+        TASKS.c.worker_name == bindparam("worker"),
+    )
+    .values(
+        status=TaskStatus.COMPLETED.value,
+        updated_at=bindparam("now"),
+        completed_at=bindparam("now"),
+        result=bindparam("result", type_=JSONB),
+        progress=100.0,
+        input_tokens=TASKS.c.input_tokens + bindparam("in_tokens"),
+        output_tokens=TASKS.c.output_tokens + bindparam("out_tokens"),
+        cost_usd=TASKS.c.cost_usd + bindparam("cost"),
+        provider=func.coalesce(bindparam("provider", type_=String), TASKS.c.provider),
+        model=func.coalesce(bindparam("model", type_=String), TASKS.c.model),
+        latency_ms=func.coalesce(bindparam("latency", type_=Float), TASKS.c.latency_ms),
+        service_requests=TASKS.c.service_requests.op("||")(bindparam("requests", type_=JSONB)),
+        progress_history=TASKS.c.progress_history.op("||")(bindparam("history", type_=JSONB)),
+    ),
+    TaskStatus.RUNNING.value,
+    literal("completed"),
+)
