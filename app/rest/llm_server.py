@@ -13,7 +13,6 @@ from app.events import Event
 from app.rest.deps import Operator, Reader, State
 from app.services import stats, task_specs, tasks
 from app.services.lifecycle import FINISHED
-from app.services.snapshots import task_from_snapshot
 from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1", tags=["LLM server"])
@@ -85,7 +84,7 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
         origin_instance="llm-server",
         origin_tenant_id=principal.tenant_id,
     )
-    holder: dict[str, str] = {}
+    holder: dict[str, str] = {}  # the id exists only once submitted, before any event can come
 
     def finished(e: Event) -> bool:
         return e.kind == "task" and e.key == holder.get("id") and e.data["status"] in FINISHED
@@ -107,8 +106,8 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
             async with read_only(state.sessionmaker) as session:
                 row = await tasks.get_task(session=session, task_id=task.id)
             return _response(row.status, str(row.id), row.result, row.errors)
-    done = task_from_snapshot(event.data)
-    return _response(done.status, str(done.id), done.result, done.errors)
+    data = event.data
+    return _response(data["status"], data["id"], data.get("result"), data.get("errors") or [])
 
 
 @router.get("/metrics", response_model=MetricsResponse, summary="Get Server Metrics")
