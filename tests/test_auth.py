@@ -284,3 +284,31 @@ def test_token_cli_prints_a_verifiable_token(env: dict[str, str]) -> None:
     )
     assert claims["role"] == "viewer" and claims["tenant_id"] == "t9"
     assert claims["exp"] - claims["iat"] == 60
+
+
+async def test_legacy_graphql_ws_when_enabled(
+    env: dict[str, str], logs: Any, token_for: Callable[..., str], worker: Any
+) -> None:
+    from tests.processes import start_server
+
+    proc, base = start_server({**env, "OPSGRAPH_LEGACY_GRAPHQL_WS": "1"}, logs)
+    try:
+        url = base.replace("http", "ws", 1) + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert message["type"] == "connection_error"
+        async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {
+                "Authorization": f"Bearer {token_for('viewer')}"}}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "start", "payload": {
+                "query": operations()["QueueStatsLive"]}}))
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] == "ka":
+                    continue
+                break
+            assert message["type"] == "data" and "queueStats" in message["payload"]["data"]
+    finally:
+        proc.stop()
