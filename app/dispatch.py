@@ -93,11 +93,19 @@ async def enqueue(
 
 
 async def job_is_queued(redis: ArqRedis, *, task_id: str, queue: str) -> bool:
+    return (await jobs_queued(redis, [(task_id, queue)]))[0]
+
+
+async def jobs_queued(redis: ArqRedis, jobs: Sequence[tuple[str, str]]) -> list[bool]:
+    """For each (task id, queue): is its job stored and in its queue? One round trip."""
+    if not jobs:
+        return []
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.exists(job_key_prefix + task_id)
-        pipe.zscore(queue_key(queue), task_id)
-        exists, score = await pipe.execute()
-    return bool(exists) and score is not None
+        for task_id, queue in jobs:
+            pipe.exists(job_key_prefix + task_id)
+            pipe.zscore(queue_key(queue), task_id)
+        found = await pipe.execute()
+    return [bool(found[2 * i]) and found[2 * i + 1] is not None for i in range(len(jobs))]
 
 
 async def drop_job(redis: ArqRedis, *, task_id: str, queue: str) -> None:

@@ -299,11 +299,24 @@ async def test_legacy_graphql_ws_when_enabled(
             message = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert message["type"] == "connection_error"
         async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init", "payload": {
-                "Authorization": f"Bearer {token_for('viewer')}"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"Authorization": f"Bearer {token_for('viewer')}"},
+                    }
+                )
+            )
             assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "1", "type": "start", "payload": {
-                "query": operations()["QueueStatsLive"]}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "start",
+                        "payload": {"query": operations()["QueueStatsLive"]},
+                    }
+                )
+            )
             while True:
                 message = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 if message["type"] == "ka":

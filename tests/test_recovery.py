@@ -128,3 +128,22 @@ async def test_task_a_live_worker_no_longer_runs_is_resumed(
     # then the reconciler notices from the heartbeat and the task completes
     task = await wait_for_status(admin, task_id, {"COMPLETED"}, timeout=30)
     assert task["isResumed"] is True and task["resumeAttemptCount"] == 1
+
+
+async def test_reconciler_puts_back_thousands_of_lost_jobs_in_one_pass(
+    worker: Proc, engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    from app.services import task_specs, tasks
+
+    # given 2,500 QUEUED tasks whose jobs never reached Redis (written, never enqueued)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        for _ in range(2500):
+            await tasks.submit_task(
+                session=session, spec=task_specs.TaskSpec(task_type="echo", queue="bulkq")
+            )
+    # then the reconciler enqueues every one of them (no worker serves the queue)
+    deadline = asyncio.get_running_loop().time() + 30
+    while await redis_client.zcard("opsgraph:queue:bulkq") < 2500:
+        assert asyncio.get_running_loop().time() < deadline, "not all re-enqueued"
+        await asyncio.sleep(0.2)
+    assert await redis_client.zcard("opsgraph:queue:bulkq") == 2500

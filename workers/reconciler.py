@@ -7,7 +7,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +22,8 @@ from workers.context import WorkerState
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "opsgraph:reconciler:lock"
+PAGE = 1000
+MAX_PAGES_PER_PASS = 100  # up to 100,000 queued tasks checked per pass
 
 
 @dataclass
@@ -113,17 +115,25 @@ class Reconciler:
         )
 
     async def _requeue_lost(self) -> int:
+        """Walk every QUEUED task (a page at a time, one Redis round trip per page to check
+        their jobs) and enqueue again those whose job is gone; bounded work per pass."""
         state = self.state
         grace = timedelta(seconds=state.settings.reconcile_grace_seconds)
-        async with read_only(state.sessionmaker) as session:
-            queued = await tasks.queued_tasks_older_than(session=session, age=grace)
         count = 0
-        for task in queued:
-            task_id = str(task.id)
-            if await dispatch.job_is_queued(state.redis, task_id=task_id, queue=task.queue):
-                continue
-            await self._enqueue_again(task)
-            count += 1
+        after: tuple[datetime, uuid.UUID] | None = None
+        for _ in range(MAX_PAGES_PER_PASS):
+            async with read_only(state.sessionmaker) as session:
+                page = await tasks.queued_tasks_older_than(
+                    session=session, age=grace, limit=PAGE, after=after
+                )
+            if not page:
+                break
+            present = await dispatch.jobs_queued(state.redis, [(str(t.id), t.queue) for t in page])
+            for task, ok in zip(page, present, strict=True):
+                if not ok:
+                    await self._enqueue_again(task)
+                    count += 1
+            after = (page[-1].updated_at, page[-1].id)
         if count:
             log.warning("reconciler re-enqueued %d QUEUED tasks missing from Redis", count)
         return count

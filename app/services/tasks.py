@@ -18,6 +18,7 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -406,15 +407,17 @@ async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task
 
 
 async def queued_tasks_older_than(
-    *, session: AsyncSession, age: timedelta, limit: int = 1000
+    *,
+    session: AsyncSession,
+    age: timedelta,
+    limit: int = 1000,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Task]:
-    now = utcnow()
-    stmt = (
-        select(Task)
-        .where(Task.status == TaskStatus.QUEUED, Task.updated_at < now - age)
-        .order_by(Task.updated_at)
-        .limit(limit)
-    )
+    """QUEUED tasks unchanged for `age`, oldest first, a page at a time (keyset `after`)."""
+    stmt = select(Task).where(Task.status == TaskStatus.QUEUED, Task.updated_at < utcnow() - age)
+    if after is not None:
+        stmt = stmt.where(tuple_(Task.updated_at, Task.id) > tuple_(*after))
+    stmt = stmt.order_by(Task.updated_at, Task.id).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 
