@@ -51,7 +51,8 @@ def _spawn(args: list[str], env: Mapping[str, str], log: Path, name: str) -> Pro
     return Proc(process=process, log=log, name=name)
 
 
-def start_server(env: Mapping[str, str], logs: Path) -> tuple[Proc, str]:
+def spawn_server(env: Mapping[str, str], logs: Path) -> tuple[Proc, str]:
+    """Start an API process without waiting for it to be ready."""
     port = free_port()
     proc = _spawn(
         ["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -59,7 +60,11 @@ def start_server(env: Mapping[str, str], logs: Path) -> tuple[Proc, str]:
         logs / f"server-{port}.log",
         f"server-{port}",
     )
-    base = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def start_server(env: Mapping[str, str], logs: Path) -> tuple[Proc, str]:
+    proc, base = spawn_server(env, logs)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.process.poll() is not None:

@@ -497,3 +497,28 @@ async def test_503_while_redis_is_down_then_recovery(
     finally:
         proc.stop()
         redis.stop()
+
+
+async def test_503_while_postgres_is_unreachable(
+    env: dict[str, str], logs: Path, admin: GraphQLClient
+) -> None:
+    from tests.processes import spawn_server
+
+    dead_db = "postgresql://postgres@127.0.0.1:1/nowhere"
+    proc, base = spawn_server({**env, "OPSGRAPH_DATABASE_URL": dead_db}, logs)
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=admin.http.headers) as http:
+            for _ in range(100):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+            response = await http.get(f"{LLM}/stats")
+            assert response.status_code == 503
+            assert response.json() == {"detail": "LLM queue service unavailable"}
+            assert (await http.get("/api/v1/monitoring/tasks")).status_code == 503
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["postgres"].startswith("unreachable")
+    finally:
+        proc.stop()
