@@ -518,6 +518,8 @@ async def test_503_while_postgres_is_unreachable(
             assert response.status_code == 503
             assert response.json() == {"detail": "LLM queue service unavailable"}
             assert (await http.get("/api/v1/monitoring/tasks")).status_code == 503
+            gql = (await http.post("/graphql", json={"query": "{ tasks { totalCount } }"})).json()
+            assert gql["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
             ready = await http.get("/readyz")
             assert ready.status_code == 503 and ready.json()["postgres"].startswith("unreachable")
     finally:

@@ -22,12 +22,29 @@ from app.gql.monitoring import MonitoringQueries
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
+from app.outages import STORE_ERRORS
 
 Query = merge_types("Query", (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries))
 Mutation = merge_types("Mutation", (TaskMutations, WorkflowMutations, LlmMutations))
 Subscription = merge_types(
     "Subscription", (TaskSubscription, WorkflowSubscription, LlmSubscription)
 )
+
+
+class MaskUnexpected(MaskErrors):
+    """Unexpected errors are masked; a store outage says so with code UNAVAILABLE."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if isinstance(error.original_error, STORE_ERRORS):
+            return GraphQLError(
+                "service unavailable: a backing store is unreachable; retry shortly",
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "UNAVAILABLE"},
+            )
+        return super().anonymise_error(error)
 
 
 def _mask(error: GraphQLError) -> bool:
@@ -46,7 +63,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         MaxTokensLimiter(max_token_count=s.max_query_tokens),
         MaxAliasesLimiter(max_alias_count=s.max_query_aliases),
         *cost_extensions(s.max_query_cost, s.page_size_max),
-        MaskErrors(should_mask_error=_mask),
+        MaskUnexpected(should_mask_error=_mask),
     ]
     if not s.introspection_enabled:
         from strawberry.extensions import DisableIntrospection

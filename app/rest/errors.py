@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-STORE_ERRORS: tuple[type[Exception], ...] = (
-    RedisError,
-    OperationalError,
-    InterfaceError,
-    DBAPIError,
-    ConnectionError,
-    TimeoutError,
-)
+from app.outages import STORE_ERRORS
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
