@@ -2,7 +2,8 @@
 simulated provider with zero latency -> COMPLETED in PostgreSQL), same machine, same run.
 
 Both sides use the same Redis, the same concurrency and in-process arq workers in burst mode,
-and are timed from the first submission to the last completion. Uses the test stores
+and are timed from the first submission to the last completion. The LLM semaphore admits as
+many calls as the concurrency, so it does not cap the run. Uses the test stores
 (OPSGRAPH_TEST_DATABASE_URL / OPSGRAPH_TEST_REDIS_URL, or embedded servers).
 
     python -m bench.throughput [--tasks 5000] [--concurrency 10]
@@ -113,6 +114,7 @@ def main(n: int, concurrency: int) -> dict[str, Any]:
                 database_url=stores.database_url,
                 redis_url=stores.redis_url,
                 worker_name="bench-worker",
+                llm_max_concurrent=concurrency,
             )
             arq_s = asyncio.run(bare_arq(stores.redis_url, n, concurrency))
             ops_s = asyncio.run(opsgraph(settings, n, concurrency))
