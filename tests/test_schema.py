@@ -66,3 +66,13 @@ def test_models_match_the_migrations(stores: Any) -> None:
 
     # raises when the ORM models and the migrated database differ
     command.check(alembic_config(stores.database_url))
+
+
+def test_readme_examples_validate() -> None:
+    import re
+
+    schema = build_schema(Settings(introspection=True))._schema
+    blocks = re.findall(r"```graphql\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert not validate(schema, parse(block)), block
