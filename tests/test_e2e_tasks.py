@@ -261,3 +261,20 @@ async def test_prometheus_metrics(admin: GraphQLClient, worker: Proc, server: st
     assert 'opsgraph_tasks{queue="llm",status="COMPLETED"} 1.0' in text
     assert 'opsgraph_llm_tokens{kind="input"} 7.0' in text
     assert "opsgraph_workers " in text and "opsgraph_process_subscriptions" in text
+
+
+async def test_shared_subscription_survives_a_subscriber_leaving(admin: GraphQLClient) -> None:
+    # two identical event subscriptions share one execution in the API process
+    async with admin.subscribe("TaskUpdated", queue="parked") as stays:
+        async with admin.subscribe("TaskUpdated", queue="parked") as leaves:
+            first = await admin.data("SubmitTask", input=echo_input(queue="parked"))
+            first_id = first["submitTask"]["task"]["id"]
+            assert (await leaves.next())["taskUpdated"]["id"] == first_id
+            assert (await stays.next())["taskUpdated"]["id"] == first_id
+        # the first subscriber is gone; the other still gets every change
+        second = await admin.data("SubmitTask", input=echo_input(queue="parked"))
+        assert (await stays.next())["taskUpdated"]["id"] == second["submitTask"]["task"]["id"]
+    # and a newcomer after everyone left starts a fresh shared run
+    async with admin.subscribe("TaskUpdated", queue="parked") as newcomer:
+        third = await admin.data("SubmitTask", input=echo_input(queue="parked"))
+        assert (await newcomer.next())["taskUpdated"]["id"] == third["submitTask"]["task"]["id"]

@@ -95,16 +95,24 @@ def cost_extensions(max_cost: int, max_page: int) -> list[Any]:
                     )
                 )
 
+    echoed: dict[str, dict[str, Any]] = {}  # query text -> echo (bounded below)
+
     class CostEcho(SchemaExtension):
         def get_results(self) -> dict[str, Any]:
-            document = self.execution_context.graphql_document
-            if document is None:
+            ctx = self.execution_context
+            if ctx.graphql_document is None or ctx.query is None:
                 return {}
-            return {
-                "cost": {
-                    "requestedQueryCost": estimate(document, max_page),
-                    "maximumAvailable": max_cost,
+            # A subscription's every result echoes the same cost: compute it once per text.
+            echo = echoed.get(ctx.query)
+            if echo is None:
+                if len(echoed) >= 512:
+                    echoed.clear()
+                echo = echoed[ctx.query] = {
+                    "cost": {
+                        "requestedQueryCost": estimate(ctx.graphql_document, max_page),
+                        "maximumAvailable": max_cost,
+                    }
                 }
-            }
+            return echo
 
     return [AddValidationRules([CostRule]), CostEcho]

@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 from app.config import Settings
 from app.gql.cost import cost_extensions
+from app.gql.fanout import SharingSchema
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.subscriptions import TaskSubscription
@@ -69,7 +70,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection())
-    return strawberry.Schema(
+    return SharingSchema(
+        subscriber_buffer=s.subscriber_buffer,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 
 from app.events import Event
 from app.gql.context import Info
+from app.gql.loaders import Loaders
 from app.gql.monitoring import load_queue_stats
 from app.gql.permissions import CanRead
 from app.gql.throttle import throttled_snapshots, visible
@@ -57,6 +58,8 @@ class TaskSubscription:
                 if not wanted or row.status in wanted:
                     yield Task(row=row)
             async for event in sub:
+                # Fresh loaders per event: relations must not come from an earlier cache.
+                ctx.loaders = Loaders(ctx.state.sessionmaker)
                 yield Task(row=event.derived("task", task_from_snapshot))
 
     @strawberry.subscription(

@@ -6,6 +6,7 @@ itself is open. Websockets authenticate at `connection_init` (or on the upgrade 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +32,35 @@ def app_state(scope: Scope) -> AppState:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # Encoded `next` payloads by the identity of their (shared) data: a result fanned out to
+    # many subscribers is serialised once. Bounded; holds references so identities stay valid.
+    PAYLOAD_CACHE = 256
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._payloads: OrderedDict[tuple[int, int], tuple[Any, Any, str]] = OrderedDict()
+
+    def encode_json(self, data: object) -> str | bytes:
+        if isinstance(data, dict) and data.get("type") == "next":
+            payload = data.get("payload")
+            if isinstance(payload, dict) and "errors" not in payload and "data" in payload:
+                body = self._payload_json(payload)
+                return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{body}}}'
+        return super().encode_json(data)
+
+    def _payload_json(self, payload: dict[str, Any]) -> str:
+        result, extensions = payload["data"], payload.get("extensions")
+        key = (id(result), id(extensions))
+        hit = self._payloads.get(key)
+        if hit is not None and hit[0] is result and hit[1] is extensions:
+            self._payloads.move_to_end(key)
+            return hit[2]
+        body = json.dumps(payload, separators=(",", ":"))
+        self._payloads[key] = (result, extensions, body)
+        if len(self._payloads) > self.PAYLOAD_CACHE:
+            self._payloads.popitem(last=False)
+        return body
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
             state=app_state(request.scope),
