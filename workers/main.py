@@ -69,7 +69,8 @@ async def _heartbeat_loop(state: WorkerState) -> None:
 async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
     name = settings.worker_name or f"worker-{os.getpid()}@{socket.gethostname()}"
     redis: ArqRedis = await create_pool(redis_settings(settings.redis_url))
-    engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20))
+    # No pre-ping on the hot path: the runner retries a write that meets a dropped connection.
+    engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20), pre_ping=False)
     return WorkerState(
         settings=settings,
         engine=engine,

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from arq import Retry
+from sqlalchemy.exc import DBAPIError
 
 from app.services import tasks, webhooks, workflows
 from app.services.errors import NotFound
@@ -32,6 +33,8 @@ async def deliver_webhook(ctx: dict[str, Any], kind: str, object_id: str, status
                 url, payload = task.webhook_url, webhooks.task_payload(task)
         except NotFound:
             return "gone"
+        except DBAPIError as exc:  # PostgreSQL unreachable or the connection dropped: later
+            raise Retry(defer=state.policy.delay(attempt)) from exc
     if not url:
         return "no webhook"
     body = webhooks.encode(payload)
