@@ -428,7 +428,7 @@ async def test_stats_shape_semaphore_clear_and_roles(
 
 
 async def test_drain_estimate_uses_recent_durations(
-    admin: GraphQLClient, engine: AsyncEngine
+    admin: GraphQLClient, engine: AsyncEngine, worker: Proc
 ) -> None:
     # recent LLM tasks on the llm queue took 30 s each; 5 are queued; no worker serves it here
     for _ in range(3):
@@ -440,6 +440,10 @@ async def test_drain_estimate_uses_recent_durations(
     assert data["estimated_completion_times_human"]["drainq"] == "2m 30s"
     q = {q["queue"]: q for q in data["queues"]}["drainq"]
     assert q["queued"] == 5 and q["depth_percent"] == 5.0 and q["workers"] == 0
+    # overall: the same work through the semaphore (4 slots) on the workers serving these
+    # queues (worker-main, concurrency 10): ceil(150 s / 4)
+    assert data["estimated_completion_time_seconds"] == 38
+    assert data["estimated_completion_time_human"] == "38s"
 
 
 def test_human_durations() -> None:

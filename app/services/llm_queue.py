@@ -156,7 +156,7 @@ async def llm_stats(
         f.total_input_tokens, f.total_output_tokens = u.input_tokens, u.output_tokens
         f.total_cost_usd = u.cost_usd
 
-    await _drain_estimates(session, redis, config, figures, tenant_id)
+    serving = await _drain_estimates(session, redis, config, figures, tenant_id)
     by_model = await usage(func.coalesce(Task.model, "unknown"))
     by_tenant = await usage(func.coalesce(Task.origin_tenant_id, "platform"))
     sem = await semaphore.stats(redis, config)
@@ -164,7 +164,8 @@ async def llm_stats(
     for f in ordered:
         f.depth_percent = round(f.queued / f.max_depth * 100, 2)
     total_work = sum(f.queued * (f.mean_duration_seconds or 0.0) for f in ordered)
-    capacity = max(1, min(config.max_concurrent, sum(f.workers for f in ordered) or 1))
+    # Everything queued drains through the semaphore, on the workers that serve these queues.
+    capacity = max(1, min(config.max_concurrent, serving))
     return LlmStats(
         queues=ordered,
         total_queued=sum(f.queued for f in ordered),
@@ -185,8 +186,9 @@ async def _drain_estimates(
     config: SemaphoreConfig,
     figures: dict[str, QueueFigures],
     tenant_id: str | None,
-) -> None:
-    """queued x recent mean duration / effective concurrency, per queue."""
+) -> int:
+    """queued x recent mean duration / effective concurrency, per queue. Returns the
+    concurrency of the distinct live workers serving any of these queues."""
     recent = select(
         Task.queue.label("queue"),
         (func.extract("epoch", Task.completed_at - Task.started_at)).label("seconds"),
@@ -207,15 +209,19 @@ async def _drain_estimates(
     )
     means = {q: float(m) for q, m in (await session.execute(stmt)).all() if m is not None}
     concurrency: dict[str, int] = {}
+    serving = 0
     for worker in await live_workers(redis):
-        for q in worker.queues:
-            if q in figures:
-                figures[q].workers += 1
-                concurrency[q] = concurrency.get(q, 0) + worker.concurrency
+        served = [q for q in worker.queues if q in figures]
+        if served:
+            serving += worker.concurrency
+        for q in served:
+            figures[q].workers += 1
+            concurrency[q] = concurrency.get(q, 0) + worker.concurrency
     for q, f in figures.items():
         f.mean_duration_seconds = round(means[q], 3) if q in means else None
         effective = max(1, min(config.max_concurrent, concurrency.get(q, 0)))
         f.estimated_seconds = math.ceil(f.queued * (means.get(q) or 0.0) / effective)
+    return serving
 
 
 async def active_llm_tasks(
