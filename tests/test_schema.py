@@ -76,3 +76,11 @@ def test_readme_examples_validate() -> None:
     assert len(blocks) >= 2
     for block in blocks:
         assert not validate(schema, parse(block)), block
+
+
+async def test_introspection_follows_the_setting() -> None:
+    query = "{ __schema { queryType { name } } }"
+    off = await build_schema(Settings(dev=False)).execute(query)
+    assert off.errors and "introspection" in off.errors[0].message.lower()
+    on = await build_schema(Settings(dev=True)).execute(query)
+    assert on.errors is None and on.data == {"__schema": {"queryType": {"name": "Query"}}}
