@@ -125,11 +125,16 @@ async def abort(redis: ArqRedis, *, task_id: str) -> None:
     await redis.zadd(abort_jobs_ss, {task_id: time.time() * 1000})
 
 
+def _eval_enqueue(pipe: Any, keys: list[str], args: list[Any]) -> None:
+    # EVAL, not a registered script: redis-py checks SCRIPT EXISTS before every pipeline that
+    # holds a registered script (one more round trip); Redis caches the compiled EVAL anyway.
+    pipe.eval(_ENQUEUE_LUA, len(keys), *keys, *args)
+
+
 async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
     if not pending:
         return
     try:
-        script = redis.register_script(_ENQUEUE_LUA)
         async with redis.pipeline(transaction=False) as pipe:
             for e in pending:
                 if isinstance(e, TaskChanged):
@@ -138,7 +143,7 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                     keys, args = _enqueue_args(
                         e.task_id, e.queue, e.priority, e.task_type, e.defer_seconds
                     )
-                    await script(keys=keys, args=args, client=pipe)
+                    _eval_enqueue(pipe, keys, args)
                 elif isinstance(e, Abort):
                     pipe.zadd(abort_jobs_ss, {e.task_id: time.time() * 1000})
                 elif isinstance(e, WorkflowChanged):
@@ -152,7 +157,7 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                         e.queue,
                         _score_ms(0, 0.0),
                     )
-                    await script(keys=keys, args=args, client=pipe)
+                    _eval_enqueue(pipe, keys, args)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("after-commit effects not carried out (the reconciler will): %s", exc)
