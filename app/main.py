@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
 from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -15,16 +14,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
-from app.auth import Authenticator
 from app.config import Settings, get_settings
-from app.db.base import make_engine, make_sessionmaker
-from app.events import Broker
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
 from app.limits import BodySizeLimit
 from app.metrics import metrics
 from app.rest import errors, llm_queue, llm_server, monitoring, workflows
-from app.state import AppState
+from app.state import AppState, open_state
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -74,25 +70,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        sessionmaker = make_sessionmaker(engine)
-        redis: ArqRedis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-        broker = Broker(redis, buffer=settings.subscriber_buffer)
-        await broker.start()
-        state = AppState(
-            settings=settings,
-            engine=engine,
-            sessionmaker=sessionmaker,
-            redis=redis,
-            broker=broker,
-            auth=Authenticator(settings, sessionmaker),
-        )
-        try:
+        async with open_state(settings) as state:
             yield {"app": state}
-        finally:
-            await broker.stop()
-            await redis.aclose()
-            await engine.dispose()
 
     graphql = GraphQLEndpoint(build_schema(settings), settings)
     app = Starlette(

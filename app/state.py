@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from arq.connections import ArqRedis
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth import Authenticator
 from app.config import Settings
+from app.db.base import make_engine, make_sessionmaker
 from app.events import Broker
 
 
@@ -20,3 +23,27 @@ class AppState:
     redis: ArqRedis
     broker: Broker
     auth: Authenticator
+
+
+@asynccontextmanager
+async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterator[AppState]:
+    """Open the clients; `listen` starts the process's event listener (subscriptions)."""
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    sessionmaker = make_sessionmaker(engine)
+    redis: ArqRedis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    broker = Broker(redis, buffer=settings.subscriber_buffer)
+    if listen:
+        await broker.start()
+    try:
+        yield AppState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            redis=redis,
+            broker=broker,
+            auth=Authenticator(settings, sessionmaker),
+        )
+    finally:
+        await broker.stop()
+        await redis.aclose()
+        await engine.dispose()

@@ -18,15 +18,12 @@ from typing import Any
 
 import asyncpg
 import httpx
-from arq.connections import RedisSettings, create_pool
 
-from app.auth import Authenticator, Principal, issue_token
+from app.auth import Principal, issue_token
 from app.config import Settings
-from app.db.base import make_engine, make_sessionmaker
-from app.events import Broker
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.state import AppState
+from app.state import open_state
 from tests.processes import start_server
 from tests.stores import open_stores
 
@@ -53,20 +50,9 @@ ORDER BY created_at DESC, id DESC LIMIT 51"""
 
 async def in_process(settings: Settings, repeat: int) -> list[float]:
     """The same GraphQL query executed inside a process like the API's: no HTTP, no JSON."""
-    engine = make_engine(settings.database_url, pool_size=2)
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-    sessionmaker = make_sessionmaker(engine)
-    state = AppState(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sessionmaker,
-        redis=redis,
-        broker=Broker(redis),
-        auth=Authenticator(settings, sessionmaker),
-    )
     schema = build_schema(settings)
     out = []
-    try:
+    async with open_state(settings, listen=False) as state:
         for i in range(repeat + 3):
             context = Context(state=state, principal=Principal(subject="bench", role="viewer"))
             t = time.perf_counter()
@@ -77,9 +63,6 @@ async def in_process(settings: Settings, repeat: int) -> list[float]:
             assert result.errors is None and len(result.data["tasks"]["edges"]) == 50  # type: ignore[index]
             if i >= 3:
                 out.append(elapsed)
-    finally:
-        await redis.aclose()
-        await engine.dispose()
     return out
 
 

@@ -7,36 +7,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from arq.connections import RedisSettings, create_pool
 from sqlalchemy import event
 
-from app.auth import Authenticator, Principal
+from app.auth import Principal
 from app.config import Settings
-from app.db.base import make_engine, make_sessionmaker
-from app.events import Broker
 from app.gql.context import Context
 from app.gql.schema import build_schema
 from app.services import task_specs, tasks
-from app.state import AppState
+from app.state import AppState, open_state
 from tests.client import operations
-from tests.stores import Stores
 
 
 @pytest.fixture
-async def state(stores: Stores, settings: Settings) -> AsyncIterator[AppState]:
-    engine = make_engine(stores.database_url, pool_size=2)
-    redis = await create_pool(RedisSettings.from_dsn(stores.redis_url))
-    sessionmaker = make_sessionmaker(engine)
-    yield AppState(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sessionmaker,
-        redis=redis,
-        broker=Broker(redis),
-        auth=Authenticator(settings, sessionmaker),
-    )
-    await redis.aclose()
-    await engine.dispose()
+async def state(settings: Settings) -> AsyncIterator[AppState]:
+    async with open_state(settings, listen=False) as opened:
+        yield opened
 
 
 async def test_list_with_relations_costs_three_statements(state: AppState) -> None:

@@ -12,18 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from arq.connections import RedisSettings, create_pool
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth import Authenticator, Principal
+from app.auth import Principal
 from app.config import Settings
-from app.db.base import make_engine, make_sessionmaker
+from app.db.base import make_sessionmaker
 from app.db.models import Task, Workflow
-from app.events import Broker
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.state import AppState
+from app.state import open_state
 from tests.client import GraphQLClient, operations
 from tests.processes import Proc
 from tests.stores import Stores
@@ -308,30 +306,18 @@ async def test_wide_and_deep_workflow_and_its_query_cost(
     order = [s["stepId"] for s in done["steps"]]
     assert order[:10] == [f"s0_{i}" for i in range(10)]
 
-    engine = make_engine(stores.database_url, pool_size=2)
-    redis = await create_pool(RedisSettings.from_dsn(stores.redis_url))
-    sessionmaker = make_sessionmaker(engine)
-    state = AppState(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sessionmaker,
-        redis=redis,
-        broker=Broker(redis),
-        auth=Authenticator(settings, sessionmaker),
-    )
     statements: list[str] = []
-    event.listen(
-        engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2])
-    )
-    try:
+    async with open_state(settings, listen=False) as state:
+        event.listen(
+            state.engine.sync_engine,
+            "before_cursor_execute",
+            lambda *args: statements.append(args[2]),
+        )
         result = await build_schema(settings).execute(
             operations()["Workflow"],
             variable_values={"id": wf["id"]},
             context_value=Context(state=state, principal=Principal(subject="t", role="viewer")),
         )
-    finally:
-        await redis.aclose()
-        await engine.dispose()
     assert result.errors is None
     assert len(result.data["workflow"]["steps"]) == 200  # type: ignore[index]
     # the workflow, its steps, their tasks: three statements for 200 steps and tasks
