@@ -84,3 +84,11 @@ async def test_introspection_follows_the_setting() -> None:
     assert off.errors and "introspection" in off.errors[0].message.lower()
     on = await build_schema(Settings(dev=True)).execute(query)
     assert on.errors is None and on.data == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_graphiql_page_in_dev(server: str) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server) as http:
+        page = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
