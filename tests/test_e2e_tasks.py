@@ -278,3 +278,28 @@ async def test_shared_subscription_survives_a_subscriber_leaving(admin: GraphQLC
     async with admin.subscribe("TaskUpdated", queue="parked") as newcomer:
         third = await admin.data("SubmitTask", input=echo_input(queue="parked"))
         assert (await newcomer.next())["taskUpdated"]["id"] == third["submitTask"]["task"]["id"]
+
+
+async def test_shared_snapshot_subscriptions_start_with_current_state(
+    admin: GraphQLClient,
+) -> None:
+    async with admin.subscribe("QueueStatsLive") as first:
+        assert (await first.next())["queueStats"]["totalPending"] == 0
+        # a second identical subscriber joins the running stream: it starts with the state
+        async with admin.subscribe("QueueStatsLive") as second:
+            assert (await second.next())["queueStats"]["totalPending"] == 0
+            await admin.data("SubmitTask", input=echo_input(queue="parked"))
+            assert (await first.next())["queueStats"]["totalPending"] == 1
+            assert (await second.next())["queueStats"]["totalPending"] == 1
+
+    data = await admin.data("SubmitTask", input=echo_input(queue="parked"))
+    task_id = data["submitTask"]["task"]["id"]
+    async with (
+        admin.subscribe("TaskUpdated", id=task_id) as a,
+        admin.subscribe("TaskUpdated", id=task_id) as b,
+    ):
+        assert (await a.next())["taskUpdated"]["status"] == "QUEUED"
+        assert (await b.next())["taskUpdated"]["status"] == "QUEUED"
+        await admin.data("CancelTask", id=task_id)
+        assert (await a.next())["taskUpdated"]["status"] == "CANCELLED"
+        assert (await b.next())["taskUpdated"]["status"] == "CANCELLED"

@@ -1,10 +1,13 @@
-"""Shared execution of identical event subscriptions.
+"""Shared execution of identical subscriptions.
 
-Every subscriber of `taskUpdated(queue/status filter)` with the same document, variables, role
-and tenant would receive the very same results, so the operation runs once per process and its
-results fan out to each subscriber's bounded buffer (the oldest result is dropped when a
-client falls behind). Subscriptions that start with a snapshot of current state (by id, queue
-or LLM stats, workflows) run per subscriber as usual."""
+Subscribers with the same document, variables, role and tenant would receive the very same
+results, so the operation runs once per process and its results fan out to each subscriber's
+bounded buffer (the oldest result is dropped when a client falls behind).
+
+Two kinds: event streams (`taskUpdated` by queue or status) deliver what happens after one
+subscribes; snapshot streams (`taskUpdated(id)`, `queueStats`, `llmStats`, `workflowUpdated`)
+start with the current state, so a subscriber joining a running stream first gets its latest
+result, which is that state."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import aclosing, suppress
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -26,51 +30,60 @@ from app.gql.context import Context
 
 log = logging.getLogger(__name__)
 
-SHAREABLE_FIELDS = frozenset({"taskUpdated"})
+EVENT_FIELDS = frozenset({"taskUpdated"})  # by id, taskUpdated is a snapshot stream
+SNAPSHOT_FIELDS = frozenset({"queueStats", "llmStats", "workflowUpdated"})
 _END = object()
 Key = tuple[str, str, str | None, str, str | None]
+Opener = Callable[[], Awaitable[AsyncGenerator[Any, None]]]
+
+
+@dataclass(frozen=True)
+class Shape:
+    root: str | None  # the root field of a lone subscription operation
+    id_variable: str | None  # the variable its `id` argument is bound to
+    literal_id: bool  # an `id` written in the document
 
 
 @lru_cache(maxsize=256)
-def _shape(query: str) -> tuple[bool, str | None, bool]:
-    """(shareable root field, name of the variable bound to `id`, literal `id` given)."""
+def _shape(query: str) -> Shape:
+    none = Shape(None, None, False)
     try:
         document = parse(query)
     except CoreGraphQLError:
-        return False, None, False
+        return none
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(ops) != 1 or ops[0].operation != OperationType.SUBSCRIPTION:
-        return False, None, False
+        return none
     fields = ops[0].selection_set.selections
     if len(fields) != 1 or not isinstance(fields[0], FieldNode):
-        return False, None, False
+        return none
     field = fields[0]
-    if field.name.value not in SHAREABLE_FIELDS:
-        return False, None, False
     for arg in field.arguments or ():
         if arg.name.value == "id":
             if isinstance(arg.value, VariableNode):
-                return True, arg.value.name.value, False
-            return True, None, True
-    return True, None, False
+                return Shape(field.name.value, arg.value.name.value, False)
+            return Shape(field.name.value, None, True)
+    return Shape(field.name.value, None, False)
 
 
 def share_key(
     query: str | None, variables: dict[str, Any] | None, context: Any, operation: str | None
-) -> Key | None:
+) -> tuple[Key, bool] | None:
+    """The key under which a subscription is shared and whether it is a snapshot stream, or
+    None when it runs on its own."""
     if not query or not isinstance(context, Context) or context.principal is None:
         return None
-    shareable, id_variable, literal_id = _shape(query)
-    if not shareable or literal_id or (id_variable and (variables or {}).get(id_variable)):
+    shape = _shape(query)
+    by_id = shape.literal_id or bool(shape.id_variable and (variables or {}).get(shape.id_variable))
+    if shape.root in EVENT_FIELDS:
+        snapshot = by_id
+    elif shape.root in SNAPSHOT_FIELDS:
+        snapshot = True
+    else:
         return None
     principal = context.principal
-    return (
-        query,
-        json.dumps(variables or {}, sort_keys=True, default=str),
-        operation,
-        principal.role,
-        principal.tenant_id,
-    )
+    encoded = json.dumps(variables or {}, sort_keys=True, default=str)
+    return (query, encoded, operation, principal.role, principal.tenant_id), snapshot
 
 
 class _Subscriber:
@@ -95,20 +108,24 @@ class _Subscriber:
 
 
 class SharedStream:
-    def __init__(self, buffer: int) -> None:
+    def __init__(self, buffer: int, *, replay: bool) -> None:
         self.subscribers: set[_Subscriber] = set()
         self.on_empty: Callable[[], None] = lambda: None
         self._buffer = buffer
+        self._replay = replay
+        self._last: Any = None
         self._pump: asyncio.Task[None] | None = None
 
-    def start(self, open_stream: Callable[[], Awaitable[AsyncGenerator[Any, None]]]) -> None:
+    def start(self, open_stream: Opener) -> None:
         self._pump = asyncio.create_task(self._run(open_stream), name="opsgraph-shared-stream")
 
-    async def _run(self, open_stream: Callable[[], Awaitable[AsyncGenerator[Any, None]]]) -> None:
+    async def _run(self, open_stream: Opener) -> None:
         try:
             source = await open_stream()
             async with aclosing(source):
                 async for result in source:
+                    if self._replay:
+                        self._last = result
                     for sub in list(self.subscribers):
                         sub.offer(result)
         except asyncio.CancelledError:
@@ -123,6 +140,8 @@ class SharedStream:
     async def join(self) -> AsyncGenerator[Any, None]:
         sub = _Subscriber(self._buffer)
         self.subscribers.add(sub)
+        if self._last is not None:
+            sub.offer(self._last)  # a snapshot stream's latest result is the current state
         try:
             while True:
                 item = await sub.get()
@@ -139,7 +158,8 @@ class SharedStream:
 
 
 class SharingSchema(strawberry.Schema):
-    """A Schema whose websocket `stream` shares identical event subscriptions."""
+    """A Schema whose `stream` (what websocket subscriptions run) shares identical
+    subscriptions among the subscribers of this process."""
 
     def __init__(self, *args: Any, subscriber_buffer: int = 64, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -156,8 +176,8 @@ class SharingSchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Iterable[StrawberryOperationType] | None = None,
     ) -> AsyncGenerator[Any, None]:
-        key = share_key(query, variable_values, context_value, operation_name)
-        if key is None:
+        shareable = share_key(query, variable_values, context_value, operation_name)
+        if shareable is None:
             return await super().stream(
                 query,
                 variable_values,
@@ -167,54 +187,36 @@ class SharingSchema(strawberry.Schema):
                 operation_extensions,
                 allowed_operation_types,
             )
+        key, snapshot = shareable
         shared = self.shared.get(key)
         if shared is None:
             assert isinstance(context_value, Context)
-            shared = self._open(
-                key,
-                query,
-                variable_values,
-                context_value,
-                root_value,
-                operation_name,
-                operation_extensions,
-                allowed_operation_types,
-            )
+            # The shared run has its own context: no tie to the first subscriber's socket.
+            own = Context(state=context_value.state, principal=context_value.principal)
+
+            async def open_stream() -> AsyncGenerator[Any, None]:
+                return await strawberry.Schema.stream(
+                    self,
+                    query,
+                    variable_values,
+                    own,
+                    root_value,
+                    operation_name,
+                    operation_extensions,
+                    allowed_operation_types,
+                )
+
+            shared = self._open(key, snapshot, open_stream)
         return shared.join()
 
-    def _open(
-        self,
-        key: Key,
-        query: str | None,
-        variable_values: dict[str, Any] | None,
-        context: Context,
-        root_value: Any | None,
-        operation_name: str | None,
-        operation_extensions: dict[str, Any] | None,
-        allowed_operation_types: Iterable[StrawberryOperationType] | None,
-    ) -> SharedStream:
-        shared = SharedStream(self.subscriber_buffer)
+    def _open(self, key: Key, snapshot: bool, open_stream: Opener) -> SharedStream:
+        shared = SharedStream(self.subscriber_buffer, replay=snapshot)
 
         def forget() -> None:
             if self.shared.get(key) is shared:
                 del self.shared[key]
 
         shared.on_empty = forget
-        # The shared run has its own context: no tie to the first subscriber's socket.
-        own = Context(state=context.state, principal=context.principal)
-
-        async def open_stream() -> AsyncGenerator[Any, None]:
-            return await strawberry.Schema.stream(
-                self,
-                query,
-                variable_values,
-                own,
-                root_value,
-                operation_name,
-                operation_extensions,
-                allowed_operation_types,
-            )
-
         self.shared[key] = shared
         shared.start(open_stream)
         return shared
