@@ -87,6 +87,8 @@ class Task(Base):
         Index("ix_tasks_status_queue", "status", "queue"),
         # dashboards list one status newest first
         Index("ix_tasks_status_created", "status", "created_at", "id"),
+        # queue figures look at what changed in the last hour
+        Index("ix_tasks_updated_at", "updated_at"),
         Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at"),
         Index("ix_tasks_task_type", "task_type"),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),
