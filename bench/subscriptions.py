@@ -13,10 +13,8 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +22,7 @@ import psutil
 import redis.asyncio as aioredis
 import websockets
 
-from app.auth import issue_token
-from app.config import Settings
-from tests.processes import start_server
-from tests.stores import open_stores
+from bench.harness import fresh_stores, serve
 
 SUBSCRIPTION = 'subscription { taskUpdated(queue: "bench-sub") { id status updatedAt } }'
 SUBMIT = 'mutation { submitTask(input: {taskType: "echo", queue: "bench-sub"}) { task { id } } }'
@@ -142,23 +137,21 @@ def main(n: int, events: int) -> dict[str, Any]:
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * n + 256)), hard))
-    with tempfile.TemporaryDirectory() as tmp:
-        stores = open_stores(Path(tmp))
-        secret = "bench-secret-bench-secret-bench-secret-0"
-        env = {
-            "OPSGRAPH_DATABASE_URL": stores.database_url,
-            "OPSGRAPH_REDIS_URL": stores.redis_url,
-            "OPSGRAPH_JWT_SECRET": secret,
-        }
-        proc, base = start_server(env, Path(tmp))
+    with fresh_stores() as (stores, folder):
+        stack = serve(stores, folder)
         try:
-            token = issue_token(Settings(jwt_secret=secret), role="viewer", ttl=3600)
-            admin = issue_token(Settings(jwt_secret=secret), role="platform_admin", ttl=3600)
-            del token
-            return asyncio.run(run(base, stores.redis_url, admin, proc.process.pid, n, events))
+            return asyncio.run(
+                run(
+                    stack.base,
+                    stores.redis_url,
+                    stack.token("platform_admin"),
+                    stack.proc.process.pid,
+                    n,
+                    events,
+                )
+            )
         finally:
-            proc.stop()
-            stores.close()
+            stack.proc.stop()
 
 
 if __name__ == "__main__":

@@ -11,21 +11,18 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from app.auth import Principal, issue_token
+from app.auth import Principal
 from app.config import Settings
 from app.gql.context import Context
 from app.gql.schema import build_schema
 from app.state import open_state
-from tests.processes import start_server
-from tests.stores import open_stores
+from bench.harness import fresh_stores, serve
 
 FILL = """
 INSERT INTO tasks (id, task_type, operation, status, queue, priority, origin_instance,
@@ -103,9 +100,7 @@ async def measure(
 
 
 def main(rows: int, repeat: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        stores = open_stores(Path(tmp))
-        secret = "bench-secret-bench-secret-bench-secret-0"
+    with fresh_stores() as (stores, folder):
         dsn = stores.database_url.replace("postgresql+asyncpg://", "postgresql://")
 
         async def fill() -> None:
@@ -117,21 +112,13 @@ def main(rows: int, repeat: int) -> dict[str, Any]:
         started = time.perf_counter()
         asyncio.run(fill())
         filled = time.perf_counter() - started
-        env = {
-            "OPSGRAPH_DATABASE_URL": stores.database_url,
-            "OPSGRAPH_REDIS_URL": stores.redis_url,
-            "OPSGRAPH_JWT_SECRET": secret,
-        }
-        proc, base = start_server(env, Path(tmp))
+        stack = serve(stores, folder)
         try:
-            token = issue_token(Settings(jwt_secret=secret), role="viewer", ttl=3600)
-            settings = Settings(
-                database_url=stores.database_url, redis_url=stores.redis_url, jwt_secret=secret
+            figures = asyncio.run(
+                measure(stack.base, stack.dsn, stack.token("viewer"), repeat, stack.settings)
             )
-            figures = asyncio.run(measure(base, dsn, token, repeat, settings))
         finally:
-            proc.stop()
-            stores.close()
+            stack.proc.stop()
     return {**figures, "rows": rows, "fill_seconds": round(filled, 1)}
 
 

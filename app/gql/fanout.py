@@ -91,12 +91,10 @@ class _Subscriber:
         self.items: deque[Any] = deque()
         self.maxsize = maxsize
         self.ready = asyncio.Event()
-        self.dropped = 0
 
     def offer(self, item: Any) -> None:
         if len(self.items) >= self.maxsize and item is not _END:
             self.items.popleft()
-            self.dropped += 1
         self.items.append(item)
         self.ready.set()
 
@@ -220,7 +218,3 @@ class SharingSchema(strawberry.Schema):
         self.shared[key] = shared
         shared.start(open_stream)
         return shared
-
-    @property
-    def shared_subscribers(self) -> int:
-        return sum(len(s.subscribers) for s in self.shared.values())

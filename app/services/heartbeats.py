@@ -73,7 +73,3 @@ async def live_workers(redis: Redis) -> list[WorkerBeat]:
     if dead:
         await redis.zrem(WORKERS_SET, *dead)
     return sorted(live, key=lambda w: w.name)
-
-
-async def is_alive(redis: Redis, name: str) -> bool:
-    return bool(await redis.exists(WORKER_KEY + name))
