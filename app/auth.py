@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import jwt
@@ -43,6 +43,7 @@ class Principal:
     subject: str
     role: str
     tenant_id: str | None = None
+    expires_at: float | None = None  # a token's `exp` (Unix time); None for API keys
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
@@ -92,7 +93,8 @@ def decode_token(settings: Settings, token: str) -> Principal:
         )
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"invalid token: {exc}") from exc
-    return _principal(str(claims["sub"]), claims.get("role"), claims.get("tenant_id"))
+    principal = _principal(str(claims["sub"]), claims.get("role"), claims.get("tenant_id"))
+    return replace(principal, expires_at=float(claims["exp"]))
 
 
 def _principal(subject: str, role: object, tenant: object) -> Principal:
@@ -116,9 +118,12 @@ class Authenticator:
         self.sessionmaker = sessionmaker
         self._keys: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
 
-    async def authenticate(self, *, authorization: str | None, api_key: str | None) -> Principal:
+    async def authenticate(
+        self, *, authorization: str | None, api_key: str | None, fresh: bool = False
+    ) -> Principal:
+        """`fresh` skips the API key cache (a long-lived connection re-checking its key)."""
         if api_key:
-            return await self._api_key(api_key)
+            return await self._api_key(api_key, fresh=fresh)
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
@@ -126,10 +131,10 @@ class Authenticator:
             return decode_token(self.settings, token.strip())
         raise Unauthenticated("credentials required")
 
-    async def _api_key(self, plaintext: str) -> Principal:
+    async def _api_key(self, plaintext: str, *, fresh: bool = False) -> Principal:
         now = time.monotonic()
         hit = self._keys.get(plaintext)
-        if hit is not None and now - hit[0] < self.CACHE_SECONDS:
+        if hit is not None and not fresh and now - hit[0] < self.CACHE_SECONDS:
             principal = hit[1]
         else:
             async with self.sessionmaker() as session:

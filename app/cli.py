@@ -29,6 +29,9 @@ def _require_stores(settings: Settings) -> None:
     ]
     if missing:
         raise SystemExit(f"set {' and '.join(missing)} (or use `opsgraph dev`)")
+    problems = settings.startup_problems()
+    if problems:
+        raise SystemExit("opsgraph cannot start:\n  " + "\n  ".join(problems))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -109,16 +112,19 @@ def cmd_token(args: argparse.Namespace) -> None:
 
 def cmd_apikey(args: argparse.Namespace) -> None:
     from app.db.base import make_engine, make_sessionmaker
-    from app.services.api_keys import create_api_key
+    from app.services.api_keys import create_api_key, revoke_api_keys
 
     settings = get_settings()
     if not settings.database_url:
         raise SystemExit("set OPSGRAPH_DATABASE_URL")
 
-    async def create() -> str:
+    async def run() -> str:
         engine = make_engine(settings.database_url, pool_size=1)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
+                if args.action == "revoke":
+                    count = await revoke_api_keys(session=session, name=args.name)
+                    return f"revoked {count} key(s) named {args.name!r}"
                 _, plaintext = await create_api_key(
                     session=session, name=args.name, role=args.role, tenant_id=args.tenant
                 )
@@ -126,7 +132,7 @@ def cmd_apikey(args: argparse.Namespace) -> None:
             await engine.dispose()
         return plaintext
 
-    print(asyncio.run(create()))
+    print(asyncio.run(run()))
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -277,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--tenant", default=None)
     c.add_argument("--name", default="cli")
     c.set_defaults(func=cmd_apikey)
+    r = apikey.add_parser("revoke", help="revoke every key with this name")
+    r.add_argument("--name", required=True)
+    r.set_defaults(func=cmd_apikey)
 
     p = sub.add_parser("schema", help="print the GraphQL SDL")
     p.set_defaults(func=cmd_schema)

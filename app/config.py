@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     jwt_algorithm: str = Field("HS256", description="JWT algorithm.")
     jwt_issuer: str = Field("opsgraph", description="`iss` claim written and required.")
     token_ttl_seconds: int = Field(86_400, description="Default lifetime of `opsgraph token`.")
+    ws_reauth_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often an open websocket's credential is checked again (closed with "
+        "4403 once expired or revoked; a token is also checked at its expiry).",
+    )
+    metrics_key: str = Field(
+        "",
+        description="Bearer credential a Prometheus scraper may use for GET /metrics "
+        "(besides an admin role). Empty: admins only.",
+    )
+    metrics_cache_seconds: float = Field(
+        10.0, ge=0, description="GET /metrics computes fleet figures at most this often."
+    )
 
     # Workers and the task lifecycle
     queues: list[str] = Field(
@@ -81,7 +95,14 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(10, description="Tasks one worker process runs at once.")
     worker_name: str = Field("", description="Worker name (default: worker-<pid>@<host>).")
-    job_timeout_seconds: float = Field(600, description="Longest one attempt may run.")
+    job_timeout_seconds: float = Field(
+        600, description="Longest one attempt may run (waiting for an LLM slot not included)."
+    )
+    llm_slot_wait_max_seconds: float = Field(
+        86_400,
+        gt=0,
+        description="Longest a job waits for an LLM slot before it goes back to its queue.",
+    )
     heartbeat_interval_seconds: float = Field(5.0, description="Worker heartbeat period.")
     heartbeat_ttl_seconds: float = Field(20.0, description="A worker without heartbeat is dead.")
     reconcile_interval_seconds: float = Field(10.0, description="Reconciler period.")
@@ -134,11 +155,33 @@ class Settings(BaseSettings):
     webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures.")
     webhook_timeout_seconds: float = Field(10.0, description="Per delivery attempt.")
     webhook_max_attempts: int = Field(5, description="Delivery attempts before giving up.")
+    webhook_allow_private_networks: bool = Field(
+        False,
+        description="Allow webhooks to loopback, private, link-local and reserved addresses "
+        "(for local receivers; off in every mode by default, dev included).",
+    )
+    outbox_poll_seconds: float = Field(
+        1.0, gt=0, description="How often workers look for webhook deliveries that are due."
+    )
 
     @field_validator("database_url")
     @classmethod
     def _asyncpg_url(cls, v: str) -> str:
         return asyncpg_url(v)
+
+    def startup_problems(self) -> list[str]:
+        """What stops `serve` and `worker` from starting (dev generates its secrets)."""
+        problems = []
+        if not self.webhook_secret:
+            problems.append("OPSGRAPH_WEBHOOK_SECRET is empty: webhooks would be signed with it")
+        if not self.jwt_secret and not self.jwt_public_key:
+            problems.append("set OPSGRAPH_JWT_SECRET (HS256) or OPSGRAPH_JWT_PUBLIC_KEY")
+        if self.jwt_public_key and self.jwt_algorithm.upper().startswith("HS"):
+            problems.append(
+                "OPSGRAPH_JWT_PUBLIC_KEY is set but OPSGRAPH_JWT_ALGORITHM is "
+                f"{self.jwt_algorithm}: set it to the key's algorithm (RS256, ES256, ...)"
+            )
+        return problems
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -151,7 +194,9 @@ class Settings(BaseSettings):
     @property
     def task_defaults(self) -> TaskDefaults:
         return TaskDefaults(
-            max_retries=self.retry_max_retries, result_ttl_seconds=self.result_ttl_seconds
+            max_retries=self.retry_max_retries,
+            result_ttl_seconds=self.result_ttl_seconds,
+            allow_private_webhooks=self.webhook_allow_private_networks,
         )
 
     @property

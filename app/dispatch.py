@@ -35,6 +35,39 @@ PRIORITY_STEP_MS = 1_000_000_000
 JOB_EXPIRES = timedelta(days=14)
 
 
+# A retry waits out its backoff far in the future (arq's Retry adds the delay to "now"), so
+# its score says when it is due; once due it is moved to the head of its queue's present jobs
+# (ahead of every priority), as README promises. See `promote_due_retries`.
+RETRY_OFFSET_MS = 200 * PRIORITY_STEP_MS
+HEAD_OFFSET_MS = 101 * PRIORITY_STEP_MS
+
+_PROMOTE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local offset, head = tonumber(ARGV[1]), tonumber(ARGV[2])
+local due = redis.call(
+  'zrangebyscore', KEYS[1], offset, offset + now, 'WITHSCORES', 'LIMIT', 0, 1000)
+for i = 1, #due, 2 do
+  redis.call('zadd', KEYS[1], 'XX', tonumber(due[i + 1]) - offset - head, due[i])
+end
+return #due / 2
+"""
+
+
+def retry_defer_seconds(delay: float) -> float:
+    """What to hand arq's Retry so the job waits `delay` and is then promoted to the head."""
+    return RETRY_OFFSET_MS / 1000 + max(delay, 0.0)
+
+
+async def promote_due_retries(redis: ArqRedis, queues: Sequence[str]) -> int:
+    """Move retries whose backoff is over to the head of their queue (one round trip)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.eval(_PROMOTE_LUA, 1, queue_key(queue), str(RETRY_OFFSET_MS), str(HEAD_OFFSET_MS))
+        moved = await pipe.execute()
+    return sum(int(m) for m in moved)
+
+
 def queue_key(queue: str) -> str:
     return QUEUE_PREFIX + queue
 
@@ -98,14 +131,29 @@ async def job_is_queued(redis: ArqRedis, *, task_id: str, queue: str) -> bool:
 
 async def jobs_queued(redis: ArqRedis, jobs: Sequence[tuple[str, str]]) -> list[bool]:
     """For each (task id, queue): is its job stored and in its queue? One round trip."""
+    return [queued for queued, _ in await job_states(redis, jobs)]
+
+
+async def job_states(redis: ArqRedis, jobs: Sequence[tuple[str, str]]) -> list[tuple[bool, bool]]:
+    """For each (task id, queue): (stored and in its queue, taken by some worker)."""
     if not jobs:
         return []
     async with redis.pipeline(transaction=False) as pipe:
         for task_id, queue in jobs:
             pipe.exists(job_key_prefix + task_id)
             pipe.zscore(queue_key(queue), task_id)
+            pipe.exists(in_progress_key_prefix + task_id)
         found = await pipe.execute()
-    return [bool(found[2 * i]) and found[2 * i + 1] is not None for i in range(len(jobs))]
+    return [
+        (bool(found[3 * i]) and found[3 * i + 1] is not None, bool(found[3 * i + 2]))
+        for i in range(len(jobs))
+    ]
+
+
+async def abort_many(redis: ArqRedis, task_ids: Sequence[str]) -> None:
+    if task_ids:
+        now = time.time() * 1000
+        await redis.zadd(abort_jobs_ss, {t: now for t in task_ids})
 
 
 async def drop_job(redis: ArqRedis, *, task_id: str, queue: str) -> None:
@@ -149,11 +197,10 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                 elif isinstance(e, WorkflowChanged):
                     events.publish_workflow(pipe, e.workflow_id, e.status, e.tenant_id)
                 elif isinstance(e, Webhook):
-                    job_id = f"webhook:{e.kind}:{e.object_id}:{e.status}:{time.time_ns()}"
                     keys, args = _job_args(
                         DELIVER_WEBHOOK,
-                        (e.kind, e.object_id, e.status),
-                        job_id,
+                        (e.delivery_id,),
+                        f"webhook:{e.delivery_id}",
                         e.queue,
                         _score_ms(0, 0.0),
                     )

@@ -1,8 +1,16 @@
 """GET /metrics: Prometheus exposition of the fleet's state (from PostgreSQL and Redis, shared
-by every replica) and of this API process (subscriptions, event fan-out). Needs a reader
-credential, like every other non-health endpoint (an API key suits a scraper)."""
+by every replica) and of this API process (subscriptions, event fan-out).
+
+An operator surface: it shows every tenant's figures, so it needs an admin credential or the
+dedicated scrape key (`OPSGRAPH_METRICS_KEY`, sent as a bearer token); tenant-scoped
+credentials are refused. The fleet figures are computed at most once per
+`OPSGRAPH_METRICS_CACHE_SECONDS` per process however often it is scraped."""
 
 from __future__ import annotations
+
+import asyncio
+import hmac
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select
@@ -15,20 +23,43 @@ from app.services import semaphore, stats
 from app.state import AppState
 from app.uow import read_only
 
+_cache: dict[int, tuple[float, bytes]] = {}
+_lock = asyncio.Lock()
+
+
+async def _authorize(request: Request, state: AppState) -> None:
+    authorization = request.headers.get("authorization") or ""
+    scheme, _, credential = authorization.partition(" ")
+    key = state.settings.metrics_key
+    if key and scheme.lower() == "bearer" and hmac.compare_digest(credential.strip(), key):
+        return
+    principal = await state.auth.authenticate(
+        authorization=request.headers.get("authorization"),
+        api_key=request.headers.get("x-api-key"),
+    )
+    if principal.tenant_id is not None:
+        raise Forbidden("/metrics shows every tenant's figures; tenant credentials may not read it")
+    principal.require(Permission.ADMIN)
+
 
 async def metrics(request: Request) -> Response:
     state: AppState = request.scope["state"]["app"]
     try:
-        principal = await state.auth.authenticate(
-            authorization=request.headers.get("authorization"),
-            api_key=request.headers.get("x-api-key"),
-        )
-        principal.require(Permission.READ)
+        await _authorize(request, state)
     except Unauthenticated as exc:
         return JSONResponse({"detail": str(exc)}, status_code=401)
     except Forbidden as exc:
         return JSONResponse({"detail": str(exc)}, status_code=403)
+    async with _lock:  # one computation at a time; concurrent scrapes share its result
+        hit = _cache.get(id(state))
+        if hit is None or time.monotonic() - hit[0] >= state.settings.metrics_cache_seconds:
+            hit = (time.monotonic(), await _exposition(state))
+            _cache.clear()
+            _cache[id(state)] = hit
+    return Response(hit[1], media_type=CONTENT_TYPE_LATEST)
 
+
+async def _exposition(state: AppState) -> bytes:
     registry = CollectorRegistry()
     tasks_g = Gauge(
         "opsgraph_tasks", "Tasks by status and queue", ["status", "queue"], registry=registry
@@ -90,4 +121,4 @@ async def metrics(request: Request) -> Response:
     Gauge(
         "opsgraph_process_events_dropped", "Events dropped from full buffers", registry=registry
     ).set(broker.dropped)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return bytes(generate_latest(registry))

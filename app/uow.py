@@ -55,3 +55,12 @@ async def _cancel(
 async def read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A plain transaction for writes that carry no after-commit effects."""
+    async with sessionmaker() as session, session.begin():
+        yield session

@@ -47,6 +47,12 @@ def env(stores: Stores) -> dict[str, str]:
         "OPSGRAPH_SIMULATED_LATENCY_MS": "10",
         "OPSGRAPH_SYNC_WAIT_SECONDS": "5",
         "OPSGRAPH_WEBHOOK_MAX_ATTEMPTS": "4",
+        # The local receivers listen on 127.0.0.1; the SSRF tests turn this off again.
+        "OPSGRAPH_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
+        "OPSGRAPH_OUTBOX_POLL_SECONDS": "0.2",
+        "OPSGRAPH_WS_REAUTH_SECONDS": "1",
+        "OPSGRAPH_METRICS_CACHE_SECONDS": "0",
+        "OPSGRAPH_METRICS_KEY": "scrape-key-for-tests",
     }
 
 
@@ -109,7 +115,7 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
         await conn.execute(
             text(
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
-                "llm_stats_state CASCADE"
+                "llm_stats_state, webhook_deliveries CASCADE"
             )
         )
     client = aioredis.Redis.from_url(stores.redis_url)

@@ -27,6 +27,8 @@ class WorkerState:
     policy: BackoffPolicy
     # ids of tasks this process is running right now
     running: set[str] = field(default_factory=set)
+    # ids of tasks whose job this process holds while it waits for an LLM slot
+    waiting: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:

@@ -29,9 +29,10 @@ from workers.providers.openai import OpenAIProvider
 from workers.providers.simulated import SimulatedProvider
 from workers.reconciler import Reconciler
 from workers.runner import run_task
-from workers.webhooks import deliver_webhook
+from workers.webhooks import deliver_webhook, relay_forever
 
 log = logging.getLogger(__name__)
+PROMOTE_INTERVAL_SECONDS = 0.1
 
 
 def make_provider(settings: Settings) -> Provider:
@@ -56,6 +57,7 @@ async def _heartbeat_loop(state: WorkerState) -> None:
         try:
             state.beat.memory_mb = round(process.memory_info().rss / 1_048_576, 1)
             state.beat.running = sorted(state.running)
+            state.beat.waiting = sorted(state.waiting)
             await heartbeats.beat(
                 state.redis, state.beat, ttl_seconds=state.settings.heartbeat_ttl_seconds
             )
@@ -64,6 +66,19 @@ async def _heartbeat_loop(state: WorkerState) -> None:
         except Exception as exc:  # Redis down: keep beating once it is back
             log.warning("heartbeat failed: %s", exc)
         await asyncio.sleep(state.settings.heartbeat_interval_seconds)
+
+
+async def _promote_loop(state: WorkerState) -> None:
+    """Retries whose backoff is over go to the head of their queue (see dispatch)."""
+    while True:
+        try:
+            await dispatch.promote_due_retries(state.redis, state.beat.queues)
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as exc:
+            log.debug("promoting retries failed: %s", exc)
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(PROMOTE_INTERVAL_SECONDS)
 
 
 async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
@@ -103,13 +118,15 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
             run_task,
             name=dispatch.RUN_TASK,
             max_tries=10_000,
-            timeout=settings.job_timeout_seconds + 60,
+            # The attempt has its own timeout (job_timeout_seconds, around the call alone);
+            # arq's also covers the wait for an LLM slot, bounded by its own setting.
+            timeout=settings.job_timeout_seconds + settings.llm_slot_wait_max_seconds + 60,
             keep_result=0,
         ),
         func(
             deliver_webhook,
             name=dispatch.DELIVER_WEBHOOK,
-            max_tries=settings.webhook_max_attempts + 1,
+            max_tries=1,  # retries are the outbox's (PostgreSQL), not arq's
             timeout=settings.webhook_timeout_seconds + 30,
             keep_result=0,
         ),
@@ -167,6 +184,8 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     loops = [
         asyncio.create_task(_heartbeat_loop(state), name="heartbeat"),
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
+        asyncio.create_task(relay_forever(state), name="webhook-relay"),
+        asyncio.create_task(_promote_loop(state), name="retry-promoter"),
     ]
     mains = [asyncio.create_task(_supervise(w), name=f"arq:{w.queue_name}") for w in workers]
     stop = asyncio.Event()

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,23 +18,30 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import dispatch
 from app.db.models import Task
 from app.services import tasks
-from app.services.heartbeats import live_workers
+from app.services.heartbeats import WorkerBeat, live_workers
 from app.services.lifecycle import TaskStatus
 from app.uow import read_only, unit_of_work
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "opsgraph:reconciler:lock"
+# Shared by every worker process, so the "silent twice" rule holds whoever runs the pass.
+SUSPECT_WORKERS = "opsgraph:reconciler:suspect_workers"
+SUSPECT_JOBS = "opsgraph:reconciler:suspect_jobs"
 PAGE = 1000
 MAX_PAGES_PER_PASS = 100  # up to 100,000 queued tasks checked per pass
+
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 
 @dataclass
 class Reconciler:
     state: WorkerState
-    # Workers seen without a heartbeat once; recovered only when still silent next pass, so a
-    # Redis restart (which wipes heartbeats of live workers too) does not trigger recoveries.
-    suspects: set[str] = field(default_factory=set)
 
     async def run_forever(self) -> None:
         interval = self.state.settings.reconcile_interval_seconds
@@ -50,21 +60,37 @@ class Reconciler:
         lock_ms = int(max(settings.reconcile_interval_seconds * 0.9, 0.5) * 1000)
         if not force and not await redis.set(LOCK_KEY, self.state.name, nx=True, px=lock_ms):
             return {"skipped": 1}
-        resumed = await self._recover_running()
-        requeued = await self._requeue_lost()
+        # The lock outlives the pass however long it takes (extended while it runs), and
+        # then still spaces passes by about one interval (it is left to expire).
+        keeper = asyncio.create_task(self._hold_lock(lock_ms))
+        try:
+            beats = {b.name: b for b in await live_workers(redis)}
+            resumed = await self._recover_running(beats)
+            requeued = await self._requeue_lost(beats)
+        finally:
+            keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeper
         return {"resumed": resumed, "requeued": requeued}
 
-    async def _recover_running(self) -> int:
+    async def _hold_lock(self, lock_ms: int) -> None:
+        extend = self.state.redis.register_script(_EXTEND)
+        while True:
+            await asyncio.sleep(lock_ms / 3000)
+            with suppress(RedisError, OSError):
+                await extend(keys=[LOCK_KEY], args=[self.state.name, lock_ms])
+
+    async def _recover_running(self, beats: dict[str, WorkerBeat]) -> int:
         state = self.state
         async with read_only(state.sessionmaker) as session:
             running = await tasks.running_tasks(session=session)
         by_worker: dict[str, list[Task]] = {}
         for t in running:
             by_worker.setdefault(t.worker_name or "", []).append(t)
-        beats = {b.name: b for b in await live_workers(state.redis)}
         silent = {w for w in by_worker if w != state.name and w not in beats}
-        dead = silent & self.suspects
-        self.suspects = silent - dead
+        suspects = {_s(w) for w in await state.redis.smembers(SUSPECT_WORKERS)}  # type: ignore[misc]
+        dead = silent & suspects
+        await _replace_set(state.redis, SUSPECT_WORKERS, silent - dead)
         count = 0
         for worker in dead:
             for task in by_worker[worker]:
@@ -82,6 +108,15 @@ class Reconciler:
                 age = beat.last_seen - task.updated_at.timestamp()
                 if str(task.id) not in listed and age > margin:
                     count += await self._resume(str(task.id), worker, "no longer runs it")
+        # A cancel request whose abort was lost (Redis failed after commit) is sent again.
+        grace = state.settings.reconcile_grace_seconds
+        now = time.time()
+        pending_cancels = [
+            str(t.id)
+            for t in running
+            if t.cancel_requested_at is not None and now - t.cancel_requested_at.timestamp() > grace
+        ]
+        await dispatch.abort_many(state.redis, pending_cancels)
         return count
 
     async def _resume(self, task_id: str, worker: str, why: str) -> int:
@@ -114,11 +149,16 @@ class Reconciler:
             task_type=task.task_type,
         )
 
-    async def _requeue_lost(self) -> int:
+    async def _requeue_lost(self, beats: dict[str, WorkerBeat]) -> int:
         """Walk every QUEUED task (a page at a time, one Redis round trip per page to check
-        their jobs) and enqueue again those whose job is gone; bounded work per pass."""
+        their jobs) and enqueue again those whose job is gone; bounded work per pass. A job
+        taken by a worker that died while it waited for an LLM slot is released (after two
+        passes in which no live worker lists it), or it would stay taken until arq's timeout."""
         state = self.state
         grace = timedelta(seconds=state.settings.reconcile_grace_seconds)
+        held = {t for b in beats.values() for t in (*b.running, *b.waiting)}
+        suspects = {_s(t) for t in await state.redis.smembers(SUSPECT_JOBS)}  # type: ignore[misc]
+        orphaned: set[str] = set()
         count = 0
         after: tuple[datetime, uuid.UUID] | None = None
         for _ in range(MAX_PAGES_PER_PASS):
@@ -128,12 +168,33 @@ class Reconciler:
                 )
             if not page:
                 break
-            present = await dispatch.jobs_queued(state.redis, [(str(t.id), t.queue) for t in page])
-            for task, ok in zip(page, present, strict=True):
-                if not ok:
+            found = await dispatch.job_states(state.redis, [(str(t.id), t.queue) for t in page])
+            for task, (queued, taken) in zip(page, found, strict=True):
+                task_id = str(task.id)
+                if not queued:
                     await self._enqueue_again(task)
                     count += 1
+                elif taken and task_id not in held:
+                    if task_id in suspects:
+                        await dispatch.release_in_progress(state.redis, task_id=task_id)
+                        log.warning("released job %s held by a worker that is gone", task_id)
+                    else:
+                        orphaned.add(task_id)
             after = (page[-1].updated_at, page[-1].id)
+        await _replace_set(state.redis, SUSPECT_JOBS, orphaned)
         if count:
             log.warning("reconciler re-enqueued %d QUEUED tasks missing from Redis", count)
         return count
+
+
+async def _replace_set(redis: Any, key: str, members: set[str]) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        if members:
+            pipe.sadd(key, *members)
+            pipe.expire(key, 3600)
+        await pipe.execute()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -31,15 +31,38 @@ async def run_task(
 ) -> None:
     state = state_of(ctx)
     if gated:
-        # The task stays QUEUED while it waits: it becomes RUNNING only once it holds a slot.
-        async with semaphore.slot(
-            state.redis, state.settings.semaphore, priority=priority, name=task_id
-        ):
-            delay = await _run(state, task_id)
+        delay = await _run_gated(state, task_id, priority)
     else:
         delay = await _run(state, task_id)
     if delay is not None:
-        raise Retry(defer=delay)
+        raise Retry(defer=dispatch.retry_defer_seconds(delay))
+
+
+async def _run_gated(state: WorkerState, task_id: str, priority: int) -> float | None:
+    """The task stays QUEUED while it waits: it becomes RUNNING only once it holds a slot.
+    The wait is not part of the attempt: the attempt's timeout starts with the call, and arq's
+    job timeout leaves room for `llm_slot_wait_max_seconds` of waiting."""
+    settings = state.settings
+    state.waiting.add(task_id)
+    try:
+        async with semaphore.slot(
+            state.redis,
+            settings.semaphore,
+            priority=priority,
+            name=task_id,
+            max_wait=settings.llm_slot_wait_max_seconds,
+        ):
+            state.waiting.discard(task_id)
+            return await _run(state, task_id)
+    except TimeoutError:
+        log.warning("task %s found no LLM slot in time; back to its queue", task_id)
+        return 1.0
+    except semaphore.LeaseLost as exc:
+        # The attempt was stopped and the task put back to QUEUED (see _interrupted).
+        log.warning("task %s: %s; it will run again", task_id, exc)
+        return 0.5
+    finally:
+        state.waiting.discard(task_id)
 
 
 T = TypeVar("T")
@@ -84,6 +107,11 @@ async def _run(state: WorkerState, task_id: str) -> float | None:
     state.beat.active = len(state.running)
     try:
         return await _attempt(state, task)
+    except asyncio.CancelledError:
+        # Anywhere in the attempt, recording the outcome included: an operator's abort or a
+        # shutdown. Settle the row before letting the cancellation through.
+        await asyncio.shield(_interrupted(state, task))
+        raise
     finally:
         state.running.discard(task_id)
         state.beat.active = len(state.running)
@@ -96,9 +124,6 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
             raise ProviderError(f"no handler for task type {task.task_type!r}", retryable=False)
         async with asyncio.timeout(state.settings.job_timeout_seconds):
             result, usage = await handler(task, state)
-    except asyncio.CancelledError:
-        await asyncio.shield(_interrupted(state, task))
-        raise
     except TimeoutError:
         return await _failed(state, task, "attempt timed out", retryable=True)
     except ProviderError as exc:
@@ -119,10 +144,21 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
 
     done = await _persist(complete)
     if done is None:
-        log.warning("task %s was taken from this worker; its result is dropped", task.id)
+        # A cancel requested while the call ran wins over its result; otherwise the
+        # reconciler handed the task to another worker.
+        await _persist(lambda: _acknowledge_cancel(state, task))
         return None
     state.beat.completed += 1
     return None
+
+
+async def _acknowledge_cancel(state: WorkerState, task: Task) -> None:
+    async with unit_of_work(state.sessionmaker, state.redis) as session:
+        current = await _still_mine(session, state, task)
+        if current is not None and current.cancel_requested_at is not None:
+            await tasks.acknowledge_cancel(
+                session=session, task=current, reason="finished after the request; result dropped"
+            )
 
 
 async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool) -> float | None:
@@ -156,7 +192,9 @@ async def _interrupted(state: WorkerState, task: Task) -> None:
             await tasks.acknowledge_cancel(session=session, task=current)
         else:
             await tasks.resume_task(
-                session=session, task=current, reason=f"worker {state.name} stopped mid-task"
+                session=session,
+                task=current,
+                reason=f"worker {state.name} stopped mid-task (shutdown or lost LLM slot)",
             )
     # arq keeps the job queued; free it now rather than after its in-progress timeout.
     await dispatch.release_in_progress(state.redis, task_id=str(task.id))

@@ -1,60 +1,133 @@
-"""Webhook delivery as its own arq job, so a slow or failing receiver never holds a task slot;
-retried with the task backoff policy up to `webhook_max_attempts`. Deliveries are scheduled
-after commit by the unit of work (a Webhook effect) when a task or workflow finishes."""
+"""Webhook delivery from the outbox (`webhook_deliveries`). A nudged arq job sends a new
+delivery at once; the relay loop in every worker sends whatever is due (retries, and
+deliveries whose nudge was lost with Redis). Each attempt first claims its row, so no attempt
+is sent twice; the URL is resolved and checked before connecting (SSRF), the checked address
+is the one connected to, and redirects are not followed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
 
 import httpx
-from arq import Retry
 from sqlalchemy.exc import DBAPIError
 
-from app.services import tasks, webhooks, workflows
-from app.services.errors import NotFound
-from app.uow import read_only
-from workers.context import state_of
+from app.db.models import WebhookDelivery
+from app.services import outbound, webhooks
+from app.uow import transaction
+from workers.context import WorkerState, state_of
 
 log = logging.getLogger(__name__)
+RELAY_BATCH = 20
 
 
-async def deliver_webhook(ctx: dict[str, Any], kind: str, object_id: str, status: str) -> str:
+async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
+    """The nudge: attempt one delivery now if it is still due and nobody holds it."""
     state = state_of(ctx)
-    attempt = int(ctx.get("job_try", 1))
-    async with read_only(state.sessionmaker) as session:
+    try:
+        claimed = await _claim(state, uuid.UUID(delivery_id))
+    except DBAPIError:
+        return "postponed: the relay will send it"
+    if not claimed:
+        return "not due"
+    return await attempt(state, claimed[0])
+
+
+async def _claim(state: WorkerState, delivery_id: uuid.UUID | None) -> list[WebhookDelivery]:
+    lease = state.settings.webhook_timeout_seconds + 30
+    async with transaction(state.sessionmaker) as session:
+        return await webhooks.claim(
+            session=session, lease_seconds=lease, delivery_id=delivery_id, limit=RELAY_BATCH
+        )
+
+
+async def relay_forever(state: WorkerState) -> None:
+    while True:
         try:
-            if kind == "workflow":
-                wf = await workflows.get_workflow(session=session, workflow_id=uuid.UUID(object_id))
-                url, payload = wf.webhook_url, webhooks.workflow_payload(wf)
-            else:
-                task = await tasks.get_task(session=session, task_id=uuid.UUID(object_id))
-                url, payload = task.webhook_url, webhooks.task_payload(task)
-        except NotFound:
-            return "gone"
-        except DBAPIError as exc:  # PostgreSQL unreachable or the connection dropped: later
-            raise Retry(defer=state.policy.delay(attempt)) from exc
-    if not url:
-        return "no webhook"
-    body = webhooks.encode(payload)
+            due = await _claim(state, None)
+            if due:
+                await asyncio.gather(*(attempt(state, d) for d in due))
+                continue  # there may be more
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # PostgreSQL away: try again next tick
+            log.warning("webhook relay pass failed: %s", exc)
+        await asyncio.sleep(state.settings.outbox_poll_seconds)
+
+
+async def attempt(state: WorkerState, delivery: WebhookDelivery) -> str:
+    settings = state.settings
+    body = delivery.body.encode()
+    error: str | None = None
+    code: int | None = None
+    try:
+        target = await outbound.resolve(
+            delivery.url, allow_private=settings.webhook_allow_private_networks
+        )
+    except outbound.RefusedURL as exc:
+        log.warning("webhook %s refused: %s", delivery.id, exc)
+        await _settle(state, delivery, "refused", error=str(exc))
+        return f"refused: {exc}"
     headers = {
+        "Host": target.host,
         "Content-Type": "application/json",
-        webhooks.EVENT_HEADER: f"{kind}.{status.lower()}",
-        **webhooks.sign(state.settings.webhook_secret, body),
+        webhooks.EVENT_HEADER: delivery.event,
+        **webhooks.sign(settings.webhook_secret, body),
     }
+    extensions = {"sni_hostname": target.server_name} if target.url.startswith("https") else {}
     try:
         response = await state.http.post(
-            url, content=body, headers=headers, timeout=state.settings.webhook_timeout_seconds
+            target.url,
+            content=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            extensions=extensions,
         )
-        if response.status_code < 300:
-            return f"delivered ({response.status_code})"
-        problem = f"receiver answered {response.status_code}"
+        code = response.status_code
+        if code < 300:
+            await _settle(state, delivery, "delivered", status_code=code)
+            return f"delivered ({code})"
+        error = f"receiver answered {code}"
+        if 300 <= code < 400:
+            error += " (redirects are not followed)"
     except httpx.HTTPError as exc:
-        problem = f"receiver unreachable: {exc!r}"
-    if attempt >= state.settings.webhook_max_attempts:
+        error = f"receiver unreachable: {exc!r}"
+    if delivery.attempts >= settings.webhook_max_attempts:
         log.warning(
-            "webhook for %s %s abandoned after %d attempts: %s", kind, object_id, attempt, problem
+            "webhook %s abandoned after %d attempts: %s", delivery.id, delivery.attempts, error
         )
-        return f"abandoned: {problem}"
-    raise Retry(defer=state.policy.delay(attempt))
+        await _settle(state, delivery, "failed", error=error, status_code=code)
+        return f"abandoned: {error}"
+    await _settle(
+        state,
+        delivery,
+        "pending",
+        error=error,
+        status_code=code,
+        retry_in=state.policy.delay(delivery.attempts),
+    )
+    return f"will retry: {error}"
+
+
+async def _settle(
+    state: WorkerState,
+    delivery: WebhookDelivery,
+    status: str,
+    *,
+    error: str | None = None,
+    status_code: int | None = None,
+    retry_in: float | None = None,
+) -> None:
+    # If this write fails the lease expires and the attempt is made again: at-least-once.
+    async with transaction(state.sessionmaker) as session:
+        await webhooks.settle(
+            session=session,
+            delivery_id=delivery.id,
+            status=status,
+            error=error,
+            status_code=status_code,
+            retry_in=retry_in,
+        )

@@ -158,8 +158,10 @@ class LlmMutations:
     )
     async def cancel_all_llm_tasks(self, info: Info) -> CancelAllPayload:
         ctx = info.context
-        async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-            count = await llm_queue.cancel_all_llm_tasks(session=session, tenant_id=ctx.tenant_id)
+        count = await llm_queue.cancel_all_llm_tasks(
+            units=lambda: unit_of_work(ctx.state.sessionmaker, ctx.state.redis),
+            tenant_id=ctx.tenant_id,
+        )
         return CancelAllPayload(
             cancelled=count, message="Task cancellation requested for LLM queue"
         )

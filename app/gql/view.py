@@ -5,13 +5,17 @@ itself is open. Websockets authenticate at `connection_init` (or on the upgrade 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from collections import OrderedDict
+from contextlib import suppress
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
@@ -23,6 +27,7 @@ from app.gql.context import Context
 from app.state import AppState
 
 PRINCIPAL = "opsgraph.principal"
+log = logging.getLogger(__name__)
 
 
 def app_state(scope: Scope) -> AppState:
@@ -39,6 +44,8 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._payloads: OrderedDict[tuple[int, int], tuple[Any, Any, str]] = OrderedDict()
+        # One credential watcher per open websocket; each ends with its connection.
+        self._watchers: set[asyncio.Task[None]] = set()
 
     def encode_json(self, data: object) -> str | bytes:
         if isinstance(data, dict) and data.get("type") == "next":
@@ -73,13 +80,59 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         headers = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
         upgrade = context.request.headers
+        authorization = headers.get("authorization") or upgrade.get("authorization")
+        api_key = headers.get("x-api-key") or upgrade.get("x-api-key")
         try:
             context.principal = await context.state.auth.authenticate(
-                authorization=headers.get("authorization") or upgrade.get("authorization"),
-                api_key=headers.get("x-api-key") or upgrade.get("x-api-key"),
+                authorization=authorization, api_key=api_key
             )
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from exc
+        ws = context.request
+        assert isinstance(ws, WebSocket)
+        watcher = asyncio.create_task(
+            _keep_authenticated(
+                ws,
+                context.state,
+                authorization=authorization,
+                api_key=api_key,
+                expires_at=context.principal.expires_at,
+            )
+        )
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+
+CREDENTIAL_EXPIRED = 4403
+
+
+async def _keep_authenticated(
+    ws: WebSocket,
+    state: AppState,
+    *,
+    authorization: str | None,
+    api_key: str | None,
+    expires_at: float | None,
+) -> None:
+    """Re-check the connection's credential every `ws_reauth_seconds` (and at a token's
+    expiry); close with 4403 once it no longer verifies (expired token, revoked key)."""
+    interval = state.settings.ws_reauth_seconds
+    while True:
+        wait = interval
+        if expires_at is not None:
+            wait = min(wait, max(expires_at - time.time(), 0.0) + 0.05)
+        await asyncio.sleep(wait)
+        if WebSocketState.DISCONNECTED in (ws.client_state, ws.application_state):
+            return
+        try:
+            await state.auth.authenticate(authorization=authorization, api_key=api_key, fresh=True)
+        except Unauthenticated as exc:
+            log.info("closing a websocket whose credential no longer verifies: %s", exc)
+            with suppress(RuntimeError):  # it closed meanwhile
+                await ws.close(code=CREDENTIAL_EXPIRED, reason="credential expired or revoked")
+            return
+        except Exception as exc:  # the key store is unreachable: keep the connection, retry
+            log.warning("could not re-check a websocket credential: %s", exc)
 
 
 class GraphQLEndpoint:

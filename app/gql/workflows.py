@@ -258,7 +258,11 @@ class WorkflowMutations:
         try:
             spec = _spec(input, ctx.tenant_id)
             async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await workflows.create_workflow(session=session, spec=spec)
+                row = await workflows.create_workflow(
+                    session=session,
+                    spec=spec,
+                    allow_private_webhooks=ctx.state.settings.webhook_allow_private_networks,
+                )
         except DomainError as exc:
             return _failure(exc)
         return WorkflowPayload(workflow=Workflow(row=row), errors=[])

@@ -120,8 +120,10 @@ async def list_llm_tasks(state: State, principal: Reader) -> dict[str, Any]:
 
 @router.delete("/tasks", summary="Cancel All Tasks")
 async def cancel_all_llm_tasks(state: State, principal: Operator) -> dict[str, Any]:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
-        count = await llm_queue.cancel_all_llm_tasks(session=session, tenant_id=principal.tenant_id)
+    count = await llm_queue.cancel_all_llm_tasks(
+        units=lambda: unit_of_work(state.sessionmaker, state.redis),
+        tenant_id=principal.tenant_id,
+    )
     return {"data": {"cancelled": count, "message": "Task cancellation requested for LLM queue"}}
 
 

@@ -243,7 +243,11 @@ async def create_workflow(
     )
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            wf = await workflows.create_workflow(session=session, spec=spec)
+            wf = await workflows.create_workflow(
+                session=session,
+                spec=spec,
+                allow_private_webhooks=state.settings.webhook_allow_private_networks,
+            )
             steps = (await workflows.steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
     except InvalidInput as exc:
         return JSONResponse(

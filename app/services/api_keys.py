@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.base import utcnow
 from app.db.models import ApiKey
 
 
@@ -34,3 +35,14 @@ async def create_api_key(
 async def find_api_key(*, session: AsyncSession, plaintext: str) -> ApiKey | None:
     stmt = select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None))
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def revoke_api_keys(*, session: AsyncSession, name: str) -> int:
+    """Revoke every live key with this name; open websockets using one are closed at their
+    next credential check."""
+    stmt = (
+        update(ApiKey)
+        .where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int((await session.execute(stmt)).rowcount or 0)  # type: ignore[attr-defined]

@@ -50,11 +50,9 @@ class CancelTask:
 
 @dataclass(frozen=True)
 class Webhook:
-    """Deliver a signed notification about a task or workflow that reached `status`."""
+    """Nudge a worker to send a recorded delivery now (the outbox relay sends it anyway)."""
 
-    kind: str  # "task" | "workflow"
-    object_id: str
-    status: str
+    delivery_id: str
     queue: str
 
 

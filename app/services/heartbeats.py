@@ -26,6 +26,7 @@ class WorkerBeat:
     pid: int = 0
     host: str = ""
     running: list[str] = field(default_factory=list)  # ids of the tasks it runs right now
+    waiting: list[str] = field(default_factory=list)  # ids of tasks waiting for an LLM slot
 
     @property
     def utilization_pct(self) -> float:

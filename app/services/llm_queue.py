@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -253,13 +255,33 @@ async def cancel_llm_task(
     return await tasks.cancel_task(session=session, task_id=task_id, tenant_id=tenant_id)
 
 
-async def cancel_all_llm_tasks(*, session: AsyncSession, tenant_id: str | None = None) -> int:
-    """Cancel every queued LLM task and ask every running one to stop."""
-    stmt = _scoped(select(Task.id).where(Task.task_type == LLM, Task.status.in_(ACTIVE)), tenant_id)
-    ids = list((await session.execute(stmt)).scalars())
-    for task_id in ids:
-        await tasks.cancel_task(session=session, task_id=task_id, tenant_id=tenant_id)
-    return len(ids)
+CANCEL_BATCH = 500
+
+
+async def cancel_all_llm_tasks(
+    *, units: Callable[[], AbstractAsyncContextManager[AsyncSession]], tenant_id: str | None = None
+) -> int:
+    """Cancel every queued LLM task and ask every running one to stop, a bounded batch per
+    unit of work (`units` opens one), so locks and effects stay small and a task that
+    finished meanwhile is simply not selected: it never fails the call."""
+    count = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with units() as session:
+            stmt = _scoped(
+                select(Task.id).where(Task.task_type == LLM, Task.status.in_(ACTIVE)), tenant_id
+            )
+            if after is not None:
+                stmt = stmt.where(Task.id > after)
+            # Locked and still active when selected: each cancel below is a valid transition.
+            stmt = stmt.order_by(Task.id).limit(CANCEL_BATCH).with_for_update()
+            ids = list((await session.execute(stmt)).scalars())
+            for task_id in ids:
+                await tasks.cancel_task(session=session, task_id=task_id, tenant_id=tenant_id)
+        count += len(ids)
+        if len(ids) < CANCEL_BATCH:
+            return count
+        after = ids[-1]
 
 
 async def clear_stats(*, session: AsyncSession, redis: Redis, older_than_hours: int) -> int:

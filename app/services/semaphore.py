@@ -4,7 +4,7 @@ At most `max_concurrent` holders at once; `reserved` of those slots only high-pr
 may take; high-priority waiters are admitted before low ones (FIFO within a class). Holders
 hold leases that expire unless renewed, so a crashed worker never leaks a slot; waiters refresh
 a liveness mark while they poll, so a crashed waiter never blocks the line. Every decision is
-one Lua script, atomic across processes."""
+one Lua script, atomic across processes, on one clock: Redis's own (`TIME`), never a caller's."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ WAKE = PREFIX + "wake:"  # list per waiter: a token pushed when it may be admitt
 # Shared by the scripts: tell the waiter who can be admitted now that it may try, so waiters
 # block on their own wake list instead of polling (keys are built from WAKE: single Redis, no
 # cluster).
+_NOW = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
 _WAKE_NEXT = """
 local function wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
   local active = redis.call('zcard', holders)
@@ -47,14 +54,15 @@ end
 """
 
 _ACQUIRE = (
-    _WAKE_NEXT
+    _NOW
+    + _WAKE_NEXT
     + """
 local holders, classes, wait_high = KEYS[1], KEYS[2], KEYS[3]
 local wait_low, alive, stats = KEYS[4], KEYS[5], KEYS[6]
-local waiter, class, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local lease_ms, alive_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
-local max_concurrent, reserved = tonumber(ARGV[6]), tonumber(ARGV[7])
-local wake_prefix = ARGV[8]
+local waiter, class, now = ARGV[1], ARGV[2], now_ms()
+local lease_ms, alive_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_concurrent, reserved = tonumber(ARGV[5]), tonumber(ARGV[6])
+local wake_prefix = ARGV[7]
 
 -- expired leases give their slots back
 local expired = redis.call('zrangebyscore', holders, '-inf', now)
@@ -124,16 +132,24 @@ return 1
 """
 )
 
-_RENEW = """
-if redis.call('zscore', KEYS[1], ARGV[1]) then
-  redis.call('zadd', KEYS[1], 'XX', ARGV[2], ARGV[1])
+_RENEW = (
+    _NOW
+    + """
+-- an expired lease is not renewed: its slot may already be someone else's
+local expiry = redis.call('zscore', KEYS[1], ARGV[1])
+local now = now_ms()
+if expiry and tonumber(expiry) > now then
+  redis.call('zadd', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
   return 1
 end
 return 0
 """
+)
 
-_CLEAR_ORPHANS = """
-local now = tonumber(ARGV[1])
+_CLEAR_ORPHANS = (
+    _NOW
+    + """
+local now = now_ms()
 local cleared = {}
 for i, queue in ipairs({KEYS[1], KEYS[2]}) do
   cleared[i] = 0
@@ -148,6 +164,7 @@ for i, queue in ipairs({KEYS[1], KEYS[2]}) do
 end
 return cleared
 """
+)
 
 _KEYS = [HOLDERS, HOLDER_CLASS, WAIT["high"], WAIT["low"], ALIVE, STATS]
 
@@ -180,8 +197,9 @@ class SemaphoreStats:
     avg_wait_time_low: float
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class LeaseLost(Exception):
+    """The slot's lease expired before it could be renewed (e.g. Redis was unreachable for
+    longer than the lease): another holder may have the slot, so the call must stop."""
 
 
 async def try_acquire(
@@ -193,7 +211,6 @@ async def try_acquire(
         args=[
             waiter,
             priority_class,
-            _now_ms(),
             int(config.lease_ttl_seconds * 1000),
             int(config.waiter_ttl_seconds * 1000),
             config.max_concurrent,
@@ -213,29 +230,46 @@ async def release(redis: Redis, config: SemaphoreConfig, lease: str) -> None:
 
 
 async def renew(redis: Redis, config: SemaphoreConfig, lease: str) -> bool:
-    expiry = _now_ms() + int(config.lease_ttl_seconds * 1000)
-    return bool(await redis.register_script(_RENEW)(keys=[HOLDERS], args=[lease, expiry]))
+    lease_ms = int(config.lease_ttl_seconds * 1000)
+    return bool(await redis.register_script(_RENEW)(keys=[HOLDERS], args=[lease, lease_ms]))
 
 
 @asynccontextmanager
 async def slot(
-    redis: Redis, config: SemaphoreConfig, *, priority: int, name: str | None = None
+    redis: Redis,
+    config: SemaphoreConfig,
+    *,
+    priority: int,
+    name: str | None = None,
+    max_wait: float | None = None,
 ) -> AsyncIterator[float]:
     """Wait for a slot, hold it (renewing the lease) while the body runs, then give it back.
-    Yields the seconds waited. Cancellation while waiting or holding releases cleanly."""
-    lease = name or str(uuid.uuid4())
+    Yields the seconds waited. Each call holds its own lease (`name` is only a readable
+    prefix), so two runs of one task never share a slot. Waiting longer than `max_wait`
+    raises TimeoutError; a lease that could not be renewed in time cancels the body and
+    raises LeaseLost. Cancellation while waiting or holding releases cleanly."""
+    lease = f"{name}:{uuid.uuid4().hex[:12]}" if name else str(uuid.uuid4())
     cls = config.priority_class(priority)
+    deadline = None if max_wait is None else time.monotonic() + max_wait
     try:
         while True:
             waited = await try_acquire(redis, config, waiter=lease, priority_class=cls)
             if waited is not None:
                 break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"no LLM slot within {max_wait:.0f}s")
             # Block until a release or admission wakes us; the timeout keeps our place in
             # line alive and notices leases that expired without a release.
             await redis.blpop([WAKE + lease], timeout=config.poll_interval_seconds)  # type: ignore[misc, arg-type]
-        renewer = asyncio.create_task(_keep_renewed(redis, config, lease))
+        holder = asyncio.current_task()
+        lost = asyncio.Event()
+        renewer = asyncio.create_task(_keep_renewed(redis, config, lease, holder, lost))
         try:
             yield waited
+        except asyncio.CancelledError:
+            if lost.is_set() and holder is not None and holder.uncancel() == 0:
+                raise LeaseLost(f"lease {lease} expired before it was renewed") from None
+            raise
         finally:
             renewer.cancel()
             with suppress(asyncio.CancelledError):
@@ -244,23 +278,41 @@ async def slot(
         await asyncio.shield(release(redis, config, lease))
 
 
-async def _keep_renewed(redis: Redis, config: SemaphoreConfig, lease: str) -> None:
+async def _keep_renewed(
+    redis: Redis,
+    config: SemaphoreConfig,
+    lease: str,
+    holder: asyncio.Task[Any] | None,
+    lost: asyncio.Event,
+) -> None:
+    """Renew three times per lease period; a renewal that fails for a moment (Redis blip) is
+    tried again, but a lease that has expired stops the holder."""
     while True:
         await asyncio.sleep(config.lease_ttl_seconds / 3)
-        with suppress(Exception):
-            await renew(redis, config, lease)
+        try:
+            renewed = await renew(redis, config, lease)
+        except Exception:  # Redis unreachable: the lease may still be valid; try again
+            continue
+        if not renewed:
+            lost.set()
+            if holder is not None:
+                holder.cancel()
+            return
 
 
 async def stats(redis: Redis, config: SemaphoreConfig) -> SemaphoreStats:
-    now = _now_ms()
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrangebyscore(HOLDERS, now, "+inf")
+        pipe.time()
+        pipe.zrange(HOLDERS, 0, -1, withscores=True)
         pipe.hgetall(HOLDER_CLASS)
-        pipe.zrangebyscore(ALIVE, now, "+inf")
+        pipe.zrange(ALIVE, 0, -1, withscores=True)
         pipe.zrange(WAIT["high"], 0, -1)
         pipe.zrange(WAIT["low"], 0, -1)
         pipe.hgetall(STATS)
-        holders, classes, alive, high, low, totals = await pipe.execute()
+        clock, all_holders, classes, all_alive, high, low, totals = await pipe.execute()
+    now = clock[0] * 1000 + clock[1] // 1000
+    holders = [h for h, expiry in all_holders if expiry > now]
+    alive = [w for w, expiry in all_alive if expiry > now]
     classes = {_s(k): _s(v) for k, v in classes.items()}
     live = {_s(w) for w in alive}
     active = [_s(h) for h in holders]
@@ -290,7 +342,7 @@ async def clear_orphans(redis: Redis) -> tuple[int, int]:
     """Drop waiters that no live process polls for any more (high, low); live waiters and
     holders are untouched, so this cannot deadlock running workers."""
     high, low = await redis.register_script(_CLEAR_ORPHANS)(
-        keys=[WAIT["high"], WAIT["low"], ALIVE], args=[_now_ms()]
+        keys=[WAIT["high"], WAIT["low"], ALIVE], args=[]
     )
     return int(high), int(low)
 

@@ -7,9 +7,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
-from app.services import task_types
+from app.services import outbound, task_types
 from app.services.errors import InvalidInput
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -44,7 +43,7 @@ class TaskSpec:
     workflow_step_id: uuid.UUID | None = None
 
 
-def validate(spec: TaskSpec) -> tuple[str, str]:
+def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
     task_type, operation = task_types.resolve(spec.task_type, spec.operation)
     if not QUEUE_NAME.match(spec.queue):
         raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field="queue")
@@ -54,9 +53,7 @@ def validate(spec: TaskSpec) -> tuple[str, str]:
         if not isinstance(getattr(spec, name), dict):
             raise InvalidInput(f"{name} must be a JSON object", field=name)
     if spec.webhook_url is not None:
-        url = urlparse(spec.webhook_url)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise InvalidInput("webhookUrl must be an http(s) URL", field="webhookUrl")
+        outbound.check_url(spec.webhook_url, allow_private=defaults.allow_private_webhooks)
     if spec.max_retries is not None and not 0 <= spec.max_retries <= 20:
         raise InvalidInput("maxRetries must be between 0 and 20", field="maxRetries")
     if spec.result_ttl_seconds is not None and spec.result_ttl_seconds < 0:
@@ -105,3 +102,4 @@ class TaskDefaults:
 
     max_retries: int = 3
     result_ttl_seconds: int = 3600
+    allow_private_webhooks: bool = False

@@ -48,7 +48,11 @@ SUBMIT = with_transition(
 )
 _START_CHANGE = (
     update(TASKS)  # type: ignore[arg-type]
-    .where(TASKS.c.id == bindparam("tid"), TASKS.c.status == TaskStatus.QUEUED.value)
+    .where(
+        TASKS.c.id == bindparam("tid"),
+        TASKS.c.status == TaskStatus.QUEUED.value,
+        TASKS.c.cancel_requested_at.is_(None),
+    )
     .values(
         status=TaskStatus.RUNNING.value,
         updated_at=bindparam("now"),
@@ -69,6 +73,8 @@ COMPLETE = with_transition(
         TASKS.c.id == bindparam("tid"),
         TASKS.c.status == TaskStatus.RUNNING.value,
         TASKS.c.worker_name == bindparam("worker"),
+        # a cancel requested while the attempt ran wins over its result
+        TASKS.c.cancel_requested_at.is_(None),
     )
     .values(
         status=TaskStatus.COMPLETED.value,

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
-from app.services import effects, task_statements
+from app.services import effects, task_statements, webhooks
 from app.services.backoff import BackoffPolicy
 from app.services.errors import InvalidInput, NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
@@ -83,7 +83,7 @@ async def submit_task(
     *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
 ) -> Task:
     """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
-    task_type, operation = validate(spec)
+    task_type, operation = validate(spec, defaults)
     now = utcnow()
     retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
     task = Task(
@@ -276,6 +276,7 @@ async def retry_task(
     check_transition(task.status, TaskStatus.QUEUED)
     _transition(session, task, TaskStatus.QUEUED, "retried by request")
     task.attempts = 0
+    task.retry_count = 0
     task.dead_lettered = False
     task.dead_lettered_at = None
     task.cancel_requested_at = None
@@ -345,6 +346,9 @@ async def fail_attempt(
     if usage is not None:
         _apply_usage(task, usage)
     task.errors = [*task.errors, f"attempt {task.attempts}: {error}"][-50:]
+    if task.cancel_requested_at is not None:
+        await acknowledge_cancel(session=session, task=task, reason=f"attempt failed: {error}")
+        return None
     if retryable and task.attempts < task.max_attempts:
         task.retry_count += 1
         delay = policy.delay(task.retry_count)
@@ -365,8 +369,10 @@ async def fail_attempt(
     return None
 
 
-async def acknowledge_cancel(*, session: AsyncSession, task: Task) -> Task:
-    _transition(session, task, TaskStatus.CANCELLED, "stopped by worker after cancel request")
+async def acknowledge_cancel(
+    *, session: AsyncSession, task: Task, reason: str = "stopped by worker"
+) -> Task:
+    _transition(session, task, TaskStatus.CANCELLED, f"cancelled as requested ({reason})")
     await session.flush()
     _changed(session, task)
     return task
@@ -393,7 +399,10 @@ async def set_progress(
 
 
 async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task:
-    """A RUNNING task whose worker died goes back to QUEUED, counted as a resume attempt."""
+    """A RUNNING task whose worker died goes back to QUEUED, counted as a resume attempt;
+    one with a pending cancel request is CANCELLED instead (a cancel always wins)."""
+    if task.cancel_requested_at is not None:
+        return await acknowledge_cancel(session=session, task=task, reason=reason)
     _transition(session, task, TaskStatus.QUEUED, reason)
     task.is_resumed = True
     task.resume_attempt_count += 1
@@ -472,7 +481,15 @@ def _log(session: AsyncSession, task: Task, message: str, level: str) -> None:
 
 def _notify(session: AsyncSession, task: Task) -> None:
     if task.webhook_url:
-        effects.record(session, effects.Webhook("task", str(task.id), task.status, task.queue))
+        webhooks.schedule(
+            session,
+            kind="task",
+            object_id=str(task.id),
+            url=task.webhook_url,
+            payload=webhooks.task_payload(task),
+            queue=task.queue,
+            tenant_id=task.origin_tenant_id,
+        )
 
 
 def _changed(session: AsyncSession, task: Task) -> None:

@@ -1,4 +1,5 @@
-"""Webhook payloads and their HMAC-SHA256 signatures (delivery happens in the workers)."""
+"""Webhooks: payloads, HMAC-SHA256 signatures, and the delivery records (the outbox) that
+workers claim, attempt and settle. The HTTP call itself happens in the workers."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from app.db.models import Task, Workflow
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Task, WebhookDelivery, Workflow
+from app.services import effects
 
 SIGNATURE_HEADER = "X-Opsgraph-Signature"
 TIMESTAMP_HEADER = "X-Opsgraph-Timestamp"
@@ -70,3 +78,112 @@ def verify(secret: str, body: bytes, headers: dict[str, str]) -> bool:
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
+# --- the outbox ---------------------------------------------------------------------------
+
+
+def schedule(
+    session: AsyncSession,
+    *,
+    kind: str,
+    object_id: str,
+    url: str,
+    payload: dict[str, Any],
+    queue: str,
+    tenant_id: str | None = None,
+) -> WebhookDelivery:
+    """Record a delivery in the caller's transaction; after commit a worker is nudged to send
+    it at once, and the outbox relay sends it anyway if that nudge is lost."""
+    now = utcnow()
+    delivery = WebhookDelivery(
+        id=uuid.uuid4(),
+        kind=kind,
+        object_id=object_id,
+        event=str(payload["event"]),
+        url=url,
+        body=encode(payload).decode(),
+        tenant_id=tenant_id,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    effects.record(session, effects.Webhook(str(delivery.id), queue))
+    return delivery
+
+
+def _claimable(now: datetime) -> Any:
+    return (
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+    )
+
+
+async def claim(
+    *,
+    session: AsyncSession,
+    lease_seconds: float,
+    delivery_id: uuid.UUID | None = None,
+    limit: int = 20,
+) -> list[WebhookDelivery]:
+    """Take due deliveries for one attempt each (a lease, so concurrent relays and nudged jobs
+    never send the same attempt twice; an expired lease makes a row claimable again)."""
+    now = utcnow()
+    pick = select(WebhookDelivery.id).where(*_claimable(now))
+    if delivery_id is not None:
+        pick = pick.where(WebhookDelivery.id == delivery_id)
+    pick = (
+        pick.order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(pick.scalar_subquery()))
+        .values(
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=WebhookDelivery.attempts + 1,
+        )
+        .returning(WebhookDelivery)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def settle(
+    *,
+    session: AsyncSession,
+    delivery_id: uuid.UUID,
+    status: str,
+    error: str | None = None,
+    status_code: int | None = None,
+    retry_in: float | None = None,
+) -> None:
+    """Record an attempt's outcome: delivered, refused, or failed (again later if `retry_in`)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "lease_until": None,
+        "last_error": error[:2000] if error else None,
+        "last_status_code": status_code,
+    }
+    if status == "pending" and retry_in is not None:
+        values["next_attempt_at"] = now + timedelta(seconds=retry_in)
+    else:
+        values["status"] = status
+        values["finished_at"] = now
+    await session.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values)
+    )
+
+
+async def deliveries_for(
+    *, session: AsyncSession, kind: str, object_id: str
+) -> list[WebhookDelivery]:
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.kind == kind, WebhookDelivery.object_id == object_id)
+        .order_by(WebhookDelivery.created_at)
+    )
+    return list((await session.execute(stmt)).scalars())

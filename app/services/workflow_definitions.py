@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlparse
 
-from app.services import task_specs, task_types
+from app.services import outbound, task_specs, task_types
 from app.services.errors import InvalidInput
 
 MAX_STEPS = 1000
@@ -147,7 +146,7 @@ def _find_cycle(steps: Sequence[StepSpec], stuck: set[str]) -> list[str]:
     return list(reversed(path[seen[node] :]))
 
 
-def validate(spec: WorkflowSpec) -> list[str]:
+def validate(spec: WorkflowSpec, *, allow_private_webhooks: bool = False) -> list[str]:
     """Check the definition; return the step ids in topological order."""
     if not spec.name or not spec.name.strip():
         raise InvalidInput("a workflow needs a name", field="name")
@@ -158,9 +157,9 @@ def validate(spec: WorkflowSpec) -> list[str]:
     if not 0 <= spec.priority <= 100:
         raise InvalidInput("priority must be between 0 and 100", field="priority")
     if spec.webhook_url is not None:
-        url = urlparse(spec.webhook_url)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise InvalidInput("webhook_url must be an http(s) URL", field="webhook_url")
+        outbound.check_url(
+            spec.webhook_url, allow_private=allow_private_webhooks, field="webhook_url"
+        )
     seen: set[str] = set()
     for i, step in enumerate(spec.steps):
         if not step.step_id or len(step.step_id) > 255:

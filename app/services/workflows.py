@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Workflow, WorkflowStep
-from app.services import effects, task_specs, task_types, tasks
+from app.services import effects, task_specs, task_types, tasks, webhooks
 from app.services.errors import InvalidTransition, NotFound
 from app.services.lifecycle import TaskStatus
 from app.services.workflow_definitions import (
@@ -34,8 +34,10 @@ from app.services.workflow_queries import scoped
 # --- creation and reading -----------------------------------------------------------------
 
 
-async def create_workflow(*, session: AsyncSession, spec: WorkflowSpec) -> Workflow:
-    order = validate(spec)
+async def create_workflow(
+    *, session: AsyncSession, spec: WorkflowSpec, allow_private_webhooks: bool = False
+) -> Workflow:
+    order = validate(spec, allow_private_webhooks=allow_private_webhooks)
     now = utcnow()
     wf = Workflow(
         id=uuid.uuid4(),
@@ -293,7 +295,15 @@ def _changed(session: AsyncSession, wf: Workflow) -> None:
     before: dict[str, str | None] = session.info.setdefault(_BEFORE, {})
     if wf.webhook_url and wf.status in FINISHED and before.get(str(wf.id)) != wf.status:
         before[str(wf.id)] = wf.status
-        effects.record(session, effects.Webhook("workflow", str(wf.id), wf.status, WEBHOOK_QUEUE))
+        webhooks.schedule(
+            session,
+            kind="workflow",
+            object_id=str(wf.id),
+            url=wf.webhook_url,
+            payload=webhooks.workflow_payload(wf),
+            queue=WEBHOOK_QUEUE,
+            tenant_id=wf.origin_tenant_id,
+        )
 
 
 # --- operator actions ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from app.db.models.auth import ApiKey
 from app.db.models.llm import LlmStatsState
 from app.db.models.tasks import Task, TaskLog, TaskTransition
+from app.db.models.webhooks import WebhookDelivery
 from app.db.models.workflows import Workflow, WorkflowStep
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "Task",
     "TaskLog",
     "TaskTransition",
+    "WebhookDelivery",
     "Workflow",
     "WorkflowStep",
 ]

@@ -1,0 +1,560 @@
+"""The spine's hardening: webhook SSRF, secrets at start, /metrics for operators only,
+websockets that lose their rights, cancels that always win, effects that survive a Redis
+outage, one clock for the semaphore, waiting that is not running, retries that keep their place."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from app.config import Settings
+from app.embedded import start_redis
+from app.services import webhooks
+from app.services.api_keys import create_api_key, revoke_api_keys
+from tests.client import GraphQLClient
+from tests.conftest import WEBHOOK_SECRET, make_token, wait_for_status
+from tests.processes import Proc, start_server, start_worker
+from tests.receiver import LocalServer
+from tests.test_llm_queue import InFlight
+
+SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
+
+
+@pytest.fixture(scope="module")
+def strict_server(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """An API process with the default SSRF guard (private networks refused)."""
+    proc, base = start_server({**env, "OPSGRAPH_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "0"}, logs)
+    yield base
+    proc.stop()
+
+
+async def _submit(client: GraphQLClient, **fields: Any) -> dict[str, Any]:
+    data = await client.data("SubmitTask", input={"taskType": "echo", **fields})
+    payload: dict[str, Any] = data["submitTask"]
+    return payload
+
+
+async def _deliveries(engine: Any, object_id: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT status, attempts, last_error, last_status_code FROM webhook_deliveries "
+                "WHERE object_id = :id ORDER BY created_at"
+            ),
+            {"id": object_id},
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+async def _wait_delivery(
+    engine: Any, object_id: str, statuses: set[str], timeout: float = 20
+) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    rows: list[dict[str, Any]] = []
+    while asyncio.get_running_loop().time() < deadline:
+        rows = await _deliveries(engine, object_id)
+        if rows and rows[-1]["status"] in statuses:
+            return rows[-1]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"delivery for {object_id} never reached {statuses}: {rows}")
+
+
+# --- SSRF ---------------------------------------------------------------------------------
+
+FORBIDDEN_URLS = [
+    "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+    "http://127.0.0.1:6379/",  # loopback (Redis)
+    "http://10.0.0.8/hook",  # private
+    "http://[::1]:8080/",  # IPv6 loopback
+    "http://[::ffff:127.0.0.1]/",  # IPv4-mapped IPv6
+    "http://[fe80::1]/",  # IPv6 link-local
+    "http://224.0.0.1/",  # multicast
+    "http://2130706433/",  # 127.0.0.1 spelled as one number
+    "http://0x7f.1/",  # 127.0.0.1 in hex shorthand
+    "http://localhost:8000/",
+    "ftp://example.com/hook",
+]
+
+
+async def test_forbidden_webhook_urls_are_refused_when_given(
+    strict_server: str, settings: Settings
+) -> None:
+    client = GraphQLClient(strict_server, make_token(settings))
+    try:
+        for url in FORBIDDEN_URLS:
+            payload = await _submit(client, queue="parked", webhookUrl=url)
+            assert payload["task"] is None, url
+            assert payload["errors"][0]["field"] == "webhookUrl", (url, payload)
+        ok = await _submit(client, queue="parked", webhookUrl="https://hooks.example.com/x")
+        assert ok["errors"] == [] and ok["task"]["webhookUrl"] == "https://hooks.example.com/x"
+        # the same guard on workflows (REST shape: 422 naming the field)
+        response = await client.http.post(
+            "/api/v1/workflows",
+            json={
+                "name": "w",
+                "webhook_url": "http://169.254.169.254/",
+                "steps": [{"step_id": "a", "task_type": "echo"}],
+            },
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"][-1] == "webhook_url"
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[LocalServer]:
+    async def hook(request: Request) -> Response:
+        server.received.append((dict(request.headers), await request.body()))
+        return JSONResponse({"ok": True})
+
+    server = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    async with server:
+        yield server
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
+    admin: GraphQLClient,
+    spawn_worker: Callable[..., Proc],
+    receiver: LocalServer,
+    engine: Any,
+) -> None:
+    # given a name that passes the check when given (it is not an address) but resolves to
+    # a private one (this machine's own name), and a worker with the default guard
+    name = socket.gethostname()
+    resolved = {info[4][0] for info in socket.getaddrinfo(name, receiver.port)}
+    if not all(a.startswith(("127.", "10.", "172.", "192.168.", "::1")) for a in resolved):
+        pytest.skip(f"{name} resolves to {resolved}, not a private address")
+    spawn_worker("worker-ssrf", "ssrfq", OPSGRAPH_WEBHOOK_ALLOW_PRIVATE_NETWORKS="0")
+    payload = await _submit(
+        admin,
+        queue="ssrfq",
+        webhookUrl=f"http://{name}:{receiver.port}/hook",
+        config={"simulate": {"latency_ms": 1}},
+    )
+    task_id = payload["task"]["id"]
+    await wait_for_status(admin, task_id, {"COMPLETED"})
+    # then the delivery is refused after resolution, once, and the receiver never hears of it
+    row = await _wait_delivery(engine, task_id, {"refused"})
+    assert "forbidden address" in row["last_error"] and row["attempts"] == 1
+    assert receiver.received == []
+
+
+async def test_redirects_are_not_followed(admin: GraphQLClient, worker: Proc, engine: Any) -> None:
+    internal = LocalServer(
+        Starlette(routes=[Route("/secret", _record_hit, methods=["GET", "POST"])])
+    )
+
+    async def redirect(request: Request) -> Response:
+        return RedirectResponse(internal.url + "/secret", status_code=307)
+
+    outer = LocalServer(Starlette(routes=[Route("/hook", redirect, methods=["POST"])]))
+    async with internal, outer:
+        _record_hit.hits = []  # type: ignore[attr-defined]
+        payload = await _submit(
+            admin,
+            queue="default",
+            webhookUrl=outer.url + "/hook",
+            config={"simulate": {"latency_ms": 1}},
+        )
+        task_id = payload["task"]["id"]
+        row = await _wait_delivery(engine, task_id, {"failed"})
+        assert row["last_status_code"] == 307 and "not followed" in row["last_error"]
+        assert _record_hit.hits == []  # type: ignore[attr-defined]
+
+
+async def _record_hit(request: Request) -> Response:
+    _record_hit.hits.append(request.url.path)  # type: ignore[attr-defined]
+    return JSONResponse({"secret": True})
+
+
+# --- secrets, /metrics, websockets ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "overrides", "named"),
+    [
+        ("serve", {"OPSGRAPH_WEBHOOK_SECRET": ""}, "OPSGRAPH_WEBHOOK_SECRET"),
+        ("worker", {"OPSGRAPH_WEBHOOK_SECRET": ""}, "OPSGRAPH_WEBHOOK_SECRET"),
+        ("serve", {"OPSGRAPH_JWT_SECRET": ""}, "OPSGRAPH_JWT_SECRET"),
+        (
+            "serve",
+            {"OPSGRAPH_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----"},
+            "OPSGRAPH_JWT_ALGORITHM",
+        ),
+    ],
+)
+def test_serve_and_worker_refuse_to_start_without_secrets(
+    env: dict[str, str], command: str, overrides: dict[str, str], named: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", command],
+        env={**os.environ, **env, **overrides},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert named in result.stderr, result.stderr
+
+
+async def test_metrics_is_an_operator_surface(
+    server: str, token_for: Callable[..., str], settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=server) as http:
+
+        async def scrape(headers: dict[str, str]) -> int:
+            return (await http.get("/metrics", headers=headers)).status_code
+
+        def bearer(credential: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {credential}"}
+
+        assert await scrape(bearer(token_for("tenant_admin", "acme"))) == 403
+        assert await scrape(bearer(token_for("viewer"))) == 403
+        assert await scrape(bearer(token_for("platform_admin", "acme"))) == 403
+        assert await scrape(bearer(token_for("platform_admin"))) == 200
+        assert await scrape(bearer(settings.metrics_key)) == 200
+        assert await scrape(bearer("not-the-key")) == 401
+
+
+async def _close_code(ws: Any, timeout: float) -> int:
+    """Read until the server closes the connection; its close code."""
+    try:
+        while True:
+            message = await asyncio.wait_for(ws.recv(), timeout)
+            assert '"type":"error"' not in message.replace(" ", ""), message
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return int(closed.rcvd.code)
+
+
+async def _stays_open(ws: Any, seconds: float) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            await asyncio.wait_for(ws.recv(), left)
+        except TimeoutError:
+            return
+
+
+async def _open_subscription(server: str, params: dict[str, str]) -> Any:
+    url = server.replace("http", "ws", 1) + "/graphql"
+    ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    await ws.send(f'{{"type":"connection_init","payload":{_json(params)}}}')
+    ack = await asyncio.wait_for(ws.recv(), 10)
+    assert "connection_ack" in ack, ack
+    await ws.send(
+        '{"id":"1","type":"subscribe","payload":{"query":"subscription { queueStats { totalPending } }"}}'
+    )
+    return ws
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+async def test_an_expired_token_closes_its_websocket(server: str, settings: Settings) -> None:
+    from app.auth import issue_token
+
+    token = issue_token(settings, role="viewer", ttl=2, subject="short-lived")
+    ws = await _open_subscription(server, {"Authorization": f"Bearer {token}"})
+    try:
+        assert await _close_code(ws, timeout=10) == 4403
+    finally:
+        await ws.close()
+
+
+async def test_a_revoked_api_key_closes_its_websocket(server: str, engine: Any) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    name = f"ws-{uuid.uuid4().hex[:8]}"
+    async with AsyncSession(engine) as session, session.begin():
+        _, key = await create_api_key(session=session, name=name, role="viewer", tenant_id=None)
+    ws = await _open_subscription(server, {"X-API-Key": key})
+    try:
+        # still open after a few re-checks while the key is valid
+        await _stays_open(ws, 2.5)
+        async with AsyncSession(engine) as session, session.begin():
+            assert await revoke_api_keys(session=session, name=name) == 1
+        assert await _close_code(ws, timeout=10) == 4403
+    finally:
+        await ws.close()
+
+
+# --- cancels, effects, the semaphore, retries ---------------------------------------------
+
+
+async def test_a_cancel_wins_over_a_worker_death(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc]
+) -> None:
+    # given a task running on a worker that freezes before it can acknowledge a cancel
+    first = spawn_worker("worker-doomed", "raceq")
+    task_id = (await _submit(admin, queue="raceq", config={"simulate": {"latency_ms": 4000}}))[
+        "task"
+    ]["id"]
+    await wait_for_status(admin, task_id, {"RUNNING"})
+    first.process.send_signal(signal.SIGSTOP)
+    # when the cancel is requested and then the worker dies
+    cancelled = (await admin.data("CancelTask", id=task_id))["cancelTask"]
+    assert cancelled["task"]["status"] == "RUNNING" and cancelled["task"]["cancelRequestedAt"]
+    first.kill()
+    spawn_worker("worker-heir", "raceq")
+    # then the reconciler ends it CANCELLED; it never runs again
+    task = await wait_for_status(admin, task_id, {"CANCELLED", "COMPLETED", "QUEUED"}, timeout=30)
+    if task["status"] == "QUEUED":
+        task = await wait_for_status(admin, task_id, {"CANCELLED", "COMPLETED"}, timeout=30)
+    assert task["status"] == "CANCELLED"
+    assert [t["toStatus"] for t in task["transitions"]].count("RUNNING") == 1
+
+
+async def test_effects_survive_a_redis_outage(
+    env: dict[str, str], logs: Path, tmp_path: Path, settings: Settings, engine: Any
+) -> None:
+    redis = start_redis(tmp_path, persist=False)
+    port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
+    own = {**env, "OPSGRAPH_REDIS_URL": redis.url}
+    proc, base = start_server(own, logs)
+    worker = start_worker(own, logs, name="worker-outage", queues="default")
+    client = GraphQLClient(base, make_token(settings))
+
+    async def hook(request: Request) -> Response:
+        receiver.received.append((dict(request.headers), await request.body()))
+        return JSONResponse({"ok": True})
+
+    receiver = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    try:
+        async with receiver:
+            # given a task with a webhook that finishes, and one we will cancel, both running
+            notified = (
+                await _submit(
+                    client,
+                    queue="default",
+                    webhookUrl=receiver.url + "/hook",
+                    config={"simulate": {"latency_ms": 1500}},
+                )
+            )["task"]["id"]
+            doomed = (
+                await _submit(client, queue="default", config={"simulate": {"latency_ms": 60000}})
+            )["task"]["id"]
+            await wait_for_status(client, notified, {"RUNNING"})
+            await wait_for_status(client, doomed, {"RUNNING"})
+            # when Redis goes away: the first task completes and the second is cancelled
+            redis.stop()
+            cancel = (await client.data("CancelTask", id=doomed))["cancelTask"]
+            assert cancel["errors"] == [] and cancel["task"]["cancelRequestedAt"]
+            # then the webhook is delivered from PostgreSQL even while Redis is down
+            deadline = asyncio.get_running_loop().time() + 20
+            while not receiver.received and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+            assert len(receiver.received) == 1, worker.output()[-3000:]
+            headers, body = receiver.received[0]
+            assert webhooks.verify(
+                WEBHOOK_SECRET,
+                body,
+                {
+                    webhooks.TIMESTAMP_HEADER: headers["x-opsgraph-timestamp"],
+                    webhooks.SIGNATURE_HEADER: headers["x-opsgraph-signature"],
+                },
+            )
+            # and once Redis is back the lost abort is sent again: the cancel takes effect
+            redis = start_redis(tmp_path, persist=False, port=port)
+            task = await wait_for_status(client, doomed, {"CANCELLED", "COMPLETED"}, timeout=30)
+            assert task["status"] == "CANCELLED", worker.output()[-3000:]
+            assert (await _deliveries(engine, notified))[0]["status"] == "delivered"
+    finally:
+        await client.aclose()
+        worker.stop()
+        proc.stop()
+        redis.stop()
+
+
+@pytest.fixture
+async def counting_provider() -> AsyncIterator[tuple[LocalServer, InFlight]]:
+    flight = InFlight()
+
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        flight.enter("low")
+        try:
+            await asyncio.sleep(0.8)
+        finally:
+            flight.leave("low")
+        return JSONResponse(
+            {
+                "model": body["model"],
+                "choices": [{"finish_reason": "stop", "message": {"content": "ok"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+            }
+        )
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    async with LocalServer(app) as server:
+        yield server, flight
+
+
+async def test_two_hosts_with_skewed_clocks_share_one_semaphore(
+    admin: GraphQLClient,
+    spawn_worker: Callable[..., Proc],
+    counting_provider: tuple[LocalServer, InFlight],
+) -> None:
+    server, flight = counting_provider
+    sem_env = {
+        "OPSGRAPH_LLM_BASE_URL": server.url + "/v1",
+        "OPSGRAPH_LLM_MAX_CONCURRENT": "1",
+        "OPSGRAPH_LLM_RESERVED_HIGH_PRIORITY": "0",
+        "OPSGRAPH_LLM_LEASE_TTL_SECONDS": "3",
+    }
+    # given two hosts whose clocks are 30 s apart, sharing one slot
+    spawn_worker("worker-clock-ok", "skewq", concurrency=4, **sem_env)
+    spawn_worker(
+        "worker-clock-behind",
+        "skewq",
+        concurrency=4,
+        PYTHONPATH=f"{SKEWED_CLOCK}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        OPSGRAPH_TEST_CLOCK_SKEW_SECONDS="-30",
+        **sem_env,
+    )
+    ids = [
+        (
+            await admin.data(
+                "SubmitTask",
+                input={"operation": "chat_completion", "queue": "skewq", "input": {"prompt": "p"}},
+            )
+        )["submitTask"]["task"]["id"]
+        for _ in range(6)
+    ]
+    done = [await wait_for_status(admin, t, {"COMPLETED"}, timeout=60) for t in ids]
+    # then the provider never served two calls at once, and both hosts took part
+    assert flight.peak["all"] == 1
+    assert {t["workerName"] for t in done} == {"worker-clock-ok", "worker-clock-behind"}
+
+
+async def test_waiting_for_a_slot_does_not_count_against_the_attempt(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc]
+) -> None:
+    # given one slot, a 1 s attempt timeout and five 0.6 s calls: the last waits ~2.4 s
+    spawn_worker(
+        "worker-backlog",
+        "backlogq",
+        concurrency=5,
+        OPSGRAPH_LLM_MAX_CONCURRENT="1",
+        OPSGRAPH_LLM_RESERVED_HIGH_PRIORITY="0",
+        OPSGRAPH_JOB_TIMEOUT_SECONDS="1",
+    )
+    ids = [
+        (
+            await admin.data(
+                "SubmitTask",
+                input={
+                    "operation": "chat_completion",
+                    "queue": "backlogq",
+                    "input": {"prompt": f"p{i}"},
+                    "config": {"simulate": {"latency_ms": 600}},
+                },
+            )
+        )["submitTask"]["task"]["id"]
+        for i in range(5)
+    ]
+    done = [await wait_for_status(admin, t, {"COMPLETED", "FAILED"}, timeout=30) for t in ids]
+    # then every task completed on its first attempt, none timed out or was resumed
+    assert [t["status"] for t in done] == ["COMPLETED"] * 5
+    assert all(t["attempts"] == 1 and not t["isResumed"] and not t["errors"] for t in done)
+    first_created = min(t["createdAt"] for t in done)
+    last_started = max(t["startedAt"] for t in done)
+    from datetime import datetime
+
+    waited = datetime.fromisoformat(last_started) - datetime.fromisoformat(first_created)
+    assert waited.total_seconds() > 1.5  # the backlog really was longer than the timeout
+
+
+async def test_a_retry_runs_at_the_head_of_its_queue_after_its_backoff(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc]
+) -> None:
+    spawn_worker("worker-retryq", "retryq", concurrency=1)
+    # given a low-priority task whose first attempt fails after 0.5 s
+    flaky = (
+        await _submit(
+            admin,
+            queue="retryq",
+            priority=10,
+            config={"simulate": {"latency_ms": 500, "fail_attempts": 1}},
+        )
+    )["task"]["id"]
+    await wait_for_status(admin, flaky, {"RUNNING"})
+    # and five fresh high-priority tasks queued behind it meanwhile
+    fresh = [
+        (
+            await _submit(
+                admin, queue="retryq", priority=90, config={"simulate": {"latency_ms": 300}}
+            )
+        )["task"]["id"]
+        for _ in range(5)
+    ]
+    retried = await wait_for_status(admin, flaky, {"COMPLETED"}, timeout=30)
+    others = [await wait_for_status(admin, t, {"COMPLETED"}, timeout=30) for t in fresh]
+    # then after its backoff it ran before the fresh tasks that were still waiting
+    assert retried["attempts"] == 2 and retried["retryCount"] == 1
+    started_before = [t for t in others if t["startedAt"] < retried["startedAt"]]
+    second_start = [t["at"] for t in retried["transitions"] if t["toStatus"] == "RUNNING"][-1]
+    later = [t for t in others if t["startedAt"] > second_start]
+    assert len(later) >= 3, (second_start, [t["startedAt"] for t in others])
+    assert len(started_before) <= 2
+
+
+async def test_manual_retry_resets_the_retry_count(admin: GraphQLClient, worker: Proc) -> None:
+    # given a task that failed for good after one automatic retry
+    fail_until = time.time() + 2.0
+    task_id = (
+        await _submit(
+            admin,
+            queue="default",
+            maxRetries=1,
+            config={"simulate": {"latency_ms": 1, "fail_until": fail_until}},
+        )
+    )["task"]["id"]
+    failed = await wait_for_status(admin, task_id, {"FAILED"})
+    assert failed["retryCount"] == 1
+    # when an operator retries it once its cause is gone
+    while time.time() < fail_until:
+        await asyncio.sleep(0.1)
+    await admin.data("RetryTask", id=task_id)
+    # then it starts over with a fresh retry count
+    task = await wait_for_status(admin, task_id, {"COMPLETED"})
+    assert task["retryCount"] == 0 and task["attempts"] == 1
+
+
+async def test_cancel_all_works_in_batches(admin: GraphQLClient, engine: Any) -> None:
+    # given 600 queued LLM tasks on a queue no worker consumes (more than one batch)
+    for _ in range(600):
+        await admin.data(
+            "SubmitTask",
+            input={"operation": "chat_completion", "queue": "parked", "input": {"prompt": "x"}},
+        )
+    response = await admin.http.delete("/api/v1/llm/tasks")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["cancelled"] == 600
+    async with engine.connect() as conn:
+        statuses = (
+            await conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status"))
+        ).all()
+    assert dict(statuses) == {"CANCELLED": 600}
