@@ -5,6 +5,7 @@ outage, one clock for the semaphore, waiting that is not running, retries that k
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -258,18 +259,15 @@ async def _stays_open(ws: Any, seconds: float) -> None:
 async def _open_subscription(server: str, params: dict[str, str]) -> Any:
     url = server.replace("http", "ws", 1) + "/graphql"
     ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
-    await ws.send(f'{{"type":"connection_init","payload":{_json(params)}}}')
+    await ws.send(_json({"type": "connection_init", "payload": params}))
     ack = await asyncio.wait_for(ws.recv(), 10)
     assert "connection_ack" in ack, ack
-    await ws.send(
-        '{"id":"1","type":"subscribe","payload":{"query":"subscription { queueStats { totalPending } }"}}'
-    )
+    query = "subscription { queueStats { totalPending } }"
+    await ws.send(_json({"id": "1", "type": "subscribe", "payload": {"query": query}}))
     return ws
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)
 
 
