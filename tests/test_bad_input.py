@@ -116,10 +116,44 @@ async def test_oversized_and_malformed_bodies(admin: GraphQLClient) -> None:
     await assert_nothing_written(admin)
 
 
-async def test_unexpected_errors_are_masked(admin: GraphQLClient) -> None:
-    # An unknown path is a plain 404, not a 500; and internal errors never leak details.
+async def test_unknown_paths_and_methods_are_4xx(admin: GraphQLClient) -> None:
     assert (await admin.http.get("/api/v1/nowhere")).status_code == 404
     assert (await admin.http.delete("/api/v1/monitoring/tasks")).status_code == 405
+
+
+async def test_unexpected_errors_are_masked() -> None:
+    """The schema's masking extension on resolvers that fail in each way a resolver can."""
+    import strawberry
+    from graphql import GraphQLError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from app.gql.schema import MaskUnexpected, _mask
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def bug(self) -> int:
+            raise RuntimeError("password=hunter2 in SELECT * FROM secrets")
+
+        @strawberry.field
+        def outage(self) -> int:
+            raise RedisConnectionError("redis at 10.0.0.5:6379 refused")
+
+        @strawberry.field
+        def expected(self) -> int:
+            raise GraphQLError("first must be between 1 and 100")
+
+    schema = strawberry.Schema(query=Query, extensions=[MaskUnexpected(should_mask_error=_mask)])
+    result = await schema.execute("{ bug }")
+    assert result.errors is not None
+    assert result.errors[0].message == "Unexpected error."
+    result = await schema.execute("{ outage }")
+    assert result.errors is not None
+    assert result.errors[0].extensions == {"code": "UNAVAILABLE"}
+    assert "10.0.0.5" not in result.errors[0].message
+    result = await schema.execute("{ expected }")
+    assert result.errors is not None
+    assert result.errors[0].message == "first must be between 1 and 100"
 
 
 async def test_query_cost_is_echoed_and_limited(admin: GraphQLClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -64,9 +65,13 @@ async def test_retries_then_dead_letter_with_errors_kept(
     full = (await admin.data("Task", id=task_id))["task"]
     statuses = [t["toStatus"] for t in full["transitions"]]
     assert statuses == ["QUEUED"] + ["RUNNING", "QUEUED"] * 3 + ["RUNNING", "FAILED"]
-    # backoff was honoured: each retry waited at least the base delay (0.05 s in tests)
-    times = [t["at"] for t in full["transitions"]]
-    assert times == sorted(times)
+    # backoff was honoured: retry n waited at least min(0.05 s x 2^(n-1), 0.2 s) (test
+    # settings; jitter only adds) between going back to QUEUED and running again
+    at = [datetime.fromisoformat(t["at"]) for t in full["transitions"]]
+    for n, i in enumerate(range(2, len(at) - 1, 2), start=1):
+        assert full["transitions"][i]["toStatus"] == "QUEUED"
+        waited = (at[i + 1] - at[i]).total_seconds()
+        assert waited >= min(0.05 * 2 ** (n - 1), 0.2) - 0.005, (n, waited)
     assert any(line["level"] == "error" for line in full["logs"])
 
     rest = (await admin.http.get(f"/api/v1/monitoring/tasks/{task_id}")).json()

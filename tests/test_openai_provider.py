@@ -33,7 +33,11 @@ async def fake_openai() -> AsyncIterator[LocalServer]:
         if prompt == "bad-request":
             return JSONResponse({"error": {"message": "context too long"}}, status_code=400)
         if prompt == "slow":
-            await asyncio.sleep(3)
+            server.in_flight += 1
+            try:
+                await asyncio.sleep(3)
+            finally:
+                server.in_flight -= 1
         return JSONResponse(
             {
                 "id": "chatcmpl-1",
@@ -71,7 +75,9 @@ async def fake_openai() -> AsyncIterator[LocalServer]:
             Route("/v1/embeddings", embeddings, methods=["POST"]),
         ]
     )
-    async with LocalServer(app) as server:
+    server = LocalServer(app)
+    server.in_flight = 0  # type: ignore[attr-defined]
+    async with server:
         server.received = calls
         yield server
 
@@ -121,17 +127,25 @@ async def test_chat_reads_usage_and_prices_it(
     ("prompt", "needle"), [("always-500", "answered 500"), ("slow", "timed out")]
 )
 async def test_retryable_failures_retry_then_fail_with_error_kept(
-    admin: GraphQLClient, openai_worker: Proc, prompt: str, needle: str
+    admin: GraphQLClient, openai_worker: Proc, fake_openai: LocalServer, prompt: str, needle: str
 ) -> None:
     data = await admin.data("SubmitTask", input={**chat(prompt), "maxRetries": 2})
     task_id = data["submitTask"]["task"]["id"]
-    # the API keeps answering while the provider misbehaves
-    for _ in range(3):
+    if prompt == "slow":
+        # the API keeps answering while a call hangs at the provider
+        deadline = asyncio.get_running_loop().time() + 10
+        while fake_openai.in_flight == 0:  # type: ignore[attr-defined]
+            assert asyncio.get_running_loop().time() < deadline, "the provider was never called"
+            await asyncio.sleep(0.02)
         assert (await admin.http.get("/healthz")).status_code == 200
         assert (await admin.data("QueueStats"))["queueStats"]["timestamp"]
+        assert fake_openai.in_flight > 0  # type: ignore[attr-defined]
     task = await wait_for_status(admin, task_id, {"FAILED"}, timeout=30)
     assert task["attempts"] == 3 and task["deadLettered"] is True
     assert all(needle in e for e in task["errors"]), task["errors"]
+    # and the provider really saw each of the three attempts
+    calls = [c for c in fake_openai.received if c["messages"][-1]["content"] == prompt]
+    assert len(calls) == 3
 
 
 async def test_client_errors_are_fatal(admin: GraphQLClient, openai_worker: Proc) -> None:

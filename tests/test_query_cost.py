@@ -29,7 +29,7 @@ async def test_list_with_relations_costs_three_statements(state: AppState) -> No
         for i in range(50):
             await tasks.submit_task(
                 session=session,
-                spec=task_specs.TaskSpec(task_type="echo", input={"i": i}),
+                spec=task_specs.TaskSpec(task_type="echo", queue="parked", input={"i": i}),
             )
     statements: list[str] = []
 

@@ -40,7 +40,7 @@ async def seed(engine: AsyncEngine) -> list[Task]:
                 session=session,
                 spec=task_specs.TaskSpec(
                     task_type=ttype,
-                    queue="default",
+                    queue="parked",  # no worker consumes it: the rows stay as written
                     priority=10 * i,
                     input={"prompt": "x"} if ttype == "llm" else {},
                     origin_instance=inst,
@@ -158,7 +158,14 @@ async def test_sorting(http: httpx.AsyncClient, rows: list[Task]) -> None:
         "provider_type",
         "progress",
     ):
-        assert len(await ids(http, sort_by=field)) == 6
+        for order in ("asc", "desc"):
+            params = {"sort_by": field, "sort_order": order}
+            items = (await http.get(f"{BASE}/tasks", params=params)).json()["items"]
+            assert len(items) == 6
+            values = [i[field] for i in items]
+            present = [v for v in values if v is not None]
+            assert values[: len(present)] == present, (field, order, values)  # nulls last
+            assert present == sorted(present, reverse=order == "desc"), (field, order, values)
 
 
 @pytest.mark.parametrize(
