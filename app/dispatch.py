@@ -45,8 +45,10 @@ _PROMOTE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local offset, head = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- Only far-future scores: every other job scores at most "now" plus a short defer, so it is
+-- never moved (a running job's score must stay as arq read it: its retry adds to it).
 local due = redis.call(
-  'zrangebyscore', KEYS[1], offset, offset + now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  'zrangebyscore', KEYS[1], now + offset / 2, offset + now, 'WITHSCORES', 'LIMIT', 0, 1000)
 for i = 1, #due, 2 do
   redis.call('zadd', KEYS[1], 'XX', tonumber(due[i + 1]) - offset - head, due[i])
 end

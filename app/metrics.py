@@ -3,7 +3,8 @@ by every replica) and of this API process (subscriptions, event fan-out).
 
 An operator surface: it shows every tenant's figures, so it needs an admin credential or the
 dedicated scrape key (`OPSGRAPH_METRICS_KEY`, sent as a bearer token); tenant-scoped
-credentials are refused. The fleet figures are computed at most once per
+credentials are refused. Task figures come from the maintained counters (no scan of the tasks
+table); the fleet figures are computed at most once per
 `OPSGRAPH_METRICS_CACHE_SECONDS` per process however often it is scraped."""
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import hmac
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.auth import Forbidden, Permission, Unauthenticated
-from app.db.models import Task
-from app.services import semaphore, stats
+from app.services import counters, semaphore, stats
 from app.state import AppState
 from app.uow import read_only
 
@@ -67,20 +66,16 @@ async def _exposition(state: AppState) -> bytes:
     tokens_g = Gauge("opsgraph_llm_tokens", "Tokens recorded on tasks", ["kind"], registry=registry)
     cost_g = Gauge("opsgraph_llm_cost_usd", "Cost recorded on tasks (USD)", registry=registry)
     async with read_only(state.sessionmaker) as session:
-        rows = await session.execute(
-            select(Task.status, Task.queue, func.count()).group_by(Task.status, Task.queue)
-        )
-        for status, queue, n in rows.all():
-            tasks_g.labels(status=status, queue=queue).set(n)
-        inp, out, cost = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(Task.input_tokens), 0),
-                    func.coalesce(func.sum(Task.output_tokens), 0),
-                    func.coalesce(func.sum(Task.cost_usd), 0.0),
-                )
-            )
-        ).one()
+        counts = await counters.task_counts(session=session)
+    by_status_queue: dict[tuple[str, str], int] = {}
+    for c in counts:
+        key = (c.status, c.queue)
+        by_status_queue[key] = by_status_queue.get(key, 0) + c.tasks
+    for (status, queue), n in by_status_queue.items():
+        tasks_g.labels(status=status, queue=queue).set(n)
+    inp = sum(c.input_tokens for c in counts)
+    out = sum(c.output_tokens for c in counts)
+    cost = sum(c.cost_usd for c in counts)
     tokens_g.labels(kind="input").set(inp)
     tokens_g.labels(kind="output").set(out)
     cost_g.set(cost)

@@ -115,7 +115,7 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
         await conn.execute(
             text(
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
-                "llm_stats_state, webhook_deliveries CASCADE"
+                "llm_stats_state, webhook_deliveries, task_counters CASCADE"
             )
         )
     client = aioredis.Redis.from_url(stores.redis_url)

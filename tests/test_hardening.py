@@ -556,3 +556,49 @@ async def test_cancel_all_works_in_batches(admin: GraphQLClient, engine: Any) ->
             await conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status"))
         ).all()
     assert dict(statuses) == {"CANCELLED": 600}
+
+
+async def test_task_counters_equal_a_count_of_the_rows(
+    admin: GraphQLClient, worker: Proc, engine: Any
+) -> None:
+    # given a mix: completed, failed after retries, cancelled while queued and while running,
+    # manually retried, tokens and cost recorded
+    done = await _submit(admin, queue="default", config={"simulate": {"latency_ms": 1}})
+    failing = await _submit(
+        admin, queue="default", maxRetries=1, config={"simulate": {"fail_attempts": 9}}
+    )
+    parked = await _submit(admin, queue="parked", originTenantId="acme")
+    long = await _submit(admin, queue="default", config={"simulate": {"latency_ms": 30000}})
+    chat = await admin.data(
+        "SubmitTask", input={"operation": "chat_completion", "input": {"prompt": "hi"}}
+    )
+    await wait_for_status(admin, done["task"]["id"], {"COMPLETED"})
+    await wait_for_status(admin, failing["task"]["id"], {"FAILED"})
+    await wait_for_status(admin, chat["submitTask"]["task"]["id"], {"COMPLETED"})
+    await admin.data("CancelTask", id=parked["task"]["id"])
+    await admin.data("RetryTask", id=parked["task"]["id"])
+    await wait_for_status(admin, long["task"]["id"], {"RUNNING"})
+    await admin.data("CancelTask", id=long["task"]["id"])
+    await wait_for_status(admin, long["task"]["id"], {"CANCELLED"})
+    # then the maintained counters equal an independent count over the rows
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.services.counters import task_counts
+
+    async with AsyncSession(engine) as session:
+        counted = {
+            (c.queue, c.status, c.tenant_id): (c.tasks, c.input_tokens, c.output_tokens)
+            for c in await task_counts(session=session)
+        }
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT queue, status, origin_tenant_id, count(*), sum(input_tokens), "
+                    "sum(output_tokens) FROM tasks GROUP BY 1, 2, 3"
+                )
+            )
+        ).all()
+    expected = {(q, s, t): (n, tin, tout) for q, s, t, n, tin, tout in rows}
+    assert counted == expected
+    assert expected[("parked", "QUEUED", "acme")] == (1, 0, 0)
+    assert expected[("llm", "COMPLETED", None)][1] > 0

@@ -162,6 +162,8 @@ async def test_sorting(http: httpx.AsyncClient, rows: list[Task]) -> None:
             params = {"sort_by": field, "sort_order": order}
             items = (await http.get(f"{BASE}/tasks", params=params)).json()["items"]
             assert len(items) == 6
+            if field not in items[0]:  # sortable but not shown (updated_at)
+                continue
             values = [i[field] for i in items]
             present = [v for v in values if v is not None]
             assert values[: len(present)] == present, (field, order, values)  # nulls last

@@ -141,6 +141,10 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
             redis_pool=state.redis,
             ctx=ctx,
             max_jobs=concurrency,
+            # arq takes a batch of job ids and starts them in that order as slots free up;
+            # a batch no larger than the concurrency keeps priorities and promoted retries
+            # from waiting behind a stale batch.
+            queue_read_limit=concurrency,
             allow_abort_jobs=True,
             handle_signals=False,
             poll_delay=0.05,

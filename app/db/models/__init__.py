@@ -1,6 +1,7 @@
 """ORM models, one module per domain; importing this package registers them all."""
 
 from app.db.models.auth import ApiKey
+from app.db.models.counters import TaskCounter
 from app.db.models.llm import LlmStatsState
 from app.db.models.tasks import Task, TaskLog, TaskTransition
 from app.db.models.webhooks import WebhookDelivery
@@ -10,6 +11,7 @@ __all__ = [
     "ApiKey",
     "LlmStatsState",
     "Task",
+    "TaskCounter",
     "TaskLog",
     "TaskTransition",
     "WebhookDelivery",
