@@ -34,7 +34,7 @@ from tests.client import GraphQLClient
 from tests.conftest import WEBHOOK_SECRET, make_token, wait_for_status
 from tests.processes import Proc, start_server, start_worker
 from tests.receiver import LocalServer
-from tests.test_llm_queue import InFlight
+from tests.test_llm_queue import InFlight, slow_provider  # noqa: F401 (a fixture)
 
 SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 
@@ -386,36 +386,12 @@ async def test_effects_survive_a_redis_outage(
         redis.stop()
 
 
-@pytest.fixture
-async def counting_provider() -> AsyncIterator[tuple[LocalServer, InFlight]]:
-    flight = InFlight()
-
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
-        flight.enter("low")
-        try:
-            await asyncio.sleep(0.8)
-        finally:
-            flight.leave("low")
-        return JSONResponse(
-            {
-                "model": body["model"],
-                "choices": [{"finish_reason": "stop", "message": {"content": "ok"}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 2},
-            }
-        )
-
-    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-    async with LocalServer(app) as server:
-        yield server, flight
-
-
 async def test_two_hosts_with_skewed_clocks_share_one_semaphore(
     admin: GraphQLClient,
     spawn_worker: Callable[..., Proc],
-    counting_provider: tuple[LocalServer, InFlight],
+    slow_provider: tuple[LocalServer, InFlight],  # noqa: F811 (the imported fixture)
 ) -> None:
-    server, flight = counting_provider
+    server, flight = slow_provider
     sem_env = {
         "OPSGRAPH_LLM_BASE_URL": server.url + "/v1",
         "OPSGRAPH_LLM_MAX_CONCURRENT": "1",

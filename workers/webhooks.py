@@ -39,7 +39,11 @@ async def _claim(state: WorkerState, delivery_id: uuid.UUID | None) -> list[Webh
     lease = state.settings.webhook_timeout_seconds + 30
     async with transaction(state.sessionmaker) as session:
         return await webhooks.claim(
-            session=session, lease_seconds=lease, delivery_id=delivery_id, limit=RELAY_BATCH
+            session=session,
+            lease_seconds=lease,
+            queues=state.beat.queues,
+            delivery_id=delivery_id,
+            limit=RELAY_BATCH,
         )
 
 

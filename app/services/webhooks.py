@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,6 +105,7 @@ def schedule(
         url=url,
         body=encode(payload).decode(),
         tenant_id=tenant_id,
+        queue=queue,
         status="pending",
         attempts=0,
         next_attempt_at=now,
@@ -126,13 +128,17 @@ async def claim(
     *,
     session: AsyncSession,
     lease_seconds: float,
+    queues: Sequence[str],
     delivery_id: uuid.UUID | None = None,
     limit: int = 20,
 ) -> list[WebhookDelivery]:
-    """Take due deliveries for one attempt each (a lease, so concurrent relays and nudged jobs
-    never send the same attempt twice; an expired lease makes a row claimable again)."""
+    """Take due deliveries of these queues for one attempt each (a lease, so concurrent relays
+    and nudged jobs never send the same attempt twice; an expired lease makes a row claimable
+    again). Workers deliver the webhooks of the queues they consume, with their settings."""
     now = utcnow()
-    pick = select(WebhookDelivery.id).where(*_claimable(now))
+    pick = select(WebhookDelivery.id).where(
+        *_claimable(now), WebhookDelivery.queue.in_(list(queues))
+    )
     if delivery_id is not None:
         pick = pick.where(WebhookDelivery.id == delivery_id)
     pick = (

@@ -23,6 +23,7 @@ class WebhookDelivery(Base):
     url: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)  # the exact bytes that are signed and sent
     tenant_id: Mapped[str | None] = mapped_column(String(255))
+    queue: Mapped[str] = mapped_column(String(64))  # workers consuming it deliver it
     # pending -> delivered | failed (attempts exhausted) | refused (forbidden address)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
