@@ -54,7 +54,7 @@ async def _run_gated(state: WorkerState, task_id: str, priority: int) -> float |
         ):
             state.waiting.discard(task_id)
             return await _run(state, task_id)
-    except TimeoutError:
+    except semaphore.SlotWaitExpired:
         log.warning("task %s found no LLM slot in time; back to its queue", task_id)
         return 1.0
     except semaphore.LeaseLost as exc:

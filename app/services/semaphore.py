@@ -197,6 +197,10 @@ class SemaphoreStats:
     avg_wait_time_low: float
 
 
+class SlotWaitExpired(TimeoutError):
+    """No slot within the caller's `max_wait`."""
+
+
 class LeaseLost(Exception):
     """The slot's lease expired before it could be renewed (e.g. Redis was unreachable for
     longer than the lease): another holder may have the slot, so the call must stop."""
@@ -246,7 +250,7 @@ async def slot(
     """Wait for a slot, hold it (renewing the lease) while the body runs, then give it back.
     Yields the seconds waited. Each call holds its own lease (`name` is only a readable
     prefix), so two runs of one task never share a slot. Waiting longer than `max_wait`
-    raises TimeoutError; a lease that could not be renewed in time cancels the body and
+    raises SlotWaitExpired; a lease that could not be renewed in time cancels the body and
     raises LeaseLost. Cancellation while waiting or holding releases cleanly."""
     lease = f"{name}:{uuid.uuid4().hex[:12]}" if name else str(uuid.uuid4())
     cls = config.priority_class(priority)
@@ -257,7 +261,7 @@ async def slot(
             if waited is not None:
                 break
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"no LLM slot within {max_wait:.0f}s")
+                raise SlotWaitExpired(f"no LLM slot within {max_wait:.0f}s")
             # Block until a release or admission wakes us; the timeout keeps our place in
             # line alive and notices leases that expired without a release.
             await redis.blpop([WAKE + lease], timeout=config.poll_interval_seconds)  # type: ignore[misc, arg-type]
