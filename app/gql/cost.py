@@ -1,5 +1,5 @@
-"""Query cost: every field costs 1, and a field with a `first` argument multiplies the cost of
-what it selects by that page size (a variable without a default counts as the largest page).
+"""Query cost: every field costs 1, and a field with a `first` or `last` argument multiplies the
+cost of what it selects by that page size (a variable without a default counts as the largest page).
 Documents over the limit are refused at validation; every response echoes the cost in
 `extensions.cost`, as Saleor does. The estimate depends on the document only, so it is
 cached with the other validation results."""
@@ -42,7 +42,7 @@ def estimate(document: DocumentNode, max_page: int) -> int:
 
 def _page(field: FieldNode, defaults: dict[str, int], max_page: int) -> int:
     for arg in field.arguments or ():
-        if arg.name.value == "first":
+        if arg.name.value in ("first", "last"):
             if isinstance(arg.value, IntValueNode):
                 return max(1, int(arg.value.value))
             if isinstance(arg.value, VariableNode):

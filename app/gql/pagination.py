@@ -1,22 +1,39 @@
-"""Connection paging shared by every list: offset cursors, page-size bounds, page info.
+"""Relay connections for every list: opaque keyset cursors, first/after and last/before, page
+info, and `totalCount` counted only when selected.
 
-Cursors are opaque (base64 of an offset): stable for a fixed filter and order, cheap for the
-first pages that dashboards read."""
+A cursor holds the sort value and id of its row plus a tag of the list, order and filter it was
+made for; a cursor brought to another list, order or filter is refused (BAD_USER_INPUT) rather
+than silently read in the wrong order. Rows inserted or changed between pages never shift a
+page: the next one starts strictly after the last row seen."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import binascii
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gql.context import Info
+from app.services.errors import InvalidInput
+from app.services.paging import Keyset, Page, PageRequest
+from app.uow import read_only
 
-T = TypeVar("T")
+N = TypeVar("N")
+R = TypeVar("R")
+
+DEFAULT_PAGE = 50
+_VERSION = "k1"
 
 
 @strawberry.enum
@@ -33,54 +50,148 @@ class PageInfo:
     end_cursor: str | None
 
 
-def encode_cursor(offset: int) -> str:
-    return base64.b64encode(f"offset:{offset}".encode()).decode()
+@strawberry.type
+class Edge(Generic[N]):
+    node: N
+    cursor: str
 
 
-def decode_cursor(cursor: str) -> int:
+@strawberry.type
+class Connection(Generic[N]):
+    edges: list[Edge[N]]
+    page_info: PageInfo
+    counter: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Counted only when asked for.")
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+def _bad(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"d": value // timedelta(microseconds=1)}
+    return value
+
+
+def _decode_value(raw: Any) -> Any:
+    if isinstance(raw, dict) and raw.keys() == {"t"} and isinstance(raw["t"], str):
+        value = datetime.fromisoformat(raw["t"])
+        if value.tzinfo is None:
+            raise ValueError("naive time")
+        return value
+    if isinstance(raw, dict) and raw.keys() == {"d"} and isinstance(raw["d"], int):
+        return timedelta(microseconds=raw["d"])
+    if raw is None or isinstance(raw, bool | int):
+        return raw
+    if isinstance(raw, float) and math.isfinite(raw):
+        return raw
+    if isinstance(raw, str) and "\x00" not in raw:
+        return raw
+    raise ValueError("unsupported value")
+
+
+def encode_cursor(tag: str, key: Keyset) -> str:
+    payload = json.dumps([tag, _encode_value(key.value), str(key.id)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, tag: str, argument: str) -> Keyset:
     try:
-        kind, _, value = base64.b64decode(cursor.encode(), validate=True).decode().partition(":")
-        if kind == "offset" and value.isdigit():
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise GraphQLError(f"invalid cursor {cursor!r}", extensions={"code": "BAD_USER_INPUT"})
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[2], str)):
+            raise ValueError("not a cursor")
+        cursor_tag, value, row_id = raw
+        key = Keyset(_decode_value(value), uuid.UUID(row_id))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _bad(f"`{argument}` is not a cursor of this list") from None
+    if cursor_tag != tag:
+        raise _bad(
+            f"`{argument}` was made for another order or filter; start again without a cursor"
+        )
+    return key
+
+
+def cursor_tag(name: str, order_by: str, descending: bool, scope: object) -> str:
+    """Identifies a list, its order and its filter (repr of a frozen dataclass is stable)."""
+    digest = hashlib.blake2s(
+        repr((name, order_by, descending, scope)).encode(), digest_size=8
+    ).hexdigest()
+    return f"{_VERSION}.{digest}"
 
 
 @dataclass(frozen=True)
-class Window:
-    limit: int
-    offset: int
+class Slice:
+    """The four Relay arguments as a resolver received them."""
 
-    @classmethod
-    def of(cls, info: Info, first: int, after: str | None) -> Window:
-        cap = info.context.state.settings.page_size_max
-        if not 1 <= first <= cap:
-            raise GraphQLError(
-                f"first must be between 1 and {cap}", extensions={"code": "BAD_USER_INPUT"}
-            )
-        return cls(limit=first, offset=decode_cursor(after) + 1 if after else 0)
-
-    @property
-    def fetch(self) -> int:
-        """Rows to ask for: one more than the page tells whether another page follows."""
-        return self.limit + 1
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[tuple[T, str]]  # (row, cursor)
-    info: PageInfo
+def _limit(info: Info, argument: str, value: int) -> int:
+    cap = info.context.state.settings.page_size_max
+    if not 1 <= value <= cap:
+        raise _bad(f"{argument} must be between 1 and {cap}")
+    return value
 
 
-def page(rows: Sequence[T], window: Window) -> Page[T]:
-    items = [(r, encode_cursor(window.offset + i)) for i, r in enumerate(rows[: window.limit])]
-    return Page(
-        items=items,
-        info=PageInfo(
-            has_next_page=len(rows) > window.limit,
-            has_previous_page=window.offset > 0,
-            start_cursor=items[0][1] if items else None,
-            end_cursor=items[-1][1] if items else None,
+async def connection(
+    info: Info,
+    window: Slice,
+    *,
+    name: str,
+    order_by: str,
+    descending: bool,
+    scope: object,
+    rows: Callable[[AsyncSession, PageRequest], Awaitable[Page[R]]],
+    count: Callable[[AsyncSession], Awaitable[int]],
+    node: Callable[[R], N],
+) -> Connection[N]:
+    """One page of a list: `rows` runs the service query for a typed page request, `count`
+    the total (only if selected), `node` shapes each row. `scope` is the service filter."""
+    if window.first is not None and window.last is not None:
+        raise _bad("pass either first or last, not both")
+    tag = cursor_tag(name, order_by, descending, scope)
+    from_end = window.last is not None
+    if from_end:
+        limit = _limit(info, "last", window.last or 0)
+    else:
+        limit = _limit(info, "first", window.first if window.first is not None else DEFAULT_PAGE)
+    request = PageRequest(
+        limit=limit,
+        order_by=order_by,
+        descending=descending,
+        after=decode_cursor(window.after, tag, "after") if window.after else None,
+        before=decode_cursor(window.before, tag, "before") if window.before else None,
+        from_end=from_end,
+    )
+    sessionmaker = info.context.state.sessionmaker
+    try:
+        async with read_only(sessionmaker) as session:
+            result = await rows(session, request)
+    except InvalidInput as exc:
+        raise _bad(exc.message) from None
+    edges = [Edge(node=node(row), cursor=encode_cursor(tag, key)) for row, key in result.rows]
+
+    async def counter() -> int:
+        async with read_only(sessionmaker) as session:
+            return await count(session)
+
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=window.before is not None if from_end else result.more,
+            has_previous_page=result.more if from_end else window.after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
         ),
+        counter=counter,
     )

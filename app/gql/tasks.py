@@ -11,9 +11,9 @@ from strawberry.scalars import JSON
 
 from app.db.models import Task as TaskRow
 from app.gql.context import Info
-from app.gql.pagination import OrderDirection, PageInfo, Window, page
+from app.gql.pagination import Connection, OrderDirection, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
-from app.gql.types import Task, TaskEdge, TaskError, TaskErrorCode, TaskStatus
+from app.gql.types import Task, TaskError, TaskErrorCode, TaskStatus
 from app.services import task_specs, tasks
 from app.services.errors import DomainError, InvalidInput
 from app.uow import read_only, unit_of_work
@@ -69,21 +69,6 @@ class TaskFilter:
 
 
 @strawberry.type
-class TaskConnection:
-    edges: list[TaskEdge]
-    page_info: PageInfo
-    filter: strawberry.Private[tasks.TaskFilter]
-    tenant_id: strawberry.Private[str | None]
-
-    @strawberry.field(description="Counted only when asked for.")
-    async def total_count(self, info: Info) -> int:
-        async with read_only(info.context.state.sessionmaker) as session:
-            return await tasks.count_tasks(
-                session=session, filter=self.filter, tenant_id=self.tenant_id
-            )
-
-
-@strawberry.type
 class TaskQueries:
     @strawberry.field(permission_classes=[CanRead], description="One task, or null if unknown.")
     async def task(self, info: Info, id: uuid.UUID) -> Task | None:
@@ -100,30 +85,28 @@ class TaskQueries:
     async def tasks(
         self,
         info: Info,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: TaskFilter | None = None,
         order_by: TaskOrder | None = None,
-    ) -> TaskConnection:
-        window = Window.of(info, first, after)
+    ) -> Connection[Task]:
         order = order_by or TaskOrder()
         flt = (filter or TaskFilter()).to_service()
-        async with read_only(info.context.state.sessionmaker) as session:
-            rows = await tasks.list_tasks(
-                session=session,
-                filter=flt,
-                order_by=order.field.value,
-                descending=order.direction == OrderDirection.DESC,
-                limit=window.fetch,
-                offset=window.offset,
-                tenant_id=info.context.tenant_id,
-            )
-        result = page(rows, window)
-        return TaskConnection(
-            edges=[TaskEdge(node=Task(row=r), cursor=c) for r, c in result.items],
-            page_info=result.info,
-            filter=flt,
-            tenant_id=info.context.tenant_id,
+        tenant = info.context.tenant_id
+        return await connection(
+            info,
+            Slice(first, after, last, before),
+            name="tasks",
+            order_by=order.field.value,
+            descending=order.direction == OrderDirection.DESC,
+            scope=flt,
+            rows=lambda s, page: tasks.list_tasks(
+                session=s, filter=flt, page=page, tenant_id=tenant
+            ),
+            count=lambda s: tasks.count_tasks(session=s, filter=flt, tenant_id=tenant),
+            node=lambda row: Task(row=row),
         )
 
 

@@ -307,12 +307,6 @@ class Task:
 
 
 @strawberry.type
-class TaskEdge:
-    node: Task
-    cursor: str
-
-
-@strawberry.type
 class CountByKey:
     key: str
     count: int

@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 
 from app.events import Event
 from app.gql.context import Info
-from app.gql.pagination import OrderDirection, PageInfo, Window, page
+from app.gql.pagination import Connection, OrderDirection, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.types import CountByKey, counts
 from app.gql.workflow_types import (
@@ -27,12 +27,6 @@ from app.gql.workflow_types import (
 from app.services import workflow_definitions, workflow_queries, workflows
 from app.services.errors import DomainError, InvalidInput, NotFound
 from app.uow import read_only, unit_of_work
-
-
-@strawberry.type
-class WorkflowEdge:
-    node: Workflow
-    cursor: str
 
 
 @strawberry.enum
@@ -77,21 +71,6 @@ class WorkflowFilter:
 
 
 @strawberry.type
-class WorkflowConnection:
-    edges: list[WorkflowEdge]
-    page_info: PageInfo
-    filter: strawberry.Private[workflow_queries.WorkflowFilter]
-    tenant_id: strawberry.Private[str | None]
-
-    @strawberry.field(description="Counted only when asked for.")
-    async def total_count(self, info: Info) -> int:
-        async with read_only(info.context.state.sessionmaker) as session:
-            return await workflow_queries.count_workflows(
-                session=session, filter=self.filter, tenant_id=self.tenant_id
-            )
-
-
-@strawberry.type
 class WorkflowStats:
     total_workflows: int
     by_status: list[CountByKey]
@@ -117,30 +96,30 @@ class WorkflowQueries:
     async def workflows(
         self,
         info: Info,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: WorkflowFilter | None = None,
         order_by: WorkflowOrder | None = None,
-    ) -> WorkflowConnection:
-        window = Window.of(info, first, after)
+    ) -> Connection[Workflow]:
         order = order_by or WorkflowOrder()
         flt = (filter or WorkflowFilter()).to_service()
-        async with read_only(info.context.state.sessionmaker) as session:
-            rows = await workflow_queries.list_workflows(
-                session=session,
-                filter=flt,
-                order_by=order.field.value,
-                descending=order.direction == OrderDirection.DESC,
-                limit=window.fetch,
-                offset=window.offset,
-                tenant_id=info.context.tenant_id,
-            )
-        result = page(rows, window)
-        return WorkflowConnection(
-            edges=[WorkflowEdge(node=Workflow(row=r), cursor=c) for r, c in result.items],
-            page_info=result.info,
-            filter=flt,
-            tenant_id=info.context.tenant_id,
+        tenant = info.context.tenant_id
+        return await connection(
+            info,
+            Slice(first, after, last, before),
+            name="workflows",
+            order_by=order.field.value,
+            descending=order.direction == OrderDirection.DESC,
+            scope=flt,
+            rows=lambda s, page: workflow_queries.list_workflows(
+                session=s, filter=flt, page=page, tenant_id=tenant
+            ),
+            count=lambda s: workflow_queries.count_workflows(
+                session=s, filter=flt, tenant_id=tenant
+            ),
+            node=lambda row: Workflow(row=row),
         )
 
     @strawberry.field(permission_classes=[CanRead])

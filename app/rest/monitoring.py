@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query
 from app.db.models import Task
 from app.rest import schemas_monitoring as s
 from app.rest.deps import Reader, State
-from app.rest.params import SortOrder, page_count
+from app.rest.params import SortOrder, page_count, page_request
 from app.services import stats, tasks
 from app.services.errors import NotFound
 from app.services.timing import duration_ms
@@ -158,19 +158,23 @@ async def list_monitored_tasks(
         created_before=created_before,
         id_prefix=search,
     )
+    window = page_request(
+        page=page,
+        page_size=page_size,
+        order_by=sort_by.value,
+        descending=sort_order == SortOrder.desc,
+        offset_max=state.settings.rest_offset_max,
+    )
     async with read_only(state.sessionmaker) as session:
         total = await tasks.count_tasks(session=session, filter=flt, tenant_id=principal.tenant_id)
         rows = await tasks.list_tasks(
             session=session,
             filter=flt,
-            order_by=sort_by.value,
-            descending=sort_order == SortOrder.desc,
-            limit=page_size,
-            offset=(page - 1) * page_size,
+            page=window,
             tenant_id=principal.tenant_id,
         )
     return s.TaskListResponse(
-        items=[list_item(t) for t in rows],
+        items=[list_item(t) for t, _ in rows.rows],
         total=total,
         page=page,
         page_size=page_size,

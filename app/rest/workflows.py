@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.db.models import Workflow, WorkflowStep
 from app.rest.deps import Operator, Reader, State
-from app.rest.params import SortOrder, page_count
+from app.rest.params import SortOrder, page_count, page_request
 from app.services import workflow_definitions, workflow_queries, workflows
 from app.services.errors import InvalidInput, NotFound
 from app.services.timing import duration_ms
@@ -293,6 +293,13 @@ async def list_monitored_workflows(
         created_before=created_before,
         search=search,
     )
+    window = page_request(
+        page=page,
+        page_size=page_size,
+        order_by=sort_by.value,
+        descending=sort_order == SortOrder.desc,
+        offset_max=state.settings.rest_offset_max,
+    )
     async with read_only(state.sessionmaker) as session:
         total = await workflow_queries.count_workflows(
             session=session, filter=flt, tenant_id=principal.tenant_id
@@ -300,14 +307,11 @@ async def list_monitored_workflows(
         rows = await workflow_queries.list_workflows(
             session=session,
             filter=flt,
-            order_by=sort_by.value,
-            descending=sort_order == SortOrder.desc,
-            limit=page_size,
-            offset=(page - 1) * page_size,
+            page=window,
             tenant_id=principal.tenant_id,
         )
     return MonitoringWorkflowListResponse(
-        items=[list_item(w) for w in rows],
+        items=[list_item(w) for w, _ in rows.rows],
         total=total,
         page=page,
         page_size=page_size,

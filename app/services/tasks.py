@@ -26,9 +26,9 @@ from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
 from app.services import effects, task_statements, webhooks
 from app.services.backoff import BackoffPolicy
-from app.services.errors import InvalidInput, NotFound
+from app.services.errors import NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
-from app.services.ordering import order_by as order_by_clause
+from app.services.paging import Page, PageRequest, fetch_page
 from app.services.snapshots import task_snapshot
 from app.services.task_specs import TaskDefaults, TaskSpec, validate
 
@@ -192,20 +192,16 @@ async def list_tasks(
     *,
     session: AsyncSession,
     filter: TaskFilter,
-    order_by: str = "created_at",
-    descending: bool = True,
-    limit: int = 50,
-    offset: int = 0,
+    page: PageRequest,
     tenant_id: str | None = None,
-) -> list[Task]:
-    if order_by not in ORDER_FIELDS:
-        raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
-    column = ORDER_FIELDS[order_by]
-    stmt = _filtered(select(Task), filter, tenant_id).order_by(
-        *order_by_clause(column, Task.id, descending=descending)
+) -> Page[Task]:
+    return await fetch_page(
+        session,
+        _filtered(select(Task), filter, tenant_id),
+        order_fields=ORDER_FIELDS,
+        id_column=Task.id,
+        request=page,
     )
-    rows = await session.execute(stmt.limit(limit).offset(offset))
-    return list(rows.scalars())
 
 
 async def count_tasks(

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Workflow
-from app.services.errors import InvalidInput
-from app.services.ordering import order_by as order_by_clause
+from app.services.paging import Page, PageRequest, fetch_page
 
 
 def scoped(stmt: Any, tenant_id: str | None) -> Any:
@@ -70,19 +69,16 @@ async def list_workflows(
     *,
     session: AsyncSession,
     filter: WorkflowFilter,
-    order_by: str = "created_at",
-    descending: bool = True,
-    limit: int = 50,
-    offset: int = 0,
+    page: PageRequest,
     tenant_id: str | None = None,
-) -> list[Workflow]:
-    if order_by not in ORDER_FIELDS:
-        raise InvalidInput(f"cannot sort by {order_by!r}", field="sort_by")
-    column = ORDER_FIELDS[order_by]
-    stmt = _filtered(select(Workflow), filter, tenant_id).order_by(
-        *order_by_clause(column, Workflow.id, descending=descending)
+) -> Page[Workflow]:
+    return await fetch_page(
+        session,
+        _filtered(select(Workflow), filter, tenant_id),
+        order_fields=ORDER_FIELDS,
+        id_column=Workflow.id,
+        request=page,
     )
-    return list((await session.execute(stmt.limit(limit).offset(offset))).scalars())
 
 
 async def count_workflows(

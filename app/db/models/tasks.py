@@ -88,8 +88,9 @@ class Task(Base):
         # dashboards list one status newest first
         Index("ix_tasks_status_created", "status", "created_at", "id"),
         # queue figures look at what changed in the last hour
-        Index("ix_tasks_updated_at", "updated_at"),
-        Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at"),
+        Index("ix_tasks_updated_at", "updated_at", "id"),
+        Index("ix_tasks_completed_at", "completed_at", "id"),
+        Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at", "id"),
         Index("ix_tasks_task_type", "task_type"),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),
     )

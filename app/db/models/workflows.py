@@ -43,7 +43,7 @@ class Workflow(Base):
     __table_args__ = (
         Index("ix_workflows_created_at_id", "created_at", "id"),
         Index("ix_workflows_status", "status"),
-        Index("ix_workflows_tenant_created", "origin_tenant_id", "created_at"),
+        Index("ix_workflows_tenant_created", "origin_tenant_id", "created_at", "id"),
     )
 
 

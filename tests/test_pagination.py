@@ -1,0 +1,259 @@
+"""Keyset cursors as a frontend uses them: walks that stay exact while tasks arrive and change
+status, backward paging, cursors refused outside their list, a nullable sort column, and the
+REST offset bound."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.base import make_sessionmaker
+from app.db.models import Task
+from app.services import task_specs, tasks
+from tests.client import GraphQLClient
+
+DESC_CREATED = {"field": "CREATED_AT", "direction": "DESC"}
+
+
+async def seed(engine: AsyncEngine, count: int, *, completed: int = 0) -> list[uuid.UUID]:
+    """`count` queued tasks on a queue no worker reads, created three to a second (ties are
+    broken by id); the first `completed` also get a completion time, two to a second."""
+    base = datetime.now(UTC) - timedelta(days=1)
+    ids = []
+    async with make_sessionmaker(engine)() as session, session.begin():
+        for i in range(count):
+            task = await tasks.submit_task(
+                session=session,
+                spec=task_specs.TaskSpec(task_type="echo", queue="parked", input={"n": i}),
+            )
+            values: dict[str, Any] = {"created_at": base + timedelta(seconds=i // 3)}
+            if i < completed:
+                values["completed_at"] = base + timedelta(hours=1, seconds=(i * 7 % completed) // 2)
+            await session.execute(update(Task).where(Task.id == task.id).values(**values))
+            ids.append(task.id)
+    return ids
+
+
+async def page(client: GraphQLClient, **variables: Any) -> dict[str, Any]:
+    connection: dict[str, Any] = (await client.data("Tasks", **variables))["tasks"]
+    return connection
+
+
+def node_ids(connection: dict[str, Any]) -> list[str]:
+    return [e["node"]["id"] for e in connection["edges"]]
+
+
+async def submit_parked(client: GraphQLClient, n: int) -> None:
+    for _ in range(n):
+        body = await client.data(
+            "SubmitTask", input={"taskType": "echo", "queue": "parked", "input": {}}
+        )
+        assert not body["submitTask"]["errors"]
+
+
+async def test_walk_sees_every_existing_task_once_while_tasks_arrive_and_change(
+    admin: GraphQLClient, engine: AsyncEngine
+) -> None:
+    existing = {str(i) for i in await seed(engine, 300)}
+    rng = random.Random(7)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        conn = await page(admin, first=50, after=after, orderBy=DESC_CREATED)
+        seen += node_ids(conn)
+        pages += 1
+        assert conn["pageInfo"]["hasPreviousPage"] is (after is not None)
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+        # a live system between two pages: 20 new tasks, and some old ones cancelled
+        await submit_parked(admin, 20)
+        for task_id in rng.sample(sorted(existing), 5):
+            await admin.data("CancelTask", id=task_id)
+        assert pages < 20, "the walk does not end"
+    assert len(seen) == len(set(seen)), "a task was returned twice"
+    assert existing <= set(seen), "a task that existed before the walk was skipped"
+    # newer tasks were inserted at the head, behind the reader: none of them is on a page
+    assert set(seen) == existing
+
+
+async def test_filtered_walk_while_tasks_leave_the_filter(
+    admin: GraphQLClient, engine: AsyncEngine
+) -> None:
+    existing = [str(i) for i in await seed(engine, 120)]
+    rng = random.Random(11)
+    cancelled: set[str] = set()
+    seen: list[str] = []
+    after = None
+    queued_only = {"status": ["QUEUED"], "queue": ["parked"]}
+    while True:
+        conn = await page(
+            admin, first=25, after=after, orderBy=DESC_CREATED, filter=queued_only
+        )
+        seen += node_ids(conn)
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+        # tasks move out of the filter on both sides of the reader
+        for task_id in rng.sample([t for t in existing if t not in cancelled], 6):
+            await admin.data("CancelTask", id=task_id)
+            cancelled.add(task_id)
+    assert len(seen) == len(set(seen))
+    stayed = set(existing) - cancelled
+    assert stayed <= set(seen), "a task that stayed queued all along was skipped"
+    assert not (set(seen) - set(existing))
+
+
+async def test_backward_paging_mirrors_forward_paging(
+    admin: GraphQLClient, engine: AsyncEngine
+) -> None:
+    await seed(engine, 95)
+    forward: list[str] = []
+    cursors = []
+    after = None
+    while True:
+        conn = await page(admin, first=20, after=after)
+        forward += node_ids(conn)
+        cursors.append(conn["pageInfo"])
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert len(forward) == 95 and len(set(forward)) == 95
+
+    # from the end, backwards, with last/before
+    backward: list[str] = []
+    before = None
+    while True:
+        conn = await page(admin, last=20, before=before)
+        backward = node_ids(conn) + backward
+        info = conn["pageInfo"]
+        assert info["hasNextPage"] is (before is not None)
+        if not info["hasPreviousPage"]:
+            break
+        before = info["startCursor"]
+    assert backward == forward
+    first_back = await page(admin, last=20)
+    assert node_ids(first_back) == forward[-20:]
+
+    # a step back from page 3 lands exactly on page 2
+    third = await page(admin, first=20, after=cursors[1]["endCursor"])
+    assert third["pageInfo"]["hasPreviousPage"] is True
+    back = await page(admin, last=20, before=third["pageInfo"]["startCursor"])
+    assert node_ids(back) == forward[20:40]
+    assert back["pageInfo"]["hasPreviousPage"] is True and back["pageInfo"]["hasNextPage"]
+
+    # after and before together bound a range
+    between = await page(
+        admin, first=50, after=cursors[0]["endCursor"], before=cursors[2]["startCursor"]
+    )
+    assert node_ids(between) == forward[20:40]
+    assert between["pageInfo"]["hasNextPage"] is False
+
+
+async def test_cursors_are_refused_outside_their_list(
+    admin: GraphQLClient, engine: AsyncEngine
+) -> None:
+    await seed(engine, 10)
+    conn = await page(admin, first=3, orderBy=DESC_CREATED)
+    cursor = conn["pageInfo"]["endCursor"]
+
+    async def refused(**variables: Any) -> str:
+        body = await admin.execute("Tasks", **variables)
+        assert body["data"] is None
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        message: str = error["message"]
+        return message
+
+    other_order = {"field": "CREATED_AT", "direction": "ASC"}
+    assert "another order or filter" in await refused(first=3, after=cursor, orderBy=other_order)
+    assert "another order or filter" in await refused(
+        first=3, after=cursor, orderBy={"field": "PRIORITY", "direction": "DESC"}
+    )
+    assert "another order or filter" in await refused(
+        first=3, after=cursor, orderBy=DESC_CREATED, filter={"status": ["QUEUED"]}
+    )
+    assert "either first or last" in await refused(first=3, last=3)
+    assert "last must be between" in await refused(last=0)
+    workflows = await admin.execute("Workflows", first=3, after=cursor)
+    assert workflows["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # the cursor itself is checked, not trusted: a forged sort value of the wrong type
+    raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    raw[1] = "not a time"
+    forged = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode()
+    assert "does not belong to this order" in await refused(
+        first=3, after=forged, orderBy=DESC_CREATED
+    )
+    # and the same cursor still works where it belongs
+    again = await page(admin, first=3, after=cursor, orderBy=DESC_CREATED)
+    assert len(again["edges"]) == 3
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+async def test_order_by_a_nullable_column(
+    admin: GraphQLClient, engine: AsyncEngine, direction: str
+) -> None:
+    ids = await seed(engine, 40, completed=25)
+    order = {"field": "COMPLETED_AT", "direction": direction}
+    walked: list[dict[str, Any]] = []
+    after = None
+    while True:
+        conn = await page(admin, first=7, after=after, orderBy=order)
+        walked += [e["node"] for e in conn["edges"]]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    assert sorted(n["id"] for n in walked) == sorted(str(i) for i in ids)
+
+    # expected: non-null times in the direction asked (ties by id the same way), nulls last
+    def key(n: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
+        return datetime.fromisoformat(n["completedAt"]), uuid.UUID(n["id"])
+
+    done = sorted((n for n in walked if n["completedAt"]), key=key, reverse=direction == "DESC")
+    nulls = sorted(
+        (n for n in walked if not n["completedAt"]),
+        key=lambda n: uuid.UUID(n["id"]),
+        reverse=direction == "DESC",
+    )
+    assert len(done) == 25 and len(nulls) == 15
+    assert [n["id"] for n in walked] == [n["id"] for n in done + nulls]
+
+    # the same order read backwards, crossing the boundary between times and nulls
+    backward: list[str] = []
+    before = None
+    while True:
+        conn = await page(admin, last=6, before=before, orderBy=order)
+        backward = node_ids(conn) + backward
+        if not conn["pageInfo"]["hasPreviousPage"]:
+            break
+        before = conn["pageInfo"]["startCursor"]
+    assert backward == [n["id"] for n in walked]
+
+
+@pytest.fixture
+async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {token_for()}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/api/v1/monitoring/tasks", "/api/v1/monitoring/workflows"])
+async def test_rest_offsets_are_bounded(http: httpx.AsyncClient, path: str) -> None:
+    # the default bound is 10,000 rows: page 101 of 100 starts at row 10,000, page 102 beyond
+    assert (await http.get(path, params={"page": 101, "page_size": 100})).status_code == 200
+    response = await http.get(path, params={"page": 102, "page_size": 100})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "page"]
+    assert "at most 10000 rows deep" in error["msg"]
