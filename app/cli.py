@@ -65,6 +65,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
     queues = (
         [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else settings.queues
     )
+    if args.watch:
+        settings = settings.model_copy(update={"watch": True})
     asyncio.run(
         run_worker(
             settings, queues=queues, concurrency=args.concurrency or settings.worker_concurrency
@@ -213,7 +215,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
                 [*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env
             )
         )
-        children.append(subprocess.Popen([*exe, "worker"], env=env))
+        cameras = base.cameras_folder.resolve()
+        cameras.mkdir(parents=True, exist_ok=True)
+        env["OPSGRAPH_CAMERA_ROOT"] = str(cameras)
+        children.append(subprocess.Popen([*exe, "worker", "--watch"], env=env))
         url = f"http://{args.host}:{args.port}"
         _wait_ready(url, children)
         settings = base.model_copy(update={"jwt_secret": env["OPSGRAPH_JWT_SECRET"]})
@@ -228,6 +233,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
             f"  GraphQL     {url}/graphql  (GraphiQL in a browser; ws for subscriptions)\n"
             f"  REST        {url}/api/v1   (OpenAPI at {url}/openapi.json)\n"
             f"  LLM         {provider}\n"
+            f"  cameras     {cameras}/<camera_id>/  (drop images here; watched)\n"
             f"  data        {data_dir}\n"
             f"  admin token {token}\n"
             f"\nCtrl-C stops everything.\n",
@@ -256,6 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("worker", help="run an arq worker")
     p.add_argument("--queues", default="", help="comma-separated (default: settings.queues)")
     p.add_argument("--concurrency", type=int, default=0)
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="also watch the camera folders (one watcher per folder runs at a time)",
+    )
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=cmd_worker)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.pipeline.breakers import BreakerConfig
+from app.services.pipeline.config import PipelineConfig
 from app.services.semaphore import SemaphoreConfig
 from app.services.task_specs import TaskDefaults
 
@@ -96,7 +98,14 @@ class Settings(BaseSettings):
 
     # Workers and the task lifecycle
     queues: list[str] = Field(
-        default_factory=lambda: ["llm", "operations", "default"],
+        default_factory=lambda: [
+            "llm",
+            "operations",
+            "default",
+            "detection_queue",
+            "enrichment_queue",
+            "analysis_queue",
+        ],
         description="Queues a worker consumes when --queues is not given; all known queues.",
     )
     worker_concurrency: int = Field(10, description="Tasks one worker process runs at once.")
@@ -170,6 +179,60 @@ class Settings(BaseSettings):
         1.0, gt=0, description="How often workers look for webhook deliveries that are due."
     )
 
+    # The camera AI pipeline (seed 002)
+    camera_root: Path | None = Field(
+        None,
+        description="Folder holding one folder per camera (<root>/<camera_id>/); watched by the"
+        " worker started with --watch (or OPSGRAPH_WATCH). Default: <data_dir>/cameras.",
+    )
+    watch: bool = Field(False, description="This worker process watches the camera folders.")
+    camera_settle_seconds: float = Field(
+        1.0, ge=0, description="A file must stay unchanged this long before it is read."
+    )
+    camera_extensions: list[str] = Field(
+        [".jpg", ".jpeg", ".png", ".bmp", ".webp"],
+        description="File name endings the watcher takes as images.",
+    )
+    batch_window_seconds: float = Field(
+        90.0, gt=0, description="A batch closes this long after it opened."
+    )
+    batch_idle_seconds: float = Field(
+        30.0, gt=0, description="A batch closes after this long without a new detection."
+    )
+    batch_max_size: int = Field(50, ge=1, description="A batch closes at this many detections.")
+    batch_check_seconds: float = Field(
+        1.0, gt=0, description="How often workers look for batches whose deadline has passed."
+    )
+    detection_queue: str = Field("detection_queue", description="Queue of detection tasks.")
+    enrichment_queue: str = Field("enrichment_queue", description="Queue of enrichment tasks.")
+    analysis_queue: str = Field("analysis_queue", description="Queue of analysis tasks.")
+    pipeline_max_retries: int = Field(3, ge=0, description="Retries of a pipeline stage.")
+    detector_name: str = Field("yolo26", description="The detection model service's name.")
+    detector_url: str = Field(
+        "", description="Detection server base URL (POST <url>/detect); empty: simulated."
+    )
+    detector_timeout_seconds: float = Field(10.0, gt=0, description="Per detection call.")
+    enricher_name: str = Field("florence-2", description="The enrichment model service's name.")
+    enricher_base_url: str = Field(
+        "", description="OpenAI-compatible vision endpoint for enrichment; empty: simulated."
+    )
+    enricher_api_key: str = Field("", description="Bearer key for the enrichment endpoint.")
+    enricher_model: str = Field("florence-2", description="Model asked for enrichment.")
+    enricher_timeout_seconds: float = Field(30.0, gt=0, description="Per enrichment call.")
+    analyzer_name: str = Field("nemotron", description="The analysis model service's name.")
+    analyzer_model: str = Field(
+        "nemotron", description="Model asked for risk analysis (through the LLM provider)."
+    )
+    circuit_breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open a model service's breaker."
+    )
+    circuit_breaker_recovery_timeout: float = Field(
+        30.0, gt=0, description="Seconds an open breaker waits before letting test calls through."
+    )
+    circuit_breaker_success_threshold: int = Field(
+        2, ge=1, description="Successful test calls that close a half-open breaker."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_url(cls, v: str) -> str:
@@ -188,6 +251,39 @@ class Settings(BaseSettings):
                 f"{self.jwt_algorithm}: set it to the key's algorithm (RS256, ES256, ...)"
             )
         return problems
+
+    @property
+    def pipeline(self) -> PipelineConfig:
+        return PipelineConfig(
+            window_seconds=self.batch_window_seconds,
+            idle_seconds=self.batch_idle_seconds,
+            max_size=self.batch_max_size,
+            detection_queue=self.detection_queue,
+            enrichment_queue=self.enrichment_queue,
+            analysis_queue=self.analysis_queue,
+            max_retries=self.pipeline_max_retries,
+            detector=self.detector_name,
+            enricher=self.enricher_name,
+            analyzer=self.analyzer_name,
+            analyzer_model=self.analyzer_model,
+            task_defaults=self.task_defaults,
+        )
+
+    @property
+    def breakers(self) -> BreakerConfig:
+        return BreakerConfig(
+            failure_threshold=self.circuit_breaker_failure_threshold,
+            recovery_timeout=self.circuit_breaker_recovery_timeout,
+            success_threshold=self.circuit_breaker_success_threshold,
+        )
+
+    def session_info(self) -> dict[str, object]:
+        """What every session carries for the services (see make_sessionmaker)."""
+        return {"pipeline": self.pipeline}
+
+    @property
+    def cameras_folder(self) -> Path:
+        return self.camera_root or self.data_dir / "cameras"
 
     @property
     def graphiql_enabled(self) -> bool:

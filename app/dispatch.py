@@ -22,7 +22,15 @@ from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from app import events
-from app.services.effects import Abort, Effect, Enqueue, TaskChanged, Webhook, WorkflowChanged
+from app.services.effects import (
+    Abort,
+    Effect,
+    Enqueue,
+    Published,
+    TaskChanged,
+    Webhook,
+    WorkflowChanged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +101,7 @@ def _score_ms(priority: int, defer_seconds: float) -> int:
 
 
 # Task types whose calls go through the LLM priority semaphore.
-GATED_TYPES = frozenset({"llm"})
+GATED_TYPES = frozenset({"llm", "analysis"})
 
 
 def _enqueue_args(
@@ -198,6 +206,8 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                     pipe.zadd(abort_jobs_ss, {e.task_id: time.time() * 1000})
                 elif isinstance(e, WorkflowChanged):
                     events.publish_workflow(pipe, e.workflow_id, e.status, e.tenant_id)
+                elif isinstance(e, Published):
+                    events.publish(pipe, e.kind, e.key, e.data)
                 elif isinstance(e, Webhook):
                     keys, args = _job_args(
                         DELIVER_WEBHOOK,

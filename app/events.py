@@ -43,6 +43,10 @@ def publish_task(pipe: Pipeline, snapshot: dict[str, Any]) -> None:
     pipe.publish(CHANNEL, json.dumps({"kind": "task", "key": snapshot["id"], "data": snapshot}))
 
 
+def publish(pipe: Pipeline, kind: str, key: str, data: dict[str, Any]) -> None:
+    pipe.publish(CHANNEL, json.dumps({"kind": kind, "key": key, "data": data}, default=str))
+
+
 def publish_workflow(pipe: Pipeline, workflow_id: str, status: str, tenant_id: str | None) -> None:
     data = {"id": workflow_id, "status": status, "origin_tenant_id": tenant_id}
     pipe.publish(CHANNEL, json.dumps({"kind": "workflow", "key": workflow_id, "data": data}))

@@ -29,7 +29,7 @@ class AppState:
 async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterator[AppState]:
     """Open the clients; `listen` starts the process's event listener (subscriptions)."""
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    sessionmaker = make_sessionmaker(engine)
+    sessionmaker = make_sessionmaker(engine, settings.session_info())
     redis: ArqRedis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     broker = Broker(redis, buffer=settings.subscriber_buffer)
     if listen:

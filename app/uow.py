@@ -1,7 +1,7 @@
 """The unit of work: one transaction, then its effects (events, enqueues) after commit.
 
-Before commit, workflows react to the task changes of the transaction, so a step's completion
-and the scheduling of its successors are one atomic write."""
+Before commit, workflows and the camera pipeline react to the task changes of the
+transaction, so a step's completion and the scheduling of its successors are one atomic write."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import dispatch
 from app.services import effects, tasks, workflows
 from app.services.errors import DomainError
+from app.services.pipeline import stages
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ async def unit_of_work(
             async with session.begin():
                 yield session
                 await workflows.react(session)
+                await stages.react(session)
         except BaseException:
             effects.discard(session)
             raise

@@ -115,7 +115,8 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
         await conn.execute(
             text(
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
-                "llm_stats_state, webhook_deliveries, task_counters CASCADE"
+                "llm_stats_state, webhook_deliveries, task_counters, camera_images, detections, "
+                "enrichments, batches, security_events CASCADE"
             )
         )
     client = aioredis.Redis.from_url(stores.redis_url)
@@ -123,6 +124,7 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
     keys = [k async for k in client.scan_iter("arq:*")]
     keys += [k async for k in client.scan_iter("opsgraph:queue:*")]
     keys += [k async for k in client.scan_iter("opsgraph:sem:*")]
+    keys += [k async for k in client.scan_iter("opsgraph:breaker:*")]
     if keys:
         await client.delete(*keys)
     await client.aclose()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.services.backoff import BackoffPolicy
 from app.services.heartbeats import WorkerBeat
+from workers.pipeline.models import PipelineModels
 from workers.providers import Provider
 
 
@@ -25,6 +26,7 @@ class WorkerState:
     http: httpx.AsyncClient
     beat: WorkerBeat
     policy: BackoffPolicy
+    models: PipelineModels
     # ids of tasks this process is running right now
     running: set[str] = field(default_factory=set)
     # ids of tasks whose job this process holds while it waits for an LLM slot

@@ -13,6 +13,7 @@ from app.services.pricing import cost_usd
 from app.services.tasks import Usage
 from app.uow import unit_of_work
 from workers.context import WorkerState
+from workers.pipeline import handlers as pipeline
 from workers.providers import ProviderError
 from workers.providers.simulated import simulated_failure
 
@@ -105,4 +106,10 @@ def _request_log(provider: str, path: str, model: str, latency_ms: float) -> dic
     return {"provider": provider, "endpoint": path, "model": model, "latency_ms": latency_ms}
 
 
-HANDLERS: dict[str, Handler] = {"llm": llm, "echo": echo}
+HANDLERS: dict[str, Handler] = {
+    "llm": llm,
+    "echo": echo,
+    "detection": pipeline.detection,
+    "enrichment": pipeline.enrichment,
+    "analysis": pipeline.analysis,
+}

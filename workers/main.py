@@ -24,6 +24,9 @@ from app.db.base import make_engine, make_sessionmaker
 from app.services import heartbeats
 from app.services.backoff import BackoffPolicy
 from workers.context import WorkerState
+from workers.pipeline.batcher import close_due_forever
+from workers.pipeline.models import make_models
+from workers.pipeline.watcher import watch_forever
 from workers.providers import Provider
 from workers.providers.openai import OpenAIProvider
 from workers.providers.simulated import SimulatedProvider
@@ -84,15 +87,17 @@ async def _promote_loop(state: WorkerState) -> None:
 async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
     name = settings.worker_name or f"worker-{os.getpid()}@{socket.gethostname()}"
     redis: ArqRedis = await create_pool(redis_settings(settings.redis_url))
+    http = httpx.AsyncClient()
     # No pre-ping on the hot path: the runner retries a write that meets a dropped connection.
     engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20), pre_ping=False)
     return WorkerState(
         settings=settings,
         engine=engine,
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=make_sessionmaker(engine, settings.session_info()),
         redis=redis,
         provider=make_provider(settings),
-        http=httpx.AsyncClient(),
+        http=http,
+        models=make_models(settings, redis, http),
         beat=heartbeats.WorkerBeat(
             name=name,
             queues=queues,
@@ -160,6 +165,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
 
 async def close_state(state: WorkerState) -> None:
     await state.provider.aclose()
+    await state.models.aclose()
     await state.http.aclose()
     await state.redis.aclose()
     await state.engine.dispose()
@@ -191,6 +197,10 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),
     ]
+    if set(queues) & set(settings.pipeline.queues):
+        loops.append(asyncio.create_task(close_due_forever(state), name="batch-timer"))
+    if settings.watch:
+        loops.append(asyncio.create_task(watch_forever(state), name="camera-watcher"))
     mains = [asyncio.create_task(_supervise(w), name=f"arq:{w.queue_name}") for w in workers]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

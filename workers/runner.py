@@ -18,6 +18,7 @@ from app import dispatch
 from app.db.models import Task
 from app.services import semaphore, tasks
 from app.services.lifecycle import FINISHED, TaskStatus
+from app.services.pipeline.breakers import CircuitOpen
 from app.uow import unit_of_work
 from workers.context import WorkerState, state_of
 from workers.handlers import HANDLERS
@@ -126,6 +127,8 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
             result, usage = await handler(task, state)
     except TimeoutError:
         return await _failed(state, task, "attempt timed out", retryable=True)
+    except CircuitOpen as exc:
+        return await _postponed(state, task, exc)
     except ProviderError as exc:
         return await _failed(state, task, str(exc), retryable=exc.retryable)
     except Exception as exc:  # a handler bug must not lose the task: record it and retry
@@ -180,6 +183,20 @@ async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool
     if mine and delay is None:
         state.beat.failed += 1
     return delay
+
+
+async def _postponed(state: WorkerState, task: Task, exc: CircuitOpen) -> float | None:
+    async def record() -> float | None:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            current = await _still_mine(session, state, task)
+            if current is None:
+                return None
+            current = await tasks.postpone_attempt(
+                session=session, task=current, reason=str(exc), delay=exc.retry_after
+            )
+            return exc.retry_after if current.status == TaskStatus.QUEUED else None
+
+    return await _persist(record)
 
 
 async def _interrupted(state: WorkerState, task: Task) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
@@ -38,5 +39,9 @@ def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> Asyn
     )
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """`info` reaches every session (services read deployment settings from it, e.g. the
+    pipeline's batch windows, where a reaction inside a transaction needs them)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info or {})

@@ -56,7 +56,16 @@ class Webhook:
     queue: str
 
 
-Effect = TaskChanged | Enqueue | Abort | WorkflowChanged | CancelTask | Webhook
+@dataclass(frozen=True)
+class Published:
+    """An event for subscribers (security events, batches, the DLQ), published after commit."""
+
+    kind: str
+    key: str
+    data: dict[str, Any]
+
+
+Effect = TaskChanged | Enqueue | Abort | WorkflowChanged | CancelTask | Webhook | Published
 
 
 def record(session: AsyncSession, effect: Effect) -> None:
@@ -79,6 +88,8 @@ def _key(e: Effect) -> tuple[str, str] | None:
         return ("task", e.snapshot["id"])
     if isinstance(e, WorkflowChanged):
         return ("workflow", e.workflow_id)
+    if isinstance(e, Published):
+        return (e.kind, e.key)
     return None
 
 

@@ -41,10 +41,12 @@ class TaskSpec:
     media: dict[str, Any] = field(default_factory=dict)
     workflow_id: uuid.UUID | None = None
     workflow_step_id: uuid.UUID | None = None
+    # set by opsgraph's own services (pipeline stages), never from a client's input
+    system: bool = False
 
 
 def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
-    task_type, operation = task_types.resolve(spec.task_type, spec.operation)
+    task_type, operation = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
     if not QUEUE_NAME.match(spec.queue):
         raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field="queue")
     if not 0 <= spec.priority <= 100:

@@ -10,12 +10,24 @@ TASK_TYPES: dict[str, tuple[str, ...]] = {
     "echo": ("echo",),
 }
 
+# The camera pipeline's stages: written by opsgraph itself (never accepted from a client, since a
+# detection reads a file on the worker's disk).
+PIPELINE_TYPES: dict[str, tuple[str, ...]] = {
+    "detection": ("detect",),
+    "enrichment": ("enrich",),
+    "analysis": ("risk_analysis",),
+}
+
 # An operation alone names its task type (submitTask(operation: "chat_completion")).
 OPERATION_TYPES: dict[str, str] = {op: tt for tt, ops in TASK_TYPES.items() for op in ops}
 
 
-def resolve(task_type: str | None, operation: str | None) -> tuple[str, str]:
+def resolve(
+    task_type: str | None, operation: str | None, *, system: bool = False
+) -> tuple[str, str]:
     """Return (task_type, operation) or raise InvalidInput naming the offending field."""
+    if system and task_type in PIPELINE_TYPES:
+        return task_type, operation or PIPELINE_TYPES[task_type][0]
     if task_type is None and operation is None:
         raise InvalidInput("give a taskType or an operation", field="taskType")
     if task_type is None:

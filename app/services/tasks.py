@@ -411,6 +411,20 @@ async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task
     return task
 
 
+async def postpone_attempt(*, session: AsyncSession, task: Task, reason: str, delay: float) -> Task:
+    """RUNNING -> QUEUED without spending an attempt: the call was never made (its model
+    service's circuit breaker is open), so the retry budget stays whole."""
+    if task.cancel_requested_at is not None:
+        return await acknowledge_cancel(session=session, task=task, reason=reason)
+    _transition(session, task, TaskStatus.QUEUED, reason)
+    task.attempts = max(task.attempts - 1, 0)
+    task.next_attempt_at = task.updated_at + timedelta(seconds=delay)
+    _log(session, task, reason, "warning")
+    await session.flush()
+    _changed(session, task)
+    return task
+
+
 async def queued_tasks_older_than(
     *,
     session: AsyncSession,

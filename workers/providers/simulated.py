@@ -54,7 +54,8 @@ class SimulatedProvider:
         latency = await self._behave(simulate, attempt)
         prompt = " ".join(str(m.get("content", "")) for m in messages)
         digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
-        content = f"[simulated] {digest}: {prompt[:200]}"
+        # a caller that knows what the answer should say (the simulated risk analyzer) sets it
+        content = str(simulate.get("content") or f"[simulated] {digest}: {prompt[:200]}")
         return ChatResult(
             content=content,
             model=model or "simulated-chat",

@@ -3,13 +3,19 @@
 from app.db.models.auth import ApiKey
 from app.db.models.counters import TaskCounter
 from app.db.models.llm import LlmStatsState
+from app.db.models.pipeline import Batch, CameraImage, Detection, Enrichment, SecurityEvent
 from app.db.models.tasks import Task, TaskLog, TaskTransition
 from app.db.models.webhooks import WebhookDelivery
 from app.db.models.workflows import Workflow, WorkflowStep
 
 __all__ = [
     "ApiKey",
+    "Batch",
+    "CameraImage",
+    "Detection",
+    "Enrichment",
     "LlmStatsState",
+    "SecurityEvent",
     "Task",
     "TaskCounter",
     "TaskLog",

@@ -1,0 +1,347 @@
+"""Reading the pipeline's records: the lists, details and figures the REST views and GraphQL
+show, and the material an analysis reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Batch, Detection, Enrichment, SecurityEvent
+from app.services.errors import NotFound
+from app.services.paging import Page, PageRequest, fetch_page
+from app.services.pipeline import batches
+
+# --- enrichments ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrichmentFilter:
+    detection_type: str | None = None
+    camera_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    min_confidence: float | None = None
+    event_id: int | None = None
+
+
+def _enrichments(stmt: Select[Any], f: EnrichmentFilter) -> Select[Any]:
+    if f.detection_type is not None:
+        stmt = stmt.where(Enrichment.detection_type == f.detection_type)
+    if f.camera_id is not None:
+        stmt = stmt.where(Enrichment.camera_id == f.camera_id)
+    if f.start_date is not None:
+        stmt = stmt.where(Enrichment.created_at >= f.start_date)
+    if f.end_date is not None:
+        stmt = stmt.where(Enrichment.created_at <= f.end_date)
+    if f.min_confidence is not None:
+        stmt = stmt.where(Enrichment.confidence >= f.min_confidence)
+    if f.event_id is not None:
+        in_event = (
+            select(Detection.id)
+            .join(Batch, Batch.batch_id == Detection.batch_id)
+            .where(Batch.event_id == f.event_id)
+        )
+        stmt = stmt.where(Enrichment.detection_id.in_(in_event))
+    return stmt
+
+
+ENRICHMENT_ORDER = {"created_at": Enrichment.created_at, "confidence": Enrichment.confidence}
+
+
+async def list_enrichments(
+    *, session: AsyncSession, filter: EnrichmentFilter, page: PageRequest
+) -> Page[Enrichment]:
+    return await fetch_page(
+        session,
+        _enrichments(select(Enrichment), filter),
+        order_fields=ENRICHMENT_ORDER,
+        id_column=Enrichment.id,
+        request=page,
+    )
+
+
+async def count_enrichments(*, session: AsyncSession, filter: EnrichmentFilter) -> int:
+    stmt = _enrichments(select(func.count()).select_from(Enrichment), filter)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def get_enrichment(*, session: AsyncSession, enrichment_id: int) -> Enrichment:
+    row = await session.get(Enrichment, enrichment_id)
+    if row is None:
+        raise NotFound(f"no enrichment {enrichment_id}", field="id")
+    return row
+
+
+async def get_detection(*, session: AsyncSession, detection_id: int) -> Detection:
+    row = await session.get(Detection, detection_id)
+    if row is None:
+        raise NotFound(f"no detection {detection_id}", field="id")
+    return row
+
+
+async def enrichments_of_detections(
+    *, session: AsyncSession, detection_ids: Sequence[int]
+) -> dict[int, list[Enrichment]]:
+    out: dict[int, list[Enrichment]] = {i: [] for i in detection_ids}
+    if detection_ids:
+        stmt = (
+            select(Enrichment)
+            .where(Enrichment.detection_id.in_(list(detection_ids)))
+            .order_by(Enrichment.id)
+        )
+        for row in (await session.execute(stmt)).scalars():
+            out[row.detection_id].append(row)
+    return out
+
+
+async def enrichments_of_event(*, session: AsyncSession, event_id: int) -> list[Enrichment]:
+    await get_event(session=session, event_id=event_id)
+    page = await list_enrichments(
+        session=session,
+        filter=EnrichmentFilter(event_id=event_id),
+        page=PageRequest(limit=1000, order_by="created_at", descending=False),
+    )
+    return [row for row, _ in page.rows]
+
+
+@dataclass(frozen=True)
+class EnrichmentStats:
+    total_enrichments: int
+    enrichments_today: int
+    by_detection_type: dict[str, int]
+    avg_confidence: float | None
+    avg_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+async def enrichment_stats(*, session: AsyncSession) -> EnrichmentStats:
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    totals = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(Enrichment.created_at >= today),
+                func.avg(Enrichment.confidence),
+                func.avg(Enrichment.latency_ms),
+                func.percentile_cont(0.95).within_group(Enrichment.latency_ms),
+            )
+        )
+    ).one()
+    by_type = await session.execute(
+        select(func.coalesce(Enrichment.detection_type, "unknown"), func.count()).group_by(
+            func.coalesce(Enrichment.detection_type, "unknown")
+        )
+    )
+
+    def rounded(v: Any, digits: int) -> float | None:
+        return None if v is None else round(float(v), digits)
+
+    return EnrichmentStats(
+        total_enrichments=int(totals[0]),
+        enrichments_today=int(totals[1]),
+        by_detection_type={str(k): int(v) for k, v in by_type},
+        avg_confidence=rounded(totals[2], 3),
+        avg_latency_ms=rounded(totals[3], 1),
+        p95_latency_ms=rounded(totals[4], 1),
+    )
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchFilter:
+    camera_id: str | None = None
+    status: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+
+def _batches(stmt: Select[Any], f: BatchFilter) -> Select[Any]:
+    if f.camera_id is not None:
+        stmt = stmt.where(Batch.camera_id == f.camera_id)
+    if f.status is not None:
+        stmt = stmt.where(Batch.status == f.status)
+    if f.start_date is not None:
+        stmt = stmt.where(Batch.started_at >= f.start_date)
+    if f.end_date is not None:
+        stmt = stmt.where(Batch.started_at <= f.end_date)
+    return stmt
+
+
+BATCH_ORDER = {"started_at": Batch.started_at}
+
+
+async def list_batches(
+    *, session: AsyncSession, filter: BatchFilter, page: PageRequest
+) -> Page[Batch]:
+    return await fetch_page(
+        session,
+        _batches(select(Batch), filter),
+        order_fields=BATCH_ORDER,
+        id_column=Batch.batch_id,
+        request=page,
+    )
+
+
+async def count_batches(*, session: AsyncSession, filter: BatchFilter) -> int:
+    stmt = _batches(select(func.count()).select_from(Batch), filter)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def get_batch(*, session: AsyncSession, batch_id: str) -> Batch:
+    row = await session.get(Batch, batch_id)
+    if row is None:
+        raise NotFound(f"no batch {batch_id!r}", field="batch_id")
+    return row
+
+
+async def active_batches(*, session: AsyncSession, camera_id: str | None = None) -> list[Batch]:
+    stmt = select(Batch).where(Batch.status == batches.AGGREGATING).order_by(Batch.started_at)
+    if camera_id is not None:
+        stmt = stmt.where(Batch.camera_id == camera_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    total_batches: int
+    active_batches: int
+    by_status: dict[str, int]
+    by_trigger: dict[str, int]
+    avg_detections_per_batch: float
+    avg_duration_seconds: float | None
+    batches_last_hour: int
+
+
+async def batch_stats(*, session: AsyncSession) -> BatchStats:
+    by_status = dict(
+        (await session.execute(select(Batch.status, func.count()).group_by(Batch.status))).tuples()
+    )
+    by_trigger = dict(
+        (
+            await session.execute(
+                select(Batch.trigger, func.count())
+                .where(Batch.trigger.is_not(None))
+                .group_by(Batch.trigger)
+            )
+        ).tuples()
+    )
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.avg(Batch.detection_count),
+                func.avg(func.extract("epoch", Batch.completed_at - Batch.started_at)),
+                func.count().filter(Batch.started_at >= utcnow() - timedelta(hours=1)),
+            )
+        )
+    ).one()
+    return BatchStats(
+        total_batches=int(row[0]),
+        active_batches=int(by_status.get(batches.AGGREGATING, 0)),
+        by_status={str(k): int(v) for k, v in by_status.items()},
+        by_trigger={str(k): int(v) for k, v in by_trigger.items()},
+        avg_detections_per_batch=round(float(row[1] or 0), 2),
+        avg_duration_seconds=None if row[2] is None else round(float(row[2]), 2),
+        batches_last_hour=int(row[3]),
+    )
+
+
+async def detections_of_batches(
+    *, session: AsyncSession, batch_ids: Sequence[str]
+) -> dict[str, list[Detection]]:
+    out: dict[str, list[Detection]] = {b: [] for b in batch_ids}
+    if batch_ids:
+        stmt = (
+            select(Detection)
+            .where(Detection.batch_id.in_(list(batch_ids)))
+            .order_by(Detection.captured_at, Detection.id)
+        )
+        for row in (await session.execute(stmt)).scalars():
+            assert row.batch_id is not None
+            out[row.batch_id].append(row)
+    return out
+
+
+async def batch_material(
+    *, session: AsyncSession, batch_id: str
+) -> tuple[Batch, list[dict[str, Any]]]:
+    """What the analysis of a batch reads: each detection with its latest enrichment."""
+    batch = await get_batch(session=session, batch_id=batch_id)
+    detections = (await detections_of_batches(session=session, batch_ids=[batch_id]))[batch_id]
+    found = await enrichments_of_detections(
+        session=session, detection_ids=[d.id for d in detections]
+    )
+    material = []
+    for d in detections:
+        latest = found[d.id][-1] if found[d.id] else None
+        material.append(
+            {
+                "detection_id": d.id,
+                "captured_at": d.captured_at.isoformat(),
+                "objects": d.objects,
+                "description": latest.description if latest else None,
+                "attributes": latest.attributes if latest else None,
+            }
+        )
+    return batch, material
+
+
+# --- security events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    camera_id: str | None = None
+    min_risk_score: int | None = None
+    risk_levels: Sequence[str] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _events(stmt: Select[Any], f: EventFilter) -> Select[Any]:
+    if f.camera_id is not None:
+        stmt = stmt.where(SecurityEvent.camera_id == f.camera_id)
+    if f.min_risk_score is not None:
+        stmt = stmt.where(SecurityEvent.risk_score >= f.min_risk_score)
+    if f.risk_levels:
+        stmt = stmt.where(SecurityEvent.risk_level.in_(list(f.risk_levels)))
+    if f.created_after is not None:
+        stmt = stmt.where(SecurityEvent.created_at > f.created_after)
+    if f.created_before is not None:
+        stmt = stmt.where(SecurityEvent.created_at < f.created_before)
+    return stmt
+
+
+EVENT_ORDER = {"created_at": SecurityEvent.created_at, "risk_score": SecurityEvent.risk_score}
+
+
+async def list_events(
+    *, session: AsyncSession, filter: EventFilter, page: PageRequest
+) -> Page[SecurityEvent]:
+    return await fetch_page(
+        session,
+        _events(select(SecurityEvent), filter),
+        order_fields=EVENT_ORDER,
+        id_column=SecurityEvent.id,
+        request=page,
+    )
+
+
+async def count_events(*, session: AsyncSession, filter: EventFilter) -> int:
+    stmt = _events(select(func.count()).select_from(SecurityEvent), filter)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def get_event(*, session: AsyncSession, event_id: int) -> SecurityEvent:
+    row = await session.get(SecurityEvent, event_id)
+    if row is None:
+        raise NotFound(f"no security event {event_id}", field="event_id")
+    return row

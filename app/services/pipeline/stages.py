@@ -1,0 +1,197 @@
+"""The reactions that chain the stages, run inside the transaction that finishes a stage's
+task (as workflows do): a detection's result is stored and its enrichment written in the same
+commit as the detection task's COMPLETED, so no stage is lost or done twice between them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Batch, Detection, Enrichment, SecurityEvent
+from app.services import effects, tasks
+from app.services.errors import NotFound
+from app.services.lifecycle import TaskStatus
+from app.services.pipeline import batches
+from app.services.pipeline.config import config_of
+from app.services.task_specs import TaskSpec
+
+_SEEN = "opsgraph.pipeline.seen"
+STAGES = frozenset({"detection", "enrichment", "analysis"})
+ENDED = frozenset({TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value})
+
+
+async def react(session: AsyncSession) -> None:
+    """Bring the pipeline up to date with the stage tasks this transaction finished."""
+    seen: set[tuple[str, str]] = session.info.setdefault(_SEEN, set())
+    while True:
+        todo = []
+        for e in effects.peek(session):
+            if not isinstance(e, effects.TaskChanged):
+                continue
+            snap = e.snapshot
+            if snap.get("task_type") in STAGES and snap.get("status") in ENDED:
+                key = (snap["id"], snap["status"])
+                if key not in seen:
+                    seen.add(key)
+                    todo.append(snap)
+        if not todo:
+            return
+        for snap in todo:
+            await _REACTIONS[snap["task_type"]](session, snap)
+
+
+def _last_error(snap: dict[str, Any]) -> str:
+    errors = snap.get("errors") or []
+    return str(errors[-1]) if errors else f"task {snap['status'].lower()}"
+
+
+async def _detected(session: AsyncSession, snap: dict[str, Any]) -> None:
+    if snap["status"] != TaskStatus.COMPLETED:
+        return  # a failed detection is the DLQ's (its task shows the error)
+    result, given = snap.get("result") or {}, snap.get("input") or {}
+    objects = [o for o in result.get("objects", []) if isinstance(o, dict)]
+    top = max(objects, key=lambda o: float(o.get("confidence", 0)), default=None)
+    row = await session.execute(
+        insert(Detection)
+        .values(
+            task_id=snap["id"],
+            camera_id=given["camera_id"],
+            file_path=given["file_path"],
+            file_hash=given["file_hash"],
+            detection_type=top.get("label") if top else None,
+            confidence=float(top["confidence"]) if top else None,
+            objects=objects,
+            model_name=str(result.get("model") or config_of(session).detector),
+            model_version=result.get("version"),
+            latency_ms=result.get("latency_ms"),
+            image_width=result.get("width"),
+            image_height=result.get("height"),
+            captured_at=datetime.fromisoformat(given["timestamp"]),
+        )
+        .on_conflict_do_nothing(index_elements=["task_id"])
+        .returning(Detection)
+    )
+    detection = row.scalar_one_or_none()
+    if detection is None or top is None:
+        return  # stored before (a re-run), or nothing in the picture: nothing to analyse
+    await submit_enrichment(session, detection)
+
+
+async def submit_enrichment(session: AsyncSession, detection: Detection) -> None:
+    config = config_of(session)
+    await tasks.submit_task(
+        session=session,
+        spec=TaskSpec(
+            task_type="enrichment",
+            queue=config.enrichment_queue,
+            input={
+                "detection_id": detection.id,
+                "camera_id": detection.camera_id,
+                "file_path": detection.file_path,
+                "detection_type": detection.detection_type,
+                "objects": detection.objects,
+            },
+            origin_instance=f"camera:{detection.camera_id}",
+            origin_reference=str(detection.id),
+            max_retries=config.max_retries,
+            system=True,
+        ),
+        defaults=config.task_defaults,
+    )
+
+
+async def reprocess(*, session: AsyncSession, detection_id: int) -> Detection:
+    """A new enrichment of a detection (the old ones stay; the newest is the one shown)."""
+    detection = await session.get(Detection, detection_id)
+    if detection is None:
+        raise NotFound(f"no detection {detection_id}", field="id")
+    await submit_enrichment(session, detection)
+    return detection
+
+
+async def _enriched(session: AsyncSession, snap: dict[str, Any]) -> None:
+    given = snap.get("input") or {}
+    stmt = select(Detection).where(Detection.id == int(given["detection_id"])).with_for_update()
+    detection = (await session.execute(stmt)).scalar_one_or_none()
+    if detection is None:
+        return
+    if snap["status"] == TaskStatus.COMPLETED:
+        result = snap.get("result") or {}
+        await session.execute(
+            insert(Enrichment)
+            .values(
+                detection_id=detection.id,
+                task_id=snap["id"],
+                camera_id=detection.camera_id,
+                detection_type=detection.detection_type,
+                model_name=str(result.get("model") or config_of(session).enricher),
+                model_version=result.get("version"),
+                description=str(result.get("description") or ""),
+                attributes=result.get("attributes") or {},
+                confidence=result.get("confidence"),
+                latency_ms=result.get("latency_ms"),
+            )
+            .on_conflict_do_nothing(index_elements=["task_id"])
+        )
+    # Enriched or not (a failed enrichment leaves the detection without a description), the
+    # detection goes on to its batch: the analysis must not wait on an optional stage.
+    await batches.add_detection(session=session, detection=detection)
+
+
+async def _analysed(session: AsyncSession, snap: dict[str, Any]) -> None:
+    given = snap.get("input") or {}
+    batch_id = str(given["batch_id"])
+    if snap["status"] != TaskStatus.COMPLETED:
+        await batches.settle(
+            session=session, batch_id=batch_id, event_id=None, error=_last_error(snap)
+        )
+        return
+    batch = await session.get(Batch, batch_id)
+    if batch is None:
+        return
+    result = snap.get("result") or {}
+    row = await session.execute(
+        insert(SecurityEvent)
+        .values(
+            batch_id=batch_id,
+            camera_id=batch.camera_id,
+            analysis_task_id=snap["id"],
+            risk_score=int(result["risk_score"]),
+            risk_level=str(result["risk_level"]),
+            summary=str(result.get("summary") or ""),
+            reasoning=str(result.get("reasoning") or ""),
+            detection_count=batch.detection_count,
+            model_name=snap.get("model"),
+            input_tokens=int(snap.get("input_tokens") or 0),
+            output_tokens=int(snap.get("output_tokens") or 0),
+            latency_ms=snap.get("latency_ms"),
+            started_at=batch.started_at,
+            ended_at=batch.completed_at or batch.last_activity_at,
+        )
+        .on_conflict_do_nothing(index_elements=["batch_id"])
+        .returning(SecurityEvent)
+    )
+    event = row.scalar_one_or_none()
+    if event is None:
+        return
+    await batches.settle(session=session, batch_id=batch_id, event_id=event.id, error=None)
+    effects.record(
+        session, effects.Published("security_event", str(event.id), event_snapshot(event))
+    )
+
+
+def event_snapshot(event: SecurityEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "camera_id": event.camera_id,
+        "batch_id": event.batch_id,
+        "risk_score": event.risk_score,
+        "risk_level": event.risk_level,
+    }
+
+
+_REACTIONS = {"detection": _detected, "enrichment": _enriched, "analysis": _analysed}

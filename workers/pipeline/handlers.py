@@ -1,0 +1,146 @@
+"""The stage handlers: detection (read the image, ask the detector), enrichment (ask the vision
+model about the detection) and analysis (ask the LLM for a risk assessment of a batch). Each
+returns (result, usage) like every handler; the reactions in app.services.pipeline.stages store
+what they found in the transaction that completes the task."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from app.db.models import Task
+from app.services.pipeline import queries, risk
+from app.services.pricing import cost_usd
+from app.services.tasks import Usage
+from app.uow import read_only
+from workers.context import WorkerState
+from workers.pipeline.models import Picture, guarded, read_picture
+from workers.providers import ProviderError
+
+
+def _read(file_path: str, root: Path) -> bytes:
+    path = Path(file_path).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ProviderError(f"{file_path} is outside the camera folders", retryable=False)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ProviderError(
+            "File not found: image deleted before processing", retryable=False
+        ) from None
+
+
+async def _picture(state: WorkerState, file_path: str) -> Picture:
+    data = await asyncio.to_thread(_read, file_path, state.settings.cameras_folder)
+    return await asyncio.to_thread(read_picture, data)
+
+
+def _usage(backend: str, result: dict[str, Any], endpoint: str) -> Usage:
+    return Usage(
+        provider=backend,
+        model=str(result.get("model")),
+        latency_ms=result.get("latency_ms"),
+        input_tokens=int(result.pop("input_tokens", 0) or 0),
+        output_tokens=int(result.pop("output_tokens", 0) or 0),
+        service_request={
+            "provider": backend,
+            "endpoint": endpoint,
+            "model": result.get("model"),
+            "latency_ms": result.get("latency_ms"),
+        },
+    )
+
+
+async def detection(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    given = task.input
+    picture = await _picture(state, given["file_path"])
+    detector = state.models.detector
+    result = await guarded(
+        state.models.breakers,
+        detector.name,
+        lambda: detector.detect(
+            picture, camera_id=given["camera_id"], file_name=Path(given["file_path"]).name
+        ),
+    )
+    result.update(width=picture.width, height=picture.height)
+    return result, _usage(detector.backend, result, "detect")
+
+
+async def enrichment(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    given = task.input
+    picture = await _picture(state, given["file_path"])
+    enricher = state.models.enricher
+    result = await guarded(
+        state.models.breakers,
+        enricher.name,
+        lambda: enricher.enrich(picture, detection_type=given.get("detection_type")),
+    )
+    return result, _usage(enricher.backend, result, "enrich")
+
+
+def simulated_assessment(material: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the simulated analyzer answers: people weigh most, more so when several appear."""
+    weights = {"person": 30, "vehicle": 12, "package": 8, "animal": 4}
+    score, seen = 0.0, set()
+    for d in material:
+        for o in d["objects"]:
+            score += weights.get(str(o.get("label")), 5) * float(o.get("confidence", 0.5))
+            seen.add(str(o.get("label")))
+    score = min(100, round(score))
+    level = risk.level_of(score)
+    return {
+        "risk_score": score,
+        "risk_level": level,
+        "summary": f"{len(material)} detection(s): {', '.join(sorted(seen)) or 'nothing'}",
+        "reasoning": f"simulated analysis: weighted object count gives {score} ({level})",
+    }
+
+
+async def analysis(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    batch_id = str(task.input["batch_id"])
+    async with read_only(state.sessionmaker) as session:
+        batch, material = await queries.batch_material(session=session, batch_id=batch_id)
+    messages = [
+        {"role": "system", "content": risk.SYSTEM_PROMPT},
+        {"role": "user", "content": risk.describe_batch(batch.camera_id, material)},
+    ]
+    params: dict[str, Any] = {"temperature": 0.1, "max_tokens": 2048, **task.config}
+    provider = state.provider
+    if provider.name == "simulated":
+        simulate = dict(params.get("simulate") or {})
+        simulate.setdefault("content", json.dumps(simulated_assessment(material)))
+        params["simulate"] = simulate
+    model = str(params.get("model") or state.settings.analyzer_model)
+    chat = await guarded(
+        state.models.breakers,
+        state.settings.analyzer_name,
+        lambda: provider.chat(messages=messages, model=model, params=params, attempt=task.attempts),
+    )
+    try:
+        found = risk.parse(chat.content)
+    except risk.UnreadableAnswer as exc:
+        raise ProviderError(str(exc), retryable=True) from None
+    usage = Usage(
+        provider=provider.name,
+        model=chat.model,
+        input_tokens=chat.input_tokens,
+        output_tokens=chat.output_tokens,
+        cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
+        latency_ms=chat.latency_ms,
+        service_request={
+            "provider": provider.name,
+            "endpoint": "chat/completions",
+            "model": chat.model,
+            "latency_ms": chat.latency_ms,
+        },
+    )
+    return {
+        "batch_id": batch_id,
+        "risk_score": found.risk_score,
+        "risk_level": found.risk_level,
+        "summary": found.summary,
+        "reasoning": found.reasoning,
+        "model": chat.model,
+    }, usage

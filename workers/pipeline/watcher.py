@@ -1,0 +1,193 @@
+"""The camera folder watcher: `<root>/<camera_id>/<file>` becomes a detection task once per
+content hash. Files present at start are picked up too; a file is read only once it has stayed
+unchanged for `camera_settle_seconds` (an upload in progress is never read half-written). One
+watcher per root runs at a time: a Redis lock, renewed while it runs, taken over by a standby
+watcher if its holder dies."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+from redis.exceptions import RedisError
+from watchfiles import Change, awatch
+
+from app.services.pipeline import images
+from app.uow import unit_of_work
+from workers.context import WorkerState
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL_MS = 10_000
+PENDING_MAX = 10_000  # files waiting to settle; beyond it, a rescan catches up
+DONE_MAX = 50_000  # (path, size, mtime) already registered: skipped without hashing again
+
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def lock_key(root: Path) -> str:
+    return "opsgraph:watcher:" + hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+
+
+def _stat(path: Path) -> tuple[int, float] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Watcher:
+    def __init__(self, state: WorkerState) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.root = self.settings.cameras_folder
+        self.pending: dict[Path, float] = {}
+        self.done: OrderedDict[tuple[Path, int, float], None] = OrderedDict()
+        self.rescan = True
+
+    def _is_image(self, path: Path) -> bool:
+        rel = path.relative_to(self.root)
+        return (
+            len(rel.parts) >= 2
+            and not any(p.startswith(".") for p in rel.parts)
+            and path.suffix.lower() in self.settings.camera_extensions
+        )
+
+    def _note(self, path: Path) -> None:
+        if len(self.pending) >= PENDING_MAX:
+            self.rescan = True  # dropped: the next scan finds it
+            return
+        self.pending.setdefault(path, time.monotonic())
+
+    def _scan(self) -> None:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                path = Path(dirpath) / name
+                if self._is_image(path):
+                    self._note(path)
+
+    async def _settled(self) -> None:
+        """Register every pending file that has not changed for the settle time."""
+        settle = self.settings.camera_settle_seconds
+        for path in list(self.pending):
+            stat = await asyncio.to_thread(_stat, path)
+            if stat is None:
+                self.pending.pop(path, None)  # gone (moved away or deleted)
+                continue
+            size, mtime = stat
+            if time.time() - mtime < settle or size == 0:
+                continue  # still being written
+            if (path, size, mtime) in self.done:
+                self.pending.pop(path, None)
+                continue
+            try:
+                await self._register(path, size, mtime)
+            except (OSError, RedisError) as exc:
+                log.warning("image %s not registered yet: %s", path, exc)
+                return  # stores unreachable: try again on the next tick
+            except Exception as exc:  # a database outage: keep the file pending
+                log.warning("image %s not registered yet: %s", path, exc)
+                return
+            self.pending.pop(path, None)
+            self.done[(path, size, mtime)] = None
+            if len(self.done) > DONE_MAX:
+                self.done.popitem(last=False)
+
+    async def _register(self, path: Path, size: int, mtime: float) -> None:
+        file_hash = await asyncio.to_thread(_hash, path)
+        camera_id = path.relative_to(self.root).parts[0]
+        async with unit_of_work(self.state.sessionmaker, self.state.redis) as session:
+            task = await images.register_image(
+                session=session,
+                camera_id=camera_id,
+                file_path=str(path),
+                file_hash=file_hash,
+                captured_at=datetime.fromtimestamp(mtime, UTC),
+            )
+        if task is None:
+            log.debug("image %s seen before (same content); skipped", path)
+        else:
+            log.info("image %s from %s → detection task %s", path.name, camera_id, task.id)
+
+    async def watch(self, lost: asyncio.Event) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tick = max(50, int(min(self.settings.camera_settle_seconds, 1.0) * 500))
+        async for changes in awatch(
+            self.root, recursive=True, rust_timeout=tick, yield_on_timeout=True, stop_event=lost
+        ):
+            for change, raw in changes:
+                path = Path(raw)
+                if change != Change.deleted and self._is_image(path):
+                    self._note(path)
+            if self.rescan:
+                self.rescan = False
+                await asyncio.to_thread(self._scan)
+            await self._settled()
+
+
+async def watch_forever(state: WorkerState) -> None:
+    """Hold the root's lock and watch; stand by while another process holds it."""
+    redis = state.redis
+    watcher = Watcher(state)
+    key, me = lock_key(watcher.root), state.name
+    extend, release = redis.register_script(_EXTEND), redis.register_script(_RELEASE)
+    announced = False
+    while True:
+        try:
+            held = await redis.set(key, me, nx=True, px=LOCK_TTL_MS)
+        except (RedisError, OSError) as exc:
+            log.warning("watcher lock unavailable: %s", exc)
+            held = False
+        if not held:
+            if not announced:
+                log.info("another process watches %s; standing by", watcher.root)
+                announced = True
+            await asyncio.sleep(LOCK_TTL_MS / 3000)
+            continue
+        log.info("watching %s (one folder per camera)", watcher.root)
+        lost = asyncio.Event()
+
+        async def keep(lost: asyncio.Event = lost) -> None:
+            while not lost.is_set():
+                await asyncio.sleep(LOCK_TTL_MS / 3000)
+                try:
+                    if not await extend(keys=[key], args=[me, LOCK_TTL_MS]):
+                        lost.set()
+                except (RedisError, OSError):
+                    lost.set()
+
+        keeper = asyncio.create_task(keep())
+        watcher.rescan = True
+        try:
+            await watcher.watch(lost)
+        finally:
+            keeper.cancel()
+            with suppress(RedisError, OSError):
+                await release(keys=[key], args=[me])
+        log.warning("lost the watcher lock on %s; trying to take it again", watcher.root)
