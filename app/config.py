@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
+from app.services.pipeline.health import ModelService
 from app.services.semaphore import SemaphoreConfig
 from app.services.task_specs import TaskDefaults
 
@@ -276,6 +277,30 @@ class Settings(BaseSettings):
             recovery_timeout=self.circuit_breaker_recovery_timeout,
             success_threshold=self.circuit_breaker_success_threshold,
         )
+
+    def model_services(self) -> list[ModelService]:
+        """The pipeline's model services as health checks see them."""
+        llm = self.llm_base_url.rstrip("/")
+        return [
+            ModelService(
+                self.detector_name,
+                "detection",
+                "http" if self.detector_url else "simulated",
+                f"{self.detector_url.rstrip('/')}/health" if self.detector_url else None,
+            ),
+            ModelService(
+                self.enricher_name,
+                "enrichment",
+                "http" if self.enricher_base_url else "simulated",
+                f"{self.enricher_base_url.rstrip('/')}/models" if self.enricher_base_url else None,
+            ),
+            ModelService(
+                self.analyzer_name,
+                "analysis",
+                "http" if llm else "simulated",
+                f"{llm}/models" if llm else None,
+            ),
+        ]
 
     def session_info(self) -> dict[str, object]:
         """What every session carries for the services (see make_sessionmaker)."""

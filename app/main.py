@@ -19,7 +19,7 @@ from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
 from app.limits import BodySizeLimit
 from app.metrics import metrics
-from app.rest import errors, llm_queue, llm_server, monitoring, workflows
+from app.rest import dlq, errors, llm_queue, llm_server, monitoring, pipeline, workflows
 from app.state import AppState, open_state
 
 
@@ -61,6 +61,9 @@ def create_rest_app(settings: Settings) -> FastAPI:
     rest.include_router(monitoring.router)
     rest.include_router(llm_queue.router)
     rest.include_router(llm_server.router)
+    rest.include_router(pipeline.router)
+    rest.include_router(dlq.router)
+    rest.include_router(dlq.system)
     errors.install(rest)
     return rest
 

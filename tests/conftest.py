@@ -76,7 +76,9 @@ def server(env: dict[str, str], logs: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def worker(env: dict[str, str], logs: Path) -> Iterator[Proc]:
     """The session's worker consumes the standard queues (llm, operations, default)."""
-    proc = start_worker(env, logs, name="worker-main", concurrency=10)
+    proc = start_worker(
+        env, logs, name="worker-main", concurrency=10, queues="llm,operations,default"
+    )
     yield proc
     proc.stop()
 

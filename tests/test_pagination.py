@@ -98,9 +98,7 @@ async def test_filtered_walk_while_tasks_leave_the_filter(
     after = None
     queued_only = {"status": ["QUEUED"], "queue": ["parked"]}
     while True:
-        conn = await page(
-            admin, first=25, after=after, orderBy=DESC_CREATED, filter=queued_only
-        )
+        conn = await page(admin, first=25, after=after, orderBy=DESC_CREATED, filter=queued_only)
         seen += node_ids(conn)
         if not conn["pageInfo"]["hasNextPage"]:
             break
@@ -256,4 +254,4 @@ async def test_rest_offsets_are_bounded(http: httpx.AsyncClient, path: str) -> N
     assert response.status_code == 422
     (error,) = response.json()["detail"]
     assert error["loc"] == ["query", "page"]
-    assert "at most 10000 rows deep" in error["msg"]
+    assert "at most 10000 rows deep" in error["msg"] and "row 10100" in error["msg"]

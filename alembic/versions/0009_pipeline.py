@@ -122,6 +122,15 @@ def upgrade() -> None:
     )
 
 
+    op.create_index(
+        "ix_tasks_dead_letters",
+        "tasks",
+        ["queue", "dead_lettered_at", "id"],
+        postgresql_where=sa.text("dead_lettered"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_index("ix_tasks_dead_letters", table_name="tasks")
     for table in ("security_events", "batches", "enrichments", "detections", "camera_images"):
         op.drop_table(table)

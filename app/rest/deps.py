@@ -24,7 +24,12 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+def require(
+    permission: Permission, *, platform: bool = False
+) -> Callable[..., Awaitable[Principal]]:
+    """`platform`: an installation-wide resource (the camera pipeline, the DLQ of every
+    queue, system health), refused to tenant-scoped credentials."""
+
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -38,6 +43,8 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
                 api_key=api_key,
             )
             principal.require(permission)
+            if platform and principal.tenant_id is not None:
+                raise Forbidden("installation-wide resource: not for tenant-scoped credentials")
         except Unauthenticated as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
         except Forbidden as exc:
@@ -50,3 +57,5 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 Reader = Annotated[Principal, Depends(require(Permission.READ))]
 Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
+PlatformReader = Annotated[Principal, Depends(require(Permission.READ, platform=True))]
+PlatformOperator = Annotated[Principal, Depends(require(Permission.OPERATE, platform=True))]

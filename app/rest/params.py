@@ -20,21 +20,28 @@ def page_count(total: int, page_size: int) -> int:
 
 
 def page_request(
-    *, page: int, page_size: int, order_by: str, descending: bool, offset_max: int
+    *,
+    page: int,
+    page_size: int,
+    order_by: str,
+    descending: bool,
+    offset_max: int,
+    offset: int | None = None,
 ) -> PageRequest:
-    """A seed's page/page_size as a service page request, refused (422 on `page`) when it would
-    start deeper than `offset_max` rows: an offset costs every row before it."""
-    offset = (page - 1) * page_size
+    """A seed's page/page_size (or limit/offset: pass `offset`) as a service page request,
+    refused with 422 when it would start deeper than `offset_max` rows: an offset costs every
+    row before it."""
+    by_offset = offset is not None
+    offset = offset if offset is not None else (page - 1) * page_size
     if offset > offset_max:
         raise RequestValidationError(
             [
                 {
-                    "loc": ("query", "page"),
-                    "msg": f"pages may start at most {offset_max} rows deep (page {page} of"
-                    f" {page_size} starts at row {offset}); narrow the filter or page with"
-                    " GraphQL cursors",
+                    "loc": ("query", "offset" if by_offset else "page"),
+                    "msg": f"pages may start at most {offset_max} rows deep (this one starts"
+                    f" at row {offset}); narrow the filter or page with GraphQL cursors",
                     "type": "value_error.page_too_deep",
-                    "input": page,
+                    "input": offset if by_offset else page,
                 }
             ]
         )

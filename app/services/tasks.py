@@ -265,12 +265,17 @@ async def cancel_task(
 
 
 async def retry_task(
-    *, session: AsyncSession, task_id: uuid.UUID, tenant_id: str | None = None
+    *,
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    tenant_id: str | None = None,
+    reason: str = "retried by request",
 ) -> Task:
-    """Put a FAILED or CANCELLED task back to QUEUED with a fresh attempt budget."""
+    """Put a FAILED or CANCELLED task back to QUEUED with a fresh attempt budget (its
+    transitions, logs and errors stay)."""
     task = await get_task(session=session, task_id=task_id, tenant_id=tenant_id, for_update=True)
     check_transition(task.status, TaskStatus.QUEUED)
-    _transition(session, task, TaskStatus.QUEUED, "retried by request")
+    _transition(session, task, TaskStatus.QUEUED, reason)
     task.attempts = 0
     task.retry_count = 0
     task.dead_lettered = False

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -90,6 +91,14 @@ class Task(Base):
         # queue figures look at what changed in the last hour
         Index("ix_tasks_updated_at", "updated_at", "id"),
         Index("ix_tasks_completed_at", "completed_at", "id"),
+        # the dead letter queues: oldest first per queue
+        Index(
+            "ix_tasks_dead_letters",
+            "queue",
+            "dead_lettered_at",
+            "id",
+            postgresql_where=text("dead_lettered"),
+        ),
         Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at", "id"),
         Index("ix_tasks_task_type", "task_type"),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),

@@ -221,18 +221,14 @@ class BatchStats:
 
 
 async def batch_stats(*, session: AsyncSession) -> BatchStats:
-    by_status = dict(
-        (await session.execute(select(Batch.status, func.count()).group_by(Batch.status))).tuples()
+    statuses = await session.execute(select(Batch.status, func.count()).group_by(Batch.status))
+    by_status = {k: v for k, v in statuses.tuples()}
+    triggers = await session.execute(
+        select(Batch.trigger, func.count())
+        .where(Batch.trigger.is_not(None))
+        .group_by(Batch.trigger)
     )
-    by_trigger = dict(
-        (
-            await session.execute(
-                select(Batch.trigger, func.count())
-                .where(Batch.trigger.is_not(None))
-                .group_by(Batch.trigger)
-            )
-        ).tuples()
-    )
+    by_trigger = {k: v for k, v in triggers.tuples()}
     row = (
         await session.execute(
             select(
@@ -345,3 +341,17 @@ async def get_event(*, session: AsyncSession, event_id: int) -> SecurityEvent:
     if row is None:
         raise NotFound(f"no security event {event_id}", field="event_id")
     return row
+
+
+async def event_ids_of_detections(
+    *, session: AsyncSession, detection_ids: Sequence[int]
+) -> dict[int, int | None]:
+    """The security event each detection ended up in (through its batch), if any yet."""
+    if not detection_ids:
+        return {}
+    stmt = (
+        select(Detection.id, Batch.event_id)
+        .outerjoin(Batch, Batch.batch_id == Detection.batch_id)
+        .where(Detection.id.in_(list(detection_ids)))
+    )
+    return {k: v for k, v in (await session.execute(stmt)).tuples()}
