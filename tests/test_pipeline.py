@@ -14,6 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.client import GraphQLClient
 from tests.processes import Proc
 
 WAIT = 60.0
@@ -85,25 +86,62 @@ async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_images_become_security_events(
-    http: httpx.AsyncClient, cameras: Path, pipeline_worker: Callable[..., Proc]
+async def analysed_batches(http: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
+    async def done() -> list[dict[str, Any]]:
+        body = (await http.get("/api/batches", params={"status": "completed"})).json()
+        found = [b for b in body["batches"] if b["event_id"] is not None]
+        return found if len(found) >= n else []
+
+    found: list[dict[str, Any]] = await until(done, what=f"{n} analysed batch(es)")
+    return found
+
+
+async def test_images_become_security_events_seen_live(
+    http: httpx.AsyncClient,
+    admin: GraphQLClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
 ) -> None:
     pipeline_worker()
-    for i in range(6):
-        drop(cameras, "front_door", f"img_{i:03}.jpg", jpeg(i))
-        drop(cameras, "garage", f"img_{i:03}.jpg", jpeg(100 + i))
+    async with admin.subscribe("OnSecurityEvents") as live:
+        for i in range(6):
+            drop(cameras, "front_door", f"img_{i:03}.jpg", jpeg(i))
+            drop(cameras, "garage", f"img_{i:03}.jpg", jpeg(100 + i))
+        received = [(await live.next(timeout=WAIT))["securityEvents"] for _ in range(2)]
+    assert sorted(e["cameraId"] for e in received) == ["front_door", "garage"]
+    for e in received:
+        assert 0 <= e["riskScore"] <= 100 and e["detectionCount"] == 6
+        assert e["riskLevel"] in ("low", "medium", "high", "critical") and e["summary"]
 
-    async def two_events() -> list[dict[str, Any]]:
-        body = (await http.get("/api/batches", params={"status": "completed"})).json()
-        done = [b for b in body["batches"] if b["event_id"] is not None]
-        return done if len(done) == 2 else []
-
-    batches = await until(two_events, what="two analysed batches")
-    assert sorted(b["camera_id"] for b in batches) == ["front_door", "garage"]
+    batches = await analysed_batches(http, 2)
     assert all(b["trigger"] == "idle_timeout" and b["detection_count"] == 6 for b in batches)
+    assert {b["event_id"] for b in batches} == {e["id"] for e in received}
     enrichments = (await http.get("/api/enrichment", params={"limit": 100})).json()
-    assert enrichments["count"] == 12
+    assert enrichments["count"] == 12 and enrichments["total"] == 12
+
+    # GraphQL and REST tell the same story: each event with its batch, six detections and
+    # each detection's enrichment
     for b in batches:
         by_event = (await http.get(f"/api/enrichment/event/{b['event_id']}")).json()
         assert by_event["count"] == 6
-        assert {e["camera_id"] for e in by_event["enrichments"]} == {b["camera_id"]}
+        detail = (await admin.data("SecurityEventDetail", id=b["event_id"]))["securityEvent"]
+        assert detail["batch"]["batchId"] == b["batch_id"]
+        assert detail["cameraId"] == b["camera_id"]
+        assert len(detail["detections"]) == 6
+        graph_enrichments = {e["id"] for d in detail["detections"] for e in d["enrichments"]}
+        assert graph_enrichments == {e["id"] for e in by_event["enrichments"]}
+        assert all(e["description"] for d in detail["detections"] for e in d["enrichments"])
+    graph_batches = (await admin.data("Batches", filter={"status": "COMPLETED"}))["batches"]
+    assert {e["node"]["batchId"] for e in graph_batches["edges"]} == {
+        b["batch_id"] for b in batches
+    }
+    stats = (await http.get("/api/enrichment/stats")).json()
+    assert stats["total_enrichments"] == 12 and stats["p95_latency_ms"] is not None
+    batch_stats = (await http.get("/api/batches/stats")).json()
+    assert batch_stats["by_trigger"] == {"idle_timeout": 2}
+    figures = await admin.data("PipelineFigures")
+    assert figures["enrichmentStats"]["totalEnrichments"] == 12
+    assert figures["batchStats"]["byTrigger"] == {"idle_timeout": 2}
+    # the analysis went through the LLM queue: tokens counted on its task
+    events = (await admin.data("SecurityEvents"))["securityEvents"]
+    assert events["totalCount"] == 2

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from app.db.models import Task, TaskLog, TaskTransition, WorkflowStep
+from app.db.models import Batch, Detection, Enrichment, Task, TaskLog, TaskTransition, WorkflowStep
 from app.services import tasks, workflows
+from app.services.pipeline import queries as pipeline
 from app.uow import read_only
 
 
@@ -20,6 +21,9 @@ class Loaders:
         self.logs = DataLoader(load_fn=self._logs)
         self.tasks = DataLoader(load_fn=self._tasks)
         self.steps = DataLoader(load_fn=self._steps)
+        self.batches = DataLoader(load_fn=self._batches)
+        self.batch_detections = DataLoader(load_fn=self._batch_detections)
+        self.detection_enrichments = DataLoader(load_fn=self._detection_enrichments)
 
     async def _transitions(self, ids: Sequence[uuid.UUID]) -> list[list[TaskTransition]]:
         async with read_only(self._sessionmaker) as session:
@@ -39,4 +43,19 @@ class Loaders:
     async def _logs(self, ids: Sequence[uuid.UUID]) -> list[list[TaskLog]]:
         async with read_only(self._sessionmaker) as session:
             found = await tasks.logs_for(session=session, task_ids=ids)
+        return [found.get(i, []) for i in ids]
+
+    async def _batches(self, ids: Sequence[str]) -> list[Batch | None]:
+        async with read_only(self._sessionmaker) as session:
+            found = await pipeline.batches_by_id(session=session, batch_ids=ids)
+        return [found.get(i) for i in ids]
+
+    async def _batch_detections(self, ids: Sequence[str]) -> list[list[Detection]]:
+        async with read_only(self._sessionmaker) as session:
+            found = await pipeline.detections_of_batches(session=session, batch_ids=ids)
+        return [found.get(i, []) for i in ids]
+
+    async def _detection_enrichments(self, ids: Sequence[int]) -> list[list[Enrichment]]:
+        async with read_only(self._sessionmaker) as session:
+            found = await pipeline.enrichments_of_detections(session=session, detection_ids=ids)
         return [found.get(i, []) for i in ids]

@@ -76,6 +76,8 @@ def _encode_value(value: Any) -> Any:
         return {"t": value.isoformat()}
     if isinstance(value, timedelta):
         return {"d": value // timedelta(microseconds=1)}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
     return value
 
 
@@ -87,6 +89,8 @@ def _decode_value(raw: Any) -> Any:
         return value
     if isinstance(raw, dict) and raw.keys() == {"d"} and isinstance(raw["d"], int):
         return timedelta(microseconds=raw["d"])
+    if isinstance(raw, dict) and raw.keys() == {"u"} and isinstance(raw["u"], str):
+        return uuid.UUID(raw["u"])
     if raw is None or isinstance(raw, bool | int):
         return raw
     if isinstance(raw, float) and math.isfinite(raw):
@@ -97,7 +101,9 @@ def _decode_value(raw: Any) -> Any:
 
 
 def encode_cursor(tag: str, key: Keyset) -> str:
-    payload = json.dumps([tag, _encode_value(key.value), str(key.id)], separators=(",", ":"))
+    payload = json.dumps(
+        [tag, _encode_value(key.value), _encode_value(key.id)], separators=(",", ":")
+    )
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
@@ -105,10 +111,12 @@ def decode_cursor(cursor: str, tag: str, argument: str) -> Keyset:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         raw = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[2], str)):
+        if not (isinstance(raw, list) and len(raw) == 3):
             raise ValueError("not a cursor")
         cursor_tag, value, row_id = raw
-        key = Keyset(_decode_value(value), uuid.UUID(row_id))
+        key = Keyset(_decode_value(value), _decode_value(row_id))
+        if key.id is None:
+            raise ValueError("a cursor names its row")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _bad(f"`{argument}` is not a cursor of this list") from None
     if cursor_tag != tag:

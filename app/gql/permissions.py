@@ -37,3 +37,25 @@ class CanOperate(_Needs):
 
 class CanAdmin(_Needs):
     needed = Permission.ADMIN
+
+
+class _Platform(_Needs):
+    """Installation-wide resources (the camera pipeline, every queue's DLQ, system health)
+    are not for tenant-scoped credentials."""
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        super().has_permission(source, info, **kwargs)
+        if info.context.principal.tenant_id is not None:
+            raise GraphQLError(
+                "installation-wide resource: not for tenant-scoped credentials",
+                extensions={"code": "FORBIDDEN"},
+            )
+        return True
+
+
+class CanReadPlatform(_Platform):
+    needed = Permission.READ
+
+
+class CanOperatePlatform(_Platform):
+    needed = Permission.OPERATE

@@ -20,15 +20,21 @@ from app.gql.cost import cost_extensions
 from app.gql.fanout import SharingSchema
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
+from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
 from app.outages import STORE_ERRORS
 
-Query = merge_types("Query", (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries))
-Mutation = merge_types("Mutation", (TaskMutations, WorkflowMutations, LlmMutations))
+Query = merge_types(
+    "Query", (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries, PipelineQueries)
+)
+Mutation = merge_types(
+    "Mutation", (TaskMutations, WorkflowMutations, LlmMutations, PipelineMutations)
+)
 Subscription = merge_types(
-    "Subscription", (TaskSubscription, WorkflowSubscription, LlmSubscription)
+    "Subscription",
+    (TaskSubscription, WorkflowSubscription, LlmSubscription, PipelineSubscription),
 )
 
 

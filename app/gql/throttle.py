@@ -15,7 +15,13 @@ T = TypeVar("T")
 MIN_INTERVAL = 0.5  # seconds between two snapshots
 
 
-def visible(event: Event, tenant_id: str | None) -> bool:
+def visible(
+    event: Event, tenant_id: str | None, platform_kinds: frozenset[str] = frozenset()
+) -> bool:
+    """Task events by tenant; installation-wide events (`platform_kinds`) to tenant-less
+    principals only."""
+    if event.kind in platform_kinds:
+        return tenant_id is None
     return event.kind == "task" and (
         tenant_id is None or event.data.get("origin_tenant_id") == tenant_id
     )
@@ -26,10 +32,15 @@ async def throttled_snapshots(
     relevant: Callable[[Event], bool],
     load: Callable[[Info], Awaitable[T]],
     interval: float = MIN_INTERVAL,
+    platform_kinds: frozenset[str] = frozenset(),
 ) -> AsyncIterator[T]:
     tenant = info.context.tenant_id
     broker = info.context.state.broker
-    async with broker.subscribe(lambda e: visible(e, tenant) and relevant(e), buffer=1) as sub:
+
+    def wanted(e: Event) -> bool:
+        return visible(e, tenant, platform_kinds) and relevant(e)
+
+    async with broker.subscribe(wanted, buffer=1) as sub:
         last = time.monotonic()
         yield await load(info)
         while True:

@@ -71,16 +71,12 @@ async def _queue(session: Any, state: Any, name: str) -> str:
 
 @router.get("/api/dlq/stats", summary="DLQ statistics")
 async def dlq_stats(state: State, principal: PlatformReader) -> dict[str, int]:
-    async with read_only(state.sessionmaker) as session:
-        counts = await dlq.counts(session=session)
     pipeline = state.settings.pipeline
-    out = {
-        f"{pipeline.detection_queue}_count": counts.pop(pipeline.detection_queue, 0),
-        f"{pipeline.analysis_queue}_count": counts.pop(pipeline.analysis_queue, 0),
-    }
-    out.update({f"{q}_count": n for q, n in sorted(counts.items())})
-    out["total_count"] = sum(out.values())
-    return out
+    async with read_only(state.sessionmaker) as session:
+        found = await dlq.summary(
+            session=session, always=[pipeline.detection_queue, pipeline.analysis_queue]
+        )
+    return {**{f"{q}_count": n for q, n in found.items()}, "total_count": sum(found.values())}
 
 
 @router.get(

@@ -45,6 +45,14 @@ async def counts(*, session: AsyncSession) -> dict[str, int]:
     return {q: int(n) for q, n in (await session.execute(stmt)).tuples()}
 
 
+async def summary(*, session: AsyncSession, always: Sequence[str]) -> dict[str, int]:
+    """Dead letters per queue: the `always` queues first (zero included), then any other."""
+    found = await counts(session=session)
+    out = {q: found.pop(q, 0) for q in always}
+    out.update(sorted(found.items()))
+    return out
+
+
 def _dead(queue: str) -> Any:
     return select(Task).where(Task.dead_lettered, Task.queue == queue)
 

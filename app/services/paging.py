@@ -7,7 +7,6 @@ index on (column, id) serves both the order and the keyset condition."""
 from __future__ import annotations
 
 import operator
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -25,7 +24,7 @@ class Keyset:
     """Where a row sits in an order: its sort value (None for a null) and its id."""
 
     value: Any
-    id: uuid.UUID
+    id: Any  # the row's id: a UUID, an integer or a string, as the table keys it
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ async def fetch_page(
         raise InvalidInput(f"cannot sort by {request.order_by!r}", field=field)
     desc = request.descending
     for name, key in (("after", request.after), ("before", request.before)):
-        if key is not None and not _fits(column, key):
+        if key is not None and not (_fits(column, key) and _fits(id_column, Keyset(key.id, 0))):
             raise InvalidInput(f"`{name}` does not belong to this order", field=name)
     stmt = stmt.add_columns(column.label("sort_key"))
     if request.after is not None:

@@ -133,11 +133,8 @@ async def enrichment_stats(*, session: AsyncSession) -> EnrichmentStats:
             )
         )
     ).one()
-    by_type = await session.execute(
-        select(func.coalesce(Enrichment.detection_type, "unknown"), func.count()).group_by(
-            func.coalesce(Enrichment.detection_type, "unknown")
-        )
-    )
+    kind = func.coalesce(Enrichment.detection_type, "unknown").label("kind")
+    by_type = await session.execute(select(kind, func.count()).group_by(kind))
 
     def rounded(v: Any, digits: int) -> float | None:
         return None if v is None else round(float(v), digits)
@@ -200,6 +197,13 @@ async def get_batch(*, session: AsyncSession, batch_id: str) -> Batch:
     if row is None:
         raise NotFound(f"no batch {batch_id!r}", field="batch_id")
     return row
+
+
+async def batches_by_id(*, session: AsyncSession, batch_ids: Sequence[str]) -> dict[str, Batch]:
+    if not batch_ids:
+        return {}
+    stmt = select(Batch).where(Batch.batch_id.in_(list(batch_ids)))
+    return {b.batch_id: b for b in (await session.execute(stmt)).scalars()}
 
 
 async def active_batches(*, session: AsyncSession, camera_id: str | None = None) -> list[Batch]:
