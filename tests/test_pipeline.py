@@ -4,9 +4,13 @@ batches, enrichments, analyses and security events, the DLQ and the circuit brea
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from app.embedded import free_port
+from app.services.pipeline.breakers import BreakerConfig, Breakers, CircuitOpen
 from tests.client import GraphQLClient
 from tests.processes import Proc
 
@@ -145,3 +151,282 @@ async def test_images_become_security_events_seen_live(
     # the analysis went through the LLM queue: tokens counted on its task
     events = (await admin.data("SecurityEvents"))["securityEvents"]
     assert events["totalCount"] == 2
+
+
+async def test_max_size_and_manual_flush(
+    http: httpx.AsyncClient,
+    admin: GraphQLClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+) -> None:
+    pipeline_worker(OPSGRAPH_BATCH_MAX_SIZE="3", OPSGRAPH_BATCH_IDLE_SECONDS="60")
+    for i in range(3):
+        drop(cameras, "yard", f"y{i}.jpg", jpeg(200 + i))
+    (full,) = await analysed_batches(http, 1)
+    assert full["trigger"] == "max_size" and full["detection_count"] == 3
+
+    drop(cameras, "porch", "p0.jpg", jpeg(300))
+
+    async def open_batch() -> list[dict[str, Any]]:
+        body = (await http.get("/api/batches/active", params={"camera_id": "porch"})).json()
+        return [b for b in body["batches"] if b["detection_count"] == 1]
+
+    (active,) = await until(open_batch, what="an open batch on the porch")
+    assert active["age_seconds"] >= 0 and active["last_activity_seconds"] >= 0
+    flushed = await http.post(f"/api/batches/{active['batch_id']}/flush")
+    assert flushed.status_code == 200
+    assert flushed.json() == {
+        "status": "flushed",
+        "batch_id": active["batch_id"],
+        "detection_count": 1,
+        "message": "Batch sent for analysis",
+    }
+    # a closed batch cannot be flushed again; an unknown one neither
+    assert (await http.post(f"/api/batches/{active['batch_id']}/flush")).status_code == 404
+    assert (await http.post("/api/batches/batch_nope/flush")).status_code == 404
+    again = (await admin.data("FlushBatch", batchId=active["batch_id"]))["flushBatch"]
+    assert again["batch"] is None and again["errors"][0]["code"] == "NOT_FOUND"
+    batches = await analysed_batches(http, 2)
+    porch = next(b for b in batches if b["camera_id"] == "porch")
+    assert porch["trigger"] == "manual_flush"
+    detail = (await http.get(f"/api/batches/{porch['batch_id']}")).json()
+    assert len(detail["detection_ids"]) == 1 and detail["event_id"] == porch["event_id"]
+    assert (await http.get("/api/batches/batch_nope")).status_code == 404
+
+
+async def test_open_batch_survives_a_killed_worker_and_duplicates_are_ignored(
+    http: httpx.AsyncClient, cameras: Path, pipeline_worker: Callable[..., Proc]
+) -> None:
+    first = pipeline_worker("pipeline-a", OPSGRAPH_BATCH_IDLE_SECONDS="3")
+    for i in range(4):
+        drop(cameras, "gate", f"g{i}.jpg", jpeg(400 + i))
+    drop(cameras, "gate", "g0-copy.jpg", jpeg(400))  # the same picture uploaded twice
+
+    async def four_in_batch() -> list[dict[str, Any]]:
+        body = (await http.get("/api/batches/active", params={"camera_id": "gate"})).json()
+        return [b for b in body["batches"] if b["detection_count"] == 4]
+
+    (active,) = await until(four_in_batch, what="four detections in the open batch")
+    first.kill()  # SIGKILL while the batch is open
+    await asyncio.sleep(3.5)  # its idle deadline passes while no worker runs
+    body = (await http.get("/api/batches/active", params={"camera_id": "gate"})).json()
+    assert [b["batch_id"] for b in body["batches"]] == [active["batch_id"]]
+    pipeline_worker("pipeline-b", OPSGRAPH_BATCH_IDLE_SECONDS="3")
+    (done,) = await analysed_batches(http, 1)
+    assert done["batch_id"] == active["batch_id"] and done["trigger"] == "idle_timeout"
+    assert done["detection_count"] == 4
+    enrichments = (await http.get("/api/enrichment", params={"camera_id": "gate"})).json()
+    assert enrichments["total"] == 4  # no detection lost, none counted twice
+
+
+async def test_corrupt_image_is_dead_lettered_without_retries(
+    http: httpx.AsyncClient,
+    admin: GraphQLClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+) -> None:
+    pipeline_worker()
+    drop(cameras, "lobby", "broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg")
+    drop(cameras, "lobby", "fine.jpg", jpeg(500))
+
+    async def dead() -> dict[str, Any]:
+        body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
+        return body if body["detection_queue_count"] == 1 else {}
+
+    stats = await until(dead, what="the corrupt image in the DLQ")
+    assert stats["total_count"] == 1 and stats["analysis_queue_count"] == 0
+    jobs = (await http.get("/api/dlq/jobs/dlq:detection_queue")).json()
+    (job,) = jobs["jobs"]
+    assert jobs["queue_name"] == "dlq:detection_queue" and jobs["count"] == 1
+    assert job["error"].startswith("Invalid image format")
+    assert job["attempt_count"] == 1  # not retryable: one attempt
+    assert job["original_job"]["camera_id"] == "lobby"
+    assert job["original_job"]["file_path"].endswith("broken.jpg")
+    assert job["queue_name"] == "detection_queue"
+    assert job["first_failed_at"] and job["last_failed_at"]
+    # the pipeline went on with the good picture
+    (batch,) = await analysed_batches(http, 1)
+    assert batch["detection_count"] == 1
+    graph = (await admin.data("DlqJobs", queue="dlq:detection_queue"))["dlqJobs"]
+    assert [j["taskId"] for j in graph] == [job["task_id"]]
+    assert (await http.get("/api/dlq/jobs/dlq:nope")).status_code == 404
+    assert (await http.get("/api/dlq/jobs/detection_queue")).status_code == 404
+    assert (await http.get("/api/dlq/jobs/dlq:detection_queue?limit=1001")).status_code == 422
+    cleared = await http.delete("/api/dlq/dlq:detection_queue")
+    assert cleared.json()["cleared_count"] == 1
+    assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
+
+
+class FakeDetector:
+    """A detection server on a fixed port, started and stopped at will; it counts the
+    requests it answered per picture."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.seen: dict[str, int] = {}
+        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        detector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = hashlib.sha256(body["image"].encode()).hexdigest()
+                detector.seen[key] = detector.seen.get(key, 0) + 1
+                answer = {
+                    "detections": [{"label": "person", "confidence": 0.91, "bbox": [1, 2, 3, 4]}],
+                    "model": "yolo26",
+                    "version": "test",
+                }
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def detector() -> Iterator[FakeDetector]:
+    d = FakeDetector()
+    yield d
+    d.stop()
+
+
+async def test_detector_down_then_dlq_then_requeue_all_processes_each_once(
+    http: httpx.AsyncClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+    detector: FakeDetector,
+) -> None:
+    pipeline_worker(
+        OPSGRAPH_DETECTOR_URL=detector.url,
+        OPSGRAPH_PIPELINE_MAX_RETRIES="2",
+        OPSGRAPH_CIRCUIT_BREAKER_FAILURE_THRESHOLD="100",  # this test is about the DLQ
+    )
+    for i in range(3):
+        drop(cameras, "dock", f"d{i}.jpg", jpeg(600 + i))
+
+    async def all_dead() -> dict[str, Any]:
+        body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
+        return body if body["detection_queue_count"] == 3 else {}
+
+    await until(all_dead, what="three dead-lettered detections")
+    jobs = (await http.get("/api/dlq/jobs/dlq:detection_queue", params={"limit": 10})).json()
+    assert all(j["error"].startswith("Connection refused") for j in jobs["jobs"])
+    assert all(j["attempt_count"] == 3 for j in jobs["jobs"])  # first try + 2 retries
+    assert all(j["first_failed_at"] < j["last_failed_at"] for j in jobs["jobs"])
+
+    detector.start()
+    one = (await http.post("/api/dlq/requeue/dlq:detection_queue")).json()
+    assert one["requeued_count"] == 1 and one["remaining_count"] == 2
+    assert one["task_ids"] == [jobs["jobs"][0]["task_id"]]  # oldest first
+    rest = (await http.post("/api/dlq/requeue-all/dlq:detection_queue")).json()
+    assert rest["requeued_count"] == 2 and rest["remaining_count"] == 0
+    (batch,) = await analysed_batches(http, 1)
+    assert batch["detection_count"] == 3
+    assert sorted(detector.seen.values()) == [1, 1, 1]  # each picture detected exactly once
+    assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
+    empty = (await http.post("/api/dlq/requeue/dlq:detection_queue")).json()
+    assert empty["success"] is False and empty["requeued_count"] == 0
+
+
+async def test_breaker_opens_for_every_process_and_recovers(
+    http: httpx.AsyncClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+    detector: FakeDetector,
+) -> None:
+    pipeline_worker(
+        OPSGRAPH_DETECTOR_URL=detector.url,
+        OPSGRAPH_PIPELINE_MAX_RETRIES="20",
+        OPSGRAPH_CIRCUIT_BREAKER_RECOVERY_TIMEOUT="2",
+    )
+    for i in range(3):
+        drop(cameras, "lane", f"l{i}.jpg", jpeg(700 + i))
+
+    async def opened() -> dict[str, Any]:
+        body = (await http.get("/api/system/circuit-breakers")).json()
+        yolo: dict[str, Any] = body["circuit_breakers"]["yolo26"]
+        return body if yolo["state"] == "open" else {}
+
+    # the worker saw the failures; the API, another process, sees the breaker open
+    body = await until(opened, what="the detector's breaker open")
+    yolo = body["circuit_breakers"]["yolo26"]
+    assert yolo["failure_count"] >= 5 and body["open_count"] >= 1
+    assert set(body["circuit_breakers"]) >= {"yolo26", "florence-2", "nemotron"}
+    health = await http.get("/api/system/health")
+    assert health.json()["models"]["yolo26"]["circuit_breaker"] in ("open", "half_open")
+    assert health.json()["status"] != "healthy"
+
+    # while open, tasks wait without spending attempts: nothing reaches the DLQ
+    assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
+    detector.start()
+
+    async def closed() -> dict[str, Any]:
+        b = (await http.get("/api/system/circuit-breakers")).json()["circuit_breakers"]
+        return b["yolo26"] if b["yolo26"]["state"] == "closed" else {}
+
+    yolo = await until(closed, what="the breaker closed again")
+    assert yolo["times_opened"] >= 1
+    (batch,) = await analysed_batches(http, 1)
+    assert batch["detection_count"] == 3
+    reset = await http.post("/api/system/circuit-breakers/yolo26/reset")
+    assert reset.status_code == 200 and reset.json()["state"] == "closed"
+    assert (await http.post("/api/system/circuit-breakers/nope/reset")).status_code == 404
+
+
+async def test_breaker_states_on_redis(redis_client: Any) -> None:
+    breakers = Breakers(
+        redis_client,
+        BreakerConfig(failure_threshold=5, recovery_timeout=0.5, success_threshold=2),
+    )
+    for _ in range(4):
+        await breakers.allow("svc")
+        await breakers.record("svc", ok=False, error="down")
+    assert (await breakers.states(["svc"]))[0].state == "closed"
+    await breakers.record("svc", ok=False, error="down")
+    (state,) = await breakers.states(["svc"])
+    assert state.state == "open" and state.failure_count == 5 and state.last_error == "down"
+    with pytest.raises(CircuitOpen):
+        await breakers.allow("svc")
+    await asyncio.sleep(0.6)
+    assert (await breakers.states(["svc"]))[0].state == "half_open"
+    await breakers.allow("svc")  # two test calls per recovery period, not more
+    await breakers.allow("svc")
+    with pytest.raises(CircuitOpen):
+        await breakers.allow("svc")
+    await breakers.record("svc", ok=True)
+    assert (await breakers.states(["svc"]))[0].state == "half_open"
+    await breakers.record("svc", ok=True)
+    assert (await breakers.states(["svc"]))[0].state == "closed"
+    # a failure while half open opens it again at once
+    for _ in range(5):
+        await breakers.record("svc", ok=False)
+    await asyncio.sleep(0.6)
+    await breakers.allow("svc")
+    await breakers.record("svc", ok=False)
+    assert (await breakers.states(["svc"]))[0].state == "open"
+    await breakers.reset("svc")
+    assert (await breakers.states(["svc"]))[0].state == "closed"
