@@ -271,6 +271,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def known_queues(self) -> list[str]:
+        """Every queue a deployment uses: the configured ones and the pipeline's."""
+        return list(dict.fromkeys([*self.queues, *self.pipeline.queues]))
+
+    @property
     def breakers(self) -> BreakerConfig:
         return BreakerConfig(
             failure_threshold=self.circuit_breaker_failure_threshold,

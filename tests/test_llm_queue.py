@@ -175,7 +175,9 @@ async def test_killed_holder_gives_its_slot_back_within_the_lease(
         assert asyncio.get_running_loop().time() - killed_at < 2 + 1.5, "slot not returned"
         await asyncio.sleep(0.05)
 
-    # and the slot is usable: another task completes on another worker
+    # and the slot is usable: another task completes on another worker (the killed holder's
+    # task is cancelled, so its resumed run cannot take the single slot first)
+    await admin.data("CancelTask", id=task_id)
     spawn_worker("worker-after", "leaseq", **env)
     quick = await admin.data(
         "SubmitTask",

@@ -61,10 +61,10 @@ class ClearResponse(BaseModel):
 
 
 async def _queue(session: Any, state: Any, name: str) -> str:
-    configured = [*state.settings.queues, *state.settings.pipeline.queues]
-    known = await dlq.known_queues(session=session, configured=configured)
     try:
-        return dlq.queue_of(name, known)
+        return await dlq.find_queue(
+            session=session, name=name, configured=state.settings.known_queues
+        )
     except NotFound as exc:
         raise HTTPException(404, exc.message) from None
 

@@ -40,6 +40,12 @@ async def known_queues(*, session: AsyncSession, configured: Sequence[str]) -> l
     return list(dict.fromkeys([*configured, *sorted(found)]))
 
 
+async def find_queue(*, session: AsyncSession, name: str, configured: Sequence[str]) -> str:
+    """The queue a `dlq:<queue>` name stands for, among the configured queues and any other
+    holding dead letters; NotFound otherwise."""
+    return queue_of(name, await known_queues(session=session, configured=configured))
+
+
 async def counts(*, session: AsyncSession) -> dict[str, int]:
     stmt = select(Task.queue, func.count()).where(Task.dead_lettered).group_by(Task.queue)
     return {q: int(n) for q, n in (await session.execute(stmt)).tuples()}

@@ -4,12 +4,10 @@ circuit breaker. Expected failures are data (`errors`), as for tasks."""
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gql.context import Info
 from app.gql.permissions import CanOperatePlatform
-from app.gql.pipeline.queries import breakers_of, configured_breakers
+from app.gql.pipeline.queries import breakers_of, configured_breakers, dlq_queue
 from app.gql.pipeline.types import Batch, CircuitBreaker, PipelineError, PipelineErrorCode
 from app.services import dlq
 from app.services.errors import DomainError, NotFound
@@ -17,23 +15,9 @@ from app.services.pipeline import batches, stages
 from app.uow import unit_of_work
 
 
-def user_error(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
-
-
 def _error(exc: DomainError) -> list[PipelineError]:
     code = PipelineErrorCode.NOT_FOUND if isinstance(exc, NotFound) else PipelineErrorCode.INVALID
     return [PipelineError(field=exc.field, code=code, message=exc.message)]
-
-
-async def dlq_queue(info: Info, session: AsyncSession, queue: str) -> str:
-    """`dlq:<queue>` or `<queue>` → the queue; NotFound when no such queue exists."""
-    settings = info.context.state.settings
-    known = await dlq.known_queues(
-        session=session, configured=[*settings.queues, *settings.pipeline.queues]
-    )
-    name = queue if queue.startswith(dlq.PREFIX) else dlq.PREFIX + queue
-    return dlq.queue_of(name, known)
 
 
 @strawberry.type

@@ -8,6 +8,8 @@ from enum import Enum
 from typing import cast
 
 import strawberry
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
 from app.gql.context import Info
@@ -98,6 +100,18 @@ class EnrichmentFilter:
             min_confidence=self.min_confidence,
             event_id=self.event_id,
         )
+
+
+def user_error(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
+async def dlq_queue(info: Info, session: AsyncSession, queue: str) -> str:
+    """`dlq:<queue>` or `<queue>` → the queue; NotFound when no such queue exists."""
+    name = queue if queue.startswith(dlq.PREFIX) else dlq.PREFIX + queue
+    return await dlq.find_queue(
+        session=session, name=name, configured=info.context.state.settings.known_queues
+    )
 
 
 def breakers_of(info: Info) -> Breakers:
@@ -239,8 +253,6 @@ class PipelineQueries:
     async def dlq_jobs(
         self, info: Info, queue: str, start: int = 0, limit: int = 100
     ) -> list[DlqJob]:
-        from app.gql.pipeline.mutations import dlq_queue, user_error
-
         if start < 0 or not 1 <= limit <= 1000:
             raise user_error("start must be >= 0 and limit between 1 and 1000")
         async with read_only(info.context.state.sessionmaker) as session:
