@@ -54,6 +54,7 @@ def serve(stores: Stores, folder: Path) -> Stack:
         "OPSGRAPH_DATABASE_URL": stores.database_url,
         "OPSGRAPH_REDIS_URL": stores.redis_url,
         "OPSGRAPH_JWT_SECRET": SECRET,
+        "OPSGRAPH_WEBHOOK_SECRET": SECRET,
     }
     proc, base = start_server(env, folder)
     return Stack(stores=stores, proc=proc, base=base)

@@ -9,7 +9,9 @@ import io
 import json
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,12 @@ from sqlalchemy import event
 from app.auth import Principal
 from app.config import Settings
 from app.db.base import make_sessionmaker
+from app.db.models import Detection
 from app.embedded import free_port
 from app.gql.context import Context
 from app.gql.schema import build_schema
 from app.services import api_keys
+from app.services.pipeline import batches, queries
 from app.services.pipeline.breakers import BreakerConfig, Breakers, CircuitOpen
 from app.state import open_state
 from tests.client import GraphQLClient, operations
@@ -483,3 +487,27 @@ async def test_breaker_states_on_redis(redis_client: Any) -> None:
     assert (await breakers.states(["svc"]))[0].state == "open"
     await breakers.reset("svc")
     assert (await breakers.states(["svc"]))[0].state == "closed"
+
+
+async def test_opening_many_batches_on_one_connection(engine: Any) -> None:
+    """PostgreSQL switches a statement it has run five times to a generic plan; opening a
+    camera's batch must still match the partial unique index then."""
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as session, session.begin():
+        for i in range(12):
+            detection = Detection(
+                task_id=uuid.uuid4(),
+                camera_id=f"cam-{i}",
+                file_path=f"/x/{i}.jpg",
+                file_hash=f"{i:064}",
+                objects=[{"label": "person", "confidence": 0.9}],
+                model_name="yolo26",
+                captured_at=datetime.now(UTC),
+            )
+            session.add(detection)
+            await session.flush()
+            batch = await batches.add_detection(session=session, detection=detection)
+            assert batch is not None and batch.detection_count == 1
+    async with sessionmaker() as session:
+        opened = await queries.active_batches(session=session)
+    assert len(opened) == 12

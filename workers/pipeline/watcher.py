@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 LOCK_TTL_MS = 10_000
 PENDING_MAX = 10_000  # files waiting to settle; beyond it, a rescan catches up
 DONE_MAX = 50_000  # (path, size, mtime) already registered: skipped without hashing again
+REGISTER_BATCH = 50  # images registered per transaction
 
 _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -93,8 +94,10 @@ class Watcher:
                     self._note(path)
 
     async def _settled(self) -> None:
-        """Register every pending file that has not changed for the settle time."""
+        """Register every pending file that has not changed for the settle time (in batches:
+        one transaction per REGISTER_BATCH files)."""
         settle = self.settings.camera_settle_seconds
+        ready: list[tuple[Path, int, float]] = []
         for path in list(self.pending):
             stat = await asyncio.to_thread(_stat, path)
             if stat is None:
@@ -106,34 +109,36 @@ class Watcher:
             if (path, size, mtime) in self.done:
                 self.pending.pop(path, None)
                 continue
+            ready.append((path, size, mtime))
+        for start in range(0, len(ready), REGISTER_BATCH):
+            chunk = ready[start : start + REGISTER_BATCH]
             try:
-                await self._register(path, size, mtime)
-            except (OSError, RedisError) as exc:
-                log.warning("image %s not registered yet: %s", path, exc)
-                return  # stores unreachable: try again on the next tick
-            except Exception as exc:  # a database outage: keep the file pending
-                log.warning("image %s not registered yet: %s", path, exc)
+                await self._register(chunk)
+            except Exception as exc:  # a store outage: the files stay pending
+                log.warning("%d image(s) not registered yet: %s", len(chunk), exc)
                 return
-            self.pending.pop(path, None)
-            self.done[(path, size, mtime)] = None
-            if len(self.done) > DONE_MAX:
+            for path, size, mtime in chunk:
+                self.pending.pop(path, None)
+                self.done[(path, size, mtime)] = None
+            while len(self.done) > DONE_MAX:
                 self.done.popitem(last=False)
 
-    async def _register(self, path: Path, size: int, mtime: float) -> None:
-        file_hash = await asyncio.to_thread(_hash, path)
-        camera_id = path.relative_to(self.root).parts[0]
+    async def _register(self, files: list[tuple[Path, int, float]]) -> None:
+        hashes = await asyncio.to_thread(lambda: [_hash(path) for path, _, _ in files])
         async with unit_of_work(self.state.sessionmaker, self.state.redis) as session:
-            task = await images.register_image(
-                session=session,
-                camera_id=camera_id,
-                file_path=str(path),
-                file_hash=file_hash,
-                captured_at=datetime.fromtimestamp(mtime, UTC),
-            )
-        if task is None:
-            log.debug("image %s seen before (same content); skipped", path)
-        else:
-            log.info("image %s from %s → detection task %s", path.name, camera_id, task.id)
+            for (path, _, mtime), file_hash in zip(files, hashes, strict=True):
+                camera_id = path.relative_to(self.root).parts[0]
+                task = await images.register_image(
+                    session=session,
+                    camera_id=camera_id,
+                    file_path=str(path),
+                    file_hash=file_hash,
+                    captured_at=datetime.fromtimestamp(mtime, UTC),
+                )
+                if task is None:
+                    log.debug("image %s seen before (same content); skipped", path)
+                else:
+                    log.info("image %s from %s → detection task %s", path.name, camera_id, task.id)
 
     async def watch(self, lost: asyncio.Event) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

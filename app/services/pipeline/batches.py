@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,9 +51,11 @@ async def _open_batch(
             window_ends_at=window_ends,
             due_at=min(window_ends, now + timedelta(seconds=config.idle_seconds)),
         )
-        # another transaction opened one first: join it
+        # another transaction opened one first: join it. The predicate is literal: PostgreSQL
+        # matches a partial unique index only against a constant, and a bound parameter stops
+        # matching once the statement runs on a generic plan.
         .on_conflict_do_nothing(
-            index_elements=["camera_id"], index_where=Batch.status == AGGREGATING
+            index_elements=["camera_id"], index_where=text(f"status = '{AGGREGATING}'")
         )
     )
     return (await session.execute(stmt)).scalar_one()
