@@ -190,6 +190,12 @@ class Settings(BaseSettings):
     camera_settle_seconds: float = Field(
         1.0, ge=0, description="A file must stay unchanged this long before it is read."
     )
+    camera_rescan_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A full rescan of the camera folders this often (a safety net"
+        " for events the OS did not deliver; known files are not read again).",
+    )
     camera_extensions: list[str] = Field(
         [".jpg", ".jpeg", ".png", ".bmp", ".webp"],
         description="File name endings the watcher takes as images.",

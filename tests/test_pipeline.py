@@ -20,6 +20,10 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import event
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from app.auth import Principal
 from app.config import Settings
@@ -34,6 +38,7 @@ from app.services.pipeline.breakers import BreakerConfig, Breakers, CircuitOpen
 from app.state import open_state
 from tests.client import GraphQLClient, operations
 from tests.processes import Proc
+from tests.receiver import LocalServer
 
 WAIT = 60.0
 
@@ -511,3 +516,64 @@ async def test_opening_many_batches_on_one_connection(engine: Any) -> None:
     async with sessionmaker() as session:
         opened = await queries.active_batches(session=session)
     assert len(opened) == 12
+
+
+async def test_vision_enricher_and_analyzer_over_the_openai_api(
+    http: httpx.AsyncClient,
+    admin: GraphQLClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+) -> None:
+    """Enrichment through an OpenAI-compatible vision endpoint (the image as a data URL) and
+    analysis through the LLM provider, both against a local server speaking the OpenAI API."""
+    calls: list[dict[str, Any]] = []
+
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        calls.append(body)
+        content = body["messages"][-1]["content"]
+        if isinstance(content, list):  # the vision request
+            answer = {
+                "description": "Adult in a red coat at the door",
+                "attributes": {"clothing": ["red coat"]},
+                "confidence": 0.88,
+            }
+        else:
+            answer = {"risk_score": 72, "summary": "someone lingering", "reasoning": "night"}
+        return JSONResponse(
+            {
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"content": json.dumps(answer)},
+                    }
+                ],
+                "usage": {"prompt_tokens": 120, "completion_tokens": 30},
+            }
+        )
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    async with LocalServer(app) as server:
+        pipeline_worker(
+            OPSGRAPH_ENRICHER_BASE_URL=f"{server.url}/v1",
+            OPSGRAPH_ENRICHER_MODEL="florence-2-large",
+            OPSGRAPH_LLM_BASE_URL=f"{server.url}/v1",
+            OPSGRAPH_ANALYZER_MODEL="nemotron-mini",
+        )
+        drop(cameras, "door", "d0.jpg", jpeg(800))
+        (batch,) = await analysed_batches(http, 1)
+    vision = [c for c in calls if isinstance(c["messages"][-1]["content"], list)]
+    assert len(vision) == 1 and vision[0]["model"] == "florence-2-large"
+    image = vision[0]["messages"][-1]["content"][1]["image_url"]["url"]
+    assert image.startswith("data:image/jpeg;base64,")
+    (enrichment,) = (await http.get("/api/enrichment")).json()["enrichments"]
+    assert enrichment["description"] == "Adult in a red coat at the door"
+    assert enrichment["attributes"] == {"clothing": ["red coat"]}
+    assert enrichment["model_name"] == "florence-2-large"
+    event = (await admin.data("SecurityEventDetail", id=batch["event_id"]))["securityEvent"]
+    assert event["riskScore"] == 72 and event["riskLevel"] == "high"
+    assert event["modelName"] == "nemotron-mini" and event["summary"] == "someone lingering"
+    analysis = [c for c in calls if isinstance(c["messages"][-1]["content"], str)]
+    assert "Adult in a red coat" in analysis[0]["messages"][-1]["content"]

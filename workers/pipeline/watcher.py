@@ -70,6 +70,7 @@ class Watcher:
         self.pending: dict[Path, float] = {}
         self.done: OrderedDict[tuple[Path, int, float], None] = OrderedDict()
         self.rescan = True
+        self.next_scan = 0.0
 
     def _is_image(self, path: Path) -> bool:
         rel = path.relative_to(self.root)
@@ -150,8 +151,15 @@ class Watcher:
                 path = Path(raw)
                 if change != Change.deleted and self._is_image(path):
                     self._note(path)
+                elif change == Change.added:
+                    # a new folder (a camera's first upload): files written into it before the
+                    # OS watch on it was in place send no event of their own, so look
+                    self.rescan = True
+            if time.monotonic() >= self.next_scan:
+                self.rescan = True
             if self.rescan:
                 self.rescan = False
+                self.next_scan = time.monotonic() + self.settings.camera_rescan_seconds
                 await asyncio.to_thread(self._scan)
             await self._settled()
 
