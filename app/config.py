@@ -63,12 +63,6 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(4000, description="Most tokens in one GraphQL document.")
     max_query_aliases: int = Field(30, description="Most aliases in one GraphQL document.")
     page_size_max: int = Field(100, description="Largest page any list returns.")
-    rest_offset_max: int = Field(
-        10_000,
-        ge=0,
-        description="Deepest row a REST page may start at (offset paging reads every row before"
-        " it); deeper pages are refused with 422. GraphQL cursors have no such limit.",
-    )
     max_query_cost: int = Field(
         25_000, description="Most a GraphQL document may cost (fields x page sizes)."
     )

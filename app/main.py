@@ -17,9 +17,11 @@ from starlette.types import ASGIApp
 from app.config import Settings, get_settings
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
+from app.hygiene import InputHygiene
 from app.limits import BodySizeLimit
 from app.metrics import metrics
 from app.rest import dlq, errors, llm_queue, llm_server, monitoring, pipeline, workflows
+from app.rest.methods import MethodGuard
 from app.state import AppState, open_state
 
 
@@ -57,13 +59,13 @@ def create_rest_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     # /monitoring/workflows/stats must be matched before /monitoring/workflows/{id}
-    rest.include_router(workflows.router)
-    rest.include_router(monitoring.router)
-    rest.include_router(llm_queue.router)
-    rest.include_router(llm_server.router)
-    rest.include_router(pipeline.router)
-    rest.include_router(dlq.router)
-    rest.include_router(dlq.system)
+    rest.include_router(errors.document_statuses(workflows.router))
+    rest.include_router(errors.document_statuses(monitoring.router))
+    rest.include_router(errors.document_statuses(llm_queue.router))
+    rest.include_router(errors.document_statuses(llm_server.router))
+    rest.include_router(errors.document_statuses(pipeline.router))
+    rest.include_router(errors.document_statuses(dlq.router))
+    rest.include_router(errors.document_statuses(dlq.system))
     errors.install(rest)
     return rest
 
@@ -84,7 +86,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Mount("", app=create_rest_app(settings)),
+            Mount("", app=InputHygiene(MethodGuard(create_rest_app(settings)))),
         ],
         lifespan=lifespan,
     )

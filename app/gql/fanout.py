@@ -22,11 +22,20 @@ from functools import lru_cache
 from typing import Any
 
 import strawberry
-from graphql import FieldNode, OperationDefinitionNode, OperationType, VariableNode, parse
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    parse,
+)
 from graphql.error import GraphQLError as CoreGraphQLError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.gql.context import Context
+from app.gql.hygiene import variable_problem
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +164,11 @@ class SharedStream:
                     await self._pump
 
 
+async def _refusal(error: GraphQLError) -> AsyncGenerator[Any, None]:
+    """A subscription refused before it starts: one result carrying the error."""
+    yield ExecutionResult(data=None, errors=[error])
+
+
 class SharingSchema(strawberry.Schema):
     """A Schema whose `stream` (what websocket subscriptions run) shares identical
     subscriptions among the subscribers of this process."""
@@ -174,6 +188,9 @@ class SharingSchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Iterable[StrawberryOperationType] | None = None,
     ) -> AsyncGenerator[Any, None]:
+        refused = variable_problem(variable_values or {})
+        if refused is not None:
+            return _refusal(refused)
         shareable = share_key(query, variable_values, context_value, operation_name)
         if shareable is None:
             return await super().stream(

@@ -91,7 +91,10 @@ async def load_llm_stats(info: Info) -> LlmStats:
         )
     return LlmStats(
         queues=[
-            LlmQueueStats(**vars(q), estimated_human=llm_queue.human_duration(q.estimated_seconds))
+            LlmQueueStats(
+                **{k: v for k, v in vars(q).items() if k != "estimate_basis_seconds"},
+                estimated_human=llm_queue.human_duration(q.estimated_seconds),
+            )
             for q in s.queues
         ],
         total_queued=s.total_queued,

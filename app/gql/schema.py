@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -14,17 +15,19 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from app.config import Settings
 from app.gql.cost import cost_extensions
 from app.gql.fanout import SharingSchema
+from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
-from app.outages import STORE_ERRORS
+from app.outages import STORE_ERRORS, is_data_error, is_outage
 
 Query = merge_types(
     "Query", (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries, PipelineQueries)
@@ -42,7 +45,17 @@ class MaskUnexpected(MaskErrors):
     """Unexpected errors are masked; a store outage says so with code UNAVAILABLE."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if isinstance(error.original_error, STORE_ERRORS):
+        original = error.original_error
+        if isinstance(original, STORE_ERRORS) and is_data_error(original):
+            return GraphQLError(
+                "a value in this request cannot be stored",
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        if isinstance(original, STORE_ERRORS) and is_outage(original):
             return GraphQLError(
                 "service unavailable: a backing store is unreachable; retry shortly",
                 nodes=error.nodes,
@@ -61,11 +74,20 @@ def _mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+class OpsgraphSchema(SharingSchema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     s = settings or Settings()
     extensions: list[object] = [
         ParserCache(maxsize=512),
         ValidationCache(maxsize=512),
+        AddValidationRules([TextLiteralRule]),
+        RefuseUnstorableVariables,
         QueryDepthLimiter(max_depth=s.max_query_depth),
         MaxTokensLimiter(max_token_count=s.max_query_tokens),
         MaxAliasesLimiter(max_alias_count=s.max_query_aliases),
@@ -76,7 +98,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection())
-    return SharingSchema(
+    return OpsgraphSchema(
         subscriber_buffer=s.subscriber_buffer,
         query=Query,
         mutation=Mutation,

@@ -1,21 +1,86 @@
-"""Store outages become 503 (never 500): the API process stays up and recovers by itself when
-PostgreSQL or Redis come back (pooled connections are re-established on demand)."""
+"""Store errors as a client should see them: an outage is 503 (the API process stays up and
+recovers by itself when PostgreSQL or Redis come back); a value the database refused is 422; any
+other error is a bug: 500 with no exception text (the log has the traceback)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import logging
+from typing import Any
 
-from app.outages import STORE_ERRORS
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from app.outages import STORE_ERRORS, is_data_error, is_outage
+
+log = logging.getLogger(__name__)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not is_outage(exc):
+        if is_data_error(exc):
+            log.info("%s %s: a value was refused by the database", request.method, request.url.path)
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["body"],
+                            "msg": "a value in this request cannot be stored",
+                            "type": "value_error.unstorable",
+                        }
+                    ]
+                },
+                status_code=422,
+            )
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
     detail = (
         "LLM queue service unavailable"
         if request.url.path.startswith("/api/v1/llm")
         else "service unavailable: a backing store is unreachable"
     )
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class InvalidItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidInputProblem(BaseModel):
+    detail: list[InvalidItem]
+
+
+def _documented(description: str, model: type[BaseModel] = Problem) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+def document_statuses(router: APIRouter) -> APIRouter:
+    """Every status an operation can answer goes into the OpenAPI document with its body:
+    credentials (401, 403), input hygiene (422 on any request), oversized bodies (413), an
+    unknown id in the path (404), a store outage (503)."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        extra = {
+            401: _documented("No credential, or one that is not valid"),
+            403: _documented("The credential's role may not do this"),
+            422: _documented("Invalid input (parameter named in loc)", InvalidInputProblem),
+            503: _documented("PostgreSQL or Redis is unreachable; retry later"),
+        }
+        if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}:
+            extra[413] = _documented("Request body too large", InvalidInputProblem)
+        if "{" in route.path:
+            extra[404] = _documented("Unknown id")
+        for status, spec in extra.items():
+            route.responses.setdefault(status, spec)
+    return router
 
 
 def install(app: FastAPI) -> None:

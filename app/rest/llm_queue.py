@@ -139,7 +139,12 @@ async def get_llm_task(task_id: uuid.UUID, state: State, principal: Reader) -> d
     return {"data": task_status(task)}
 
 
-@router.delete("/tasks/{task_id}", status_code=204, summary="Cancel Task")
+@router.delete(
+    "/tasks/{task_id}",
+    status_code=204,
+    summary="Cancel Task",
+    responses={400: {"description": "Unknown task, or one already finished"}},
+)
 async def cancel_llm_task(task_id: uuid.UUID, state: State, principal: Operator) -> Response:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:

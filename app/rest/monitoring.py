@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from app.db.models import Task
 from app.rest import schemas_monitoring as s
 from app.rest.deps import Reader, State
-from app.rest.params import SortOrder, page_count, page_request
+from app.rest.params import IsoDateTime, Page, SortOrder, page_count, page_request
 from app.services import stats, tasks
 from app.services.errors import NotFound
 from app.services.timing import duration_ms
@@ -129,13 +128,13 @@ async def list_monitored_tasks(
     state: State,
     principal: Reader,
     created_after: Annotated[
-        datetime | None, Query(description="Filter tasks created after")
+        IsoDateTime | None, Query(description="Filter tasks created after")
     ] = None,
-    created_before: Annotated[datetime | None, Query(description="Created before")] = None,
+    created_before: Annotated[IsoDateTime | None, Query(description="Created before")] = None,
     origin_instance: Annotated[str | None, Query(max_length=255)] = None,
     origin_tenant_id: Annotated[str | None, Query(max_length=255)] = None,
     origin_zone: Annotated[str | None, Query(max_length=255)] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number (1-indexed)")] = 1,
+    page: Page = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="Items per page")] = 50,
     provider_type: Annotated[str | None, Query(max_length=64)] = None,
     search: Annotated[
@@ -163,7 +162,6 @@ async def list_monitored_tasks(
         page_size=page_size,
         order_by=sort_by.value,
         descending=sort_order == SortOrder.desc,
-        offset_max=state.settings.rest_offset_max,
     )
     async with read_only(state.sessionmaker) as session:
         total = await tasks.count_tasks(session=session, filter=flt, tenant_id=principal.tenant_id)

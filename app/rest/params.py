@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
+from fastapi import Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
 
 from app.services.paging import PageRequest
 
@@ -15,8 +20,35 @@ class SortOrder(StrEnum):
     desc = "desc"
 
 
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic would read "0.5" as seconds since 1970; the seeds mean ISO 8601 date-times
+    if isinstance(value, str) and not _ISO.match(value.strip()):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-24T19:30:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 def page_count(total: int, page_size: int) -> int:
     return math.ceil(total / page_size) if total else 0
+
+
+# An offset reads every row before it: pages start at most this deep (GraphQL cursors have no
+# such limit). Declared in the OpenAPI document: `offset` ≤ 10,000, `page` ≤ 101 (with at most
+# 100 per page, page 101 starts at row 10,000).
+OFFSET_MAX = 10_000
+PAGE_MAX = OFFSET_MAX // 100 + 1
+Page = Annotated[
+    int,
+    Query(ge=1, le=PAGE_MAX, description=f"Page number (1-indexed, at most {PAGE_MAX})"),
+]
+Offset = Annotated[
+    int, Query(ge=0, le=OFFSET_MAX, description=f"Results to skip (at most {OFFSET_MAX})")
+]
 
 
 def page_request(
@@ -25,8 +57,8 @@ def page_request(
     page_size: int,
     order_by: str,
     descending: bool,
-    offset_max: int,
     offset: int | None = None,
+    offset_max: int = OFFSET_MAX,
 ) -> PageRequest:
     """A seed's page/page_size (or limit/offset: pass `offset`) as a service page request,
     refused with 422 when it would start deeper than `offset_max` rows: an offset costs every

@@ -6,13 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from app.db.base import utcnow
 from app.db.models import Batch, Enrichment
 from app.rest.deps import PlatformOperator, PlatformReader, State
-from app.rest.params import page_request
+from app.rest.params import IsoDateTime, Offset, page_request
 from app.services.errors import NotFound
 from app.services.pipeline import batches, queries, stages
 from app.uow import read_only, unit_of_work
@@ -21,7 +21,8 @@ router = APIRouter(tags=["AI Pipeline"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown id"}}
 Limit = Annotated[int, Query(ge=1, le=1000, description="Max results (1-1000)")]
-Offset = Annotated[int, Query(ge=0, description="Results to skip")]
+# ids are PostgreSQL bigints
+DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class EnrichmentRecord(BaseModel):
@@ -108,8 +109,8 @@ async def list_enrichments(
     principal: PlatformReader,
     detection_type: Annotated[str | None, Query(max_length=64)] = None,
     camera_id: Annotated[str | None, Query(max_length=255)] = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: IsoDateTime | None = None,
+    end_date: IsoDateTime | None = None,
     min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     event_id: Annotated[int | None, Query(ge=1)] = None,
     limit: Limit = 50,
@@ -128,7 +129,6 @@ async def list_enrichments(
         page_size=limit,
         order_by="created_at",
         descending=True,
-        offset_max=state.settings.rest_offset_max,
         offset=offset,
     )
     async with read_only(state.sessionmaker) as session:
@@ -156,7 +156,7 @@ async def enrichment_stats(state: State, principal: PlatformReader) -> Enrichmen
     summary="Get by detection ID",
 )
 async def enrichments_of_detection(
-    detection_id: int, state: State, principal: PlatformReader
+    detection_id: DbId, state: State, principal: PlatformReader
 ) -> DetectionEnrichments:
     async with read_only(state.sessionmaker) as session:
         try:
@@ -177,7 +177,7 @@ async def enrichments_of_detection(
     summary="Get all for event",
 )
 async def enrichments_of_event(
-    event_id: int, state: State, principal: PlatformReader
+    event_id: DbId, state: State, principal: PlatformReader
 ) -> EventEnrichments:
     async with read_only(state.sessionmaker) as session:
         try:
@@ -195,7 +195,7 @@ async def enrichments_of_event(
     summary="Reprocess enrichment",
 )
 async def reprocess_enrichment(
-    detection_id: int, state: State, principal: PlatformOperator
+    detection_id: DbId, state: State, principal: PlatformOperator
 ) -> ReprocessResponse:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
@@ -216,7 +216,7 @@ async def reprocess_enrichment(
     summary="Get enrichment by ID",
 )
 async def get_enrichment(
-    enrichment_id: int, state: State, principal: PlatformReader
+    enrichment_id: DbId, state: State, principal: PlatformReader
 ) -> EnrichmentRecord:
     async with read_only(state.sessionmaker) as session:
         try:
@@ -313,8 +313,8 @@ async def list_batches(
     principal: PlatformReader,
     camera_id: Annotated[str | None, Query(max_length=255)] = None,
     status: BatchStatus | None = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: IsoDateTime | None = None,
+    end_date: IsoDateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> BatchList:
@@ -329,7 +329,6 @@ async def list_batches(
         page_size=limit,
         order_by="started_at",
         descending=True,
-        offset_max=state.settings.rest_offset_max,
         offset=offset,
     )
     async with read_only(state.sessionmaker) as session:

@@ -7,15 +7,15 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.db.models import Workflow, WorkflowStep
 from app.rest.deps import Operator, Reader, State
-from app.rest.params import SortOrder, page_count, page_request
+from app.rest.params import IsoDateTime, Page, SortOrder, page_count, page_request
 from app.services import workflow_definitions, workflow_queries, workflows
 from app.services.errors import InvalidInput, NotFound
 from app.services.timing import duration_ms
@@ -106,10 +106,13 @@ class WorkflowAggregateStats(BaseModel):
 
 
 class StepIn(BaseModel):
+    # request bodies are strict: "3" or 3.0 is not an integer (the document says integer)
+    model_config = ConfigDict(strict=True)
+
     step_id: str = Field(min_length=1, max_length=255)
-    task_type: str = Field(min_length=1, max_length=64)
-    operation: str | None = None
-    queue: str | None = None
+    task_type: Literal["echo", "llm"] = Field(description="A registered task type.")
+    operation: Literal["echo", "chat_completion", "generate_embedding"] | None = None
+    queue: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     dependencies: list[str] = Field(default_factory=list)
     input_mappings: list[dict[str, Any]] = Field(default_factory=list)
     input: dict[str, Any] = Field(default_factory=dict)
@@ -118,6 +121,8 @@ class StepIn(BaseModel):
 
 
 class WorkflowIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     name: str = Field(min_length=1, max_length=255)
     description: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
@@ -128,7 +133,7 @@ class WorkflowIn(BaseModel):
     origin_reference: str | None = None
     final_step_id: str | None = None
     priority: int = Field(50, ge=0, le=100)
-    steps: list[StepIn] = Field(max_length=workflow_definitions.MAX_STEPS)
+    steps: list[StepIn] = Field(min_length=1, max_length=workflow_definitions.MAX_STEPS)
 
 
 class WorkflowStatusParam(StrEnum):
@@ -269,12 +274,12 @@ async def create_workflow(
 async def list_monitored_workflows(
     state: State,
     principal: Reader,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
     origin_instance: Annotated[str | None, Query(max_length=255)] = None,
     origin_tenant_id: Annotated[str | None, Query(max_length=255)] = None,
     origin_zone: Annotated[str | None, Query(max_length=255)] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Page = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
     search: Annotated[
         str | None,
@@ -298,7 +303,6 @@ async def list_monitored_workflows(
         page_size=page_size,
         order_by=sort_by.value,
         descending=sort_order == SortOrder.desc,
-        offset_max=state.settings.rest_offset_max,
     )
     async with read_only(state.sessionmaker) as session:
         total = await workflow_queries.count_workflows(

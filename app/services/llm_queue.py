@@ -30,6 +30,8 @@ from app.services.semaphore import SemaphoreConfig, SemaphoreStats
 LLM = "llm"
 ACTIVE = (TaskStatus.QUEUED.value, TaskStatus.RUNNING.value)
 RECENT_DURATIONS = 100  # completed tasks per queue behind the mean duration
+# assumed duration of an LLM task before any has completed or run for longer (seconds)
+DEFAULT_DURATION_SECONDS = 10.0
 
 
 @dataclass
@@ -53,6 +55,8 @@ class QueueFigures:
     total_output_tokens: int = 0
     total_cost_usd: float = 0.0
     mean_duration_seconds: float | None = None
+    # the duration the estimate assumed: the recent mean, else what is known (see _drain_estimates)
+    estimate_basis_seconds: float = 0.0
     estimated_seconds: int = 0
 
 
@@ -165,7 +169,7 @@ async def llm_stats(
     ordered = sorted(figures.values(), key=lambda f: (f.queue not in queues, f.queue))
     for f in ordered:
         f.depth_percent = round(f.queued / f.max_depth * 100, 2)
-    total_work = sum(f.queued * (f.mean_duration_seconds or 0.0) for f in ordered)
+    total_work = sum(f.queued * f.estimate_basis_seconds for f in ordered)
     # Everything queued drains through the semaphore, on the workers that serve these queues.
     capacity = max(1, min(config.max_concurrent, serving))
     return LlmStats(
@@ -210,6 +214,20 @@ async def _drain_estimates(
         .group_by(recent.c.queue)
     )
     means = {q: float(m) for q, m in (await session.execute(stmt)).all() if m is not None}
+    # No history yet (nothing completed): the running tasks' elapsed time is the best guess of
+    # a duration, and a queue with neither still has work that takes time.
+    running = _scoped(
+        select(Task.queue, func.avg(func.extract("epoch", func.now() - Task.started_at)))
+        .where(
+            Task.task_type == LLM,
+            Task.status == TaskStatus.RUNNING,
+            Task.queue.in_([q for q in figures if q not in means]),
+            Task.started_at.is_not(None),
+        )
+        .group_by(Task.queue),
+        tenant_id,
+    )
+    elapsed = {q: float(m) for q, m in (await session.execute(running)).all() if m is not None}
     concurrency: dict[str, int] = {}
     serving = 0
     for worker in await live_workers(redis):
@@ -221,8 +239,10 @@ async def _drain_estimates(
             concurrency[q] = concurrency.get(q, 0) + worker.concurrency
     for q, f in figures.items():
         f.mean_duration_seconds = round(means[q], 3) if q in means else None
+        guess = means.get(q) or max(elapsed.get(q, 0.0), DEFAULT_DURATION_SECONDS)
+        f.estimate_basis_seconds = guess
         effective = max(1, min(config.max_concurrent, concurrency.get(q, 0)))
-        f.estimated_seconds = math.ceil(f.queued * (means.get(q) or 0.0) / effective)
+        f.estimated_seconds = math.ceil(f.queued * guess / effective)
     return serving
 
 

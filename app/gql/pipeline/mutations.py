@@ -53,6 +53,22 @@ class BreakerPayload:
     errors: list[PipelineError]
 
 
+async def _requeue(info: Info, queue: str, limit: int) -> RequeuePayload:
+    ctx = info.context
+    try:
+        async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+            name = await dlq_queue(info, session, queue)
+            done, remaining = await dlq.requeue(session=session, queue=name, limit=limit)
+    except DomainError as exc:
+        return RequeuePayload(requeued_count=0, remaining_count=0, task_ids=[], errors=_error(exc))
+    return RequeuePayload(
+        requeued_count=len(done),
+        remaining_count=remaining,
+        task_ids=[strawberry.ID(str(t.id)) for t in done],
+        errors=[],
+    )
+
+
 @strawberry.type
 class PipelineMutations:
     @strawberry.mutation(
@@ -77,35 +93,18 @@ class PipelineMutations:
             return ReprocessPayload(detection_id=None, status=None, errors=_error(exc))
         return ReprocessPayload(detection_id=detection_id, status="queued", errors=[])
 
-    async def _requeue(self, info: Info, queue: str, limit: int) -> RequeuePayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                name = await dlq_queue(info, session, queue)
-                done, remaining = await dlq.requeue(session=session, queue=name, limit=limit)
-        except DomainError as exc:
-            return RequeuePayload(
-                requeued_count=0, remaining_count=0, task_ids=[], errors=_error(exc)
-            )
-        return RequeuePayload(
-            requeued_count=len(done),
-            remaining_count=remaining,
-            task_ids=[strawberry.ID(str(t.id)) for t in done],
-            errors=[],
-        )
-
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform], description="Requeue the oldest dead letter."
     )
     async def requeue_dlq_job(self, info: Info, queue: str) -> RequeuePayload:
-        return await self._requeue(info, queue, 1)
+        return await _requeue(info, queue, 1)
 
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
         description=f"Requeue dead letters, oldest first, at most {dlq.REQUEUE_ALL_MAX} per call.",
     )
     async def requeue_all_dlq_jobs(self, info: Info, queue: str) -> RequeuePayload:
-        return await self._requeue(info, queue, dlq.REQUEUE_ALL_MAX)
+        return await _requeue(info, queue, dlq.REQUEUE_ALL_MAX)
 
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],

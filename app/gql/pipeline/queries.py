@@ -256,7 +256,10 @@ class PipelineQueries:
         if start < 0 or not 1 <= limit <= 1000:
             raise user_error("start must be >= 0 and limit between 1 and 1000")
         async with read_only(info.context.state.sessionmaker) as session:
-            name = await dlq_queue(info, session, queue)
+            try:
+                name = await dlq_queue(info, session, queue)
+            except NotFound as exc:
+                raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from None
             dead = await dlq.list_dead(session=session, queue=name, start=start, limit=limit)
         return [
             DlqJob(

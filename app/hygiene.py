@@ -1,0 +1,138 @@
+"""One input-hygiene rule at the edge: text PostgreSQL cannot store (NUL characters, unpaired
+UTF-16 surrogates, bytes that are not UTF-8) is refused as bad input naming where it was, before
+any handler runs: 422 with seed 001's `detail` list for REST, BAD_USER_INPUT for GraphQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NUL = "must not contain NUL characters (\\u0000)"
+SURROGATE = "must not contain unpaired surrogates (\\ud800-\\udfff)"
+NOT_UTF8 = "must be valid UTF-8"
+
+
+def text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return NUL
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE
+    return None
+
+
+def json_problems(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every (path, problem) in a decoded JSON value, keys included."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            yield path, problem
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(str(key))
+            if problem:
+                yield (*path, str(key).encode("utf-8", "backslashreplace").decode()), problem
+            yield from json_problems(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from json_problems(item, (*path, i))
+
+
+def _printable(part: str | int) -> str | int:
+    return part if isinstance(part, int) else part.encode("utf-8", "backslashreplace").decode()
+
+
+class InputHygiene:
+    """ASGI middleware for the REST shims: path, query string and JSON body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = self._path_or_query(scope)
+        if problem is not None:
+            await _reject(send, *problem)
+            return
+        headers = dict(scope["headers"])
+        if b"json" not in headers.get(b"content-type", b"") or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        found = _body_problem(body)
+        if found is not None:
+            await _reject(send, *found)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _path_or_query(self, scope: Scope) -> tuple[list[str | int], str] | None:
+        problem = text_problem(scope["path"])
+        if problem:
+            return ["path"], problem
+        raw = scope.get("query_string", b"").decode("latin-1")
+        try:
+            pairs = parse_qsl(raw, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            return ["query"], NOT_UTF8
+        for name, value in pairs:
+            problem = text_problem(name) or text_problem(value)
+            if problem:
+                return ["query", _printable(name)], problem  # type: ignore[list-item]
+        return None
+
+
+def _body_problem(body: bytes) -> tuple[list[str | int], str] | None:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return ["body"], NOT_UTF8
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # not JSON: the route's own validation says so
+    for path, problem in json_problems(value):
+        return ["body", *(_printable(p) for p in path)], problem
+    return None
+
+
+async def _reject(send: Send, loc: list[str | int], message: str) -> None:
+    body = json.dumps(
+        {"detail": [{"loc": loc, "msg": message, "type": "value_error.text"}]}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
