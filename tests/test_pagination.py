@@ -247,11 +247,22 @@ async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.mark.parametrize("path", ["/api/v1/monitoring/tasks", "/api/v1/monitoring/workflows"])
-async def test_rest_offsets_are_bounded(http: httpx.AsyncClient, path: str) -> None:
-    # the default bound is 10,000 rows: page 101 of 100 starts at row 10,000, page 102 beyond
+async def test_rest_pages_are_bounded(http: httpx.AsyncClient, path: str) -> None:
+    # pages start at most 10,000 rows deep: page 101 of 100 starts at row 10,000
     assert (await http.get(path, params={"page": 101, "page_size": 100})).status_code == 200
     response = await http.get(path, params={"page": 102, "page_size": 100})
     assert response.status_code == 422
     (error,) = response.json()["detail"]
-    assert error["loc"] == ["query", "page"]
-    assert "at most 10000 rows deep" in error["msg"] and "row 10100" in error["msg"]
+    assert error["loc"] == ["query", "page"] and "101" in error["msg"]
+    # and the document says so
+    spec = (await http.get("/openapi.json")).json()
+    params = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+    assert params["page"]["schema"]["maximum"] == 101
+
+
+@pytest.mark.parametrize("path", ["/api/enrichment", "/api/batches"])
+async def test_rest_offsets_are_bounded(http: httpx.AsyncClient, path: str) -> None:
+    assert (await http.get(path, params={"offset": 10_000})).status_code == 200
+    response = await http.get(path, params={"offset": 10_001})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "offset"]

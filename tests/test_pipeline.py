@@ -301,6 +301,20 @@ async def test_corrupt_image_is_dead_lettered_without_retries(
     assert (await http.get("/api/dlq/jobs/dlq:nope")).status_code == 404
     assert (await http.get("/api/dlq/jobs/detection_queue")).status_code == 404
     assert (await http.get("/api/dlq/jobs/dlq:detection_queue?limit=1001")).status_code == 422
+    # requeued through GraphQL, the same task runs again (one more attempt) and, still
+    # corrupt, comes back to the DLQ with its history kept
+    requeued = (await admin.data("RequeueDlqJob", queue="detection_queue"))["requeueDlqJob"]
+    assert requeued["taskIds"] == [job["task_id"]] and requeued["remainingCount"] == 0
+
+    async def dead_again() -> dict[str, Any]:
+        return await dead()
+
+    await until(dead_again, what="the corrupt image back in the DLQ")
+    task = (await admin.data("Task", id=job["task_id"]))["task"]
+    reasons = [t["reason"] for t in task["transitions"]]
+    assert "requeued from dlq:detection_queue" in reasons
+    unknown = (await admin.data("RequeueDlqJob", queue="nope"))["requeueDlqJob"]
+    assert unknown["errors"][0]["code"] == "NOT_FOUND"
     # mutating DLQ calls take the seed's X-API-Key; a viewer's key may not clear
     async with make_sessionmaker(engine)() as session, session.begin():
         _, operator_key = await api_keys.create_api_key(
