@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.agents.status import StatusRules
 from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
 from app.services.pipeline.health import ModelService
@@ -234,6 +235,14 @@ class Settings(BaseSettings):
         2, ge=1, description="Successful test calls that close a half-open breaker."
     )
 
+    # AI agent monitoring (seed 004)
+    agent_offline_seconds: float = Field(
+        90.0, gt=0, description="An agent with no heartbeat for this long is offline."
+    )
+    agent_degraded_error_rate_percent: float = Field(
+        5.0, ge=0, description="An agent whose 24-hour error rate exceeds this is degraded."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_url(cls, v: str) -> str:
@@ -268,6 +277,13 @@ class Settings(BaseSettings):
             analyzer=self.analyzer_name,
             analyzer_model=self.analyzer_model,
             task_defaults=self.task_defaults,
+        )
+
+    @property
+    def agent_rules(self) -> StatusRules:
+        return StatusRules(
+            offline_seconds=self.agent_offline_seconds,
+            degraded_error_rate_percent=self.agent_degraded_error_rate_percent,
         )
 
     @property

@@ -53,6 +53,7 @@ def env(stores: Stores) -> dict[str, str]:
         "OPSGRAPH_WS_REAUTH_SECONDS": "1",
         "OPSGRAPH_METRICS_CACHE_SECONDS": "0",
         "OPSGRAPH_METRICS_KEY": "scrape-key-for-tests",
+        "OPSGRAPH_AGENT_OFFLINE_SECONDS": "2",
     }
 
 
@@ -118,7 +119,8 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
             text(
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
                 "llm_stats_state, webhook_deliveries, task_counters, camera_images, detections, "
-                "enrichments, batches, security_events CASCADE"
+                "enrichments, batches, security_events, agents, agent_samples, agent_controls "
+                "CASCADE"
             )
         )
     client = aioredis.Redis.from_url(stores.redis_url)

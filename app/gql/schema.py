@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.gql.agents import AgentMutations, AgentQueries
 from app.gql.cost import cost_extensions
 from app.gql.fanout import SharingSchema
 from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
@@ -30,10 +31,12 @@ from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscr
 from app.outages import STORE_ERRORS, is_data_error, is_outage
 
 Query = merge_types(
-    "Query", (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries, PipelineQueries)
+    "Query",
+    (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries, PipelineQueries, AgentQueries),
 )
 Mutation = merge_types(
-    "Mutation", (TaskMutations, WorkflowMutations, LlmMutations, PipelineMutations)
+    "Mutation",
+    (TaskMutations, WorkflowMutations, LlmMutations, PipelineMutations, AgentMutations),
 )
 Subscription = merge_types(
     "Subscription",

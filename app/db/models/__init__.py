@@ -1,5 +1,6 @@
 """ORM models, one module per domain; importing this package registers them all."""
 
+from app.db.models.agents import Agent, AgentControl, AgentSample
 from app.db.models.auth import ApiKey
 from app.db.models.counters import TaskCounter
 from app.db.models.llm import LlmStatsState
@@ -9,6 +10,9 @@ from app.db.models.webhooks import WebhookDelivery
 from app.db.models.workflows import Workflow, WorkflowStep
 
 __all__ = [
+    "Agent",
+    "AgentControl",
+    "AgentSample",
     "ApiKey",
     "Batch",
     "CameraImage",

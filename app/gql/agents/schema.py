@@ -1,0 +1,345 @@
+"""Agent types, queries and control mutations: thin resolvers over app.services.agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import cast
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.scalars import JSON
+
+from app.db.base import utcnow
+from app.gql.context import Info
+from app.gql.pagination import Connection, Slice, connection
+from app.gql.permissions import CanOperate, CanRead
+from app.services.agents import controls, queries, registry
+from app.services.errors import DomainError
+from app.services.paging import Keyset, Page, PageRequest
+from app.uow import read_only, transaction
+
+
+@strawberry.enum
+class AgentStatus(Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+    PAUSED = "paused"
+    STARTING = "starting"
+    STOPPING = "stopping"
+
+
+@strawberry.type
+class AgentMetrics:
+    uptime_percent: float
+    requests_24h: int
+    errors_24h: int
+    avg_latency_ms: float | None
+    p95_latency_ms: float | None
+    error_rate: float | None
+    input_tokens: int
+    output_tokens: int
+
+
+@strawberry.type
+class Agent:
+    view: strawberry.Private[queries.AgentView]
+
+    @strawberry.field
+    def id(self) -> str:
+        return self.view.agent.id
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.view.agent.name
+
+    @strawberry.field
+    def type(self) -> str:
+        return self.view.agent.type
+
+    @strawberry.field
+    def version(self) -> str | None:
+        return self.view.agent.version
+
+    @strawberry.field
+    def tenant_id(self) -> str | None:
+        return self.view.agent.tenant_id
+
+    @strawberry.field
+    def status(self) -> AgentStatus:
+        return AgentStatus(self.view.status)
+
+    @strawberry.field
+    def desired_state(self) -> str:
+        return self.view.agent.desired_state
+
+    @strawberry.field
+    def restart_generation(self) -> int:
+        return self.view.agent.restart_generation
+
+    @strawberry.field
+    def replicas(self) -> int:
+        return self.view.agent.replicas
+
+    @strawberry.field
+    def resume_at(self) -> datetime | None:
+        return self.view.agent.resume_at
+
+    @strawberry.field
+    def last_heartbeat(self) -> datetime:
+        return self.view.agent.last_heartbeat_at
+
+    @strawberry.field
+    def configuration(self) -> JSON:
+        return cast(JSON, self.view.agent.configuration)
+
+    @strawberry.field
+    def health_checks(self) -> JSON:
+        return cast(JSON, self.view.agent.health_checks)
+
+    @strawberry.field
+    def issues(self) -> JSON:
+        return cast(JSON, self.view.issues)
+
+    @strawberry.field
+    def metrics(self) -> AgentMetrics:
+        f = self.view.figures
+        return AgentMetrics(
+            uptime_percent=f.uptime_percent,
+            requests_24h=f.requests,
+            errors_24h=f.errors,
+            avg_latency_ms=f.avg_latency_ms,
+            p95_latency_ms=f.p95_latency_ms,
+            error_rate=f.error_rate,
+            input_tokens=f.input_tokens,
+            output_tokens=f.output_tokens,
+        )
+
+
+@strawberry.input
+class AgentFilter:
+    status: AgentStatus | None = None
+    type: str | None = None
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Scope:
+    status: str | None
+    type: str | None
+    tenant_id: str | None
+
+
+async def _views(info: Info, scope: _Scope) -> list[queries.AgentView]:
+    async with read_only(info.context.state.sessionmaker) as session:
+        return await queries.list_agents(
+            session=session,
+            rules=info.context.state.settings.agent_rules,
+            status=scope.status,
+            type=scope.type,
+            tenant_id=scope.tenant_id,
+        )
+
+
+def _page(views: list[queries.AgentView], request: PageRequest) -> Page[queries.AgentView]:
+    """Agents are few (a fleet, not a table of millions) and their status is derived, so a
+    page is cut from the ordered list by the same keyset rules as the SQL lists."""
+    ordered = sorted(views, key=lambda v: v.agent.id, reverse=request.descending)
+
+    def ahead(a: str, b: str) -> bool:
+        return a > b if request.descending else a < b
+
+    rows = [
+        v
+        for v in ordered
+        if (request.after is None or ahead(request.after.id, v.agent.id))
+        and (request.before is None or ahead(v.agent.id, request.before.id))
+    ]
+    chosen = rows[-request.limit - 1 :] if request.from_end else rows[: request.limit + 1]
+    more = len(chosen) > request.limit
+    chosen = chosen[1:] if request.from_end and more else chosen[: request.limit]
+    return Page(rows=[(v, Keyset(v.agent.id, v.agent.id)) for v in chosen], more=more)
+
+
+@strawberry.type
+class AgentQueries:
+    @strawberry.field(permission_classes=[CanRead], description="Agents ordered by id.")
+    async def agents(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: AgentFilter | None = None,
+    ) -> Connection[Agent]:
+        f = filter or AgentFilter()
+        scope = _Scope(
+            status=f.status.value if f.status else None,
+            type=f.type,
+            tenant_id=info.context.tenant_id or f.tenant_id,
+        )
+
+        async def rows(_: AsyncSession, request: PageRequest) -> Page[queries.AgentView]:
+            return _page(await _views(info, scope), request)
+
+        async def count(_: AsyncSession) -> int:
+            return len(await _views(info, scope))
+
+        return await connection(
+            info,
+            Slice(first, after, last, before),
+            name="agents",
+            order_by="id",
+            descending=False,
+            scope=scope,
+            rows=rows,
+            count=count,
+            node=lambda v: Agent(view=v),
+        )
+
+    @strawberry.field(permission_classes=[CanRead], description="One agent, or null if unknown.")
+    async def agent(self, info: Info, id: str) -> Agent | None:
+        state = info.context.state
+        async with read_only(state.sessionmaker) as session:
+            try:
+                row = await registry.get_agent(
+                    session=session, agent_id=id, tenant_id=info.context.tenant_id
+                )
+            except DomainError:
+                return None
+            now = utcnow()
+            rules = state.settings.agent_rules
+            figures = await queries.figures_for(session, [row], now=now, rules=rules)
+        return Agent(view=queries.view(row, figures[row.id], now=now, rules=rules))
+
+
+@strawberry.type
+class AgentError:
+    field: str | None
+    code: str = strawberry.field(description="agent_not_found, agent_already_paused, INVALID")
+    message: str
+
+
+@strawberry.type
+class AgentControlPayload:
+    agent_id: str | None
+    previous_status: str | None
+    desired_state: str | None
+    restart_generation: int | None
+    replicas: int | None
+    resume_at: datetime | None
+    errors: list[AgentError]
+
+
+def _payload(done: controls.ControlResult) -> AgentControlPayload:
+    a = done.agent
+    return AgentControlPayload(
+        agent_id=a.id,
+        previous_status=done.previous_status,
+        desired_state=a.desired_state,
+        restart_generation=a.restart_generation,
+        replicas=a.replicas,
+        resume_at=a.resume_at,
+        errors=[],
+    )
+
+
+def _failed(exc: DomainError) -> AgentControlPayload:
+    return AgentControlPayload(
+        agent_id=None,
+        previous_status=None,
+        desired_state=None,
+        restart_generation=None,
+        replicas=None,
+        resume_at=None,
+        errors=[AgentError(field=exc.field, code=exc.code, message=exc.message)],
+    )
+
+
+@strawberry.type
+class AgentMutations:
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def pause_agent(
+        self,
+        info: Info,
+        id: str,
+        reason: str | None = None,
+        duration_minutes: int | None = None,
+    ) -> AgentControlPayload:
+        ctx = info.context
+        try:
+            async with transaction(ctx.state.sessionmaker) as session:
+                done = await controls.pause(
+                    session=session,
+                    agent_id=id,
+                    actor=ctx.principal.subject if ctx.principal else "?",
+                    reason=reason,
+                    duration_minutes=duration_minutes,
+                    rules=ctx.state.settings.agent_rules,
+                    tenant_id=ctx.tenant_id,
+                )
+        except DomainError as exc:
+            return _failed(exc)
+        return _payload(done)
+
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def resume_agent(
+        self, info: Info, id: str, reason: str | None = None
+    ) -> AgentControlPayload:
+        ctx = info.context
+        try:
+            async with transaction(ctx.state.sessionmaker) as session:
+                done = await controls.resume(
+                    session=session,
+                    agent_id=id,
+                    actor=ctx.principal.subject if ctx.principal else "?",
+                    reason=reason,
+                    rules=ctx.state.settings.agent_rules,
+                    tenant_id=ctx.tenant_id,
+                )
+        except DomainError as exc:
+            return _failed(exc)
+        return _payload(done)
+
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def restart_agent(
+        self, info: Info, id: str, reason: str | None = None, force: bool = False
+    ) -> AgentControlPayload:
+        ctx = info.context
+        try:
+            async with transaction(ctx.state.sessionmaker) as session:
+                done = await controls.restart(
+                    session=session,
+                    agent_id=id,
+                    actor=ctx.principal.subject if ctx.principal else "?",
+                    reason=reason,
+                    force=force,
+                    rules=ctx.state.settings.agent_rules,
+                    tenant_id=ctx.tenant_id,
+                )
+        except DomainError as exc:
+            return _failed(exc)
+        return _payload(done)
+
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def scale_agent(
+        self, info: Info, id: str, replicas: int, reason: str | None = None
+    ) -> AgentControlPayload:
+        ctx = info.context
+        try:
+            async with transaction(ctx.state.sessionmaker) as session:
+                done, _ = await controls.scale(
+                    session=session,
+                    agent_id=id,
+                    actor=ctx.principal.subject if ctx.principal else "?",
+                    reason=reason,
+                    replicas=replicas,
+                    rules=ctx.state.settings.agent_rules,
+                    tenant_id=ctx.tenant_id,
+                )
+        except DomainError as exc:
+            return _failed(exc)
+        return _payload(done)

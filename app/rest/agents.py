@@ -1,0 +1,399 @@
+"""Seed 004's agent endpoints (/api/v1/monitoring/agents): heartbeat (beyond the seed), list,
+detail, pause, resume, restart, scale. Errors carry the seed's codes: 404 `agent_not_found`,
+409 `agent_already_paused`, 403 `insufficient_permissions`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth import Principal
+from app.db.base import utcnow
+from app.rest.deps import Operator, Reader, State
+from app.services.agents import controls, queries, registry
+from app.services.errors import DomainError, NotFound
+from app.uow import read_only, transaction
+
+router = APIRouter(prefix="/api/v1/monitoring/agents", tags=["AI Agents"])
+
+AgentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, Field(max_length=2000)]
+SEED_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "agent_not_found"},
+    409: {"description": "agent_already_paused"},
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message, "code": code}, status_code=status)
+
+
+def _fail(exc: DomainError) -> JSONResponse:
+    if isinstance(exc, NotFound):
+        return error_response(404, "agent_not_found", exc.message)
+    if isinstance(exc, controls.AlreadyPaused):
+        return error_response(409, "agent_already_paused", exc.message)
+    return JSONResponse(
+        {
+            "detail": [
+                {"loc": ["body", exc.field or "body"], "msg": exc.message, "type": "value_error"}
+            ]
+        },
+        status_code=422,
+    )
+
+
+# --- heartbeat --------------------------------------------------------------------------------
+
+
+class Check(BaseModel):
+    name: Text
+    status: Literal["pass", "warn", "fail"]
+    latency_ms: float | None = None
+    value: Any = None
+
+
+class Latency(BaseModel):
+    avg: float | None = Field(None, ge=0)
+    p50: float | None = Field(None, ge=0)
+    p95: float | None = Field(None, ge=0)
+    p99: float | None = Field(None, ge=0)
+
+
+class Tokens(BaseModel):
+    input: int = Field(0, ge=0)
+    output: int = Field(0, ge=0)
+    by_model: dict[str, int] = Field(default_factory=dict)
+
+
+class BeatMetrics(BaseModel):
+    model_config = ConfigDict(strict=True)
+    requests: int = Field(0, ge=0)
+    errors: int = Field(0, ge=0)
+    errors_by_type: dict[str, int] = Field(default_factory=dict)
+    latency_ms: list[float] = Field(default_factory=list, max_length=10_000)
+    latency: Latency | None = None
+    tokens: Tokens = Field(default_factory=Tokens)
+
+
+class HeartbeatIn(BaseModel):
+    name: Text = Field(min_length=1, max_length=255)
+    type: str = Field(min_length=1, max_length=64)
+    version: str | None = Field(None, max_length=64)
+    location_id: str | None = Field(None, max_length=128)
+    tenant_id: str | None = Field(None, max_length=255)
+    state: Literal["running", "starting", "stopping"] = "running"
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    health: dict[str, list[Check]] = Field(default_factory=dict, description='{"checks": [...]}')
+    dependencies: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+    issues: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+    metrics: BeatMetrics = Field(default_factory=BeatMetrics)
+
+
+class DesiredOut(BaseModel):
+    state: str
+    restart_generation: int
+    replicas: int
+    resume_at: datetime | None
+
+
+class HeartbeatOut(BaseModel):
+    agent_id: str
+    status: str
+    desired_state: DesiredOut
+
+
+@router.post(
+    "/{agent_id}/heartbeat",
+    response_model=HeartbeatOut,
+    responses=SEED_ERRORS,
+    summary="Agent heartbeat (report in; receive the desired state)",
+)
+async def heartbeat(agent_id: AgentId, body: HeartbeatIn, state: State, principal: Operator) -> Any:
+    m = body.metrics
+    beat = registry.Heartbeat(
+        name=body.name,
+        type=body.type,
+        version=body.version,
+        location_id=body.location_id,
+        tenant_id=body.tenant_id,
+        state=body.state,
+        configuration=body.configuration,
+        health_checks=[c.model_dump() for c in body.health.get("checks", [])],
+        dependencies=body.dependencies,
+        issues=body.issues,
+        metrics=registry.Metrics(
+            requests=m.requests,
+            errors=m.errors,
+            errors_by_type=m.errors_by_type,
+            latencies_ms=m.latency_ms,
+            latency_avg_ms=m.latency.avg if m.latency else None,
+            latency_p95_ms=m.latency.p95 if m.latency else None,
+            latency_p99_ms=m.latency.p99 if m.latency else None,
+            input_tokens=m.tokens.input,
+            output_tokens=m.tokens.output,
+            tokens_by_model=m.tokens.by_model,
+        ),
+    )
+    rules = state.settings.agent_rules
+    try:
+        async with transaction(state.sessionmaker) as session:
+            agent, wanted = await registry.heartbeat(
+                session=session, agent_id=agent_id, beat=beat, tenant_id=principal.tenant_id
+            )
+            now = utcnow()
+            figures = await queries.figures_for(session, [agent], now=now, rules=rules)
+            current = queries.view(agent, figures[agent.id], now=now, rules=rules).status
+    except DomainError as exc:
+        return _fail(exc)
+    return HeartbeatOut(
+        agent_id=agent_id, status=current, desired_state=DesiredOut(**wanted.__dict__)
+    )
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _summary(v: queries.AgentView) -> dict[str, Any]:
+    a, f = v.agent, v.figures
+    out: dict[str, Any] = {
+        "id": a.id,
+        "name": a.name,
+        "type": a.type,
+        "status": v.status,
+        "version": a.version,
+        "location_id": a.location_id,
+        "tenant_id": a.tenant_id,
+        "metrics": {
+            "uptime_percent": f.uptime_percent,
+            "requests_24h": f.requests,
+            "avg_latency_ms": f.avg_latency_ms,
+            "error_rate": f.error_rate if f.error_rate is not None else 0.0,
+        },
+        "last_heartbeat": a.last_heartbeat_at,
+        "started_at": a.started_at,
+        "desired_state": {"state": a.desired_state, "replicas": a.replicas},
+    }
+    if v.issues:
+        out["issues"] = v.issues
+    return out
+
+
+@router.get("", summary="List Agents")
+async def list_agents(
+    state: State,
+    principal: Reader,
+    status: Literal["healthy", "degraded", "offline", "paused", "starting", "stopping"]
+    | None = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    tenant_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> Any:
+    scope = principal.tenant_id or tenant_id
+    if principal.tenant_id is not None and tenant_id not in (None, principal.tenant_id):
+        return {"agents": [], "total": 0}
+    async with read_only(state.sessionmaker) as session:
+        views = await queries.list_agents(
+            session=session,
+            rules=state.settings.agent_rules,
+            status=status,
+            type=type,
+            tenant_id=scope,
+        )
+    return {"agents": [_summary(v) for v in views], "total": len(views)}
+
+
+@router.get("/{agent_id}", responses=SEED_ERRORS, summary="Get Agent Details")
+async def get_agent(agent_id: AgentId, state: State, principal: Reader) -> Any:
+    rules = state.settings.agent_rules
+    async with read_only(state.sessionmaker) as session:
+        try:
+            agent = await registry.get_agent(
+                session=session, agent_id=agent_id, tenant_id=principal.tenant_id
+            )
+        except NotFound as exc:
+            return _fail(exc)
+        now = utcnow()
+        figures = (await queries.figures_for(session, [agent], now=now, rules=rules))[agent.id]
+        v = queries.view(agent, figures, now=now, rules=rules)
+        hours = await queries.hourly(session, agent.id, now=now)
+        by_model = await queries.tokens_by_model(session, agent.id, now=now)
+        errors = await queries.recent_errors(session, agent.id)
+    checks = agent.health_checks
+    return {
+        **_summary(v),
+        "configuration": agent.configuration,
+        "health": {
+            "status": v.status,
+            "last_check": agent.last_heartbeat_at,
+            "checks": checks,
+        },
+        "metrics_detailed": {
+            "requests": {
+                "total": figures.requests,
+                "successful": figures.requests - figures.errors,
+                "failed": figures.errors,
+                "by_hour": [
+                    {"timestamp": h.timestamp, "value": h.requests, "errors": h.errors}
+                    for h in hours
+                ],
+            },
+            "latency": {
+                "avg_ms": figures.avg_latency_ms,
+                "p50_ms": figures.p50_latency_ms,
+                "p95_ms": figures.p95_latency_ms,
+                "p99_ms": figures.p99_latency_ms,
+                "by_hour": [
+                    {
+                        "timestamp": h.timestamp,
+                        "avg_ms": h.avg_latency_ms,
+                        "p95_ms": h.p95_latency_ms,
+                    }
+                    for h in hours
+                ],
+            },
+            "tokens": {
+                "input": figures.input_tokens,
+                "output": figures.output_tokens,
+                "by_model": by_model,
+            },
+        },
+        "recent_errors": errors,
+        "dependencies": agent.dependencies,
+        "restart_generation": agent.restart_generation,
+        "replicas": agent.replicas,
+        "paused_at": agent.paused_at,
+        "resume_at": agent.resume_at,
+    }
+
+
+# --- controls -------------------------------------------------------------------------------
+
+
+class PauseIn(BaseModel):
+    reason: Text | None = None
+    duration_minutes: int | None = Field(None, ge=1, le=controls.MAX_PAUSE_MINUTES)
+
+
+class ReasonIn(BaseModel):
+    reason: Text | None = None
+
+
+class RestartIn(BaseModel):
+    reason: Text | None = None
+    force: bool = False
+
+
+class ScaleIn(BaseModel):
+    replicas: int = Field(ge=0, le=controls.MAX_REPLICAS)
+    reason: Text | None = None
+
+
+def _actor(principal: Principal) -> str:
+    return principal.subject
+
+
+@router.post("/{agent_id}/pause", responses=SEED_ERRORS, summary="Pause Agent")
+async def pause_agent(
+    agent_id: AgentId, state: State, principal: Operator, body: PauseIn | None = None
+) -> Any:
+    body = body or PauseIn()
+    try:
+        async with transaction(state.sessionmaker) as session:
+            done = await controls.pause(
+                session=session,
+                agent_id=agent_id,
+                actor=_actor(principal),
+                reason=body.reason,
+                duration_minutes=body.duration_minutes,
+                rules=state.settings.agent_rules,
+                tenant_id=principal.tenant_id,
+            )
+    except DomainError as exc:
+        return _fail(exc)
+    return {
+        "agent_id": agent_id,
+        "previous_status": done.previous_status,
+        "current_status": "paused",
+        "paused_at": done.at,
+        "resume_at": done.agent.resume_at,
+        # the agent drains its requests when its next heartbeat tells it to pause
+        "active_requests_drained": False,
+    }
+
+
+@router.post("/{agent_id}/resume", responses=SEED_ERRORS, summary="Resume Agent")
+async def resume_agent(
+    agent_id: AgentId, state: State, principal: Operator, body: ReasonIn | None = None
+) -> Any:
+    try:
+        async with transaction(state.sessionmaker) as session:
+            done = await controls.resume(
+                session=session,
+                agent_id=agent_id,
+                actor=_actor(principal),
+                reason=(body or ReasonIn()).reason,
+                rules=state.settings.agent_rules,
+                tenant_id=principal.tenant_id,
+            )
+    except DomainError as exc:
+        return _fail(exc)
+    return {
+        "agent_id": agent_id,
+        "previous_status": done.previous_status,
+        "current_status": "healthy" if done.previous_status == "paused" else done.previous_status,
+        "resumed_at": done.at,
+    }
+
+
+@router.post("/{agent_id}/restart", responses=SEED_ERRORS, summary="Restart Agent")
+async def restart_agent(
+    agent_id: AgentId, state: State, principal: Operator, body: RestartIn | None = None
+) -> Any:
+    body = body or RestartIn()
+    try:
+        async with transaction(state.sessionmaker) as session:
+            done = await controls.restart(
+                session=session,
+                agent_id=agent_id,
+                actor=_actor(principal),
+                reason=body.reason,
+                force=body.force,
+                rules=state.settings.agent_rules,
+                tenant_id=principal.tenant_id,
+            )
+    except DomainError as exc:
+        return _fail(exc)
+    return {
+        "agent_id": agent_id,
+        "previous_status": done.previous_status,
+        "restart_generation": done.agent.restart_generation,
+        "force": body.force,
+        "requested_at": done.at,
+    }
+
+
+@router.post("/{agent_id}/scale", responses=SEED_ERRORS, summary="Scale Agent")
+async def scale_agent(agent_id: AgentId, body: ScaleIn, state: State, principal: Operator) -> Any:
+    try:
+        async with transaction(state.sessionmaker) as session:
+            done, before = await controls.scale(
+                session=session,
+                agent_id=agent_id,
+                actor=_actor(principal),
+                reason=body.reason,
+                replicas=body.replicas,
+                rules=state.settings.agent_rules,
+                tenant_id=principal.tenant_id,
+            )
+    except DomainError as exc:
+        return _fail(exc)
+    return {
+        "agent_id": agent_id,
+        "previous_replicas": before,
+        "replicas": done.agent.replicas,
+        "requested_at": done.at,
+    }

@@ -1,0 +1,151 @@
+"""Heartbeats: an agent registers or updates itself, leaves a metrics sample, and gets back
+what operators want of it. A pause whose time is up ends here too (the agent learns it on
+this very beat)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Agent, AgentControl, AgentSample
+from app.services.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class Metrics:
+    requests: int = 0
+    errors: int = 0
+    errors_by_type: dict[str, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    latency_avg_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens_by_model: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    name: str
+    type: str
+    version: str | None = None
+    location_id: str | None = None
+    tenant_id: str | None = None
+    state: str = "running"  # running | starting | stopping
+    configuration: dict[str, Any] = field(default_factory=dict)
+    health_checks: list[dict[str, Any]] = field(default_factory=list)
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    state: str  # running | paused
+    restart_generation: int
+    replicas: int
+    resume_at: datetime | None
+
+
+def desired(agent: Agent) -> DesiredState:
+    return DesiredState(
+        state=agent.desired_state,
+        restart_generation=agent.restart_generation,
+        replicas=agent.replicas,
+        resume_at=agent.resume_at,
+    )
+
+
+async def get_agent(
+    *, session: AsyncSession, agent_id: str, tenant_id: str | None = None, for_update: bool = False
+) -> Agent:
+    """The agent; NotFound for an unknown one and for another tenant's (never 403: its
+    existence is not disclosed)."""
+    stmt = select(Agent).where(Agent.id == agent_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    agent = (await session.execute(stmt)).scalar_one_or_none()
+    if agent is None or (tenant_id is not None and agent.tenant_id != tenant_id):
+        raise NotFound(f"agent {agent_id!r} not found", field="agent_id", code="agent_not_found")
+    return agent
+
+
+def resume_if_due(session: AsyncSession, agent: Agent, now: datetime) -> bool:
+    if agent.desired_state == "paused" and agent.resume_at is not None and agent.resume_at <= now:
+        agent.desired_state = "running"
+        agent.paused_at = None
+        agent.resume_at = None
+        session.add(
+            AgentControl(
+                agent_id=agent.id,
+                action="auto_resume",
+                reason="pause duration elapsed",
+                actor="opsgraph",
+                at=now,
+                previous_status="paused",
+                details={},
+            )
+        )
+        return True
+    return False
+
+
+async def heartbeat(
+    *, session: AsyncSession, agent_id: str, beat: Heartbeat, tenant_id: str | None = None
+) -> tuple[Agent, DesiredState]:
+    """Register or update `agent_id` from one beat; return it and what it should do now.
+    A tenant-scoped caller may only report agents of its tenant."""
+    if beat.state not in ("running", "starting", "stopping"):
+        raise InvalidInput("state must be running, starting or stopping", field="state")
+    now = utcnow()
+    agent = await session.get(Agent, agent_id, with_for_update=True)
+    owner = tenant_id if tenant_id is not None else beat.tenant_id
+    if agent is None:
+        agent = Agent(
+            id=agent_id,
+            tenant_id=owner,
+            desired_state="running",
+            restart_generation=0,
+            replicas=1,
+            first_seen_at=now,
+            started_at=now,
+        )
+        session.add(agent)
+    elif tenant_id is not None and agent.tenant_id != tenant_id:
+        raise NotFound(f"agent {agent_id!r} not found", field="agent_id", code="agent_not_found")
+    if agent.started_at is None or beat.state == "starting":
+        agent.started_at = now
+    agent.name, agent.type, agent.version = beat.name, beat.type, beat.version
+    agent.location_id = beat.location_id
+    agent.configuration = beat.configuration
+    agent.health_checks = beat.health_checks
+    agent.dependencies = beat.dependencies
+    agent.issues = beat.issues
+    agent.reported_state = beat.state
+    agent.last_heartbeat_at = now
+    resume_if_due(session, agent, now)
+    m = beat.metrics
+    session.add(
+        AgentSample(
+            agent_id=agent_id,
+            at=now,
+            requests=m.requests,
+            errors=m.errors,
+            errors_by_type=m.errors_by_type,
+            latencies_ms=m.latencies_ms,
+            latency_avg_ms=m.latency_avg_ms,
+            latency_p95_ms=m.latency_p95_ms,
+            latency_p99_ms=m.latency_p99_ms,
+            input_tokens=m.input_tokens,
+            output_tokens=m.output_tokens,
+            tokens_by_model=m.tokens_by_model,
+        )
+    )
+    await session.flush()
+    return agent, desired(agent)
