@@ -239,6 +239,9 @@ class Settings(BaseSettings):
     agent_offline_seconds: float = Field(
         90.0, gt=0, description="An agent with no heartbeat for this long is offline."
     )
+    agent_report_seconds: float = Field(
+        15.0, gt=0, description="How often each worker reports itself as an opsgraph_worker agent."
+    )
     agent_degraded_error_rate_percent: float = Field(
         5.0, ge=0, description="An agent whose 24-hour error rate exceeds this is degraded."
     )

@@ -54,6 +54,7 @@ def env(stores: Stores) -> dict[str, str]:
         "OPSGRAPH_METRICS_CACHE_SECONDS": "0",
         "OPSGRAPH_METRICS_KEY": "scrape-key-for-tests",
         "OPSGRAPH_AGENT_OFFLINE_SECONDS": "2",
+        "OPSGRAPH_AGENT_REPORT_SECONDS": "0.5",
     }
 
 

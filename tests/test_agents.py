@@ -83,7 +83,7 @@ async def test_heartbeats_register_and_figures_come_from_the_samples(
         await admin.post(f"{BASE}/agent_voice_ai_001/heartbeat", json=second)
     ).status_code == 200
 
-    listed = (await admin.get(BASE)).json()
+    listed = (await admin.get(BASE, params={"type": "voice_ai"})).json()
     assert listed["total"] == 1
     (agent,) = listed["agents"]
     assert agent["id"] == "agent_voice_ai_001" and agent["status"] == "healthy"
@@ -115,6 +115,12 @@ async def test_heartbeats_register_and_figures_come_from_the_samples(
     assert detail["dependencies"] == [{"service": "gemini-api", "status": "healthy"}]
 
 
+async def fleet(client: httpx.AsyncClient) -> dict[str, str]:
+    """The test's agents and their status (opsgraph's own workers report too: left out)."""
+    agents = (await client.get(BASE, params={"type": "voice_ai"})).json()["agents"]
+    return {a["id"]: a["status"] for a in agents}
+
+
 async def test_status_is_derived(client_as: Callable[..., httpx.AsyncClient]) -> None:
     admin = client_as()
     failing = beat(health={"checks": [{"name": "model_connection", "status": "fail"}]})
@@ -123,20 +129,20 @@ async def test_status_is_derived(client_as: Callable[..., httpx.AsyncClient]) ->
     await admin.post(f"{BASE}/a_noisy/heartbeat", json=noisy)
     await admin.post(f"{BASE}/a_starting/heartbeat", json=beat(state="starting"))
     await admin.post(f"{BASE}/a_quiet/heartbeat", json=beat())
-    statuses = {a["id"]: a["status"] for a in (await admin.get(BASE)).json()["agents"]}
+    statuses = await fleet(admin)
     assert statuses == {
         "a_failing": "degraded",
         "a_noisy": "degraded",
         "a_starting": "starting",
         "a_quiet": "healthy",
     }
-    degraded = (await admin.get(BASE, params={"status": "degraded"})).json()
+    degraded = (await admin.get(BASE, params={"status": "degraded", "type": "voice_ai"})).json()
     assert {a["id"] for a in degraded["agents"]} == {"a_failing", "a_noisy"}
     assert any(i["type"] == "high_error_rate" for i in degraded["agents"][1]["issues"])
     # no heartbeat for longer than OPSGRAPH_AGENT_OFFLINE_SECONDS (2 in tests)
     await asyncio.sleep(2.3)
     await admin.post(f"{BASE}/a_quiet/heartbeat", json=beat())
-    statuses = {a["id"]: a["status"] for a in (await admin.get(BASE)).json()["agents"]}
+    statuses = await fleet(admin)
     assert statuses["a_quiet"] == "healthy" and statuses["a_starting"] == "offline"
 
 
@@ -220,15 +226,17 @@ async def test_agents_in_graphql(
 ) -> None:
     rest = client_as()
     for i in range(5):
-        await rest.post(f"{BASE}/agent_{i}/heartbeat", json=beat(type="chat" if i % 2 else "voice"))
-    first = (await admin.data("Agents", first=2))["agents"]
+        body = beat(type="chat" if i % 2 else "voice", tenant_id="t-gql")
+        await rest.post(f"{BASE}/agent_{i}/heartbeat", json=body)
+    mine = {"tenantId": "t-gql"}
+    first = (await admin.data("Agents", first=2, filter=mine))["agents"]
     assert first["totalCount"] == 5 and first["pageInfo"]["hasNextPage"]
-    rest_page = (await admin.data("Agents", first=10, after=first["pageInfo"]["endCursor"]))[
-        "agents"
-    ]
+    rest_page = (
+        await admin.data("Agents", first=10, after=first["pageInfo"]["endCursor"], filter=mine)
+    )["agents"]
     ids = [e["node"]["id"] for e in first["edges"] + rest_page["edges"]]
     assert ids == [f"agent_{i}" for i in range(5)]
-    chat = (await admin.data("Agents", filter={"type": "chat"}))["agents"]
+    chat = (await admin.data("Agents", filter={"type": "chat", "tenantId": "t-gql"}))["agents"]
     assert [e["node"]["id"] for e in chat["edges"]] == ["agent_1", "agent_3"]
 
     paused = (await admin.data("PauseAgent", id="agent_0", durationMinutes=5))["pauseAgent"]
@@ -247,3 +255,20 @@ async def test_agents_in_graphql(
     missing = (await admin.data("ResumeAgent", id="nope"))["resumeAgent"]
     assert missing["errors"][0]["code"] == "agent_not_found"
     assert (await admin.data("Agent", id="nope"))["agent"] is None
+
+
+async def test_workers_report_themselves_as_agents(
+    client_as: Callable[..., httpx.AsyncClient], worker: Any
+) -> None:
+    admin = client_as()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        body = (await admin.get(BASE, params={"type": "opsgraph_worker"})).json()
+        ids = [a["id"] for a in body["agents"]]
+        if "opsgraph_worker_worker-main" in ids:
+            break
+        assert asyncio.get_running_loop().time() < deadline, ids
+        await asyncio.sleep(0.2)
+    detail = (await admin.get(f"{BASE}/opsgraph_worker_worker-main")).json()
+    assert detail["configuration"]["queues"] == ["llm", "operations", "default"]
+    assert detail["status"] in ("healthy", "starting")

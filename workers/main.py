@@ -23,6 +23,7 @@ from app.config import Settings
 from app.db.base import make_engine, make_sessionmaker
 from app.services import heartbeats
 from app.services.backoff import BackoffPolicy
+from workers.agent_report import report_forever
 from workers.context import WorkerState
 from workers.pipeline.batcher import close_due_forever
 from workers.pipeline.models import make_models
@@ -196,6 +197,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),
+        asyncio.create_task(report_forever(state), name="agent-report"),
     ]
     if set(queues) & set(settings.pipeline.queues):
         loops.append(asyncio.create_task(close_due_forever(state), name="batch-timer"))

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, Strict, StrictBool, field_validator
 
 from app.auth import Principal
 from app.db.base import utcnow
 from app.rest.deps import Operator, Reader, State
+from app.rest.params import JsonInt, json_integer
 from app.services.agents import controls, queries, registry
 from app.services.errors import DomainError, NotFound
 from app.uow import read_only, transaction
@@ -50,38 +51,41 @@ def _fail(exc: DomainError) -> JSONResponse:
 # --- heartbeat --------------------------------------------------------------------------------
 
 
+# one request's latency: a number (not a numeric string), at most an hour
+Millis = Annotated[float, Strict(), Field(ge=0, le=3_600_000)]
+
+
 class Check(BaseModel):
     name: Text
     status: Literal["pass", "warn", "fail"]
-    latency_ms: float | None = None
+    latency_ms: Millis | None = None
     value: Any = None
 
 
 class Latency(BaseModel):
-    avg: float | None = Field(None, ge=0)
-    p50: float | None = Field(None, ge=0)
-    p95: float | None = Field(None, ge=0)
-    p99: float | None = Field(None, ge=0)
+    avg: Millis | None = None
+    p50: Millis | None = None
+    p95: Millis | None = None
+    p99: Millis | None = None
 
 
 class Tokens(BaseModel):
-    input: int = Field(0, ge=0)
-    output: int = Field(0, ge=0)
-    by_model: dict[str, int] = Field(default_factory=dict)
+    input: JsonInt = Field(0, ge=0, le=10**15)
+    output: JsonInt = Field(0, ge=0, le=10**15)
+    by_model: dict[str, JsonInt] = Field(default_factory=dict)
 
 
 class BeatMetrics(BaseModel):
-    model_config = ConfigDict(strict=True)
-    requests: int = Field(0, ge=0)
-    errors: int = Field(0, ge=0)
-    errors_by_type: dict[str, int] = Field(default_factory=dict)
-    latency_ms: list[float] = Field(default_factory=list, max_length=10_000)
+    requests: JsonInt = Field(0, ge=0, le=2**31 - 1)
+    errors: JsonInt = Field(0, ge=0, le=2**31 - 1)
+    errors_by_type: dict[str, JsonInt] = Field(default_factory=dict)
+    latency_ms: list[Millis] = Field(default_factory=list, max_length=10_000)
     latency: Latency | None = None
     tokens: Tokens = Field(default_factory=Tokens)
 
 
 class HeartbeatIn(BaseModel):
-    name: Text = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255)
     type: str = Field(min_length=1, max_length=64)
     version: str | None = Field(None, max_length=64)
     location_id: str | None = Field(None, max_length=128)
@@ -275,7 +279,12 @@ async def get_agent(agent_id: AgentId, state: State, principal: Reader) -> Any:
 
 class PauseIn(BaseModel):
     reason: Text | None = None
-    duration_minutes: int | None = Field(None, ge=1, le=controls.MAX_PAUSE_MINUTES)
+    duration_minutes: Annotated[int, Field(ge=1, le=controls.MAX_PAUSE_MINUTES)] | None = None
+
+    @field_validator("duration_minutes", mode="before")
+    @classmethod
+    def _integer(cls, value: Any) -> Any:
+        return json_integer(value)
 
 
 class ReasonIn(BaseModel):
@@ -284,11 +293,11 @@ class ReasonIn(BaseModel):
 
 class RestartIn(BaseModel):
     reason: Text | None = None
-    force: bool = False
+    force: StrictBool = False
 
 
 class ScaleIn(BaseModel):
-    replicas: int = Field(ge=0, le=controls.MAX_REPLICAS)
+    replicas: JsonInt = Field(ge=0, le=controls.MAX_REPLICAS)
     reason: Text | None = None
 
 

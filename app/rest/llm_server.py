@@ -7,7 +7,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.events import Event
 from app.rest.deps import Operator, Reader, State
@@ -27,9 +27,6 @@ STATUS_003 = {
 
 
 class CreateTaskRequest(BaseModel):
-    # strict: a number is not a prompt, "1" is not an integer
-    model_config = ConfigDict(strict=True)
-
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     profile: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "General"
     role: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "Chat-Agent"

@@ -33,6 +33,18 @@ def _iso_only(value: Any) -> Any:
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
+def json_integer(value: Any) -> Any:
+    # JSON Schema's integer: 3 and 3.0 are integers, "3" and true are not
+    if isinstance(value, str | bool):
+        raise ValueError("expected an integer")
+    return value
+
+
+# (a nullable JsonInt renders its bounds badly in JSON Schema: use int with a before-validator
+# calling json_integer there instead)
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
+
+
 def page_count(total: int, page_size: int) -> int:
     return math.ceil(total / page_size) if total else 0
 

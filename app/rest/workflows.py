@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.db.models import Workflow, WorkflowStep
 from app.rest.deps import Operator, Reader, State
-from app.rest.params import IsoDateTime, Page, SortOrder, page_count, page_request
+from app.rest.params import IsoDateTime, JsonInt, Page, SortOrder, page_count, page_request
 from app.services import workflow_definitions, workflow_queries, workflows
 from app.services.errors import InvalidInput, NotFound
 from app.services.timing import duration_ms
@@ -106,9 +106,6 @@ class WorkflowAggregateStats(BaseModel):
 
 
 class StepIn(BaseModel):
-    # request bodies are strict: "3" or 3.0 is not an integer (the document says integer)
-    model_config = ConfigDict(strict=True)
-
     step_id: str = Field(min_length=1, max_length=255)
     task_type: Literal["echo", "llm"] = Field(description="A registered task type.")
     operation: Literal["echo", "chat_completion", "generate_embedding"] | None = None
@@ -117,12 +114,10 @@ class StepIn(BaseModel):
     input_mappings: list[dict[str, Any]] = Field(default_factory=list)
     input: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
-    max_retries: int = Field(0, ge=0, le=20)
+    max_retries: JsonInt = Field(0, ge=0, le=20)
 
 
 class WorkflowIn(BaseModel):
-    model_config = ConfigDict(strict=True)
-
     name: str = Field(min_length=1, max_length=255)
     description: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
@@ -132,7 +127,7 @@ class WorkflowIn(BaseModel):
     origin_tenant_id: str | None = None
     origin_reference: str | None = None
     final_step_id: str | None = None
-    priority: int = Field(50, ge=0, le=100)
+    priority: JsonInt = Field(50, ge=0, le=100)
     steps: list[StepIn] = Field(min_length=1, max_length=workflow_definitions.MAX_STEPS)
 
 
