@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker, utcnow
-from app.db.models import Agent, AgentControl
+from app.db.models import Agent, AgentControl, AgentSample
 from tests.client import GraphQLClient
 
 BASE = "/api/v1/monitoring/agents"
@@ -272,3 +272,32 @@ async def test_workers_report_themselves_as_agents(
     detail = (await admin.get(f"{BASE}/opsgraph_worker_worker-main")).json()
     assert detail["configuration"]["queues"] == ["llm", "operations", "default"]
     assert detail["status"] in ("healthy", "starting")
+
+
+async def test_uptime_counts_only_covered_time(
+    client_as: Callable[..., httpx.AsyncClient], engine: AsyncEngine
+) -> None:
+    """Beats at -60, -50 and -40 minutes, then silence: with the offline threshold at 2 s (the
+    tests' setting) each gap and the silence since count 2 s, the first beat nothing."""
+    admin = client_as()
+    await admin.post(f"{BASE}/a_uptime/heartbeat", json=beat(type="uptime"))
+    now = utcnow()
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(
+            update(Agent)
+            .where(Agent.id == "a_uptime")
+            .values(
+                first_seen_at=now - timedelta(hours=1),
+                last_heartbeat_at=now - timedelta(minutes=40),
+            )
+        )
+        await session.execute(
+            update(AgentSample)
+            .where(AgentSample.agent_id == "a_uptime")
+            .values(at=now - timedelta(minutes=60))
+        )
+        for minutes in (50, 40):
+            session.add(AgentSample(agent_id="a_uptime", at=now - timedelta(minutes=minutes)))
+    (agent,) = (await admin.get(BASE, params={"type": "uptime"})).json()["agents"]
+    assert agent["status"] == "offline"
+    assert agent["metrics"]["uptime_percent"] == pytest.approx(6 / 3600 * 100, abs=0.01)

@@ -110,7 +110,13 @@ async def figures_for(
     )
     covered = select(
         beats.c.agent_id,
-        func.sum(func.least(beats.c.gap, cast(literal_column(str(rules.offline_seconds)), Float))),
+        # the first beat in the window has no gap before it (LEAST would skip the null)
+        func.sum(
+            func.least(
+                func.coalesce(beats.c.gap, 0.0),
+                cast(literal_column(str(rules.offline_seconds)), Float),
+            )
+        ),
     ).group_by(beats.c.agent_id)
     covered_by = {a: float(s or 0.0) for a, s in (await session.execute(covered)).all()}
     for agent in agents:
