@@ -107,13 +107,24 @@ class InputHygiene:
         return None
 
 
+class _NotJson(ValueError):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON has neither (and no answer could echo them)
+    raise _NotJson(f"{constant} is not a JSON value")
+
+
 def _body_problem(body: bytes) -> tuple[list[str | int], str] | None:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return ["body"], NOT_UTF8
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
+    except _NotJson as exc:
+        return ["body"], str(exc)
     except ValueError:
         return None  # not JSON: the route's own validation says so
     for path, problem in json_problems(value):

@@ -53,6 +53,12 @@ async def test_nul_and_lone_surrogates_in_bodies_and_paths_are_422(admin: GraphQ
     )
     assert nested.status_code == 422
     assert nested.json()["detail"][0]["loc"] == ["body", "steps", 0, "config", "k"]
+    not_json = await admin.http.post(
+        "/api/v1/tasks",
+        content=b'{"prompt": "ok", "profile": Infinity}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 422 and "Infinity" in not_json.json()["detail"][0]["msg"]
     in_path = await admin.http.get("/api/batches/batch%00x")
     assert in_path.status_code == 422 and in_path.json()["detail"][0]["loc"] == ["path"]
     not_utf8 = await admin.http.get("/api/v1/monitoring/tasks?origin_zone=%ff")
