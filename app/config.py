@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.agents.status import StatusRules
+from app.services.monitoring.config import MonitoringConfig
 from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
 from app.services.pipeline.health import ModelService
@@ -246,6 +247,42 @@ class Settings(BaseSettings):
         5.0, ge=0, description="An agent whose 24-hour error rate exceeds this is degraded."
     )
 
+    alert_eval_interval_seconds: float = Field(
+        15.0, gt=0, description="How often the workers evaluate the alert rules."
+    )
+    alert_window_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Rate and latency metrics of a rule are computed over this trailing window.",
+    )
+    alert_remediation_interval_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Least time between two auto-remediation restarts for one open alert.",
+    )
+    alert_channel_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where a rule's channels deliver: a JSON object from channel name (webhook,"
+        " slack, email, pagerduty) to a webhook URL, e.g. a Slack incoming webhook or an"
+        " email/PagerDuty bridge. A rule naming an unconfigured channel is accepted; its"
+        " notification is logged as skipped.",
+    )
+    monitoring_queue: str = Field(
+        "default",
+        description="Queue whose workers run metric exports and deliver monitoring webhooks.",
+    )
+    monitoring_clock_file: Path | None = Field(
+        None,
+        description="A file holding seconds to add to the monitoring clock (agents, alerts,"
+        " logs, metrics); for exercising rules' duration clauses in tests and demos.",
+    )
+    log_retention_days: float = Field(
+        14.0, gt=0, description="Agent log lines older than this are deleted by the evaluator."
+    )
+    metric_retention_days: float = Field(
+        30.0, gt=0, description="Agent metric samples older than this are deleted."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_url(cls, v: str) -> str:
@@ -328,7 +365,21 @@ class Settings(BaseSettings):
 
     def session_info(self) -> dict[str, object]:
         """What every session carries for the services (see make_sessionmaker)."""
-        return {"pipeline": self.pipeline}
+        return {"pipeline": self.pipeline, "monitoring": self.monitoring}
+
+    @property
+    def monitoring(self) -> MonitoringConfig:
+        return MonitoringConfig(
+            status=self.agent_rules,
+            window_seconds=self.alert_window_seconds,
+            remediation_interval_seconds=self.alert_remediation_interval_seconds,
+            channel_urls=dict(self.alert_channel_urls),
+            queue=self.monitoring_queue,
+            allow_private_webhooks=self.webhook_allow_private_networks,
+            log_retention_days=self.log_retention_days,
+            metric_retention_days=self.metric_retention_days,
+            exports_dir=self.data_dir / "exports",
+        )
 
     @property
     def cameras_folder(self) -> Path:

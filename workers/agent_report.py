@@ -49,7 +49,12 @@ async def report_forever(state: WorkerState) -> None:
         )
         try:
             async with transaction(state.sessionmaker) as session:
-                await registry.heartbeat(session=session, agent_id=agent_id, beat=report)
+                await registry.heartbeat(
+                    session=session,
+                    agent_id=agent_id,
+                    beat=report,
+                    rules=state.settings.agent_rules,
+                )
             last_completed, last_failed, first = completed, failed, False
         except asyncio.CancelledError:
             raise

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db.models import WebhookDelivery
 from app.services import outbound, webhooks
+from app.services.monitoring import notify
 from app.uow import transaction
 from workers.context import WorkerState, state_of
 
@@ -74,11 +75,19 @@ async def attempt(state: WorkerState, delivery: WebhookDelivery) -> str:
         log.warning("webhook %s refused: %s", delivery.id, exc)
         await _settle(state, delivery, "refused", error=str(exc))
         return f"refused: {exc}"
+    secret = settings.webhook_secret
+    if delivery.subscription_id is not None:
+        async with transaction(state.sessionmaker) as session:
+            found = await notify.secret_of(session, delivery.subscription_id)
+        if found is None:
+            await _settle(state, delivery, "cancelled", error="subscription deleted")
+            return "cancelled: subscription deleted"
+        secret = found
     headers = {
         "Host": target.host,
         "Content-Type": "application/json",
         webhooks.EVENT_HEADER: delivery.event,
-        **webhooks.sign(settings.webhook_secret, body),
+        **webhooks.sign(secret, body),
     }
     extensions = {"sni_hostname": target.server_name} if target.url.startswith("https") else {}
     try:

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, Strict, StrictBool, field_validator
 
+from app import clock
 from app.auth import Principal
-from app.db.base import utcnow
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import JsonInt, json_integer
 from app.services.agents import controls, queries, registry
@@ -147,11 +147,13 @@ async def heartbeat(agent_id: AgentId, body: HeartbeatIn, state: State, principa
     try:
         async with transaction(state.sessionmaker) as session:
             agent, wanted = await registry.heartbeat(
-                session=session, agent_id=agent_id, beat=beat, tenant_id=principal.tenant_id
+                session=session,
+                agent_id=agent_id,
+                beat=beat,
+                rules=rules,
+                tenant_id=principal.tenant_id,
             )
-            now = utcnow()
-            figures = await queries.figures_for(session, [agent], now=now, rules=rules)
-            current = queries.view(agent, figures[agent.id], now=now, rules=rules).status
+            current = agent.observed_status or "healthy"
     except DomainError as exc:
         return _fail(exc)
     return HeartbeatOut(
@@ -220,7 +222,7 @@ async def get_agent(agent_id: AgentId, state: State, principal: Reader) -> Any:
             )
         except NotFound as exc:
             return _fail(exc)
-        now = utcnow()
+        now = clock.now()
         figures = (await queries.figures_for(session, [agent], now=now, rules=rules))[agent.id]
         v = queries.view(agent, figures, now=now, rules=rules)
         hours = await queries.hourly(session, agent.id, now=now)

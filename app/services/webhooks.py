@@ -93,6 +93,7 @@ def schedule(
     payload: dict[str, Any],
     queue: str,
     tenant_id: str | None = None,
+    subscription_id: uuid.UUID | None = None,
 ) -> WebhookDelivery:
     """Record a delivery in the caller's transaction; after commit a worker is nudged to send
     it at once, and the outbox relay sends it anyway if that nudge is lost."""
@@ -110,6 +111,7 @@ def schedule(
         attempts=0,
         next_attempt_at=now,
         created_at=now,
+        subscription_id=subscription_id,
     )
     session.add(delivery)
     effects.record(session, effects.Webhook(str(delivery.id), queue))

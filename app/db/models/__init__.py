@@ -4,6 +4,13 @@ from app.db.models.agents import Agent, AgentControl, AgentSample
 from app.db.models.auth import ApiKey
 from app.db.models.counters import TaskCounter
 from app.db.models.llm import LlmStatsState
+from app.db.models.monitoring import (
+    AgentLog,
+    Alert,
+    AlertPending,
+    AlertRule,
+    WebhookSubscription,
+)
 from app.db.models.pipeline import Batch, CameraImage, Detection, Enrichment, SecurityEvent
 from app.db.models.tasks import Task, TaskLog, TaskTransition
 from app.db.models.webhooks import WebhookDelivery
@@ -12,7 +19,11 @@ from app.db.models.workflows import Workflow, WorkflowStep
 __all__ = [
     "Agent",
     "AgentControl",
+    "AgentLog",
     "AgentSample",
+    "Alert",
+    "AlertPending",
+    "AlertRule",
     "ApiKey",
     "Batch",
     "CameraImage",
@@ -25,6 +36,7 @@ __all__ = [
     "TaskLog",
     "TaskTransition",
     "WebhookDelivery",
+    "WebhookSubscription",
     "Workflow",
     "WorkflowStep",
 ]

@@ -38,6 +38,9 @@ class Agent(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the status last announced (agentStatusChanged, monitoring.agent_status_changed): status
+    # is derived, so a change is noticed on a beat, a control or the evaluator's pass
+    observed_status: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_agents_tenant", "tenant_id", "id"),

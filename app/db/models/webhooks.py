@@ -33,6 +33,8 @@ class WebhookDelivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # a monitoring subscription's delivery is signed with that subscription's own secret
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
     __table_args__ = (
         Index(
@@ -41,4 +43,5 @@ class WebhookDelivery(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_webhook_deliveries_object", "kind", "object_id"),
+        Index("ix_webhook_deliveries_subscription", "subscription_id", "created_at"),
     )

@@ -11,7 +11,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
-from app.db.base import utcnow
+from app import clock
 from app.gql.context import Info
 from app.gql.pagination import Connection, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
@@ -210,7 +210,7 @@ class AgentQueries:
                 )
             except DomainError:
                 return None
-            now = utcnow()
+            now = clock.now()
             rules = state.settings.agent_rules
             figures = await queries.figures_for(session, [row], now=now, rules=rules)
         return Agent(view=queries.view(row, figures[row.id], now=now, rules=rules))

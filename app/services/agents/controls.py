@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.base import utcnow
+from app import clock
 from app.db.models import Agent, AgentControl
-from app.services.agents.registry import get_agent, resume_if_due
+from app.services.agents.registry import get_agent, quick_status, resume_if_due
 from app.services.agents.status import StatusRules, status_of
 from app.services.errors import DomainError, InvalidInput
+from app.services.monitoring import notify
 
 MAX_REPLICAS = 1000
 MAX_PAUSE_MINUTES = 7 * 24 * 60
@@ -36,7 +37,7 @@ async def _control(
     tenant_id: str | None,
     rules: StatusRules,
 ) -> tuple[Agent, str, datetime]:
-    now = utcnow()
+    now = clock.now()
     agent = await get_agent(
         session=session, agent_id=agent_id, tenant_id=tenant_id, for_update=True
     )
@@ -89,6 +90,7 @@ async def pause(
     agent.paused_at = now
     agent.pause_reason = reason
     agent.resume_at = now + timedelta(minutes=duration_minutes) if duration_minutes else None
+    await notify.agent_status(session, agent, "paused")
     _record(
         session,
         agent,
@@ -115,6 +117,7 @@ async def resume(
     agent, previous, now = await _control(session, agent_id, tenant_id, rules)
     agent.desired_state = "running"
     agent.paused_at = agent.resume_at = None
+    await notify.agent_status(session, agent, quick_status(agent, now, rules))
     _record(
         session, agent, "resume", actor=actor, reason=reason, previous=previous, at=now, details={}
     )
@@ -134,6 +137,20 @@ async def restart(
 ) -> ControlResult:
     agent, previous, now = await _control(session, agent_id, tenant_id, rules)
     agent.restart_generation += 1
+    notify.emit(
+        session,
+        "monitoring.agent_restarted",
+        {
+            "agent_id": agent.id,
+            "restart_generation": agent.restart_generation,
+            "reason": reason,
+            "force": force,
+            "requested_by": actor,
+        },
+        object_id=agent.id,
+        tenant_id=agent.tenant_id,
+        subscribers=await notify.load_subscribers(session),
+    )
     _record(
         session,
         agent,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Float, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.base import utcnow
+from app import clock
 from app.db.models import Agent, AgentSample
 from app.services.agents.status import StatusRules, failing_checks, status_of
 
@@ -59,13 +59,19 @@ def _latency_stats(since: datetime, agent_ids: Sequence[str]) -> Any:
 
 
 async def figures_for(
-    session: AsyncSession, agents: Sequence[Agent], *, now: datetime, rules: StatusRules
+    session: AsyncSession,
+    agents: Sequence[Agent],
+    *,
+    now: datetime,
+    rules: StatusRules,
+    window: timedelta = WINDOW,
+    uptime: bool = True,
 ) -> dict[str, AgentFigures]:
     ids = [a.id for a in agents]
     out = {i: AgentFigures() for i in ids}
     if not ids:
         return out
-    since = now - WINDOW
+    since = now - window
     totals = (
         select(
             AgentSample.agent_id,
@@ -96,6 +102,8 @@ async def figures_for(
         f.avg_latency_ms = round(float(avg), 1)
         f.p50_latency_ms, f.p95_latency_ms = round(float(p50), 1), round(float(p95), 1)
         f.p99_latency_ms = round(float(p99), 1)
+    if not uptime:
+        return out
     # uptime: the share of the window (or of the agent's life, if shorter) covered by beats
     # no further apart than the offline threshold
     gap = func.extract(
@@ -121,12 +129,10 @@ async def figures_for(
     covered_by = {a: float(s or 0.0) for a, s in (await session.execute(covered)).all()}
     for agent in agents:
         start = max(since, agent.first_seen_at)
-        window = (now - start).total_seconds()
+        span = (now - start).total_seconds()
         tail = min((now - agent.last_heartbeat_at).total_seconds(), rules.offline_seconds)
         up = covered_by.get(agent.id, 0.0) + max(tail, 0.0)
-        out[agent.id].uptime_percent = (
-            round(min(100.0, up / window * 100), 2) if window > 0 else 100.0
-        )
+        out[agent.id].uptime_percent = round(min(100.0, up / span * 100), 2) if span > 0 else 100.0
     return out
 
 
@@ -144,7 +150,7 @@ async def list_agents(
     if tenant_id is not None:
         stmt = stmt.where(Agent.tenant_id == tenant_id)
     agents = list((await session.execute(stmt)).scalars())
-    now = utcnow()
+    now = clock.now()
     figures = await figures_for(session, agents, now=now, rules=rules)
     views = [view(a, figures[a.id], now=now, rules=rules) for a in agents]
     return [v for v in views if status is None or v.status == status]

@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.base import utcnow
+from app import clock
 from app.db.models import Agent, AgentControl, AgentSample
+from app.services.agents.status import StatusRules, status_of
 from app.services.errors import InvalidInput, NotFound
+from app.services.monitoring import notify
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,26 @@ def resume_if_due(session: AsyncSession, agent: Agent, now: datetime) -> bool:
     return False
 
 
+def quick_status(agent: Agent, now: datetime, rules: StatusRules) -> str:
+    """The status without the error rate (that takes a query): a healthy never overrides a
+    degraded the evaluator found from the error rate; its next pass corrects the rest."""
+    state = status_of(agent, now=now, error_rate=None, rules=rules)
+    return "degraded" if state == "healthy" and agent.observed_status == "degraded" else state
+
+
 async def heartbeat(
-    *, session: AsyncSession, agent_id: str, beat: Heartbeat, tenant_id: str | None = None
+    *,
+    session: AsyncSession,
+    agent_id: str,
+    beat: Heartbeat,
+    rules: StatusRules,
+    tenant_id: str | None = None,
 ) -> tuple[Agent, DesiredState]:
     """Register or update `agent_id` from one beat; return it and what it should do now.
     A tenant-scoped caller may only report agents of its tenant."""
     if beat.state not in ("running", "starting", "stopping"):
         raise InvalidInput("state must be running, starting or stopping", field="state")
-    now = utcnow()
+    now = clock.now()
     agent = await session.get(Agent, agent_id, with_for_update=True)
     owner = tenant_id if tenant_id is not None else beat.tenant_id
     if agent is None:
@@ -130,6 +144,7 @@ async def heartbeat(
     agent.reported_state = beat.state
     agent.last_heartbeat_at = now
     resume_if_due(session, agent, now)
+    await notify.agent_status(session, agent, quick_status(agent, now, rules))
     m = beat.metrics
     session.add(
         AgentSample(

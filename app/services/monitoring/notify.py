@@ -1,0 +1,216 @@
+"""Monitoring events leave opsgraph two ways, both through the webhook outbox in the caller's
+transaction: to webhook subscriptions (each signed with its own secret) and to the channels a
+rule names (signed with the installation's webhook secret). GraphQL subscribers get the same
+event after commit."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import clock
+from app.db.models import WebhookDelivery, WebhookSubscription
+from app.services import effects, outbound, webhooks
+from app.services.errors import InvalidInput, NotFound
+from app.services.monitoring.config import config_of
+
+log = logging.getLogger(__name__)
+
+EVENTS = (
+    "monitoring.alert_triggered",
+    "monitoring.alert_resolved",
+    "monitoring.agent_status_changed",
+    "monitoring.agent_restarted",
+    "monitoring.threshold_exceeded",
+)
+CHANNELS = ("webhook", "slack", "email", "pagerduty")
+MAX_SUBSCRIPTIONS = 100
+
+
+def emit(
+    session: AsyncSession,
+    event: str,
+    data: dict[str, Any],
+    *,
+    object_id: str,
+    tenant_id: str | None,
+    subscribers: list[WebhookSubscription],
+    channels: list[str] = (),  # type: ignore[assignment]
+) -> None:
+    """Record deliveries of one event to every matching subscription and named channel."""
+    config = config_of(session)
+    payload = {"event": event, "occurred_at": clock.now().isoformat(), "data": data}
+    for sub in subscribers:
+        if event not in sub.events:
+            continue
+        if sub.tenant_id is not None and sub.tenant_id != tenant_id:
+            continue
+        webhooks.schedule(
+            session,
+            kind="monitoring",
+            object_id=object_id,
+            url=sub.url,
+            payload=payload,
+            queue=config.queue,
+            tenant_id=sub.tenant_id,
+            subscription_id=sub.id,
+        )
+    for channel in dict.fromkeys(channels):
+        url = config.channel_urls.get(channel)
+        if not url:
+            log.info("alert channel %r is not configured: %s not sent there", channel, event)
+            continue
+        webhooks.schedule(
+            session,
+            kind="alert_channel",
+            object_id=object_id,
+            url=url,
+            payload={**payload, "channel": channel},
+            queue=config.queue,
+            tenant_id=tenant_id,
+        )
+
+
+async def load_subscribers(session: AsyncSession) -> list[WebhookSubscription]:
+    return list((await session.execute(select(WebhookSubscription))).scalars())
+
+
+def publish(session: AsyncSession, kind: str, key: str, data: dict[str, Any]) -> None:
+    """For GraphQL subscribers, after commit."""
+    effects.record(session, effects.Published(kind, key, data))
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+async def subscribe(
+    *,
+    session: AsyncSession,
+    url: str,
+    events: list[str],
+    actor: str,
+    tenant_id: str | None,
+    description: str | None = None,
+    secret: str | None = None,
+) -> WebhookSubscription:
+    """A new subscription; its secret (given or generated) is shown to the caller once."""
+    config = config_of(session)
+    outbound.check_url(url, allow_private=config.allow_private_webhooks, field="url")
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown or not events:
+        raise InvalidInput(
+            f"events must be a non-empty list of {', '.join(EVENTS)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
+            field="events",
+        )
+    if secret is not None and not 16 <= len(secret) <= 128:
+        raise InvalidInput("secret must be 16 to 128 characters", field="secret")
+    count = len(await load_subscribers(session))
+    if count >= MAX_SUBSCRIPTIONS:
+        raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions", field="url")
+    sub = WebhookSubscription(
+        id=uuid.uuid4(),
+        url=url,
+        events=list(dict.fromkeys(events)),
+        secret=secret or "whsec_" + secrets.token_urlsafe(32),
+        description=description,
+        tenant_id=tenant_id,
+        created_by=actor,
+        created_at=clock.now(),
+    )
+    session.add(sub)
+    await session.flush()
+    return sub
+
+
+async def list_subscriptions(
+    *, session: AsyncSession, tenant_id: str | None
+) -> list[WebhookSubscription]:
+    stmt = select(WebhookSubscription).order_by(WebhookSubscription.created_at)
+    if tenant_id is not None:
+        stmt = stmt.where(WebhookSubscription.tenant_id == tenant_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_subscription(
+    *, session: AsyncSession, subscription_id: uuid.UUID, tenant_id: str | None
+) -> WebhookSubscription:
+    sub = await session.get(WebhookSubscription, subscription_id)
+    if sub is None or (tenant_id is not None and sub.tenant_id != tenant_id):
+        raise NotFound(
+            f"webhook subscription {subscription_id} not found",
+            field="subscription_id",
+            code="subscription_not_found",
+        )
+    return sub
+
+
+async def unsubscribe(
+    *, session: AsyncSession, subscription_id: uuid.UUID, tenant_id: str | None
+) -> None:
+    """Delete it; its deliveries not yet sent are dropped, its delivery log stays."""
+    sub = await get_subscription(
+        session=session, subscription_id=subscription_id, tenant_id=tenant_id
+    )
+    await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.subscription_id == sub.id, WebhookDelivery.status == "pending"
+        )
+    )
+    await session.delete(sub)
+    await session.flush()
+
+
+async def deliveries(
+    *, session: AsyncSession, subscription_id: uuid.UUID, limit: int = 50
+) -> list[WebhookDelivery]:
+    stmt = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.created_at.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def secret_of(session: AsyncSession, subscription_id: uuid.UUID) -> str | None:
+    sub = await session.get(WebhookSubscription, subscription_id)
+    return None if sub is None else sub.secret
+
+
+async def agent_status(
+    session: AsyncSession,
+    agent: Any,
+    status: str,
+    subscribers: list[WebhookSubscription] | None = None,
+) -> bool:
+    """Announce an agent's derived status when it differs from the last one announced (GraphQL
+    subscribers and monitoring.agent_status_changed). `subscribers` None: loaded if needed."""
+    previous = agent.observed_status
+    if previous == status:
+        return False
+    agent.observed_status = status
+    data = {
+        "agent_id": agent.id,
+        "name": agent.name,
+        "type": agent.type,
+        "tenant_id": agent.tenant_id,
+        "status": status,
+        "previous_status": previous,
+        "last_heartbeat": agent.last_heartbeat_at.isoformat(),
+    }
+    publish(session, "agent_status", agent.id, data)
+    emit(
+        session,
+        "monitoring.agent_status_changed",
+        data,
+        object_id=agent.id,
+        tenant_id=agent.tenant_id,
+        subscribers=subscribers if subscribers is not None else await load_subscribers(session),
+    )
+    return True
