@@ -9,10 +9,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.agents.status import StatusRules
+from app.services.health import ModelService
 from app.services.monitoring.config import MonitoringConfig
 from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
-from app.services.pipeline.health import ModelService
 from app.services.semaphore import SemaphoreConfig
 from app.services.task_specs import TaskDefaults
 
@@ -379,6 +379,7 @@ class Settings(BaseSettings):
             log_retention_days=self.log_retention_days,
             metric_retention_days=self.metric_retention_days,
             exports_dir=self.data_dir / "exports",
+            task_defaults=self.task_defaults,
         )
 
     @property

@@ -11,9 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.rest.deps import PlatformOperator, PlatformReader, State
-from app.services import dlq
+from app.services import dlq, health
 from app.services.errors import NotFound
-from app.services.pipeline import health
 from app.services.pipeline.breakers import Breakers
 from app.uow import read_only, unit_of_work
 

@@ -18,6 +18,13 @@ PIPELINE_TYPES: dict[str, tuple[str, ...]] = {
     "analysis": ("risk_analysis",),
 }
 
+# Background work opsgraph starts itself (seed 004's metric exports; seed 002's jobs extend it).
+BACKGROUND_TYPES: dict[str, tuple[str, ...]] = {
+    "export": ("metrics",),
+}
+
+SYSTEM_TYPES = {**PIPELINE_TYPES, **BACKGROUND_TYPES}
+
 # An operation alone names its task type (submitTask(operation: "chat_completion")).
 OPERATION_TYPES: dict[str, str] = {op: tt for tt, ops in TASK_TYPES.items() for op in ops}
 
@@ -26,8 +33,8 @@ def resolve(
     task_type: str | None, operation: str | None, *, system: bool = False
 ) -> tuple[str, str]:
     """Return (task_type, operation) or raise InvalidInput naming the offending field."""
-    if system and task_type in PIPELINE_TYPES:
-        return task_type, operation or PIPELINE_TYPES[task_type][0]
+    if system and task_type in SYSTEM_TYPES:
+        return task_type, operation or SYSTEM_TYPES[task_type][0]
     if task_type is None and operation is None:
         raise InvalidInput("give a taskType or an operation", field="taskType")
     if task_type is None:

@@ -126,6 +126,7 @@ class AgentLog(Base):
             "to_tsvector('simple', message) || jsonb_to_tsvector('simple', context, '[\"all\"]')",
             persisted=True,
         ),
+        deferred=True,  # for the index and WHERE clauses; never worth loading
     )
 
     __table_args__ = (

@@ -29,9 +29,9 @@ from app.gql.pipeline.types import (
     SecurityEvent,
     SystemHealth,
 )
-from app.services import dlq
+from app.services import dlq, health
 from app.services.errors import NotFound
-from app.services.pipeline import health, queries
+from app.services.pipeline import queries
 from app.services.pipeline.breakers import Breakers
 from app.uow import read_only
 

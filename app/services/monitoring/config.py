@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.agents.status import StatusRules
+from app.services.task_specs import TaskDefaults
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class MonitoringConfig:
     log_retention_days: float = 14.0
     metric_retention_days: float = 30.0
     exports_dir: Path = Path(".opsgraph/exports")
+    task_defaults: TaskDefaults = field(default_factory=TaskDefaults)
 
 
 def config_of(session: AsyncSession) -> MonitoringConfig:

@@ -1,6 +1,6 @@
-"""System health (seed 002's /api/system/health): PostgreSQL, Redis, live workers, and each
-model service with its circuit breaker. HTTP model services are probed with a short timeout;
-simulated ones are healthy by construction."""
+"""System health (seed 002's /api/system/health, seed 004's /api/v1/monitoring/health):
+PostgreSQL, Redis, live workers, and each model service with its circuit breaker. HTTP model
+services are probed with a short timeout; simulated ones are healthy by construction."""
 
 from __future__ import annotations
 

@@ -1,0 +1,113 @@
+"""Agent logs: bulk ingest (all or nothing) and search by agent, level floor, time window and
+full text (PostgreSQL's `simple` configuration over the message and the context's values, so
+identifiers and error codes match as written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import clock
+from app.db.models import Agent, AgentLog
+from app.services.errors import InvalidInput
+
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+MAX_BATCH = 1000
+MAX_LIMIT = 1000
+
+
+class TooManyEntries(InvalidInput):
+    code = "payload_too_large"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    timestamp: datetime
+    level: str
+    message: str
+    agent_id: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    agent_id: str | None = None
+    level: str | None = None  # a floor: warn means warn and error
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    search: str | None = None
+    limit: int = 100
+    tenant_id: str | None = None
+
+
+async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: str | None) -> int:
+    """Store a batch in one statement. A tenant-scoped caller's lines are its tenant's; an
+    installation-wide caller's lines take the tenant of the agent they name."""
+    if len(entries) > MAX_BATCH:
+        raise TooManyEntries(f"at most {MAX_BATCH} log entries per request", field="logs")
+    for i, e in enumerate(entries):
+        if e.level not in LEVELS:
+            raise InvalidInput(
+                f"logs[{i}].level must be one of {', '.join(LEVELS)}", field=f"logs.{i}.level"
+            )
+    if not entries:
+        return 0
+    owners: dict[str, str | None] = {}
+    if tenant_id is None:
+        names = {e.agent_id for e in entries if e.agent_id}
+        if names:
+            rows = await session.execute(
+                select(Agent.id, Agent.tenant_id).where(Agent.id.in_(names))
+            )
+            owners = {a: t for a, t in rows.all()}
+    now = clock.now()
+    await session.execute(
+        insert(AgentLog),
+        [
+            {
+                "at": e.timestamp,
+                "level": e.level,
+                "level_no": LEVELS[e.level],
+                "agent_id": e.agent_id,
+                "tenant_id": tenant_id if tenant_id is not None else owners.get(e.agent_id or ""),
+                "message": e.message,
+                "context": e.context,
+                "trace_id": e.trace_id,
+                "received_at": now,
+            }
+            for e in entries
+        ],
+    )
+    return len(entries)
+
+
+def tsquery(text: str) -> Any:
+    return func.websearch_to_tsquery("simple", text)
+
+
+async def search(*, session: AsyncSession, query: LogQuery) -> list[AgentLog]:
+    """Newest first."""
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    stmt = select(AgentLog)
+    if query.agent_id is not None:
+        stmt = stmt.where(AgentLog.agent_id == query.agent_id)
+    if query.level is not None:
+        if query.level not in LEVELS:
+            raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")
+        stmt = stmt.where(AgentLog.level_no >= LEVELS[query.level])
+    if query.start_time is not None:
+        stmt = stmt.where(AgentLog.at >= query.start_time)
+    if query.end_time is not None:
+        stmt = stmt.where(AgentLog.at <= query.end_time)
+    if query.tenant_id is not None:
+        stmt = stmt.where(AgentLog.tenant_id == query.tenant_id)
+    if query.search is not None and query.search.strip():
+        stmt = stmt.where(AgentLog.search.op("@@")(tsquery(query.search)))
+    stmt = stmt.order_by(AgentLog.at.desc(), AgentLog.id.desc()).limit(query.limit)
+    return list((await session.execute(stmt)).scalars())
