@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
+from app import clock
 from app.config import Settings, get_settings
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
@@ -74,6 +75,7 @@ def create_rest_app(settings: Settings) -> FastAPI:
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or get_settings()
+    clock.configure(settings.monitoring_clock_file)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

@@ -9,7 +9,7 @@ import logging
 import re
 
 from app.services.agents import registry
-from app.uow import transaction
+from app.uow import unit_of_work
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ async def report_forever(state: WorkerState) -> None:
         beat = state.beat
         completed, failed = beat.completed, beat.failed
         new_failures = failed - last_failed
+        latencies, tokens = state.usage.take()
         report = registry.Heartbeat(
             name=f"opsgraph worker {state.name}",
             type="opsgraph_worker",
@@ -45,10 +46,14 @@ async def report_forever(state: WorkerState) -> None:
                 requests=(completed - last_completed) + new_failures,
                 errors=new_failures,
                 errors_by_type={"task_failed": new_failures} if new_failures else {},
+                latencies_ms=latencies,
+                input_tokens=sum(t["input"] for t in tokens.values()),
+                output_tokens=sum(t["output"] for t in tokens.values()),
+                tokens_by_model=dict(tokens),
             ),
         )
         try:
-            async with transaction(state.sessionmaker) as session:
+            async with unit_of_work(state.sessionmaker, state.redis) as session:
                 await registry.heartbeat(
                     session=session,
                     agent_id=agent_id,
@@ -60,4 +65,5 @@ async def report_forever(state: WorkerState) -> None:
             raise
         except Exception as exc:  # a store outage: the next report carries the counts
             log.debug("agent report failed: %s", exc)
+            state.usage.restore(latencies, tokens)
         await asyncio.sleep(state.settings.agent_report_seconds)

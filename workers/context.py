@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,44 @@ from app.services.backoff import BackoffPolicy
 from app.services.heartbeats import WorkerBeat
 from workers.pipeline.models import PipelineModels
 from workers.providers import Provider
+
+
+class UsageSinceReport:
+    """Latencies and tokens of the tasks completed since the last agent report; bounded (the
+    latest latencies, the first models) so a report that keeps failing holds no backlog."""
+
+    MAX_LATENCIES = 1000
+    MAX_MODELS = 50
+
+    def __init__(self) -> None:
+        self.latencies_ms: deque[float] = deque(maxlen=self.MAX_LATENCIES)
+        self.tokens: dict[str, dict[str, int]] = {}
+
+    def add(
+        self, latency_ms: float | None, model: str | None, tokens_in: int, tokens_out: int
+    ) -> None:
+        if latency_ms is not None:
+            self.latencies_ms.append(round(latency_ms, 2))
+        if model and (tokens_in or tokens_out):
+            if model not in self.tokens and len(self.tokens) >= self.MAX_MODELS:
+                model = "other"
+            t = self.tokens.setdefault(model, {"input": 0, "output": 0})
+            t["input"] += tokens_in
+            t["output"] += tokens_out
+
+    def restore(self, latencies: list[float], tokens: dict[str, dict[str, int]]) -> None:
+        """Put back what a failed report took (older latencies first, within the bound)."""
+        room = self.MAX_LATENCIES - len(self.latencies_ms)
+        if room > 0:
+            self.latencies_ms.extendleft(reversed(latencies[-room:]))
+        for model, t in tokens.items():
+            self.add(None, model, t["input"], t["output"])
+
+    def take(self) -> tuple[list[float], dict[str, dict[str, int]]]:
+        taken = list(self.latencies_ms), self.tokens
+        self.latencies_ms.clear()
+        self.tokens = {}
+        return taken
 
 
 @dataclass
@@ -31,6 +70,8 @@ class WorkerState:
     running: set[str] = field(default_factory=set)
     # ids of tasks whose job this process holds while it waits for an LLM slot
     waiting: set[str] = field(default_factory=set)
+    # what completed tasks cost since the last agent report (see workers/agent_report.py)
+    usage: UsageSinceReport = field(default_factory=lambda: UsageSinceReport())
 
     @property
     def name(self) -> str:

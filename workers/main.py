@@ -18,13 +18,14 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
-from app import dispatch
+from app import clock, dispatch
 from app.config import Settings
 from app.db.base import make_engine, make_sessionmaker
 from app.services import heartbeats
 from app.services.backoff import BackoffPolicy
 from workers.agent_report import report_forever
 from workers.context import WorkerState
+from workers.monitoring import evaluate_forever
 from workers.pipeline.batcher import close_due_forever
 from workers.pipeline.models import make_models
 from workers.pipeline.watcher import watch_forever
@@ -187,6 +188,7 @@ async def _supervise(worker: Worker) -> None:
 
 
 async def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
+    clock.configure(settings.monitoring_clock_file)
     state = await build_state(settings, queues=queues, concurrency=concurrency)
     redis, name = state.redis, state.name
     workers = build_workers(state)
@@ -198,6 +200,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),
         asyncio.create_task(report_forever(state), name="agent-report"),
+        asyncio.create_task(evaluate_forever(state), name="alert-evaluator"),
     ]
     if set(queues) & set(settings.pipeline.queues):
         loops.append(asyncio.create_task(close_due_forever(state), name="batch-timer"))

@@ -152,6 +152,7 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
         await _persist(lambda: _acknowledge_cancel(state, task))
         return None
     state.beat.completed += 1
+    state.usage.add(usage.latency_ms, usage.model, usage.input_tokens, usage.output_tokens)
     return None
 
 

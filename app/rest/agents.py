@@ -17,7 +17,7 @@ from app.rest.deps import Operator, Reader, State
 from app.rest.params import JsonInt, json_integer
 from app.services.agents import controls, queries, registry
 from app.services.errors import DomainError, NotFound
-from app.uow import read_only, transaction
+from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/monitoring/agents", tags=["AI Agents"])
 
@@ -145,7 +145,7 @@ async def heartbeat(agent_id: AgentId, body: HeartbeatIn, state: State, principa
     )
     rules = state.settings.agent_rules
     try:
-        async with transaction(state.sessionmaker) as session:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
             agent, wanted = await registry.heartbeat(
                 session=session,
                 agent_id=agent_id,
@@ -313,7 +313,7 @@ async def pause_agent(
 ) -> Any:
     body = body or PauseIn()
     try:
-        async with transaction(state.sessionmaker) as session:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
             done = await controls.pause(
                 session=session,
                 agent_id=agent_id,
@@ -341,7 +341,7 @@ async def resume_agent(
     agent_id: AgentId, state: State, principal: Operator, body: ReasonIn | None = None
 ) -> Any:
     try:
-        async with transaction(state.sessionmaker) as session:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
             done = await controls.resume(
                 session=session,
                 agent_id=agent_id,
@@ -366,7 +366,7 @@ async def restart_agent(
 ) -> Any:
     body = body or RestartIn()
     try:
-        async with transaction(state.sessionmaker) as session:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
             done = await controls.restart(
                 session=session,
                 agent_id=agent_id,
@@ -390,7 +390,7 @@ async def restart_agent(
 @router.post("/{agent_id}/scale", responses=SEED_ERRORS, summary="Scale Agent")
 async def scale_agent(agent_id: AgentId, body: ScaleIn, state: State, principal: Operator) -> Any:
     try:
-        async with transaction(state.sessionmaker) as session:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
             done, before = await controls.scale(
                 session=session,
                 agent_id=agent_id,

@@ -18,7 +18,7 @@ from app.gql.permissions import CanOperate, CanRead
 from app.services.agents import controls, queries, registry
 from app.services.errors import DomainError
 from app.services.paging import Keyset, Page, PageRequest
-from app.uow import read_only, transaction
+from app.uow import read_only, unit_of_work
 
 
 @strawberry.enum
@@ -271,7 +271,7 @@ class AgentMutations:
     ) -> AgentControlPayload:
         ctx = info.context
         try:
-            async with transaction(ctx.state.sessionmaker) as session:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
                 done = await controls.pause(
                     session=session,
                     agent_id=id,
@@ -291,7 +291,7 @@ class AgentMutations:
     ) -> AgentControlPayload:
         ctx = info.context
         try:
-            async with transaction(ctx.state.sessionmaker) as session:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
                 done = await controls.resume(
                     session=session,
                     agent_id=id,
@@ -310,7 +310,7 @@ class AgentMutations:
     ) -> AgentControlPayload:
         ctx = info.context
         try:
-            async with transaction(ctx.state.sessionmaker) as session:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
                 done = await controls.restart(
                     session=session,
                     agent_id=id,
@@ -330,7 +330,7 @@ class AgentMutations:
     ) -> AgentControlPayload:
         ctx = info.context
         try:
-            async with transaction(ctx.state.sessionmaker) as session:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
                 done, _ = await controls.scale(
                     session=session,
                     agent_id=id,
