@@ -21,7 +21,16 @@ from app.gql.view import GraphQLEndpoint
 from app.hygiene import InputHygiene
 from app.limits import BodySizeLimit
 from app.metrics import metrics
-from app.rest import agents, dlq, errors, llm_queue, llm_server, monitoring, pipeline, workflows
+from app.rest import (
+    ai_monitoring,
+    dlq,
+    errors,
+    llm_queue,
+    llm_server,
+    monitoring,
+    pipeline,
+    workflows,
+)
 from app.rest.methods import MethodGuard
 from app.state import AppState, open_state
 
@@ -61,8 +70,9 @@ def create_rest_app(settings: Settings) -> FastAPI:
     )
     # /monitoring/workflows/stats must be matched before /monitoring/workflows/{id}
     rest.include_router(errors.document_statuses(workflows.router))
-    # seed 004's /monitoring/agents lives beside seed 001's /monitoring paths
-    rest.include_router(errors.document_statuses(agents.router))
+    # seed 004's /monitoring paths live beside seed 001's
+    for router in ai_monitoring.routers:
+        rest.include_router(errors.document_statuses(router))
     rest.include_router(errors.document_statuses(monitoring.router))
     rest.include_router(errors.document_statuses(llm_queue.router))
     rest.include_router(errors.document_statuses(llm_server.router))

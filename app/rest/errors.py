@@ -8,9 +8,15 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.outages import STORE_ERRORS, is_data_error, is_outage
 
@@ -83,6 +89,33 @@ def document_statuses(router: APIRouter) -> APIRouter:
     return router
 
 
+TOO_LARGE = "payload_too_large"
+
+
+async def invalid_request(request: Request, exc: Exception) -> Response:
+    """A request model may mark an overflow (too many items in one request) with the error
+    type `payload_too_large`: that is a 413, not a 422."""
+    assert isinstance(exc, RequestValidationError)
+    for error in exc.errors():
+        if error.get("type") == TOO_LARGE:
+            return JSONResponse({"detail": error.get("msg", ""), "code": TOO_LARGE}, 413)
+    return await request_validation_exception_handler(request, exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Refusals by role carry seed 004's code beside the message."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 403:
+        return JSONResponse(
+            {"detail": exc.detail, "code": "insufficient_permissions"},
+            status_code=403,
+            headers=exc.headers,
+        )
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     for error in STORE_ERRORS:
         app.add_exception_handler(error, store_unavailable)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, Strict, StrictBool, field_validator
 
 from app import clock
 from app.auth import Principal
+from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import JsonInt, json_integer
 from app.services.agents import controls, queries, registry
@@ -23,29 +23,7 @@ router = APIRouter(prefix="/api/v1/monitoring/agents", tags=["AI Agents"])
 
 AgentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Field(max_length=2000)]
-SEED_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "agent_not_found"},
-    409: {"description": "agent_already_paused"},
-}
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"detail": message, "code": code}, status_code=status)
-
-
-def _fail(exc: DomainError) -> JSONResponse:
-    if isinstance(exc, NotFound):
-        return error_response(404, "agent_not_found", exc.message)
-    if isinstance(exc, controls.AlreadyPaused):
-        return error_response(409, "agent_already_paused", exc.message)
-    return JSONResponse(
-        {
-            "detail": [
-                {"loc": ["body", exc.field or "body"], "msg": exc.message, "type": "value_error"}
-            ]
-        },
-        status_code=422,
-    )
+SEED_ERRORS = documented((404, "agent_not_found"), (409, "agent_already_paused"))
 
 
 # --- heartbeat --------------------------------------------------------------------------------
@@ -155,7 +133,7 @@ async def heartbeat(agent_id: AgentId, body: HeartbeatIn, state: State, principa
             )
             current = agent.observed_status or "healthy"
     except DomainError as exc:
-        return _fail(exc)
+        return fail(exc)
     return HeartbeatOut(
         agent_id=agent_id, status=current, desired_state=DesiredOut(**wanted.__dict__)
     )
@@ -221,7 +199,7 @@ async def get_agent(agent_id: AgentId, state: State, principal: Reader) -> Any:
                 session=session, agent_id=agent_id, tenant_id=principal.tenant_id
             )
         except NotFound as exc:
-            return _fail(exc)
+            return fail(exc)
         now = clock.now()
         figures = (await queries.figures_for(session, [agent], now=now, rules=rules))[agent.id]
         v = queries.view(agent, figures, now=now, rules=rules)
@@ -324,7 +302,7 @@ async def pause_agent(
                 tenant_id=principal.tenant_id,
             )
     except DomainError as exc:
-        return _fail(exc)
+        return fail(exc)
     return {
         "agent_id": agent_id,
         "previous_status": done.previous_status,
@@ -351,7 +329,7 @@ async def resume_agent(
                 tenant_id=principal.tenant_id,
             )
     except DomainError as exc:
-        return _fail(exc)
+        return fail(exc)
     return {
         "agent_id": agent_id,
         "previous_status": done.previous_status,
@@ -377,7 +355,7 @@ async def restart_agent(
                 tenant_id=principal.tenant_id,
             )
     except DomainError as exc:
-        return _fail(exc)
+        return fail(exc)
     return {
         "agent_id": agent_id,
         "previous_status": done.previous_status,
@@ -401,7 +379,7 @@ async def scale_agent(agent_id: AgentId, body: ScaleIn, state: State, principal:
                 tenant_id=principal.tenant_id,
             )
     except DomainError as exc:
-        return _fail(exc)
+        return fail(exc)
     return {
         "agent_id": agent_id,
         "previous_replicas": before,

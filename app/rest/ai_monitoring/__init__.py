@@ -1,0 +1,13 @@
+"""Seed 004's AI Monitoring API (/api/v1/monitoring): agents, alerts, logs, metrics, the
+dashboard, system health, and webhook subscriptions (beyond the seed)."""
+
+from app.rest.ai_monitoring import agents, alerts, logs, metrics, overview, webhooks
+
+routers = [
+    agents.router,
+    alerts.router,
+    logs.router,
+    metrics.router,
+    overview.router,
+    webhooks.router,
+]

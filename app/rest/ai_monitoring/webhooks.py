@@ -1,0 +1,126 @@
+"""Webhook subscriptions to seed 004's monitoring events (beyond the seed's table of event
+names): create (the secret is shown once), list, delete, and each one's delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from app.db.models import WebhookDelivery, WebhookSubscription
+from app.rest.ai_monitoring.errors import documented, fail
+from app.rest.deps import Operator, Reader, State
+from app.services.errors import DomainError
+from app.services.monitoring import notify
+from app.uow import read_only, unit_of_work
+
+router = APIRouter(prefix="/api/v1/monitoring/webhooks", tags=["AI Monitoring: webhooks"])
+NOT_FOUND = documented((404, "subscription_not_found"))
+
+
+class SubscriptionIn(BaseModel):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    events: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=5)
+    description: Annotated[str | None, Field(max_length=500)] = None
+    secret: Annotated[str | None, Field(min_length=16, max_length=128)] = None
+
+
+def subscription_out(s: WebhookSubscription, *, with_secret: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(s.id),
+        "url": s.url,
+        "events": s.events,
+        "description": s.description,
+        "tenant_id": s.tenant_id,
+        "created_by": s.created_by,
+        "created_at": s.created_at,
+    }
+    if with_secret:
+        out["secret"] = s.secret
+    return out
+
+
+def delivery_out(d: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": str(d.id),
+        "event": d.event,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "created_at": d.created_at,
+        "next_attempt_at": d.next_attempt_at if d.status == "pending" else None,
+        "finished_at": d.finished_at,
+    }
+
+
+@router.post("", status_code=201, summary="Subscribe to monitoring events")
+async def subscribe(body: SubscriptionIn, state: State, principal: Operator) -> Any:
+    """Deliveries are signed: `X-Opsgraph-Signature: sha256=<hex HMAC-SHA256 of
+    "<X-Opsgraph-Timestamp>.<body>" with this subscription's secret>`. The secret is in this
+    answer only."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            sub = await notify.subscribe(
+                session=session,
+                url=body.url,
+                events=body.events,
+                actor=principal.subject,
+                tenant_id=principal.tenant_id,
+                description=body.description,
+                secret=body.secret,
+            )
+            out = subscription_out(sub, with_secret=True)
+    except DomainError as exc:
+        return fail(exc)
+    return out
+
+
+@router.get("", summary="List webhook subscriptions")
+async def list_subscriptions(state: State, principal: Reader) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        subs = await notify.list_subscriptions(session=session, tenant_id=principal.tenant_id)
+    return {"subscriptions": [subscription_out(s) for s in subs], "events": list(notify.EVENTS)}
+
+
+@router.delete(
+    "/{subscription_id}",
+    status_code=204,
+    response_class=Response,
+    responses=NOT_FOUND,
+    summary="Unsubscribe",
+)
+async def unsubscribe(subscription_id: uuid.UUID, state: State, principal: Operator) -> Response:
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            await notify.unsubscribe(
+                session=session, subscription_id=subscription_id, tenant_id=principal.tenant_id
+            )
+    except DomainError as exc:
+        return fail(exc)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{subscription_id}/deliveries", responses=NOT_FOUND, summary="A subscription's deliveries"
+)
+async def deliveries(
+    subscription_id: uuid.UUID,
+    state: State,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    """Newest first: each delivery's event, status, attempts and last outcome."""
+    try:
+        async with read_only(state.sessionmaker) as session:
+            await notify.get_subscription(
+                session=session, subscription_id=subscription_id, tenant_id=principal.tenant_id
+            )
+            found = await notify.deliveries(
+                session=session, subscription_id=subscription_id, limit=limit
+            )
+    except DomainError as exc:
+        return fail(exc)
+    return {"deliveries": [delivery_out(d) for d in found]}
