@@ -1,9 +1,10 @@
-"""The `opsgraph` command: serve, worker, dev, migrate, token, apikey, schema."""
+"""The `opsgraph` command: serve, worker, dev, migrate, token, apikey, agent-sim, schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from app import agent_sim
 from app.auth import ROLES, issue_token
 from app.config import Settings, get_settings
 
@@ -135,6 +137,32 @@ def cmd_apikey(args: argparse.Namespace) -> None:
         return plaintext
 
     print(asyncio.run(run()))
+
+
+def cmd_agent_sim(args: argparse.Namespace) -> None:
+    if args.api_key:
+        headers = {"X-API-Key": args.api_key}
+    elif args.token:
+        headers = {"Authorization": f"Bearer {args.token}"}
+    else:
+        raise SystemExit("give --token (opsgraph token --role ai_admin) or --api-key")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    opts = agent_sim.SimOptions(
+        url=args.url,
+        headers=headers,
+        count=args.count,
+        prefix=args.prefix,
+        type=args.type,
+        interval=args.interval,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        beats=args.beats,
+        tenant_id=args.tenant,
+        logs=args.logs,
+        seed=args.seed,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(agent_sim.run(opts))
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -297,6 +325,22 @@ def main(argv: list[str] | None = None) -> None:
     r = apikey.add_parser("revoke", help="revoke every key with this name")
     r.add_argument("--name", required=True)
     r.set_defaults(func=cmd_apikey)
+
+    p = sub.add_parser("agent-sim", help="simulated AI agents heartbeating to an API")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the opsgraph API")
+    p.add_argument("--token", default=None, help="bearer token (opsgraph token ...)")
+    p.add_argument("--api-key", default=None, help="X-API-Key instead of a token")
+    p.add_argument("--count", type=int, default=3)
+    p.add_argument("--prefix", default="sim_agent", help="agent ids are <prefix>_001 ...")
+    p.add_argument("--type", default="simulated")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between heartbeats")
+    p.add_argument("--latency-ms", type=float, default=200.0, help="typical request latency")
+    p.add_argument("--error-rate", type=float, default=1.0, help="percent of requests failing")
+    p.add_argument("--beats", type=int, default=0, help="stop after this many (0: never)")
+    p.add_argument("--tenant", default=None)
+    p.add_argument("--logs", action="store_true", help="also send a log line per beat")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_agent_sim)
 
     p = sub.add_parser("schema", help="print the GraphQL SDL")
     p.set_defaults(func=cmd_schema)

@@ -30,7 +30,17 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
 
 
 @pytest.fixture(scope="session")
-def env(stores: Stores) -> dict[str, str]:
+def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every process of the session reads the monitoring clock's offset here (see app/clock.py);
+    tests that move it put it back."""
+    path = tmp_path_factory.mktemp("clock") / "offset"
+    # (the folder also serves as the processes' data folder: exports land there)
+    path.write_text("0")
+    return path
+
+
+@pytest.fixture(scope="session")
+def env(stores: Stores, clock_file: Path) -> dict[str, str]:
     """Environment for server and worker processes: fast timings so recovery is quick."""
     return {
         "OPSGRAPH_DATABASE_URL": stores.database_url,
@@ -55,6 +65,9 @@ def env(stores: Stores) -> dict[str, str]:
         "OPSGRAPH_METRICS_KEY": "scrape-key-for-tests",
         "OPSGRAPH_AGENT_OFFLINE_SECONDS": "2",
         "OPSGRAPH_AGENT_REPORT_SECONDS": "0.5",
+        "OPSGRAPH_ALERT_EVAL_INTERVAL_SECONDS": "0.5",
+        "OPSGRAPH_MONITORING_CLOCK_FILE": str(clock_file),
+        "OPSGRAPH_DATA_DIR": str(clock_file.parent / "data"),
     }
 
 
@@ -120,8 +133,8 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
             text(
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
                 "llm_stats_state, webhook_deliveries, task_counters, camera_images, detections, "
-                "enrichments, batches, security_events, agents, agent_samples, agent_controls "
-                "CASCADE"
+                "enrichments, batches, security_events, agents, agent_samples, agent_controls, "
+                "alert_rules, alert_pending, alerts, agent_logs, webhook_subscriptions CASCADE"
             )
         )
     client = aioredis.Redis.from_url(stores.redis_url)

@@ -18,7 +18,16 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
-from app.gql.agents import AgentMutations, AgentQueries
+from app.gql.ai_monitoring import (
+    AgentMutations,
+    AgentQueries,
+    AlertMutations,
+    AlertQueries,
+    MonitoringSubscription,
+    ObserveQueries,
+    WebhookMutations,
+    WebhookQueries,
+)
 from app.gql.cost import cost_extensions
 from app.gql.fanout import SharingSchema
 from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
@@ -32,15 +41,39 @@ from app.outages import STORE_ERRORS, is_data_error, is_outage
 
 Query = merge_types(
     "Query",
-    (TaskQueries, WorkflowQueries, MonitoringQueries, LlmQueries, PipelineQueries, AgentQueries),
+    (
+        TaskQueries,
+        WorkflowQueries,
+        MonitoringQueries,
+        LlmQueries,
+        PipelineQueries,
+        AgentQueries,
+        AlertQueries,
+        ObserveQueries,
+        WebhookQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (TaskMutations, WorkflowMutations, LlmMutations, PipelineMutations, AgentMutations),
+    (
+        TaskMutations,
+        WorkflowMutations,
+        LlmMutations,
+        PipelineMutations,
+        AgentMutations,
+        AlertMutations,
+        WebhookMutations,
+    ),
 )
 Subscription = merge_types(
     "Subscription",
-    (TaskSubscription, WorkflowSubscription, LlmSubscription, PipelineSubscription),
+    (
+        TaskSubscription,
+        WorkflowSubscription,
+        LlmSubscription,
+        PipelineSubscription,
+        MonitoringSubscription,
+    ),
 )
 
 

@@ -47,10 +47,20 @@ class Latency(BaseModel):
     p99: Millis | None = None
 
 
+class ModelTokens(BaseModel):
+    input: JsonInt = Field(0, ge=0, le=10**15)
+    output: JsonInt = Field(0, ge=0, le=10**15)
+
+
 class Tokens(BaseModel):
     input: JsonInt = Field(0, ge=0, le=10**15)
     output: JsonInt = Field(0, ge=0, le=10**15)
-    by_model: dict[str, JsonInt] = Field(default_factory=dict)
+    by_model: dict[str, JsonInt | ModelTokens] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Per model: {input, output} (costed by the price table) or a bare total"
+        " (costed at the input price)",
+    )
 
 
 class BeatMetrics(BaseModel):
@@ -118,7 +128,10 @@ async def heartbeat(agent_id: AgentId, body: HeartbeatIn, state: State, principa
             latency_p99_ms=m.latency.p99 if m.latency else None,
             input_tokens=m.tokens.input,
             output_tokens=m.tokens.output,
-            tokens_by_model=m.tokens.by_model,
+            tokens_by_model={
+                k: v.model_dump() if isinstance(v, ModelTokens) else v
+                for k, v in m.tokens.by_model.items()
+            },
         ),
     )
     rules = state.settings.agent_rules

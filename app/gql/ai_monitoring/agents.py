@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -259,6 +260,21 @@ def _failed(exc: DomainError) -> AgentControlPayload:
     )
 
 
+Control = Callable[[AsyncSession, str, str | None], Awaitable[controls.ControlResult]]
+
+
+async def _control(info: Info, call: Control) -> AgentControlPayload:
+    """Run one control in a unit of work as the caller (actor, tenant), as a payload."""
+    ctx = info.context
+    actor = ctx.principal.subject if ctx.principal else "?"
+    try:
+        async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+            done = await call(session, actor, ctx.tenant_id)
+    except DomainError as exc:
+        return _failed(exc)
+    return _payload(done)
+
+
 @strawberry.type
 class AgentMutations:
     @strawberry.mutation(permission_classes=[CanOperate])
@@ -269,77 +285,73 @@ class AgentMutations:
         reason: str | None = None,
         duration_minutes: int | None = None,
     ) -> AgentControlPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                done = await controls.pause(
-                    session=session,
-                    agent_id=id,
-                    actor=ctx.principal.subject if ctx.principal else "?",
-                    reason=reason,
-                    duration_minutes=duration_minutes,
-                    rules=ctx.state.settings.agent_rules,
-                    tenant_id=ctx.tenant_id,
-                )
-        except DomainError as exc:
-            return _failed(exc)
-        return _payload(done)
+        rules = info.context.state.settings.agent_rules
+        return await _control(
+            info,
+            lambda session, actor, tenant: controls.pause(
+                session=session,
+                agent_id=id,
+                actor=actor,
+                reason=reason,
+                duration_minutes=duration_minutes,
+                rules=rules,
+                tenant_id=tenant,
+            ),
+        )
 
     @strawberry.mutation(permission_classes=[CanOperate])
     async def resume_agent(
         self, info: Info, id: str, reason: str | None = None
     ) -> AgentControlPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                done = await controls.resume(
-                    session=session,
-                    agent_id=id,
-                    actor=ctx.principal.subject if ctx.principal else "?",
-                    reason=reason,
-                    rules=ctx.state.settings.agent_rules,
-                    tenant_id=ctx.tenant_id,
-                )
-        except DomainError as exc:
-            return _failed(exc)
-        return _payload(done)
+        rules = info.context.state.settings.agent_rules
+        return await _control(
+            info,
+            lambda session, actor, tenant: controls.resume(
+                session=session,
+                agent_id=id,
+                actor=actor,
+                reason=reason,
+                rules=rules,
+                tenant_id=tenant,
+            ),
+        )
 
     @strawberry.mutation(permission_classes=[CanOperate])
     async def restart_agent(
         self, info: Info, id: str, reason: str | None = None, force: bool = False
     ) -> AgentControlPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                done = await controls.restart(
-                    session=session,
-                    agent_id=id,
-                    actor=ctx.principal.subject if ctx.principal else "?",
-                    reason=reason,
-                    force=force,
-                    rules=ctx.state.settings.agent_rules,
-                    tenant_id=ctx.tenant_id,
-                )
-        except DomainError as exc:
-            return _failed(exc)
-        return _payload(done)
+        rules = info.context.state.settings.agent_rules
+        return await _control(
+            info,
+            lambda session, actor, tenant: controls.restart(
+                session=session,
+                agent_id=id,
+                actor=actor,
+                reason=reason,
+                force=force,
+                rules=rules,
+                tenant_id=tenant,
+            ),
+        )
 
     @strawberry.mutation(permission_classes=[CanOperate])
     async def scale_agent(
         self, info: Info, id: str, replicas: int, reason: str | None = None
     ) -> AgentControlPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                done, _ = await controls.scale(
-                    session=session,
-                    agent_id=id,
-                    actor=ctx.principal.subject if ctx.principal else "?",
-                    reason=reason,
-                    replicas=replicas,
-                    rules=ctx.state.settings.agent_rules,
-                    tenant_id=ctx.tenant_id,
-                )
-        except DomainError as exc:
-            return _failed(exc)
-        return _payload(done)
+        rules = info.context.state.settings.agent_rules
+
+        async def scale(
+            session: AsyncSession, actor: str, tenant: str | None
+        ) -> controls.ControlResult:
+            done, _ = await controls.scale(
+                session=session,
+                agent_id=id,
+                actor=actor,
+                reason=reason,
+                replicas=replicas,
+                rules=rules,
+                tenant_id=tenant,
+            )
+            return done
+
+        return await _control(info, scale)

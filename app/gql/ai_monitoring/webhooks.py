@@ -1,0 +1,156 @@
+"""Webhook subscriptions to monitoring events in GraphQL: list with delivery logs, create (the
+secret is answered once), delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.db.models import WebhookSubscription as SubscriptionRow
+from app.gql.ai_monitoring.alerts import MonitoringError, errors_of
+from app.gql.context import Info
+from app.gql.permissions import CanOperate, CanRead
+from app.services.errors import DomainError, NotFound
+from app.services.monitoring import notify
+from app.uow import read_only, unit_of_work
+
+
+@strawberry.type
+class WebhookDelivery:
+    id: strawberry.ID
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@strawberry.type
+class WebhookSubscription:
+    row: strawberry.Private[SubscriptionRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def url(self) -> str:
+        return self.row.url
+
+    @strawberry.field
+    def events(self) -> list[str]:
+        return list(self.row.events)
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.row.description
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="Newest first.")
+    async def deliveries(self, info: Info, limit: int = 20) -> list[WebhookDelivery]:
+        async with read_only(info.context.state.sessionmaker) as session:
+            found = await notify.deliveries(
+                session=session, subscription_id=self.row.id, limit=max(1, min(limit, 500))
+            )
+        return [
+            WebhookDelivery(
+                id=strawberry.ID(str(d.id)),
+                event=d.event,
+                status=d.status,
+                attempts=d.attempts,
+                last_status_code=d.last_status_code,
+                last_error=d.last_error,
+                created_at=d.created_at,
+                finished_at=d.finished_at,
+            )
+            for d in found
+        ]
+
+
+@strawberry.type
+class WebhookQueries:
+    @strawberry.field(permission_classes=[CanRead])
+    async def webhook_subscriptions(self, info: Info) -> list[WebhookSubscription]:
+        async with read_only(info.context.state.sessionmaker) as session:
+            subs = await notify.list_subscriptions(
+                session=session, tenant_id=info.context.tenant_id
+            )
+        return [WebhookSubscription(row=s) for s in subs]
+
+    @strawberry.field(description="The event names a subscription may take.")
+    def webhook_events(self) -> list[str]:
+        return list(notify.EVENTS)
+
+
+@strawberry.type
+class SubscribePayload:
+    subscription: WebhookSubscription | None
+    secret: str | None = strawberry.field(
+        description="HMAC-SHA256 key of this subscription's signatures; answered only here."
+    )
+    errors: list[MonitoringError]
+
+
+@strawberry.type
+class UnsubscribePayload:
+    deleted: bool
+    errors: list[MonitoringError]
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def create_webhook_subscription(
+        self,
+        info: Info,
+        url: str,
+        events: list[str],
+        description: str | None = None,
+        secret: str | None = None,
+    ) -> SubscribePayload:
+        ctx = info.context
+        try:
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                sub = await notify.subscribe(
+                    session=session,
+                    url=url,
+                    events=events,
+                    actor=ctx.principal.subject if ctx.principal else "?",
+                    tenant_id=ctx.tenant_id,
+                    description=description,
+                    secret=secret,
+                )
+        except DomainError as exc:
+            return SubscribePayload(subscription=None, secret=None, errors=errors_of(exc))
+        return SubscribePayload(
+            subscription=WebhookSubscription(row=sub), secret=sub.secret, errors=[]
+        )
+
+    @strawberry.mutation(permission_classes=[CanOperate])
+    async def delete_webhook_subscription(
+        self, info: Info, id: strawberry.ID
+    ) -> UnsubscribePayload:
+        ctx = info.context
+        try:
+            try:
+                subscription_id = uuid.UUID(str(id))
+            except ValueError:
+                raise NotFound(
+                    f"webhook subscription {id} not found",
+                    field="id",
+                    code="subscription_not_found",
+                ) from None
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                await notify.unsubscribe(
+                    session=session, subscription_id=subscription_id, tenant_id=ctx.tenant_id
+                )
+        except DomainError as exc:
+            return UnsubscribePayload(deleted=False, errors=errors_of(exc))
+        return UnsubscribePayload(deleted=True, errors=[])
