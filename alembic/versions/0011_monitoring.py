@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("rule_id", UUID, primary_key=True),
         sa.Column("agent_id", sa.String(128), primary_key=True),
         sa.Column("since", TS, nullable=False),
+        sa.Column("suppressed", sa.Boolean(), nullable=False),
     )
     op.create_table(
         "alerts",

@@ -50,13 +50,15 @@ class AlertRule(Base):
 
 class AlertPending(Base):
     """A rule's condition holds for an agent but not yet for `duration_minutes` (the "for"
-    clause): since when. Gone as soon as the condition clears."""
+    clause): since when. Or (`suppressed`) an operator resolved the alert while it still
+    held: no new alert until the condition has cleared once. Gone as soon as it clears."""
 
     __tablename__ = "alert_pending"
 
     rule_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Alert(Base):

@@ -97,8 +97,9 @@ async def get_metrics(
 
 
 class Period(BaseModel):
-    start: datetime | date
-    end: datetime | date
+    # a bare date means the whole day (date first: pydantic would read it as midnight)
+    start: date | datetime
+    end: date | datetime
 
 
 class ExportIn(BaseModel):

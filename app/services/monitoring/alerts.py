@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.db.models import Alert
+from app.db.models import Alert, AlertPending
 from app.services.errors import DomainError, NotFound
 from app.services.monitoring import notify
 from app.services.paging import Page, PageRequest, fetch_page
@@ -204,5 +205,16 @@ async def resolve(
         automatic=False,
         subscribers=await notify.load_subscribers(session),
     )
+    if alert.rule_id is not None:
+        # resolved while the condition may still hold: quiet until it has cleared once
+        await session.execute(
+            insert(AlertPending)
+            .values(
+                rule_id=alert.rule_id, agent_id=alert.agent_id, since=clock.now(), suppressed=True
+            )
+            .on_conflict_do_update(
+                index_elements=["rule_id", "agent_id"], set_={"suppressed": True}
+            )
+        )
     await session.flush()
     return alert

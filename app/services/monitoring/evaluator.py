@@ -136,6 +136,8 @@ async def evaluate(session: AsyncSession) -> Outcome:
                     out.remediated.append(agent.id)
                 continue
             started = pending.get(key)
+            if started is not None and started.suppressed:
+                continue  # an operator resolved it; waits for the condition to clear
             if started is None:
                 notify.emit(
                     session,
@@ -154,7 +156,9 @@ async def evaluate(session: AsyncSession) -> Outcome:
                     subscribers=subscribers,
                 )
                 if rule.duration_minutes > 0:
-                    started = AlertPending(rule_id=rule.id, agent_id=agent.id, since=now)
+                    started = AlertPending(
+                        rule_id=rule.id, agent_id=agent.id, since=now, suppressed=False
+                    )
                     session.add(started)
                     pending[key] = started
                     out.pending += 1

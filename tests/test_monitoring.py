@@ -1,0 +1,814 @@
+"""Seed 004 beyond the agents: alert rules that fire once, count occurrences and resolve (by an
+operator or by themselves), signed webhooks to subscriptions, live alert and status feeds, log
+search, metric series and exports, the dashboard and health. Real API and worker processes,
+simulated agents as `opsgraph agent-sim` processes, a local webhook receiver; a rule's "for"
+clause is exercised by moving the shared monitoring clock, never by waiting minutes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import random
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.services import webhooks
+from tests.client import GraphQLClient
+from tests.receiver import LocalServer
+from tests.test_agents import beat, client_as  # noqa: F401 (a fixture)
+
+MON = "/api/v1/monitoring"
+SECRET = "subscription-secret-0123456789"
+# A rule that holds for the canary agent on every pass: its alert's occurrence count tells how
+# many evaluator passes have run (negative checks wait for passes, not for time).
+CANARY_RULE = {
+    "name": "Canary",
+    "condition": {"metric": "failing_health_checks", "operator": "gt", "threshold": 0},
+    "severity": "info",
+}
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[LocalServer]:
+    async def hook(request: Request) -> Response:
+        server.received.append((dict(request.headers), await request.body()))
+        return JSONResponse({"ok": True})
+
+    server = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    async with server:
+        yield server
+
+
+@pytest.fixture
+def move_clock(clock_file: Path) -> Iterator[Callable[[float], None]]:
+    """Set the monitoring clock of every process `seconds` ahead; put back afterwards."""
+
+    def move(seconds: float) -> None:
+        clock_file.write_text(str(seconds))
+
+    yield move
+    clock_file.write_text("0")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 20, every: float = 0.1
+) -> Any:
+    """Poll until `probe` returns something truthy (a deadline, not a sleep-and-hope)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
+
+
+def of_agent(items: list[dict[str, Any]], agent_id: str = "sim_b_001") -> list[dict[str, Any]]:
+    return [d for d in items if d["data"].get("agent_id") == agent_id]
+
+
+def deliveries(receiver: LocalServer, event: str) -> list[dict[str, Any]]:
+    """Bodies the receiver got for `event`, each checked against the subscription's secret."""
+    out = []
+    for headers, body in receiver.received:
+        if headers.get("x-opsgraph-event") != event:
+            continue
+        signed = {
+            webhooks.SIGNATURE_HEADER: headers["x-opsgraph-signature"],
+            webhooks.TIMESTAMP_HEADER: headers["x-opsgraph-timestamp"],
+        }
+        assert webhooks.verify(SECRET, body, signed), "a delivery with a bad signature"
+        out.append(json.loads(body))
+    return out
+
+
+async def alerts_of(client: httpx.AsyncClient, agent_id: str) -> list[dict[str, Any]]:
+    r = await client.get(f"{MON}/alerts", params={"agent_id": agent_id})
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()["alerts"]
+    return found
+
+
+async def subscribe_receiver(
+    client: httpx.AsyncClient, receiver: LocalServer, events: list[str]
+) -> dict[str, Any]:
+    r = await client.post(
+        f"{MON}/webhooks", json={"url": receiver.url + "/hook", "events": events, "secret": SECRET}
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def agent_sim(server: str, token: str, prefix: str, logs: Path) -> subprocess.Popen[bytes]:
+    out = (logs / f"agent-sim-{prefix}.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "agent-sim",
+            "--url",
+            server,
+            "--token",
+            token,
+            "--count",
+            "1",
+            "--prefix",
+            prefix,
+            "--interval",
+            "0.3",
+            "--seed",
+            "7",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def start_canary(client: httpx.AsyncClient) -> None:
+    failing = beat(type="canary", health={"checks": [{"name": "canary", "status": "fail"}]})
+    r = await client.post(f"{MON}/agents/canary/heartbeat", json=failing)
+    assert r.status_code == 200, r.text
+
+
+async def evaluator_passes(client: httpx.AsyncClient, n: int = 2) -> None:
+    """Return once the alert evaluator has run `n` more passes."""
+
+    async def count() -> int:
+        found = [a for a in await alerts_of(client, "canary") if a["rule_name"] == "Canary"]
+        return int(found[0]["occurrence_count"]) if found else 0
+
+    start = await eventually(count, "the canary alert")
+
+    async def grown() -> bool:
+        return await count() >= start + n
+
+    await eventually(grown, f"{n} evaluator passes")
+
+
+async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
+    server: str,
+    worker: Any,
+    token_for: Callable[..., str],
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+    receiver: LocalServer,
+    logs: Path,
+) -> None:
+    rest = client_as()
+    await subscribe_receiver(
+        rest,
+        receiver,
+        [
+            "monitoring.alert_triggered",
+            "monitoring.alert_resolved",
+            "monitoring.agent_status_changed",
+            "monitoring.agent_restarted",
+        ],
+    )
+    rule = {
+        "name": "Agent Offline",
+        "condition": {"metric": "heartbeat_age_seconds", "operator": "gt", "threshold": 3},
+        "severity": "critical",
+        "channels": ["slack", "pagerduty"],
+        "auto_remediate": {"action": "restart", "max_attempts": 2},
+    }
+    put = await rest.put(f"{MON}/alerts/rules", json={"rules": [rule, CANARY_RULE]})
+    assert put.status_code == 200, put.text
+    assert [r["name"] for r in put.json()["rules"]] == ["Agent Offline", "Canary"]
+    await start_canary(rest)
+
+    sims = {
+        p: agent_sim(server, token_for("ai_admin"), p, logs) for p in ("sim_a", "sim_b", "sim_c")
+    }
+    try:
+        async with admin.subscribe(
+            "AlertChanged", severity="CRITICAL", agentId="sim_b_001"
+        ) as feed:
+
+            async def all_healthy() -> bool:
+                listed = (await rest.get(f"{MON}/agents", params={"type": "simulated"})).json()
+                return sorted(a["status"] for a in listed["agents"]) == ["healthy"] * 3
+
+            await eventually(all_healthy, "three simulated agents healthy")
+            sims["sim_b"].kill()
+
+            fired = (await feed.next(timeout=20))["alertChanged"]
+            assert fired["agentId"] == "sim_b_001" and fired["status"] == "ACTIVE"
+            assert fired["type"] == "offline" and fired["threshold"]["metric"] == (
+                "heartbeat_age_seconds"
+            )
+            assert fired["threshold"]["current"] > 3
+
+            async def offline() -> bool:
+                one = (await rest.get(f"{MON}/agents/sim_b_001")).json()
+                return bool(one["status"] == "offline")
+
+            await eventually(offline, "sim_b offline")
+            # only the silent agent: the others keep beating
+            assert await alerts_of(rest, "sim_a_001") == []
+
+            triggered = await eventually(
+                lambda: _async(of_agent(deliveries(receiver, "monitoring.alert_triggered"))),
+                "a signed alert_triggered delivery",
+            )
+            assert triggered[0]["data"]["severity"] == "critical"
+            assert triggered[0]["data"]["status"] == "active"
+            went_offline = await eventually(
+                lambda: _async(
+                    [
+                        d
+                        for d in deliveries(receiver, "monitoring.agent_status_changed")
+                        if d["data"]["agent_id"] == "sim_b_001" and d["data"]["status"] == "offline"
+                    ]
+                ),
+                "a signed agent_status_changed (offline) delivery",
+            )
+            assert went_offline[0]["data"]["previous_status"] == "healthy"
+
+            # auto-remediation restarted it once (the second attempt waits its interval)
+            restarted = await eventually(
+                lambda: _async(of_agent(deliveries(receiver, "monitoring.agent_restarted"))),
+                "an agent_restarted delivery",
+            )
+            assert restarted[0]["data"]["requested_by"] == "opsgraph:auto_remediate"
+            detail = (await rest.get(f"{MON}/agents/sim_b_001")).json()
+            assert detail["restart_generation"] == 1
+
+            # the alert fires once and counts occurrences while the condition holds
+            async def counted() -> Any:
+                (a,) = await alerts_of(rest, "sim_b_001")
+                return a if a["occurrence_count"] >= 3 else None
+
+            alert = await eventually(counted, "three occurrences")
+            assert alert["status"] == "active" and alert["remediation_attempts"] == 1
+
+            acked = await rest.post(
+                f"{MON}/alerts/{alert['id']}/acknowledge", json={"notes": "Looking at it"}
+            )
+            assert acked.status_code == 200, acked.text
+            assert acked.json()["status"] == "acknowledged"
+            assert acked.json()["acknowledged_by"] == "test"
+            while (live := (await feed.next())["alertChanged"])["status"] != "ACKNOWLEDGED":
+                pass
+            assert live["acknowledgeNotes"] == "Looking at it"
+
+            resolved = await rest.post(
+                f"{MON}/alerts/{alert['id']}/resolve",
+                json={"resolution": "Restarted the host", "root_cause": "Power loss"},
+            )
+            assert resolved.status_code == 200, resolved.text
+            body = resolved.json()
+            assert body["status"] == "resolved" and body["auto_resolved"] is False
+            assert body["root_cause"] == "Power loss" and body["resolved_by"] == "test"
+            while (live := (await feed.next())["alertChanged"])["status"] != "RESOLVED":
+                pass
+            gone = await eventually(
+                lambda: _async(of_agent(deliveries(receiver, "monitoring.alert_resolved"))),
+                "a signed alert_resolved delivery",
+            )
+            assert gone[0]["data"]["id"] == alert["id"]
+            again = await rest.post(f"{MON}/alerts/{alert['id']}/resolve", json={})
+            assert again.status_code == 409 and again.json()["code"] == "alert_already_resolved"
+
+            # resolved by an operator while still offline: no new alert until the condition
+            # has cleared once
+            await evaluator_passes(rest, 3)
+            assert [a["status"] for a in await alerts_of(rest, "sim_b_001")] == ["resolved"]
+            listed = (await rest.get(f"{MON}/alerts", params={"agent_id": "sim_b_001"})).json()
+            assert listed["total"] == 1
+            assert listed["summary"] == {"critical": 0, "warning": 0, "info": 0}
+            missing = await rest.post(
+                f"{MON}/alerts/00000000-0000-0000-0000-000000000000/acknowledge"
+            )
+            assert missing.status_code == 404 and missing.json()["code"] == "alert_not_found"
+    finally:
+        for proc in sims.values():
+            proc.kill()
+            proc.wait()
+
+
+def slow(ms: float) -> dict[str, Any]:
+    return beat(type="latency", metrics={"requests": 10, "errors": 0, "latency_ms": [ms] * 10})
+
+
+async def test_a_latency_rule_waits_for_its_duration_and_resolves_itself(
+    worker: Any,
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+    receiver: LocalServer,
+    move_clock: Callable[[float], None],
+) -> None:
+    rest = client_as()
+    await subscribe_receiver(rest, receiver, ["monitoring.threshold_exceeded"])
+    rule = {
+        "name": "High Latency",
+        "condition": {
+            "metric": "p95_latency_ms",
+            "operator": "gt",
+            "threshold": 1000,
+            "duration_minutes": 5,
+        },
+        "severity": "warning",
+        "channels": ["slack", "email"],
+        "recipients": ["oncall@example.com"],
+    }
+    put = await rest.put(f"{MON}/alerts/rules", json={"rules": [rule, CANARY_RULE]})
+    assert put.status_code == 200, put.text
+    await start_canary(rest)
+
+    async with admin.subscribe("AlertChanged", agentId="slow_1") as feed:
+        assert (
+            await rest.post(f"{MON}/agents/slow_1/heartbeat", json=slow(2500))
+        ).status_code == 200
+        exceeded = await eventually(
+            lambda: _async(
+                of_agent(deliveries(receiver, "monitoring.threshold_exceeded"), "slow_1")
+            ),
+            "threshold_exceeded when the condition starts to hold",
+        )
+        assert exceeded[0]["data"]["current"] == 2500.0
+        await evaluator_passes(rest)
+        assert await alerts_of(rest, "slow_1") == []
+
+        # three minutes on, still slow: the "for" clause has not elapsed
+        move_clock(180)
+        await rest.post(f"{MON}/agents/slow_1/heartbeat", json=slow(2400))
+        await evaluator_passes(rest)
+        assert await alerts_of(rest, "slow_1") == []
+
+        # six minutes on: it has held for five
+        move_clock(360)
+        await rest.post(f"{MON}/agents/slow_1/heartbeat", json=slow(2600))
+        fired = (await feed.next(timeout=20))["alertChanged"]
+        assert fired["status"] == "ACTIVE" and fired["type"] == "high_latency"
+        assert fired["threshold"] == {
+            "metric": "p95_latency_ms",
+            "operator": "gt",
+            "value": 1000.0,
+            "current": fired["threshold"]["current"],
+        }
+        assert fired["threshold"]["current"] > 1000
+        assert "exceeds threshold" in fired["message"]
+        (alert,) = await alerts_of(rest, "slow_1")
+        assert alert["severity"] == "warning" and alert["title"] == "High Latency"
+
+        # twelve minutes on, fast again: the window holds only fast requests, it clears
+        move_clock(720)
+        await rest.post(f"{MON}/agents/slow_1/heartbeat", json=slow(120))
+        while (live := (await feed.next(timeout=20))["alertChanged"])["status"] != "RESOLVED":
+            pass
+        assert live["autoResolved"] is True and live["resolvedBy"] == "opsgraph"
+        assert live["resolution"].startswith("condition cleared")
+        assert live["occurrenceCount"] >= 1
+    (done,) = await alerts_of(rest, "slow_1")
+    assert done["status"] == "resolved" and done["auto_resolved"] is True
+
+
+async def test_a_timed_pause_is_obeyed_and_ends_when_due(
+    worker: Any,
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    move_clock: Callable[[float], None],
+) -> None:
+    rest = client_as()
+    await rest.post(f"{MON}/agents/pausable/heartbeat", json=beat())
+    paused = await rest.post(
+        f"{MON}/agents/pausable/pause", json={"reason": "Maintenance", "duration_minutes": 10}
+    )
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["resume_at"] is not None
+    again = await rest.post(f"{MON}/agents/pausable/pause", json={"reason": "twice"})
+    assert again.status_code == 409 and again.json()["code"] == "agent_already_paused"
+    reply = (await rest.post(f"{MON}/agents/pausable/heartbeat", json=beat())).json()
+    assert reply["desired_state"]["state"] == "paused"
+
+    # ten minutes later the evaluator resumes it, without waiting for its next beat
+    move_clock(601)
+
+    async def resumed() -> bool:
+        one = (await rest.get(f"{MON}/agents/pausable")).json()
+        return one["status"] != "paused" and one["resume_at"] is None
+
+    await eventually(resumed, "the pause to end when due")
+    reply = (await rest.post(f"{MON}/agents/pausable/heartbeat", json=beat())).json()
+    assert reply["desired_state"]["state"] == "running"
+
+
+def log_entry(message: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "timestamp": "2026-01-24T19:30:00.123Z",
+        "level": "info",
+        "agent_id": "agent_voice_ai_001",
+        "message": message,
+        **fields,
+    }
+
+
+async def test_logs_are_found_by_words_in_message_and_context(
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+) -> None:
+    rest = client_as()
+    batch = [
+        log_entry(
+            "Speech recognition failed",
+            level="error",
+            context={"session_id": "sess_001", "error_code": "AUDIO_TOO_NOISY"},
+            trace_id="trace_abc123",
+        ),
+        log_entry("Greeting played", context={"session_id": "sess_002"}),
+        log_entry(
+            "Model fallback engaged",
+            level="warn",
+            agent_id="agent_vision_001",
+            timestamp="2026-01-24T10:00:00Z",
+            context={"fallback": "gemini-2.0-flash"},
+        ),
+    ]
+    stored = await rest.post(f"{MON}/logs", json={"logs": batch})
+    assert stored.status_code == 202, stored.text
+    assert stored.json() == {"accepted": 3}
+
+    async def search(**params: Any) -> list[str]:
+        r = await rest.get(f"{MON}/logs", params=params)
+        assert r.status_code == 200, r.text
+        return [e["message"] for e in r.json()["logs"]]
+
+    assert await search(search="recognition") == ["Speech recognition failed"]
+    assert await search(search="AUDIO_TOO_NOISY") == ["Speech recognition failed"]
+    assert await search(search="sess_002") == ["Greeting played"]
+    assert await search(search="gemini") == ["Model fallback engaged"]
+    assert await search(search="nothing matches this") == []
+    assert await search(level="warn") == ["Speech recognition failed", "Model fallback engaged"]
+    assert await search(agent_id="agent_vision_001") == ["Model fallback engaged"]
+    assert await search(end_time="2026-01-24T12:00:00Z") == ["Model fallback engaged"]
+    assert len(await search(limit=2)) == 2
+    one = (await rest.get(f"{MON}/logs", params={"search": "recognition"})).json()["logs"][0]
+    assert one["trace_id"] == "trace_abc123" and one["context"]["session_id"] == "sess_001"
+
+    # 1,001 entries: 413 and nothing stored
+    too_many = await rest.post(f"{MON}/logs", json={"logs": [log_entry("x")] * 1001})
+    assert too_many.status_code == 413 and too_many.json()["code"] == "payload_too_large"
+    # one bad entry refuses the request, naming its index
+    bad = [log_entry("fine"), log_entry("fine"), log_entry("bad", level="loud")]
+    refused = await rest.post(f"{MON}/logs", json={"logs": bad})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][:4] == ["body", "logs", 2, "level"]
+    assert len(await search(limit=1000)) == 3
+    assert (await rest.get(f"{MON}/logs", params={"limit": 0})).status_code == 422
+
+    found = (await admin.data("Logs", search="AUDIO_TOO_NOISY"))["logs"]
+    assert [(e["message"], e["level"]) for e in found] == [("Speech recognition failed", "ERROR")]
+
+    # a tenant sees its own lines only
+    alice = client_as("tenant_admin", "alice")
+    await alice.post(f"{MON}/logs", json={"logs": [log_entry("alice was here")]})
+    mine = (await alice.get(f"{MON}/logs")).json()["logs"]
+    assert [e["message"] for e in mine] == ["alice was here"]
+
+
+async def insert_samples(engine: Any, rows: list[dict[str, Any]]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO agent_samples (agent_id, at, requests, errors, errors_by_type,"
+                " latencies_ms, input_tokens, output_tokens, tokens_by_model) VALUES (:agent_id,"
+                " :at, :requests, :errors, CAST(:errors_by_type AS jsonb), :latencies_ms,"
+                " :input_tokens, :output_tokens, CAST(:tokens_by_model AS jsonb))"
+            ),
+            rows,
+        )
+
+
+def generated_samples(now: datetime, n: int = 400) -> list[dict[str, Any]]:
+    rng = random.Random(2026)
+    rows = []
+    for _ in range(n):
+        requests = rng.randint(0, 60)
+        errors = rng.randint(0, requests // 5)
+        tin, tout = rng.randint(0, 5000), rng.randint(0, 2000)
+        rows.append(
+            {
+                "agent_id": rng.choice(["gen_a", "gen_b", "gen_c"]),
+                "at": now - timedelta(seconds=rng.uniform(0, 23.5 * 3600)),
+                "requests": requests,
+                "errors": errors,
+                "errors_by_type": json.dumps({"timeout": errors} if errors else {}),
+                "latencies_ms": [round(rng.uniform(20, 3000), 1) for _ in range(rng.randint(0, 5))],
+                "input_tokens": tin,
+                "output_tokens": tout,
+                "tokens_by_model": json.dumps({"gpt-4o-mini": {"input": tin, "output": tout}}),
+            }
+        )
+    return rows
+
+
+async def test_metrics_by_hour_equal_an_independent_sql_aggregation(
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+    engine: Any,
+) -> None:
+    rest = client_as()
+    await insert_samples(engine, generated_samples(datetime.now(UTC)))
+    r = await rest.get(f"{MON}/metrics", params={"period": "24h", "granularity": "hour"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    start = datetime.fromisoformat(body["period"]["start"])
+    end = datetime.fromisoformat(body["period"]["end"])
+    async with engine.connect() as conn:
+        expected = {
+            row[0]: row[1:]
+            for row in (
+                await conn.execute(
+                    text(
+                        "SELECT to_char(date_trunc('hour', at AT TIME ZONE 'UTC'),"
+                        " 'YYYY-MM-DD\"T\"HH24'), sum(requests), sum(errors),"
+                        " sum(input_tokens), sum(output_tokens)"
+                        " FROM agent_samples WHERE at >= :s AND at <= :e GROUP BY 1"
+                    ),
+                    {"s": start, "e": end},
+                )
+            ).all()
+        }
+        latency = {
+            row[0]: float(row[1])
+            for row in (
+                await conn.execute(
+                    text(
+                        "SELECT to_char(date_trunc('hour', at AT TIME ZONE 'UTC'),"
+                        " 'YYYY-MM-DD\"T\"HH24'), avg(x) FROM agent_samples,"
+                        " unnest(latencies_ms) x WHERE at >= :s AND at <= :e GROUP BY 1"
+                    ),
+                    {"s": start, "e": end},
+                )
+            ).all()
+        }
+    m = body["metrics"]
+    series = m["requests"]["timeseries"]
+    assert len(series) in (24, 25)  # every hour of the window, empty ones as zeros
+    hours = [p["timestamp"][:13] for p in series]
+    assert hours == sorted(hours) and len(set(hours)) == len(hours)
+    got = {
+        h: (p["value"], e["value"], t["input"], t["output"])
+        for h, p, e, t in zip(
+            hours,
+            series,
+            m["errors"]["timeseries"],
+            m["tokens"]["timeseries"],
+            strict=True,
+        )
+    }
+    for hour, values in got.items():
+        assert values == tuple(int(v) for v in expected.get(hour, (0, 0, 0, 0))), hour
+    for hour, point in zip(hours, m["latency"]["timeseries"], strict=True):
+        if hour in latency:
+            assert point["value"] == pytest.approx(latency[hour], abs=0.01)
+        else:
+            assert point["value"] is None
+    assert m["requests"]["total"] == sum(int(v[0]) for v in expected.values())
+    assert sum(m["requests"]["by_agent"].values()) == m["requests"]["total"]
+    assert m["errors"]["by_type"].get("timeout", 0) == m["errors"]["total"]
+
+    only = (await rest.get(f"{MON}/metrics", params={"metric": "tokens"})).json()["metrics"]
+    assert list(only) == ["tokens"]
+    wrong = await rest.get(f"{MON}/metrics", params={"metric": "bogus"})
+    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_metric"
+    fine = await rest.get(f"{MON}/metrics", params={"period": "30d", "granularity": "minute"})
+    assert fine.status_code == 422
+
+    gql = (await admin.data("Metrics", period="24h", granularity="hour"))["metrics"]
+    assert [p["value"] for p in gql["requests"]["timeseries"]] == [p["value"] for p in series]
+    assert gql["tokens"]["input"] == m["tokens"]["input"]
+
+
+async def test_a_metrics_export_is_a_task_whose_file_parses_back(
+    worker: Any,
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    engine: Any,
+) -> None:
+    rest = client_as()
+    now = datetime.now(UTC)
+    await insert_samples(engine, generated_samples(now, 100))
+    start = (now - timedelta(days=1)).date().isoformat()
+    started = await rest.post(
+        f"{MON}/metrics/export",
+        json={
+            "metrics": ["requests", "tokens"],
+            "period": {"start": start, "end": now.date().isoformat()},
+            "format": "csv",
+            "granularity": "hour",
+        },
+    )
+    assert started.status_code == 202, started.text
+    export = started.json()
+    assert export["status"] in ("queued", "running", "completed")
+
+    async def done() -> Any:
+        body = (await rest.get(export["status_url"])).json()
+        return body if body["status"] == "completed" else None
+
+    finished = await eventually(done, "the export to complete")
+    assert finished["rows"] == 48
+    download = await rest.get(finished["download_url"])
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert list(rows[0]) == ["timestamp", "requests", "input_tokens", "output_tokens"]
+    assert len(rows) == 48
+    async with engine.connect() as conn:
+        total = (await conn.execute(text("SELECT sum(requests) FROM agent_samples"))).scalar()
+    assert sum(int(r["requests"]) for r in rows) == total
+
+    bad = await rest.post(
+        f"{MON}/metrics/export",
+        json={"metrics": ["bogus"], "period": {"start": start, "end": start}},
+    )
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_metric"
+    unknown = await rest.get(f"{MON}/metrics/export/00000000-0000-0000-0000-000000000000")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "export_not_found"
+
+
+async def test_dashboard_costs_and_health(
+    worker: Any,
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+    settings: Any,
+) -> None:
+    rest = client_as()
+    tokens = {
+        "input": 3000,
+        "output": 1000,
+        "by_model": {
+            "gpt-4o-mini": {"input": 2000, "output": 500},
+            "gpt-4o": {"input": 1000, "output": 500},
+        },
+    }
+    for agent in ("dash_1", "dash_2"):
+        body = beat(
+            type="dash",
+            metrics={"requests": 100, "errors": 2, "latency_ms": [100.0, 300.0], "tokens": tokens},
+        )
+        assert (await rest.post(f"{MON}/agents/{agent}/heartbeat", json=body)).status_code == 200
+    await rest.post(f"{MON}/agents/dash_2/pause", json={"reason": "quiet"})
+    d = (await rest.get(f"{MON}/dashboard", params={"period": "1h"})).json()
+    assert d["period"] == "1h"
+    assert d["summary"]["paused"] == 1 and d["summary"]["total_agents"] >= 2
+    assert d["metrics"]["total_requests"] >= 200 and d["metrics"]["failed_requests"] >= 4
+    by_model = {c["model"]: c for c in d["costs"]["cost_by_model"]}
+    prices = settings.prices
+    for model, used in (("gpt-4o-mini", (4000, 1000)), ("gpt-4o", (2000, 1000))):
+        assert by_model[model]["tokens"] == sum(used)
+        expected = (
+            used[0] / 1000 * prices[model]["input"] + used[1] / 1000 * prices[model]["output"]
+        )
+        assert by_model[model]["cost"] == pytest.approx(expected, abs=1e-4)
+    assert d["costs"]["estimated_cost_usd"] == pytest.approx(
+        sum(c["cost"] for c in d["costs"]["cost_by_model"]), abs=1e-3
+    )
+    assert isinstance(d["active_alerts"], int) and isinstance(d["top_issues"], list)
+    assert (await rest.get(f"{MON}/dashboard", params={"period": "30d"})).status_code == 422
+
+    gql = (await admin.data("Dashboard", period="1h"))["dashboard"]
+    assert gql["summary"]["paused"] == 1
+    assert {c["model"] for c in gql["costByModel"]} == set(by_model)
+
+    health = await rest.get(f"{MON}/health")
+    assert health.status_code == 200, health.text
+    components = {c["name"]: c for c in health.json()["components"]}
+    assert components["postgresql"]["status"] == "healthy"
+    assert components["postgresql"]["latency_ms"] > 0
+    assert components["redis"]["status"] == "healthy"
+    assert components["workers"]["status"] == "healthy" and components["workers"]["count"] >= 1
+    assert components["model_providers"]["providers"]
+    gql_health = (await admin.data("MonitoringHealth"))["monitoringHealth"]
+    assert {"postgresql", "redis", "workers"} <= {c["name"] for c in gql_health["components"]}
+
+
+async def test_rules_are_validated_whole_and_need_an_operator(
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+) -> None:
+    rest = client_as()
+    good = {
+        "name": "High Error Rate",
+        "condition": {
+            "metric": "error_rate_percent",
+            "operator": "gt",
+            "threshold": 5,
+            "duration_minutes": 10,
+        },
+        "severity": "critical",
+    }
+    assert (await rest.put(f"{MON}/alerts/rules", json={"rules": [good]})).status_code == 200
+    unknown = {**good, "name": "Bad", "condition": {**good["condition"], "metric": "vibes"}}
+    refused = await rest.put(f"{MON}/alerts/rules", json={"rules": [CANARY_RULE, unknown]})
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_metric"
+    assert "vibes" in refused.json()["detail"]
+    bad_op = {**good, "condition": {**good["condition"], "operator": "around"}}
+    assert (await rest.put(f"{MON}/alerts/rules", json={"rules": [bad_op]})).status_code == 422
+    twice = await rest.put(f"{MON}/alerts/rules", json={"rules": [good, good]})
+    assert twice.status_code == 422
+    # nothing of a refused set was applied
+    names = [r["name"] for r in (await rest.get(f"{MON}/alerts/rules")).json()["rules"]]
+    assert names == ["High Error Rate"]
+
+    viewer = await client_as("viewer").put(f"{MON}/alerts/rules", json={"rules": []})
+    assert viewer.status_code == 403 and viewer.json()["code"] == "insufficient_permissions"
+    tenant = await client_as("tenant_admin", "alice").put(f"{MON}/alerts/rules", json={"rules": []})
+    assert tenant.status_code == 403 and tenant.json()["code"] == "insufficient_permissions"
+
+    rules = [
+        {
+            "name": "Slow",
+            "metric": "p95_latency_ms",
+            "operator": "gt",
+            "threshold": 900,
+            "severity": "WARNING",
+            "durationMinutes": 5,
+            "autoRemediate": {"action": "restart", "maxAttempts": 2},
+        }
+    ]
+    saved = (await admin.data("SetAlertRules", rules=rules))["setAlertRules"]
+    assert not saved["errors"] and saved["rules"][0]["durationMinutes"] == 5
+    wrong = await admin.data("SetAlertRules", rules=[{**rules[0], "metric": "vibes"}])
+    assert wrong["setAlertRules"]["errors"][0]["code"] == "invalid_metric"
+    listed = await admin.data("AlertRules")
+    assert [r["name"] for r in listed["alertRules"]] == ["Slow"]
+    assert listed["alertRules"][0]["autoRemediate"] == {"action": "restart", "maxAttempts": 2}
+    assert "heartbeat_age_seconds" in {m["name"] for m in listed["alertMetrics"]}
+
+
+async def test_webhook_subscriptions_and_their_delivery_log(
+    worker: Any,
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+    receiver: LocalServer,
+) -> None:
+    rest = client_as()
+    created = await subscribe_receiver(rest, receiver, ["monitoring.agent_restarted"])
+    assert created["secret"] == SECRET and created["events"] == ["monitoring.agent_restarted"]
+    listed = (await rest.get(f"{MON}/webhooks")).json()
+    assert [s["id"] for s in listed["subscriptions"]] == [created["id"]]
+    assert "secret" not in listed["subscriptions"][0]
+    assert len(listed["events"]) == 5
+
+    await rest.post(f"{MON}/agents/hooked/heartbeat", json=beat())
+    await rest.post(f"{MON}/agents/hooked/restart", json={"reason": "test"})
+    await eventually(
+        lambda: _async(of_agent(deliveries(receiver, "monitoring.agent_restarted"), "hooked")),
+        "the restart delivered",
+    )
+
+    async def logged() -> Any:
+        r = await rest.get(f"{MON}/webhooks/{created['id']}/deliveries")
+        found = r.json()["deliveries"]
+        return found if found and found[0]["status"] == "delivered" else None
+
+    (delivery,) = await logged() or await eventually(logged, "a delivered entry in the log")
+    assert delivery["event"] == "monitoring.agent_restarted" and delivery["attempts"] == 1
+    assert delivery["last_status_code"] == 200
+
+    bad = await rest.post(f"{MON}/webhooks", json={"url": receiver.url, "events": ["nope"]})
+    assert bad.status_code == 422
+    bad_url = await rest.post(
+        f"{MON}/webhooks", json={"url": "ftp://x", "events": ["monitoring.alert_triggered"]}
+    )
+    assert bad_url.status_code == 422
+    # a tenant neither sees nor deletes another's subscription
+    alice = client_as("tenant_admin", "alice")
+    assert (await alice.get(f"{MON}/webhooks")).json()["subscriptions"] == []
+    assert (await alice.delete(f"{MON}/webhooks/{created['id']}")).status_code == 404
+
+    gql = (await admin.data("WebhookSubscriptions"))["webhookSubscriptions"]
+    assert gql[0]["deliveries"][0]["status"] == "delivered"
+    made = (
+        await admin.data(
+            "CreateWebhookSubscription",
+            url=receiver.url + "/hook",
+            events=["monitoring.alert_resolved"],
+        )
+    )["createWebhookSubscription"]
+    assert made["secret"].startswith("whsec_") and not made["errors"]
+    gone = await admin.data("DeleteWebhookSubscription", id=made["subscription"]["id"])
+    assert gone["deleteWebhookSubscription"]["deleted"] is True
+    assert (await rest.delete(f"{MON}/webhooks/{created['id']}")).status_code == 204
+    assert (await rest.delete(f"{MON}/webhooks/{created['id']}")).status_code == 404
