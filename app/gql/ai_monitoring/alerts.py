@@ -231,7 +231,7 @@ class AlertQueries:
         async with read_only(info.context.state.sessionmaker) as session:
             return [AlertRule.of(r) for r in await rules.list_rules(session)]
 
-    @strawberry.field(description="The metrics an alert rule may name.")
+    @strawberry.field(permission_classes=[CanRead], description="The metrics a rule may name.")
     def alert_metrics(self) -> list[AlertMetric]:
         return [
             AlertMetric(name=name, unit=m.unit, description=m.description)

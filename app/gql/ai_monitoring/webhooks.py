@@ -84,7 +84,9 @@ class WebhookQueries:
             )
         return [WebhookSubscription(row=s) for s in subs]
 
-    @strawberry.field(description="The event names a subscription may take.")
+    @strawberry.field(
+        permission_classes=[CanRead], description="The event names a subscription may take."
+    )
     def webhook_events(self) -> list[str]:
         return list(notify.EVENTS)
 
