@@ -59,6 +59,10 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
+async def not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Not Found"}, status_code=404)
+
+
 def create_rest_app(settings: Settings) -> FastAPI:
     rest = FastAPI(
         title="opsgraph REST shims",
@@ -103,5 +107,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Mount("", app=InputHygiene(MethodGuard(create_rest_app(settings)))),
         ],
         lifespan=lifespan,
+        # a path no route can match (the mount's pattern does not cross a newline) is still
+        # answered in JSON, like every other 404
+        exception_handlers={404: not_found},
     )
     return BodySizeLimit(app, max_bytes=settings.max_body_bytes)

@@ -24,7 +24,10 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]
 
 
 def _iso_only(value: Any) -> Any:
-    # pydantic would read "0.5" as seconds since 1970; the seeds mean ISO 8601 date-times
+    # pydantic would read "0.5" (or 0 in a body) as seconds since 1970; the seeds mean ISO 8601
+    # date-time strings
+    if isinstance(value, int | float):
+        raise ValueError("expected an ISO 8601 date-time string, e.g. 2026-01-24T19:30:00Z")
     if isinstance(value, str) and not _ISO.match(value.strip()):
         raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-24T19:30:00Z")
     return value

@@ -4,7 +4,7 @@ names): create (the secret is shown once), list, delete, and each one's delivery
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
@@ -22,7 +22,15 @@ NOT_FOUND = documented((404, "subscription_not_found"))
 
 class SubscriptionIn(BaseModel):
     url: Annotated[str, Field(min_length=1, max_length=2048)]
-    events: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=5)
+    events: list[
+        Literal[
+            "monitoring.alert_triggered",
+            "monitoring.alert_resolved",
+            "monitoring.agent_status_changed",
+            "monitoring.agent_restarted",
+            "monitoring.threshold_exceeded",
+        ]
+    ] = Field(min_length=1, max_length=5)
     description: Annotated[str | None, Field(max_length=500)] = None
     secret: Annotated[str | None, Field(min_length=16, max_length=128)] = None
 
@@ -66,7 +74,7 @@ async def subscribe(body: SubscriptionIn, state: State, principal: Operator) -> 
             sub = await notify.subscribe(
                 session=session,
                 url=body.url,
-                events=body.events,
+                events=list(body.events),
                 actor=principal.subject,
                 tenant_id=principal.tenant_id,
                 description=body.description,
