@@ -398,11 +398,12 @@ async def test_two_hosts_with_skewed_clocks_share_one_semaphore(
         "OPSGRAPH_LLM_RESERVED_HIGH_PRIORITY": "0",
         "OPSGRAPH_LLM_LEASE_TTL_SECONDS": "3",
     }
-    # given two hosts whose clocks are 30 s apart, sharing one slot
-    spawn_worker("worker-clock-ok", "skewq", concurrency=4, **sem_env)
+    # given two hosts whose clocks are 30 s apart, sharing one slot (each with its own queue,
+    # so both surely take part: the slot is one for every queue)
+    spawn_worker("worker-clock-ok", "skewq_ok", concurrency=4, **sem_env)
     spawn_worker(
         "worker-clock-behind",
-        "skewq",
+        "skewq_behind",
         concurrency=4,
         PYTHONPATH=f"{SKEWED_CLOCK}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
         OPSGRAPH_TEST_CLOCK_SKEW_SECONDS="-30",
@@ -412,10 +413,11 @@ async def test_two_hosts_with_skewed_clocks_share_one_semaphore(
         (
             await admin.data(
                 "SubmitTask",
-                input={"operation": "chat_completion", "queue": "skewq", "input": {"prompt": "p"}},
+                input={"operation": "chat_completion", "queue": queue, "input": {"prompt": "p"}},
             )
         )["submitTask"]["task"]["id"]
-        for _ in range(6)
+        for _ in range(3)
+        for queue in ("skewq_ok", "skewq_behind")
     ]
     done = [await wait_for_status(admin, t, {"COMPLETED"}, timeout=60) for t in ids]
     # then the provider never served two calls at once, and both hosts took part

@@ -812,3 +812,47 @@ async def test_webhook_subscriptions_and_their_delivery_log(
     assert gone["deleteWebhookSubscription"]["deleted"] is True
     assert (await rest.delete(f"{MON}/webhooks/{created['id']}")).status_code == 204
     assert (await rest.delete(f"{MON}/webhooks/{created['id']}")).status_code == 404
+
+
+async def test_agents_report_in_through_graphql(
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    admin: GraphQLClient,
+) -> None:
+    beat_in = {
+        "name": "GraphQL agent",
+        "type": "gql",
+        "healthChecks": [{"name": "model", "status": "pass"}],
+        "requests": 20,
+        "errors": 1,
+        "errorsByType": {"timeout": 1},
+        "latencyMs": [120.0, 240.0],
+        "inputTokens": 300,
+        "outputTokens": 100,
+        "tokensByModel": {"gpt-4o-mini": {"input": 300, "output": 100}},
+    }
+    reply = (await admin.data("ReportHeartbeat", agentId="gql_1", input=beat_in))["reportHeartbeat"]
+    assert not reply["errors"] and reply["status"] == "HEALTHY"
+    assert reply["desiredState"] == {
+        "state": "running",
+        "restartGeneration": 0,
+        "replicas": 1,
+        "resumeAt": None,
+    }
+    detail = (await client_as().get(f"{MON}/agents/gql_1")).json()
+    assert detail["metrics_detailed"]["requests"]["total"] == 20
+    assert detail["metrics_detailed"]["tokens"]["by_model"] == {"gpt-4o-mini": 400}
+    for bad, field in (
+        ({**beat_in, "latencyMs": [-1.0]}, "metrics.latency_ms"),
+        ({**beat_in, "requests": -5}, "metrics.requests"),
+        ({**beat_in, "healthChecks": [{"name": "x", "status": "meh"}]}, "health_checks"),
+        ({**beat_in, "tokensByModel": {"m": "lots"}}, "metrics.tokens_by_model"),
+        ({**beat_in, "inputTokens": 1.5}, "inputTokens"),
+        ({**beat_in, "state": "dancing"}, "state"),
+    ):
+        refused = await admin.data("ReportHeartbeat", agentId="gql_2", input=bad)
+        (error,) = refused["reportHeartbeat"]["errors"]
+        assert error["field"] == field, error
+    bad_id = await admin.data("ReportHeartbeat", agentId="no spaces", input=beat_in)
+    assert bad_id["reportHeartbeat"]["errors"][0]["field"] == "agent_id"
+    # nothing of the refused beats was stored
+    assert (await client_as().get(f"{MON}/agents/gql_2")).status_code == 404

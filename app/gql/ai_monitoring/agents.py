@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from app.gql.context import Info
 from app.gql.pagination import Connection, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.services.agents import controls, queries, registry
-from app.services.errors import DomainError
+from app.services.errors import DomainError, InvalidInput
 from app.services.paging import Keyset, Page, PageRequest
 from app.uow import read_only, unit_of_work
 
@@ -117,6 +117,42 @@ class Agent:
             input_tokens=f.input_tokens,
             output_tokens=f.output_tokens,
         )
+
+
+@strawberry.input
+class HealthCheckInput:
+    name: str
+    status: str = strawberry.field(default="pass", description="pass, warn or fail")
+    latency_ms: float | None = None
+
+
+@strawberry.input(description="One heartbeat: what the agent is, and its metrics since the last.")
+class HeartbeatInput:
+    name: str
+    type: str
+    version: str | None = None
+    location_id: str | None = None
+    tenant_id: str | None = None
+    state: str = strawberry.field(default="running", description="running, starting, stopping")
+    configuration: JSON | None = None
+    health_checks: list[HealthCheckInput] = strawberry.field(default_factory=list)
+    requests: int = 0
+    errors: int = 0
+    errors_by_type: JSON | None = strawberry.field(default=None, description="{type: count}")
+    latency_ms: list[float] = strawberry.field(default_factory=list)
+    input_tokens: float = 0
+    output_tokens: float = 0
+    tokens_by_model: JSON | None = strawberry.field(
+        default=None, description="{model: {input, output}} or {model: total}"
+    )
+
+
+@strawberry.type
+class DesiredState:
+    state: str
+    restart_generation: int
+    replicas: int
+    resume_at: datetime | None
 
 
 @strawberry.input
@@ -260,6 +296,52 @@ def _failed(exc: DomainError) -> AgentControlPayload:
     )
 
 
+@strawberry.type
+class HeartbeatPayload:
+    agent_id: str | None
+    status: AgentStatus | None
+    desired_state: DesiredState | None
+    errors: list[AgentError]
+
+
+def _whole(value: float, field: str) -> int:
+    if value != int(value):
+        raise InvalidInput(f"{field} must be a whole number", field=field)
+    return int(value)
+
+
+def _beat(b: HeartbeatInput) -> registry.Heartbeat:
+    for name, value in (
+        ("configuration", b.configuration),
+        ("errorsByType", b.errors_by_type),
+        ("tokensByModel", b.tokens_by_model),
+    ):
+        if value is not None and not isinstance(value, dict):
+            raise InvalidInput(f"{name} must be a JSON object", field=name)
+    return registry.Heartbeat(
+        name=b.name,
+        type=b.type,
+        version=b.version,
+        location_id=b.location_id,
+        tenant_id=b.tenant_id,
+        state=b.state,
+        configuration=dict(cast(dict[str, Any], b.configuration or {})),
+        health_checks=[
+            {"name": c.name, "status": c.status, "latency_ms": c.latency_ms}
+            for c in b.health_checks
+        ],
+        metrics=registry.Metrics(
+            requests=b.requests,
+            errors=b.errors,
+            errors_by_type=dict(cast(dict[str, int], b.errors_by_type or {})),
+            latencies_ms=list(b.latency_ms),
+            input_tokens=_whole(b.input_tokens, "inputTokens"),
+            output_tokens=_whole(b.output_tokens, "outputTokens"),
+            tokens_by_model=dict(cast(dict[str, Any], b.tokens_by_model or {})),
+        ),
+    )
+
+
 Control = Callable[[AsyncSession, str, str | None], Awaitable[controls.ControlResult]]
 
 
@@ -277,6 +359,44 @@ async def _control(info: Info, call: Control) -> AgentControlPayload:
 
 @strawberry.type
 class AgentMutations:
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Report in (register or update) and receive the desired state.",
+    )
+    async def report_heartbeat(
+        self, info: Info, agent_id: str, input: HeartbeatInput
+    ) -> HeartbeatPayload:
+        ctx = info.context
+        try:
+            beat = _beat(input)
+            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                agent, wanted = await registry.heartbeat(
+                    session=session,
+                    agent_id=agent_id,
+                    beat=beat,
+                    rules=ctx.state.settings.agent_rules,
+                    tenant_id=ctx.tenant_id,
+                )
+                status = agent.observed_status or "healthy"
+        except DomainError as exc:
+            return HeartbeatPayload(
+                agent_id=None,
+                status=None,
+                desired_state=None,
+                errors=[AgentError(field=exc.field, code=exc.code, message=exc.message)],
+            )
+        return HeartbeatPayload(
+            agent_id=agent_id,
+            status=AgentStatus(status),
+            desired_state=DesiredState(
+                state=wanted.state,
+                restart_generation=wanted.restart_generation,
+                replicas=wanted.replicas,
+                resume_at=wanted.resume_at,
+            ),
+            errors=[],
+        )
+
     @strawberry.mutation(permission_classes=[CanOperate])
     async def pause_agent(
         self,

@@ -4,6 +4,7 @@ this very beat)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,62 @@ class DesiredState:
     restart_generation: int
     replicas: int
     resume_at: datetime | None
+
+
+AGENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_LATENCIES = 10_000
+MAX_LATENCY_MS = 3_600_000.0
+MAX_COUNT = 2**31 - 1
+MAX_TOKENS = 10**15
+CHECK_STATUSES = ("pass", "warn", "fail")
+
+
+def validate(beat: Heartbeat) -> None:
+    """What a beat must be, whichever door it came through (REST's model says the same to
+    OpenAPI; GraphQL's input types cannot say bounds)."""
+    if beat.state not in ("running", "starting", "stopping"):
+        raise InvalidInput("state must be running, starting or stopping", field="state")
+    for name, value in (("name", beat.name), ("type", beat.type)):
+        if not value or len(value) > (255 if name == "name" else 64):
+            raise InvalidInput(
+                f"{name} must be 1 to {255 if name == 'name' else 64} characters", field=name
+            )
+    for i, check in enumerate(beat.health_checks):
+        if str(check.get("status")) not in CHECK_STATUSES:
+            raise InvalidInput(
+                f"health check {i}: status must be pass, warn or fail", field="health_checks"
+            )
+    m = beat.metrics
+    for name, count, top in (
+        ("requests", m.requests, MAX_COUNT),
+        ("errors", m.errors, MAX_COUNT),
+        ("input_tokens", m.input_tokens, MAX_TOKENS),
+        ("output_tokens", m.output_tokens, MAX_TOKENS),
+    ):
+        if not 0 <= count <= top:
+            raise InvalidInput(f"{name} must be between 0 and {top}", field=f"metrics.{name}")
+    if len(m.latencies_ms) > MAX_LATENCIES or any(
+        not 0 <= ms <= MAX_LATENCY_MS for ms in m.latencies_ms
+    ):
+        raise InvalidInput(
+            f"latency_ms: at most {MAX_LATENCIES} values, each 0 to {MAX_LATENCY_MS:g}",
+            field="metrics.latency_ms",
+        )
+    for kind, n in m.errors_by_type.items():
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_COUNT:
+            raise InvalidInput(
+                f"errors_by_type[{kind!r}] must be a count", field="metrics.errors_by_type"
+            )
+    for model, t in m.tokens_by_model.items():
+        counts = list(t.values()) if isinstance(t, dict) else [t]
+        if not counts or any(
+            not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_TOKENS
+            for n in counts
+        ):
+            raise InvalidInput(
+                f"tokens_by_model[{model!r}] must be a count or {{input, output}} counts",
+                field="metrics.tokens_by_model",
+            )
 
 
 def desired(agent: Agent) -> DesiredState:
@@ -115,8 +172,9 @@ async def heartbeat(
 ) -> tuple[Agent, DesiredState]:
     """Register or update `agent_id` from one beat; return it and what it should do now.
     A tenant-scoped caller may only report agents of its tenant."""
-    if beat.state not in ("running", "starting", "stopping"):
-        raise InvalidInput("state must be running, starting or stopping", field="state")
+    if not AGENT_ID.match(agent_id):
+        raise InvalidInput("agent ids are 1 to 128 of A-Z a-z 0-9 _ . : -", field="agent_id")
+    validate(beat)
     now = clock.now()
     agent = await session.get(Agent, agent_id, with_for_update=True)
     owner = tenant_id if tenant_id is not None else beat.tenant_id
