@@ -4,11 +4,12 @@ identifiers and error codes match as written)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -90,11 +91,23 @@ def tsquery(text: str) -> Any:
     return func.websearch_to_tsquery("simple", text)
 
 
-async def search(*, session: AsyncSession, query: LogQuery) -> list[AgentLog]:
-    """Newest first."""
+COLUMNS = (
+    AgentLog.id,
+    AgentLog.at,
+    AgentLog.level,
+    AgentLog.agent_id,
+    AgentLog.message,
+    AgentLog.context,
+    AgentLog.trace_id,
+)
+
+
+async def search(*, session: AsyncSession, query: LogQuery) -> Sequence[Row[Any]]:
+    """Newest first; plain rows (id, at, level, agent_id, message, context, trace_id), no ORM
+    objects: a page of log lines is read, never changed."""
     if not 1 <= query.limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    stmt = select(AgentLog)
+    stmt = select(*COLUMNS)
     if query.agent_id is not None:
         stmt = stmt.where(AgentLog.agent_id == query.agent_id)
     if query.level is not None:
@@ -110,4 +123,4 @@ async def search(*, session: AsyncSession, query: LogQuery) -> list[AgentLog]:
     if query.search is not None and query.search.strip():
         stmt = stmt.where(AgentLog.search.op("@@")(tsquery(query.search)))
     stmt = stmt.order_by(AgentLog.at.desc(), AgentLog.id.desc()).limit(query.limit)
-    return list((await session.execute(stmt)).scalars())
+    return (await session.execute(stmt)).all()
