@@ -24,6 +24,8 @@ UUID = postgresql.UUID(as_uuid=True)
 
 def upgrade() -> None:
     op.add_column("agents", sa.Column("observed_status", sa.String(16)))
+    # fleet-wide time windows (metrics, dashboard) and retention read samples by time alone
+    op.create_index("ix_agent_samples_at", "agent_samples", ["at"])
     op.create_table(
         "alert_rules",
         sa.Column("id", UUID, primary_key=True),
@@ -140,4 +142,5 @@ def downgrade() -> None:
     op.drop_table("alerts")
     op.drop_table("alert_pending")
     op.drop_table("alert_rules")
+    op.drop_index("ix_agent_samples_at", "agent_samples")
     op.drop_column("agents", "observed_status")

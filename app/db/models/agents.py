@@ -69,7 +69,10 @@ class AgentSample(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens_by_model: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
-    __table_args__ = (Index("ix_agent_samples_agent_at", "agent_id", "at"),)
+    __table_args__ = (
+        Index("ix_agent_samples_agent_at", "agent_id", "at"),
+        Index("ix_agent_samples_at", "at"),
+    )
 
 
 class AgentControl(Base):
