@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.agents.status import StatusRules
 from app.services.health import ModelService
+from app.services.jobs.config import JobsConfig
 from app.services.monitoring.config import MonitoringConfig
 from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
@@ -283,6 +284,15 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Agent metric samples older than this are deleted."
     )
 
+    # Background jobs (seed 002)
+    jobs_queue: str = Field("default", description="Queue whose workers run background jobs.")
+    task_retention_days: float = Field(
+        30.0, gt=0, description="The cleanup job removes finished tasks older than this."
+    )
+    export_retention_days: float = Field(
+        7.0, gt=0, description="The cleanup job removes export files older than this."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_url(cls, v: str) -> str:
@@ -365,7 +375,19 @@ class Settings(BaseSettings):
 
     def session_info(self) -> dict[str, object]:
         """What every session carries for the services (see make_sessionmaker)."""
-        return {"pipeline": self.pipeline, "monitoring": self.monitoring}
+        return {"pipeline": self.pipeline, "monitoring": self.monitoring, "jobs": self.jobs}
+
+    @property
+    def jobs(self) -> JobsConfig:
+        return JobsConfig(
+            queue=self.jobs_queue,
+            exports_dir=self.data_dir / "exports",
+            task_defaults=self.task_defaults,
+            task_retention_days=self.task_retention_days,
+            log_retention_days=self.log_retention_days,
+            metric_retention_days=self.metric_retention_days,
+            export_retention_days=self.export_retention_days,
+        )
 
     @property
     def monitoring(self) -> MonitoringConfig:

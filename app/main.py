@@ -25,6 +25,7 @@ from app.rest import (
     ai_monitoring,
     dlq,
     errors,
+    jobs,
     llm_queue,
     llm_server,
     monitoring,
@@ -82,6 +83,7 @@ def create_rest_app(settings: Settings) -> FastAPI:
     rest.include_router(errors.document_statuses(llm_server.router))
     rest.include_router(errors.document_statuses(pipeline.router))
     rest.include_router(errors.document_statuses(dlq.router))
+    rest.include_router(errors.document_statuses(jobs.router))
     rest.include_router(errors.document_statuses(dlq.system))
     errors.install(rest)
     return rest

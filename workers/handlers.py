@@ -9,10 +9,10 @@ from typing import Any
 
 from app.db.models import Task
 from app.services import tasks
-from app.services.monitoring import exports
 from app.services.pricing import cost_usd
 from app.services.tasks import Usage
-from app.uow import read_only, unit_of_work
+from app.uow import unit_of_work
+from workers import jobs
 from workers.context import WorkerState
 from workers.pipeline import handlers as pipeline
 from workers.providers import ProviderError
@@ -107,17 +107,12 @@ def _request_log(provider: str, path: str, model: str, latency_ms: float) -> dic
     return {"provider": provider, "endpoint": path, "model": model, "latency_ms": latency_ms}
 
 
-async def export(task: Task, state: WorkerState) -> tuple[Any, Usage]:
-    async with read_only(state.sessionmaker) as session:
-        result = await exports.write(session, task)
-    return result, Usage(provider="opsgraph")
-
-
 HANDLERS: dict[str, Handler] = {
     "llm": llm,
     "echo": echo,
     "detection": pipeline.detection,
     "enrichment": pipeline.enrichment,
     "analysis": pipeline.analysis,
-    "export": export,
+    "export": jobs.export,
+    "cleanup": jobs.cleanup,
 }

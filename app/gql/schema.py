@@ -31,6 +31,7 @@ from app.gql.ai_monitoring import (
 from app.gql.cost import cost_extensions
 from app.gql.fanout import SharingSchema
 from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
+from app.gql.jobs import JobMutations, JobQueries, JobSubscription
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
@@ -51,6 +52,7 @@ Query = merge_types(
         AlertQueries,
         ObserveQueries,
         WebhookQueries,
+        JobQueries,
     ),
 )
 Mutation = merge_types(
@@ -63,6 +65,7 @@ Mutation = merge_types(
         AgentMutations,
         AlertMutations,
         WebhookMutations,
+        JobMutations,
     ),
 )
 Subscription = merge_types(
@@ -73,6 +76,7 @@ Subscription = merge_types(
         LlmSubscription,
         PipelineSubscription,
         MonitoringSubscription,
+        JobSubscription,
     ),
 )
 

@@ -20,7 +20,8 @@ PIPELINE_TYPES: dict[str, tuple[str, ...]] = {
 
 # Background work opsgraph starts itself (seed 004's metric exports; seed 002's jobs extend it).
 BACKGROUND_TYPES: dict[str, tuple[str, ...]] = {
-    "export": ("metrics",),
+    "export": ("security_events", "tasks", "logs", "metrics"),
+    "cleanup": ("retention",),
 }
 
 SYSTEM_TYPES = {**PIPELINE_TYPES, **BACKGROUND_TYPES}

@@ -399,6 +399,13 @@ async def set_progress(
     return task
 
 
+async def append_log(
+    *, session: AsyncSession, task_id: uuid.UUID, message: str, level: str = "info"
+) -> None:
+    """A line in a task's log (jobs report what they do here)."""
+    session.add(TaskLog(task_id=task_id, level=level, message=message[:4000], at=utcnow()))
+
+
 async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task:
     """A RUNNING task whose worker died goes back to QUEUED, counted as a resume attempt;
     one with a pending cancel request is CANCELLED instead (a cancel always wins)."""

@@ -47,6 +47,10 @@ class Latency(BaseModel):
     p99: Millis | None = None
 
 
+TokenCount = Annotated[JsonInt, Field(ge=0, le=10**15)]
+Count = Annotated[JsonInt, Field(ge=0, le=2**31 - 1)]
+
+
 class ModelTokens(BaseModel):
     input: JsonInt = Field(0, ge=0, le=10**15)
     output: JsonInt = Field(0, ge=0, le=10**15)
@@ -55,7 +59,7 @@ class ModelTokens(BaseModel):
 class Tokens(BaseModel):
     input: JsonInt = Field(0, ge=0, le=10**15)
     output: JsonInt = Field(0, ge=0, le=10**15)
-    by_model: dict[str, JsonInt | ModelTokens] = Field(
+    by_model: dict[str, TokenCount | ModelTokens] = Field(
         default_factory=dict,
         max_length=100,
         description="Per model: {input, output} (costed by the price table) or a bare total"
@@ -66,7 +70,7 @@ class Tokens(BaseModel):
 class BeatMetrics(BaseModel):
     requests: JsonInt = Field(0, ge=0, le=2**31 - 1)
     errors: JsonInt = Field(0, ge=0, le=2**31 - 1)
-    errors_by_type: dict[str, JsonInt] = Field(default_factory=dict)
+    errors_by_type: dict[str, Count] = Field(default_factory=dict, max_length=100)
     latency_ms: list[Millis] = Field(default_factory=list, max_length=10_000)
     latency: Latency | None = None
     tokens: Tokens = Field(default_factory=Tokens)

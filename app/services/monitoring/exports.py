@@ -120,14 +120,18 @@ async def write(session: AsyncSession, task: Task) -> dict[str, Any]:
     path = path_of(config_of(session).exports_dir, task.id, spec["format"])
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as f:
-        if spec["format"] == "csv":
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        else:
-            json.dump({"columns": columns, "rows": rows}, f)
-    os.replace(partial, path)
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as f:
+            if spec["format"] == "csv":
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                json.dump({"columns": columns, "rows": rows}, f)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return {
         "format": spec["format"],
         "rows": len(rows),

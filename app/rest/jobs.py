@@ -1,0 +1,393 @@
+"""Seed 002's background jobs (12 endpoints), plus starting a job and downloading an export's
+file (beyond the seed). Job words at this edge: pending, running, completed, failed,
+cancelled. Mutating calls accept the seed's `X-API-Key` header."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from app.db.models import Task
+from app.rest.deps import Operator, Reader, State
+from app.rest.params import IsoDateTime, Offset
+from app.services.errors import DomainError, NotFound
+from app.services.jobs import actions, queries, types
+from app.services.jobs import exports as job_exports
+from app.services.paging import PageRequest
+from app.uow import read_only, unit_of_work
+
+router = APIRouter(prefix="/api/jobs", tags=["Background Jobs"])
+KNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown job"},
+    409: {"description": "Not in a state for this"},
+}
+Limit = Annotated[int, Query(ge=1, le=1000, description="Max results (1-1000)")]
+
+
+def _refuse(exc: DomainError) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, exc.message)
+    if isinstance(exc, actions.JobConflict):
+        return HTTPException(409, exc.message)
+    if isinstance(exc, actions.NotAllowed):
+        return HTTPException(403, exc.message)
+    where = "query" if exc.field in ("status", "job_type", "sort", "level") else "body"
+    return HTTPException(
+        422, [{"loc": [where, exc.field or where], "msg": exc.message, "type": "value_error"}]
+    )
+
+
+def _metadata(job: Task) -> dict[str, Any]:
+    params = {k: v for k, v in job.input.items() if k != "tenant_id"}
+    return {**params, **job.meta}
+
+
+def job_out(job: Task) -> dict[str, Any]:
+    return {
+        "job_id": str(job.id),
+        "job_type": job.task_type,
+        "status": types.STATUS_WORDS[job.status],
+        "progress": round(job.progress),
+        "queue": job.queue,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "error_message": job.errors[-1] if job.errors else None,
+        "result": job.result,
+        "metadata": _metadata(job),
+    }
+
+
+def _words(value: str | None) -> list[str]:
+    return [w.strip() for w in (value or "").split(",") if w.strip()]
+
+
+# --- starting (beyond the seed) -------------------------------------------------------------
+
+
+class StartIn(BaseModel):
+    job_type: Literal["export", "cleanup"]
+    params: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+
+@router.post("", status_code=202, summary="Start a job (beyond the seed)")
+async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
+    """`export`: params `target` (security_events, tasks, logs, metrics), `format` (csv,
+    json), `since`/`until`, and per target `camera_id`, `min_risk_score`, `queue`, `status`,
+    `agent_id`, `level`; `pause_ms` between batches of 500 rows spares the database.
+    `cleanup`: `older_than_days` (else each kind's retention setting)."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            job = await actions.start_job(
+                session=session,
+                job_type=body.job_type,
+                params=body.params,
+                actor=principal.subject,
+                tenant_id=principal.tenant_id,
+            )
+            return job_out(job)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@router.get("", summary="List all jobs with filtering")
+async def list_jobs(
+    state: State,
+    principal: Reader,
+    job_type: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Any:
+    """Newest first."""
+    try:
+        f = queries.JobFilter(
+            job_types=[job_type] if job_type else (),
+            statuses=types.statuses([status]) if status else (),
+            tenant_id=principal.tenant_id,
+        )
+        async with read_only(state.sessionmaker) as session:
+            page = await queries.list_jobs(
+                session=session, filter=f, page=PageRequest(limit=limit, offset=offset)
+            )
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    jobs = [job_out(j) for j, _ in page.rows]
+    return {"jobs": jobs, "count": len(jobs), "limit": limit, "offset": offset}
+
+
+@router.get("/search", summary="Advanced job search with facets")
+async def search_jobs(
+    state: State,
+    principal: Reader,
+    q: Annotated[str | None, Query(max_length=200, description="Type, error, metadata")] = None,
+    status: Annotated[str | None, Query(max_length=100, description="Comma-separated")] = None,
+    job_type: Annotated[str | None, Query(max_length=100, description="Comma-separated")] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
+    completed_after: IsoDateTime | None = None,
+    completed_before: IsoDateTime | None = None,
+    has_error: bool | None = None,
+    min_duration: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+    max_duration: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    sort: Literal[
+        "created_at",
+        "started_at",
+        "completed_at",
+        "updated_at",
+        "progress",
+        "duration",
+        "job_type",
+        "status",
+    ] = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+) -> Any:
+    """`count` is the number matching (all pages); `aggregations` count by status and by type,
+    each under every filter but its own."""
+    try:
+        f = queries.JobFilter(
+            job_types=_words(job_type),
+            statuses=types.statuses(_words(status)),
+            queue=queue,
+            text=q,
+            created_after=created_after,
+            created_before=created_before,
+            completed_after=completed_after,
+            completed_before=completed_before,
+            has_error=has_error,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            tenant_id=principal.tenant_id,
+        )
+        async with read_only(state.sessionmaker) as session:
+            page = await queries.list_jobs(
+                session=session,
+                filter=f,
+                page=PageRequest(
+                    limit=limit, order_by=sort, descending=order == "desc", offset=offset
+                ),
+            )
+            total = await queries.count_jobs(session=session, filter=f)
+            facets = await queries.facets(session=session, filter=f)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    return {
+        "jobs": [job_out(j) for j, _ in page.rows],
+        "count": total,
+        "limit": limit,
+        "offset": offset,
+        "aggregations": {"by_status": facets.by_status, "by_type": facets.by_type},
+    }
+
+
+@router.get("/stats", summary="Get aggregate job statistics")
+async def job_stats(state: State, principal: Reader) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        s = await queries.stats(session=session, tenant_id=principal.tenant_id)
+    return s.__dict__
+
+
+@router.get("/types", summary="List available job types")
+async def job_types(principal: Reader) -> Any:
+    return {
+        "types": [
+            {"type": t.type, "description": t.description, "supports_abort": t.supports_abort}
+            for t in types.JOB_TYPES.values()
+        ]
+    }
+
+
+class BulkIn(BaseModel):
+    job_ids: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=actions.MAX_BULK
+    )
+
+
+@router.post("/bulk-cancel", summary="Cancel multiple jobs at once")
+async def bulk_cancel(body: BulkIn, state: State, principal: Operator) -> Any:
+    """Each job is stopped as DELETE would (a pending one cancelled, a running abortable one
+    aborted), in its own transaction; the answer has a result per job."""
+    results: list[dict[str, Any]] = []
+    for raw in dict.fromkeys(body.job_ids):
+        try:
+            job_id = uuid.UUID(raw)
+        except ValueError:
+            results.append({"job_id": raw, "success": False, "error": "Job not found"})
+            continue
+        try:
+            async with unit_of_work(state.sessionmaker, state.redis) as session:
+                done = await actions.stop_job(
+                    session=session, job_id=job_id, tenant_id=principal.tenant_id
+                )
+            results.append({"job_id": raw, "success": True, "message": done.action.capitalize()})
+        except NotFound:
+            results.append({"job_id": raw, "success": False, "error": "Job not found"})
+        except DomainError as exc:
+            results.append({"job_id": raw, "success": False, "error": exc.message})
+    ok = sum(1 for r in results if r["success"])
+    return {"successful": ok, "failed": len(results) - ok, "results": results}
+
+
+async def _job(state: Any, job_id: uuid.UUID, tenant_id: str | None) -> Task:
+    try:
+        async with read_only(state.sessionmaker) as session:
+            return await actions.get_job(session=session, job_id=job_id, tenant_id=tenant_id)
+    except NotFound as exc:
+        raise HTTPException(404, exc.message) from None
+
+
+@router.get("/{job_id}", responses=KNOWN, summary="Get job status")
+async def get_job(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+    return job_out(await _job(state, job_id, principal.tenant_id))
+
+
+@router.get("/{job_id}/detail", responses=KNOWN, summary="Get detailed job information")
+async def job_detail(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+    job = await _job(state, job_id, principal.tenant_id)
+    end = job.completed_at or (datetime.now(job.created_at.tzinfo) if job.started_at else None)
+    return {
+        **job_out(job),
+        "progress_history": [
+            {
+                "timestamp": p.get("at"),
+                "progress": round(float(p.get("progress", 0))),
+                "message": p.get("message"),
+            }
+            for p in job.progress_history
+        ],
+        "timing": {
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "completed_at": job.completed_at,
+            "queue_wait_seconds": queries.seconds_between(job.created_at, job.started_at),
+            "running_seconds": queries.seconds_between(job.started_at, end),
+        },
+        "retry_info": {
+            "attempt": job.attempts,
+            "max_attempts": job.max_attempts,
+            "last_error": job.errors[-1] if job.errors else None,
+        },
+    }
+
+
+@router.get("/{job_id}/history", responses=KNOWN, summary="Get job execution history")
+async def job_history(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+    job = await _job(state, job_id, principal.tenant_id)
+    async with read_only(state.sessionmaker) as session:
+        history = await queries.transitions(session, job.id)
+
+    def word(status: str | None) -> str | None:
+        return None if status is None else types.STATUS_WORDS.get(status, status.lower())
+
+    return {
+        "job_id": str(job.id),
+        "transitions": [
+            {
+                "from_status": word(t.from_status),
+                "to_status": word(t.to_status),
+                "timestamp": t.at,
+                "reason": t.reason,
+            }
+            for t in history
+        ],
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "started_at": a.started_at,
+                "ended_at": a.ended_at,
+                "status": a.status,
+            }
+            for a in queries.attempts(history)
+        ],
+    }
+
+
+@router.get("/{job_id}/logs", responses=KNOWN, summary="Get job execution logs")
+async def job_logs(
+    job_id: uuid.UUID,
+    state: State,
+    principal: Reader,
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None,
+    since: IsoDateTime | None = None,
+    limit: Limit = 100,
+) -> Any:
+    job = await _job(state, job_id, principal.tenant_id)
+    async with read_only(state.sessionmaker) as session:
+        lines = await queries.logs(
+            session=session, job_id=job.id, level=level, since=since, limit=limit
+        )
+    return {
+        "job_id": str(job.id),
+        "logs": [{"timestamp": x.timestamp, "level": x.level, "message": x.message} for x in lines],
+        "count": len(lines),
+    }
+
+
+@router.get(
+    "/{job_id}/download",
+    responses={**KNOWN, 200: {"content": {"text/csv": {}, "application/json": {}}}},
+    response_class=FileResponse,
+    summary="Download an export's file (beyond the seed)",
+)
+async def download(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+    job = await _job(state, job_id, principal.tenant_id)
+    async with read_only(state.sessionmaker) as session:
+        path = job_exports.file_of(session, job)
+    if path is None:
+        raise HTTPException(
+            409 if job.task_type == "export" else 404,
+            f"job {job_id} has no file"
+            + (f" (it is {types.STATUS_WORDS[job.status]})" if job.status != "COMPLETED" else ""),
+        )
+    media = "text/csv" if path.suffix == ".csv" else "application/json"
+    return FileResponse(path, media_type=media, filename=path.name)
+
+
+@router.post("/{job_id}/cancel", responses=KNOWN, summary="Cancel a queued job")
+async def cancel_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any:
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            await actions.cancel_job(session=session, job_id=job_id, tenant_id=principal.tenant_id)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    return {"job_id": str(job_id), "status": "cancelled", "message": "Job cancelled successfully"}
+
+
+@router.post("/{job_id}/abort", responses=KNOWN, summary="Abort a running job")
+async def abort_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any:
+    """The worker stops within a second; the job then ends `cancelled` and an export's
+    partial file is removed."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            await actions.abort_job(session=session, job_id=job_id, tenant_id=principal.tenant_id)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    return {"job_id": str(job_id), "status": "aborted", "message": "Abort signal sent to worker"}
+
+
+@router.delete("/{job_id}", responses=KNOWN, summary="Cancel or abort a job")
+async def delete_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any:
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            done = await actions.stop_job(
+                session=session, job_id=job_id, tenant_id=principal.tenant_id
+            )
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    return {
+        "job_id": str(job_id),
+        "action": done.action,
+        "previous_status": done.previous_status,
+        "message": "Job cancelled" if done.action == "cancelled" else "Abort signal sent to worker",
+    }

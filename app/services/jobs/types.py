@@ -1,0 +1,113 @@
+"""The registry of job types: what each does, whether a running one may be aborted, and the
+parameters it takes (validated before anything is stored)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.services.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class JobType:
+    type: str
+    description: str
+    supports_abort: bool
+    operations: tuple[str, ...]
+
+
+EXPORT_TARGETS = ("security_events", "tasks", "logs", "metrics")
+FORMATS = ("csv", "json")
+
+JOB_TYPES: dict[str, JobType] = {
+    "export": JobType(
+        "export",
+        "Export security events, tasks, agent logs or metrics to CSV or JSON (streamed to a"
+        " file under <data_dir>/exports, downloadable when done)",
+        supports_abort=True,
+        operations=EXPORT_TARGETS,
+    ),
+    "cleanup": JobType(
+        "cleanup",
+        "Delete finished tasks, agent logs, metric samples and export files older than their"
+        " retention",
+        supports_abort=False,
+        operations=("retention",),
+    ),
+}
+
+# seed 002's words for the lifecycle's statuses
+STATUS_WORDS = {
+    "QUEUED": "pending",
+    "RUNNING": "running",
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+}
+STATUSES = {word: status for status, word in STATUS_WORDS.items()}
+
+
+def job_type(name: str) -> JobType:
+    found = JOB_TYPES.get(name)
+    if found is None:
+        raise InvalidInput(
+            f"unknown job type {name!r}; known: {', '.join(JOB_TYPES)}", field="job_type"
+        )
+    return found
+
+
+def statuses(words: list[str]) -> list[str]:
+    """Seed words (pending, running, ...) to lifecycle statuses; unknown words are refused."""
+    out = []
+    for w in words:
+        if w not in STATUSES:
+            raise InvalidInput(
+                f"unknown status {w!r}; known: {', '.join(STATUSES)}", field="status"
+            )
+        out.append(STATUSES[w])
+    return out
+
+
+def _time(params: dict[str, Any], key: str) -> None:
+    value = params.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidInput(f"params.{key} must be an ISO 8601 date-time", field=f"params.{key}")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"params.{key} must be an ISO 8601 date-time", field=f"params.{key}"
+        ) from None
+
+
+def validate(kind: JobType, params: dict[str, Any]) -> str:
+    """Check a job's parameters; answer its operation."""
+    if kind.type == "export":
+        target = params.get("target", "security_events")
+        if target not in EXPORT_TARGETS:
+            raise InvalidInput(
+                f"params.target must be one of {', '.join(EXPORT_TARGETS)}", field="params.target"
+            )
+        if params.get("format", "csv") not in FORMATS:
+            raise InvalidInput("params.format must be csv or json", field="params.format")
+        for key in ("since", "until"):
+            _time(params, key)
+        pause = params.get("pause_ms", 0)
+        if not isinstance(pause, int) or isinstance(pause, bool) or not 0 <= pause <= 1000:
+            raise InvalidInput("params.pause_ms must be 0 to 1000", field="params.pause_ms")
+        for key in ("camera_id", "queue", "status", "agent_id"):
+            if key in params and not isinstance(params[key], str):
+                raise InvalidInput(f"params.{key} must be a string", field=f"params.{key}")
+        return str(target)
+    days = params.get("older_than_days")
+    if days is not None and (
+        not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 3650
+    ):
+        raise InvalidInput(
+            "params.older_than_days must be between 0 and 3650", field="params.older_than_days"
+        )
+    return "retention"
