@@ -63,6 +63,13 @@ def job_out(job: Task) -> dict[str, Any]:
     }
 
 
+def _list_of(words: Any) -> str:
+    """A pattern for a comma-separated list of these words (so the OpenAPI document says
+    exactly which values are accepted)."""
+    one = "(" + "|".join(words) + ")"
+    return f"^{one}(,{one})*$"
+
+
 def _words(value: str | None) -> list[str]:
     return [w.strip() for w in (value or "").split(",") if w.strip()]
 
@@ -102,8 +109,8 @@ async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
 async def list_jobs(
     state: State,
     principal: Reader,
-    job_type: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    job_type: Literal["export", "cleanup"] | None = None,
+    status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
@@ -129,8 +136,12 @@ async def search_jobs(
     state: State,
     principal: Reader,
     q: Annotated[str | None, Query(max_length=200, description="Type, error, metadata")] = None,
-    status: Annotated[str | None, Query(max_length=100, description="Comma-separated")] = None,
-    job_type: Annotated[str | None, Query(max_length=100, description="Comma-separated")] = None,
+    status: Annotated[
+        str | None, Query(pattern=_list_of(types.STATUSES), description="Comma-separated")
+    ] = None,
+    job_type: Annotated[
+        str | None, Query(pattern=_list_of(types.JOB_TYPES), description="Comma-separated")
+    ] = None,
     queue: Annotated[str | None, Query(max_length=64)] = None,
     created_after: IsoDateTime | None = None,
     created_before: IsoDateTime | None = None,

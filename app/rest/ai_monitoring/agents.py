@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, Strict, StrictBool, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, Strict, StrictBool, field_validator
 
 from app import clock
 from app.auth import Principal
@@ -47,8 +47,9 @@ class Latency(BaseModel):
     p99: Millis | None = None
 
 
-TokenCount = Annotated[JsonInt, Field(ge=0, le=10**15)]
-Count = Annotated[JsonInt, Field(ge=0, le=2**31 - 1)]
+# bounds before the validator, or JSON Schema gets `ge`/`le` instead of minimum/maximum
+TokenCount = Annotated[int, Field(ge=0, le=10**15), BeforeValidator(json_integer)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(json_integer)]
 
 
 class ModelTokens(BaseModel):
