@@ -22,6 +22,7 @@ from app.hygiene import InputHygiene
 from app.limits import BodySizeLimit
 from app.metrics import metrics
 from app.rest import (
+    ai_audit,
     ai_monitoring,
     dlq,
     errors,
@@ -84,6 +85,7 @@ def create_rest_app(settings: Settings) -> FastAPI:
     rest.include_router(errors.document_statuses(pipeline.router))
     rest.include_router(errors.document_statuses(dlq.router))
     rest.include_router(errors.document_statuses(jobs.router))
+    rest.include_router(errors.document_statuses(ai_audit.router))
     rest.include_router(errors.document_statuses(dlq.system))
     errors.install(rest)
     return rest

@@ -113,6 +113,7 @@ HANDLERS: dict[str, Handler] = {
     "detection": pipeline.detection,
     "enrichment": pipeline.enrichment,
     "analysis": pipeline.analysis,
+    "prompt_test": pipeline.prompt_test,
     "export": jobs.export,
     "cleanup": jobs.cleanup,
 }

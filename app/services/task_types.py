@@ -16,6 +16,8 @@ PIPELINE_TYPES: dict[str, tuple[str, ...]] = {
     "detection": ("detect",),
     "enrichment": ("enrich",),
     "analysis": ("risk_analysis",),
+    # an event's analysis tried with a prompt configuration (changes nothing stored)
+    "prompt_test": ("risk_analysis",),
 }
 
 # Background work opsgraph starts itself (seed 004's metric exports; seed 002's jobs extend it).

@@ -13,6 +13,7 @@ from typing import Any
 from app.db.models import Task
 from app.services.pipeline import queries, risk
 from app.services.pricing import cost_usd
+from app.services.prompts import versions
 from app.services.tasks import Usage
 from app.uow import read_only
 from workers.context import WorkerState
@@ -98,15 +99,17 @@ def simulated_assessment(material: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def analysis(task: Task, state: WorkerState) -> tuple[Any, Usage]:
-    batch_id = str(task.input["batch_id"])
+async def _assess(
+    task: Task, state: WorkerState, batch_id: str, system_prompt: str, params: dict[str, Any]
+) -> tuple[dict[str, Any], Usage]:
+    """The analyzer's call: the batch's material under this prompt, through the provider and
+    the analyzer's breaker (production and prompt tests alike)."""
     async with read_only(state.sessionmaker) as session:
         batch, material = await queries.batch_material(session=session, batch_id=batch_id)
     messages = [
-        {"role": "system", "content": risk.SYSTEM_PROMPT},
+        {"role": "system", "content": system_prompt},
         {"role": "user", "content": risk.describe_batch(batch.camera_id, material)},
     ]
-    params: dict[str, Any] = {"temperature": 0.1, "max_tokens": 2048, **task.config}
     provider = state.provider
     if provider.name == "simulated":
         simulate = dict(params.get("simulate") or {})
@@ -143,4 +146,43 @@ async def analysis(task: Task, state: WorkerState) -> tuple[Any, Usage]:
         "summary": found.summary,
         "reasoning": found.reasoning,
         "model": chat.model,
+        "latency_ms": chat.latency_ms,
+        "tokens_used": chat.input_tokens + chat.output_tokens,
+    }, usage
+
+
+async def analysis(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    """The analyzer reads its prompt's current version as it runs and records which one."""
+    async with read_only(state.sessionmaker) as session:
+        prompt = await versions.current(session, state.settings.analyzer_name)
+    if prompt is None:  # no stored prompt for this model name: the built-in one
+        system_prompt, params, version = (
+            risk.SYSTEM_PROMPT,
+            {"temperature": 0.1, "max_tokens": 2048},
+            None,
+        )
+    else:
+        system_prompt = prompt.system_prompt
+        params = {"temperature": prompt.temperature, "max_tokens": prompt.max_tokens}
+        version = prompt.version
+    result, usage = await _assess(
+        task, state, str(task.input["batch_id"]), system_prompt, {**params, **task.config}
+    )
+    return {**result, "prompt_version": version}, usage
+
+
+async def prompt_test(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    """One configuration tried on an event's batch; nothing but this task is written."""
+    result, usage = await _assess(
+        task,
+        state,
+        str(task.input["batch_id"]),
+        str(task.input["system_prompt"]),
+        dict(task.config),
+    )
+    return {
+        **result,
+        "event_id": task.input["event_id"],
+        "label": task.input.get("label"),
+        "prompt_version": task.input.get("prompt_version"),
     }, usage

@@ -12,6 +12,7 @@ from app.db.models.monitoring import (
     WebhookSubscription,
 )
 from app.db.models.pipeline import Batch, CameraImage, Detection, Enrichment, SecurityEvent
+from app.db.models.prompts import PromptVersion
 from app.db.models.tasks import Task, TaskLog, TaskTransition
 from app.db.models.webhooks import WebhookDelivery
 from app.db.models.workflows import Workflow, WorkflowStep
@@ -30,6 +31,7 @@ __all__ = [
     "Detection",
     "Enrichment",
     "LlmStatsState",
+    "PromptVersion",
     "SecurityEvent",
     "Task",
     "TaskCounter",

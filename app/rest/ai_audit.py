@@ -1,0 +1,358 @@
+"""Seed 002's AI audit: prompt configurations (versions, history, restore, export, import),
+prompt tests through the production path, and (below) the audit of the pipeline's decisions.
+Mutating calls accept the seed's `X-API-Key` header."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
+
+from app.auth import Permission
+from app.db.models import PromptVersion, Task
+from app.rest.deps import Operator, Reader, State
+from app.services.errors import DomainError, NotFound
+from app.services.prompts import testing, versions
+from app.services.prompts.versions import PromptConfig
+from app.uow import read_only, unit_of_work
+from app.waiting import submit_and_wait
+
+router = APIRouter(prefix="/api/ai-audit", tags=["AI Audit"])
+Model = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+PromptText = Annotated[str, Field(min_length=1, max_length=versions.MAX_PROMPT_CHARS)]
+Temperature = Annotated[StrictFloat | StrictInt, Field(ge=0, le=2)]
+MaxTokens = Annotated[StrictInt, Field(ge=1, le=versions.MAX_TOKENS)]
+Description = Annotated[str, Field(max_length=versions.MAX_DESCRIPTION_CHARS)]
+KNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model or version"}}
+TEST_WAIT_SECONDS = 120.0
+
+
+def _refuse(exc: DomainError) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, exc.message)
+    if isinstance(exc, versions.ImportNotAllowed):
+        return HTTPException(403, exc.message)
+    return HTTPException(
+        422, [{"loc": ["body", exc.field or "body"], "msg": exc.message, "type": "value_error"}]
+    )
+
+
+def config_out(p: PromptVersion) -> dict[str, Any]:
+    return {
+        "model": p.model,
+        **versions.as_config(p),
+        "version": p.version,
+        "created_at": p.created_at,
+    }
+
+
+def version_out(p: PromptVersion) -> dict[str, Any]:
+    return {
+        "version": p.version,
+        **versions.as_config(p),
+        "description": p.description,
+        "author": p.author,
+        "restored_from": p.restored_from,
+        "created_at": p.created_at,
+    }
+
+
+# --- prompt configurations ------------------------------------------------------------------
+
+
+class ConfigIn(BaseModel):
+    system_prompt: PromptText | None = None
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
+
+
+class PromptIn(ConfigIn):
+    description: Description | None = None
+
+
+async def _update(state: Any, model: str, body: PromptIn, author: str) -> tuple[Any, Any]:
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            return await versions.update(
+                session=session,
+                model=model,
+                system_prompt=body.system_prompt,
+                temperature=body.temperature,
+                max_tokens=body.max_tokens,
+                description=body.description,
+                author=author,
+            )
+    except DomainError as exc:
+        raise _refuse(exc) from None
+
+
+async def _current(state: Any, model: str) -> PromptVersion:
+    try:
+        async with read_only(state.sessionmaker) as session:
+            return await versions.require_current(session, model)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+
+
+@router.get("/prompt-config/{model}", responses=KNOWN, summary="Get prompt configuration (DB)")
+async def get_prompt_config(model: Model, state: State, principal: Reader) -> Any:
+    return config_out(await _current(state, model))
+
+
+@router.put("/prompt-config/{model}", summary="Update prompt configuration (DB)")
+async def put_prompt_config(model: Model, body: ConfigIn, state: State, principal: Operator) -> Any:
+    """A new version; fields left out keep the current values."""
+    row, _ = await _update(state, model, PromptIn(**body.model_dump()), principal.subject)
+    return config_out(row)
+
+
+@router.get("/prompts", summary="Get all prompt configurations")
+async def get_prompts(state: State, principal: Reader) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        found = await versions.all_current(session)
+    return {
+        "prompts": {m: {**versions.as_config(p), "version": p.version} for m, p in found.items()}
+    }
+
+
+@router.get("/prompts/export", summary="Export all configurations as JSON")
+async def export_prompts(state: State, principal: Reader) -> Any:
+    """The seed's export (current configurations) plus, beyond it, `history`: every version,
+    so an import into an empty installation rebuilds it."""
+    async with read_only(state.sessionmaker) as session:
+        return await versions.export(session)
+
+
+@router.get("/prompts/history", summary="Get history for all models")
+async def all_history(
+    state: State,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=100, description="Versions per model")] = 10,
+) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        found = await versions.history_all(session=session, limit=limit)
+    return {
+        "history": {m: [version_out(v) for v in rows] for m, rows in found.items()},
+        "limit": limit,
+    }
+
+
+@router.get("/prompts/history/{model}", responses=KNOWN, summary="Get history for a model")
+async def model_history(
+    model: Model,
+    state: State,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        rows, total = await versions.history(
+            session=session, model=model, limit=limit, offset=offset
+        )
+    if total == 0:
+        raise HTTPException(404, f"no prompt for model {model!r}")
+    return {"model": model, "versions": [version_out(v) for v in rows], "total": total}
+
+
+class RestoreIn(BaseModel):
+    description: Description | None = None
+
+
+@router.post("/prompts/history/{version}", responses=KNOWN, summary="Restore a prompt version")
+async def restore_version(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    state: State,
+    principal: Operator,
+    model: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")],
+    body: RestoreIn | None = None,
+) -> Any:
+    """A new version copying `version` (history is never rewritten)."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            row = await versions.restore(
+                session=session,
+                model=model,
+                version=version,
+                author=principal.subject,
+                description=(body or RestoreIn()).description,
+            )
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    return {
+        "model": model,
+        "restored_version": version,
+        "new_version": row.version,
+        "description": row.description,
+        "restored_at": row.created_at,
+    }
+
+
+class ImportIn(BaseModel):
+    prompts: dict[Annotated[str, Field(max_length=128)], dict[str, Any]] = Field(
+        max_length=versions.MAX_IMPORT_MODELS
+    )
+    history: dict[str, list[dict[str, Any]]] | None = None
+    overwrite: bool = False
+
+
+@router.post("/prompts/import", summary="Import configurations from JSON")
+async def import_prompts(body: ImportIn, state: State, principal: Operator) -> Any:
+    """Models that already have a prompt are skipped unless `overwrite` (admin role), which
+    appends the imported config as a new version. An invalid entry is reported under `errors`
+    and the valid ones are imported."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            result = await versions.import_(
+                session=session,
+                document=body.model_dump(),
+                overwrite=body.overwrite,
+                author=principal.subject,
+                may_overwrite=principal.can(Permission.ADMIN),
+            )
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    return result.__dict__
+
+
+@router.get("/prompts/{model}", responses=KNOWN, summary="Get prompt for specific model")
+async def get_prompt(model: Model, state: State, principal: Reader) -> Any:
+    p = await _current(state, model)
+    return {"model": p.model, **version_out(p)}
+
+
+@router.put("/prompts/{model}", summary="Update prompt for specific model")
+async def put_prompt(model: Model, body: PromptIn, state: State, principal: Operator) -> Any:
+    row, previous = await _update(state, model, body, principal.subject)
+    return {
+        "model": model,
+        "version": row.version,
+        "previous_version": previous,
+        "description": row.description,
+        "updated_at": row.created_at,
+    }
+
+
+# --- prompt tests ---------------------------------------------------------------------------
+
+
+class TestIn(BaseModel):
+    model: Annotated[str, Field(min_length=1, max_length=128)]
+    event_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    config: ConfigIn
+
+
+def _result(task: Task) -> dict[str, Any] | None:
+    found = testing.outcome(task)
+    if found is None:
+        return None
+    return {k: found.get(k) for k in ("risk_score", "risk_level", "summary", "reasoning")}
+
+
+def _unfinished(runs: list[Task]) -> JSONResponse | None:
+    if all(t.status == "COMPLETED" for t in runs):
+        return None
+    failed = [t for t in runs if t.status in ("FAILED", "CANCELLED")]
+    if failed:
+        errors = failed[0].errors
+        raise HTTPException(502, f"the test run failed: {errors[-1] if errors else 'cancelled'}")
+    return JSONResponse(
+        {
+            "status": "processing",
+            "task_ids": [str(t.id) for t in runs],
+            "message": "still running; see the tasks",
+        },
+        status_code=202,
+    )
+
+
+@router.post("/prompts/test", responses=KNOWN, summary="Test modified prompt config")
+async def test_prompt_config(body: TestIn, state: State, principal: Operator) -> Any:
+    """The event's inputs analysed with the current and the modified configuration, as the
+    analyzer would (queue, LLM semaphore, provider); nothing stored changes."""
+
+    async def submit(session: Any) -> list[Task]:
+        current = await versions.require_current(session, body.model)
+        candidate = PromptConfig(
+            system_prompt=body.config.system_prompt or current.system_prompt,
+            temperature=body.config.temperature
+            if body.config.temperature is not None
+            else current.temperature,
+            max_tokens=body.config.max_tokens or current.max_tokens,
+        )
+        runs = await testing.current_and_candidate(session, body.model, candidate)
+        return await testing.start(
+            session=session,
+            model=body.model,
+            event_id=body.event_id,
+            candidates=runs,
+            actor=principal.subject,
+        )
+
+    try:
+        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    waiting = _unfinished(runs)
+    if waiting is not None:
+        return waiting
+    now, new = runs
+    a, b = testing.outcome(now) or {}, testing.outcome(new) or {}
+    return {
+        "event_id": body.event_id,
+        "model": body.model,
+        "current_result": _result(now),
+        "modified_result": _result(new),
+        "comparison": {
+            "risk_score_diff": int(b.get("risk_score", 0)) - int(a.get("risk_score", 0)),
+            "risk_level_changed": a.get("risk_level") != b.get("risk_level"),
+            "latency_diff_ms": round(
+                float(b.get("latency_ms") or 0) - float(a.get("latency_ms") or 0), 1
+            ),
+            "current_version": a.get("prompt_version"),
+        },
+    }
+
+
+class CustomIn(BaseModel):
+    event_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    custom_prompt: PromptText
+    temperature: Temperature = 0.1
+    max_tokens: MaxTokens = 2048
+    model: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+@router.post("/test-prompt", responses=KNOWN, summary="Test custom prompt (A/B testing)")
+async def test_custom_prompt(body: CustomIn, state: State, principal: Operator) -> Any:
+    """The prompt playground: one custom prompt on an event's inputs; nothing stored changes."""
+
+    async def submit(session: Any) -> list[Task]:
+        return await testing.start(
+            session=session,
+            model=body.model,
+            event_id=body.event_id,
+            candidates=[
+                testing.TestRun(
+                    "custom",
+                    PromptConfig(body.custom_prompt, float(body.temperature), body.max_tokens),
+                    None,
+                )
+            ],
+            actor=principal.subject,
+        )
+
+    try:
+        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
+    except DomainError as exc:
+        raise _refuse(exc) from None
+    waiting = _unfinished(runs)
+    if waiting is not None:
+        return waiting
+    found = testing.outcome(runs[0]) or {}
+    return {
+        "event_id": body.event_id,
+        "result": _result(runs[0]),
+        "latency_ms": found.get("latency_ms"),
+        "tokens_used": found.get("tokens_used"),
+    }

@@ -1,0 +1,214 @@
+"""Seed 002's prompt management: append-only versions with restore, history, export and import
+(an empty installation rebuilt version for version), and prompt tests that run an event's
+inputs through the analyzer's production path and change nothing stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from tests.client import GraphQLClient
+from tests.processes import Proc
+from tests.test_agents import client_as  # noqa: F401 (a fixture)
+from tests.test_pipeline import (  # noqa: F401 (fixtures)
+    analysed_batches,
+    cameras,
+    drop,
+    http,
+    jpeg,
+    pipeline_worker,
+)
+
+AUDIT = "/api/ai-audit"
+
+
+async def test_versions_restore_export_and_import_round_trip(
+    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    engine: Any,
+) -> None:
+    rest = client_as("ai_admin")
+    first = (await rest.get(f"{AUDIT}/prompt-config/nemotron")).json()
+    assert first["version"] == 1 and first["temperature"] == 0.1
+
+    updated = await rest.put(
+        f"{AUDIT}/prompts/nemotron",
+        json={"system_prompt": "You are an expert analyst.", "description": "Sharper"},
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json() == {
+        **updated.json(),
+        "model": "nemotron",
+        "version": 2,
+        "previous_version": 1,
+        "description": "Sharper",
+    }
+    config = await rest.put(f"{AUDIT}/prompt-config/nemotron", json={"temperature": 0.3})
+    assert config.json()["version"] == 3
+    assert config.json()["system_prompt"] == "You are an expert analyst."  # kept
+    restored = await rest.post(
+        f"{AUDIT}/prompts/history/1", params={"model": "nemotron"},
+        json={"description": "Reverting to version 1"},
+    )  # fmt: skip
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["restored_version"] == 1 and restored.json()["new_version"] == 4
+    now = (await rest.get(f"{AUDIT}/prompts/nemotron")).json()
+    assert now["system_prompt"] == first["system_prompt"] and now["restored_from"] == 1
+
+    history = (await rest.get(f"{AUDIT}/prompts/history/nemotron", params={"limit": 2})).json()
+    assert history["total"] == 4 and [v["version"] for v in history["versions"]] == [4, 3]
+    page_2 = (
+        await rest.get(f"{AUDIT}/prompts/history/nemotron", params={"limit": 2, "offset": 2})
+    ).json()
+    assert [v["version"] for v in page_2["versions"]] == [2, 1]
+    every = (await rest.get(f"{AUDIT}/prompts/history", params={"limit": 3})).json()["history"]
+    assert [v["version"] for v in every["nemotron"]] == [4, 3, 2]
+    assert [v["version"] for v in every["florence-2"]] == [1]
+    prompts = (await rest.get(f"{AUDIT}/prompts")).json()["prompts"]
+    assert prompts["nemotron"]["version"] == 4
+
+    exported = (await rest.get(f"{AUDIT}/prompts/export")).json()
+    assert set(exported["prompts"]) == {"nemotron", "florence-2"}
+    before = await _versions(engine)
+
+    # an empty installation: the import rebuilds every version
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM prompt_versions"))
+    imported = await rest.post(f"{AUDIT}/prompts/import", json=exported)
+    assert imported.status_code == 200, imported.text
+    assert sorted(imported.json()["imported"]) == ["florence-2", "nemotron"]
+    assert await _versions(engine) == before
+
+    # again: skipped unless overwrite, which needs an admin
+    again = (await rest.post(f"{AUDIT}/prompts/import", json=exported)).json()
+    assert sorted(again["skipped"]) == ["florence-2", "nemotron"] and again["imported"] == []
+    operator = client_as("ai_admin")  # operates, is not an admin
+    forced = await operator.post(f"{AUDIT}/prompts/import", json={**exported, "overwrite": True})
+    assert forced.status_code == 403
+    admin = await client_as("platform_admin").post(
+        f"{AUDIT}/prompts/import",
+        json={"prompts": {"nemotron": exported["prompts"]["nemotron"]}, "overwrite": True},
+    )
+    assert admin.json()["imported"] == ["nemotron"]
+    assert (await rest.get(f"{AUDIT}/prompts/nemotron")).json()["version"] == 5
+
+    # invalid entries are reported, valid ones kept; a wrong shape imports nothing
+    mixed = await rest.post(
+        f"{AUDIT}/prompts/import",
+        json={"prompts": {"new-model": {"system_prompt": "Hi", "temperature": 0.2},
+                          "broken": {"system_prompt": "x", "temperature": 5}}},
+    )  # fmt: skip
+    assert mixed.json()["imported"] == ["new-model"]
+    assert mixed.json()["errors"][0]["model"] == "broken"
+    count = len(await _versions(engine))
+    for bad in ({"prompts": ["nemotron"]}, {"nothing": 1}, "not an object"):
+        assert (await rest.post(f"{AUDIT}/prompts/import", json=bad)).status_code == 422
+    not_json = await rest.post(
+        f"{AUDIT}/prompts/import",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 422
+    assert len(await _versions(engine)) == count
+
+    huge = await rest.put(f"{AUDIT}/prompts/nemotron", json={"system_prompt": "x" * 20_001})
+    assert huge.status_code == 422
+    assert (await rest.get(f"{AUDIT}/prompts/unknown-model")).status_code == 404
+    assert (
+        await rest.post(f"{AUDIT}/prompts/history/99", params={"model": "nemotron"})
+    ).status_code == 404
+    assert (await client_as("viewer").put(f"{AUDIT}/prompts/nemotron", json={})).status_code == 403
+
+
+async def _versions(engine: Any) -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT model, version, system_prompt, temperature, max_tokens, description,"
+                " author, restored_from FROM prompt_versions ORDER BY model, version"
+            )
+        )
+        return [tuple(r) for r in rows.all()]
+
+
+async def test_prompt_tests_run_the_analyzer_and_change_nothing(
+    http: httpx.AsyncClient,  # noqa: F811
+    cameras: Path,  # noqa: F811
+    pipeline_worker: Callable[..., Proc],  # noqa: F811
+    engine: Any,
+    admin: GraphQLClient,
+) -> None:
+    pipeline_worker()
+    for i in range(2):
+        drop(cameras, "front_door", f"p{i}.jpg", jpeg(i))
+    (batch,) = await analysed_batches(http, 1)
+    event_id = batch["event_id"]
+    analysis = (await http.get(f"/api/batches/{batch['batch_id']}")).json()
+    before_event = await _event(engine, event_id)
+    before_prompts = await _versions(engine)
+
+    tested = await http.post(
+        f"{AUDIT}/prompts/test",
+        json={
+            "model": "nemotron",
+            "event_id": event_id,
+            "config": {"system_prompt": "Be terse. Answer JSON.", "temperature": 0.2},
+        },
+    )
+    assert tested.status_code == 200, tested.text
+    body = tested.json()
+    assert body["event_id"] == event_id and body["model"] == "nemotron"
+    for side in ("current_result", "modified_result"):
+        assert 0 <= body[side]["risk_score"] <= 100 and body[side]["summary"]
+    assert body["comparison"]["risk_score_diff"] == (
+        body["modified_result"]["risk_score"] - body["current_result"]["risk_score"]
+    )
+    assert body["comparison"]["current_version"] == 1
+
+    custom = await http.post(
+        f"{AUDIT}/test-prompt",
+        json={"event_id": event_id, "custom_prompt": "Focus on people.", "model": "nemotron"},
+    )
+    assert custom.status_code == 200, custom.text
+    assert custom.json()["result"]["risk_level"] in ("low", "medium", "high", "critical")
+    assert custom.json()["tokens_used"] > 0
+
+    assert await _event(engine, event_id) == before_event
+    assert await _versions(engine) == before_prompts
+    assert analysis["event_id"] == event_id
+    missing = await http.post(
+        f"{AUDIT}/test-prompt",
+        json={"event_id": 999999, "custom_prompt": "x", "model": "nemotron"},
+    )
+    assert missing.status_code == 404
+    wrong_model = await http.post(
+        f"{AUDIT}/test-prompt",
+        json={"event_id": event_id, "custom_prompt": "x", "model": "florence-2"},
+    )
+    assert wrong_model.status_code == 422
+
+    # the analyzer records which prompt version it used
+    async with engine.connect() as conn:
+        used = (
+            (
+                await conn.execute(
+                    text("SELECT result->>'prompt_version' FROM tasks WHERE task_type = 'analysis'")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert used and all(v == "1" for v in used)
+
+
+async def _event(engine: Any, event_id: int) -> tuple[Any, ...]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT * FROM security_events WHERE id = :id"), {"id": event_id}
+            )
+        ).one()
+    return tuple(row)
