@@ -138,7 +138,9 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
             )
         )
         # prompts: back to the migration's defaults (version 1 of each model)
-        await conn.execute(text("DELETE FROM prompt_versions WHERE version > 1"))
+        await conn.execute(
+            text("DELETE FROM prompt_versions WHERE NOT (version = 1 AND author = 'opsgraph')")
+        )
     client = aioredis.Redis.from_url(stores.redis_url)
     # Drop queued jobs but keep the heartbeats of the session's live workers.
     keys = [k async for k in client.scan_iter("arq:*")]

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis.graphql import nodes
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker
@@ -80,8 +82,35 @@ def _graphql_problems(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _json_nodes() -> Any:
+    """GraphQL literals of any JSON value, for the `JSON` scalar's input positions."""
+
+    leaves = st.one_of(
+        st.text(max_size=20).map(nodes.String),
+        st.integers(min_value=-(2**31), max_value=2**31 - 1).map(nodes.Int),
+        st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+        st.booleans().map(nodes.Boolean),
+        st.just(nodes.Null),
+    )
+    names = st.from_regex(r"\A[_A-Za-z][_0-9A-Za-z]{0,10}\Z")
+
+    def containers(children: Any) -> Any:
+        field = st.builds(
+            lambda k, v: graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v),
+            names,
+            children,
+        )
+        return st.one_of(
+            st.lists(children, max_size=4).map(nodes.List),
+            st.lists(field, max_size=4, unique_by=lambda f: f.name.value).map(nodes.Object),
+        )
+
+    return st.recursive(leaves, containers, max_leaves=12)
+
+
 def test_graphql_fuzz_finds_no_internal_errors(server: str, token_for: Callable[..., str]) -> None:
     headers = {"Authorization": f"Bearer {token_for()}"}
+    schemathesis.graphql.scalar("JSON", _json_nodes())
     schema = schemathesis.graphql.from_url(f"{server}/graphql", headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30

@@ -212,3 +212,25 @@ async def _event(engine: Any, event_id: int) -> tuple[Any, ...]:
             )
         ).one()
     return tuple(row)
+
+
+async def test_prompts_in_graphql(admin: GraphQLClient) -> None:
+    updated = (
+        await admin.data(
+            "UpdatePrompt", model="florence-2", systemPrompt="Describe it.", description="short"
+        )
+    )["updatePrompt"]
+    assert not updated["errors"] and updated["previousVersion"] == 1
+    assert updated["prompt"]["version"] == 2 and updated["prompt"]["maxTokens"] == 512
+    restored = (await admin.data("RestorePrompt", model="florence-2", version=1))["restorePrompt"]
+    assert restored["prompt"]["version"] == 3 and restored["prompt"]["restoredFrom"] == 1
+    history = (await admin.data("PromptHistory", model="florence-2", limit=2))["promptHistory"]
+    assert history["total"] == 3 and [v["version"] for v in history["versions"]] == [3, 2]
+    too_long = await admin.data("UpdatePrompt", model="florence-2", systemPrompt="x" * 20_001)
+    assert too_long["updatePrompt"]["errors"][0]["field"] == "system_prompt"
+    wrong = (await admin.data("ImportPrompts", document={"prompts": []}))["importPrompts"]
+    assert wrong["imported"] == [] and wrong["errors"]
+    current = {p["model"]: p["version"] for p in (await admin.data("Prompts"))["prompts"]}
+    assert current == {"florence-2": 3, "nemotron": 1}
+    missing = (await admin.data("TestPrompt", model="nemotron", eventId=424242))["testPrompt"]
+    assert missing["errors"] and missing["current"] is None

@@ -35,6 +35,7 @@ from app.gql.jobs import JobMutations, JobQueries, JobSubscription
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
+from app.gql.prompts import PromptMutations, PromptQueries
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
@@ -53,6 +54,7 @@ Query = merge_types(
         ObserveQueries,
         WebhookQueries,
         JobQueries,
+        PromptQueries,
     ),
 )
 Mutation = merge_types(
@@ -66,6 +68,7 @@ Mutation = merge_types(
         AlertMutations,
         WebhookMutations,
         JobMutations,
+        PromptMutations,
     ),
 )
 Subscription = merge_types(

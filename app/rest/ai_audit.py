@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from app.auth import Permission
 from app.db.models import PromptVersion, Task
@@ -139,36 +139,49 @@ async def all_history(
     }
 
 
-@router.get("/prompts/history/{model}", responses=KNOWN, summary="Get history for a model")
+# Seed 002 reads a model's history with GET /prompts/history/{model} and restores a version
+# with POST /prompts/history/{version}: one path, whose segment is a model name for GET and a
+# version number for POST (OpenAPI allows one template per path).
+HistoryRef = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+
+
+@router.get(
+    "/prompts/history/{ref}",
+    responses=KNOWN,
+    summary="Get history for a model (`ref`: the model name)",
+)
 async def model_history(
-    model: Model,
+    ref: HistoryRef,
     state: State,
     principal: Reader,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Any:
     async with read_only(state.sessionmaker) as session:
-        rows, total = await versions.history(
-            session=session, model=model, limit=limit, offset=offset
-        )
+        rows, total = await versions.history(session=session, model=ref, limit=limit, offset=offset)
     if total == 0:
-        raise HTTPException(404, f"no prompt for model {model!r}")
-    return {"model": model, "versions": [version_out(v) for v in rows], "total": total}
+        raise HTTPException(404, f"no prompt for model {ref!r}")
+    return {"model": ref, "versions": [version_out(v) for v in rows], "total": total}
 
 
 class RestoreIn(BaseModel):
     description: Description | None = None
 
 
-@router.post("/prompts/history/{version}", responses=KNOWN, summary="Restore a prompt version")
+@router.post(
+    "/prompts/history/{ref}",
+    responses=KNOWN,
+    summary="Restore a prompt version (`ref`: the version number)",
+)
 async def restore_version(
-    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    ref: Annotated[str, Path(pattern=r"^[1-9][0-9]{0,8}$", description="The version")],
     state: State,
     principal: Operator,
     model: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")],
     body: RestoreIn | None = None,
 ) -> Any:
-    """A new version copying `version` (history is never rewritten)."""
+    """A new version copying version `ref` (history is never rewritten)."""
+    version = int(ref)
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             row = await versions.restore(
@@ -194,7 +207,7 @@ class ImportIn(BaseModel):
         max_length=versions.MAX_IMPORT_MODELS
     )
     history: dict[str, list[dict[str, Any]]] | None = None
-    overwrite: bool = False
+    overwrite: StrictBool = False
 
 
 @router.post("/prompts/import", summary="Import configurations from JSON")
@@ -239,7 +252,7 @@ async def put_prompt(model: Model, body: PromptIn, state: State, principal: Oper
 
 class TestIn(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=128)]
-    event_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    event_id: Annotated[int, Field(ge=1, le=2**53)]
     config: ConfigIn
 
 
@@ -316,7 +329,7 @@ async def test_prompt_config(body: TestIn, state: State, principal: Operator) ->
 
 
 class CustomIn(BaseModel):
-    event_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    event_id: Annotated[int, Field(ge=1, le=2**53)]
     custom_prompt: PromptText
     temperature: Temperature = 0.1
     max_tokens: MaxTokens = 2048

@@ -357,9 +357,15 @@ async def download(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
         path = job_exports.file_of(session, job)
     if path is None:
         raise HTTPException(
-            409 if job.task_type == "export" else 404,
+            409,
             f"job {job_id} has no file"
-            + (f" (it is {types.STATUS_WORDS[job.status]})" if job.status != "COMPLETED" else ""),
+            + (
+                f" ({job.task_type} jobs write none)"
+                if job.task_type != "export"
+                else f" (it is {types.STATUS_WORDS[job.status]})"
+                if job.status != "COMPLETED"
+                else " (removed by retention)"
+            ),
         )
     media = "text/csv" if path.suffix == ".csv" else "application/json"
     return FileResponse(path, media_type=media, filename=path.name)
