@@ -101,7 +101,7 @@ def _score_ms(priority: int, defer_seconds: float) -> int:
 
 
 # Task types whose calls go through the LLM priority semaphore.
-GATED_TYPES = frozenset({"llm", "analysis", "prompt_test"})
+GATED_TYPES = frozenset({"llm", "analysis", "prompt_test", "evaluation", "ai_processing"})
 
 
 def _enqueue_args(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dispatch
 from app.services import effects, tasks, workflows
+from app.services.audit import evaluations
 from app.services.errors import DomainError
 from app.services.pipeline import stages
 
@@ -31,6 +32,7 @@ async def unit_of_work(
                 yield session
                 await workflows.react(session)
                 await stages.react(session)
+                await evaluations.react(session)
         except BaseException:
             effects.discard(session)
             raise

@@ -134,7 +134,8 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
                 "llm_stats_state, webhook_deliveries, task_counters, camera_images, detections, "
                 "enrichments, batches, security_events, agents, agent_samples, agent_controls, "
-                "alert_rules, alert_pending, alerts, agent_logs, webhook_subscriptions CASCADE"
+                "alert_rules, alert_pending, alerts, agent_logs, webhook_subscriptions, "
+                "ai_audit_records, ai_evaluations CASCADE"
             )
         )
         # prompts: back to the migration's defaults (version 1 of each model)

@@ -359,7 +359,11 @@ async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
     assert many["bulkCancelJobs"]["successful"] == 1
 
     types = (await rest.get(f"{JOBS}/types")).json()["types"]
-    assert {t["type"]: t["supports_abort"] for t in types} == {"export": True, "cleanup": False}
+    assert {t["type"]: t["supports_abort"] for t in types} == {
+        "export": True,
+        "cleanup": False,
+        "ai_processing": True,
+    }
     bad = await rest.post(JOBS, json={"job_type": "export", "params": {"target": "secrets"}})
     assert bad.status_code == 422
     tenant = client_as("tenant_admin", "alice")

@@ -12,7 +12,7 @@ from app.services import tasks
 from app.services.pricing import cost_usd
 from app.services.tasks import Usage
 from app.uow import unit_of_work
-from workers import jobs
+from workers import audit, jobs
 from workers.context import WorkerState
 from workers.pipeline import handlers as pipeline
 from workers.providers import ProviderError
@@ -116,4 +116,6 @@ HANDLERS: dict[str, Handler] = {
     "prompt_test": pipeline.prompt_test,
     "export": jobs.export,
     "cleanup": jobs.cleanup,
+    "evaluation": audit.evaluation,
+    "ai_processing": audit.ai_processing,
 }

@@ -16,12 +16,12 @@ from app.uow import read_only, unit_of_work
 from workers.context import WorkerState
 
 
-async def _log(state: WorkerState, task: Task, message: str, level: str = "info") -> None:
+async def log_line(state: WorkerState, task: Task, message: str, level: str = "info") -> None:
     async with unit_of_work(state.sessionmaker, state.redis) as session:
         await tasks.append_log(session=session, task_id=task.id, message=message, level=level)
 
 
-async def _progress(state: WorkerState, task: Task, value: float, message: str) -> None:
+async def progress_line(state: WorkerState, task: Task, value: float, message: str) -> None:
     async with unit_of_work(state.sessionmaker, state.redis) as session:
         await tasks.set_progress(
             session=session,
@@ -34,24 +34,24 @@ async def _progress(state: WorkerState, task: Task, value: float, message: str) 
 
 
 async def export(task: Task, state: WorkerState) -> tuple[Any, Usage]:
-    await _log(state, task, f"starting {task.operation} export")
+    await log_line(state, task, f"starting {task.operation} export")
     async with read_only(state.sessionmaker) as session:
         if task.operation == "metrics":
             result = await metric_exports.write(session, task)
         else:
 
             async def progress(value: float, message: str) -> None:
-                await _progress(state, task, value, message)
+                await progress_line(state, task, value, message)
 
             result = await job_exports.write(session, task, progress)
-    await _log(state, task, f"export done: {result.get('rows')} rows in {result.get('file')}")
+    await log_line(state, task, f"export done: {result.get('rows')} rows in {result.get('file')}")
     return result, Usage(provider="opsgraph")
 
 
 async def cleanup(task: Task, state: WorkerState) -> tuple[Any, Usage]:
     async def progress(value: float, message: str) -> None:
-        await _progress(state, task, value, message)
+        await progress_line(state, task, value, message)
 
     result = await retention.run(state.sessionmaker, state.settings.jobs, task.input, progress)
-    await _log(state, task, "cleanup done: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    await log_line(state, task, "cleanup done: " + ", ".join(f"{k} {v}" for k, v in result.items()))
     return result, Usage(provider="opsgraph")

@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.gql.ai_audit import AuditMutations, AuditQueries, PromptMutations, PromptQueries
 from app.gql.ai_monitoring import (
     AgentMutations,
     AgentQueries,
@@ -35,7 +36,6 @@ from app.gql.jobs import JobMutations, JobQueries, JobSubscription
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
-from app.gql.prompts import PromptMutations, PromptQueries
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
@@ -55,6 +55,7 @@ Query = merge_types(
         WebhookQueries,
         JobQueries,
         PromptQueries,
+        AuditQueries,
     ),
 )
 Mutation = merge_types(
@@ -69,6 +70,7 @@ Mutation = merge_types(
         WebhookMutations,
         JobMutations,
         PromptMutations,
+        AuditMutations,
     ),
 )
 Subscription = merge_types(

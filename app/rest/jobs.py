@@ -78,7 +78,7 @@ def _words(value: str | None) -> list[str]:
 
 
 class StartIn(BaseModel):
-    job_type: Literal["export", "cleanup"]
+    job_type: Literal["export", "cleanup", "ai_processing"]
     params: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
 
@@ -109,7 +109,7 @@ async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
 async def list_jobs(
     state: State,
     principal: Reader,
-    job_type: Literal["export", "cleanup"] | None = None,
+    job_type: Literal["export", "cleanup", "ai_processing"] | None = None,
     status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,

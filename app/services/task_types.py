@@ -18,12 +18,15 @@ PIPELINE_TYPES: dict[str, tuple[str, ...]] = {
     "analysis": ("risk_analysis",),
     # an event's analysis tried with a prompt configuration (changes nothing stored)
     "prompt_test": ("risk_analysis",),
+    # an event's self-evaluation by the LLM judge (AI audit)
+    "evaluation": ("judge",),
 }
 
 # Background work opsgraph starts itself (seed 004's metric exports; seed 002's jobs extend it).
 BACKGROUND_TYPES: dict[str, tuple[str, ...]] = {
     "export": ("security_events", "tasks", "logs", "metrics"),
     "cleanup": ("retention",),
+    "ai_processing": ("evaluate",),
 }
 
 SYSTEM_TYPES = {**PIPELINE_TYPES, **BACKGROUND_TYPES}

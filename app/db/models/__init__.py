@@ -1,6 +1,7 @@
 """ORM models, one module per domain; importing this package registers them all."""
 
 from app.db.models.agents import Agent, AgentControl, AgentSample
+from app.db.models.audit import AuditRecord, Evaluation
 from app.db.models.auth import ApiKey
 from app.db.models.counters import TaskCounter
 from app.db.models.llm import LlmStatsState
@@ -26,10 +27,12 @@ __all__ = [
     "AlertPending",
     "AlertRule",
     "ApiKey",
+    "AuditRecord",
     "Batch",
     "CameraImage",
     "Detection",
     "Enrichment",
+    "Evaluation",
     "LlmStatsState",
     "PromptVersion",
     "SecurityEvent",

@@ -68,7 +68,9 @@ async def start_job(
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object", field="params")
     operation = types.validate(kind, params)
-    if tenant_id is not None and (kind.type == "cleanup" or operation == "security_events"):
+    if tenant_id is not None and (
+        kind.type in ("cleanup", "ai_processing") or operation == "security_events"
+    ):
         raise NotAllowed(
             "installation-wide data: not for tenant-scoped credentials", field="job_type"
         )

@@ -17,7 +17,7 @@ from app.services.jobs.config import JobsConfig
 
 BATCH = 5000
 # tasks other records point at (pipeline stages, workflow steps) stay with those records
-CLEANABLE_TYPES = ("llm", "echo", "export", "cleanup")
+CLEANABLE_TYPES = ("llm", "echo", "export", "cleanup", "ai_processing", "evaluation", "prompt_test")
 Progress = Callable[[float, str], Awaitable[None]]
 
 

@@ -29,6 +29,13 @@ JOB_TYPES: dict[str, JobType] = {
         supports_abort=True,
         operations=EXPORT_TARGETS,
     ),
+    "ai_processing": JobType(
+        "ai_processing",
+        "Evaluate security events with the LLM judge (batch audit): quality scores, model"
+        " contributions and prompt suggestions per event",
+        supports_abort=True,
+        operations=("evaluate",),
+    ),
     "cleanup": JobType(
         "cleanup",
         "Delete finished tasks, agent logs, metric samples and export files older than their"
@@ -103,6 +110,15 @@ def validate(kind: JobType, params: dict[str, Any]) -> str:
             if key in params and not isinstance(params[key], str):
                 raise InvalidInput(f"params.{key} must be a string", field=f"params.{key}")
         return str(target)
+    if kind.type == "ai_processing":
+        ids = params.get("event_ids")
+        if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids
+        ):
+            raise InvalidInput(
+                "params.event_ids must be a list of event ids", field="params.event_ids"
+            )
+        return "evaluate"
     days = params.get("older_than_days")
     if days is not None and (
         not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 3650

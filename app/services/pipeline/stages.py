@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Batch, Detection, Enrichment, SecurityEvent
 from app.services import effects, tasks
+from app.services.audit import records
 from app.services.errors import NotFound
 from app.services.lifecycle import TaskStatus
 from app.services.pipeline import batches
@@ -76,8 +77,25 @@ async def _detected(session: AsyncSession, snap: dict[str, Any]) -> None:
         .returning(Detection)
     )
     detection = row.scalar_one_or_none()
-    if detection is None or top is None:
-        return  # stored before (a re-run), or nothing in the picture: nothing to analyse
+    if detection is None:
+        return  # stored before (a re-run)
+    await records.record(
+        session,
+        stage="detection",
+        snap=snap,
+        camera_id=detection.camera_id,
+        model=detection.model_name,
+        input_summary=f"image {records.image_name(detection.file_path)} from camera "
+        f"{detection.camera_id}",
+        output={
+            "objects": objects,
+            "detection_type": detection.detection_type,
+            "confidence": detection.confidence,
+        },
+        detection_id=detection.id,
+    )
+    if top is None:
+        return  # nothing in the picture: nothing to analyse
     await submit_enrichment(session, detection)
 
 
@@ -121,6 +139,22 @@ async def _enriched(session: AsyncSession, snap: dict[str, Any]) -> None:
         return
     if snap["status"] == TaskStatus.COMPLETED:
         result = snap.get("result") or {}
+        model = str(result.get("model") or config_of(session).enricher)
+        await records.record(
+            session,
+            stage="enrichment",
+            snap=snap,
+            camera_id=detection.camera_id,
+            model=model,
+            input_summary=f"detection {detection.id} ({detection.detection_type}) in image "
+            f"{records.image_name(detection.file_path)}",
+            output={
+                "description": result.get("description"),
+                "attributes": result.get("attributes") or {},
+                "confidence": result.get("confidence"),
+            },
+            detection_id=detection.id,
+        )
         await session.execute(
             insert(Enrichment)
             .values(
@@ -178,6 +212,18 @@ async def _analysed(session: AsyncSession, snap: dict[str, Any]) -> None:
     event = row.scalar_one_or_none()
     if event is None:
         return
+    await records.record(
+        session,
+        stage="analysis",
+        snap=snap,
+        camera_id=batch.camera_id,
+        model=str(snap.get("model") or result.get("model") or config_of(session).analyzer),
+        input_summary=f"batch {batch_id}: {batch.detection_count} detection(s) from camera "
+        f"{batch.camera_id}",
+        output={k: result.get(k) for k in ("risk_score", "risk_level", "summary", "reasoning")},
+        batch_id=batch_id,
+        event_id=event.id,
+    )
     await batches.settle(session=session, batch_id=batch_id, event_id=event.id, error=None)
     effects.record(
         session, effects.Published("security_event", str(event.id), event_snapshot(event))

@@ -1,0 +1,49 @@
+"""Batch audit: which events an `ai_processing` job evaluates (given ids, or a camera and a
+time window), those already evaluated left out unless forced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Evaluation, SecurityEvent
+from app.services.errors import InvalidInput
+
+MAX_EVENTS = 10_000
+
+
+@dataclass(frozen=True)
+class Selection:
+    event_ids: list[int] | None = None
+    camera_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    force: bool = False
+
+
+async def select_events(session: AsyncSession, selection: Selection) -> list[int]:
+    if selection.event_ids is not None and len(selection.event_ids) > MAX_EVENTS:
+        raise InvalidInput(f"at most {MAX_EVENTS} events per batch", field="event_ids")
+    stmt = select(SecurityEvent.id)
+    if selection.event_ids is not None:
+        stmt = stmt.where(SecurityEvent.id.in_(selection.event_ids))
+    if selection.camera_id is not None:
+        stmt = stmt.where(SecurityEvent.camera_id == selection.camera_id)
+    if selection.start_date is not None:
+        stmt = stmt.where(SecurityEvent.created_at >= selection.start_date)
+    if selection.end_date is not None:
+        stmt = stmt.where(SecurityEvent.created_at <= selection.end_date)
+    if not selection.force:
+        evaluated = select(Evaluation.event_id)
+        stmt = stmt.where(SecurityEvent.id.not_in(evaluated))
+    stmt = stmt.order_by(SecurityEvent.id).limit(MAX_EVENTS + 1)
+    ids = [int(i) for i in (await session.execute(stmt)).scalars()]
+    if len(ids) > MAX_EVENTS:
+        raise InvalidInput(
+            f"more than {MAX_EVENTS} events match: narrow the camera or the dates",
+            field="start_date",
+        )
+    return ids

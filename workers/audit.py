@@ -1,0 +1,106 @@
+"""The AI audit's work: an event judged by the LLM (through the provider and the analyzer's
+breaker, like the analysis itself), one event per `evaluation` task, or many in an
+`ai_processing` job with progress (abortable between events)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.db.models import Task
+from app.services.audit import evaluations
+from app.services.errors import NotFound
+from app.services.pricing import cost_usd
+from app.services.tasks import Usage
+from app.uow import read_only, unit_of_work
+from workers.context import WorkerState
+from workers.jobs import log_line, progress_line
+from workers.pipeline.models import guarded
+from workers.providers import ProviderError
+
+
+async def judge(
+    state: WorkerState, task: Task, event_id: int
+) -> tuple[evaluations.Verdict, Usage, Any]:
+    async with read_only(state.sessionmaker) as session:
+        event, decisions = await evaluations.material(session, event_id)
+    params: dict[str, Any] = {"temperature": 0.0, "max_tokens": 1024}
+    provider = state.provider
+    if provider.name == "simulated":
+        verdict = evaluations.simulated_verdict(event, decisions)
+        params["simulate"] = {"content": json.dumps(verdict)}
+    model = state.settings.analyzer_model
+    chat = await guarded(
+        state.models.breakers,
+        state.settings.analyzer_name,
+        lambda: provider.chat(
+            messages=evaluations.judge_messages(event, decisions),
+            model=model,
+            params=params,
+            attempt=task.attempts,
+        ),
+    )
+    try:
+        found = evaluations.parse_verdict(chat.content, decisions)
+    except evaluations.UnreadableVerdict as exc:
+        raise ProviderError(str(exc), retryable=True) from None
+    usage = Usage(
+        provider=provider.name,
+        model=chat.model,
+        input_tokens=chat.input_tokens,
+        output_tokens=chat.output_tokens,
+        cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
+        latency_ms=chat.latency_ms,
+    )
+    return found, usage, event
+
+
+async def evaluation(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    """The verdict is the task's result; the unit of work that completes the task stores it
+    as the event's evaluation (app.services.audit.evaluations.react)."""
+    verdict, usage, event = await judge(state, task, int(task.input["event_id"]))
+    return {
+        "event_id": event.id,
+        "judge_model": usage.model,
+        "quality_scores": verdict.quality_scores,
+        "model_contributions": verdict.model_contributions,
+        "prompt_suggestions": verdict.prompt_suggestions,
+    }, usage
+
+
+async def ai_processing(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    ids = [int(i) for i in task.input.get("event_ids") or []]
+    done, missing = 0, []
+    tokens_in = tokens_out = 0
+    cost = 0.0
+    await log_line(state, task, f"evaluating {len(ids)} event(s)")
+    for n, event_id in enumerate(ids, start=1):
+        try:
+            verdict, usage, event = await judge(state, task, event_id)
+        except NotFound:
+            missing.append(event_id)
+            continue
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            await evaluations.store(
+                session,
+                event=event,
+                verdict=verdict,
+                judge_model=str(usage.model),
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                latency_ms=usage.latency_ms,
+            )
+        done += 1
+        tokens_in += usage.input_tokens
+        tokens_out += usage.output_tokens
+        cost += usage.cost_usd
+        await progress_line(
+            state, task, round(n / len(ids) * 100, 1), f"{n} of {len(ids)} evaluated"
+        )
+    return {"evaluated": done, "missing": missing}, Usage(
+        provider=state.provider.name,
+        model=state.settings.analyzer_model,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=round(cost, 8),
+    )
