@@ -510,7 +510,8 @@ def generated_samples(now: datetime, n: int = 400) -> list[dict[str, Any]]:
         rows.append(
             {
                 "agent_id": rng.choice(["gen_a", "gen_b", "gen_c"]),
-                "at": now - timedelta(seconds=rng.uniform(0, 23.5 * 3600)),
+                # an hour old at least: the current hour also holds the workers' own reports
+                "at": now - timedelta(seconds=rng.uniform(3600, 23.5 * 3600)),
                 "requests": requests,
                 "errors": errors,
                 "errors_by_type": json.dumps({"timeout": errors} if errors else {}),
@@ -578,16 +579,18 @@ async def test_metrics_by_hour_equal_an_independent_sql_aggregation(
             strict=True,
         )
     }
+    current = datetime.now(UTC).strftime("%Y-%m-%dT%H")
     for hour, values in got.items():
-        assert values == tuple(int(v) for v in expected.get(hour, (0, 0, 0, 0))), hour
+        if hour < current:  # (the current hour: workers report while the test reads)
+            assert values == tuple(int(v) for v in expected.get(hour, (0, 0, 0, 0))), hour
     for hour, point in zip(hours, m["latency"]["timeseries"], strict=True):
         if hour in latency:
             assert point["value"] == pytest.approx(latency[hour], abs=0.01)
         else:
             assert point["value"] is None
-    assert m["requests"]["total"] == sum(int(v[0]) for v in expected.values())
+    assert m["requests"]["total"] >= sum(int(v[0]) for h, v in expected.items() if h < current)
     assert sum(m["requests"]["by_agent"].values()) == m["requests"]["total"]
-    assert m["errors"]["by_type"].get("timeout", 0) == m["errors"]["total"]
+    assert sum(m["errors"]["by_type"].values()) == m["errors"]["total"]
 
     only = (await rest.get(f"{MON}/metrics", params={"metric": "tokens"})).json()["metrics"]
     assert list(only) == ["tokens"]
@@ -597,8 +600,14 @@ async def test_metrics_by_hour_equal_an_independent_sql_aggregation(
     assert fine.status_code == 422
 
     gql = (await admin.data("Metrics", period="24h", granularity="hour"))["metrics"]
-    assert [p["value"] for p in gql["requests"]["timeseries"]] == [p["value"] for p in series]
-    assert gql["tokens"]["input"] == m["tokens"]["input"]
+    settled = {p["timestamp"][:13]: p["value"] for p in series if p["timestamp"][:13] < current}
+    from_gql = {
+        p["timestamp"][:13]: p["value"]
+        for p in gql["requests"]["timeseries"]
+        if p["timestamp"][:13] in settled
+    }
+    assert from_gql == {h: v for h, v in settled.items() if h in from_gql}
+    assert len(from_gql) >= len(settled) - 1  # (the window may have moved by an hour)
 
 
 async def test_a_metrics_export_is_a_task_whose_file_parses_back(
@@ -634,9 +643,18 @@ async def test_a_metrics_export_is_a_task_whose_file_parses_back(
     rows = list(csv.DictReader(io.StringIO(download.text)))
     assert list(rows[0]) == ["timestamp", "requests", "input_tokens", "output_tokens"]
     assert len(rows) == 48
+    # before this hour: the workers' own samples (they report the export task) arrive now
+    hour = now.replace(minute=0, second=0, microsecond=0)
     async with engine.connect() as conn:
-        total = (await conn.execute(text("SELECT sum(requests) FROM agent_samples"))).scalar()
-    assert sum(int(r["requests"]) for r in rows) == total
+        total = (
+            await conn.execute(
+                text("SELECT sum(requests) FROM agent_samples WHERE at < :h"), {"h": hour}
+            )
+        ).scalar()
+    exported = sum(
+        int(r["requests"]) for r in rows if datetime.fromisoformat(r["timestamp"]) < hour
+    )
+    assert exported == total
 
     bad = await rest.post(
         f"{MON}/metrics/export",

@@ -10,13 +10,13 @@ from typing import Any
 from app.db.models import Task
 from app.services.audit import evaluations
 from app.services.errors import NotFound
-from app.services.pricing import cost_usd
 from app.services.tasks import Usage
 from app.uow import read_only, unit_of_work
 from workers.context import WorkerState
 from workers.jobs import log_line, progress_line
 from workers.pipeline.models import guarded
 from workers.providers import ProviderError
+from workers.usage import chat_usage
 
 
 async def judge(
@@ -44,14 +44,7 @@ async def judge(
         found = evaluations.parse_verdict(chat.content, decisions)
     except evaluations.UnreadableVerdict as exc:
         raise ProviderError(str(exc), retryable=True) from None
-    usage = Usage(
-        provider=provider.name,
-        model=chat.model,
-        input_tokens=chat.input_tokens,
-        output_tokens=chat.output_tokens,
-        cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
-        latency_ms=chat.latency_ms,
-    )
+    usage = chat_usage(state, chat)
     return found, usage, event
 
 

@@ -17,6 +17,7 @@ from workers.context import WorkerState
 from workers.pipeline import handlers as pipeline
 from workers.providers import ProviderError
 from workers.providers.simulated import simulated_failure
+from workers.usage import chat_usage
 
 Handler = Callable[[Task, WorkerState], Awaitable[tuple[Any, Usage]]]
 
@@ -53,17 +54,7 @@ async def llm(task: Task, state: WorkerState) -> tuple[Any, Usage]:
     chat = await provider.chat(
         messages=_messages(task), model=model, params=params, attempt=task.attempts
     )
-    usage = Usage(
-        provider=provider.name,
-        model=chat.model,
-        input_tokens=chat.input_tokens,
-        output_tokens=chat.output_tokens,
-        cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
-        latency_ms=chat.latency_ms,
-        service_request=_request_log(
-            provider.name, "chat/completions", chat.model, chat.latency_ms
-        ),
-    )
+    usage = chat_usage(state, chat)
     return {
         "content": chat.content,
         "model": chat.model,

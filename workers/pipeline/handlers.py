@@ -12,13 +12,13 @@ from typing import Any
 
 from app.db.models import Task
 from app.services.pipeline import queries, risk
-from app.services.pricing import cost_usd
 from app.services.prompts import versions
 from app.services.tasks import Usage
 from app.uow import read_only
 from workers.context import WorkerState
 from workers.pipeline.models import Picture, guarded, read_picture
 from workers.providers import ProviderError
+from workers.usage import chat_usage
 
 
 def _read(file_path: str, root: Path) -> bytes:
@@ -125,20 +125,7 @@ async def _assess(
         found = risk.parse(chat.content)
     except risk.UnreadableAnswer as exc:
         raise ProviderError(str(exc), retryable=True) from None
-    usage = Usage(
-        provider=provider.name,
-        model=chat.model,
-        input_tokens=chat.input_tokens,
-        output_tokens=chat.output_tokens,
-        cost_usd=cost_usd(state.settings.prices, chat.model, chat.input_tokens, chat.output_tokens),
-        latency_ms=chat.latency_ms,
-        service_request={
-            "provider": provider.name,
-            "endpoint": "chat/completions",
-            "model": chat.model,
-            "latency_ms": chat.latency_ms,
-        },
-    )
+    usage = chat_usage(state, chat)
     return {
         "batch_id": batch_id,
         "risk_score": found.risk_score,

@@ -4,20 +4,24 @@ detail, pause, resume, restart, scale. Errors carry the seed's codes: 404 `agent
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, Strict, StrictBool, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.auth import Principal
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import JsonInt, json_integer
 from app.services.agents import controls, queries, registry
 from app.services.errors import DomainError, NotFound
 from app.uow import read_only, unit_of_work
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/api/v1/monitoring/agents", tags=["AI Agents"])
 
@@ -299,28 +303,34 @@ class ScaleIn(BaseModel):
     reason: Text | None = None
 
 
-def _actor(principal: Principal) -> str:
-    return principal.subject
+async def _control(state: Any, call: Callable[[AsyncSession], Awaitable[T]]) -> T | JSONResponse:
+    """One control in a unit of work; a refusal as seed 004's coded error."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            return await call(session)
+    except DomainError as exc:
+        return fail(exc)
 
 
 @router.post("/{agent_id}/pause", responses=SEED_ERRORS, summary="Pause Agent")
 async def pause_agent(
     agent_id: AgentId, state: State, principal: Operator, body: PauseIn | None = None
 ) -> Any:
-    body = body or PauseIn()
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            done = await controls.pause(
-                session=session,
-                agent_id=agent_id,
-                actor=_actor(principal),
-                reason=body.reason,
-                duration_minutes=body.duration_minutes,
-                rules=state.settings.agent_rules,
-                tenant_id=principal.tenant_id,
-            )
-    except DomainError as exc:
-        return fail(exc)
+    wanted = body or PauseIn()
+    done = await _control(
+        state,
+        lambda session: controls.pause(
+            session=session,
+            agent_id=agent_id,
+            actor=principal.subject,
+            reason=wanted.reason,
+            duration_minutes=wanted.duration_minutes,
+            rules=state.settings.agent_rules,
+            tenant_id=principal.tenant_id,
+        ),
+    )
+    if isinstance(done, JSONResponse):
+        return done
     return {
         "agent_id": agent_id,
         "previous_status": done.previous_status,
@@ -336,18 +346,19 @@ async def pause_agent(
 async def resume_agent(
     agent_id: AgentId, state: State, principal: Operator, body: ReasonIn | None = None
 ) -> Any:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            done = await controls.resume(
-                session=session,
-                agent_id=agent_id,
-                actor=_actor(principal),
-                reason=(body or ReasonIn()).reason,
-                rules=state.settings.agent_rules,
-                tenant_id=principal.tenant_id,
-            )
-    except DomainError as exc:
-        return fail(exc)
+    done = await _control(
+        state,
+        lambda session: controls.resume(
+            session=session,
+            agent_id=agent_id,
+            actor=principal.subject,
+            reason=(body or ReasonIn()).reason,
+            rules=state.settings.agent_rules,
+            tenant_id=principal.tenant_id,
+        ),
+    )
+    if isinstance(done, JSONResponse):
+        return done
     return {
         "agent_id": agent_id,
         "previous_status": done.previous_status,
@@ -360,44 +371,47 @@ async def resume_agent(
 async def restart_agent(
     agent_id: AgentId, state: State, principal: Operator, body: RestartIn | None = None
 ) -> Any:
-    body = body or RestartIn()
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            done = await controls.restart(
-                session=session,
-                agent_id=agent_id,
-                actor=_actor(principal),
-                reason=body.reason,
-                force=body.force,
-                rules=state.settings.agent_rules,
-                tenant_id=principal.tenant_id,
-            )
-    except DomainError as exc:
-        return fail(exc)
+    wanted = body or RestartIn()
+    done = await _control(
+        state,
+        lambda session: controls.restart(
+            session=session,
+            agent_id=agent_id,
+            actor=principal.subject,
+            reason=wanted.reason,
+            force=wanted.force,
+            rules=state.settings.agent_rules,
+            tenant_id=principal.tenant_id,
+        ),
+    )
+    if isinstance(done, JSONResponse):
+        return done
     return {
         "agent_id": agent_id,
         "previous_status": done.previous_status,
         "restart_generation": done.agent.restart_generation,
-        "force": body.force,
+        "force": wanted.force,
         "requested_at": done.at,
     }
 
 
 @router.post("/{agent_id}/scale", responses=SEED_ERRORS, summary="Scale Agent")
 async def scale_agent(agent_id: AgentId, body: ScaleIn, state: State, principal: Operator) -> Any:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            done, before = await controls.scale(
-                session=session,
-                agent_id=agent_id,
-                actor=_actor(principal),
-                reason=body.reason,
-                replicas=body.replicas,
-                rules=state.settings.agent_rules,
-                tenant_id=principal.tenant_id,
-            )
-    except DomainError as exc:
-        return fail(exc)
+    scaled = await _control(
+        state,
+        lambda session: controls.scale(
+            session=session,
+            agent_id=agent_id,
+            actor=principal.subject,
+            reason=body.reason,
+            replicas=body.replicas,
+            rules=state.settings.agent_rules,
+            tenant_id=principal.tenant_id,
+        ),
+    )
+    if isinstance(scaled, JSONResponse):
+        return scaled
+    done, before = scaled
     return {
         "agent_id": agent_id,
         "previous_replicas": before,
