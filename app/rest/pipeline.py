@@ -22,7 +22,8 @@ router = APIRouter(tags=["AI Pipeline"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown id"}}
 Limit = Annotated[int, Query(ge=1, le=1000, description="Max results (1-1000)")]
 # ids are PostgreSQL bigints
-DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# ids up to 2**53: exact in every JSON number (a 2**63 bound is not, once read as a float)
+DbId = Annotated[int, Path(ge=1, le=2**53)]
 
 
 class EnrichmentRecord(BaseModel):
@@ -112,7 +113,7 @@ async def list_enrichments(
     start_date: IsoDateTime | None = None,
     end_date: IsoDateTime | None = None,
     min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
-    event_id: Annotated[int | None, Query(ge=1)] = None,
+    event_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> EnrichmentList:
