@@ -62,6 +62,8 @@ def processes_under(folder: Path) -> list[psutil.Process]:
 
 
 def stop(dev: subprocess.Popen[bytes]) -> None:
+    if dev.poll() is not None:
+        return  # exited already (a failed start): nothing to stop
     os.killpg(dev.pid, signal.SIGINT)
     try:
         dev.wait(timeout=60)
@@ -106,8 +108,15 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
                 # each stack sees only its own task: separate stores
                 assert http.get("/api/v1/monitoring/tasks").json()["total"] == 1
     finally:
+        # every stack is stopped, even when stopping another one fails
+        failures = []
         for dev, _, _ in stacks:
-            stop(dev)
+            try:
+                stop(dev)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
     # everything they started is gone, the embedded PostgreSQL and Redis included
     time.sleep(0.5)
     leftovers = processes_under(tmp_path)
