@@ -159,27 +159,56 @@ def _json_object(value: object, field: str) -> dict[str, object]:
 
 
 @strawberry.type
+class BatchItemError:
+    index: int = strawberry.field(description="The item's position in the input (-1: the batch)")
+    field: str | None
+    code: TaskErrorCode
+    message: str
+
+
+@strawberry.type
+class SubmitTasksPayload:
+    tasks: list[Task]
+    errors: list[BatchItemError]
+    submitted: int
+
+
+def _item_error(index: int, field: str | None, code: str, message: str) -> BatchItemError:
+    known = {c.value for c in TaskErrorCode}
+    return BatchItemError(
+        index=index,
+        field=field,
+        code=TaskErrorCode(code if code in known else "INVALID"),
+        message=message,
+    )
+
+
+def _spec(input: SubmitTaskInput, tenant_id: str | None) -> task_specs.TaskSpec:
+    return task_specs.TaskSpec(
+        task_type=input.task_type,
+        operation=input.operation,
+        queue=input.queue,
+        priority=input.priority,
+        input=_json_object(input.input, "input"),
+        config=_json_object(input.config, "config"),
+        metadata=_json_object(input.metadata, "metadata"),
+        webhook_url=input.webhook_url,
+        origin_instance=input.origin_instance,
+        origin_zone=input.origin_zone,
+        origin_tenant_id=tenant_id or input.origin_tenant_id,
+        origin_reference=input.origin_reference,
+        max_retries=input.max_retries,
+        result_ttl_seconds=input.result_ttl_seconds,
+    )
+
+
+@strawberry.type
 class TaskMutations:
     @strawberry.mutation(permission_classes=[CanOperate])
     async def submit_task(self, info: Info, input: SubmitTaskInput) -> TaskPayload:
         ctx = info.context
         try:
-            spec = task_specs.TaskSpec(
-                task_type=input.task_type,
-                operation=input.operation,
-                queue=input.queue,
-                priority=input.priority,
-                input=_json_object(input.input, "input"),
-                config=_json_object(input.config, "config"),
-                metadata=_json_object(input.metadata, "metadata"),
-                webhook_url=input.webhook_url,
-                origin_instance=input.origin_instance,
-                origin_zone=input.origin_zone,
-                origin_tenant_id=ctx.tenant_id or input.origin_tenant_id,
-                origin_reference=input.origin_reference,
-                max_retries=input.max_retries,
-                result_ttl_seconds=input.result_ttl_seconds,
-            )
+            spec = _spec(input, ctx.tenant_id)
             async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
                 row: TaskRow = await tasks.submit_task(
                     session=session,
@@ -189,6 +218,55 @@ class TaskMutations:
         except DomainError as exc:
             return _errors(exc)
         return TaskPayload(task=Task(row=row), errors=[])
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description=f"Up to {tasks.MAX_BATCH} tasks in one transaction, enqueued in one Redis "
+        "pipeline. Every item is validated; with an invalid one nothing is stored unless "
+        "`partial`, which stores the valid ones. `errors` name each item by its index.",
+    )
+    async def submit_tasks(
+        self, info: Info, input: list[SubmitTaskInput], partial: bool = False
+    ) -> SubmitTasksPayload:
+        ctx = info.context
+        specs: list[task_specs.TaskSpec] = []
+        positions: list[int] = []
+        errors: list[BatchItemError] = []
+        for i, item in enumerate(input):
+            try:
+                specs.append(_spec(item, ctx.tenant_id))
+                positions.append(i)
+            except DomainError as exc:
+                errors.append(_item_error(i, exc.field, exc.code, exc.message))
+        if errors and not partial:
+            # nothing is stored: say what is wrong with every item
+            more = tasks.invalid_items(specs, ctx.state.settings.task_defaults)
+            errors += [_item_error(positions[e.index], e.field, e.code, e.message) for e in more]
+            errors.sort(key=lambda e: e.index)
+            return SubmitTasksPayload(tasks=[], errors=errors, submitted=0)
+        rows: list[TaskRow] = []
+        if specs:
+            try:
+                async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                    rows, refused = await tasks.submit_tasks(
+                        session=session,
+                        specs=specs,
+                        defaults=ctx.state.settings.task_defaults,
+                        partial=partial,
+                    )
+            except tasks.BatchRefused as exc:
+                refused, rows = exc.errors, []
+            except DomainError as exc:
+                return SubmitTasksPayload(
+                    tasks=[],
+                    errors=[_item_error(-1, exc.field, exc.code, exc.message)],
+                    submitted=0,
+                )
+            errors += [_item_error(positions[e.index], e.field, e.code, e.message) for e in refused]
+        errors.sort(key=lambda e: e.index)
+        return SubmitTasksPayload(
+            tasks=[Task(row=r) for r in rows], errors=errors, submitted=len(rows)
+        )
 
     @strawberry.mutation(
         permission_classes=[CanOperate],

@@ -46,6 +46,13 @@ SUBMIT = with_transition(
     None,
     literal("submitted"),
 )
+
+
+def submit_many(rows: list[dict[str, Any]]) -> Any:
+    """SUBMIT for many tasks in one multi-row statement (each with its transition)."""
+    return with_transition(insert(TASKS).values(rows), None, literal("submitted"))  # type: ignore[arg-type]
+
+
 _START_CHANGE = (
     update(TASKS)  # type: ignore[arg-type]
     .where(

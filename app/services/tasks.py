@@ -26,7 +26,7 @@ from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
 from app.services import effects, task_statements, webhooks
 from app.services.backoff import BackoffPolicy
-from app.services.errors import NotFound
+from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
 from app.services.paging import Page, PageRequest, fetch_page
 from app.services.snapshots import task_snapshot
@@ -79,12 +79,8 @@ class Usage:
 # --- submission ---------------------------------------------------------------------------
 
 
-async def submit_task(
-    *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
-) -> Task:
-    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
+def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
     task_type, operation = validate(spec, defaults)
-    now = utcnow()
     retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
     task = Task(
         id=uuid.uuid4(),
@@ -123,11 +119,87 @@ async def submit_task(
         workflow_step_id=spec.workflow_step_id,
     )
     task.job_id = str(task.id)
-    params = {col: getattr(task, key) for key, col in task_statements.TASK_COLUMNS.items()}
-    await session.execute(task_statements.SUBMIT, params)
+    return task
+
+
+def _row(task: Task) -> dict[str, Any]:
+    return {col: getattr(task, key) for key, col in task_statements.TASK_COLUMNS.items()}
+
+
+async def submit_task(
+    *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
+) -> Task:
+    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
+    task = _new_task(spec, defaults, utcnow())
+    await session.execute(task_statements.SUBMIT, _row(task))
     effects.record(session, effects.Enqueue.of(task))
     _changed(session, task)
     return task
+
+
+MAX_BATCH = 1000
+# rows per INSERT: PostgreSQL takes at most 32,767 parameters in one statement
+BATCH_ROWS = 400
+
+
+@dataclass(frozen=True)
+class ItemError:
+    index: int
+    field: str | None
+    code: str
+    message: str
+
+
+class BatchRefused(DomainError):
+    """Some items are invalid and the batch is not `partial`: nothing was stored."""
+
+    code = "INVALID"
+
+    def __init__(self, errors: list[ItemError]) -> None:
+        super().__init__(f"{len(errors)} invalid item(s); nothing was submitted", field="input")
+        self.errors = errors
+
+
+def invalid_items(specs: Sequence[TaskSpec], defaults: TaskDefaults) -> list[ItemError]:
+    """What submit_tasks would refuse, item by item, without storing anything."""
+    out = []
+    for i, spec in enumerate(specs):
+        try:
+            validate(spec, defaults)
+        except DomainError as exc:
+            out.append(ItemError(i, exc.field, exc.code, exc.message))
+    return out
+
+
+async def submit_tasks(
+    *,
+    session: AsyncSession,
+    specs: Sequence[TaskSpec],
+    defaults: TaskDefaults = TaskDefaults(),
+    partial: bool = False,
+) -> tuple[list[Task], list[ItemError]]:
+    """Validate every item; store the valid ones (all of them, or none unless `partial`) in
+    multi-row statements of the caller's transaction, each with its `submitted` transition;
+    their Enqueue effects go out in one Redis pipeline after commit."""
+    if not 1 <= len(specs) <= MAX_BATCH:
+        raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} tasks", field="input")
+    now = utcnow()
+    made: list[Task] = []
+    errors: list[ItemError] = []
+    for i, spec in enumerate(specs):
+        try:
+            made.append(_new_task(spec, defaults, now))
+        except DomainError as exc:
+            errors.append(ItemError(i, exc.field, exc.code, exc.message))
+    if errors and not partial:
+        raise BatchRefused(errors)
+    for start in range(0, len(made), BATCH_ROWS):
+        chunk = made[start : start + BATCH_ROWS]
+        await session.execute(task_statements.submit_many([_row(t) for t in chunk]))
+    for task in made:
+        effects.record(session, effects.Enqueue.of(task))
+        _changed(session, task)
+    return made, errors
 
 
 # --- reading ------------------------------------------------------------------------------
