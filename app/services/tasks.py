@@ -138,8 +138,6 @@ async def submit_task(
 
 
 MAX_BATCH = 1000
-# rows per INSERT: PostgreSQL takes at most 32,767 parameters in one statement
-BATCH_ROWS = 400
 
 
 @dataclass(frozen=True)
@@ -193,9 +191,11 @@ async def submit_tasks(
             errors.append(ItemError(i, exc.field, exc.code, exc.message))
     if errors and not partial:
         raise BatchRefused(errors)
-    for start in range(0, len(made), BATCH_ROWS):
-        chunk = made[start : start + BATCH_ROWS]
-        await session.execute(task_statements.submit_many([_row(t) for t in chunk]))
+    if made:
+        await session.execute(
+            task_statements.SUBMIT_MANY,
+            task_statements.submit_many_params([_row(t) for t in made]),
+        )
     for task in made:
         effects.record(session, effects.Enqueue.of(task))
         _changed(session, task)
