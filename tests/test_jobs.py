@@ -272,8 +272,11 @@ async def test_search_facets_equal_counts_computed_in_sql(
         assert body["count"] == expected["count"][""], params
         assert len(body["jobs"]) == min(5, body["count"])
 
-    ordered = (await rest.get(f"{JOBS}/search", params={"sort": "duration", "order": "asc",
-                                                        "status": "completed"})).json()  # fmt: skip
+    ordered = (
+        await rest.get(
+            f"{JOBS}/search", params={"sort": "duration", "order": "asc", "status": "completed"}
+        )
+    ).json()
     durations = [
         (datetime.fromisoformat(j["completed_at"]) - datetime.fromisoformat(j["started_at"]))
         for j in ordered["jobs"]
@@ -378,8 +381,10 @@ async def test_cleanup_applies_retention(
     admin: GraphQLClient,
     engine: Any,
 ) -> None:
-    old = [await insert_job(engine, type="export", status="COMPLETED", created=5 * 86400)
-           for _ in range(3)]  # fmt: skip
+    old = [
+        await insert_job(engine, type="export", status="COMPLETED", created=5 * 86400)
+        for _ in range(3)
+    ]
     recent = await insert_job(engine, type="export", status="COMPLETED", created=60)
     async with engine.begin() as conn:
         for days in (3, 0):
@@ -392,11 +397,13 @@ async def test_cleanup_applies_retention(
                 {"at": at},
             )
             await conn.execute(
-                text("INSERT INTO agent_samples (agent_id, at, requests, errors, errors_by_type,"
-                     " latencies_ms, input_tokens, output_tokens, tokens_by_model)"
-                     " VALUES ('a', :at, 1, 0, '{}', '{}', 0, 0, '{}')"),
+                text(
+                    "INSERT INTO agent_samples (agent_id, at, requests, errors, errors_by_type,"
+                    " latencies_ms, input_tokens, output_tokens, tokens_by_model)"
+                    " VALUES ('a', :at, 1, 0, '{}', '{}', 0, 0, '{}')"
+                ),
                 {"at": at},
-            )  # fmt: skip
+            )
     started = await admin.data("StartJob", type="cleanup", params={"older_than_days": 2})
     job = started["startJob"]["job"]
     assert job["jobType"] == "cleanup" and not started["startJob"]["errors"]

@@ -50,9 +50,10 @@ async def test_versions_restore_export_and_import_round_trip(
     assert config.json()["version"] == 3
     assert config.json()["system_prompt"] == "You are an expert analyst."  # kept
     restored = await rest.post(
-        f"{AUDIT}/prompts/history/1", params={"model": "nemotron"},
+        f"{AUDIT}/prompts/history/1",
+        params={"model": "nemotron"},
         json={"description": "Reverting to version 1"},
-    )  # fmt: skip
+    )
     assert restored.status_code == 200, restored.text
     assert restored.json()["restored_version"] == 1 and restored.json()["new_version"] == 4
     now = (await rest.get(f"{AUDIT}/prompts/nemotron")).json()
@@ -98,9 +99,13 @@ async def test_versions_restore_export_and_import_round_trip(
     # invalid entries are reported, valid ones kept; a wrong shape imports nothing
     mixed = await rest.post(
         f"{AUDIT}/prompts/import",
-        json={"prompts": {"new-model": {"system_prompt": "Hi", "temperature": 0.2},
-                          "broken": {"system_prompt": "x", "temperature": 5}}},
-    )  # fmt: skip
+        json={
+            "prompts": {
+                "new-model": {"system_prompt": "Hi", "temperature": 0.2},
+                "broken": {"system_prompt": "x", "temperature": 5},
+            }
+        },
+    )
     assert mixed.json()["imported"] == ["new-model"]
     assert mixed.json()["errors"][0]["model"] == "broken"
     count = len(await _versions(engine))

@@ -102,14 +102,20 @@ def simulated_verdict(event: SecurityEvent, decisions: list[AuditRecord]) -> dic
     analysis = next((d.model for d in decisions if d.stage == "analysis"), None)
     if analysis and scores["relevance"] < 0.8:
         suggestions.append(
-            {"model": analysis, "category": "context",
-             "suggestion": "Ask for the time of day and the camera's location in the analysis"}
-        )  # fmt: skip
+            {
+                "model": analysis,
+                "category": "context",
+                "suggestion": "Ask for the time of day and the camera's location in the analysis",
+            }
+        )
     if described and scores["coherence"] < 0.9:
         suggestions.append(
-            {"model": described[0].model, "category": "specificity",
-             "suggestion": "Ask for clothing colours and carried objects in descriptions"}
-        )  # fmt: skip
+            {
+                "model": described[0].model,
+                "category": "specificity",
+                "suggestion": "Ask for clothing colours and carried objects in descriptions",
+            }
+        )
     return {
         "quality_scores": scores,
         "model_contributions": base_contributions(decisions),
@@ -153,9 +159,12 @@ def parse_verdict(content: str, decisions: list[AuditRecord]) -> Verdict:
         if isinstance(s, dict) and isinstance(s.get("suggestion"), str) and s["suggestion"]:
             category = s.get("category") if s.get("category") in CATEGORIES else "other"
             suggestions.append(
-                {"model": str(s.get("model") or ""), "category": category,
-                 "suggestion": s["suggestion"][:500]}
-            )  # fmt: skip
+                {
+                    "model": str(s.get("model") or ""),
+                    "category": category,
+                    "suggestion": s["suggestion"][:500],
+                }
+            )
     return Verdict(scores, contributions, suggestions[:10])
 
 

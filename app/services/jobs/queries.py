@@ -33,8 +33,14 @@ ORDER = {
 }
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 # task_logs levels (lower case, "warning"/"warn") as seed 002's words
-_LEVEL_OF = {"debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
-             "error": "ERROR", "critical": "ERROR"}  # fmt: skip
+_LEVEL_OF = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "ERROR",
+}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -40,7 +41,7 @@ def emit(
     object_id: str,
     tenant_id: str | None,
     subscribers: list[WebhookSubscription],
-    channels: list[str] = (),  # type: ignore[assignment]
+    channels: Sequence[str] = (),
 ) -> None:
     """Record deliveries of one event to every matching subscription and named channel."""
     config = config_of(session)
