@@ -6,7 +6,10 @@ and are timed from the first submission to the last completion. The LLM semaphor
 many calls as the concurrency, so it does not cap the run. Uses the test stores
 (OPSGRAPH_TEST_DATABASE_URL / OPSGRAPH_TEST_REDIS_URL, or embedded servers).
 
-    python -m bench.throughput [--tasks 5000] [--concurrency 10]
+    python -m bench.throughput [--tasks 5000] [--concurrency 10] [--worker-processes 2]
+
+With --worker-processes K > 1 the opsgraph side also runs with K worker processes (each with
+the same concurrency, on the same queue), submitted the same way, and reports both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +27,7 @@ from arq import func
 from arq.connections import create_pool
 from arq.worker import Worker
 from sqlalchemy import func as sqlfunc
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.config import Settings
 from app.db.models import Task
@@ -68,6 +72,67 @@ async def bare_arq(redis_url: str, n: int, concurrency: int) -> float:
     return elapsed
 
 
+async def _completed(state: Any) -> int:
+    async with state.sessionmaker() as session:
+        return int(
+            (
+                await session.execute(
+                    select(sqlfunc.count()).select_from(Task).where(Task.status == "COMPLETED")
+                )
+            ).scalar_one()
+        )
+
+
+async def _drain(settings: Settings, n: int, concurrency: int, name: str) -> None:
+    """One worker process: burst workers on the queue until PostgreSQL says all are done."""
+    state = await build_state(
+        settings.model_copy(update={"worker_name": name}), queues=["bench"], concurrency=concurrency
+    )
+    while await _completed(state) < n:
+        await asyncio.gather(*(w.main() for w in build_workers(state, burst=True)))
+    await close_state(state)
+
+
+def _worker_process(settings: Settings, n: int, concurrency: int, name: str) -> None:
+    asyncio.run(_drain(settings, n, concurrency, name))
+
+
+async def opsgraph_processes(settings: Settings, n: int, concurrency: int, k: int) -> float:
+    """As `opsgraph`, with the work done by `k` worker processes."""
+    state = await build_state(settings, queues=["bench"], concurrency=concurrency)
+    await state.redis.flushdb()
+    async with state.sessionmaker() as session, session.begin():
+        await session.execute(text("TRUNCATE tasks, task_transitions, task_counters CASCADE"))
+    spec = task_specs.TaskSpec(
+        operation="chat_completion",
+        queue="bench",
+        input={"prompt": "ping"},
+        config={"simulate": {"latency_ms": 0}},
+    )
+
+    async def submit(count: int) -> None:
+        for _ in range(count):
+            async with unit_of_work(state.sessionmaker, state.redis) as session:
+                await tasks.submit_task(session=session, spec=spec)
+
+    started = time.perf_counter()
+    per = n // SUBMITTERS
+    await asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker_process, args=(settings, n, concurrency, f"bench-{i}"))
+        for i in range(k)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        await asyncio.to_thread(p.join)
+    elapsed = time.perf_counter() - started
+    assert await _completed(state) >= n
+    await close_state(state)
+    return elapsed
+
+
 async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
     state = await build_state(settings, queues=["bench"], concurrency=concurrency)
     await state.redis.flushdb()
@@ -106,7 +171,7 @@ async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
     return elapsed
 
 
-def main(n: int, concurrency: int) -> dict[str, Any]:
+def main(n: int, concurrency: int, processes: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         stores = open_stores(Path(tmp))
         try:
@@ -118,9 +183,23 @@ def main(n: int, concurrency: int) -> dict[str, Any]:
             )
             arq_s = asyncio.run(bare_arq(stores.redis_url, n, concurrency))
             ops_s = asyncio.run(opsgraph(settings, n, concurrency))
+            multi_s = (
+                asyncio.run(opsgraph_processes(settings, n, concurrency, processes))
+                if processes > 1
+                else None
+            )
         finally:
             stores.close()
     arq_tps, ops_tps = n / arq_s, n / ops_s
+    extra = (
+        {
+            "worker_processes": processes,
+            f"opsgraph_tasks_per_s_{processes}_processes": round(n / multi_s, 1),
+            "processes_speedup": round(ops_s / multi_s, 2),
+        }
+        if multi_s
+        else {}
+    )
     return {
         "benchmark": "throughput",
         "tasks": n,
@@ -129,6 +208,7 @@ def main(n: int, concurrency: int) -> dict[str, Any]:
         "opsgraph_tasks_per_s": round(ops_tps, 1),
         "ratio": round(ops_tps / arq_tps, 3),
         "budget_ratio": 0.5,
+        **extra,
     }
 
 
@@ -136,11 +216,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--worker-processes", type=int, default=1)
     args = parser.parse_args()
-    figures = main(args.tasks, args.concurrency)
+    figures = main(args.tasks, args.concurrency, args.worker_processes)
     print(f"{'run':<12}{'tasks':>8}{'seconds':>10}{'tasks/s':>10}")
     for label, key in (("bare arq", "bare_arq_tasks_per_s"), ("opsgraph", "opsgraph_tasks_per_s")):
         tps = figures[key]
         print(f"{label:<12}{figures['tasks']:>8}{figures['tasks'] / tps:>10.2f}{tps:>10.1f}")
     print(f"ratio opsgraph / bare arq: {figures['ratio']:.3f} (budget >= 0.5)")
+    if args.worker_processes > 1:
+        key = f"opsgraph_tasks_per_s_{args.worker_processes}_processes"
+        print(
+            f"opsgraph with {args.worker_processes} worker processes: {figures[key]} tasks/s"
+            f" (x{figures['processes_speedup']} of one)"
+        )
     print(json.dumps(figures))
