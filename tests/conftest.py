@@ -132,12 +132,15 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
         await conn.execute(
             text(
                 "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
-                "llm_stats_state, webhook_deliveries, task_counters, camera_images, detections, "
+                "llm_stats_state, webhook_deliveries, task_counters, task_rollups, camera_images, "
+                "detections, "
                 "enrichments, batches, security_events, agents, agent_samples, agent_controls, "
                 "alert_rules, alert_pending, alerts, agent_logs, webhook_subscriptions, "
                 "ai_audit_records, ai_evaluations CASCADE"
             )
         )
+        # the LLM statistics' marker row, as the migration leaves it (never reset)
+        await conn.execute(text("INSERT INTO llm_stats_state (id, reset_at) VALUES (1, NULL)"))
         # prompts: back to the migration's defaults (version 1 of each model)
         await conn.execute(
             text("DELETE FROM prompt_versions WHERE NOT (version = 1 AND author = 'opsgraph')")

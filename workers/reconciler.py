@@ -1,5 +1,6 @@
 """The reconciler: puts back QUEUED tasks whose job vanished from Redis and recovers RUNNING
-tasks whose worker stopped heartbeating. One pass at a time across all workers (a Redis lock)."""
+tasks whose worker stopped heartbeating, and prunes task rollups older than any window. One
+pass at a time across all workers (a Redis lock)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import dispatch
+from app.db.base import utcnow
 from app.db.models import Task
-from app.services import tasks
+from app.services import counters, tasks
 from app.services.heartbeats import WorkerBeat, live_workers
 from app.services.lifecycle import TaskStatus
 from app.uow import read_only, unit_of_work
@@ -67,11 +69,13 @@ class Reconciler:
             beats = {b.name: b for b in await live_workers(redis)}
             resumed = await self._recover_running(beats)
             requeued = await self._requeue_lost(beats)
+            async with unit_of_work(self.state.sessionmaker, redis) as session:
+                pruned = await counters.prune_rollups(session=session, now=utcnow())
         finally:
             keeper.cancel()
             with suppress(asyncio.CancelledError):
                 await keeper
-        return {"resumed": resumed, "requeued": requeued}
+        return {"resumed": resumed, "requeued": requeued, "rollups_pruned": pruned}
 
     async def _hold_lock(self, lock_ms: int) -> None:
         extend = self.state.redis.register_script(_EXTEND)

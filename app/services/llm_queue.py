@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import LlmStatsState, Task
-from app.services import semaphore, tasks
+from app.services import counters, semaphore, tasks
 from app.services.errors import NotFound
 from app.services.heartbeats import live_workers
 from app.services.lifecycle import FINISHED, TaskStatus
@@ -113,58 +113,35 @@ async def llm_stats(
     tenant_id: str | None = None,
 ) -> LlmStats:
     reset_at = await reset_marker(session)
-    counted = Task.task_type == LLM
-    if reset_at is not None:
-        counted = counted & (Task.completed_at > reset_at)
-
-    # Depth and running per queue (LLM tasks), token totals since the last reset.
-    depth_stmt = _scoped(
-        select(
-            Task.queue,
-            func.count().filter(Task.status == TaskStatus.QUEUED),
-            func.count().filter(Task.status == TaskStatus.RUNNING),
-        )
-        .where(Task.task_type == LLM, Task.status.in_(ACTIVE))
-        .group_by(Task.queue),
-        tenant_id,
-    )
     figures = {q: QueueFigures(queue=q, max_depth=max_depth) for q in queues}
-    for queue, queued, running in (await session.execute(depth_stmt)).all():
-        f = figures.setdefault(queue, QueueFigures(queue=queue, max_depth=max_depth))
-        f.queued, f.running = int(queued), int(running)
-
-    async def usage(column: Any) -> list[Usage]:
-        stmt = _scoped(
-            select(
-                column,
-                func.count(),
-                func.coalesce(func.sum(Task.input_tokens), 0),
-                func.coalesce(func.sum(Task.output_tokens), 0),
-                func.coalesce(func.sum(Task.cost_usd), 0.0),
-            )
-            .where(counted, Task.status.in_([s.value for s in FINISHED]))
-            .group_by(column),
-            tenant_id,
-        )
-        return [
-            Usage(
-                key=str(k),
-                tasks=int(n),
-                input_tokens=int(i),
-                output_tokens=int(o),
-                cost_usd=round(float(c), 6),
-            )
-            for k, n, i, o, c in (await session.execute(stmt)).all()
-        ]
-
-    for u in await usage(Task.queue):
-        f = figures.setdefault(u.key, QueueFigures(queue=u.key, max_depth=max_depth))
-        f.total_input_tokens, f.total_output_tokens = u.input_tokens, u.output_tokens
-        f.total_cost_usd = u.cost_usd
+    by_model: dict[str, Usage] = {}
+    by_tenant: dict[str, Usage] = {}
+    # The counters split finished LLM tasks at the reset marker (`since_reset`).
+    for c in await counters.task_counts(session=session, tenant_id=tenant_id, task_type=LLM):
+        f = figures.setdefault(c.queue, QueueFigures(queue=c.queue, max_depth=max_depth))
+        if c.status == TaskStatus.QUEUED:
+            f.queued += c.tasks
+        elif c.status == TaskStatus.RUNNING:
+            f.running += c.tasks
+        elif c.since_reset:
+            f.total_input_tokens += c.input_tokens
+            f.total_output_tokens += c.output_tokens
+            f.total_cost_usd += c.cost_usd
+            for usage, key in (
+                (by_model, c.model or "unknown"),
+                (by_tenant, c.tenant_id or "platform"),
+            ):
+                u = usage.setdefault(key, Usage(key=key))
+                u.tasks += c.tasks
+                u.input_tokens += c.input_tokens
+                u.output_tokens += c.output_tokens
+                u.cost_usd += c.cost_usd
+    for f in figures.values():
+        f.total_cost_usd = round(f.total_cost_usd, 6)
+    for u in (*by_model.values(), *by_tenant.values()):
+        u.cost_usd = round(u.cost_usd, 6)
 
     serving = await _drain_estimates(session, redis, config, figures, tenant_id)
-    by_model = await usage(func.coalesce(Task.model, "unknown"))
-    by_tenant = await usage(func.coalesce(Task.origin_tenant_id, "platform"))
     sem = await semaphore.stats(redis, config)
     ordered = sorted(figures.values(), key=lambda f: (f.queue not in queues, f.queue))
     for f in ordered:
@@ -180,8 +157,8 @@ async def llm_stats(
         total_output_tokens=sum(f.total_output_tokens for f in ordered),
         estimated_completion_time_seconds=math.ceil(total_work / capacity),
         semaphore=sem,
-        by_model=by_model,
-        by_tenant=by_tenant,
+        by_model=sorted(by_model.values(), key=lambda u: u.key),
+        by_tenant=sorted(by_tenant.values(), key=lambda u: u.key),
         reset_at=reset_at,
     )
 
@@ -195,39 +172,13 @@ async def _drain_estimates(
 ) -> int:
     """queued x recent mean duration / effective concurrency, per queue. Returns the
     concurrency of the distinct live workers serving any of these queues."""
-    recent = select(
-        Task.queue.label("queue"),
-        (func.extract("epoch", Task.completed_at - Task.started_at)).label("seconds"),
-        func.row_number()
-        .over(partition_by=Task.queue, order_by=Task.completed_at.desc())
-        .label("n"),
-    ).where(
-        Task.task_type == LLM,
-        Task.status == TaskStatus.COMPLETED,
-        Task.queue.in_(list(figures)),
-        Task.started_at.is_not(None),
-    )
-    recent = _scoped(recent, tenant_id).subquery()
-    stmt = (
-        select(recent.c.queue, func.avg(recent.c.seconds))
-        .where(recent.c.n <= RECENT_DURATIONS)
-        .group_by(recent.c.queue)
-    )
-    means = {q: float(m) for q, m in (await session.execute(stmt)).all() if m is not None}
+    queues = list(figures)
+    means = await _recent_means(session, RECENT_COMPLETED, queues, tenant_id)
     # No history yet (nothing completed): the running tasks' elapsed time is the best guess of
     # a duration, and a queue with neither still has work that takes time.
-    running = _scoped(
-        select(Task.queue, func.avg(func.extract("epoch", func.now() - Task.started_at)))
-        .where(
-            Task.task_type == LLM,
-            Task.status == TaskStatus.RUNNING,
-            Task.queue.in_([q for q in figures if q not in means]),
-            Task.started_at.is_not(None),
-        )
-        .group_by(Task.queue),
-        tenant_id,
+    elapsed = await _recent_means(
+        session, RECENT_RUNNING, [q for q in queues if q not in means], tenant_id
     )
-    elapsed = {q: float(m) for q, m in (await session.execute(running)).all() if m is not None}
     concurrency: dict[str, int] = {}
     serving = 0
     for worker in await live_workers(redis):
@@ -244,6 +195,41 @@ async def _drain_estimates(
         effective = max(1, min(config.max_concurrent, concurrency.get(q, 0)))
         f.estimated_seconds = math.ceil(f.queued * guess / effective)
     return serving
+
+
+# The newest RECENT_DURATIONS tasks of each queue, through the partial indexes of migration
+# 0014 (ix_tasks_llm_completed, ix_tasks_llm_running): bounded reads whatever the history.
+RECENT_COMPLETED = """
+SELECT q.queue, avg(r.seconds) FROM unnest(CAST(:queues AS text[])) AS q (queue)
+CROSS JOIN LATERAL (
+  SELECT extract(epoch FROM t.completed_at - t.started_at) AS seconds FROM tasks t
+  WHERE t.status = 'COMPLETED' AND t.task_type = 'llm' AND t.queue = q.queue
+    AND t.completed_at IS NOT NULL AND t.started_at IS NOT NULL {tenant}
+  ORDER BY t.completed_at DESC LIMIT :n) r
+GROUP BY q.queue
+"""
+RECENT_RUNNING = """
+SELECT q.queue, avg(r.seconds) FROM unnest(CAST(:queues AS text[])) AS q (queue)
+CROSS JOIN LATERAL (
+  SELECT extract(epoch FROM now() - t.started_at) AS seconds FROM tasks t
+  WHERE t.status = 'RUNNING' AND t.task_type = 'llm' AND t.queue = q.queue
+    AND t.started_at IS NOT NULL {tenant}
+  ORDER BY t.started_at DESC LIMIT :n) r
+GROUP BY q.queue
+"""
+
+
+async def _recent_means(
+    session: AsyncSession, sql: str, queues: list[str], tenant_id: str | None
+) -> dict[str, float]:
+    if not queues:
+        return {}
+    tenant = "" if tenant_id is None else "AND t.origin_tenant_id = :tenant"
+    params: dict[str, Any] = {"queues": queues, "n": RECENT_DURATIONS}
+    if tenant_id is not None:
+        params["tenant"] = tenant_id
+    rows = await session.execute(text(sql.format(tenant=tenant)), params)
+    return {q: float(m) for q, m in rows.all() if m is not None}
 
 
 async def active_llm_tasks(
@@ -306,7 +292,10 @@ async def cancel_all_llm_tasks(
 
 async def clear_stats(*, session: AsyncSession, redis: Redis, older_than_hours: int) -> int:
     """Reset the totals (now) and delete finished LLM tasks older than the cut-off; queued and
-    running tasks are never touched. Returns how many tasks were deleted."""
+    running tasks are never touched. Returns how many tasks were deleted.
+
+    Moving the marker locks its row first: the counter triggers read it under a share lock,
+    so every writer that saw the old marker has committed before the counters are folded."""
     now = utcnow()
     await session.execute(
         pg_insert(LlmStatsState)
@@ -320,5 +309,6 @@ async def clear_stats(*, session: AsyncSession, redis: Redis, older_than_hours: 
             Task.completed_at < now - timedelta(hours=older_than_hours),
         )
     )
+    await counters.fold_since_reset(session=session)
     await semaphore.reset_totals(redis)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Task
+from app.services import counters
 from app.services.heartbeats import WorkerBeat, live_workers
 from app.services.lifecycle import TaskStatus
 
@@ -90,6 +91,34 @@ async def aggregate_stats(
     origin_zone: str | None = None,
 ) -> AggregateStats:
     now = utcnow()
+    if origin_instance is None and origin_zone is None:
+        # the maintained counters and rollups: a few rows whatever the number of tasks
+        counts = await counters.task_counts(session=session, tenant_id=tenant_id)
+        last_hour, last_day = await counters.created_since(
+            session=session,
+            since=[now - timedelta(hours=1), now - timedelta(hours=24)],
+            tenant_id=tenant_id,
+        )
+        by_status = counters.sum_by(counts, "status")
+        return AggregateStats(
+            total_tasks=sum(by_status.values()),
+            by_status=by_status,
+            by_provider=counters.sum_by(counts, "provider"),
+            by_task_type=counters.sum_by(counts, "task_type"),
+            tasks_last_hour=last_hour,
+            tasks_last_24h=last_day,
+        )
+    return await _scanned_stats(session, now, tenant_id, origin_instance, origin_zone)
+
+
+async def _scanned_stats(
+    session: AsyncSession,
+    now: datetime,
+    tenant_id: str | None,
+    origin_instance: str | None,
+    origin_zone: str | None,
+) -> AggregateStats:
+    """Scoped to an origin (not a counter dimension): counted over the matching rows."""
 
     async def grouped(column: object) -> dict[str, int]:
         stmt = _scope(
@@ -126,43 +155,36 @@ async def aggregate_stats(
 async def queue_overview(
     *, session: AsyncSession, redis: Redis, known_queues: list[str], tenant_id: str | None = None
 ) -> QueueOverview:
+    """Depths from the counters, the last hour from the rollups (to the minute), retries
+    waiting out their backoff from a partial index: nothing here reads the task rows."""
     now = utcnow()
-    hour_ago = now - timedelta(hours=1)
-    stmt = (
-        select(
-            Task.queue,
-            func.count().filter(Task.status == TaskStatus.QUEUED),
-            func.count().filter(Task.status == TaskStatus.RUNNING),
-            func.count().filter(Task.status == TaskStatus.QUEUED, Task.next_attempt_at > now),
-            func.avg(
-                case(
-                    (
-                        Task.started_at >= hour_ago,
-                        func.extract("epoch", Task.started_at - Task.created_at) * 1000,
-                    ),
-                    else_=None,
-                )
-            ),
-            func.count().filter(Task.status == TaskStatus.COMPLETED, Task.completed_at >= hour_ago),
-        )
+    figures: dict[str, QueueFigures] = {q: QueueFigures(name=q) for q in known_queues}
+    for c in await counters.task_counts(session=session, tenant_id=tenant_id):
+        f = figures.setdefault(c.queue, QueueFigures(name=c.queue))
+        if c.status == TaskStatus.QUEUED:
+            f.depth += c.tasks
+        elif c.status == TaskStatus.RUNNING:
+            f.active_tasks += c.tasks
+    waiting = (
+        select(Task.queue, func.count())
+        # literal, so that even a generic plan matches the partial index ix_tasks_retry_wait
         .where(
-            (Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]))
-            | (Task.updated_at >= hour_ago)
+            text("tasks.status = 'QUEUED' AND tasks.next_attempt_at IS NOT NULL"),
+            Task.next_attempt_at > now,
         )
         .group_by(Task.queue)
     )
     if tenant_id is not None:
-        stmt = stmt.where(Task.origin_tenant_id == tenant_id)
-    figures: dict[str, QueueFigures] = {q: QueueFigures(name=q) for q in known_queues}
-    for name, depth, active, reserved, avg_wait, done in (await session.execute(stmt)).all():
-        figures[name] = QueueFigures(
-            name=name,
-            depth=int(depth),
-            active_tasks=int(active),
-            reserved_tasks=int(reserved),
-            avg_wait_time_ms=round(float(avg_wait), 2) if avg_wait is not None else None,
-            tasks_completed_last_hour=int(done),
-        )
+        waiting = waiting.where(Task.origin_tenant_id == tenant_id)
+    for name, n in (await session.execute(waiting)).all():
+        figures.setdefault(name, QueueFigures(name=name)).reserved_tasks = int(n)
+    recent = await counters.recent_by_queue(
+        session=session, since=now - timedelta(hours=1), tenant_id=tenant_id
+    )
+    for name, r in recent.items():
+        f = figures.setdefault(name, QueueFigures(name=name))
+        f.avg_wait_time_ms = round(r.wait_ms_sum / r.started, 2) if r.started > 0 else None
+        f.tasks_completed_last_hour = r.completed
     for worker in await live_workers(redis):
         for q in worker.queues:
             figures.setdefault(q, QueueFigures(name=q)).active_workers += 1
@@ -216,34 +238,28 @@ class ServerMetrics:
 
 
 async def server_metrics(*, session: AsyncSession, tenant_id: str | None = None) -> ServerMetrics:
-    """Seed 003's metrics: counts over all tasks; rates over finished LLM calls."""
-    stmt = select(
-        func.count(),
-        func.count().filter(Task.status == TaskStatus.RUNNING),
-        func.count().filter(Task.status == TaskStatus.QUEUED),
-        func.count().filter(Task.status == TaskStatus.COMPLETED),
-        func.count().filter(Task.status == TaskStatus.FAILED),
-        func.avg(Task.latency_ms).filter(Task.status == TaskStatus.COMPLETED),
-        func.sum(Task.output_tokens).filter(Task.status == TaskStatus.COMPLETED),
-        func.sum(Task.latency_ms).filter(
-            Task.status == TaskStatus.COMPLETED, Task.output_tokens > 0
-        ),
-        func.coalesce(func.sum(Task.cost_usd), 0.0),
-    ).select_from(Task)
-    if tenant_id is not None:
-        stmt = stmt.where(Task.origin_tenant_id == tenant_id)
-    total, running, queued, done, failed, avg_latency, out_tokens, gen_ms, cost = (
-        await session.execute(stmt)
-    ).one()
-    finished = int(done) + int(failed)
+    """Seed 003's metrics: counts over all tasks; rates over finished LLM calls (counters)."""
+    counts = await counters.task_counts(session=session, tenant_id=tenant_id)
+
+    def total(status: str, attr: str = "tasks") -> float:
+        return float(sum(getattr(c, attr) for c in counts if c.status == status))
+
+    done, failed = int(total(TaskStatus.COMPLETED)), int(total(TaskStatus.FAILED))
+    latencies = total(TaskStatus.COMPLETED, "latencies")
+    latency_sum = total(TaskStatus.COMPLETED, "latency_ms_sum")
+    out_tokens = total(TaskStatus.COMPLETED, "output_tokens")
+    gen_ms = total(TaskStatus.COMPLETED, "generation_ms_sum")
+    finished = done + failed
     return ServerMetrics(
-        total_requests=int(total),
-        active_tasks=int(running),
-        queue_length=int(queued),
-        success_rate=round(int(done) / finished * 100, 2) if finished else None,
-        average_response_time=round(float(avg_latency) / 1000, 4) if avg_latency else None,
-        tokens_per_second=(
-            round(float(out_tokens) / (float(gen_ms) / 1000), 2) if out_tokens and gen_ms else None
+        total_requests=sum(c.tasks for c in counts),
+        active_tasks=int(total(TaskStatus.RUNNING)),
+        queue_length=int(total(TaskStatus.QUEUED)),
+        success_rate=round(done / finished * 100, 2) if finished else None,
+        average_response_time=(
+            round(latency_sum / latencies / 1000, 4) if latencies and latency_sum else None
         ),
-        api_costs=round(float(cost), 6),
+        tokens_per_second=(
+            round(out_tokens / (gen_ms / 1000), 2) if out_tokens and gen_ms else None
+        ),
+        api_costs=round(sum(c.cost_usd for c in counts), 6),
     )

@@ -1,22 +1,53 @@
-"""Task counters per (queue, status, tenant), kept by a database trigger (migration 0007) in
-the same transaction as every task change; read-only from Python. Sum over `shard`."""
+"""Task counters and time rollups, kept by statement-level database triggers (migration 0014)
+in the same transaction as every task change; read-only from Python. Sum over `shard`."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, SmallInteger, String
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
 
 
 class TaskCounter(Base):
+    """What exists now, per (queue, status, tenant, task type, provider, model)."""
+
     __tablename__ = "task_counters"
 
     queue: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)  # '' for no tenant
+    task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for none
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)  # '' for none
+    # finished LLM tasks completed after the LLM statistics' reset marker
+    since_reset: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     tasks: Mapped[int] = mapped_column(BigInteger)
     input_tokens: Mapped[int] = mapped_column(BigInteger)
     output_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float] = mapped_column(Float)
+    latency_ms_sum: Mapped[float] = mapped_column(Float)
+    latencies: Mapped[int] = mapped_column(BigInteger)  # tasks with a latency
+    generation_ms_sum: Mapped[float] = mapped_column(Float)  # latency of tasks with output
+
+
+class TaskRollup(Base):
+    """When tasks were created (kind c), started (s) and finished (f), per minute (grain m)
+    and, for creations, per hour (grain h); the last 25 hours."""
+
+    __tablename__ = "task_rollups"
+
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' unless finished
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    tasks: Mapped[int] = mapped_column(BigInteger)
+    wait_ms_sum: Mapped[float] = mapped_column(Float)  # started: created -> started
+    duration_s_sum: Mapped[float] = mapped_column(Float)  # finished: started -> completed
+    durations: Mapped[int] = mapped_column(BigInteger)  # finished tasks that had started

@@ -14,4 +14,4 @@ class LlmStatsState(Base):
     __tablename__ = "llm_stats_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    reset_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: never
