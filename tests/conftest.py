@@ -136,7 +136,7 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
                 "detections, "
                 "enrichments, batches, security_events, agents, agent_samples, agent_controls, "
                 "alert_rules, alert_pending, alerts, agent_logs, webhook_subscriptions, "
-                "ai_audit_records, ai_evaluations CASCADE"
+                "ai_audit_records, ai_evaluations, workflow_counters, workflow_rollups CASCADE"
             )
         )
         # the LLM statistics' marker row, as the migration leaves it (never reset)

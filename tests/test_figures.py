@@ -16,6 +16,7 @@ from sqlalchemy import text
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
+from tests.test_workflows import create, echo, wait_workflow
 
 QUEUE = "mixq"
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
@@ -220,3 +221,42 @@ async def test_counters_and_rollups_equal_the_rows_after_a_random_mix(
     assert {q["name"]: q["depth"] for q in queues if q["depth"]} == depth
     llm = (await admin.http.get("/api/v1/llm/stats")).json()["data"]
     assert llm["total_tokens"] == llm_tokens > 0
+
+
+async def test_workflow_figures_equal_the_rows(
+    admin: GraphQLClient, worker: Proc, engine: Any
+) -> None:
+    # given workflows that complete, fail and are cancelled, for two tenants
+    done = await create(admin, [echo("a"), echo("b", ["a"])], originTenantId="acme")
+    failed = await create(
+        admin, [echo("a", simulate={"fail_attempts": 9, "error": "fatal"})], name="doomed"
+    )
+    cancelled = await create(admin, [echo("slow", latency=30000), echo("after", ["slow"])])
+    await admin.data("CancelWorkflow", id=cancelled["id"])
+    await wait_workflow(admin, done["id"], {"COMPLETED"})
+    await wait_workflow(admin, failed["id"], {"FAILED"})
+    await wait_workflow(admin, cancelled["id"], {"CANCELLED"})
+    # then the counters equal a count of the rows, and the stats say so
+    counted = await _rows(
+        engine,
+        "SELECT status, tenant, sum(workflows), sum(steps) FROM workflow_counters "
+        "GROUP BY 1, 2 HAVING sum(workflows) <> 0",
+        2,
+    )
+    scanned = await _rows(
+        engine,
+        "SELECT status, coalesce(origin_tenant_id, ''), count(*), sum(total_steps) "
+        "FROM workflows GROUP BY 1, 2",
+        2,
+    )
+    _close(counted, scanned)
+    stats = (await admin.http.get("/api/v1/monitoring/workflows/stats")).json()
+    assert stats["total_workflows"] == 3 and stats["workflows_last_hour"] == 3
+    assert stats["avg_steps_per_workflow"] == round(5 / 3, 2)
+    live = (await admin.data("WorkflowStats"))["workflowStats"]
+    assert live["totalWorkflows"] == 3 and live["workflowsLast24h"] == 3
+    assert {s["key"]: s["count"] for s in live["byStatus"]} == {
+        "COMPLETED": 1,
+        "FAILED": 1,
+        "CANCELLED": 1,
+    }

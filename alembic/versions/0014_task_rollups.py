@@ -1,6 +1,7 @@
 """Figures that never scan the tasks table: counters per (queue, status, tenant, task type,
 provider, model) and per-minute/per-hour rollups of when tasks were created, started and
-finished, both kept by statement-level triggers in the same transaction as every change.
+finished, both kept by statement-level triggers in the same transaction as every change; the
+same for workflows (counts per status and tenant with their steps, creations per minute/hour).
 
 The triggers see each statement's rows as transition tables, net the old rows against the new
 ones and upsert one row per changed key, in key order (so concurrent writers never lock two
@@ -16,7 +17,9 @@ Revision ID: 0014
 Revises: 0013
 """
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -145,6 +148,56 @@ GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 
+# Workflows: counts per (status, tenant) with their steps, and creations per minute and hour.
+WORKFLOW_BODY = """
+DECLARE
+  my_shard smallint := pg_backend_pid() % {shards};
+BEGIN
+  INSERT INTO workflow_counters AS c (status, tenant, shard, workflows, steps)
+  SELECT d.status, d.tenant, my_shard, sum(d.sign), sum(d.sign * d.steps)
+  FROM (SELECT s.sign, s.status, coalesce(s.origin_tenant_id, '') AS tenant,
+      s.total_steps::bigint AS steps FROM ({src}) s) d
+  GROUP BY 1, 2
+  HAVING sum(d.sign) <> 0 OR sum(d.sign * d.steps) <> 0
+  ORDER BY 1, 2
+  ON CONFLICT (status, tenant, shard) DO UPDATE SET
+    workflows = c.workflows + EXCLUDED.workflows, steps = c.steps + EXCLUDED.steps;
+
+  INSERT INTO workflow_rollups AS r (bucket, grain, tenant, shard, workflows)
+  SELECT d.bucket, d.grain, d.tenant, my_shard, sum(d.sign)
+  FROM (
+    SELECT s.sign, coalesce(s.origin_tenant_id, '') AS tenant, v.*
+    FROM ({src}) s CROSS JOIN LATERAL (VALUES
+      (date_trunc('minute', s.created_at), 'm'), (date_trunc('hour', s.created_at), 'h')
+    ) AS v (bucket, grain)
+    WHERE v.bucket >= now() - interval '25 hours'
+  ) d
+  GROUP BY 1, 2, 3
+  HAVING sum(d.sign) <> 0
+  ORDER BY 1, 2, 3
+  ON CONFLICT (bucket, grain, tenant, shard) DO UPDATE SET
+    workflows = r.workflows + EXCLUDED.workflows;
+  RETURN NULL;
+END
+"""
+
+
+def _triggers(table: str, body: str) -> None:
+    for op_name, src in SOURCES.items():
+        name = f"opsgraph_count_{table}_{op_name.lower()}"
+        code = body.format(shards=SHARDS, src=src, finished=FINISHED)
+        op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${code}$$")
+        tables = {
+            "INSERT": "NEW TABLE AS new_rows",
+            "DELETE": "OLD TABLE AS old_rows",
+            "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        }[op_name]
+        op.execute(
+            f"CREATE TRIGGER {table}_counted_{op_name.lower()} AFTER {op_name} ON {table} "
+            f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+        )
+
+
 def upgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS tasks_recounted ON tasks")
     op.execute("DROP TRIGGER IF EXISTS tasks_counted ON tasks")
@@ -190,19 +243,34 @@ def upgrade() -> None:
         sa.Column("duration_s_sum", sa.Float(), nullable=False),
         sa.Column("durations", sa.BigInteger(), nullable=False),
     )
-    for op_name, src in SOURCES.items():
-        body = BODY.format(shards=SHARDS, src=src, finished=FINISHED)
-        name = f"opsgraph_count_tasks_{op_name.lower()}"
-        op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$")
-        tables = {
-            "INSERT": "NEW TABLE AS new_rows",
-            "DELETE": "OLD TABLE AS old_rows",
-            "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        }[op_name]
-        op.execute(
-            f"CREATE TRIGGER tasks_counted_{op_name.lower()} AFTER {op_name} ON tasks "
-            f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
-        )
+    _triggers("tasks", BODY)
+    op.create_table(
+        "workflow_counters",
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("tenant", sa.String(255), primary_key=True),
+        sa.Column("shard", sa.SmallInteger(), primary_key=True),
+        sa.Column("workflows", sa.BigInteger(), nullable=False),
+        sa.Column("steps", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
+        "workflow_rollups",
+        sa.Column("bucket", TS, primary_key=True),
+        sa.Column("grain", sa.String(1), primary_key=True),
+        sa.Column("tenant", sa.String(255), primary_key=True),
+        sa.Column("shard", sa.SmallInteger(), primary_key=True),
+        sa.Column("workflows", sa.BigInteger(), nullable=False),
+    )
+    _triggers("workflows", WORKFLOW_BODY)
+    op.execute(
+        "INSERT INTO workflow_counters SELECT status, coalesce(origin_tenant_id, ''), 0, "
+        "count(*), coalesce(sum(total_steps), 0) FROM workflows GROUP BY 1, 2"
+    )
+    op.execute(
+        "INSERT INTO workflow_rollups SELECT v.bucket, v.grain, coalesce(w.origin_tenant_id, ''), "
+        "0, count(*) FROM workflows w CROSS JOIN LATERAL (VALUES "
+        "(date_trunc('minute', w.created_at), 'm'), (date_trunc('hour', w.created_at), 'h')) "
+        "AS v (bucket, grain) WHERE w.created_at >= now() - interval '25 hours' GROUP BY 1, 2, 3"
+    )
     op.execute(RECOUNT)
     op.execute(REROLL)
     # Counting retries waiting out their backoff without a scan; the drain estimate's
@@ -231,10 +299,20 @@ def downgrade() -> None:
     op.drop_index("ix_tasks_llm_completed", table_name="tasks")
     op.drop_index("ix_tasks_llm_running", table_name="tasks")
     op.drop_index("ix_tasks_retry_wait", table_name="tasks")
-    for op_name in SOURCES:
-        op.execute(f"DROP TRIGGER IF EXISTS tasks_counted_{op_name.lower()} ON tasks")
-        op.execute(f"DROP FUNCTION IF EXISTS opsgraph_count_tasks_{op_name.lower()}()")
+    for table in ("tasks", "workflows"):
+        for op_name in SOURCES:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_counted_{op_name.lower()} ON {table}")
+            op.execute(f"DROP FUNCTION IF EXISTS opsgraph_count_{table}_{op_name.lower()}()")
+    op.drop_table("workflow_rollups")
+    op.drop_table("workflow_counters")
     op.drop_table("task_rollups")
     op.drop_table("task_counters")
     op.execute("DELETE FROM llm_stats_state WHERE reset_at IS NULL")
     op.alter_column("llm_stats_state", "reset_at", nullable=False)
+    # back to 0007's row-level counters
+    path = Path(__file__).with_name("0007_task_counters.py")
+    spec = importlib.util.spec_from_file_location("opsgraph_migration_0007", path)
+    assert spec is not None and spec.loader is not None
+    previous = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(previous)
+    previous.upgrade()

@@ -10,12 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.db.models import Task, TaskCounter, TaskRollup
+from app.db.models import (
+    Task,
+    TaskCounter,
+    TaskRollup,
+    Workflow,
+    WorkflowCounter,
+    WorkflowRollup,
+)
 
 ROLLUP_HOURS = 25  # how far back the triggers keep rollups (the longest window is 24 h)
 
@@ -99,41 +107,92 @@ def _next_minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
-def _window(since: datetime) -> ColumnElement[bool]:
+def _window(rollup: Any, since: datetime) -> ColumnElement[bool]:
     """The buckets wholly after `since`'s minute: minutes up to the next full hour, then hours."""
-    r = TaskRollup
     first_minute = _next_minute(since)
     first_hour = first_minute.replace(minute=0)
     if first_hour < first_minute:
         first_hour += timedelta(hours=1)
     return or_(
-        and_(r.grain == "m", r.bucket >= first_minute, r.bucket < first_hour),
-        and_(r.grain == "h", r.bucket >= first_hour),
+        and_(rollup.grain == "m", rollup.bucket >= first_minute, rollup.bucket < first_hour),
+        and_(rollup.grain == "h", rollup.bucket >= first_hour),
     )
+
+
+async def _created_since(
+    session: AsyncSession,
+    *,
+    rollup: Any,
+    amount: Any,
+    rows: Any,
+    since: list[datetime],
+    tenant_id: str | None,
+    where: tuple[ColumnElement[bool], ...] = (),
+) -> list[int]:
+    """Rows (that still exist) created since each instant: whole buckets from the rollups,
+    the partial first minute counted exactly (an index range of at most one minute)."""
+    stmt = select(
+        *(func.coalesce(func.sum(amount).filter(_window(rollup, s)), 0) for s in since)
+    ).where(*where, rollup.bucket >= min(since).replace(second=0, microsecond=0))
+    if tenant_id is not None:
+        stmt = stmt.where(rollup.tenant == tenant_id)
+    whole = (await session.execute(stmt)).one()
+    edges = select(
+        *(
+            func.count().filter(rows.created_at >= s, rows.created_at < _next_minute(s))
+            for s in since
+        )
+    ).where(or_(*(and_(rows.created_at >= s, rows.created_at < _next_minute(s)) for s in since)))
+    if tenant_id is not None:
+        edges = edges.where(rows.origin_tenant_id == tenant_id)
+    partial = (await session.execute(edges)).one()
+    return [int(w) + int(p) for w, p in zip(whole, partial, strict=True)]
 
 
 async def created_since(
     *, session: AsyncSession, since: list[datetime], tenant_id: str | None = None
 ) -> list[int]:
-    """Tasks (that still exist) created since each instant: whole buckets from the rollups,
-    the partial first minute counted exactly (an index range of at most one minute)."""
+    """Tasks created since each instant (exact)."""
     r = TaskRollup
-    stmt = select(*(func.coalesce(func.sum(r.tasks).filter(_window(s)), 0) for s in since)).where(
-        r.kind == "c", r.bucket >= min(since).replace(second=0, microsecond=0)
+    return await _created_since(
+        session,
+        rollup=r,
+        amount=r.tasks,
+        rows=Task,
+        since=since,
+        tenant_id=tenant_id,
+        where=(r.kind == "c",),
     )
+
+
+@dataclass(frozen=True)
+class WorkflowCounts:
+    by_status: dict[str, int]
+    steps: int
+    created: list[int]  # since each of the instants asked for
+
+
+async def workflow_counts(
+    *, session: AsyncSession, since: list[datetime], tenant_id: str | None = None
+) -> WorkflowCounts:
+    c = WorkflowCounter
+    stmt = select(c.status, func.sum(c.workflows), func.sum(c.steps)).group_by(c.status)
     if tenant_id is not None:
-        stmt = stmt.where(r.tenant == tenant_id)
-    whole = (await session.execute(stmt)).one()
-    edges = select(
-        *(
-            func.count().filter(Task.created_at >= s, Task.created_at < _next_minute(s))
-            for s in since
-        )
-    ).where(or_(*(and_(Task.created_at >= s, Task.created_at < _next_minute(s)) for s in since)))
-    if tenant_id is not None:
-        edges = edges.where(Task.origin_tenant_id == tenant_id)
-    partial = (await session.execute(edges)).one()
-    return [int(w) + int(p) for w, p in zip(whole, partial, strict=True)]
+        stmt = stmt.where(c.tenant == tenant_id)
+    rows = (await session.execute(stmt)).all()
+    created = await _created_since(
+        session,
+        rollup=WorkflowRollup,
+        amount=WorkflowRollup.workflows,
+        rows=Workflow,
+        since=since,
+        tenant_id=tenant_id,
+    )
+    return WorkflowCounts(
+        by_status={st: int(n) for st, n, _ in rows if n},
+        steps=sum(int(steps) for _, _, steps in rows),
+        created=created,
+    )
 
 
 @dataclass
@@ -168,10 +227,12 @@ async def recent_by_queue(
 
 async def prune_rollups(*, session: AsyncSession, now: datetime) -> int:
     """Drop buckets older than any window reads (the triggers no longer touch them)."""
-    result = await session.execute(
-        delete(TaskRollup).where(TaskRollup.bucket < now - timedelta(hours=ROLLUP_HOURS + 1))
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    cut = now - timedelta(hours=ROLLUP_HOURS + 1)
+    pruned = 0
+    for rollup in (TaskRollup, WorkflowRollup):
+        result = await session.execute(delete(rollup).where(rollup.bucket < cut))
+        pruned += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return pruned
 
 
 async def fold_since_reset(*, session: AsyncSession) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Workflow
+from app.services import counters
 from app.services.paging import Page, PageRequest, fetch_page
 
 
@@ -113,6 +114,21 @@ async def workflow_stats(
             tenant_id,
         )
 
+    if origin_instance is None and origin_zone is None:
+        # the maintained counters and rollups (migration 0014): no scan of the workflows
+        counts = await counters.workflow_counts(
+            session=session,
+            since=[now - timedelta(hours=1), now - timedelta(hours=24)],
+            tenant_id=tenant_id,
+        )
+        total = sum(counts.by_status.values())
+        return WorkflowStats(
+            total_workflows=total,
+            by_status=counts.by_status,
+            workflows_last_hour=counts.created[0],
+            workflows_last_24h=counts.created[1],
+            avg_steps_per_workflow=round(counts.steps / total, 2) if total else 0.0,
+        )
     by_status = {
         str(k): int(n)
         for k, n in (

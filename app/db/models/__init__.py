@@ -3,7 +3,7 @@
 from app.db.models.agents import Agent, AgentControl, AgentSample
 from app.db.models.audit import AuditRecord, Evaluation
 from app.db.models.auth import ApiKey
-from app.db.models.counters import TaskCounter, TaskRollup
+from app.db.models.counters import TaskCounter, TaskRollup, WorkflowCounter, WorkflowRollup
 from app.db.models.llm import LlmStatsState
 from app.db.models.monitoring import (
     AgentLog,
@@ -44,5 +44,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookSubscription",
     "Workflow",
+    "WorkflowCounter",
+    "WorkflowRollup",
     "WorkflowStep",
 ]

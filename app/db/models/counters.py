@@ -1,5 +1,6 @@
-"""Task counters and time rollups, kept by statement-level database triggers (migration 0014)
-in the same transaction as every task change; read-only from Python. Sum over `shard`."""
+"""Task and workflow counters and time rollups, kept by statement-level database triggers
+(migration 0014) in the same transaction as every change; read-only from Python. Sum over
+`shard`."""
 
 from __future__ import annotations
 
@@ -51,3 +52,27 @@ class TaskRollup(Base):
     wait_ms_sum: Mapped[float] = mapped_column(Float)  # started: created -> started
     duration_s_sum: Mapped[float] = mapped_column(Float)  # finished: started -> completed
     durations: Mapped[int] = mapped_column(BigInteger)  # finished tasks that had started
+
+
+class WorkflowCounter(Base):
+    """Workflows that exist now, per (status, tenant), with their steps."""
+
+    __tablename__ = "workflow_counters"
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    workflows: Mapped[int] = mapped_column(BigInteger)
+    steps: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkflowRollup(Base):
+    """Workflows created per minute (grain m) and hour (grain h); the last 25 hours."""
+
+    __tablename__ = "workflow_rollups"
+
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    workflows: Mapped[int] = mapped_column(BigInteger)

@@ -102,6 +102,26 @@ class Task(Base):
         Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at", "id"),
         Index("ix_tasks_task_type", "task_type"),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),
+        # queue figures: retries waiting out their backoff; drain estimates: the newest
+        # completed and running LLM tasks of a queue (migration 0014)
+        Index(
+            "ix_tasks_retry_wait",
+            "queue",
+            "next_attempt_at",
+            postgresql_where=text("status = 'QUEUED' AND next_attempt_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_tasks_llm_running",
+            "queue",
+            "started_at",
+            postgresql_where=text("status = 'RUNNING' AND task_type = 'llm'"),
+        ),
+        Index(
+            "ix_tasks_llm_completed",
+            "queue",
+            "completed_at",
+            postgresql_where=text("status = 'COMPLETED' AND task_type = 'llm'"),
+        ),
     )
 
 
