@@ -52,7 +52,9 @@ FROM generate_series(1, $1) AS i
 
 # The aggregate figures read the counters and rollups (migration 0014); next to each, the
 # scan it replaces (what the services ran before), bare on asyncpg.
+BASELINE = "GET /healthz (baseline)"
 FIGURES = {
+    BASELINE: ("GET", "/healthz", None),
     "/monitoring/queues": ("GET", "/api/v1/monitoring/queues", None),
     "/monitoring/stats": ("GET", "/api/v1/monitoring/stats", None),
     "/llm/stats": ("GET", "/api/v1/llm/stats", None),
@@ -154,7 +156,8 @@ async def measure(
                 t = time.perf_counter()
                 response = await http.request(method, path, json=body)
                 times.append((time.perf_counter() - t) * 1000)
-                assert response.status_code == 200 and "errors" not in response.json(), name
+                assert response.status_code == 200, name
+                assert not isinstance(body, dict) or "errors" not in response.json(), name
             figures[name] = _p50(times[3:])
     server = await in_process(settings, repeat, QUERY, {"filter": FILTER})
     first = await in_process(settings, repeat, PAGE_QUERY, {"after": None})
@@ -175,7 +178,7 @@ async def measure(
         "budget_deep_page_ratio": 1.5,
         "figures_http_ms_p50": figures,
         "scans_replaced_ms_p50": scans,
-        "figures_max_ms": max(figures.values()),
+        "figures_max_ms": max(ms for name, ms in figures.items() if name != BASELINE),
         "budget_figures_ms": 10,
     }
 

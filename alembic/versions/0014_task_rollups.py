@@ -105,7 +105,7 @@ BEGIN
   HAVING sum(d.sign) <> 0 OR sum(d.sign * d.wait_ms) <> 0 OR sum(d.sign * d.duration_s) <> 0
     OR sum(d.sign * d.durations) <> 0
   ORDER BY 1, 2, 3, 4, 5, 6
-  ON CONFLICT (bucket, grain, kind, queue, tenant, status, shard) DO UPDATE SET
+  ON CONFLICT (kind, grain, bucket, queue, tenant, status, shard) DO UPDATE SET
     tasks = r.tasks + EXCLUDED.tasks,
     wait_ms_sum = r.wait_ms_sum + EXCLUDED.wait_ms_sum,
     duration_s_sum = r.duration_s_sum + EXCLUDED.duration_s_sum,
@@ -129,7 +129,8 @@ FROM tasks GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 
 REROLL = f"""
-INSERT INTO task_rollups
+INSERT INTO task_rollups (bucket, grain, kind, queue, tenant, status, shard, tasks,
+  wait_ms_sum, duration_s_sum, durations)
 SELECT v.bucket, v.grain, v.kind, t.queue, coalesce(t.origin_tenant_id, ''), v.status, 0,
   count(*), sum(v.wait_ms), sum(v.duration_s), sum(v.durations)
 FROM tasks t CROSS JOIN LATERAL (VALUES
@@ -175,7 +176,7 @@ BEGIN
   GROUP BY 1, 2, 3
   HAVING sum(d.sign) <> 0
   ORDER BY 1, 2, 3
-  ON CONFLICT (bucket, grain, tenant, shard) DO UPDATE SET
+  ON CONFLICT (grain, bucket, tenant, shard) DO UPDATE SET
     workflows = r.workflows + EXCLUDED.workflows;
   RETURN NULL;
 END
@@ -229,11 +230,12 @@ def upgrade() -> None:
         sa.Column("latencies", sa.BigInteger(), nullable=False),
         sa.Column("generation_ms_sum", sa.Float(), nullable=False),
     )
+    # keyed kind, grain, then time: a window reads one tight index range per kind and grain
     op.create_table(
         "task_rollups",
-        sa.Column("bucket", TS, primary_key=True),
-        sa.Column("grain", sa.String(1), primary_key=True),  # m(inute), h(our)
         sa.Column("kind", sa.String(1), primary_key=True),  # c(reated), s(tarted), f(inished)
+        sa.Column("grain", sa.String(1), primary_key=True),  # m(inute), h(our)
+        sa.Column("bucket", TS, primary_key=True),
         sa.Column("queue", sa.String(64), primary_key=True),
         sa.Column("tenant", sa.String(255), primary_key=True),
         sa.Column("status", sa.String(16), primary_key=True),  # '' unless finished
@@ -254,8 +256,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "workflow_rollups",
-        sa.Column("bucket", TS, primary_key=True),
         sa.Column("grain", sa.String(1), primary_key=True),
+        sa.Column("bucket", TS, primary_key=True),
         sa.Column("tenant", sa.String(255), primary_key=True),
         sa.Column("shard", sa.SmallInteger(), primary_key=True),
         sa.Column("workflows", sa.BigInteger(), nullable=False),
@@ -266,8 +268,9 @@ def upgrade() -> None:
         "count(*), coalesce(sum(total_steps), 0) FROM workflows GROUP BY 1, 2"
     )
     op.execute(
-        "INSERT INTO workflow_rollups SELECT v.bucket, v.grain, coalesce(w.origin_tenant_id, ''), "
-        "0, count(*) FROM workflows w CROSS JOIN LATERAL (VALUES "
+        "INSERT INTO workflow_rollups (bucket, grain, tenant, shard, workflows) "
+        "SELECT v.bucket, v.grain, coalesce(w.origin_tenant_id, ''), 0, count(*) "
+        "FROM workflows w CROSS JOIN LATERAL (VALUES "
         "(date_trunc('minute', w.created_at), 'm'), (date_trunc('hour', w.created_at), 'h')) "
         "AS v (bucket, grain) WHERE w.created_at >= now() - interval '25 hours' GROUP BY 1, 2, 3"
     )

@@ -12,18 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
-from app.db.models import (
-    Task,
-    TaskCounter,
-    TaskRollup,
-    Workflow,
-    WorkflowCounter,
-    WorkflowRollup,
-)
+from app.db.models import TaskRollup, WorkflowRollup
 
 ROLLUP_HOURS = 25  # how far back the triggers keep rollups (the longest window is 24 h)
 
@@ -46,30 +38,28 @@ class Count:
     generation_ms_sum: float
 
 
+# The read statements are text, built once: on a path this short, constructing and compiling
+# SQL expressions cost more than PostgreSQL spends answering them.
+TASK_COUNTS = text(
+    """
+SELECT queue, status, tenant, task_type, provider, model, since_reset, sum(tasks),
+  sum(input_tokens), sum(output_tokens), sum(cost_usd), sum(latency_ms_sum), sum(latencies),
+  sum(generation_ms_sum)
+FROM task_counters
+WHERE (CAST(:tenant AS text) IS NULL OR tenant = :tenant)
+  AND (CAST(:task_type AS text) IS NULL OR task_type = :task_type)
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+)
+
+
 async def task_counts(
     *, session: AsyncSession, tenant_id: str | None = None, task_type: str | None = None
 ) -> list[Count]:
     """Per key, summed over shards; keys with nothing left are left out."""
-    c = TaskCounter
-    keys = (c.queue, c.status, c.tenant, c.task_type, c.provider, c.model, c.since_reset)
-    stmt = select(
-        *keys,
-        func.sum(c.tasks),
-        func.sum(c.input_tokens),
-        func.sum(c.output_tokens),
-        func.sum(c.cost_usd),
-        func.sum(c.latency_ms_sum),
-        func.sum(c.latencies),
-        func.sum(c.generation_ms_sum),
-    ).group_by(*keys)
-    if tenant_id is not None:
-        stmt = stmt.where(c.tenant == tenant_id)
-    if task_type is not None:
-        stmt = stmt.where(c.task_type == task_type)
+    rows = await session.execute(TASK_COUNTS, {"tenant": tenant_id, "task_type": task_type})
     out = []
-    for q, st, t, tt, p, m, since, n, tin, tout, cost, lat, lats, gen in (
-        await session.execute(stmt)
-    ).all():
+    for q, st, t, tt, p, m, since, n, tin, tout, cost, lat, lats, gen in rows.all():
         if not (n or tin or tout or cost or lats):
             continue
         out.append(
@@ -103,95 +93,82 @@ def sum_by(counts: Iterable[Count], key: str) -> dict[str, int]:
     return out
 
 
-def _next_minute(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0) + timedelta(minutes=1)
-
-
-def _window(rollup: Any, since: datetime) -> ColumnElement[bool]:
-    """The buckets wholly after `since`'s minute: minutes up to the next full hour, then hours."""
-    first_minute = _next_minute(since)
+def _window(since: datetime) -> tuple[datetime, datetime]:
+    """The buckets wholly after `since`'s minute: minutes from the first returned instant up
+    to the second (the next full hour), hours from there."""
+    first_minute = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
     first_hour = first_minute.replace(minute=0)
     if first_hour < first_minute:
         first_hour += timedelta(hours=1)
-    return or_(
-        and_(rollup.grain == "m", rollup.bucket >= first_minute, rollup.bucket < first_hour),
-        and_(rollup.grain == "h", rollup.bucket >= first_hour),
-    )
+    return first_minute, first_hour
 
 
-async def _created_since(
-    session: AsyncSession,
-    *,
-    rollup: Any,
-    amount: Any,
-    rows: Any,
-    since: list[datetime],
-    tenant_id: str | None,
-    where: tuple[ColumnElement[bool], ...] = (),
-) -> list[int]:
-    """Rows (that still exist) created since each instant: whole buckets from the rollups,
-    the partial first minute counted exactly (an index range of at most one minute)."""
-    stmt = select(
-        *(func.coalesce(func.sum(amount).filter(_window(rollup, s)), 0) for s in since)
-    ).where(*where, rollup.bucket >= min(since).replace(second=0, microsecond=0))
-    if tenant_id is not None:
-        stmt = stmt.where(rollup.tenant == tenant_id)
-    whole = (await session.execute(stmt)).one()
-    edges = select(
-        *(
-            func.count().filter(rows.created_at >= s, rows.created_at < _next_minute(s))
-            for s in since
-        )
-    ).where(or_(*(and_(rows.created_at >= s, rows.created_at < _next_minute(s)) for s in since)))
-    if tenant_id is not None:
-        edges = edges.where(rows.origin_tenant_id == tenant_id)
-    partial = (await session.execute(edges)).one()
-    return [int(w) + int(p) for w, p in zip(whole, partial, strict=True)]
+# Rows created since two instants (a and b): whole buckets from the rollups, each window's
+# partial first minute counted exactly from the rows (an index range of at most a minute).
+CREATED = """
+SELECT
+  (SELECT coalesce(sum({amount}), 0)
+   FROM {rollups} WHERE {kind} ((grain = 'm' AND bucket >= :ma AND bucket < :ha)
+     OR (grain = 'h' AND bucket >= :ha))
+     AND (CAST(:tenant AS text) IS NULL OR tenant = :tenant)),
+  (SELECT coalesce(sum({amount}), 0)
+   FROM {rollups} WHERE {kind} ((grain = 'm' AND bucket >= :mb AND bucket < :hb)
+     OR (grain = 'h' AND bucket >= :hb))
+     AND (CAST(:tenant AS text) IS NULL OR tenant = :tenant)),
+  (SELECT count(*) FROM {rows} WHERE created_at >= :sa AND created_at < :ma
+     AND (CAST(:tenant AS text) IS NULL OR origin_tenant_id = :tenant)),
+  (SELECT count(*) FROM {rows} WHERE created_at >= :sb AND created_at < :mb
+     AND (CAST(:tenant AS text) IS NULL OR origin_tenant_id = :tenant))
+"""
+TASKS_CREATED = text(
+    CREATED.format(amount="tasks", rollups="task_rollups", rows="tasks", kind="kind = 'c' AND")
+)
+WORKFLOWS_CREATED = text(
+    CREATED.format(amount="workflows", rollups="workflow_rollups", rows="workflows", kind="")
+)
+
+
+async def _created(
+    session: AsyncSession, stmt: Any, since: tuple[datetime, datetime], tenant_id: str | None
+) -> tuple[int, int]:
+    (ma, ha), (mb, hb) = _window(since[0]), _window(since[1])
+    params = {"sa": since[0], "sb": since[1], "ma": ma, "ha": ha, "mb": mb, "hb": hb}
+    whole_a, whole_b, edge_a, edge_b = (
+        await session.execute(stmt, {**params, "tenant": tenant_id})
+    ).one()
+    return int(whole_a) + int(edge_a), int(whole_b) + int(edge_b)
 
 
 async def created_since(
-    *, session: AsyncSession, since: list[datetime], tenant_id: str | None = None
-) -> list[int]:
-    """Tasks created since each instant (exact)."""
-    r = TaskRollup
-    return await _created_since(
-        session,
-        rollup=r,
-        amount=r.tasks,
-        rows=Task,
-        since=since,
-        tenant_id=tenant_id,
-        where=(r.kind == "c",),
-    )
+    *, session: AsyncSession, since: tuple[datetime, datetime], tenant_id: str | None = None
+) -> tuple[int, int]:
+    """Tasks (that still exist) created since each of two instants, exactly."""
+    return await _created(session, TASKS_CREATED, since, tenant_id)
 
 
 @dataclass(frozen=True)
 class WorkflowCounts:
     by_status: dict[str, int]
     steps: int
-    created: list[int]  # since each of the instants asked for
+    created: tuple[int, int]  # since each of the two instants asked for
+
+
+WORKFLOW_COUNTS = text(
+    """
+SELECT status, sum(workflows), sum(steps) FROM workflow_counters
+WHERE CAST(:tenant AS text) IS NULL OR tenant = :tenant GROUP BY status
+"""
+)
 
 
 async def workflow_counts(
-    *, session: AsyncSession, since: list[datetime], tenant_id: str | None = None
+    *, session: AsyncSession, since: tuple[datetime, datetime], tenant_id: str | None = None
 ) -> WorkflowCounts:
-    c = WorkflowCounter
-    stmt = select(c.status, func.sum(c.workflows), func.sum(c.steps)).group_by(c.status)
-    if tenant_id is not None:
-        stmt = stmt.where(c.tenant == tenant_id)
-    rows = (await session.execute(stmt)).all()
-    created = await _created_since(
-        session,
-        rollup=WorkflowRollup,
-        amount=WorkflowRollup.workflows,
-        rows=Workflow,
-        since=since,
-        tenant_id=tenant_id,
-    )
+    rows = (await session.execute(WORKFLOW_COUNTS, {"tenant": tenant_id})).all()
     return WorkflowCounts(
         by_status={st: int(n) for st, n, _ in rows if n},
         steps=sum(int(steps) for _, _, steps in rows),
-        created=created,
+        created=await _created(session, WORKFLOWS_CREATED, since, tenant_id),
     )
 
 
@@ -202,26 +179,27 @@ class Recent:
     completed: int = 0
 
 
+RECENT = text(
+    """
+SELECT queue, sum(tasks) FILTER (WHERE kind = 's'), sum(wait_ms_sum) FILTER (WHERE kind = 's'),
+  sum(tasks) FILTER (WHERE kind = 'f' AND status = 'COMPLETED')
+FROM task_rollups
+WHERE kind IN ('s', 'f') AND grain = 'm' AND bucket >= :since
+  AND (CAST(:tenant AS text) IS NULL OR tenant = :tenant)
+GROUP BY queue
+"""
+)
+
+
 async def recent_by_queue(
     *, session: AsyncSession, since: datetime, tenant_id: str | None = None
 ) -> dict[str, Recent]:
-    """Per queue: tasks started since `since` (with their summed wait) and completed since."""
-    r = TaskRollup
-    stmt = (
-        select(
-            r.queue,
-            func.sum(r.tasks).filter(r.kind == "s"),
-            func.sum(r.wait_ms_sum).filter(r.kind == "s"),
-            func.sum(r.tasks).filter(r.kind == "f", r.status == "COMPLETED"),
-        )
-        .where(r.grain == "m", r.bucket >= since.replace(second=0, microsecond=0))
-        .group_by(r.queue)
-    )
-    if tenant_id is not None:
-        stmt = stmt.where(r.tenant == tenant_id)
+    """Per queue: tasks started since `since` (with their summed wait) and completed since,
+    to the minute."""
+    params = {"since": since.replace(second=0, microsecond=0), "tenant": tenant_id}
     return {
         q: Recent(int(s or 0), float(w or 0.0), int(d or 0))
-        for q, s, w, d in (await session.execute(stmt)).all()
+        for q, s, w, d in (await session.execute(RECENT, params)).all()
     }
 
 

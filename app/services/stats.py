@@ -96,7 +96,7 @@ async def aggregate_stats(
         counts = await counters.task_counts(session=session, tenant_id=tenant_id)
         last_hour, last_day = await counters.created_since(
             session=session,
-            since=[now - timedelta(hours=1), now - timedelta(hours=24)],
+            since=(now - timedelta(hours=1), now - timedelta(hours=24)),
             tenant_id=tenant_id,
         )
         by_status = counters.sum_by(counts, "status")
@@ -152,6 +152,18 @@ async def _scanned_stats(
     )
 
 
+# Retries waiting out their backoff, through the partial index ix_tasks_retry_wait (its
+# predicate written literally, so that a generic plan still matches it).
+RETRIES_WAITING = text(
+    """
+SELECT queue, count(*) FROM tasks
+WHERE status = 'QUEUED' AND next_attempt_at IS NOT NULL AND next_attempt_at > :now
+  AND (CAST(:tenant AS text) IS NULL OR origin_tenant_id = :tenant)
+GROUP BY queue
+"""
+)
+
+
 async def queue_overview(
     *, session: AsyncSession, redis: Redis, known_queues: list[str], tenant_id: str | None = None
 ) -> QueueOverview:
@@ -165,18 +177,8 @@ async def queue_overview(
             f.depth += c.tasks
         elif c.status == TaskStatus.RUNNING:
             f.active_tasks += c.tasks
-    waiting = (
-        select(Task.queue, func.count())
-        # literal, so that even a generic plan matches the partial index ix_tasks_retry_wait
-        .where(
-            text("tasks.status = 'QUEUED' AND tasks.next_attempt_at IS NOT NULL"),
-            Task.next_attempt_at > now,
-        )
-        .group_by(Task.queue)
-    )
-    if tenant_id is not None:
-        waiting = waiting.where(Task.origin_tenant_id == tenant_id)
-    for name, n in (await session.execute(waiting)).all():
+    params = {"now": now, "tenant": tenant_id}
+    for name, n in (await session.execute(RETRIES_WAITING, params)).all():
         figures.setdefault(name, QueueFigures(name=name)).reserved_tasks = int(n)
     recent = await counters.recent_by_queue(
         session=session, since=now - timedelta(hours=1), tenant_id=tenant_id

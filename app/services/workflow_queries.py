@@ -118,7 +118,7 @@ async def workflow_stats(
         # the maintained counters and rollups (migration 0014): no scan of the workflows
         counts = await counters.workflow_counts(
             session=session,
-            since=[now - timedelta(hours=1), now - timedelta(hours=24)],
+            since=(now - timedelta(hours=1), now - timedelta(hours=24)),
             tenant_id=tenant_id,
         )
         total = sum(counts.by_status.values())

@@ -41,9 +41,9 @@ class TaskRollup(Base):
 
     __tablename__ = "task_rollups"
 
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
     kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     queue: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' unless finished
@@ -71,8 +71,8 @@ class WorkflowRollup(Base):
 
     __tablename__ = "workflow_rollups"
 
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     workflows: Mapped[int] = mapped_column(BigInteger)
