@@ -49,3 +49,49 @@ async def test_list_with_relations_costs_three_statements(state: AppState) -> No
     assert all(e["node"]["transitions"] == [{"toStatus": "QUEUED"}] for e in edges)
     # the page, then one batched load for transitions and one for logs
     assert len(statements) == 3, statements
+
+
+async def test_a_list_reads_only_the_columns_its_selection_needs(state: AppState) -> None:
+    # given tasks with large inputs
+    async with state.sessionmaker() as session, session.begin():
+        for i in range(5):
+            await tasks.submit_task(
+                session=session,
+                spec=task_specs.TaskSpec(
+                    task_type="echo", queue="parked", input={"blob": "x" * 10_000, "i": i}
+                ),
+            )
+    statements: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    schema = build_schema(state.settings)
+
+    async def run(query: str) -> dict[str, Any]:
+        statements.clear()
+        event.listen(state.engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            context = Context(state=state, principal=Principal(subject="t", role="viewer"))
+            result = await schema.execute(query, context_value=context)
+        finally:
+            event.remove(state.engine.sync_engine, "before_cursor_execute", capture)
+        assert result.errors is None, result.errors
+        assert len(statements) == 1, statements
+        return result.data["tasks"]  # type: ignore[index,no-any-return]
+
+    # when a list selects a few plain fields (through a fragment too)
+    lean = await run(
+        "{ tasks(first: 5) { edges { node { id status ...F } } } }"
+        " fragment F on Task { queue durationMs }"
+    )
+    # then its statement reads those columns, never the inputs
+    page = statements[0].split(" FROM ")[0]
+    assert "tasks.input" not in page and "tasks.metadata" not in page, page
+    assert "tasks.started_at" in page and "tasks.queue" in page
+    assert {e["node"]["status"] for e in lean["edges"]} == {"QUEUED"}
+    # and a field that needs the inputs loads them, answering the same
+    whole = await run("{ tasks(first: 5) { edges { node { id queue input } } } }")
+    assert "tasks.input" in statements[0].split(" FROM ")[0]
+    assert [e["node"]["id"] for e in whole["edges"]] == [e["node"]["id"] for e in lean["edges"]]
+    assert whole["edges"][0]["node"]["input"]["blob"] == "x" * 10_000

@@ -124,7 +124,7 @@ class LlmQueries:
             rows = await llm_queue.active_llm_tasks(
                 session=session, tenant_id=info.context.tenant_id, limit=first
             )
-        return [Task(row=r) for r in rows]
+        return [Task.of(r) for r in rows]
 
 
 @strawberry.type

@@ -53,7 +53,13 @@ class PageInfo:
 @strawberry.type
 class Edge(Generic[N]):
     node: N
-    cursor: str
+    tag: strawberry.Private[str]
+    key: strawberry.Private[Keyset]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        # encoded when asked for: most list queries never select a cursor per edge
+        return encode_cursor(self.tag, self.key)
 
 
 @strawberry.type
@@ -187,7 +193,7 @@ async def connection(
             result = await rows(session, request)
     except InvalidInput as exc:
         raise _bad(exc.message) from None
-    edges = [Edge(node=node(row), cursor=encode_cursor(tag, key)) for row, key in result.rows]
+    edges = [Edge(node=node(row), tag=tag, key=key) for row, key in result.rows]
 
     async def counter() -> int:
         async with read_only(sessionmaker) as session:
@@ -198,8 +204,8 @@ async def connection(
         page_info=PageInfo(
             has_next_page=window.before is not None if from_end else result.more,
             has_previous_page=result.more if from_end else window.after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=encode_cursor(tag, edges[0].key) if edges else None,
+            end_cursor=encode_cursor(tag, edges[-1].key) if edges else None,
         ),
         counter=counter,
     )

@@ -30,6 +30,7 @@ from app.gql.ai_monitoring import (
     WebhookQueries,
 )
 from app.gql.cost import cost_extensions
+from app.gql.execution import LeanExecutionContext
 from app.gql.fanout import SharingSchema
 from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
 from app.gql.jobs import JobMutations, JobQueries, JobSubscription
@@ -150,4 +151,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=LeanExecutionContext,
     )

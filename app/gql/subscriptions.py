@@ -56,11 +56,11 @@ class TaskSubscription:
                     except NotFound as exc:
                         raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from exc
                 if not wanted or row.status in wanted:
-                    yield Task(row=row)
+                    yield Task.of(row)
             async for event in sub:
                 # Fresh loaders per event: relations must not come from an earlier cache.
                 ctx.loaders = Loaders(ctx.state.sessionmaker)
-                yield Task(row=event.derived("task", task_from_snapshot))
+                yield Task.of(event.derived("task", task_from_snapshot))
 
     @strawberry.subscription(
         permission_classes=[CanRead],

@@ -13,7 +13,8 @@ from app.db.models import Task as TaskRow
 from app.gql.context import Info
 from app.gql.pagination import Connection, OrderDirection, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
-from app.gql.types import Task, TaskError, TaskErrorCode, TaskStatus
+from app.gql.selection import columns_for, node_fields
+from app.gql.types import TASK_FIELD_COLUMNS, Task, TaskError, TaskErrorCode, TaskStatus
 from app.services import task_specs, tasks
 from app.services.errors import DomainError, InvalidInput
 from app.uow import read_only, unit_of_work
@@ -79,7 +80,7 @@ class TaskQueries:
                 )
             except DomainError:
                 return None
-        return Task(row=row)
+        return Task.of(row)
 
     @strawberry.field(permission_classes=[CanRead])
     async def tasks(
@@ -95,6 +96,7 @@ class TaskQueries:
         order = order_by or TaskOrder()
         flt = (filter or TaskFilter()).to_service()
         tenant = info.context.tenant_id
+        columns = columns_for(node_fields(info), TASK_FIELD_COLUMNS, always=("id",))
         return await connection(
             info,
             Slice(first, after, last, before),
@@ -103,10 +105,10 @@ class TaskQueries:
             descending=order.direction == OrderDirection.DESC,
             scope=flt,
             rows=lambda s, page: tasks.list_tasks(
-                session=s, filter=flt, page=page, tenant_id=tenant
+                session=s, filter=flt, page=page, tenant_id=tenant, columns=columns
             ),
             count=lambda s: tasks.count_tasks(session=s, filter=flt, tenant_id=tenant),
-            node=lambda row: Task(row=row),
+            node=lambda row: Task.of(row),
         )
 
 
@@ -217,7 +219,7 @@ class TaskMutations:
                 )
         except DomainError as exc:
             return _errors(exc)
-        return TaskPayload(task=Task(row=row), errors=[])
+        return TaskPayload(task=Task.of(row), errors=[])
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -265,7 +267,7 @@ class TaskMutations:
             errors += [_item_error(positions[e.index], e.field, e.code, e.message) for e in refused]
         errors.sort(key=lambda e: e.index)
         return SubmitTasksPayload(
-            tasks=[Task(row=r) for r in rows], errors=errors, submitted=len(rows)
+            tasks=[Task.of(r) for r in rows], errors=errors, submitted=len(rows)
         )
 
     @strawberry.mutation(
@@ -281,7 +283,7 @@ class TaskMutations:
                 )
         except DomainError as exc:
             return _errors(exc)
-        return TaskPayload(task=Task(row=row), errors=[])
+        return TaskPayload(task=Task.of(row), errors=[])
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -296,4 +298,4 @@ class TaskMutations:
                 )
         except DomainError as exc:
             return _errors(exc)
-        return TaskPayload(task=Task(row=row), errors=[])
+        return TaskPayload(task=Task.of(row), errors=[])

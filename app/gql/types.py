@@ -10,7 +10,6 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from app.db.models import Task as TaskRow
 from app.db.models import TaskLog, TaskTransition
 from app.gql.context import Info
 from app.services import stats
@@ -113,33 +112,98 @@ def media_items(raw: Any) -> list[MediaItem]:
     return items
 
 
+# Fields read straight off the row: plain attributes, which Strawberry resolves without
+# building an Info or running a resolver (most of a list's cost is per field).
+PLAIN_FIELDS = (
+    "id",
+    "task_type",
+    "operation",
+    "queue",
+    "priority",
+    "result",
+    "result_ttl_seconds",
+    "attempts",
+    "max_attempts",
+    "retry_count",
+    "next_attempt_at",
+    "dead_lettered",
+    "cancel_requested_at",
+    "is_resumed",
+    "resume_attempt_count",
+    "last_resume_attempt",
+    "progress",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_ms",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "worker_name",
+    "job_id",
+    "webhook_url",
+)
+
+
 @strawberry.type(description="One unit of work: an LLM call, an echo, a job or a step.")
 class Task:
-    row: strawberry.Private[TaskRow]
+    row: strawberry.Private[Any]
+    id: uuid.UUID
+    task_type: str
+    operation: str | None
+    status: TaskStatus
+    queue: str
+    priority: int = strawberry.field(description="0-100; higher runs first.")
+    result: JSON | None
+    result_ttl_seconds: int | None
+    attempts: int = strawberry.field(
+        description="Attempts started so far (a resumed attempt is not counted)."
+    )
+    max_attempts: int
+    retry_count: int
+    next_attempt_at: datetime | None
+    dead_lettered: bool = strawberry.field(
+        description="FAILED after its retries ran out (or a fatal error)."
+    )
+    cancel_requested_at: datetime | None
+    is_resumed: bool
+    resume_attempt_count: int
+    last_resume_attempt: datetime | None
+    progress: float
+    provider: str | None
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    worker_name: str | None
+    job_id: str | None
+    webhook_url: str | None
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def task_type(self) -> str:
-        return self.row.task_type
-
-    @strawberry.field
-    def operation(self) -> str | None:
-        return self.row.operation
-
-    @strawberry.field
-    def status(self) -> TaskStatus:
-        return TaskStatus(self.row.status)
-
-    @strawberry.field
-    def queue(self) -> str:
-        return self.row.queue
-
-    @strawberry.field(description="0-100; higher runs first.")
-    def priority(self) -> int:
-        return self.row.priority
+    @classmethod
+    def of(cls, row: Any) -> Task:
+        """From a task row: a whole ORM row, or a lean row holding only the columns a
+        selection needs (see `columns_for`); what a row lacks is never resolved."""
+        lean = getattr(row, "_fields", None)  # a Row of chosen columns, or an ORM row
+        if lean is not None:
+            have = dict(zip(lean, row, strict=True))
+            values: dict[str, Any] = {name: have.get(name) for name in PLAIN_FIELDS}
+            status = have.get("status")
+        else:
+            values = {name: getattr(row, name) for name in PLAIN_FIELDS}
+            status = row.status
+        return cls(
+            row=row,
+            status=TaskStatus(status) if status is not None else TaskStatus.QUEUED,
+            **values,
+        )
 
     @strawberry.field
     def origin(self) -> Origin:
@@ -164,60 +228,12 @@ class Task:
         return cast(JSON, self.row.meta)
 
     @strawberry.field
-    def result(self) -> JSON | None:
-        return self.row.result
-
-    @strawberry.field
-    def result_ttl_seconds(self) -> int | None:
-        return self.row.result_ttl_seconds
-
-    @strawberry.field
     def errors(self) -> list[str]:
         return list(self.row.errors or [])
 
     @strawberry.field
     def has_error(self) -> bool:
         return bool(self.row.errors)
-
-    @strawberry.field(description="Attempts started so far (a resumed attempt is not counted).")
-    def attempts(self) -> int:
-        return self.row.attempts
-
-    @strawberry.field
-    def max_attempts(self) -> int:
-        return self.row.max_attempts
-
-    @strawberry.field
-    def retry_count(self) -> int:
-        return self.row.retry_count
-
-    @strawberry.field
-    def next_attempt_at(self) -> datetime | None:
-        return self.row.next_attempt_at
-
-    @strawberry.field(description="FAILED after its retries ran out (or a fatal error).")
-    def dead_lettered(self) -> bool:
-        return self.row.dead_lettered
-
-    @strawberry.field
-    def cancel_requested_at(self) -> datetime | None:
-        return self.row.cancel_requested_at
-
-    @strawberry.field
-    def is_resumed(self) -> bool:
-        return self.row.is_resumed
-
-    @strawberry.field
-    def resume_attempt_count(self) -> int:
-        return self.row.resume_attempt_count
-
-    @strawberry.field
-    def last_resume_attempt(self) -> datetime | None:
-        return self.row.last_resume_attempt
-
-    @strawberry.field
-    def progress(self) -> float:
-        return self.row.progress
 
     @strawberry.field
     def progress_history(self) -> list[ProgressPoint]:
@@ -231,60 +247,8 @@ class Task:
         ]
 
     @strawberry.field
-    def provider(self) -> str | None:
-        return self.row.provider
-
-    @strawberry.field
-    def model(self) -> str | None:
-        return self.row.model
-
-    @strawberry.field
-    def input_tokens(self) -> int:
-        return self.row.input_tokens
-
-    @strawberry.field
-    def output_tokens(self) -> int:
-        return self.row.output_tokens
-
-    @strawberry.field
-    def cost_usd(self) -> float:
-        return self.row.cost_usd
-
-    @strawberry.field
-    def latency_ms(self) -> float | None:
-        return self.row.latency_ms
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.row.updated_at
-
-    @strawberry.field
-    def started_at(self) -> datetime | None:
-        return self.row.started_at
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.row.completed_at
-
-    @strawberry.field
     def duration_ms(self) -> float | None:
-        return duration_ms(self.row.started_at, self.row.completed_at)
-
-    @strawberry.field
-    def worker_name(self) -> str | None:
-        return self.row.worker_name
-
-    @strawberry.field
-    def job_id(self) -> str | None:
-        return self.row.job_id
-
-    @strawberry.field
-    def webhook_url(self) -> str | None:
-        return self.row.webhook_url
+        return duration_ms(self.started_at, self.completed_at)
 
     @strawberry.field
     def media(self) -> TaskMedia:
@@ -297,13 +261,41 @@ class Task:
 
     @strawberry.field(description="Every status change, oldest first.")
     async def transitions(self, info: Info) -> list[TaskTransitionRecord]:
-        rows = await info.context.loaders.transitions.load(self.row.id)
+        rows = await info.context.loaders.transitions.load(self.id)
         return [TaskTransitionRecord.from_row(r) for r in rows]
 
     @strawberry.field(description="Log lines (failures, retries, cancels, resumes), oldest first.")
     async def logs(self, info: Info) -> list[TaskLogLine]:
-        rows = await info.context.loaders.logs.load(self.row.id)
+        rows = await info.context.loaders.logs.load(self.id)
         return [TaskLogLine.from_row(r) for r in rows]
+
+
+# The row attributes each Task field reads (GraphQL name -> ORM attribute names), so a list
+# loads only the columns its selection needs. A field missing here loads whole rows.
+TASK_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "__typename": (),
+    "status": ("status",),
+    "origin": ("origin_instance", "origin_zone", "origin_tenant_id", "origin_reference"),
+    "input": ("input",),
+    "config": ("config",),
+    "metadata": ("meta",),
+    "errors": ("errors",),
+    "hasError": ("errors",),
+    "progressHistory": ("progress_history",),
+    "durationMs": ("started_at", "completed_at"),
+    "media": ("media",),
+    "serviceRequests": ("service_requests",),
+    "transitions": (),
+    "logs": (),
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+TASK_FIELD_COLUMNS.update({_camel(name): (name,) for name in PLAIN_FIELDS})
 
 
 @strawberry.type

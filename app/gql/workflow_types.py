@@ -116,7 +116,7 @@ class WorkflowStep:
         if self.row.task_id is None:
             return None
         row = await info.context.loaders.tasks.load(self.row.task_id)
-        return Task(row=row) if row is not None else None
+        return Task.of(row) if row is not None else None
 
 
 @strawberry.type

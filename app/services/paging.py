@@ -129,10 +129,14 @@ async def fetch_page(
     stmt = stmt.order_by(*clause(column, id_column, descending=desc)).limit(request.limit + 1)
     if request.offset:
         stmt = stmt.offset(request.offset)
-    result = list((await session.execute(stmt)).tuples())
+    # one entity (its row, then the sort key), or chosen columns (the row itself)
+    described = stmt.column_descriptions
+    entity = len(described) == 2 and isinstance(described[0].get("expr"), type)
+    result = list((await session.execute(stmt)).all())
     more = len(result) > request.limit
     result = result[: request.limit]
     if request.from_end:
         result.reverse()
     key = id_column.key
-    return Page(rows=[(row, Keyset(value, getattr(row, key))) for row, value in result], more=more)
+    rows = [(r[0] if entity else r, r[-1]) for r in result]
+    return Page(rows=[(row, Keyset(value, getattr(row, key))) for row, value in rows], more=more)

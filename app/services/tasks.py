@@ -266,10 +266,14 @@ async def list_tasks(
     filter: TaskFilter,
     page: PageRequest,
     tenant_id: str | None = None,
-) -> Page[Task]:
+    columns: Sequence[str] | None = None,
+) -> Page[Any]:
+    """Whole rows, or with `columns` lean rows of just those attributes (plain tuples with
+    attribute access, no ORM identity map: a read path that hydrates nothing it shows not)."""
+    entity: Any = select(Task) if columns is None else select(*(getattr(Task, c) for c in columns))
     return await fetch_page(
         session,
-        _filtered(select(Task), filter, tenant_id),
+        _filtered(entity, filter, tenant_id),
         order_fields=ORDER_FIELDS,
         id_column=Task.id,
         request=page,
