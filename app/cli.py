@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level=args.log_level,
         ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         proxy_headers=True,
     )
 

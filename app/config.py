@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         False, description="Also accept the legacy graphql-ws protocol."
     )
     max_subscriptions_per_connection: int = Field(100, description="Per websocket connection.")
+    ws_per_message_deflate: bool = Field(
+        False,
+        description="Offer permessage-deflate on websockets. Off by default: subscription "
+        "messages are small, and compressing each one per connection cost more CPU than the "
+        "send itself (and a zlib context per connection).",
+    )
     subscriber_buffer: int = Field(
         64, description="Events buffered per subscription before snapshots are coalesced."
     )
