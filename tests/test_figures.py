@@ -64,6 +64,15 @@ GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 
+GONE_ROWS = """SELECT count(*) FROM task_counters WHERE shard <> 0
+AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)"""
+
+
+async def _scalar(engine: Any, sql: str) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar_one()
+
+
 def _close(a: dict[Any, tuple[Any, ...]], b: dict[Any, tuple[Any, ...]]) -> None:
     assert a.keys() == b.keys()
     for key, got in a.items():
@@ -179,6 +188,11 @@ async def test_counters_and_rollups_equal_the_rows_after_a_random_mix(
         await admin.data("SubmitTask", input=spec)
     await _settled(engine)
 
+    # the killed worker's connections are gone: the reconciler folds their counter rows
+    deadline = asyncio.get_running_loop().time() + 30
+    while await _scalar(engine, GONE_ROWS):
+        assert asyncio.get_running_loop().time() < deadline, "rows of closed backends remain"
+        await asyncio.sleep(0.2)
     # then the counters equal an independent count over the rows, key by key
     async with engine.connect() as conn:
         statuses = dict(
@@ -260,3 +274,32 @@ async def test_workflow_figures_equal_the_rows(
         "FAILED": 1,
         "CANCELLED": 1,
     }
+
+
+async def test_concurrent_writers_never_wait_on_each_others_counter_rows(engine: Any) -> None:
+    # given a transaction that has inserted a task and holds its counter rows
+    insert = text(
+        "INSERT INTO tasks (id, task_type, status, queue, priority, origin_instance, input, "
+        "config, metadata, errors, attempts, max_attempts, retry_count, dead_lettered, "
+        "is_resumed, resume_attempt_count, progress, progress_history, input_tokens, "
+        "output_tokens, cost_usd, created_at, updated_at, media, service_requests) VALUES "
+        "(gen_random_uuid(), 'echo', 'QUEUED', 'lockq', 50, 'api', '{}', '{}', '{}', '[]', 0, "
+        "1, 0, false, false, 0, 0, '[]', 0, 0, 0, now(), now(), '{}', '[]')"
+    )
+    async with engine.connect() as first, engine.connect() as second:
+        await first.begin()
+        await first.execute(insert)
+        # when another transaction changes the very same counter and rollup keys
+        await second.begin()
+        await second.execute(text("SET LOCAL lock_timeout = '1s'"))
+        await second.execute(insert)
+        await second.execute(text("UPDATE tasks SET status = 'CANCELLED' WHERE queue = 'lockq'"))
+        # then it did not wait for the first (a lock wait would have timed out), and both count
+        await second.commit()
+        await first.commit()
+    assert await _scalar(
+        engine,
+        "SELECT sum(tasks) FROM task_counters WHERE queue = 'lockq' AND status = 'CANCELLED'",
+    ) == await _scalar(
+        engine, "SELECT count(*) FROM tasks WHERE queue = 'lockq' AND status = 'CANCELLED'"
+    )

@@ -1,6 +1,7 @@
 """The reconciler: puts back QUEUED tasks whose job vanished from Redis and recovers RUNNING
-tasks whose worker stopped heartbeating, and prunes task rollups older than any window. One
-pass at a time across all workers (a Redis lock)."""
+tasks whose worker stopped heartbeating, prunes rollups older than any window and folds the
+counter rows of closed database connections. One pass at a time across all workers (a Redis
+lock)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ class Reconciler:
             requeued = await self._requeue_lost(beats)
             async with unit_of_work(self.state.sessionmaker, redis) as session:
                 pruned = await counters.prune_rollups(session=session, now=utcnow())
+                await counters.compact_counters(session=session)
         finally:
             keeper.cancel()
             with suppress(asyncio.CancelledError):

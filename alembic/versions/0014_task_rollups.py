@@ -4,9 +4,14 @@ finished, both kept by statement-level triggers in the same transaction as every
 same for workflows (counts per status and tenant with their steps, creations per minute/hour).
 
 The triggers see each statement's rows as transition tables, net the old rows against the new
-ones and upsert one row per changed key, in key order (so concurrent writers never lock two
-counter rows in opposite orders). A bulk insert of 1,000 tasks is a handful of upserts, not
-1,000 (the row-level trigger of 0007 updated one row many times in one statement).
+ones and upsert one row per changed key. A bulk insert of 1,000 tasks is a handful of upserts,
+not 1,000 (the row-level trigger of 0007 updated one row many times in one statement).
+
+Each backend writes rows of its own (`shard` is its pid), so concurrent transactions never
+wait on each other's counter rows and cannot deadlock over them, whatever order their
+statements come in (a workflow's insert and its first step's, a completion and the next
+step's). Shard 0 holds what is folded in: the migration's recount, the rows of backends that
+are gone (the reconciler compacts them, skipping locked rows) and clearing the statistics.
 
 `since_reset` splits finished LLM tasks at the LLM statistics' reset marker: the trigger reads
 the marker under a share lock and clearing the statistics, which updates the marker, folds the
@@ -32,7 +37,6 @@ depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
 FINISHED = "('COMPLETED', 'FAILED', 'CANCELLED')"
-SHARDS = 16
 
 # The rows a statement changed, each with the sign of its contribution.
 SOURCES = {
@@ -43,7 +47,7 @@ SOURCES = {
 
 BODY = """
 DECLARE
-  my_shard smallint := pg_backend_pid() % {shards};
+  my_shard integer := pg_backend_pid();
   reset_at_ timestamptz;
 BEGIN
   IF EXISTS (SELECT 1 FROM ({src}) s WHERE s.task_type = 'llm' AND s.status IN {finished}) THEN
@@ -152,7 +156,7 @@ GROUP BY 1, 2, 3, 4, 5, 6
 # Workflows: counts per (status, tenant) with their steps, and creations per minute and hour.
 WORKFLOW_BODY = """
 DECLARE
-  my_shard smallint := pg_backend_pid() % {shards};
+  my_shard integer := pg_backend_pid();
 BEGIN
   INSERT INTO workflow_counters AS c (status, tenant, shard, workflows, steps)
   SELECT d.status, d.tenant, my_shard, sum(d.sign), sum(d.sign * d.steps)
@@ -186,7 +190,7 @@ END
 def _triggers(table: str, body: str) -> None:
     for op_name, src in SOURCES.items():
         name = f"opsgraph_count_{table}_{op_name.lower()}"
-        code = body.format(shards=SHARDS, src=src, finished=FINISHED)
+        code = body.format(src=src, finished=FINISHED)
         op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${code}$$")
         tables = {
             "INSERT": "NEW TABLE AS new_rows",
@@ -221,7 +225,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(64), primary_key=True),  # '' for none
         sa.Column("model", sa.String(255), primary_key=True),  # '' for none
         sa.Column("since_reset", sa.Boolean(), primary_key=True),
-        sa.Column("shard", sa.SmallInteger(), primary_key=True),
+        sa.Column("shard", sa.Integer(), primary_key=True),
         sa.Column("tasks", sa.BigInteger(), nullable=False),
         sa.Column("input_tokens", sa.BigInteger(), nullable=False),
         sa.Column("output_tokens", sa.BigInteger(), nullable=False),
@@ -239,7 +243,7 @@ def upgrade() -> None:
         sa.Column("queue", sa.String(64), primary_key=True),
         sa.Column("tenant", sa.String(255), primary_key=True),
         sa.Column("status", sa.String(16), primary_key=True),  # '' unless finished
-        sa.Column("shard", sa.SmallInteger(), primary_key=True),
+        sa.Column("shard", sa.Integer(), primary_key=True),
         sa.Column("tasks", sa.BigInteger(), nullable=False),
         sa.Column("wait_ms_sum", sa.Float(), nullable=False),
         sa.Column("duration_s_sum", sa.Float(), nullable=False),
@@ -250,7 +254,7 @@ def upgrade() -> None:
         "workflow_counters",
         sa.Column("status", sa.String(16), primary_key=True),
         sa.Column("tenant", sa.String(255), primary_key=True),
-        sa.Column("shard", sa.SmallInteger(), primary_key=True),
+        sa.Column("shard", sa.Integer(), primary_key=True),
         sa.Column("workflows", sa.BigInteger(), nullable=False),
         sa.Column("steps", sa.BigInteger(), nullable=False),
     )
@@ -259,7 +263,7 @@ def upgrade() -> None:
         sa.Column("grain", sa.String(1), primary_key=True),
         sa.Column("bucket", TS, primary_key=True),
         sa.Column("tenant", sa.String(255), primary_key=True),
-        sa.Column("shard", sa.SmallInteger(), primary_key=True),
+        sa.Column("shard", sa.Integer(), primary_key=True),
         sa.Column("workflows", sa.BigInteger(), nullable=False),
     )
     _triggers("workflows", WORKFLOW_BODY)

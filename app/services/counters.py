@@ -215,19 +215,36 @@ async def prune_rollups(*, session: AsyncSession, now: datetime) -> int:
 
 async def fold_since_reset(*, session: AsyncSession) -> None:
     """After the LLM statistics' marker moved: every counted finished task now lies before it.
-    Runs in the transaction that moved the marker (whose row lock orders it after every
-    writer that read the old marker)."""
-    await session.execute(FOLD)
+    Runs in the transaction that moved the marker: its row lock orders it after every writer
+    that read the old marker (only those hold `since_reset` rows), and the rows land in shard
+    0, which no writer's trigger touches."""
+    counted = "SELECT ctid FROM task_counters WHERE since_reset"
+    await session.execute(text(_FOLD.format(moved=counted, since_reset="false")))
 
 
-FOLD = text(
-    """
-WITH moved AS (DELETE FROM task_counters WHERE since_reset RETURNING *)
+async def compact_counters(*, session: AsyncSession) -> int:
+    """Fold the rows of backends that are gone into shard 0, so reads stay a few rows however
+    many connections came and went. Rows a live writer holds are skipped, never waited for."""
+    # Ordered with clearing the statistics (which folds `since_reset` rows) by the marker.
+    await session.execute(text("SELECT 1 FROM llm_stats_state WHERE id = 1 FOR SHARE"))
+    gone = _GONE.format(table="task_counters")
+    result = await session.execute(text(_FOLD.format(moved=gone, since_reset="since_reset")))
+    moved = await session.execute(text(_FOLD_WORKFLOWS))
+    return int(result.rowcount or 0) + int(moved.rowcount or 0)  # type: ignore[attr-defined]
+
+
+_GONE = """SELECT ctid FROM {table} WHERE shard <> 0
+  AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+  FOR UPDATE SKIP LOCKED"""
+
+_FOLD = """
+WITH moved AS (
+  DELETE FROM task_counters WHERE ctid IN ({moved}) RETURNING *)
 INSERT INTO task_counters AS c
-SELECT queue, status, tenant, task_type, provider, model, false, shard, sum(tasks),
+SELECT queue, status, tenant, task_type, provider, model, {since_reset}, 0, sum(tasks),
   sum(input_tokens), sum(output_tokens), sum(cost_usd), sum(latency_ms_sum), sum(latencies),
   sum(generation_ms_sum)
-FROM moved GROUP BY 1, 2, 3, 4, 5, 6, 8 ORDER BY 1, 2, 3, 4, 5, 6, 8
+FROM moved GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
 ON CONFLICT (queue, status, tenant, task_type, provider, model, since_reset, shard)
 DO UPDATE SET
   tasks = c.tasks + EXCLUDED.tasks,
@@ -238,4 +255,14 @@ DO UPDATE SET
   latencies = c.latencies + EXCLUDED.latencies,
   generation_ms_sum = c.generation_ms_sum + EXCLUDED.generation_ms_sum
 """
-)
+
+_FOLD_WORKFLOWS = f"""
+WITH moved AS (
+  DELETE FROM workflow_counters WHERE ctid IN ({_GONE.format(table="workflow_counters")})
+  RETURNING *)
+INSERT INTO workflow_counters AS c
+SELECT status, tenant, 0, sum(workflows), sum(steps) FROM moved
+GROUP BY 1, 2 ORDER BY 1, 2
+ON CONFLICT (status, tenant, shard) DO UPDATE SET
+  workflows = c.workflows + EXCLUDED.workflows, steps = c.steps + EXCLUDED.steps
+"""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, SmallInteger, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -25,7 +25,7 @@ class TaskCounter(Base):
     model: Mapped[str] = mapped_column(String(255), primary_key=True)  # '' for none
     # finished LLM tasks completed after the LLM statistics' reset marker
     since_reset: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)  # writer's pid; 0 folded
     tasks: Mapped[int] = mapped_column(BigInteger)
     input_tokens: Mapped[int] = mapped_column(BigInteger)
     output_tokens: Mapped[int] = mapped_column(BigInteger)
@@ -47,7 +47,7 @@ class TaskRollup(Base):
     queue: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' unless finished
-    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)  # writer's pid; 0 folded
     tasks: Mapped[int] = mapped_column(BigInteger)
     wait_ms_sum: Mapped[float] = mapped_column(Float)  # started: created -> started
     duration_s_sum: Mapped[float] = mapped_column(Float)  # finished: started -> completed
@@ -61,7 +61,7 @@ class WorkflowCounter(Base):
 
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
-    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)  # writer's pid; 0 folded
     workflows: Mapped[int] = mapped_column(BigInteger)
     steps: Mapped[int] = mapped_column(BigInteger)
 
@@ -74,5 +74,5 @@ class WorkflowRollup(Base):
     grain: Mapped[str] = mapped_column(String(1), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)
-    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)  # writer's pid; 0 folded
     workflows: Mapped[int] = mapped_column(BigInteger)
