@@ -188,7 +188,7 @@ async def test_counters_and_rollups_equal_the_rows_after_a_random_mix(
         await admin.data("SubmitTask", input=spec)
     await _settled(engine)
 
-    # the killed worker's connections are gone: the reconciler folds their counter rows
+    # the killed worker's connections are gone: the reconciler folds their counter rows in
     deadline = asyncio.get_running_loop().time() + 30
     while await _scalar(engine, GONE_ROWS):
         assert asyncio.get_running_loop().time() < deadline, "rows of closed backends remain"

@@ -1,6 +1,6 @@
 """The reconciler: puts back QUEUED tasks whose job vanished from Redis and recovers RUNNING
 tasks whose worker stopped heartbeating, prunes rollups older than any window and folds the
-counter rows of closed database connections. One pass at a time across all workers (a Redis
+connections' counter rows into one. One pass at a time across all workers (a Redis
 lock)."""
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ class Reconciler:
             beats = {b.name: b for b in await live_workers(redis)}
             resumed = await self._recover_running(beats)
             requeued = await self._requeue_lost(beats)
+            # two short transactions: each takes its tables' locks in one order
             async with unit_of_work(self.state.sessionmaker, redis) as session:
                 pruned = await counters.prune_rollups(session=session, now=utcnow())
+            async with unit_of_work(self.state.sessionmaker, redis) as session:
                 await counters.compact_counters(session=session)
         finally:
             keeper.cancel()

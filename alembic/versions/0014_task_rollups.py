@@ -10,8 +10,8 @@ not 1,000 (the row-level trigger of 0007 updated one row many times in one state
 Each backend writes rows of its own (`shard` is its pid), so concurrent transactions never
 wait on each other's counter rows and cannot deadlock over them, whatever order their
 statements come in (a workflow's insert and its first step's, a completion and the next
-step's). Shard 0 holds what is folded in: the migration's recount, the rows of backends that
-are gone (the reconciler compacts them, skipping locked rows) and clearing the statistics.
+step's). Shard 0 holds what is folded in: the migration's recount, the connections' rows
+the reconciler folds in (skipping rows a transaction holds) and clearing the statistics.
 
 `since_reset` splits finished LLM tasks at the LLM statistics' reset marker: the trigger reads
 the marker under a share lock and clearing the statistics, which updates the marker, folds the

@@ -223,19 +223,21 @@ async def fold_since_reset(*, session: AsyncSession) -> None:
 
 
 async def compact_counters(*, session: AsyncSession) -> int:
-    """Fold the rows of backends that are gone into shard 0, so reads stay a few rows however
-    many connections came and went. Rows a live writer holds are skipped, never waited for."""
+    """Fold the connections' rows into shard 0, so reads stay a few rows however many
+    connections write. A row a transaction holds is skipped, never waited for; a writer may
+    wait for this one short statement, which itself waits on no writer."""
     # Ordered with clearing the statistics (which folds `since_reset` rows) by the marker.
     await session.execute(text("SELECT 1 FROM llm_stats_state WHERE id = 1 FOR SHARE"))
-    gone = _GONE.format(table="task_counters")
+    gone = _FOLDABLE.format(table="task_counters")
     result = await session.execute(text(_FOLD.format(moved=gone, since_reset="since_reset")))
     moved = await session.execute(text(_FOLD_WORKFLOWS))
     return int(result.rowcount or 0) + int(moved.rowcount or 0)  # type: ignore[attr-defined]
 
 
-_GONE = """SELECT ctid FROM {table} WHERE shard <> 0
-  AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
-  FOR UPDATE SKIP LOCKED"""
+# Every row outside shard 0 that no transaction holds: a connection's rows are folded in
+# once it is idle (it writes a fresh row on its next change), so the table stays about one
+# row per key however many connections write.
+_FOLDABLE = """SELECT ctid FROM {table} WHERE shard <> 0 FOR UPDATE SKIP LOCKED"""
 
 _FOLD = """
 WITH moved AS (
@@ -258,7 +260,7 @@ DO UPDATE SET
 
 _FOLD_WORKFLOWS = f"""
 WITH moved AS (
-  DELETE FROM workflow_counters WHERE ctid IN ({_GONE.format(table="workflow_counters")})
+  DELETE FROM workflow_counters WHERE ctid IN ({_FOLDABLE.format(table="workflow_counters")})
   RETURNING *)
 INSERT INTO workflow_counters AS c
 SELECT status, tenant, 0, sum(workflows), sum(steps) FROM moved
