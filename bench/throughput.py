@@ -72,6 +72,26 @@ async def bare_arq(redis_url: str, n: int, concurrency: int) -> float:
     return elapsed
 
 
+SPEC = task_specs.TaskSpec(
+    operation="chat_completion",
+    queue="bench",
+    input={"prompt": "ping"},
+    config={"simulate": {"latency_ms": 0}},
+)
+
+
+async def _submit_all(state: Any, n: int) -> None:
+    """`n` tasks through the service, one unit of work each, by SUBMITTERS at once."""
+
+    async def submit(count: int) -> None:
+        for _ in range(count):
+            async with unit_of_work(state.sessionmaker, state.redis) as session:
+                await tasks.submit_task(session=session, spec=SPEC)
+
+    per = n // SUBMITTERS
+    await asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))
+
+
 async def _completed(state: Any) -> int:
     async with state.sessionmaker() as session:
         return int(
@@ -103,21 +123,8 @@ async def opsgraph_processes(settings: Settings, n: int, concurrency: int, k: in
     await state.redis.flushdb()
     async with state.sessionmaker() as session, session.begin():
         await session.execute(text("TRUNCATE tasks, task_transitions, task_counters CASCADE"))
-    spec = task_specs.TaskSpec(
-        operation="chat_completion",
-        queue="bench",
-        input={"prompt": "ping"},
-        config={"simulate": {"latency_ms": 0}},
-    )
-
-    async def submit(count: int) -> None:
-        for _ in range(count):
-            async with unit_of_work(state.sessionmaker, state.redis) as session:
-                await tasks.submit_task(session=session, spec=spec)
-
     started = time.perf_counter()
-    per = n // SUBMITTERS
-    await asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))
+    await _submit_all(state, n)
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_worker_process, args=(settings, n, concurrency, f"bench-{i}"))
@@ -136,34 +143,14 @@ async def opsgraph_processes(settings: Settings, n: int, concurrency: int, k: in
 async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
     state = await build_state(settings, queues=["bench"], concurrency=concurrency)
     await state.redis.flushdb()
-    spec = task_specs.TaskSpec(
-        operation="chat_completion",
-        queue="bench",
-        input={"prompt": "ping"},
-        config={"simulate": {"latency_ms": 0}},
-    )
-
-    async def submit(count: int) -> None:
-        for _ in range(count):
-            async with unit_of_work(state.sessionmaker, state.redis) as session:
-                await tasks.submit_task(session=session, spec=spec)
-
     started = time.perf_counter()
-    per = n // SUBMITTERS
     workers = build_workers(state, burst=True)
-    submitters = asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))
-    await submitters
+    await _submit_all(state, n)
     PHASES["opsgraph_submit_s"] = round(time.perf_counter() - started, 2)
     # Burst mode stops a worker on an empty queue; run again until PostgreSQL says all done.
     while True:
         await asyncio.gather(*(w.main() for w in workers))
-        async with state.sessionmaker() as session:
-            done = (
-                await session.execute(
-                    select(sqlfunc.count()).select_from(Task).where(Task.status == "COMPLETED")
-                )
-            ).scalar_one()
-        if done >= n:
+        if await _completed(state) >= n:
             break
         workers = build_workers(state, burst=True)
     elapsed = time.perf_counter() - started

@@ -104,6 +104,18 @@ async def _settled(engine: Any, timeout: float = 60) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _echo(admin: GraphQLClient, *, latency_ms: int) -> str:
+    task = await admin.data(
+        "SubmitTask",
+        input={
+            "taskType": "echo",
+            "queue": QUEUE,
+            "config": {"simulate": {"latency_ms": latency_ms}},
+        },
+    )
+    return str(task["submitTask"]["task"]["id"])
+
+
 def _spec(rng: random.Random) -> dict[str, Any]:
     kind = rng.choice(["done", "retried", "fatal", "exhausted", "long", "parked", "llm"])
     tenant = rng.choice([None, "acme", "globex"])
@@ -148,31 +160,13 @@ async def test_counters_and_rollups_equal_the_rows_after_a_random_mix(
         await admin.data("CancelTask", id=task_id)
     await admin.data("RetryTask", id=parked[0])
     # a worker killed mid-task: its long tasks are recovered by another worker
-    long = (
-        await admin.data(
-            "SubmitTask",
-            input={
-                "taskType": "echo",
-                "queue": QUEUE,
-                "config": {"simulate": {"latency_ms": 3000}},
-            },
-        )
-    )["submitTask"]["task"]["id"]
+    long = await _echo(admin, latency_ms=3000)
     running = await wait_for_status(admin, long, {"RUNNING"})
     assert running["workerName"] == "worker-mix-doomed"
     doomed.kill()
     spawn_worker("worker-mix-rescuer", QUEUE, concurrency=8)
     # a cancel while running
-    victim = (
-        await admin.data(
-            "SubmitTask",
-            input={
-                "taskType": "echo",
-                "queue": QUEUE,
-                "config": {"simulate": {"latency_ms": 30000}},
-            },
-        )
-    )["submitTask"]["task"]["id"]
+    victim = await _echo(admin, latency_ms=30000)
     await wait_for_status(admin, victim, {"RUNNING"}, timeout=30)
     await admin.data("CancelTask", id=victim)
     await _settled(engine)

@@ -5,7 +5,9 @@ field, middleware lookup, awaitable checks, completion by type) costs more than 
 the request. A field that Strawberry resolves by plain attribute access (`_get_basic_result`:
 no resolver, permission or extension), with no arguments, returning a scalar or an enum, is
 read and coerced here directly. Anything else, including every null on a non-null field and
-every value the type refuses, goes the general way (which raises the proper error)."""
+every value the type refuses, goes the general way (which raises the proper error). The
+resolver is recognised by its name in Strawberry; should a release rename it, every field
+simply takes the general path again (slower, never wrong)."""
 
 from __future__ import annotations
 
