@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -60,6 +61,8 @@ class WorkerState:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # plain asyncpg connections for the attempt hot path (app/services/attempt_writes.py)
+    raw: asyncpg.Pool
     redis: ArqRedis
     provider: Provider
     http: httpx.AsyncClient

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from app import clock, dispatch
 from app.config import Settings
-from app.db.base import make_engine, make_sessionmaker
+from app.db.base import make_engine, make_raw_pool, make_sessionmaker
 from app.services import heartbeats
 from app.services.backoff import BackoffPolicy
 from workers.agent_report import report_forever
@@ -96,6 +96,7 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine, settings.session_info()),
+        raw=await make_raw_pool(engine, size=min(concurrency + 1, 20)),
         redis=redis,
         provider=make_provider(settings),
         http=http,
@@ -170,6 +171,7 @@ async def close_state(state: WorkerState) -> None:
     await state.models.aclose()
     await state.http.aclose()
     await state.redis.aclose()
+    await state.raw.close()
     await state.engine.dispose()
 
 

@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app import dispatch
 from app.db.models import Task
-from app.services import semaphore, tasks
+from app.services import attempt_writes, semaphore, tasks
 from app.services.lifecycle import FINISHED, TaskStatus
 from app.services.pipeline.breakers import CircuitOpen
 from app.uow import unit_of_work
@@ -79,6 +80,15 @@ def _transient(exc: DBAPIError) -> bool:
     )
 
 
+def _transient_raw(exc: Exception) -> bool:
+    """The same on the raw asyncpg connection: a lost or refused connection (classes 08 and
+    57, server restarting), a deadlock or serialization failure, a broken socket."""
+    if isinstance(exc, asyncpg.InterfaceError | OSError):
+        return True
+    code = str(getattr(exc, "sqlstate", "") or "")
+    return code in TRANSIENT_SQLSTATES or code[:2] in {"08", "57"}
+
+
 async def _persist(write: Callable[[], Awaitable[T]]) -> T:
     """Run one unit of work, retrying a few times over a PostgreSQL blip or a deadlock; the
     writes are guarded by the task's status, so a retry never applies twice. If it still
@@ -86,8 +96,9 @@ async def _persist(write: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(4):
         try:
             return await write()
-        except DBAPIError as exc:
-            if attempt == 3 or not _transient(exc):
+        except (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            transient = _transient(exc) if isinstance(exc, DBAPIError) else _transient_raw(exc)
+            if attempt == 3 or not transient:
                 raise
             log.warning("database write failed (%s); retrying", exc.__class__.__name__)
             await asyncio.sleep(0.2 * 2**attempt)
@@ -96,10 +107,15 @@ async def _persist(write: Callable[[], Awaitable[T]]) -> T:
 
 async def _run(state: WorkerState, task_id: str) -> float | None:
     async def start() -> Task | None:
+        tid = uuid.UUID(task_id)
+        # One autocommit statement for a task outside any workflow (most of them); the unit
+        # of work for the rest, and to tell why a task did not start.
+        written = await attempt_writes.start_attempt(state.raw, task_id=tid, worker_name=state.name)
+        if written is not None:
+            await dispatch.carry_out(state.redis, written.effects)
+            return written.task
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            return await tasks.start_attempt(
-                session=session, task_id=uuid.UUID(task_id), worker_name=state.name
-            )
+            return await tasks.start_attempt(session=session, task_id=tid, worker_name=state.name)
 
     task = await _persist(start)
     if task is None:
@@ -136,6 +152,14 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
         return await _failed(state, task, f"{type(exc).__name__}: {exc}", retryable=True)
 
     async def complete() -> Task | None:
+        if attempt_writes.is_plain(task):
+            written = await attempt_writes.complete_attempt(
+                state.raw, task=task, worker_name=state.name, result=result, usage=usage
+            )
+            if written is None:
+                return None
+            await dispatch.carry_out(state.redis, written.effects)
+            return written.task
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             return await tasks.complete_attempt(
                 session=session,

@@ -1,10 +1,12 @@
-"""Declarative base, the async engine factory and the session maker."""
+"""Declarative base, the async engine factory, the session maker and the raw asyncpg pool."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -45,3 +47,19 @@ def make_sessionmaker(
     """`info` reaches every session (services read deployment settings from it, e.g. the
     pipeline's batch windows, where a reaction inside a transaction needs them)."""
     return async_sessionmaker(engine, expire_on_commit=False, info=info or {})
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    # As the engine's JSONB type does: Python values in, Python values out.
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def make_raw_pool(engine: AsyncEngine, *, size: int) -> asyncpg.Pool:
+    """A plain asyncpg pool to the engine's database (same URL, same connect arguments), for
+    hot paths that run single prebuilt statements: no session, no BEGIN/COMMIT round trips."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    params.pop("prepared_statement_name_func", None)
+    pool = await asyncpg.create_pool(min_size=1, max_size=size, init=_json_codecs, **params)
+    assert pool is not None
+    return pool

@@ -231,13 +231,20 @@ async def start(*, session: AsyncSession, event_id: int, actor: str) -> Task:
     )
 
 
+# The task types `react` watches (a plain attempt write must not bypass it).
+WATCHED_TYPES = frozenset({"evaluation"})
+
+
 async def react(session: AsyncSession) -> None:
     """Evaluation tasks this transaction completed: each verdict becomes the event's
     evaluation (once: the task id is unique among evaluations)."""
     for e in effects.peek(session):
         if isinstance(e, effects.TaskChanged):
             snap = e.snapshot
-            if snap.get("task_type") == "evaluation" and snap.get("status") == TaskStatus.COMPLETED:
+            if (
+                snap.get("task_type") in WATCHED_TYPES
+                and snap.get("status") == TaskStatus.COMPLETED
+            ):
                 await _evaluated(session, snap)
 
 
