@@ -3,8 +3,9 @@ raw asyncpg connection: the worker's hot path, without a session, BEGIN/COMMIT o
 
 A plain task is one no in-transaction reaction watches (workflow steps, pipeline stages,
 evaluations, tasks with a webhook): for those the unit of work's path stays the only one.
-Each statement changes the row, records its transition and returns the task, exactly as
-`tasks.start_attempt` / `tasks.complete_attempt` do; the counter triggers see the same rows."""
+The statements are task_statements' START and COMPLETE compiled for asyncpg (the row change
+and its transition row in one statement, the same guards), so the counter triggers see the
+same rows either way."""
 
 from __future__ import annotations
 
@@ -21,46 +22,8 @@ from app.services.audit.evaluations import WATCHED_TYPES as EVALUATED_TYPES
 from app.services.lifecycle import TaskStatus, check_transition
 from app.services.pipeline.stages import STAGES
 from app.services.snapshots import task_snapshot
-from app.services.task_statements import TASK_COLUMNS
-from app.services.tasks import Usage
-
-# The transition row is written by the same statement (a data-modifying CTE), so the change
-# and its record commit together or not at all.
-_START = """
-WITH changed AS (
-  UPDATE tasks SET status = 'RUNNING', updated_at = $2, attempts = attempts + 1,
-    worker_name = $3, next_attempt_at = NULL, started_at = coalesce(started_at, $2)
-  WHERE id = $1 AND status = 'QUEUED' AND cancel_requested_at IS NULL
-    AND workflow_id IS NULL
-  RETURNING *
-), recorded AS (
-  INSERT INTO task_transitions (task_id, from_status, to_status, at, reason)
-  SELECT id, 'QUEUED', status, updated_at, concat('attempt ', attempts, ' on ', $3::text)
-  FROM changed
-)
-SELECT * FROM changed
-"""
-
-_COMPLETE = """
-WITH changed AS (
-  UPDATE tasks SET status = 'COMPLETED', updated_at = $3, completed_at = $3, result = $4,
-    progress = 100.0,
-    input_tokens = input_tokens + $5, output_tokens = output_tokens + $6,
-    cost_usd = cost_usd + $7,
-    provider = coalesce($8, provider), model = coalesce($9, model),
-    latency_ms = coalesce($10, latency_ms),
-    service_requests = service_requests || $11::jsonb,
-    progress_history = progress_history || $12::jsonb
-  WHERE id = $1 AND status = 'RUNNING' AND worker_name = $2
-    -- a cancel requested while the attempt ran wins over its result
-    AND cancel_requested_at IS NULL
-  RETURNING *
-), recorded AS (
-  INSERT INTO task_transitions (task_id, from_status, to_status, at, reason)
-  SELECT id, 'RUNNING', status, updated_at, 'completed' FROM changed
-)
-SELECT * FROM changed
-"""
+from app.services.task_statements import RAW_COMPLETE, RAW_START_PLAIN, TASK_COLUMNS
+from app.services.tasks import Usage, completion_params
 
 
 @dataclass
@@ -98,7 +61,8 @@ async def start_attempt(
     """QUEUED -> RUNNING for a task outside any workflow; None when the task is not such a
     QUEUED task (the caller then takes the unit of work's path, which knows every case)."""
     check_transition(TaskStatus.QUEUED, TaskStatus.RUNNING)
-    return _written(await conn.fetchrow(_START, task_id, utcnow(), worker_name))
+    params = {"tid": task_id, "now": utcnow(), "worker": worker_name}
+    return _written(await conn.fetchrow(RAW_START_PLAIN.sql, *RAW_START_PLAIN.args(params)))
 
 
 async def complete_attempt(
@@ -112,20 +76,6 @@ async def complete_attempt(
     """RUNNING -> COMPLETED for a plain task, only if this worker still owns the attempt."""
     assert is_plain(task), "a task some reaction watches completes through the unit of work"
     check_transition(TaskStatus.RUNNING, TaskStatus.COMPLETED)
-    now = utcnow()
-    record = await conn.fetchrow(
-        _COMPLETE,
-        task.id,
-        worker_name,
-        now,
-        result,
-        usage.input_tokens,
-        usage.output_tokens,
-        float(usage.cost_usd),
-        usage.provider,
-        usage.model,
-        usage.latency_ms,
-        [usage.service_request] if usage.service_request else [],
-        [{"at": now.isoformat(), "progress": 100.0, "message": "completed"}],
-    )
+    params = completion_params(task.id, worker_name, result, usage)
+    record = await conn.fetchrow(RAW_COMPLETE.sql, *RAW_COMPLETE.args(params))
     return _written(record)

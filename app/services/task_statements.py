@@ -7,6 +7,7 @@ bound parameters: building and coercing a statement per call costs more than run
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.orm import aliased
 
 from app.db.models import Task, TaskTransition
@@ -94,11 +96,10 @@ _START_CHANGE = (
         started_at=func.coalesce(TASKS.c.started_at, bindparam("now")),
     )
 )
-START = with_transition(
-    _START_CHANGE,
-    TaskStatus.QUEUED.value,
-    func.concat("attempt ", literal_column("changed.attempts"), " on ", bindparam("worker")),
+_START_REASON = func.concat(
+    "attempt ", literal_column("changed.attempts"), " on ", bindparam("worker")
 )
+START = with_transition(_START_CHANGE, TaskStatus.QUEUED.value, _START_REASON)
 COMPLETE = with_transition(
     update(TASKS)  # type: ignore[arg-type]
     .where(
@@ -126,3 +127,31 @@ COMPLETE = with_transition(
     TaskStatus.RUNNING.value,
     literal("completed"),
 )
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A statement compiled once for a plain asyncpg connection: its text, the order of its
+    positional parameters, and the values of those the statement itself fixes (literals)."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[n] if n in params else self.fixed[n] for n in self.names]
+
+
+def raw(statement: Any) -> Raw:
+    compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+    return Raw(compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
+
+
+# START for a task outside any workflow (a workflow step's start is one of its workflow's
+# reactions) and COMPLETE, for attempt_writes: the very statements above, one source of truth.
+RAW_START_PLAIN = raw(
+    with_transition(
+        _START_CHANGE.where(TASKS.c.workflow_id.is_(None)), TaskStatus.QUEUED.value, _START_REASON
+    )
+)
+RAW_COMPLETE = raw(COMPLETE)

@@ -381,26 +381,33 @@ async def start_attempt(
     return task
 
 
-async def complete_attempt(
-    *, session: AsyncSession, task_id: uuid.UUID, worker_name: str, result: Any, usage: Usage
-) -> Task | None:
-    """RUNNING -> COMPLETED, only if this worker still owns the attempt (else None)."""
-    check_transition(TaskStatus.RUNNING, TaskStatus.COMPLETED)
+def completion_params(
+    task_id: uuid.UUID, worker_name: str, result: Any, usage: Usage
+) -> dict[str, Any]:
+    """The parameters of task_statements.COMPLETE (either path's)."""
     now = utcnow()
-    params = {
+    return {
         "tid": task_id,
         "worker": worker_name,
         "now": now,
         "result": result,
         "in_tokens": usage.input_tokens,
         "out_tokens": usage.output_tokens,
-        "cost": usage.cost_usd,
+        "cost": float(usage.cost_usd),
         "provider": usage.provider,
         "model": usage.model,
         "latency": usage.latency_ms,
         "requests": [usage.service_request] if usage.service_request else [],
         "history": [{"at": now.isoformat(), "progress": 100.0, "message": "completed"}],
     }
+
+
+async def complete_attempt(
+    *, session: AsyncSession, task_id: uuid.UUID, worker_name: str, result: Any, usage: Usage
+) -> Task | None:
+    """RUNNING -> COMPLETED, only if this worker still owns the attempt (else None)."""
+    check_transition(TaskStatus.RUNNING, TaskStatus.COMPLETED)
+    params = completion_params(task_id, worker_name, result, usage)
     task: Task | None = (
         await session.execute(task_statements.COMPLETE, params)
     ).scalar_one_or_none()
