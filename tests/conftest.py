@@ -157,6 +157,23 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
     yield
 
 
+@pytest.fixture
+async def reconciler_held(redis_client: aioredis.Redis) -> AsyncIterator[None]:
+    """Holds the reconciler's lock for the test: rows a test writes straight into the tables
+    (a RUNNING task no live worker holds, a QUEUED one never enqueued) stay as written instead
+    of being recovered and run by the session's workers while the test reads them."""
+    from workers.reconciler import LOCK_KEY
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await redis_client.set(LOCK_KEY, "tests", nx=True, px=600_000):
+        # a pass is under way: its lock is released (left to expire) about an interval later
+        assert asyncio.get_running_loop().time() < deadline, "the reconciler's lock stayed taken"
+        await asyncio.sleep(0.05)
+    yield
+    if await redis_client.get(LOCK_KEY) == b"tests":
+        await redis_client.delete(LOCK_KEY)
+
+
 def make_token(settings: Settings, role: str = "platform_admin", tenant: str | None = None) -> str:
     return issue_token(settings, role=role, tenant_id=tenant, ttl=3600, subject="test")
 

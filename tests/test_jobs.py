@@ -181,6 +181,7 @@ async def test_an_export_streams_ten_thousand_events_and_an_abort_leaves_nothing
 
 
 async def test_search_facets_equal_counts_computed_in_sql(
+    reconciler_held: None,
     client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     admin: GraphQLClient,
     engine: Any,
@@ -306,6 +307,7 @@ async def test_search_facets_equal_counts_computed_in_sql(
 
 
 async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
+    reconciler_held: None,
     client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     admin: GraphQLClient,
     engine: Any,
