@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(10, description="Tasks one worker process runs at once.")
     worker_name: str = Field("", description="Worker name (default: worker-<pid>@<host>).")
+    worker_poll_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="An idle worker looks for new jobs this often (a freed slot wakes it at once).",
+    )
+    worker_claim_depth: int = Field(
+        1000,
+        ge=1,
+        description="Ready jobs one claim looks through per queue, the jobs every worker is"
+        " running included: keep it above the fleet's total concurrency on one queue.",
+    )
     job_timeout_seconds: float = Field(
         600, description="Longest one attempt may run (waiting for an LLM slot not included)."
     )

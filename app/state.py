@@ -13,6 +13,7 @@ from app.auth import Authenticator
 from app.config import Settings
 from app.db.base import make_engine, make_sessionmaker
 from app.events import Broker
+from app.submissions import Submissions
 
 
 @dataclass
@@ -23,6 +24,8 @@ class AppState:
     redis: ArqRedis
     broker: Broker
     auth: Authenticator
+    # top-level task submissions, group-committed
+    submissions: Submissions
 
 
 @asynccontextmanager
@@ -42,6 +45,7 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
             redis=redis,
             broker=broker,
             auth=Authenticator(settings, sessionmaker),
+            submissions=Submissions(sessionmaker, redis),
         )
     finally:
         await broker.stop()

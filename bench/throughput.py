@@ -31,8 +31,8 @@ from sqlalchemy import select, text
 
 from app.config import Settings
 from app.db.models import Task
-from app.services import task_specs, tasks
-from app.uow import unit_of_work
+from app.services import task_specs
+from app.submissions import Submissions
 from tests.stores import open_stores
 from workers.main import build_state, build_workers, close_state, redis_settings
 
@@ -81,12 +81,13 @@ SPEC = task_specs.TaskSpec(
 
 
 async def _submit_all(state: Any, n: int) -> None:
-    """`n` tasks through the service, one unit of work each, by SUBMITTERS at once."""
+    """`n` tasks submitted one at a time by each of SUBMITTERS at once, through the path an
+    API call takes (app/submissions.py: stored, then enqueued, before the call returns)."""
+    submissions = Submissions(state.sessionmaker, state.redis)
 
     async def submit(count: int) -> None:
         for _ in range(count):
-            async with unit_of_work(state.sessionmaker, state.redis) as session:
-                await tasks.submit_task(session=session, spec=SPEC)
+            await submissions.submit(SPEC)
 
     per = n // SUBMITTERS
     await asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))

@@ -16,6 +16,7 @@ from app.services.backoff import BackoffPolicy
 from app.services.heartbeats import WorkerBeat
 from workers.pipeline.models import PipelineModels
 from workers.providers import Provider
+from workers.writes import AttemptWrites
 
 
 class UsageSinceReport:
@@ -69,6 +70,8 @@ class WorkerState:
     beat: WorkerBeat
     policy: BackoffPolicy
     models: PipelineModels
+    # plain tasks' starts and completions, group-committed
+    writes: AttemptWrites
     # ids of tasks this process is running right now
     running: set[str] = field(default_factory=set)
     # ids of tasks whose job this process holds while it waits for an LLM slot

@@ -15,7 +15,6 @@ import httpx
 import psutil
 from arq import func
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from app import clock, dispatch
@@ -24,6 +23,7 @@ from app.db.base import make_engine, make_raw_pool, make_sessionmaker
 from app.services import heartbeats
 from app.services.backoff import BackoffPolicy
 from workers.agent_report import report_forever
+from workers.consumer import Consumer, Slots
 from workers.context import WorkerState
 from workers.monitoring import evaluate_forever
 from workers.pipeline.batcher import close_due_forever
@@ -35,6 +35,7 @@ from workers.providers.simulated import SimulatedProvider
 from workers.reconciler import Reconciler
 from workers.runner import run_task
 from workers.webhooks import deliver_webhook, relay_forever
+from workers.writes import AttemptWrites
 
 log = logging.getLogger(__name__)
 PROMOTE_INTERVAL_SECONDS = 0.1
@@ -92,11 +93,13 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
     http = httpx.AsyncClient()
     # No pre-ping on the hot path: the runner retries a write that meets a dropped connection.
     engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20), pre_ping=False)
+    raw = await make_raw_pool(engine, size=min(concurrency + 1, 20))
     return WorkerState(
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine, settings.session_info()),
-        raw=await make_raw_pool(engine, size=min(concurrency + 1, 20)),
+        raw=raw,
+        writes=AttemptWrites(raw, redis, name, batch=max(concurrency, 1)),
         redis=redis,
         provider=make_provider(settings),
         http=http,
@@ -117,8 +120,8 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
     )
 
 
-def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
-    """One arq Worker per queue, sharing the process's concurrency limit."""
+def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
+    """One consumer (an arq Worker) per queue, sharing the process's concurrency limit."""
     settings = state.settings
     ctx: dict[str, Any] = {"opsgraph": state}
     functions = [
@@ -139,29 +142,25 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Worker]:
             keep_result=0,
         ),
     ]
-    concurrency = state.beat.concurrency
-    shared = asyncio.BoundedSemaphore(concurrency)
+    # One concurrency limit for the whole process, whatever the number of queues.
+    slots = Slots(state.beat.concurrency)
     workers = []
     for queue in state.beat.queues:
-        w = Worker(
+        w = Consumer(
             functions=functions,  # type: ignore[arg-type]
             queue_name=dispatch.queue_key(queue),
             redis_pool=state.redis,
             ctx=ctx,
-            max_jobs=concurrency,
-            # arq takes a batch of job ids and starts them in that order as slots free up;
-            # a batch no larger than the concurrency keeps priorities and promoted retries
-            # from waiting behind a stale batch.
-            queue_read_limit=concurrency,
+            max_jobs=state.beat.concurrency,
+            slots=slots,
+            scan_depth=settings.worker_claim_depth,
+            wait_s=settings.worker_poll_seconds,
             allow_abort_jobs=True,
             handle_signals=False,
-            poll_delay=0.05,
             keep_result=0,
             health_check_interval=60,
             burst=burst,
         )
-        # One concurrency limit for the whole process, whatever the number of queues.
-        w.sem = shared
         workers.append(w)
     return workers
 
@@ -175,7 +174,7 @@ async def close_state(state: WorkerState) -> None:
     await state.engine.dispose()
 
 
-async def _supervise(worker: Worker) -> None:
+async def _supervise(worker: Consumer) -> None:
     """Run an arq worker loop, riding out Redis outages: the process must not exit because
     Redis restarted (the reconciler puts lost queue entries back once it is reachable)."""
     delay = 0.5

@@ -108,12 +108,12 @@ async def _persist(write: Callable[[], Awaitable[T]]) -> T:
 async def _run(state: WorkerState, task_id: str) -> float | None:
     async def start() -> Task | None:
         tid = uuid.UUID(task_id)
-        # One autocommit statement for a task outside any workflow (most of them); the unit
-        # of work for the rest, and to tell why a task did not start.
-        written = await attempt_writes.start_attempt(state.raw, task_id=tid, worker_name=state.name)
-        if written is not None:
-            await dispatch.carry_out(state.redis, written.effects)
-            return written.task
+        # One autocommit statement for a task outside any workflow (most of them), shared
+        # with the other attempts starting now; the unit of work for the rest, and to tell
+        # why a task did not start.
+        started = await state.writes.starts(tid)
+        if started is not None:
+            return started
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             return await tasks.start_attempt(session=session, task_id=tid, worker_name=state.name)
 
@@ -153,13 +153,7 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
 
     async def complete() -> Task | None:
         if attempt_writes.is_plain(task):
-            written = await attempt_writes.complete_attempt(
-                state.raw, task=task, worker_name=state.name, result=result, usage=usage
-            )
-            if written is None:
-                return None
-            await dispatch.carry_out(state.redis, written.effects)
-            return written.task
+            return await state.writes.completions(attempt_writes.Outcome(task, result, usage))
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             return await tasks.complete_attempt(
                 session=session,

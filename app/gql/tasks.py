@@ -211,12 +211,9 @@ class TaskMutations:
         ctx = info.context
         try:
             spec = _spec(input, ctx.tenant_id)
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row: TaskRow = await tasks.submit_task(
-                    session=session,
-                    spec=spec,
-                    defaults=ctx.state.settings.task_defaults,
-                )
+            row: TaskRow = await ctx.state.submissions.submit(
+                spec, ctx.state.settings.task_defaults
+            )
         except DomainError as exc:
             return _errors(exc)
         return TaskPayload(task=Task.of(row), errors=[])

@@ -91,13 +91,9 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
 
     # Subscribe before the task exists so its completion cannot slip past us.
     async with state.broker.subscribe(finished, buffer=4) as sub:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            task = await tasks.submit_task(
-                session=session,
-                spec=spec,
-                defaults=state.settings.task_defaults,
-            )
-            holder["id"] = str(task.id)
+        task = tasks.new_task(spec, state.settings.task_defaults)
+        holder["id"] = str(task.id)
+        await state.submissions.store(task)
         try:
             async with asyncio.timeout(state.settings.sync_wait_seconds):
                 event = await sub.get()

@@ -5,7 +5,8 @@ A plain task is one no in-transaction reaction watches (workflow steps, pipeline
 evaluations, tasks with a webhook): for those the unit of work's path stays the only one.
 The statements are task_statements' START and COMPLETE compiled for asyncpg (the row change
 and its transition row in one statement, the same guards), so the counter triggers see the
-same rows either way."""
+same rows either way. The `_many` forms write the attempts a worker starts or completes at
+once in one statement (group commit, see app/group_commit.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ from app.services.audit.evaluations import WATCHED_TYPES as EVALUATED_TYPES
 from app.services.lifecycle import TaskStatus, check_transition
 from app.services.pipeline.stages import STAGES
 from app.services.snapshots import task_snapshot
-from app.services.task_statements import RAW_COMPLETE, RAW_START_PLAIN, TASK_COLUMNS
+from app.services.task_statements import (
+    RAW_COMPLETE,
+    RAW_COMPLETE_MANY,
+    RAW_START_MANY,
+    RAW_START_PLAIN,
+    TASK_COLUMNS,
+)
 from app.services.tasks import Usage, completion_params
 
 
@@ -79,3 +86,53 @@ async def complete_attempt(
     params = completion_params(task.id, worker_name, result, usage)
     record = await conn.fetchrow(RAW_COMPLETE.sql, *RAW_COMPLETE.args(params))
     return _written(record)
+
+
+async def start_attempts(
+    conn: asyncpg.Connection | asyncpg.Pool, *, task_ids: list[uuid.UUID], worker_name: str
+) -> dict[uuid.UUID, Written]:
+    """start_attempt for many tasks in one statement: those it started, by id."""
+    if len(task_ids) == 1:
+        one = await start_attempt(conn, task_id=task_ids[0], worker_name=worker_name)
+        return {} if one is None else {task_ids[0]: one}
+    check_transition(TaskStatus.QUEUED, TaskStatus.RUNNING)
+    params = {"tids": task_ids, "now": utcnow(), "worker": worker_name}
+    return _by_id(await conn.fetch(RAW_START_MANY.sql, *RAW_START_MANY.args(params)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task: Task
+    result: Any
+    usage: Usage
+
+
+async def complete_attempts(
+    conn: asyncpg.Connection | asyncpg.Pool, *, outcomes: list[Outcome], worker_name: str
+) -> dict[uuid.UUID, Written]:
+    """complete_attempt for many plain tasks in one statement: those it completed, by id."""
+    if len(outcomes) == 1:
+        o = outcomes[0]
+        one = await complete_attempt(
+            conn, task=o.task, worker_name=worker_name, result=o.result, usage=o.usage
+        )
+        return {} if one is None else {o.task.id: one}
+    assert all(is_plain(o.task) for o in outcomes)
+    check_transition(TaskStatus.RUNNING, TaskStatus.COMPLETED)
+    rows = []
+    for o in outcomes:
+        row = completion_params(o.task.id, worker_name, o.result, o.usage)
+        del row["worker"]
+        row["tid"], row["now"] = str(row["tid"]), row["now"].isoformat()
+        rows.append(row)
+    params = {"outcomes": rows, "worker": worker_name}
+    return _by_id(await conn.fetch(RAW_COMPLETE_MANY.sql, *RAW_COMPLETE_MANY.args(params)))
+
+
+def _by_id(records: list[asyncpg.Record]) -> dict[uuid.UUID, Written]:
+    out: dict[uuid.UUID, Written] = {}
+    for record in records:
+        written = _written(record)
+        assert written is not None
+        out[written.task.id] = written
+    return out

@@ -12,9 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    UUID,
+    DateTime,
     Float,
+    Integer,
     String,
+    and_,
+    any_,
     bindparam,
+    column,
     func,
     insert,
     literal,
@@ -80,50 +87,81 @@ def _json_default(value: Any) -> Any:
     return str(value)  # UUIDs
 
 
-_START_CHANGE = (
-    update(TASKS)  # type: ignore[arg-type]
-    .where(
-        TASKS.c.id == bindparam("tid"),
-        TASKS.c.status == TaskStatus.QUEUED.value,
-        TASKS.c.cancel_requested_at.is_(None),
+def _start_change(which: Any) -> Any:
+    """QUEUED -> RUNNING for the task(s) `which` selects, under the one set of guards."""
+    return (
+        update(TASKS)  # type: ignore[arg-type]
+        .where(
+            which,
+            TASKS.c.status == TaskStatus.QUEUED.value,
+            TASKS.c.cancel_requested_at.is_(None),
+        )
+        .values(
+            status=TaskStatus.RUNNING.value,
+            updated_at=bindparam("now"),
+            attempts=TASKS.c.attempts + 1,
+            worker_name=bindparam("worker"),
+            next_attempt_at=None,
+            started_at=func.coalesce(TASKS.c.started_at, bindparam("now")),
+        )
     )
-    .values(
-        status=TaskStatus.RUNNING.value,
-        updated_at=bindparam("now"),
-        attempts=TASKS.c.attempts + 1,
-        worker_name=bindparam("worker"),
-        next_attempt_at=None,
-        started_at=func.coalesce(TASKS.c.started_at, bindparam("now")),
-    )
-)
+
+
 _START_REASON = func.concat(
     "attempt ", literal_column("changed.attempts"), " on ", bindparam("worker")
 )
-START = with_transition(_START_CHANGE, TaskStatus.QUEUED.value, _START_REASON)
-COMPLETE = with_transition(
-    update(TASKS)  # type: ignore[arg-type]
-    .where(
-        TASKS.c.id == bindparam("tid"),
-        TASKS.c.status == TaskStatus.RUNNING.value,
-        TASKS.c.worker_name == bindparam("worker"),
-        # a cancel requested while the attempt ran wins over its result
-        TASKS.c.cancel_requested_at.is_(None),
+START = with_transition(
+    _start_change(TASKS.c.id == bindparam("tid")), TaskStatus.QUEUED.value, _START_REASON
+)
+
+# What a completion sets, per task (the worker's name is the batch's).
+_OUTCOME: dict[str, Any] = {
+    "tid": UUID(as_uuid=True),
+    "now": DateTime(timezone=True),
+    "result": JSONB(),
+    "in_tokens": Integer(),
+    "out_tokens": Integer(),
+    "cost": Float(),
+    "provider": String(),
+    "model": String(),
+    "latency": Float(),
+    "requests": JSONB(),
+    "history": JSONB(),
+}
+
+
+def _complete_change(v: dict[str, Any]) -> Any:
+    """RUNNING -> COMPLETED with the outcome `v` (bound parameters, or one row's columns of a
+    batch), only if the worker still owns the attempt."""
+    return (
+        update(TASKS)  # type: ignore[arg-type]
+        .where(
+            TASKS.c.id == v["tid"],
+            TASKS.c.status == TaskStatus.RUNNING.value,
+            TASKS.c.worker_name == bindparam("worker"),
+            # a cancel requested while the attempt ran wins over its result
+            TASKS.c.cancel_requested_at.is_(None),
+        )
+        .values(
+            status=TaskStatus.COMPLETED.value,
+            updated_at=v["now"],
+            completed_at=v["now"],
+            result=v["result"],
+            progress=100.0,
+            input_tokens=TASKS.c.input_tokens + v["in_tokens"],
+            output_tokens=TASKS.c.output_tokens + v["out_tokens"],
+            cost_usd=TASKS.c.cost_usd + v["cost"],
+            provider=func.coalesce(v["provider"], TASKS.c.provider),
+            model=func.coalesce(v["model"], TASKS.c.model),
+            latency_ms=func.coalesce(v["latency"], TASKS.c.latency_ms),
+            service_requests=TASKS.c.service_requests.op("||")(v["requests"]),
+            progress_history=TASKS.c.progress_history.op("||")(v["history"]),
+        )
     )
-    .values(
-        status=TaskStatus.COMPLETED.value,
-        updated_at=bindparam("now"),
-        completed_at=bindparam("now"),
-        result=bindparam("result", type_=JSONB),
-        progress=100.0,
-        input_tokens=TASKS.c.input_tokens + bindparam("in_tokens"),
-        output_tokens=TASKS.c.output_tokens + bindparam("out_tokens"),
-        cost_usd=TASKS.c.cost_usd + bindparam("cost"),
-        provider=func.coalesce(bindparam("provider", type_=String), TASKS.c.provider),
-        model=func.coalesce(bindparam("model", type_=String), TASKS.c.model),
-        latency_ms=func.coalesce(bindparam("latency", type_=Float), TASKS.c.latency_ms),
-        service_requests=TASKS.c.service_requests.op("||")(bindparam("requests", type_=JSONB)),
-        progress_history=TASKS.c.progress_history.op("||")(bindparam("history", type_=JSONB)),
-    ),
+
+
+COMPLETE = with_transition(
+    _complete_change({name: bindparam(name, type_=t) for name, t in _OUTCOME.items()}),
     TaskStatus.RUNNING.value,
     literal("completed"),
 )
@@ -147,11 +185,36 @@ def raw(statement: Any) -> Raw:
     return Raw(compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
-# START for a task outside any workflow (a workflow step's start is one of its workflow's
-# reactions) and COMPLETE, for attempt_writes: the very statements above, one source of truth.
+# The worker's hot path (attempt_writes): the very statements above, one source of truth, for
+# tasks outside any workflow (a workflow step's start is one of its workflow's reactions), and
+# for many tasks at once: the attempts one worker process starts or completes together are
+# written by one statement (group commit). A batch's ids travel as one array and its outcomes
+# as one JSON document, so the statement text never changes (prepared once).
+_PLAIN = TASKS.c.workflow_id.is_(None)
 RAW_START_PLAIN = raw(
     with_transition(
-        _START_CHANGE.where(TASKS.c.workflow_id.is_(None)), TaskStatus.QUEUED.value, _START_REASON
+        _start_change(and_(TASKS.c.id == bindparam("tid"), _PLAIN)),
+        TaskStatus.QUEUED.value,
+        _START_REASON,
+    )
+)
+RAW_START_MANY = raw(
+    with_transition(
+        _start_change(and_(TASKS.c.id == any_(bindparam("tids", type_=ARRAY(UUID))), _PLAIN)),
+        TaskStatus.QUEUED.value,
+        _START_REASON,
     )
 )
 RAW_COMPLETE = raw(COMPLETE)
+_OUTCOMES = (
+    func.jsonb_to_recordset(bindparam("outcomes", type_=JSONB))
+    .table_valued(*(column(name, t) for name, t in _OUTCOME.items()))
+    .render_derived(name="outcome", with_types=True)
+)
+RAW_COMPLETE_MANY = raw(
+    with_transition(
+        _complete_change({name: _OUTCOMES.c[name] for name in _OUTCOME}),
+        TaskStatus.RUNNING.value,
+        literal("completed"),
+    )
+)

@@ -130,11 +130,29 @@ async def submit_task(
     *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
 ) -> Task:
     """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
-    task = _new_task(spec, defaults, utcnow())
-    await session.execute(task_statements.SUBMIT, _row(task))
-    effects.record(session, effects.Enqueue.of(task))
-    _changed(session, task)
+    task = new_task(spec, defaults)
+    await store_tasks(session=session, made=[task])
     return task
+
+
+def new_task(spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
+    """The task `spec` describes, validated (a DomainError says why not), not yet stored."""
+    return _new_task(spec, defaults, utcnow())
+
+
+async def store_tasks(*, session: AsyncSession, made: Sequence[Task]) -> None:
+    """Write new tasks QUEUED, each with its `submitted` transition, in one statement; their
+    Enqueue effects go out (one Redis pipeline) after the caller's commit."""
+    if len(made) == 1:
+        await session.execute(task_statements.SUBMIT, _row(made[0]))
+    elif made:
+        await session.execute(
+            task_statements.SUBMIT_MANY,
+            task_statements.submit_many_params([_row(t) for t in made]),
+        )
+    for task in made:
+        effects.record(session, effects.Enqueue.of(task))
+        _changed(session, task)
 
 
 MAX_BATCH = 1000
@@ -191,14 +209,7 @@ async def submit_tasks(
             errors.append(ItemError(i, exc.field, exc.code, exc.message))
     if errors and not partial:
         raise BatchRefused(errors)
-    if made:
-        await session.execute(
-            task_statements.SUBMIT_MANY,
-            task_statements.submit_many_params([_row(t) for t in made]),
-        )
-    for task in made:
-        effects.record(session, effects.Enqueue.of(task))
-        _changed(session, task)
+    await store_tasks(session=session, made=made)
     return made, errors
 
 

@@ -1,0 +1,130 @@
+"""arq's Worker, taking jobs our way: ready jobs are claimed in one Redis round trip (a script
+that skips jobs other workers run), and a worker is woken the moment one of its process's
+slots frees instead of at its next poll.
+
+Why: arq reads a batch of job ids and starts them one by one, each with its own WATCH/MULTI
+round trip, waiting for a free slot between them. Running jobs stay at the head of the queue
+until they finish, so a batch sized to the concurrency (which keeps priorities fresh) showed a
+second worker only jobs the first was running: it never ran any. A bigger batch makes the first
+worker hold ids it cannot start yet (a later high-priority job waits behind them). Claiming
+only as many jobs as there are free slots, from as deep into the queue as needed, gives both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from typing import Any
+
+from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
+from arq.worker import Worker
+
+# Walks the ready jobs in score order (priority, then age) and claims up to ARGV[2] of them by
+# setting the same in-progress key arq's own start sets (so arq's run/finish/abort and any
+# plain arq worker agree on who runs what). ARGV[3] bounds the walk: about that many ids at
+# most are looked at per call, running ones included, read a chunk at a time.
+_CLAIM = """
+local want, depth, chunk = tonumber(ARGV[2]), tonumber(ARGV[3]), 64
+local claimed, offset = {}, 0
+while offset < depth do
+  local ids = redis.call(
+    'zrangebyscore', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', offset, chunk)
+  for i = 1, #ids, 2 do
+    if redis.call('set', ARGV[5] .. ids[i], '1', 'NX', 'PX', ARGV[4]) then
+      claimed[#claimed + 1] = ids[i]
+      claimed[#claimed + 1] = ids[i + 1]
+      if #claimed >= 2 * want then return claimed end
+    end
+  end
+  if #ids < 2 * chunk then return claimed end
+  offset = offset + chunk
+end
+return claimed
+"""
+
+
+class Slots(asyncio.BoundedSemaphore):
+    """The process's concurrency limit, shared by its per-queue workers; wakes all of them when
+    a slot frees (any of them may have a job for it)."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self._capacity = value
+        self._wakers: list[asyncio.Event] = []
+
+    @property
+    def free(self) -> int:
+        return self._capacity - self.running
+
+    @property
+    def running(self) -> int:
+        return self._capacity - self._value
+
+    def waker(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._wakers.append(event)
+        return event
+
+    def release(self) -> None:
+        super().release()
+        for event in self._wakers:
+            event.set()
+
+
+class Consumer(Worker):
+    """One queue's consumer. `scan_depth` bounds how many ready ids one claim looks at: jobs
+    other workers run sit at the head of the queue, so it must exceed the number of jobs all
+    workers on the queue run at once."""
+
+    def __init__(self, *args: Any, slots: Slots, scan_depth: int, wait_s: float, **kwargs: Any):
+        # arq's own loop must not sleep between iterations: ours waits for a slot or a tick
+        super().__init__(*args, poll_delay=0, **kwargs)
+        self.sem = slots
+        self.slots = slots
+        self.scan_depth = scan_depth
+        self.wait_s = wait_s
+        self._wake = slots.waker()
+        self._claim = self.pool.register_script(_CLAIM)
+        # the last claim found fewer ready jobs than it had slots for: wait for a tick
+        self._drained = False
+
+    async def _poll_iteration(self) -> None:
+        # wait for a slot to free or a tick to pass (new jobs are found by the tick)
+        if self.slots.free == 0 or self.job_counter >= self.max_jobs or self._drained:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.wait_s)
+        self._wake.clear()
+        await self._claim_and_start()
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, t in list(self.tasks.items()):
+            if t.done():
+                del self.tasks[job_id]
+                t.result()  # errors in arq's run_job propagate, as in arq's own loop
+        await self.heart_beat()
+
+    async def _claim_and_start(self) -> None:
+        want = min(self.slots.free, self.max_jobs - self.job_counter)
+        if want <= 0 or not self.allow_pick_jobs:
+            return
+        claimed = await self._claim(
+            keys=[self.queue_name],
+            args=[
+                timestamp_ms(),
+                want,
+                self.scan_depth,
+                int(self.in_progress_timeout_s * 1000),
+                in_progress_key_prefix,
+            ],
+        )
+        self._drained = len(claimed) < 2 * want
+        for i in range(0, len(claimed), 2):
+            job_id = claimed[i].decode() if isinstance(claimed[i], bytes) else str(claimed[i])
+            score = int(float(claimed[i + 1]))
+            # a slot is free (counted above, nothing else ran in between): this never waits
+            await self.sem.acquire()
+            self.job_counter += 1
+            task = self.loop.create_task(self.run_job(job_id, score))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
