@@ -11,7 +11,7 @@ from app.db.models import Task
 from app.services.audit import evaluations
 from app.services.errors import NotFound
 from app.services.tasks import Usage
-from app.uow import read_only, unit_of_work
+from app.uow import read_only
 from workers.context import WorkerState
 from workers.jobs import log_line, progress_line
 from workers.pipeline.models import guarded
@@ -73,7 +73,7 @@ async def ai_processing(task: Task, state: WorkerState) -> tuple[Any, Usage]:
         except NotFound:
             missing.append(event_id)
             continue
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
+        async with state.unit_of_work() as session:
             await evaluations.store(
                 session,
                 event=event,

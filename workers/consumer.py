@@ -88,6 +88,7 @@ class Consumer(Worker):
         self._claim = self.pool.register_script(_CLAIM)
         # the last claim found fewer ready jobs than it had slots for: wait for a tick
         self._drained = False
+        self._aborts_checked = 0.0
 
     async def _poll_iteration(self) -> None:
         # wait for a slot to free or a tick to pass (new jobs are found by the tick)
@@ -96,7 +97,11 @@ class Consumer(Worker):
                 await asyncio.wait_for(self._wake.wait(), self.wait_s)
         self._wake.clear()
         await self._claim_and_start()
-        if self.allow_abort_jobs:
+        # arq looks for abort requests on every iteration; ours run once per freed slot, so
+        # that would be a round trip per job: look once per tick instead.
+        now = self.loop.time()
+        if self.allow_abort_jobs and now - self._aborts_checked >= self.wait_s:
+            self._aborts_checked = now
             await self._cancel_aborted_jobs()
         for job_id, t in list(self.tasks.items()):
             if t.done():

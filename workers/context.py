@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.services.backoff import BackoffPolicy
 from app.services.heartbeats import WorkerBeat
+from app.uow import unit_of_work
 from workers.pipeline.models import PipelineModels
 from workers.providers import Provider
 from workers.writes import AttemptWrites
@@ -82,6 +85,14 @@ class WorkerState:
     @property
     def name(self) -> str:
         return self.beat.name
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work whose events follow those the attempt writes have yet to publish
+        (see workers/writes.py): a task's progress or retry never overtakes its RUNNING."""
+        await self.writes.published.barrier()
+        async with unit_of_work(self.sessionmaker, self.redis) as session:
+            yield session
 
 
 def state_of(ctx: dict[str, Any]) -> WorkerState:

@@ -11,7 +11,6 @@ from app.db.models import Task
 from app.services import tasks
 from app.services.pricing import cost_usd
 from app.services.tasks import Usage
-from app.uow import unit_of_work
 from workers import audit, jobs
 from workers.context import WorkerState
 from workers.pipeline import handlers as pipeline
@@ -84,7 +83,7 @@ async def echo(task: Task, state: WorkerState) -> tuple[Any, Usage]:
 async def report_progress(
     state: WorkerState, task: Task, progress: float, message: str | None = None
 ) -> None:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+    async with state.unit_of_work() as session:
         await tasks.set_progress(
             session=session,
             task_id=task.id,

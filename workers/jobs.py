@@ -12,17 +12,17 @@ from app.services.jobs import cleanup as retention
 from app.services.jobs import exports as job_exports
 from app.services.monitoring import exports as metric_exports
 from app.services.tasks import Usage
-from app.uow import read_only, unit_of_work
+from app.uow import read_only
 from workers.context import WorkerState
 
 
 async def log_line(state: WorkerState, task: Task, message: str, level: str = "info") -> None:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+    async with state.unit_of_work() as session:
         await tasks.append_log(session=session, task_id=task.id, message=message, level=level)
 
 
 async def progress_line(state: WorkerState, task: Task, value: float, message: str) -> None:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+    async with state.unit_of_work() as session:
         await tasks.set_progress(
             session=session,
             task_id=task.id,

@@ -166,6 +166,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
 
 
 async def close_state(state: WorkerState) -> None:
+    await state.writes.published.aclose()
     await state.provider.aclose()
     await state.models.aclose()
     await state.http.aclose()

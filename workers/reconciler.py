@@ -129,7 +129,7 @@ class Reconciler:
 
     async def _resume(self, task_id: str, worker: str, why: str) -> int:
         state = self.state
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
+        async with state.unit_of_work() as session:
             task = await tasks.get_task(
                 session=session, task_id=uuid.UUID(task_id), for_update=True
             )

@@ -20,7 +20,6 @@ from app.db.models import Task
 from app.services import attempt_writes, semaphore, tasks
 from app.services.lifecycle import FINISHED, TaskStatus
 from app.services.pipeline.breakers import CircuitOpen
-from app.uow import unit_of_work
 from workers.context import WorkerState, state_of
 from workers.handlers import HANDLERS
 from workers.providers import ProviderError
@@ -114,7 +113,7 @@ async def _run(state: WorkerState, task_id: str) -> float | None:
         started = await state.writes.starts(tid)
         if started is not None:
             return started
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
+        async with state.unit_of_work() as session:
             return await tasks.start_attempt(session=session, task_id=tid, worker_name=state.name)
 
     task = await _persist(start)
@@ -154,7 +153,7 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
     async def complete() -> Task | None:
         if attempt_writes.is_plain(task):
             return await state.writes.completions(attempt_writes.Outcome(task, result, usage))
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
+        async with state.unit_of_work() as session:
             return await tasks.complete_attempt(
                 session=session,
                 task_id=task.id,
@@ -175,7 +174,7 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
 
 
 async def _acknowledge_cancel(state: WorkerState, task: Task) -> None:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+    async with state.unit_of_work() as session:
         current = await _still_mine(session, state, task)
         if current is not None and current.cancel_requested_at is not None:
             await tasks.acknowledge_cancel(
@@ -185,7 +184,7 @@ async def _acknowledge_cancel(state: WorkerState, task: Task) -> None:
 
 async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool) -> float | None:
     async def record() -> tuple[bool, float | None]:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
+        async with state.unit_of_work() as session:
             current = await _still_mine(session, state, task)
             if current is None:
                 return False, None
@@ -206,7 +205,7 @@ async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool
 
 async def _postponed(state: WorkerState, task: Task, exc: CircuitOpen) -> float | None:
     async def record() -> float | None:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
+        async with state.unit_of_work() as session:
             current = await _still_mine(session, state, task)
             if current is None:
                 return None
@@ -220,7 +219,7 @@ async def _postponed(state: WorkerState, task: Task, exc: CircuitOpen) -> float 
 
 async def _interrupted(state: WorkerState, task: Task) -> None:
     """Cancelled under us: an operator's cancel (acknowledge it) or a shutdown (requeue)."""
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+    async with state.unit_of_work() as session:
         current = await _still_mine(session, state, task)
         if current is None:
             return

@@ -1,10 +1,16 @@
 """The attempt writes of one worker process, group-committed: the plain tasks whose attempts
-start (or complete) at about the same time are written by one statement, and their events go
-out in one Redis pipeline after it (see app/group_commit.py and attempt_writes)."""
+start (or complete) at about the same time are written by one statement (see
+app/group_commit.py and attempt_writes), and their events are published after it, in order,
+by one background publisher, so an attempt does not wait for Redis between its writes."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections import deque
+from collections.abc import Sequence
+from contextlib import suppress
 
 import asyncpg
 from arq.connections import ArqRedis
@@ -14,6 +20,62 @@ from app.db.models import Task
 from app.group_commit import GroupCommit
 from app.services import attempt_writes
 from app.services.attempt_writes import Outcome, Written
+from app.services.effects import Effect
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Carries out committed writes' effects (task events) in the order they were committed,
+    as many at a time as have gathered, in one Redis pipeline. At most `bound` wait; a writer
+    finding it full waits for room. A process that dies loses what had not gone out, as it
+    would between a commit and its own publish: the rows are the truth, events are news."""
+
+    def __init__(self, redis: ArqRedis, *, bound: int = 10_000) -> None:
+        self._redis = redis
+        self._bound = bound
+        self._pending: deque[Effect] = deque()
+        self._room = asyncio.Condition()
+        self._flusher: asyncio.Task[None] | None = None
+        self._put = 0  # effects put so far
+        self._done = 0  # effects carried out so far
+
+    async def put(self, effects: Sequence[Effect]) -> None:
+        if not effects:
+            return
+        async with self._room:
+            await self._room.wait_for(lambda: len(self._pending) < self._bound)
+        self._pending.extend(effects)
+        self._put += len(effects)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(len(self._pending), 1000))]
+                await dispatch.carry_out(self._redis, batch)  # logs, never raises, on Redis errors
+                self._done += len(batch)
+                async with self._room:
+                    self._room.notify_all()
+        finally:
+            self._flusher = None
+
+    async def barrier(self) -> None:
+        """Return once every effect put before this call has been carried out: a write made
+        outside this publisher (a unit of work) must not overtake the events of the writes
+        before it (a retry's QUEUED published ahead of its attempt's RUNNING)."""
+        target = self._put
+        if self._done >= target:
+            return
+        async with self._room:
+            await self._room.wait_for(lambda: self._done >= target)
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Let what is pending go out (within `timeout`)."""
+        if self._flusher is not None:
+            with suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
 
 
 class AttemptWrites:
@@ -21,6 +83,7 @@ class AttemptWrites:
         self._raw = raw
         self._redis = redis
         self._worker = worker_name
+        self.published = Publisher(redis)
         self.starts: GroupCommit[uuid.UUID, Task | None] = GroupCommit(self._start, max_batch=batch)
         self.completions: GroupCommit[Outcome, Task | None] = GroupCommit(
             self._complete, max_batch=batch
@@ -41,5 +104,5 @@ class AttemptWrites:
     async def _carried_out(
         self, ids: list[uuid.UUID], written: dict[uuid.UUID, Written]
     ) -> list[Task | None]:
-        await dispatch.carry_out(self._redis, [e for w in written.values() for e in w.effects])
+        await self.published.put([e for w in written.values() for e in w.effects])
         return [w.task if (w := written.get(i)) is not None else None for i in ids]
