@@ -1,8 +1,9 @@
 """Task throughput: bare arq running a no-op job versus opsgraph end to end (submit ->
 simulated provider with zero latency -> COMPLETED in PostgreSQL), same machine, same run.
 
-Both sides use the same Redis, the same concurrency and in-process arq workers in burst mode,
-and are timed from the first submission to the last completion. The LLM semaphore admits as
+Both sides use the same Redis, the same concurrency, in-process arq workers in burst mode and
+the event loop a worker process runs on (uvloop, see app/cli.run_loop), and are timed from
+the first submission to the last completion. The LLM semaphore admits as
 many calls as the concurrency, so it does not cap the run. Uses the test stores
 (OPSGRAPH_TEST_DATABASE_URL / OPSGRAPH_TEST_REDIS_URL, or embedded servers).
 
@@ -29,6 +30,7 @@ from arq.worker import Worker
 from sqlalchemy import func as sqlfunc
 from sqlalchemy import select, text
 
+from app.cli import run_loop
 from app.config import Settings
 from app.db.models import Task
 from app.services import task_specs
@@ -115,7 +117,7 @@ async def _drain(settings: Settings, n: int, concurrency: int, name: str) -> Non
 
 
 def _worker_process(settings: Settings, n: int, concurrency: int, name: str) -> None:
-    asyncio.run(_drain(settings, n, concurrency, name))
+    run_loop(_drain(settings, n, concurrency, name))
 
 
 async def opsgraph_processes(settings: Settings, n: int, concurrency: int, k: int) -> float:
@@ -169,10 +171,10 @@ def main(n: int, concurrency: int, processes: int = 1) -> dict[str, Any]:
                 worker_name="bench-worker",
                 llm_max_concurrent=concurrency,
             )
-            arq_s = asyncio.run(bare_arq(stores.redis_url, n, concurrency))
-            ops_s = asyncio.run(opsgraph(settings, n, concurrency))
+            arq_s = run_loop(bare_arq(stores.redis_url, n, concurrency))
+            ops_s = run_loop(opsgraph(settings, n, concurrency))
             multi_s = (
-                asyncio.run(opsgraph_processes(settings, n, concurrency, processes))
+                run_loop(opsgraph_processes(settings, n, concurrency, processes))
                 if processes > 1
                 else None
             )

@@ -9,14 +9,17 @@ one Lua script, atomic across processes, on one clock: Redis's own (`TIME`), nev
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 PREFIX = "opsgraph:sem:"
 HOLDERS = PREFIX + "holders"  # zset lease -> expiry ms
@@ -246,12 +249,16 @@ async def slot(
     priority: int,
     name: str | None = None,
     max_wait: float | None = None,
+    detach_release: bool = False,
 ) -> AsyncIterator[float]:
     """Wait for a slot, hold it (renewing the lease) while the body runs, then give it back.
     Yields the seconds waited. Each call holds its own lease (`name` is only a readable
     prefix), so two runs of one task never share a slot. Waiting longer than `max_wait`
     raises SlotWaitExpired; a lease that could not be renewed in time cancels the body and
-    raises LeaseLost. Cancellation while waiting or holding releases cleanly."""
+    raises LeaseLost. Cancellation while waiting or holding releases cleanly.
+    `detach_release`: the release is sent when the body ends but its reply is not waited
+    for (the holder has nothing left to do with the slot; a worker's job ends a round trip
+    sooner). A release that fails leaves the lease to expire, as a crashed holder's does."""
     lease = f"{name}:{uuid.uuid4().hex[:12]}" if name else str(uuid.uuid4())
     cls = config.priority_class(priority)
     deadline = None if max_wait is None else time.monotonic() + max_wait
@@ -279,7 +286,26 @@ async def slot(
             with suppress(asyncio.CancelledError):
                 await renewer
     finally:
-        await asyncio.shield(release(redis, config, lease))
+        if detach_release:
+            _detach(release(redis, config, lease))
+        else:
+            await asyncio.shield(release(redis, config, lease))
+
+
+# Releases under way in the background (at most one per holder): referenced until done.
+_detached: set[asyncio.Task[None]] = set()
+
+
+def _detach(releasing: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(releasing)
+    _detached.add(task)
+    task.add_done_callback(_released)
+
+
+def _released(task: asyncio.Task[None]) -> None:
+    _detached.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("releasing an LLM slot failed (its lease will expire): %s", task.exception())
 
 
 async def _keep_renewed(
