@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from app import clock
 from app.config import Settings, get_settings
+from app.gql.direct import DirectSockets
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
 from app.hygiene import InputHygiene
@@ -115,4 +116,5 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         # answered in JSON, like every other 404
         exception_handlers={404: not_found},
     )
-    return BodySizeLimit(app, max_bytes=settings.max_body_bytes)
+    # outermost: websocket connections' own send is visible only here (see app/gql/direct.py)
+    return DirectSockets(BodySizeLimit(app, max_bytes=settings.max_body_bytes))

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.auth import Forbidden, Permission, Unauthenticated
+from app.gql import fanout
 from app.services import counters, semaphore, stats
 from app.state import AppState
 from app.uow import read_only
@@ -116,4 +117,12 @@ async def _exposition(state: AppState) -> bytes:
     Gauge(
         "opsgraph_process_events_dropped", "Events dropped from full buffers", registry=registry
     ).set(broker.dropped)
+    delivered = Gauge(
+        "opsgraph_process_subscription_results",
+        "Shared subscription results delivered by this process (all time), by path",
+        ["path"],
+        registry=registry,
+    )
+    delivered.labels(path="direct").set(fanout.FIGURES.direct)
+    delivered.labels(path="queued").set(fanout.FIGURES.queued)
     return bytes(generate_latest(registry))

@@ -280,6 +280,32 @@ async def test_shared_subscription_survives_a_subscriber_leaving(admin: GraphQLC
         assert (await newcomer.next())["taskUpdated"]["id"] == third["submitTask"]["task"]["id"]
 
 
+def _delivered(metrics: str, path: str) -> float:
+    line = f'opsgraph_process_subscription_results{{path="{path}"}} '
+    return float(next(x for x in metrics.splitlines() if x.startswith(line)).split()[-1])
+
+
+async def test_shared_results_are_written_straight_to_each_socket(admin: GraphQLClient) -> None:
+    before = _delivered((await admin.http.get("/metrics")).text, "direct")
+    # three identical subscribers, each on its own websocket
+    async with (
+        admin.subscribe("TaskUpdated", queue="parked") as a,
+        admin.subscribe("TaskUpdated", queue="parked") as b,
+        admin.subscribe("TaskUpdated", queue="parked") as c,
+    ):
+        ids = []
+        for _ in range(2):
+            done = await admin.data("SubmitTask", input=echo_input(queue="parked"))
+            ids.append(done["submitTask"]["task"]["id"])
+        # each gets both results, whole and in order (its client checks every frame)
+        for feed in (a, b, c):
+            got = [(await feed.next())["taskUpdated"] for _ in ids]
+            assert [t["id"] for t in got] == ids and {t["status"] for t in got} == {"QUEUED"}
+    # and the API process framed them once each and wrote them to the sockets directly
+    after = _delivered((await admin.http.get("/metrics")).text, "direct")
+    assert after - before >= 6
+
+
 async def test_shared_snapshot_subscriptions_start_with_current_state(
     admin: GraphQLClient,
 ) -> None:

@@ -1,8 +1,9 @@
 """Shared execution of identical subscriptions.
 
 Subscribers with the same document, variables, role and tenant would receive the very same
-results, so the operation runs once per process and its results fan out to each subscriber's
-bounded buffer (the oldest result is dropped when a client falls behind).
+results, so the operation runs once per process and its results fan out to each subscriber:
+framed once and written straight to the sockets that can take them (see direct.py), else
+through the subscriber's bounded buffer (the oldest dropped when a client falls behind).
 
 Two kinds: event streams (`taskUpdated` by queue or status) deliver what happens after one
 subscribes; snapshot streams (`taskUpdated(id)`, `queueStats`, `llmStats`, `workflowUpdated`)
@@ -35,6 +36,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.gql.context import Context
+from app.gql.direct import DirectSocket, text_frame
 from app.gql.hygiene import variable_problem
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,22 @@ def share_key(
     return (query, encoded, operation, principal.role, principal.tenant_id), snapshot
 
 
+def payload_json(result: Any) -> str | None:
+    """A result's `next` payload as JSON text, or None when it goes the ordinary way (a result
+    with errors is formatted by Strawberry)."""
+    if not isinstance(result, ExecutionResult) or result.errors:
+        return None
+    payload: dict[str, Any] = {"data": result.data}
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def next_text(op_id: str, payload: str) -> str:
+    """graphql-transport-ws's `next` message around an encoded payload."""
+    return f'{{"id":{json.dumps(op_id)},"type":"next","payload":{payload}}}'
+
+
 class _Subscriber:
     def __init__(self, maxsize: int) -> None:
         self.items: deque[Any] = deque()
@@ -114,13 +132,73 @@ class _Subscriber:
         return self.items.popleft()
 
 
+@dataclass
+class Figures:
+    """This process's shared-subscription deliveries, for /metrics."""
+
+    direct: int = 0  # results written straight to a socket
+    queued: int = 0  # results that went through a subscriber's buffer
+
+
+FIGURES = Figures()
+
+
+class _Direct(_Subscriber):
+    """A subscriber whose results are written straight to its socket (see direct.py) while it
+    keeps up; what cannot be written now queues (bounded, as any subscriber's) and goes the
+    ordinary way, after which direct writes resume, in order."""
+
+    def __init__(
+        self, maxsize: int, socket: DirectSocket, op_id: str, alive: Callable[[], bool]
+    ) -> None:
+        super().__init__(maxsize)
+        self.socket = socket
+        self.op_id = op_id
+        self.alive = alive
+
+    def offer_framed(self, item: Any, frame: bytes | None) -> None:
+        if frame is not None and not self.items and self.alive() and self.socket.try_write(frame):
+            FIGURES.direct += 1
+            return
+        FIGURES.queued += 1
+        self.offer(item)
+
+
+class Frames:
+    """One result's frames, built once per operation id (most clients use the same ids)."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self._encoded = False
+        self._payload: str | None = None
+        self._frames: dict[str, bytes] = {}
+
+    def frame(self, op_id: str) -> bytes | None:
+        if not self._encoded:
+            self._payload, self._encoded = payload_json(self.result), True
+        if self._payload is None:
+            return None
+        frame = self._frames.get(op_id)
+        if frame is None:
+            frame = self._frames[op_id] = text_frame(next_text(op_id, self._payload))
+        return frame
+
+
+def _deliver(sub: _Subscriber, frames: Frames) -> None:
+    if isinstance(sub, _Direct):
+        sub.offer_framed(frames.result, frames.frame(sub.op_id))
+    else:
+        FIGURES.queued += 1
+        sub.offer(frames.result)
+
+
 class SharedStream:
     def __init__(self, buffer: int, *, replay: bool) -> None:
         self.subscribers: set[_Subscriber] = set()
         self.on_empty: Callable[[], None] = lambda: None
         self._buffer = buffer
         self._replay = replay
-        self._last: Any = None
+        self._last: Frames | None = None
         self._pump: asyncio.Task[None] | None = None
 
     def start(self, open_stream: Opener) -> None:
@@ -131,10 +209,11 @@ class SharedStream:
             source = await open_stream()
             async with aclosing(source):
                 async for result in source:
+                    frames = Frames(result)
                     if self._replay:
-                        self._last = result
+                        self._last = frames
                     for sub in list(self.subscribers):
-                        sub.offer(result)
+                        _deliver(sub, frames)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -144,11 +223,13 @@ class SharedStream:
             for sub in list(self.subscribers):
                 sub.offer(_END)
 
-    async def join(self) -> AsyncGenerator[Any, None]:
-        sub = _Subscriber(self._buffer)
+    def join(self) -> Joined:
+        return Joined(self)
+
+    async def iterate(self, sub: _Subscriber) -> AsyncGenerator[Any, None]:
         self.subscribers.add(sub)
         if self._last is not None:
-            sub.offer(self._last)  # a snapshot stream's latest result is the current state
+            _deliver(sub, self._last)  # a snapshot stream's latest result is the current state
         try:
             while True:
                 item = await sub.get()
@@ -162,6 +243,45 @@ class SharedStream:
                 self._pump.cancel()
                 with suppress(asyncio.CancelledError, Exception):
                     await self._pump
+
+    @property
+    def buffer(self) -> int:
+        return self._buffer
+
+
+class Joined:
+    """One subscriber of a shared stream. Strawberry's handler iterates it; ours, on a socket
+    that can be written directly, has it `deliver` instead (see view.py)."""
+
+    def __init__(self, shared: SharedStream) -> None:
+        self._shared = shared
+        self._items: AsyncGenerator[Any, None] | None = None
+
+    def __aiter__(self) -> Joined:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._items is None:
+            self._items = self._shared.iterate(_Subscriber(self._shared.buffer))
+        return await self._items.__anext__()
+
+    async def aclose(self) -> None:
+        if self._items is not None:
+            await self._items.aclose()
+
+    async def deliver(
+        self,
+        op_id: str,
+        socket: DirectSocket,
+        send_next: Callable[[Any], Awaitable[None]],
+        alive: Callable[[], bool],
+    ) -> None:
+        """Until the stream ends: results go straight to `socket`, and `send_next` sends what
+        could not go that way."""
+        sub = _Direct(self._shared.buffer, socket, op_id, alive)
+        self._items = self._shared.iterate(sub)
+        async for item in self._items:
+            await send_next(item)
 
 
 async def _refusal(error: GraphQLError) -> AsyncGenerator[Any, None]:
@@ -187,7 +307,7 @@ class SharingSchema(strawberry.Schema):
         operation_name: str | None = None,
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Iterable[StrawberryOperationType] | None = None,
-    ) -> AsyncGenerator[Any, None]:
+    ) -> AsyncGenerator[Any, None] | Joined:
         refused = variable_problem(variable_values or {})
         if refused is not None:
             return _refusal(refused)

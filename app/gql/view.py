@@ -20,10 +20,16 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 
 from app.auth import Principal, Unauthenticated
 from app.config import Settings
 from app.gql.context import Context
+from app.gql.direct import direct_socket
+from app.gql.fanout import Joined, next_text
 from app.state import AppState
 
 PRINCIPAL = "opsgraph.principal"
@@ -36,7 +42,29 @@ def app_state(scope: Scope) -> AppState:
     return state
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with shared subscriptions delivered straight to the socket when
+    it can take them (app/gql/fanout.py, app/gql/direct.py)."""
+
+    async def _send_result_stream(
+        self, operation: Operation[Context, None], result_source: Any
+    ) -> None:
+        request = self.context.request if isinstance(self.context, Context) else None
+        socket = direct_socket(request.scope) if request is not None else None
+        if isinstance(result_source, Joined) and socket is not None:
+
+            def alive() -> bool:
+                # a `complete` from the client ends the operation before its task stops
+                return self.operations.get(operation.id) is operation and not operation.completed
+
+            await result_source.deliver(operation.id, socket, operation.send_next, alive)
+            return
+        await super()._send_result_stream(operation, result_source)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     # Encoded `next` payloads by the identity of their (shared) data: a result fanned out to
     # many subscribers is serialised once. Bounded; holds references so identities stay valid.
     PAYLOAD_CACHE = 256
@@ -51,8 +79,7 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(data, dict) and data.get("type") == "next":
             payload = data.get("payload")
             if isinstance(payload, dict) and "errors" not in payload and "data" in payload:
-                body = self._payload_json(payload)
-                return f'{{"id":{json.dumps(data["id"])},"type":"next","payload":{body}}}'
+                return next_text(data["id"], self._payload_json(payload))
         return super().encode_json(data)
 
     def _payload_json(self, payload: dict[str, Any]) -> str:
