@@ -20,6 +20,8 @@ from app.submissions import Submissions
 class AppState:
     settings: Settings
     engine: AsyncEngine
+    # single-statement reads outside transactions (app/uow.read): lists' pages and counts
+    reads: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: ArqRedis
     broker: Broker
@@ -32,6 +34,12 @@ class AppState:
 async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterator[AppState]:
     """Open the clients; `listen` starts the process's event listener (subscriptions)."""
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    reads = make_engine(
+        settings.database_url,
+        pool_size=max(2, settings.db_pool_size // 2),
+        pre_ping=False,
+        autocommit=True,
+    )
     sessionmaker = make_sessionmaker(engine, settings.session_info())
     redis: ArqRedis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     broker = Broker(redis, buffer=settings.subscriber_buffer)
@@ -41,6 +49,7 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
         yield AppState(
             settings=settings,
             engine=engine,
+            reads=reads,
             sessionmaker=sessionmaker,
             redis=redis,
             broker=broker,
@@ -50,4 +59,5 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
     finally:
         await broker.stop()
         await redis.aclose()
+        await reads.dispose()
         await engine.dispose()

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from arq.connections import ArqRedis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import dispatch
 from app.services import effects, tasks, workflows
@@ -68,3 +70,21 @@ async def transaction(
     """A plain transaction for writes that carry no after-commit effects."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+T = TypeVar("T")
+
+
+async def read(engine: AsyncEngine, query: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """One read on a connection of the autocommit reads engine (no BEGIN/COMMIT, no pre-ping
+    round trip: a 50-row page costs its one statement). A connection PostgreSQL dropped meets
+    the read once; the read is simply run again on a fresh one."""
+    for attempt in (1, 2):
+        try:
+            async with engine.connect() as conn:
+                return await query(conn)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.info("a read met a dropped connection; reading again")
+    raise AssertionError("unreachable")

@@ -3,11 +3,12 @@ number of SQL statements (counted with a cursor listener, not trusted)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from app.auth import Principal
 from app.config import Settings
@@ -36,13 +37,15 @@ async def test_list_with_relations_costs_three_statements(state: AppState) -> No
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(state.engine.sync_engine, "before_cursor_execute", count)
+    for engine in (state.engine, state.reads):  # every statement, whichever pool runs it
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         schema = build_schema(state.settings)
         context = Context(state=state, principal=Principal(subject="t", role="viewer"))
         result = await schema.execute(operations()["TasksWithRelations"], context_value=context)
     finally:
-        event.remove(state.engine.sync_engine, "before_cursor_execute", count)
+        for engine in (state.engine, state.reads):
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert result.errors is None
     edges = result.data["tasks"]["edges"]  # type: ignore[index]
     assert len(edges) == 50
@@ -70,12 +73,14 @@ async def test_a_list_reads_only_the_columns_its_selection_needs(state: AppState
 
     async def run(query: str) -> dict[str, Any]:
         statements.clear()
-        event.listen(state.engine.sync_engine, "before_cursor_execute", capture)
+        for engine in (state.engine, state.reads):
+            event.listen(engine.sync_engine, "before_cursor_execute", capture)
         try:
             context = Context(state=state, principal=Principal(subject="t", role="viewer"))
             result = await schema.execute(query, context_value=context)
         finally:
-            event.remove(state.engine.sync_engine, "before_cursor_execute", capture)
+            for engine in (state.engine, state.reads):
+                event.remove(engine.sync_engine, "before_cursor_execute", capture)
         assert result.errors is None, result.errors
         assert len(statements) == 1, statements
         return result.data["tasks"]  # type: ignore[index,no-any-return]
@@ -95,3 +100,40 @@ async def test_a_list_reads_only_the_columns_its_selection_needs(state: AppState
     assert "tasks.input" in statements[0].split(" FROM ")[0]
     assert [e["node"]["id"] for e in whole["edges"]] == [e["node"]["id"] for e in lean["edges"]]
     assert whole["edges"][0]["node"]["input"]["blob"] == "x" * 10_000
+
+
+async def test_a_list_outside_transactions_survives_a_dropped_connection(
+    state: AppState,
+) -> None:
+    # given tasks, and the reads pool holding the connection a first list used
+    async with state.sessionmaker() as session, session.begin():
+        for i in range(3):
+            await tasks.submit_task(
+                session=session,
+                spec=task_specs.TaskSpec(task_type="echo", queue="parked", input={"i": i}),
+            )
+    async with state.reads.connect() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    # when PostgreSQL drops that connection (a restart, an idle timeout)
+    async with state.engine.begin() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    async with state.engine.connect() as admin:
+        for _ in range(100):
+            gone = (
+                await admin.execute(
+                    text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": pid},
+                )
+            ).scalar_one()
+            if gone:
+                break
+            await asyncio.sleep(0.05)
+    # then the next page is still answered (read again on a fresh connection), not an error
+    schema = build_schema(state.settings)
+    context = Context(state=state, principal=Principal(subject="t", role="viewer"))
+    result = await schema.execute(
+        "{ tasks(first: 5) { totalCount edges { node { id } } } }", context_value=context
+    )
+    assert result.errors is None, result.errors
+    assert result.data is not None and result.data["tasks"]["totalCount"] == 3
+    assert len(result.data["tasks"]["edges"]) == 3

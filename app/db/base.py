@@ -33,11 +33,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, pre_ping: bool = True, autocommit: bool = False
+) -> AsyncEngine:
     """`pre_ping` checks each connection on checkout (one round trip) so a request never meets
-    a connection PostgreSQL dropped; workers turn it off and retry their writes instead."""
+    a connection PostgreSQL dropped; workers turn it off and retry their writes instead.
+    `autocommit`: statements run outside any transaction (no BEGIN/COMMIT round trips), for
+    single-statement reads (app/uow.read)."""
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, **options
     )
 
 

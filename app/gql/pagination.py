@@ -22,15 +22,15 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gql.context import Info
 from app.services.errors import InvalidInput
 from app.services.paging import Keyset, Page, PageRequest
-from app.uow import read_only
+from app.uow import read, read_only
 
 N = TypeVar("N")
 R = TypeVar("R")
+T = TypeVar("T")
 
 DEFAULT_PAGE = 50
 _VERSION = "k1"
@@ -165,12 +165,15 @@ async def connection(
     order_by: str,
     descending: bool,
     scope: object,
-    rows: Callable[[AsyncSession, PageRequest], Awaitable[Page[R]]],
-    count: Callable[[AsyncSession], Awaitable[int]],
+    rows: Callable[[Any, PageRequest], Awaitable[Page[R]]],
+    count: Callable[[Any], Awaitable[int]],
     node: Callable[[R], N],
+    single_statement: bool = False,
 ) -> Connection[N]:
     """One page of a list: `rows` runs the service query for a typed page request, `count`
-    the total (only if selected), `node` shapes each row. `scope` is the service filter."""
+    the total (only if selected), `node` shapes each row. `scope` is the service filter.
+    They get a session, or with `single_statement` (services that read plain columns in one
+    statement) a connection of the autocommit reads engine: no transaction around them."""
     if window.first is not None and window.last is not None:
         raise _bad("pass either first or last, not both")
     tag = cursor_tag(name, order_by, descending, scope)
@@ -187,17 +190,22 @@ async def connection(
         before=decode_cursor(window.before, tag, "before") if window.before else None,
         from_end=from_end,
     )
-    sessionmaker = info.context.state.sessionmaker
+    state = info.context.state
+
+    async def run(query: Callable[[Any], Awaitable[T]]) -> T:
+        if single_statement:
+            return await read(state.reads, query)
+        async with read_only(state.sessionmaker) as session:
+            return await query(session)
+
     try:
-        async with read_only(sessionmaker) as session:
-            result = await rows(session, request)
+        result = await run(lambda reader: rows(reader, request))
     except InvalidInput as exc:
         raise _bad(exc.message) from None
     edges = [Edge(node=node(row), tag=tag, key=key) for row, key in result.rows]
 
     async def counter() -> int:
-        async with read_only(sessionmaker) as session:
-            return await count(session)
+        return await run(count)
 
     return Connection(
         edges=edges,

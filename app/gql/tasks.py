@@ -109,6 +109,7 @@ class TaskQueries:
             ),
             count=lambda s: tasks.count_tasks(session=s, filter=flt, tenant_id=tenant),
             node=lambda row: Task.of(row),
+            single_statement=True,  # lean columns, one statement each: no transaction
         )
 
 

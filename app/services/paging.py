@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.services.errors import InvalidInput
 
@@ -104,7 +104,7 @@ def _fits(column: Any, key: Keyset) -> bool:
 
 
 async def fetch_page(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     stmt: Select[Any],
     *,
     order_fields: Mapping[str, Any],
@@ -112,7 +112,8 @@ async def fetch_page(
     request: PageRequest,
     field: str = "sort_by",
 ) -> Page[Any]:
-    """Run `stmt` (a filtered select of one entity) as the page `request` asks for."""
+    """Run `stmt` (a filtered select of one entity, or of columns: those a plain connection
+    can run too) as the page `request` asks for."""
     column = order_fields.get(request.order_by)
     if column is None:
         raise InvalidInput(f"cannot sort by {request.order_by!r}", field=field)

@@ -20,7 +20,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
@@ -273,14 +273,15 @@ def _filtered(stmt: Select[Any], f: TaskFilter, tenant_id: str | None) -> Select
 
 async def list_tasks(
     *,
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     filter: TaskFilter,
     page: PageRequest,
     tenant_id: str | None = None,
     columns: Sequence[str] | None = None,
 ) -> Page[Any]:
     """Whole rows, or with `columns` lean rows of just those attributes (plain tuples with
-    attribute access, no ORM identity map: a read path that hydrates nothing it shows not)."""
+    attribute access, no ORM identity map: a read path that hydrates nothing it shows not;
+    a plain connection can run it then)."""
     entity: Any = select(Task) if columns is None else select(*(getattr(Task, c) for c in columns))
     return await fetch_page(
         session,
@@ -292,7 +293,7 @@ async def list_tasks(
 
 
 async def count_tasks(
-    *, session: AsyncSession, filter: TaskFilter, tenant_id: str | None = None
+    *, session: AsyncSession | AsyncConnection, filter: TaskFilter, tenant_id: str | None = None
 ) -> int:
     stmt = _filtered(select(func.count()).select_from(Task), filter, tenant_id)
     return int((await session.execute(stmt)).scalar_one())
