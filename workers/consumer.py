@@ -71,6 +71,12 @@ class Slots(asyncio.BoundedSemaphore):
         for event in self._wakers:
             event.set()
 
+    def unreserve(self, n: int) -> None:
+        """Give back slots taken for a claim that found fewer jobs, waking nobody: nothing
+        finished, and a wake would send the claimer straight back to an empty queue."""
+        for _ in range(n):
+            super().release()
+
 
 class Consumer(Worker):
     """One queue's consumer. `scan_depth` bounds how many ready ids one claim looks at: jobs
@@ -113,22 +119,30 @@ class Consumer(Worker):
         want = min(self.slots.free, self.max_jobs - self.job_counter)
         if want <= 0 or not self.allow_pick_jobs:
             return
-        claimed = await self._claim(
-            keys=[self.queue_name],
-            args=[
-                timestamp_ms(),
-                want,
-                self.scan_depth,
-                int(self.in_progress_timeout_s * 1000),
-                in_progress_key_prefix,
-            ],
-        )
+        # Take the slots before the claim's round trip, so that the process's other queues
+        # cannot take them meanwhile: a claimed job never waits for a slot. (They are free:
+        # acquiring them does not wait.)
+        for _ in range(want):
+            await self.sem.acquire()
+        try:
+            claimed = await self._claim(
+                keys=[self.queue_name],
+                args=[
+                    timestamp_ms(),
+                    want,
+                    self.scan_depth,
+                    int(self.in_progress_timeout_s * 1000),
+                    in_progress_key_prefix,
+                ],
+            )
+        except BaseException:
+            self.slots.unreserve(want)
+            raise
         self._drained = len(claimed) < 2 * want
+        self.slots.unreserve(want - len(claimed) // 2)
         for i in range(0, len(claimed), 2):
             job_id = claimed[i].decode() if isinstance(claimed[i], bytes) else str(claimed[i])
             score = int(float(claimed[i + 1]))
-            # a slot is free (counted above, nothing else ran in between): this never waits
-            await self.sem.acquire()
             self.job_counter += 1
             task = self.loop.create_task(self.run_job(job_id, score))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
