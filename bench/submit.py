@@ -41,7 +41,10 @@ async def rate(
         async def loop() -> None:
             nonlocal done
             while time.perf_counter() < deadline:
-                done += await call(http)
+                # awaited first: `done += await ...` reads `done` before the await and
+                # loses every increment another loop made meanwhile
+                units = await call(http)
+                done += units
 
         started = time.perf_counter()
         await asyncio.gather(*(loop() for _ in range(clients)))
