@@ -106,35 +106,51 @@ async def _completed(state: Any) -> int:
         )
 
 
-async def _drain(settings: Settings, n: int, concurrency: int, name: str) -> None:
-    """One worker process: burst workers on the queue until PostgreSQL says all are done."""
+async def _drain(
+    settings: Settings, n: int, concurrency: int, name: str, ready: Any, go: Any
+) -> None:
+    """One worker process: says it is ready (imports done, pools open), waits for the
+    submissions, then runs burst workers on the queue until PostgreSQL says all are done."""
     state = await build_state(
         settings.model_copy(update={"worker_name": name}), queues=["bench"], concurrency=concurrency
     )
+    ready.set()
+    await asyncio.to_thread(go.wait)
     while await _completed(state) < n:
         await asyncio.gather(*(w.main() for w in build_workers(state, burst=True)))
     await close_state(state)
 
 
-def _worker_process(settings: Settings, n: int, concurrency: int, name: str) -> None:
-    run_loop(_drain(settings, n, concurrency, name))
+def _worker_process(
+    settings: Settings, n: int, concurrency: int, name: str, ready: Any, go: Any
+) -> None:
+    run_loop(_drain(settings, n, concurrency, name, ready, go))
 
 
 async def opsgraph_processes(settings: Settings, n: int, concurrency: int, k: int) -> float:
-    """As `opsgraph`, with the work done by `k` worker processes."""
+    """As `opsgraph`, with the work done by `k` worker processes, started (and their start-up
+    paid) before the clock starts, as the in-process workers are."""
     state = await build_state(settings, queues=["bench"], concurrency=concurrency)
     await state.redis.flushdb()
     async with state.sessionmaker() as session, session.begin():
         await session.execute(text("TRUNCATE tasks, task_transitions, task_counters CASCADE"))
-    started = time.perf_counter()
-    await _submit_all(state, n)
     ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    readies = [ctx.Event() for _ in range(k)]
     procs = [
-        ctx.Process(target=_worker_process, args=(settings, n, concurrency, f"bench-{i}"))
+        ctx.Process(
+            target=_worker_process,
+            args=(settings, n, concurrency, f"bench-{i}", readies[i], go),
+        )
         for i in range(k)
     ]
     for p in procs:
         p.start()
+    for ready in readies:
+        assert await asyncio.to_thread(ready.wait, 120), "a worker process did not start"
+    started = time.perf_counter()
+    await _submit_all(state, n)
+    go.set()
     for p in procs:
         await asyncio.to_thread(p.join)
     elapsed = time.perf_counter() - started
