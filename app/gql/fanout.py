@@ -155,9 +155,17 @@ class _Direct(_Subscriber):
         self.socket = socket
         self.op_id = op_id
         self.alive = alive
+        # an earlier result is on its way the ordinary way: a direct write would overtake it
+        self.sending = False
 
     def offer_framed(self, item: Any, frame: bytes | None) -> None:
-        if frame is not None and not self.items and self.alive() and self.socket.try_write(frame):
+        if (
+            frame is not None
+            and not self.items
+            and not self.sending
+            and self.alive()
+            and self.socket.try_write(frame)
+        ):
             FIGURES.direct += 1
             return
         FIGURES.queued += 1
@@ -281,7 +289,11 @@ class Joined:
         sub = _Direct(self._shared.buffer, socket, op_id, alive)
         self._items = self._shared.iterate(sub)
         async for item in self._items:
-            await send_next(item)
+            sub.sending = True
+            try:
+                await send_next(item)
+            finally:
+                sub.sending = False
 
 
 async def _refusal(error: GraphQLError) -> AsyncGenerator[Any, None]:
