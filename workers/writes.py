@@ -54,7 +54,10 @@ class Publisher:
         try:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(len(self._pending), 1000))]
-                await dispatch.carry_out(self._redis, batch)  # logs, never raises, on Redis errors
+                try:
+                    await dispatch.carry_out(self._redis, batch)  # Redis errors: logged there
+                except Exception:  # anything else must not stall the writes waiting on us
+                    log.exception("%d task events were not published", len(batch))
                 self._done += len(batch)
                 async with self._room:
                     self._room.notify_all()
