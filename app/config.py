@@ -45,7 +45,11 @@ class Settings(BaseSettings):
         "", description="PostgreSQL URL (postgresql://...). Empty: `opsgraph dev` starts one."
     )
     redis_url: str = Field("", description="Redis URL (redis://...). Empty: dev starts one.")
-    db_pool_size: int = Field(10, description="SQLAlchemy pool size per process.")
+    db_pool_size: int = Field(
+        10,
+        description="SQLAlchemy pool size per process (an API process also keeps a second,"
+        " half-size pool of autocommit connections for single-statement list reads).",
+    )
     data_dir: Path = Field(Path(".opsgraph"), description="Folder for dev data (embedded servers).")
 
     # API
