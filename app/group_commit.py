@@ -35,7 +35,6 @@ class GroupCommit(Generic[R, A]):
         self._room = asyncio.Semaphore(max_waiting)
         self._waiting: list[tuple[R, asyncio.Future[A]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.batches = 0  # how many writes were made (for the benchmarks' figures)
 
     async def __call__(self, request: R) -> A:
         async with self._room:
@@ -67,7 +66,6 @@ class GroupCommit(Generic[R, A]):
             self._flusher = None
 
     async def _write_batch(self, batch: list[tuple[R, asyncio.Future[A]]]) -> None:
-        self.batches += 1
         try:
             answers = await self._write([r for r, _ in batch])
         except Exception as exc:

@@ -30,10 +30,6 @@ class Submissions:
         self._redis = redis
         self._group: GroupCommit[Task, Task] = GroupCommit(self._store, max_batch=batch)
 
-    @property
-    def batches(self) -> int:
-        return self._group.batches
-
     async def submit(self, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
         return await self.store(tasks.new_task(spec, defaults))  # bad input: its DomainError
 
