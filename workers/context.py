@@ -17,6 +17,7 @@ from app.config import Settings
 from app.services.backoff import BackoffPolicy
 from app.services.heartbeats import WorkerBeat
 from app.uow import unit_of_work
+from workers.llm_slots import BatchedCalls
 from workers.pipeline.models import PipelineModels
 from workers.providers import Provider
 from workers.writes import AttemptWrites
@@ -75,6 +76,8 @@ class WorkerState:
     models: PipelineModels
     # plain tasks' starts and completions, group-committed
     writes: AttemptWrites
+    # the LLM semaphore's acquires and releases, batched
+    llm_slots: BatchedCalls
     # ids of tasks this process is running right now
     running: set[str] = field(default_factory=set)
     # ids of tasks whose job this process holds while it waits for an LLM slot

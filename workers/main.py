@@ -25,6 +25,7 @@ from app.services.backoff import BackoffPolicy
 from workers.agent_report import report_forever
 from workers.consumer import Consumer, Slots
 from workers.context import WorkerState
+from workers.llm_slots import BatchedCalls
 from workers.monitoring import evaluate_forever
 from workers.pipeline.batcher import close_due_forever
 from workers.pipeline.models import make_models
@@ -100,6 +101,7 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
         sessionmaker=make_sessionmaker(engine, settings.session_info()),
         raw=raw,
         writes=AttemptWrites(raw, redis, name, batch=max(concurrency, 1)),
+        llm_slots=BatchedCalls(redis, settings.semaphore, batch=max(concurrency, 1)),
         redis=redis,
         provider=make_provider(settings),
         http=http,

@@ -53,6 +53,7 @@ async def _run_gated(state: WorkerState, task_id: str, priority: int) -> float |
             name=task_id,
             max_wait=settings.llm_slot_wait_max_seconds,
             detach_release=True,
+            calls=state.llm_slots,
         ):
             state.waiting.discard(task_id)
             return await _run(state, task_id)

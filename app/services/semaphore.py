@@ -12,10 +12,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -56,16 +56,18 @@ local function wake_next(holders, wait_high, wait_low, max_concurrent, reserved,
 end
 """
 
+# Admits (or puts in line) each waiter of ARGV[6..] (waiter, class pairs) in order, as if each
+# had called alone at the same instant: a process's waiters that ask at once share one call.
 _ACQUIRE = (
     _NOW
     + _WAKE_NEXT
     + """
 local holders, classes, wait_high = KEYS[1], KEYS[2], KEYS[3]
 local wait_low, alive, stats = KEYS[4], KEYS[5], KEYS[6]
-local waiter, class, now = ARGV[1], ARGV[2], now_ms()
-local lease_ms, alive_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
-local max_concurrent, reserved = tonumber(ARGV[5]), tonumber(ARGV[6])
-local wake_prefix = ARGV[7]
+local now = now_ms()
+local lease_ms, alive_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+local max_concurrent, reserved = tonumber(ARGV[3]), tonumber(ARGV[4])
+local wake_prefix = ARGV[5]
 
 -- expired leases give their slots back
 local expired = redis.call('zrangebyscore', holders, '-inf', now)
@@ -84,53 +86,61 @@ end
 -- what the workers enforce is what the stats report, whatever the reader's own settings
 redis.call('hset', stats, 'max_concurrent', max_concurrent, 'reserved', reserved)
 
-local queue = wait_low
-if class == 'high' then queue = wait_high end
-redis.call('zadd', queue, 'NX', now, waiter)
-redis.call('zadd', alive, now + alive_ms, waiter)
+local function try_admit(waiter, class)
+  local queue = wait_low
+  if class == 'high' then queue = wait_high end
+  redis.call('zadd', queue, 'NX', now, waiter)
+  redis.call('zadd', alive, now + alive_ms, waiter)
 
-local active = redis.call('zcard', holders)
-local first = redis.call('zrange', queue, 0, 0)[1]
-local admit = false
-if first == waiter then
-  if class == 'high' then
-    admit = active < max_concurrent
-  else
-    admit = active < (max_concurrent - reserved) and redis.call('zcard', wait_high) == 0
+  local active = redis.call('zcard', holders)
+  local first = redis.call('zrange', queue, 0, 0)[1]
+  local admit = false
+  if first == waiter then
+    if class == 'high' then
+      admit = active < max_concurrent
+    else
+      admit = active < (max_concurrent - reserved) and redis.call('zcard', wait_high) == 0
+    end
   end
-end
-if not admit then
-  if #expired > 0 or #gone > 0 then
-    wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
-  end
-  return -1
+  if not admit then return -1 end
+
+  local arrived = tonumber(redis.call('zscore', queue, waiter))
+  redis.call('zrem', queue, waiter)
+  redis.call('zrem', alive, waiter)
+  redis.call('del', wake_prefix .. waiter)
+  redis.call('zadd', holders, now + lease_ms, waiter)
+  redis.call('hset', classes, waiter, class)
+  redis.call('hincrby', stats, 'total_' .. class, 1)
+  redis.call('hincrbyfloat', stats, 'wait_ms_' .. class, now - arrived)
+  return now - arrived
 end
 
-local arrived = tonumber(redis.call('zscore', queue, waiter))
-redis.call('zrem', queue, waiter)
-redis.call('zrem', alive, waiter)
-redis.call('del', wake_prefix .. waiter)
-redis.call('zadd', holders, now + lease_ms, waiter)
-redis.call('hset', classes, waiter, class)
-redis.call('hincrby', stats, 'total_' .. class, 1)
-redis.call('hincrbyfloat', stats, 'wait_ms_' .. class, now - arrived)
--- more than one slot may be free: let the next in line try too
-wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
-return now - arrived
+local results, admitted = {}, false
+for i = 6, #ARGV, 2 do
+  results[#results + 1] = try_admit(ARGV[i], ARGV[i + 1])
+  admitted = admitted or results[#results] >= 0
+end
+-- more than one slot may be free (or was freed by expiry): let the next in line try too
+if admitted or #expired > 0 or #gone > 0 then
+  wake_next(holders, wait_high, wait_low, max_concurrent, reserved, wake_prefix)
+end
+return results
 """
 )
 
 _RELEASE = (
     _WAKE_NEXT
     + """
-local lease = ARGV[1]
-redis.call('zrem', KEYS[1], lease)
-redis.call('hdel', KEYS[2], lease)
-redis.call('zrem', KEYS[3], lease)
-redis.call('zrem', KEYS[4], lease)
-redis.call('zrem', KEYS[5], lease)
-redis.call('del', ARGV[4] .. lease)
-wake_next(KEYS[1], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+for i = 4, #ARGV do
+  local lease = ARGV[i]
+  redis.call('zrem', KEYS[1], lease)
+  redis.call('hdel', KEYS[2], lease)
+  redis.call('zrem', KEYS[3], lease)
+  redis.call('zrem', KEYS[4], lease)
+  redis.call('zrem', KEYS[5], lease)
+  redis.call('del', ARGV[3] .. lease)
+end
+wake_next(KEYS[1], KEYS[3], KEYS[4], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 return 1
 """
 )
@@ -209,31 +219,51 @@ class LeaseLost(Exception):
     longer than the lease): another holder may have the slot, so the call must stop."""
 
 
-async def try_acquire(
-    redis: Redis, config: SemaphoreConfig, *, waiter: str, priority_class: str
-) -> float | None:
-    """One attempt: the wait in seconds when admitted, None when not (the waiter stays in line)."""
-    result = await redis.register_script(_ACQUIRE)(
+async def try_acquire_many(
+    redis: Redis, config: SemaphoreConfig, waiters: Sequence[tuple[str, str]]
+) -> list[float | None]:
+    """One attempt for each (waiter, priority class), in order: the wait in seconds of each
+    admitted, None for each not (it stays in line)."""
+    results = await redis.register_script(_ACQUIRE)(
         keys=_KEYS,
         args=[
-            waiter,
-            priority_class,
             int(config.lease_ttl_seconds * 1000),
             int(config.waiter_ttl_seconds * 1000),
             config.max_concurrent,
             config.reserved_high_priority,
             WAKE,
+            *(part for waiter in waiters for part in waiter),
         ],
     )
-    waited = float(result)
-    return None if waited < 0 else waited / 1000
+    return [None if (waited := float(r)) < 0 else waited / 1000 for r in results]
 
 
-async def release(redis: Redis, config: SemaphoreConfig, lease: str) -> None:
+async def release_many(redis: Redis, config: SemaphoreConfig, leases: Sequence[str]) -> None:
     await redis.register_script(_RELEASE)(
         keys=_KEYS[:5],
-        args=[lease, config.max_concurrent, config.reserved_high_priority, WAKE],
+        args=[config.max_concurrent, config.reserved_high_priority, WAKE, *leases],
     )
+
+
+class Calls(Protocol):
+    """How a holder reaches the semaphore: `Direct` (a script call per request), or a worker
+    process's batching of the requests its holders make at once (workers/llm_slots.py)."""
+
+    async def try_acquire(self, waiter: str, priority_class: str) -> float | None: ...
+
+    async def release(self, lease: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Direct:
+    redis: Redis
+    config: SemaphoreConfig
+
+    async def try_acquire(self, waiter: str, priority_class: str) -> float | None:
+        return (await try_acquire_many(self.redis, self.config, [(waiter, priority_class)]))[0]
+
+    async def release(self, lease: str) -> None:
+        await release_many(self.redis, self.config, [lease])
 
 
 async def renew(redis: Redis, config: SemaphoreConfig, lease: str) -> bool:
@@ -250,6 +280,7 @@ async def slot(
     name: str | None = None,
     max_wait: float | None = None,
     detach_release: bool = False,
+    calls: Calls | None = None,
 ) -> AsyncIterator[float]:
     """Wait for a slot, hold it (renewing the lease) while the body runs, then give it back.
     Yields the seconds waited. Each call holds its own lease (`name` is only a readable
@@ -258,13 +289,15 @@ async def slot(
     raises LeaseLost. Cancellation while waiting or holding releases cleanly.
     `detach_release`: the release is sent when the body ends but its reply is not waited
     for (the holder has nothing left to do with the slot; a worker's job ends a round trip
-    sooner). A release that fails leaves the lease to expire, as a crashed holder's does."""
+    sooner). A release that fails leaves the lease to expire, as a crashed holder's does.
+    `calls`: how acquires and releases reach Redis (default: one script call each)."""
+    via = calls or Direct(redis, config)
     lease = f"{name}:{uuid.uuid4().hex[:12]}" if name else str(uuid.uuid4())
     cls = config.priority_class(priority)
     deadline = None if max_wait is None else time.monotonic() + max_wait
     try:
         while True:
-            waited = await try_acquire(redis, config, waiter=lease, priority_class=cls)
+            waited = await via.try_acquire(lease, cls)
             if waited is not None:
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -287,9 +320,9 @@ async def slot(
                 await renewer
     finally:
         if detach_release:
-            _detach(release(redis, config, lease))
+            _detach(via.release(lease))
         else:
-            await asyncio.shield(release(redis, config, lease))
+            await asyncio.shield(via.release(lease))
 
 
 # Releases under way in the background (at most one per holder): referenced until done.
