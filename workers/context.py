@@ -69,6 +69,8 @@ class WorkerState:
     # plain asyncpg connections for the attempt hot path (app/services/attempt_writes.py)
     raw: asyncpg.Pool
     redis: ArqRedis
+    # the same connections, for the consumers: their jobs' transactions merged
+    consumer_redis: ArqRedis
     provider: Provider
     http: httpx.AsyncClient
     beat: WorkerBeat

@@ -26,6 +26,7 @@ from workers.agent_report import report_forever
 from workers.consumer import Consumer, Slots
 from workers.context import WorkerState
 from workers.llm_slots import BatchedCalls
+from workers.merged_redis import MergedRedis
 from workers.monitoring import evaluate_forever
 from workers.pipeline.batcher import close_due_forever
 from workers.pipeline.models import make_models
@@ -103,6 +104,7 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
         writes=AttemptWrites(raw, redis, name, batch=max(concurrency, 1)),
         llm_slots=BatchedCalls(redis, settings.semaphore, batch=max(concurrency, 1)),
         redis=redis,
+        consumer_redis=MergedRedis(redis, batch=max(concurrency, 1)),
         provider=make_provider(settings),
         http=http,
         models=make_models(settings, redis, http),
@@ -151,7 +153,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
         w = Consumer(
             functions=functions,  # type: ignore[arg-type]
             queue_name=dispatch.queue_key(queue),
-            redis_pool=state.redis,
+            redis_pool=state.consumer_redis,
             ctx=ctx,
             max_jobs=state.beat.concurrency,
             slots=slots,

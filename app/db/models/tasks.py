@@ -80,7 +80,7 @@ class Task(Base):
     media: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     service_requests: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     # the workflow step this task runs, if any (no FK: a task row stands on its own)
-    workflow_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    workflow_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     workflow_step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
     __table_args__ = (
@@ -99,8 +99,17 @@ class Task(Base):
             "id",
             postgresql_where=text("dead_lettered"),
         ),
-        Index("ix_tasks_tenant_created", "origin_tenant_id", "created_at", "id"),
-        Index("ix_tasks_task_type", "task_type"),
+        # only rows that have a tenant (or a workflow): plain rows skip them (migration 0015)
+        Index(
+            "ix_tasks_tenant_created",
+            "origin_tenant_id",
+            "created_at",
+            "id",
+            postgresql_where=text("origin_tenant_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_tasks_workflow_id", "workflow_id", postgresql_where=text("workflow_id IS NOT NULL")
+        ),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),
         # queue figures: retries waiting out their backoff; drain estimates: the newest
         # completed and running LLM tasks of a queue (migration 0014)
