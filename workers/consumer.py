@@ -13,12 +13,15 @@ only as many jobs as there are free slots, from as deep into the queue as needed
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import suppress
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
+
+log = logging.getLogger(__name__)
 
 # Walks the ready jobs in score order (priority, then age) and claims up to ARGV[2] of them by
 # setting the same in-progress key arq's own start sets (so arq's run/finish/abort and any
@@ -81,7 +84,14 @@ class Slots(asyncio.BoundedSemaphore):
 class Consumer(Worker):
     """One queue's consumer. `scan_depth` bounds how many ready ids one claim looks at: jobs
     other workers run sit at the head of the queue, so it must exceed the number of jobs all
-    workers on the queue run at once."""
+    workers on the queue run at once.
+
+    A job's slot frees when its work is done, not when arq's clean-up transaction (its
+    in-progress key and queue entry, removed together) returns: until that lands the job is
+    still marked in progress, so no claim takes it again, and a process that dies before it
+    lands leaves what a crash after the work always left (the job runs again once its
+    in-progress key expires; the task's row, no longer QUEUED, makes that a no-op). At most
+    `max_jobs` clean-ups are under way; beyond that a job waits for its own."""
 
     def __init__(self, *args: Any, slots: Slots, scan_depth: int, wait_s: float, **kwargs: Any):
         # arq's own loop must not sleep between iterations: ours waits for a slot or a tick
@@ -95,6 +105,23 @@ class Consumer(Worker):
         # the last claim found fewer ready jobs than it had slots for: wait for a tick
         self._drained = False
         self._aborts_checked = 0.0
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    async def finish_job(self, job_id: str, *args: Any) -> None:
+        if len(self._finishing) >= self.max_jobs:
+            await super().finish_job(job_id, *args)
+            return
+        finishing = self.loop.create_task(self._finish_detached(job_id, *args))
+        self._finishing.add(finishing)
+        finishing.add_done_callback(self._finishing.discard)
+        # arq's close (and a burst worker's last wait) gathers `tasks`: it waits for these
+        self.tasks[f"{job_id}:finishing:{id(finishing)}"] = finishing
+
+    async def _finish_detached(self, job_id: str, *args: Any) -> None:
+        try:
+            await super().finish_job(job_id, *args)
+        except Exception as exc:  # the job runs again after its in-progress key expires
+            log.warning("finishing job %s in Redis failed: %s", job_id, exc)
 
     async def _poll_iteration(self) -> None:
         # wait for a slot to free or a tick to pass (new jobs are found by the tick)

@@ -65,6 +65,14 @@ async def make_raw_pool(engine: AsyncEngine, *, size: int) -> asyncpg.Pool:
     hot paths that run single prebuilt statements: no session, no BEGIN/COMMIT round trips."""
     _, params = engine.dialect.create_connect_args(engine.url)
     params.pop("prepared_statement_name_func", None)
-    pool = await asyncpg.create_pool(min_size=1, max_size=size, init=_json_codecs, **params)
+    pool = await asyncpg.create_pool(
+        min_size=1, max_size=size, init=_json_codecs, reset=_no_session_state, **params
+    )
     assert pool is not None
     return pool
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """asyncpg's default reset on release is a round trip (UNLISTEN, RESET ALL, CLOSE ALL,
+    advisory unlock) after every statement; this pool's users run single statements and
+    leave no session state. A transaction left open is still rolled back by asyncpg."""
