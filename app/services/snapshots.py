@@ -20,12 +20,23 @@ _DATETIMES = (
 )
 _COLUMNS = [c.key for c in Task.__mapper__.column_attrs]
 _UUIDS = ("id", "workflow_id", "workflow_step_id")
+_NEW_TASK = Task.__mapper__.class_manager.new_instance
+
+
+def detached_task(values: dict[str, Any]) -> Task:
+    """A Task holding `values` (by attribute name) as a loaded row holds them, built without
+    the ORM's per-attribute change tracking (a twentieth of its cost). Only for rows written
+    and read by statements: the ORM sees no changes on it, so it is never added to a session."""
+    task: Task = _NEW_TASK()
+    task.__dict__.update(values)
+    return task
 
 
 def task_snapshot(task: Task) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    loaded = task.__dict__  # a loaded attribute's value, without the descriptor's cost
     for key in _COLUMNS:
-        value = getattr(task, key)
+        value = loaded[key] if key in loaded else getattr(task, key)
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, uuid.UUID):

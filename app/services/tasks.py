@@ -29,7 +29,7 @@ from app.services.backoff import BackoffPolicy
 from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
 from app.services.paging import Page, PageRequest, fetch_page
-from app.services.snapshots import task_snapshot
+from app.services.snapshots import detached_task, task_snapshot
 from app.services.task_specs import TaskDefaults, TaskSpec, validate
 
 PROGRESS_HISTORY_MAX = 100
@@ -82,48 +82,55 @@ class Usage:
 def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
     task_type, operation = validate(spec, defaults)
     retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
-    task = Task(
-        id=uuid.uuid4(),
-        task_type=task_type,
-        operation=operation,
-        status=TaskStatus.QUEUED.value,
-        queue=spec.queue,
-        priority=spec.priority,
-        origin_instance=spec.origin_instance,
-        origin_zone=spec.origin_zone,
-        origin_tenant_id=spec.origin_tenant_id,
-        origin_reference=spec.origin_reference,
-        input=spec.input,
-        config=spec.config,
-        meta=spec.metadata,
-        result=None,
-        result_ttl_seconds=spec.result_ttl_seconds or defaults.result_ttl_seconds or None,
-        errors=[],
-        attempts=0,
-        max_attempts=retries + 1,
-        retry_count=0,
-        dead_lettered=False,
-        is_resumed=False,
-        resume_attempt_count=0,
-        progress=0.0,
-        progress_history=[],
-        input_tokens=0,
-        output_tokens=0,
-        cost_usd=0.0,
-        created_at=now,
-        updated_at=now,
-        webhook_url=spec.webhook_url,
-        media=spec.media,
-        service_requests=[],
-        workflow_id=spec.workflow_id,
-        workflow_step_id=spec.workflow_step_id,
+    task_id = uuid.uuid4()
+    # written by store_tasks' statement, never through a session: no ORM tracking needed
+    return detached_task(
+        dict(
+            id=task_id,
+            task_type=task_type,
+            operation=operation,
+            status=TaskStatus.QUEUED.value,
+            queue=spec.queue,
+            priority=spec.priority,
+            origin_instance=spec.origin_instance,
+            origin_zone=spec.origin_zone,
+            origin_tenant_id=spec.origin_tenant_id,
+            origin_reference=spec.origin_reference,
+            input=spec.input,
+            config=spec.config,
+            meta=spec.metadata,
+            result=None,
+            result_ttl_seconds=spec.result_ttl_seconds or defaults.result_ttl_seconds or None,
+            errors=[],
+            attempts=0,
+            max_attempts=retries + 1,
+            retry_count=0,
+            dead_lettered=False,
+            is_resumed=False,
+            resume_attempt_count=0,
+            progress=0.0,
+            progress_history=[],
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            created_at=now,
+            updated_at=now,
+            webhook_url=spec.webhook_url,
+            media=spec.media,
+            service_requests=[],
+            workflow_id=spec.workflow_id,
+            workflow_step_id=spec.workflow_step_id,
+            job_id=str(task_id),
+        )
     )
-    task.job_id = str(task.id)
-    return task
 
 
 def _row(task: Task) -> dict[str, Any]:
-    return {col: getattr(task, key) for key, col in task_statements.TASK_COLUMNS.items()}
+    loaded = task.__dict__  # see task_snapshot
+    return {
+        col: loaded[key] if key in loaded else getattr(task, key)
+        for key, col in task_statements.TASK_COLUMNS.items()
+    }
 
 
 async def submit_task(
