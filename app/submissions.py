@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Task
 from app.group_commit import GroupCommit
-from app.services import tasks
+from app.services import task_submissions
 from app.services.task_specs import TaskDefaults, TaskSpec
 from app.uow import unit_of_work
 
@@ -31,13 +31,15 @@ class Submissions:
         self._group: GroupCommit[Task, Task] = GroupCommit(self._store, max_batch=batch)
 
     async def submit(self, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
-        return await self.store(tasks.new_task(spec, defaults))  # bad input: its DomainError
+        return await self.store(
+            task_submissions.new_task(spec, defaults)
+        )  # bad input: its DomainError
 
     async def store(self, task: Task) -> Task:
-        """Store a task made by tasks.new_task (its id is known before it exists)."""
+        """Store a task made by task_submissions.new_task (its id is known before it exists)."""
         return await self._group(task)
 
     async def _store(self, made: list[Task]) -> list[Task]:
         async with unit_of_work(self._sessionmaker, self._redis) as session:
-            await tasks.store_tasks(session=session, made=made)
+            await task_submissions.store_tasks(session=session, made=made)
         return made

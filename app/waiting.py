@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
 from app.events import Event
-from app.services import tasks
+from app.services import task_queries
 from app.services.lifecycle import FINISHED
 from app.uow import read_only, unit_of_work
 
@@ -40,5 +40,5 @@ async def submit_and_wait(state: Any, submit: Submit, timeout: float) -> list[Ta
         except TimeoutError:
             pass
     async with read_only(state.sessionmaker) as session:
-        rows = await tasks.get_tasks(session=session, task_ids=[t.id for t in submitted])
+        rows = await task_queries.get_tasks(session=session, task_ids=[t.id for t in submitted])
     return [rows[t.id] for t in submitted]

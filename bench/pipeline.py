@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from app.config import Settings
-from app.services import task_specs, tasks
+from app.services import task_specs, task_submissions
 from app.state import open_state
 from app.uow import unit_of_work
 from tests.processes import start_worker
@@ -54,7 +54,7 @@ async def spine(settings: Settings, dsn: str, n: int) -> float:
         async def submit(count: int) -> None:
             for _ in range(count):
                 async with unit_of_work(state.sessionmaker, state.redis) as session:
-                    await tasks.submit_task(session=session, spec=spec)
+                    await task_submissions.submit_task(session=session, spec=spec)
 
         await asyncio.gather(*(submit(n // 10 + (i < n % 10)) for i in range(10)))
         await wait_for(dsn, "SELECT count(*) FROM tasks WHERE status = 'COMPLETED'", n)

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from app.db.base import make_sessionmaker
 from app.db.models import Task
 from app.embedded import start_redis
-from app.services import task_specs, tasks
+from app.services import task_specs, task_submissions
 from app.services.llm_queue import human_duration
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
@@ -205,7 +205,7 @@ async def make_llm_task(
 ) -> uuid.UUID:
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker() as session, session.begin():
-        task = await tasks.submit_task(
+        task = await task_submissions.submit_task(
             session=session,
             defaults=task_specs.TaskDefaults(max_retries=0),
             spec=task_specs.TaskSpec(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker
 from app.db.models import Task
-from app.services import task_specs, tasks
+from app.services import task_specs, task_submissions
 from tests.client import GraphQLClient
 
 DESC_CREATED = {"field": "CREATED_AT", "direction": "DESC"}
@@ -32,7 +32,7 @@ async def seed(engine: AsyncEngine, count: int, *, completed: int = 0) -> list[u
     ids = []
     async with make_sessionmaker(engine)() as session, session.begin():
         for i in range(count):
-            task = await tasks.submit_task(
+            task = await task_submissions.submit_task(
                 session=session,
                 spec=task_specs.TaskSpec(task_type="echo", queue="parked", input={"n": i}),
             )

@@ -14,7 +14,7 @@ from app.auth import Principal
 from app.config import Settings
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.services import task_specs, tasks
+from app.services import task_specs, task_submissions
 from app.state import AppState, open_state
 from tests.client import operations
 
@@ -28,7 +28,7 @@ async def state(settings: Settings) -> AsyncIterator[AppState]:
 async def test_list_with_relations_costs_three_statements(state: AppState) -> None:
     async with state.sessionmaker() as session, session.begin():
         for i in range(50):
-            await tasks.submit_task(
+            await task_submissions.submit_task(
                 session=session,
                 spec=task_specs.TaskSpec(task_type="echo", queue="parked", input={"i": i}),
             )
@@ -58,7 +58,7 @@ async def test_a_list_reads_only_the_columns_its_selection_needs(state: AppState
     # given tasks with large inputs
     async with state.sessionmaker() as session, session.begin():
         for i in range(5):
-            await tasks.submit_task(
+            await task_submissions.submit_task(
                 session=session,
                 spec=task_specs.TaskSpec(
                     task_type="echo", queue="parked", input={"blob": "x" * 10_000, "i": i}
@@ -108,7 +108,7 @@ async def test_a_list_outside_transactions_survives_a_dropped_connection(
     # given tasks, and the reads pool holding the connection a first list used
     async with state.sessionmaker() as session, session.begin():
         for i in range(3):
-            await tasks.submit_task(
+            await task_submissions.submit_task(
                 session=session,
                 spec=task_specs.TaskSpec(task_type="echo", queue="parked", input={"i": i}),
             )

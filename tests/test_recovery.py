@@ -133,12 +133,12 @@ async def test_task_a_live_worker_no_longer_runs_is_resumed(
 async def test_reconciler_puts_back_thousands_of_lost_jobs_in_one_pass(
     worker: Proc, engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:
-    from app.services import task_specs, tasks
+    from app.services import task_specs, task_submissions
 
     # given 2,500 QUEUED tasks whose jobs never reached Redis (written, never enqueued)
     async with make_sessionmaker(engine)() as session, session.begin():
         for _ in range(2500):
-            await tasks.submit_task(
+            await task_submissions.submit_task(
                 session=session, spec=task_specs.TaskSpec(task_type="echo", queue="bulkq")
             )
     # then the reconciler enqueues every one of them (no worker serves the queue)

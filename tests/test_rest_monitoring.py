@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker
 from app.db.models import Task
-from app.services import task_specs, tasks
+from app.services import task_specs, task_submissions
 from tests.client import GraphQLClient
 
 BASE = "/api/v1/monitoring"
@@ -36,7 +36,7 @@ async def seed(engine: AsyncEngine) -> list[Task]:
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker() as session, session.begin():
         for i, (status, ttype, provider, inst, zone, tenant) in enumerate(specs):
-            task = await tasks.submit_task(
+            task = await task_submissions.submit_task(
                 session=session,
                 spec=task_specs.TaskSpec(
                     task_type=ttype,
@@ -255,7 +255,7 @@ async def test_media_lists_inputs_and_outputs(http: httpx.AsyncClient, engine: A
         "media_type": "image",
     }
     async with sessionmaker() as session, session.begin():
-        task = await tasks.submit_task(
+        task = await task_submissions.submit_task(
             session=session,
             defaults=task_specs.TaskDefaults(max_retries=0),
             spec=task_specs.TaskSpec(

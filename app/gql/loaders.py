@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from app.db.models import Batch, Detection, Enrichment, Task, TaskLog, TaskTransition, WorkflowStep
-from app.services import tasks, workflows
+from app.services import task_queries, workflows
 from app.services.pipeline import queries as pipeline
 from app.uow import read_only
 
@@ -27,12 +27,12 @@ class Loaders:
 
     async def _transitions(self, ids: Sequence[uuid.UUID]) -> list[list[TaskTransition]]:
         async with read_only(self._sessionmaker) as session:
-            found = await tasks.transitions_for(session=session, task_ids=ids)
+            found = await task_queries.transitions_for(session=session, task_ids=ids)
         return [found.get(i, []) for i in ids]
 
     async def _tasks(self, ids: Sequence[uuid.UUID]) -> list[Task | None]:
         async with read_only(self._sessionmaker) as session:
-            found = await tasks.get_tasks(session=session, task_ids=ids)
+            found = await task_queries.get_tasks(session=session, task_ids=ids)
         return [found.get(i) for i in ids]
 
     async def _steps(self, ids: Sequence[uuid.UUID]) -> list[list[WorkflowStep]]:
@@ -42,7 +42,7 @@ class Loaders:
 
     async def _logs(self, ids: Sequence[uuid.UUID]) -> list[list[TaskLog]]:
         async with read_only(self._sessionmaker) as session:
-            found = await tasks.logs_for(session=session, task_ids=ids)
+            found = await task_queries.logs_for(session=session, task_ids=ids)
         return [found.get(i, []) for i in ids]
 
     async def _batches(self, ids: Sequence[str]) -> list[Batch | None]:

@@ -15,7 +15,7 @@ from app.gql.pagination import Connection, OrderDirection, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.selection import columns_for, node_fields
 from app.gql.types import TASK_FIELD_COLUMNS, Task, TaskError, TaskErrorCode, TaskStatus
-from app.services import task_specs, tasks
+from app.services import task_queries, task_specs, task_submissions, tasks
 from app.services.errors import DomainError, InvalidInput
 from app.uow import read_only, unit_of_work
 
@@ -53,8 +53,8 @@ class TaskFilter:
     id_prefix: str | None = None
     dead_lettered: bool | None = None
 
-    def to_service(self) -> tasks.TaskFilter:
-        return tasks.TaskFilter(
+    def to_service(self) -> task_queries.TaskFilter:
+        return task_queries.TaskFilter(
             statuses=[s.value for s in self.status or []],
             task_types=self.task_type or [],
             queues=self.queue or [],
@@ -104,10 +104,10 @@ class TaskQueries:
             order_by=order.field.value,
             descending=order.direction == OrderDirection.DESC,
             scope=flt,
-            rows=lambda s, page: tasks.list_tasks(
+            rows=lambda s, page: task_queries.list_tasks(
                 session=s, filter=flt, page=page, tenant_id=tenant, columns=columns
             ),
-            count=lambda s: tasks.count_tasks(session=s, filter=flt, tenant_id=tenant),
+            count=lambda s: task_queries.count_tasks(session=s, filter=flt, tenant_id=tenant),
             node=lambda row: Task.of(row),
             single_statement=True,  # lean columns, one statement each: no transaction
         )
@@ -221,8 +221,8 @@ class TaskMutations:
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
-        description=f"Up to {tasks.MAX_BATCH} tasks in one transaction, enqueued in one Redis "
-        "pipeline. Every item is validated; with an invalid one nothing is stored unless "
+        description=f"Up to {task_submissions.MAX_BATCH} tasks in one transaction, enqueued in "
+        "one Redis pipeline. Every item is validated; with an invalid one nothing is stored unless "
         "`partial`, which stores the valid ones. `errors` name each item by its index.",
     )
     async def submit_tasks(
@@ -240,7 +240,7 @@ class TaskMutations:
                 errors.append(_item_error(i, exc.field, exc.code, exc.message))
         if errors and not partial:
             # nothing is stored: say what is wrong with every item
-            more = tasks.invalid_items(specs, ctx.state.settings.task_defaults)
+            more = task_submissions.invalid_items(specs, ctx.state.settings.task_defaults)
             errors += [_item_error(positions[e.index], e.field, e.code, e.message) for e in more]
             errors.sort(key=lambda e: e.index)
             return SubmitTasksPayload(tasks=[], errors=errors, submitted=0)
@@ -248,13 +248,13 @@ class TaskMutations:
         if specs:
             try:
                 async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                    rows, refused = await tasks.submit_tasks(
+                    rows, refused = await task_submissions.submit_tasks(
                         session=session,
                         specs=specs,
                         defaults=ctx.state.settings.task_defaults,
                         partial=partial,
                     )
-            except tasks.BatchRefused as exc:
+            except task_submissions.BatchRefused as exc:
                 refused, rows = exc.errors, []
             except DomainError as exc:
                 return SubmitTasksPayload(

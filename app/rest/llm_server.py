@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.events import Event
 from app.rest.deps import Operator, Reader, State
-from app.services import stats, task_specs, tasks
+from app.services import stats, task_specs, task_submissions, tasks
 from app.services.lifecycle import FINISHED
 from app.uow import read_only, unit_of_work
 
@@ -91,7 +91,7 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
 
     # Subscribe before the task exists so its completion cannot slip past us.
     async with state.broker.subscribe(finished, buffer=4) as sub:
-        task = tasks.new_task(spec, state.settings.task_defaults)
+        task = task_submissions.new_task(spec, state.settings.task_defaults)
         holder["id"] = str(task.id)
         await state.submissions.store(task)
         try:
@@ -143,7 +143,7 @@ class BatchTask(BaseModel):
 
 
 class BatchIn(BaseModel):
-    tasks: list[BatchTask] = Field(min_length=1, max_length=tasks.MAX_BATCH)
+    tasks: list[BatchTask] = Field(min_length=1, max_length=task_submissions.MAX_BATCH)
     partial: StrictBool = False
 
 
@@ -170,7 +170,7 @@ async def submit_batch(body: BatchIn, state: State, principal: Operator) -> Any:
         for t in body.tasks
     ]
 
-    def problems(errors: list[tasks.ItemError]) -> list[dict[str, Any]]:
+    def problems(errors: list[task_submissions.ItemError]) -> list[dict[str, Any]]:
         return [
             {
                 "loc": ["body", "tasks", e.index, e.field or "body"],
@@ -182,13 +182,13 @@ async def submit_batch(body: BatchIn, state: State, principal: Operator) -> Any:
 
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            made, refused = await tasks.submit_tasks(
+            made, refused = await task_submissions.submit_tasks(
                 session=session,
                 specs=specs,
                 defaults=state.settings.task_defaults,
                 partial=body.partial,
             )
-    except tasks.BatchRefused as exc:
+    except task_submissions.BatchRefused as exc:
         raise HTTPException(422, problems(exc.errors)) from None
     return {
         "submitted": len(made),

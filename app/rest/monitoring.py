@@ -12,7 +12,7 @@ from app.db.models import Task
 from app.rest import schemas_monitoring as s
 from app.rest.deps import Reader, State
 from app.rest.params import IsoDateTime, Page, SortOrder, page_count, page_request
-from app.services import stats, tasks
+from app.services import stats, task_queries, tasks
 from app.services.errors import NotFound
 from app.services.timing import duration_ms
 from app.uow import read_only
@@ -146,7 +146,7 @@ async def list_monitored_tasks(
     status: Status001 | None = None,
     task_type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> s.TaskListResponse:
-    flt = tasks.TaskFilter(
+    flt = task_queries.TaskFilter(
         statuses=[STATUS_FROM_001[status.value]] if status else [],
         task_types=[task_type.lower()] if task_type else [],
         providers=[provider_type.lower()] if provider_type else [],
@@ -164,8 +164,10 @@ async def list_monitored_tasks(
         descending=sort_order == SortOrder.desc,
     )
     async with read_only(state.sessionmaker) as session:
-        total = await tasks.count_tasks(session=session, filter=flt, tenant_id=principal.tenant_id)
-        rows = await tasks.list_tasks(
+        total = await task_queries.count_tasks(
+            session=session, filter=flt, tenant_id=principal.tenant_id
+        )
+        rows = await task_queries.list_tasks(
             session=session,
             filter=flt,
             page=window,

@@ -1,4 +1,5 @@
-"""Tasks: submit, read, list, cancel and retry, and the worker-side steps of an attempt.
+"""Tasks: read one, cancel and retry, and the worker-side steps of an attempt (submitting:
+task_submissions; lists and the rows around a task: task_queries).
 
 Every status change goes through `_transition`, which checks the state machine, records the
 transition row and leaves a TaskChanged effect for the unit of work to publish after commit."""
@@ -6,63 +7,26 @@ transition row and leaves a TaskChanged effect for the unit of work to publish a
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Select,
-    String,
-    cast,
-    func,
     select,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
 from app.services import effects, task_statements, webhooks
 from app.services.backoff import BackoffPolicy
-from app.services.errors import DomainError, InvalidInput, NotFound
+from app.services.errors import NotFound
 from app.services.lifecycle import FINISHED, TaskStatus, check_transition
-from app.services.paging import Page, PageRequest, fetch_page
-from app.services.snapshots import detached_task, task_snapshot
-from app.services.task_specs import TaskDefaults, TaskSpec, validate
+from app.services.snapshots import task_snapshot
+from app.services.task_queries import scoped
 
 PROGRESS_HISTORY_MAX = 100
-
-
-@dataclass
-class TaskFilter:
-    statuses: Sequence[str] = ()
-    task_types: Sequence[str] = ()
-    queues: Sequence[str] = ()
-    providers: Sequence[str] = ()
-    origin_instance: str | None = None
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    id_prefix: str | None = None
-    dead_lettered: bool | None = None
-
-
-ORDER_FIELDS: dict[str, Any] = {
-    "created_at": Task.created_at,
-    "updated_at": Task.updated_at,
-    "started_at": Task.started_at,
-    "completed_at": Task.completed_at,
-    "status": Task.status,
-    "task_type": Task.task_type,
-    "priority": Task.priority,
-    "progress": Task.progress,
-    "queue": Task.queue,
-    "provider_type": Task.provider,
-    "duration_ms": Task.completed_at - Task.started_at,
-}
 
 
 @dataclass(frozen=True)
@@ -76,157 +40,6 @@ class Usage:
     service_request: dict[str, Any] | None = None
 
 
-# --- submission ---------------------------------------------------------------------------
-
-
-def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
-    task_type, operation = validate(spec, defaults)
-    retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
-    task_id = uuid.uuid4()
-    # written by store_tasks' statement, never through a session: no ORM tracking needed
-    return detached_task(
-        dict(
-            id=task_id,
-            task_type=task_type,
-            operation=operation,
-            status=TaskStatus.QUEUED.value,
-            queue=spec.queue,
-            priority=spec.priority,
-            origin_instance=spec.origin_instance,
-            origin_zone=spec.origin_zone,
-            origin_tenant_id=spec.origin_tenant_id,
-            origin_reference=spec.origin_reference,
-            input=spec.input,
-            config=spec.config,
-            meta=spec.metadata,
-            result=None,
-            result_ttl_seconds=spec.result_ttl_seconds or defaults.result_ttl_seconds or None,
-            errors=[],
-            attempts=0,
-            max_attempts=retries + 1,
-            retry_count=0,
-            dead_lettered=False,
-            is_resumed=False,
-            resume_attempt_count=0,
-            progress=0.0,
-            progress_history=[],
-            input_tokens=0,
-            output_tokens=0,
-            cost_usd=0.0,
-            created_at=now,
-            updated_at=now,
-            webhook_url=spec.webhook_url,
-            media=spec.media,
-            service_requests=[],
-            workflow_id=spec.workflow_id,
-            workflow_step_id=spec.workflow_step_id,
-            job_id=str(task_id),
-        )
-    )
-
-
-def _row(task: Task) -> dict[str, Any]:
-    loaded = task.__dict__  # see task_snapshot
-    return {
-        col: loaded[key] if key in loaded else getattr(task, key)
-        for key, col in task_statements.TASK_COLUMNS.items()
-    }
-
-
-async def submit_task(
-    *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
-) -> Task:
-    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
-    task = new_task(spec, defaults)
-    await store_tasks(session=session, made=[task])
-    return task
-
-
-def new_task(spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
-    """The task `spec` describes, validated (a DomainError says why not), not yet stored."""
-    return _new_task(spec, defaults, utcnow())
-
-
-async def store_tasks(*, session: AsyncSession, made: Sequence[Task]) -> None:
-    """Write new tasks QUEUED, each with its `submitted` transition, in one statement; their
-    Enqueue effects go out (one Redis pipeline) after the caller's commit."""
-    if len(made) == 1:
-        await session.execute(task_statements.SUBMIT, _row(made[0]))
-    elif made:
-        await session.execute(
-            task_statements.SUBMIT_MANY,
-            task_statements.submit_many_params([_row(t) for t in made]),
-        )
-    for task in made:
-        effects.record(session, effects.Enqueue.of(task))
-        _changed(session, task)
-
-
-MAX_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class ItemError:
-    index: int
-    field: str | None
-    code: str
-    message: str
-
-
-class BatchRefused(DomainError):
-    """Some items are invalid and the batch is not `partial`: nothing was stored."""
-
-    code = "INVALID"
-
-    def __init__(self, errors: list[ItemError]) -> None:
-        super().__init__(f"{len(errors)} invalid item(s); nothing was submitted", field="input")
-        self.errors = errors
-
-
-def invalid_items(specs: Sequence[TaskSpec], defaults: TaskDefaults) -> list[ItemError]:
-    """What submit_tasks would refuse, item by item, without storing anything."""
-    out = []
-    for i, spec in enumerate(specs):
-        try:
-            validate(spec, defaults)
-        except DomainError as exc:
-            out.append(ItemError(i, exc.field, exc.code, exc.message))
-    return out
-
-
-async def submit_tasks(
-    *,
-    session: AsyncSession,
-    specs: Sequence[TaskSpec],
-    defaults: TaskDefaults = TaskDefaults(),
-    partial: bool = False,
-) -> tuple[list[Task], list[ItemError]]:
-    """Validate every item; store the valid ones (all of them, or none unless `partial`) in
-    multi-row statements of the caller's transaction, each with its `submitted` transition;
-    their Enqueue effects go out in one Redis pipeline after commit."""
-    if not 1 <= len(specs) <= MAX_BATCH:
-        raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} tasks", field="input")
-    now = utcnow()
-    made: list[Task] = []
-    errors: list[ItemError] = []
-    for i, spec in enumerate(specs):
-        try:
-            made.append(_new_task(spec, defaults, now))
-        except DomainError as exc:
-            errors.append(ItemError(i, exc.field, exc.code, exc.message))
-    if errors and not partial:
-        raise BatchRefused(errors)
-    await store_tasks(session=session, made=made)
-    return made, errors
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def _scoped(stmt: Select[Any], tenant_id: str | None) -> Select[Any]:
-    return stmt if tenant_id is None else stmt.where(Task.origin_tenant_id == tenant_id)
-
-
 async def get_task(
     *,
     session: AsyncSession,
@@ -234,100 +47,13 @@ async def get_task(
     tenant_id: str | None = None,
     for_update: bool = False,
 ) -> Task:
-    stmt = _scoped(select(Task).where(Task.id == task_id), tenant_id)
+    stmt = scoped(select(Task).where(Task.id == task_id), tenant_id)
     if for_update:
         stmt = stmt.with_for_update()
     task: Task | None = (await session.execute(stmt)).scalar_one_or_none()
     if task is None:
         raise NotFound(f"task {task_id} not found", field="id")
     return task
-
-
-async def get_tasks(
-    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Task]:
-    rows = (await session.execute(select(Task).where(Task.id.in_(task_ids)))).scalars()
-    return {t.id: t for t in rows}
-
-
-def _filtered(stmt: Select[Any], f: TaskFilter, tenant_id: str | None) -> Select[Any]:
-    stmt = _scoped(stmt, tenant_id)
-    if f.statuses:
-        stmt = stmt.where(Task.status.in_(list(f.statuses)))
-    if f.task_types:
-        stmt = stmt.where(Task.task_type.in_(list(f.task_types)))
-    if f.queues:
-        stmt = stmt.where(Task.queue.in_(list(f.queues)))
-    if f.providers:
-        stmt = stmt.where(Task.provider.in_(list(f.providers)))
-    if f.origin_instance is not None:
-        stmt = stmt.where(Task.origin_instance == f.origin_instance)
-    if f.origin_zone is not None:
-        stmt = stmt.where(Task.origin_zone == f.origin_zone)
-    if f.origin_tenant_id is not None:
-        stmt = stmt.where(Task.origin_tenant_id == f.origin_tenant_id)
-    if f.created_after is not None:
-        stmt = stmt.where(Task.created_at > f.created_after)
-    if f.created_before is not None:
-        stmt = stmt.where(Task.created_at < f.created_before)
-    if f.id_prefix:
-        prefix = f.id_prefix.lower().replace("%", "").replace("_", "")
-        stmt = stmt.where(cast(Task.id, String).like(prefix + "%"))
-    if f.dead_lettered is not None:
-        stmt = stmt.where(Task.dead_lettered.is_(f.dead_lettered))
-    return stmt
-
-
-async def list_tasks(
-    *,
-    session: AsyncSession | AsyncConnection,
-    filter: TaskFilter,
-    page: PageRequest,
-    tenant_id: str | None = None,
-    columns: Sequence[str] | None = None,
-) -> Page[Any]:
-    """Whole rows, or with `columns` lean rows of just those attributes (plain tuples with
-    attribute access, no ORM identity map: a read path that hydrates nothing it shows not;
-    a plain connection can run it then)."""
-    entity: Any = select(Task) if columns is None else select(*(getattr(Task, c) for c in columns))
-    return await fetch_page(
-        session,
-        _filtered(entity, filter, tenant_id),
-        order_fields=ORDER_FIELDS,
-        id_column=Task.id,
-        request=page,
-    )
-
-
-async def count_tasks(
-    *, session: AsyncSession | AsyncConnection, filter: TaskFilter, tenant_id: str | None = None
-) -> int:
-    stmt = _filtered(select(func.count()).select_from(Task), filter, tenant_id)
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def transitions_for(
-    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[TaskTransition]]:
-    stmt = (
-        select(TaskTransition)
-        .where(TaskTransition.task_id.in_(task_ids))
-        .order_by(TaskTransition.task_id, TaskTransition.id)
-    )
-    out: dict[uuid.UUID, list[TaskTransition]] = defaultdict(list)
-    for row in (await session.execute(stmt)).scalars():
-        out[row.task_id].append(row)
-    return out
-
-
-async def logs_for(
-    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[TaskLog]]:
-    stmt = select(TaskLog).where(TaskLog.task_id.in_(task_ids)).order_by(TaskLog.id)
-    out: dict[uuid.UUID, list[TaskLog]] = defaultdict(list)
-    for row in (await session.execute(stmt)).scalars():
-        out[row.task_id].append(row)
-    return out
 
 
 # --- operator actions ---------------------------------------------------------------------
@@ -355,7 +81,7 @@ async def cancel_task(
     else:
         check_transition(task.status, TaskStatus.CANCELLED)
     await session.flush()
-    _changed(session, task)
+    changed(session, task)
     return task
 
 
@@ -381,7 +107,7 @@ async def retry_task(
     task.progress = 0.0
     await session.flush()
     effects.record(session, effects.Enqueue.of(task))
-    _changed(session, task)
+    changed(session, task)
     return task
 
 
@@ -396,7 +122,7 @@ async def start_attempt(
     params = {"tid": task_id, "now": utcnow(), "worker": worker_name}
     task: Task | None = (await session.execute(task_statements.START, params)).scalar_one_or_none()
     if task is not None:
-        _changed(session, task)
+        changed(session, task)
     return task
 
 
@@ -431,7 +157,7 @@ async def complete_attempt(
         await session.execute(task_statements.COMPLETE, params)
     ).scalar_one_or_none()
     if task is not None:
-        _changed(session, task)
+        changed(session, task)
         _notify(session, task)
     return task
 
@@ -459,7 +185,7 @@ async def fail_attempt(
         task.next_attempt_at = task.updated_at + timedelta(seconds=delay)
         _log(session, task, f"attempt {task.attempts} failed: {error}; retrying", "warning")
         await session.flush()
-        _changed(session, task)
+        changed(session, task)
         return delay
     why = "retries exhausted" if retryable else "fatal error"
     _transition(session, task, TaskStatus.FAILED, f"{why}: {error}")
@@ -467,7 +193,7 @@ async def fail_attempt(
     task.dead_lettered_at = task.updated_at
     _log(session, task, f"attempt {task.attempts} failed: {error}; {why}", "error")
     await session.flush()
-    _changed(session, task)
+    changed(session, task)
     _notify(session, task)
     return None
 
@@ -477,7 +203,7 @@ async def acknowledge_cancel(
 ) -> Task:
     _transition(session, task, TaskStatus.CANCELLED, f"cancelled as requested ({reason})")
     await session.flush()
-    _changed(session, task)
+    changed(session, task)
     return task
 
 
@@ -497,7 +223,7 @@ async def set_progress(
     task.updated_at = utcnow()
     _progress(task, task.progress, message)
     await session.flush()
-    _changed(session, task)
+    changed(session, task)
     return task
 
 
@@ -521,7 +247,7 @@ async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task
     task.attempts = max(task.attempts - 1, 0)
     _log(session, task, reason, "warning")
     await session.flush()
-    _changed(session, task)
+    changed(session, task)
     return task
 
 
@@ -535,7 +261,7 @@ async def postpone_attempt(*, session: AsyncSession, task: Task, reason: str, de
     task.next_attempt_at = task.updated_at + timedelta(seconds=delay)
     _log(session, task, reason, "warning")
     await session.flush()
-    _changed(session, task)
+    changed(session, task)
     return task
 
 
@@ -616,5 +342,6 @@ def _notify(session: AsyncSession, task: Task) -> None:
         )
 
 
-def _changed(session: AsyncSession, task: Task) -> None:
+def changed(session: AsyncSession, task: Task) -> None:
+    """Leave the TaskChanged effect (the task as it now is) for after commit."""
     effects.record(session, effects.TaskChanged(task_snapshot(task)))

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Workflow, WorkflowStep
-from app.services import effects, task_specs, task_types, tasks, webhooks
+from app.services import effects, task_specs, task_submissions, task_types, webhooks
 from app.services.errors import InvalidTransition, NotFound
 from app.services.lifecycle import TaskStatus
 from app.services.workflow_definitions import (
@@ -162,7 +162,7 @@ async def _schedule_ready(session: AsyncSession, wf: Workflow, steps: list[Workf
             step.completed_at = utcnow()
             await _fail(session, wf, steps, f"step {step.step_id!r} {step.error_message}")
             return
-        task = await tasks.submit_task(
+        task = await task_submissions.submit_task(
             session=session,
             spec=task_specs.TaskSpec(
                 task_type=step.task_type,

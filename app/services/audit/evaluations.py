@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AuditRecord, Evaluation, SecurityEvent, Task
-from app.services import effects, tasks
+from app.services import effects, task_submissions
 from app.services.audit import records
 from app.services.errors import InvalidInput
 from app.services.lifecycle import TaskStatus
@@ -215,7 +215,7 @@ async def start(*, session: AsyncSession, event_id: int, actor: str) -> Task:
     """An evaluation task for the event (on the analysis queue, through the LLM semaphore)."""
     config = config_of(session)
     event = await queries.get_event(session=session, event_id=event_id)
-    return await tasks.submit_task(
+    return await task_submissions.submit_task(
         session=session,
         spec=TaskSpec(
             task_type="evaluation",

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import tasks
+from app.services import task_submissions, tasks
 from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.jobs import types
 from app.services.jobs.config import config_of
@@ -94,7 +94,7 @@ async def start_job(
             actor=actor,
         )
     config = config_of(session)
-    return await tasks.submit_task(
+    return await task_submissions.submit_task(
         session=session,
         spec=TaskSpec(
             task_type=kind.type,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import tasks
+from app.services import task_submissions, tasks
 from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.monitoring import metrics
 from app.services.monitoring.config import config_of
@@ -70,7 +70,7 @@ async def start(
 ) -> Task:
     chosen = _validate(request)
     config = config_of(session)
-    return await tasks.submit_task(
+    return await task_submissions.submit_task(
         session=session,
         spec=TaskSpec(
             task_type="export",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Batch, Detection
-from app.services import effects, tasks
+from app.services import effects, task_submissions
 from app.services.errors import NotFound
 from app.services.pipeline.config import PipelineConfig, config_of
 from app.services.task_specs import TaskSpec
@@ -85,7 +85,7 @@ async def close(*, session: AsyncSession, batch: Batch, trigger: str) -> Batch:
     """Close an aggregating batch (locked by the caller) and write its analysis task."""
     config = config_of(session)
     assert batch.status == AGGREGATING and trigger in TRIGGERS
-    task = await tasks.submit_task(
+    task = await task_submissions.submit_task(
         session=session,
         spec=TaskSpec(
             task_type="analysis",

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import CameraImage, Task
-from app.services import tasks
+from app.services import task_submissions
 from app.services.pipeline.config import config_of
 from app.services.task_specs import TaskSpec
 
@@ -41,7 +41,7 @@ async def register_image(
     )
     if claimed.scalar_one_or_none() is None:
         return None
-    task = await tasks.submit_task(
+    task = await task_submissions.submit_task(
         session=session,
         spec=TaskSpec(
             task_type="detection",

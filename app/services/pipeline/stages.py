@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Batch, Detection, Enrichment, SecurityEvent
-from app.services import effects, tasks
+from app.services import effects, task_submissions
 from app.services.audit import records
 from app.services.errors import NotFound
 from app.services.lifecycle import TaskStatus
@@ -101,7 +101,7 @@ async def _detected(session: AsyncSession, snap: dict[str, Any]) -> None:
 
 async def submit_enrichment(session: AsyncSession, detection: Detection) -> None:
     config = config_of(session)
-    await tasks.submit_task(
+    await task_submissions.submit_task(
         session=session,
         spec=TaskSpec(
             task_type="enrichment",

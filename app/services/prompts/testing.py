@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import tasks
+from app.services import task_submissions
 from app.services.errors import InvalidInput
 from app.services.pipeline import queries
 from app.services.pipeline.config import config_of
@@ -44,7 +44,7 @@ async def start(
     for run in candidates:
         check_config(run.config, "config")
     return [
-        await tasks.submit_task(
+        await task_submissions.submit_task(
             session=session,
             spec=TaskSpec(
                 task_type="prompt_test",
