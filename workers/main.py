@@ -96,15 +96,16 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
     # No pre-ping on the hot path: the runner retries a write that meets a dropped connection.
     engine = make_engine(settings.database_url, pool_size=min(concurrency + 2, 20), pre_ping=False)
     raw = await make_raw_pool(engine, size=min(concurrency + 1, 20))
+    batch = max(concurrency, 1)  # at most one request per job running at once
     return WorkerState(
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine, settings.session_info()),
         raw=raw,
-        writes=AttemptWrites(raw, redis, name, batch=max(concurrency, 1)),
-        llm_slots=BatchedCalls(redis, settings.semaphore, batch=max(concurrency, 1)),
+        writes=AttemptWrites(raw, redis, name, batch=batch),
+        llm_slots=BatchedCalls(redis, settings.semaphore, batch=batch),
         redis=redis,
-        consumer_redis=MergedRedis(redis, batch=max(concurrency, 1)),
+        consumer_redis=MergedRedis(redis, batch=batch),
         provider=make_provider(settings),
         http=http,
         models=make_models(settings, redis, http),
