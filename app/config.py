@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     metrics_cache_seconds: float = Field(
         10.0, ge=0, description="GET /metrics computes fleet figures at most this often."
     )
+    health_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Health answers (every health route and field) probe PostgreSQL, Redis"
+        " and the model services at most this often per API process; 0: every call.",
+    )
 
     # Workers and the task lifecycle
     queues: list[str] = Field(
@@ -192,8 +198,17 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(5, description="Delivery attempts before giving up.")
     webhook_allow_private_networks: bool = Field(
         False,
-        description="Allow webhooks to loopback, private, link-local and reserved addresses "
-        "(for local receivers; off in every mode by default, dev included).",
+        description="Allow the webhooks users give (tasks, workflows, webhook subscriptions) to"
+        " reach loopback, private, link-local and reserved addresses: for local receivers in"
+        " development only, never on an installation with tenants (off in every mode by"
+        " default, dev included). Alert channels do not follow it: see"
+        " ALERT_CHANNEL_ALLOWED_TARGETS.",
+    )
+    alert_channel_allowed_targets: list[str] = Field(
+        default_factory=list,
+        description="Host names and networks (CIDR, e.g. 10.1.2.0/24) the operator-configured"
+        " alert channels may reach besides public addresses (an internal Slack or email"
+        " bridge). JSON list. Only ALERT_CHANNEL_URLS use it; URLs users give stay public-only.",
     )
     outbox_poll_seconds: float = Field(
         1.0, gt=0, description="How often workers look for webhook deliveries that are due."

@@ -13,6 +13,8 @@ from app.auth import Authenticator
 from app.config import Settings
 from app.db.base import make_engine, make_sessionmaker
 from app.events import Broker
+from app.services.health import Health, HealthCache, system_health
+from app.services.pipeline.breakers import Breakers
 from app.submissions import Submissions
 
 
@@ -28,6 +30,8 @@ class AppState:
     auth: Authenticator
     # top-level task submissions, group-committed
     submissions: Submissions
+    # system health, probed at most once per OPSGRAPH_HEALTH_CACHE_SECONDS
+    health: HealthCache
 
 
 @asynccontextmanager
@@ -43,6 +47,15 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
     sessionmaker = make_sessionmaker(engine, settings.session_info())
     redis: ArqRedis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     broker = Broker(redis, buffer=settings.subscriber_buffer)
+
+    async def probe() -> Health:
+        return await system_health(
+            engine=engine,
+            redis=redis,
+            breakers=Breakers(redis, settings.breakers),
+            services=settings.model_services(),
+        )
+
     if listen:
         await broker.start()
     try:
@@ -55,6 +68,7 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
             broker=broker,
             auth=Authenticator(settings, sessionmaker),
             submissions=Submissions(sessionmaker, redis),
+            health=HealthCache(settings.health_cache_seconds, probe),
         )
     finally:
         await broker.stop()

@@ -155,7 +155,7 @@ async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
     await wait_for_status(admin, task_id, {"COMPLETED"})
     # then the delivery is refused after resolution, once, and the receiver never hears of it
     row = await _wait_delivery(engine, task_id, {"refused"})
-    assert "forbidden address" in row["last_error"] and row["attempts"] == 1
+    assert row["last_error"] == "refused: not a public address" and row["attempts"] == 1
     assert receiver.received == []
 
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def agent_id_of(worker_name: str) -> str:
-    return "opsgraph_worker_" + re.sub(r"[^A-Za-z0-9_.:-]", "_", worker_name)[:100]
+    return registry.WORKER_AGENT_PREFIX + re.sub(r"[^A-Za-z0-9_.:-]", "_", worker_name)[:100]
 
 
 async def report_forever(state: WorkerState) -> None:
@@ -59,6 +59,7 @@ async def report_forever(state: WorkerState) -> None:
                     agent_id=agent_id,
                     beat=report,
                     rules=state.settings.agent_rules,
+                    system=True,
                 )
             last_completed, last_failed, first = completed, failed, False
         except asyncio.CancelledError:

@@ -68,9 +68,18 @@ async def attempt(state: WorkerState, delivery: WebhookDelivery) -> str:
     error: str | None = None
     code: int | None = None
     try:
-        target = await outbound.resolve(
-            delivery.url, allow_private=settings.webhook_allow_private_networks
-        )
+        if delivery.kind == notify.CHANNEL_KIND:
+            # an operator's channel: public or on the operator's allow-list, whatever the
+            # switch for user-given URLs says
+            target = await outbound.resolve(
+                delivery.url,
+                allow_private=False,
+                allow_list=outbound.AllowList.parse(settings.alert_channel_allowed_targets),
+            )
+        else:
+            target = await outbound.resolve(
+                delivery.url, allow_private=settings.webhook_allow_private_networks
+            )
     except outbound.RefusedURL as exc:
         log.warning("webhook %s refused: %s", delivery.id, exc)
         await _settle(state, delivery, "refused", error=str(exc))

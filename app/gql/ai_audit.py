@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 from app.auth import Permission
 from app.db.models import PromptVersion
 from app.gql.context import Info
-from app.gql.permissions import CanOperate, CanRead
+from app.gql.permissions import CanOperatePlatform, CanReadPlatform
 from app.services.audit import evaluations, reports
 from app.services.errors import DomainError, NotFound
 from app.services.prompts import testing, versions
@@ -119,19 +119,21 @@ def _assessment(result: dict[str, Any] | None) -> Assessment | None:
 
 @strawberry.type
 class PromptQueries:
-    @strawberry.field(permission_classes=[CanRead], description="A model's current prompt.")
+    @strawberry.field(permission_classes=[CanReadPlatform], description="A model's current prompt.")
     async def prompt(self, info: Info, model: str) -> Prompt | None:
         async with read_only(info.context.state.sessionmaker) as session:
             found = await versions.current(session, model)
         return Prompt.of(found) if found else None
 
-    @strawberry.field(permission_classes=[CanRead], description="Every model's current prompt.")
+    @strawberry.field(
+        permission_classes=[CanReadPlatform], description="Every model's current prompt."
+    )
     async def prompts(self, info: Info) -> list[Prompt]:
         async with read_only(info.context.state.sessionmaker) as session:
             found = await versions.all_current(session)
         return [Prompt.of(p) for p in found.values()]
 
-    @strawberry.field(permission_classes=[CanRead], description="Newest first.")
+    @strawberry.field(permission_classes=[CanReadPlatform], description="Newest first.")
     async def prompt_history(
         self, info: Info, model: str, limit: int = 50, offset: int = 0
     ) -> PromptHistory:
@@ -147,7 +149,7 @@ class PromptQueries:
 
 @strawberry.type
 class PromptMutations:
-    @strawberry.mutation(permission_classes=[CanOperate], description="Appends a version.")
+    @strawberry.mutation(permission_classes=[CanOperatePlatform], description="Appends a version.")
     async def update_prompt(
         self,
         info: Info,
@@ -173,7 +175,9 @@ class PromptMutations:
             return PromptPayload(prompt=None, previous_version=None, errors=_errors(exc))
         return PromptPayload(prompt=Prompt.of(row), previous_version=previous, errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperate], description="A new version copying one.")
+    @strawberry.mutation(
+        permission_classes=[CanOperatePlatform], description="A new version copying one."
+    )
     async def restore_prompt(
         self, info: Info, model: str, version: int, description: str | None = None
     ) -> PromptPayload:
@@ -192,7 +196,7 @@ class PromptMutations:
         return PromptPayload(prompt=Prompt.of(row), previous_version=row.version - 1, errors=[])
 
     @strawberry.mutation(
-        permission_classes=[CanOperate],
+        permission_classes=[CanOperatePlatform],
         description="Import an export document; `overwrite` needs an admin role.",
     )
     async def import_prompts(
@@ -219,7 +223,7 @@ class PromptMutations:
         )
 
     @strawberry.mutation(
-        permission_classes=[CanOperate],
+        permission_classes=[CanOperatePlatform],
         description="An event analysed with the current and a candidate configuration.",
     )
     async def test_prompt(
@@ -405,12 +409,13 @@ async def _event_audit(info: Info, event_id: int) -> EventAudit | None:
 @strawberry.type
 class AuditQueries:
     @strawberry.field(
-        permission_classes=[CanRead], description="An event's decisions and evaluation, or null."
+        permission_classes=[CanReadPlatform],
+        description="An event's decisions and evaluation, or null.",
     )
     async def event_audit(self, info: Info, event_id: int) -> EventAudit | None:
         return await _event_audit(info, event_id)
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanReadPlatform])
     async def audit_stats(
         self, info: Info, days: int = 7, camera_id: str | None = None
     ) -> AuditStats:
@@ -433,7 +438,7 @@ class AuditQueries:
             today_output_tokens=s.token_usage["today_output"],
         )
 
-    @strawberry.field(permission_classes=[CanRead], description="Models by contribution.")
+    @strawberry.field(permission_classes=[CanReadPlatform], description="Models by contribution.")
     async def model_leaderboard(self, info: Info, days: int = 7) -> list[LeaderboardEntry]:
         try:
             async with read_only(info.context.state.sessionmaker) as session:
@@ -446,7 +451,7 @@ class AuditQueries:
 @strawberry.type
 class AuditMutations:
     @strawberry.mutation(
-        permission_classes=[CanOperate],
+        permission_classes=[CanOperatePlatform],
         description="Run the LLM judge on an event (once, unless `force`).",
     )
     async def evaluate_event(

@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
+from app.auth import Permission
 from app.db.models import Task as TaskRow
 from app.events import Event
 from app.gql.context import Info
@@ -357,6 +358,7 @@ class JobMutations:
                     params=dict(cast(dict[str, Any], params or {})),
                     actor=ctx.principal.subject if ctx.principal else "?",
                     tenant_id=ctx.tenant_id,
+                    is_admin=bool(ctx.principal and ctx.principal.can(Permission.ADMIN)),
                 )
         except DomainError as exc:
             return _failed(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.gql.context import Info
-from app.gql.permissions import CanRead
+from app.gql.permissions import CanRead, CanReadPlatform
 from app.gql.types import QueueStats, TaskStats, Worker, WorkerHealth, WorkerStats
 from app.services import stats
 from app.uow import read_only
@@ -42,7 +42,7 @@ class MonitoringQueries:
     async def queue_stats(self, info: Info) -> QueueStats:
         return await load_queue_stats(info)
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanReadPlatform])
     async def worker_stats(self, info: Info) -> WorkerStats:
         o = await stats.worker_overview(redis=info.context.state.redis)
         return WorkerStats(
@@ -55,7 +55,7 @@ class MonitoringQueries:
             timestamp=o.timestamp,
         )
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanReadPlatform])
     async def worker_health(self, info: Info) -> WorkerHealth:
         state = info.context.state
         h = await stats.worker_health(redis=state.redis, known_queues=state.settings.queues)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from app.auth import Permission
 from app.db.models import AuditRecord, PromptVersion, Task
-from app.rest.deps import Operator, Reader, State
+from app.rest.deps import PlatformOperator, PlatformReader, State
 from app.rest.params import IsoDateTime
 from app.services.audit import batch, evaluations, reports
 from app.services.errors import DomainError, NotFound
@@ -100,19 +100,21 @@ async def _current(state: Any, model: str) -> PromptVersion:
 
 
 @router.get("/prompt-config/{model}", responses=KNOWN, summary="Get prompt configuration (DB)")
-async def get_prompt_config(model: Model, state: State, principal: Reader) -> Any:
+async def get_prompt_config(model: Model, state: State, principal: PlatformReader) -> Any:
     return config_out(await _current(state, model))
 
 
 @router.put("/prompt-config/{model}", summary="Update prompt configuration (DB)")
-async def put_prompt_config(model: Model, body: ConfigIn, state: State, principal: Operator) -> Any:
+async def put_prompt_config(
+    model: Model, body: ConfigIn, state: State, principal: PlatformOperator
+) -> Any:
     """A new version; fields left out keep the current values."""
     row, _ = await _update(state, model, PromptIn(**body.model_dump()), principal.subject)
     return config_out(row)
 
 
 @router.get("/prompts", summary="Get all prompt configurations")
-async def get_prompts(state: State, principal: Reader) -> Any:
+async def get_prompts(state: State, principal: PlatformReader) -> Any:
     async with read_only(state.sessionmaker) as session:
         found = await versions.all_current(session)
     return {
@@ -121,7 +123,7 @@ async def get_prompts(state: State, principal: Reader) -> Any:
 
 
 @router.get("/prompts/export", summary="Export all configurations as JSON")
-async def export_prompts(state: State, principal: Reader) -> Any:
+async def export_prompts(state: State, principal: PlatformReader) -> Any:
     """The seed's export (current configurations) plus, beyond it, `history`: every version,
     so an import into an empty installation rebuilds it."""
     async with read_only(state.sessionmaker) as session:
@@ -131,7 +133,7 @@ async def export_prompts(state: State, principal: Reader) -> Any:
 @router.get("/prompts/history", summary="Get history for all models")
 async def all_history(
     state: State,
-    principal: Reader,
+    principal: PlatformReader,
     limit: Annotated[int, Query(ge=1, le=100, description="Versions per model")] = 10,
 ) -> Any:
     async with read_only(state.sessionmaker) as session:
@@ -156,7 +158,7 @@ HistoryRef = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-
 async def model_history(
     ref: HistoryRef,
     state: State,
-    principal: Reader,
+    principal: PlatformReader,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Any:
@@ -179,7 +181,7 @@ class RestoreIn(BaseModel):
 async def restore_version(
     ref: Annotated[str, Path(pattern=r"^[1-9][0-9]{0,8}$", description="The version")],
     state: State,
-    principal: Operator,
+    principal: PlatformOperator,
     model: Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")],
     body: RestoreIn | None = None,
 ) -> Any:
@@ -214,7 +216,7 @@ class ImportIn(BaseModel):
 
 
 @router.post("/prompts/import", summary="Import configurations from JSON")
-async def import_prompts(body: ImportIn, state: State, principal: Operator) -> Any:
+async def import_prompts(body: ImportIn, state: State, principal: PlatformOperator) -> Any:
     """Models that already have a prompt are skipped unless `overwrite` (admin role), which
     appends the imported config as a new version. An invalid entry is reported under `errors`
     and the valid ones are imported."""
@@ -233,13 +235,15 @@ async def import_prompts(body: ImportIn, state: State, principal: Operator) -> A
 
 
 @router.get("/prompts/{model}", responses=KNOWN, summary="Get prompt for specific model")
-async def get_prompt(model: Model, state: State, principal: Reader) -> Any:
+async def get_prompt(model: Model, state: State, principal: PlatformReader) -> Any:
     p = await _current(state, model)
     return {"model": p.model, **version_out(p)}
 
 
 @router.put("/prompts/{model}", summary="Update prompt for specific model")
-async def put_prompt(model: Model, body: PromptIn, state: State, principal: Operator) -> Any:
+async def put_prompt(
+    model: Model, body: PromptIn, state: State, principal: PlatformOperator
+) -> Any:
     row, previous = await _update(state, model, body, principal.subject)
     return {
         "model": model,
@@ -284,7 +288,7 @@ def _unfinished(runs: list[Task]) -> JSONResponse | None:
 
 
 @router.post("/prompts/test", responses=KNOWN, summary="Test modified prompt config")
-async def test_prompt_config(body: TestIn, state: State, principal: Operator) -> Any:
+async def test_prompt_config(body: TestIn, state: State, principal: PlatformOperator) -> Any:
     """The event's inputs analysed with the current and the modified configuration, as the
     analyzer would (queue, LLM semaphore, provider); nothing stored changes."""
 
@@ -340,7 +344,7 @@ class CustomIn(BaseModel):
 
 
 @router.post("/test-prompt", responses=KNOWN, summary="Test custom prompt (A/B testing)")
-async def test_custom_prompt(body: CustomIn, state: State, principal: Operator) -> Any:
+async def test_custom_prompt(body: CustomIn, state: State, principal: PlatformOperator) -> Any:
     """The prompt playground: one custom prompt on an event's inputs; nothing stored changes."""
 
     async def submit(session: Any) -> list[Task]:
@@ -418,7 +422,7 @@ EventId = Annotated[int, Path(ge=1, le=2**53)]
 
 
 @router.get("/events/{event_id}", responses=KNOWN, summary="Get audit for specific event")
-async def event_audit(event_id: EventId, state: State, principal: Reader) -> Any:
+async def event_audit(event_id: EventId, state: State, principal: PlatformReader) -> Any:
     """The event's latest evaluation (null fields until it is evaluated) and every AI decision
     behind it: detections, enrichments and the analysis, with model, prompt version, tokens
     and latency."""
@@ -431,7 +435,7 @@ async def event_audit(event_id: EventId, state: State, principal: Reader) -> Any
 async def evaluate_event(
     event_id: EventId,
     state: State,
-    principal: Operator,
+    principal: PlatformOperator,
     force: bool = False,
 ) -> Any:
     """Runs the LLM judge on the event (through the provider, like the analysis) unless it
@@ -467,7 +471,7 @@ class BatchIn(BaseModel):
 
 
 @router.post("/batch", status_code=202, summary="Trigger batch audit processing")
-async def batch_audit(body: BatchIn, state: State, principal: Operator) -> Any:
+async def batch_audit(body: BatchIn, state: State, principal: PlatformOperator) -> Any:
     """Queues the matching events (by id, camera, dates; those already evaluated left out
     unless `force`) as one `ai_processing` job; `job_id` follows it under /api/jobs."""
     try:
@@ -490,6 +494,7 @@ async def batch_audit(body: BatchIn, state: State, principal: Operator) -> Any:
                     params={"event_ids": ids, "force": body.force},
                     actor=principal.subject,
                     tenant_id=principal.tenant_id,
+                    is_admin=principal.can(Permission.ADMIN),
                 )
     except DomainError as exc:
         if isinstance(exc, actions.NotAllowed):
@@ -503,14 +508,14 @@ async def batch_audit(body: BatchIn, state: State, principal: Operator) -> Any:
 
 
 @router.get("/leaderboard", summary="Get model leaderboard by contribution")
-async def leaderboard(state: State, principal: Reader, days: Days = 7) -> Any:
+async def leaderboard(state: State, principal: PlatformReader, days: Days = 7) -> Any:
     async with read_only(state.sessionmaker) as session:
         entries, total = await reports.leaderboard(session=session, days=days)
     return {"entries": [e.__dict__ for e in entries], "period_days": days, "total_events": total}
 
 
 @router.get("/recommendations", summary="Get prompt improvement suggestions")
-async def recommendations(state: State, principal: Reader, days: Days = 7) -> Any:
+async def recommendations(state: State, principal: PlatformReader, days: Days = 7) -> Any:
     async with read_only(state.sessionmaker) as session:
         found, total = await reports.recommendations(session=session, days=days)
     return {
@@ -523,7 +528,7 @@ async def recommendations(state: State, principal: Reader, days: Days = 7) -> An
 @router.get("/stats", summary="Get aggregate audit statistics")
 async def audit_stats(
     state: State,
-    principal: Reader,
+    principal: PlatformReader,
     days: Days = 7,
     camera_id: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Any:

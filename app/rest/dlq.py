@@ -233,12 +233,7 @@ async def reset_breaker(name: str, state: State, principal: PlatformOperator) ->
 
 @system.get("/api/system/health", summary="System health")
 async def system_health(state: State, principal: PlatformReader) -> JSONResponse:
-    found = await health.system_health(
-        engine=state.engine,
-        redis=state.redis,
-        breakers=_breakers(state),
-        services=state.settings.model_services(),
-    )
+    found = await state.health.current()
 
     def check(c: health.Check) -> dict[str, Any]:
         return {"status": c.status, "latency_ms": c.latency_ms, **c.detail}

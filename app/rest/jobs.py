@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from app.auth import Permission
 from app.db.models import Task
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import IsoDateTime, Offset
@@ -87,7 +88,8 @@ async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
     """`export`: params `target` (security_events, tasks, logs, metrics), `format` (csv,
     json), `since`/`until`, and per target `camera_id`, `min_risk_score`, `queue`, `status`,
     `agent_id`, `level`; `pause_ms` between batches of 500 rows spares the database.
-    `cleanup`: `older_than_days` (else each kind's retention setting)."""
+    `cleanup` (admin role): `older_than_days` (else each kind's retention setting; below one
+    hour only with `force: true`)."""
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             job = await actions.start_job(
@@ -96,6 +98,7 @@ async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
                 params=body.params,
                 actor=principal.subject,
                 tenant_id=principal.tenant_id,
+                is_admin=principal.can(Permission.ADMIN),
             )
             return job_out(job)
     except DomainError as exc:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from app.db.models import Task
 from app.rest import schemas_monitoring as s
-from app.rest.deps import Reader, State
+from app.rest.deps import PlatformReader, Reader, State
 from app.rest.params import IsoDateTime, Page, SortOrder, page_count, page_request
 from app.services import stats, task_queries, tasks
 from app.services.errors import NotFound
@@ -246,7 +246,7 @@ async def get_queue_stats(state: State, principal: Reader) -> s.QueueStatsRespon
 
 
 @router.get("/workers", response_model=s.WorkerStatsResponse, summary="Get Worker Stats")
-async def get_worker_stats(state: State, principal: Reader) -> s.WorkerStatsResponse:
+async def get_worker_stats(state: State, principal: PlatformReader) -> s.WorkerStatsResponse:
     o = await stats.worker_overview(redis=state.redis)
     return s.WorkerStatsResponse(
         workers=[
@@ -273,6 +273,6 @@ async def get_worker_stats(state: State, principal: Reader) -> s.WorkerStatsResp
 
 
 @router.get("/workers/health", response_model=s.WorkerHealthResponse, summary="Get Workers Health")
-async def get_workers_health(state: State, principal: Reader) -> s.WorkerHealthResponse:
+async def get_workers_health(state: State, principal: PlatformReader) -> s.WorkerHealthResponse:
     h = await stats.worker_health(redis=state.redis, known_queues=state.settings.queues)
     return s.WorkerHealthResponse(**vars(h))

@@ -1,12 +1,15 @@
 """System health (seed 002's /api/system/health, seed 004's /api/v1/monitoring/health):
 PostgreSQL, Redis, live workers, and each model service with its circuit breaker. HTTP model
-services are probed with a short timeout; simulated ones are healthy by construction."""
+services are probed with a short timeout; simulated ones are healthy by construction. Probes
+run at most once per cache period per process (readers cannot amplify load onto the model
+services), and a tenant sees statuses and latencies only (no URL, host name or error text)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -130,3 +133,39 @@ async def system_health(
     else:
         overall = "healthy"
     return Health(status=overall, checks=core, models=by_name)
+
+
+# what a tenant may read of a check's detail: statuses and counts, nothing that names an
+# internal URL, host or address, and no probe error text (it can quote either)
+TENANT_DETAIL = frozenset({"role", "backend", "circuit_breaker", "failure_count", "count"})
+
+
+def for_tenant(found: Health) -> Health:
+    def strip(c: Check) -> Check:
+        return replace(c, detail={k: v for k, v in c.detail.items() if k in TENANT_DETAIL})
+
+    return Health(
+        status=found.status,
+        checks={n: strip(c) for n, c in found.checks.items()},
+        models={n: strip(c) for n, c in found.models.items()},
+    )
+
+
+class HealthCache:
+    """The last probe's answer, kept `ttl` seconds; concurrent callers share one probe.
+    Bound: one Health per process."""
+
+    def __init__(self, ttl: float, probe: Callable[[], Awaitable[Health]]) -> None:
+        self.ttl = ttl
+        self._probe = probe
+        self._at = -float("inf")
+        self._found: Health | None = None
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> Health:
+        async with self._lock:
+            now = time.monotonic()
+            if self._found is None or now - self._at >= self.ttl:
+                self._found = await self._probe()
+                self._at = time.monotonic()
+            return self._found

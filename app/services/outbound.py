@@ -1,19 +1,51 @@
-"""Guard for URLs opsgraph calls on a user's behalf (webhooks): no loopback, private,
-link-local, multicast or reserved addresses (SSRF). Checked when a URL is given and again
-after DNS resolution at delivery, which then connects to the very address that was checked."""
+"""Guard for URLs opsgraph calls (webhooks): no loopback, private, link-local, multicast or
+reserved addresses (SSRF). Checked when a URL is given and again after DNS resolution at
+delivery, which then connects to the very address that was checked. Targets differ by purpose:
+URLs users give (task, workflow and subscription webhooks) are public-only; the alert channels
+an operator configures may also reach the hosts and networks of their own allow-list."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from app.services.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_URL_LENGTH = 2048
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Host names and networks (CIDR) an operator lets its alert channels reach even when
+    they are not public. A name listed here may resolve to any address."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, entries: Sequence[str]) -> AllowList:
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        for entry in entries:
+            entry = entry.strip()
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                hosts.add(entry.rstrip(".").lower())
+        return cls(frozenset(hosts), tuple(networks))
+
+    def permits(self, host: str, ip: IPAddress) -> bool:
+        if host.rstrip(".").lower() in self.hosts:
+            return True
+        return any(ip.version == n.version and ip in n for n in self.networks)
 
 
 class RefusedURL(Exception):
@@ -93,11 +125,13 @@ class Target:
     address: str
 
 
-async def resolve(url: str, *, allow_private: bool) -> Target:
+async def resolve(url: str, *, allow_private: bool, allow_list: AllowList | None = None) -> Target:
     """Resolve the URL's host and refuse it when any of its addresses is forbidden (a name
-    with one public and one private record could be steered to the private one)."""
+    with one public and one private record could be steered to the private one). The refusal
+    says "not a public address" and never which address (the delivery record is shown to the
+    URL's owner, and an internal DNS answer is not theirs to read); the log has it."""
     try:
-        parts = check_url(url, allow_private=allow_private)
+        parts = check_url(url, allow_private=allow_private or allow_list is not None)
     except InvalidInput as exc:
         raise RefusedURL(exc.message) from exc
     host = parts.hostname or ""
@@ -111,14 +145,17 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
                 host, port, type=socket.SOCK_STREAM
             )
         except OSError as exc:
-            raise RefusedURL(f"cannot resolve {host}: {exc}") from exc
+            raise RefusedURL(f"refused: cannot resolve {host}") from exc
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:
             raise RefusedURL(f"{host} has no addresses")
     if not allow_private:
-        bad = [a for a in addresses if blocked(a)]
+        bad = [
+            a for a in addresses if blocked(a) and not (allow_list and allow_list.permits(host, a))
+        ]
         if bad:
-            raise RefusedURL(f"{host} resolves to a forbidden address ({bad[0]})")
+            log.warning("outbound call to %s refused: it resolves to %s", host, bad[0])
+            raise RefusedURL("refused: not a public address")
     chosen = addresses[0]
     netloc = f"[{chosen}]:{port}" if chosen.version == 6 else f"{chosen}:{port}"
     default_port = (parts.scheme == "https" and port == 443) or (

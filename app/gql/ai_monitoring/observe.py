@@ -19,7 +19,6 @@ from app.services import health
 from app.services.errors import DomainError, InvalidInput
 from app.services.monitoring import dashboard as dashboards
 from app.services.monitoring import logs, metrics
-from app.services.pipeline.breakers import Breakers
 from app.uow import read_only
 
 
@@ -333,12 +332,9 @@ class ObserveQueries:
     async def monitoring_health(self, info: Info) -> MonitoringHealth:
         state = info.context.state
         started = time.perf_counter()
-        found = await health.system_health(
-            engine=state.engine,
-            redis=state.redis,
-            breakers=Breakers(state.redis, state.settings.breakers),
-            services=state.settings.model_services(),
-        )
+        found = await state.health.current()
+        if info.context.tenant_id is not None:
+            found = health.for_tenant(found)
         components = [
             HealthComponent(
                 name="api",

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import strawberry
 
+from app.auth import Permission
 from app.db.models import WebhookSubscription as SubscriptionRow
 from app.gql.ai_monitoring.alerts import MonitoringError, errors_of
 from app.gql.context import Info
@@ -37,9 +38,15 @@ class WebhookSubscription:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
-    def url(self) -> str:
-        return self.row.url
+    @strawberry.field(description="In full for the owning tenant's admins; else masked.")
+    def url(self, info: Info) -> str:
+        p = info.context.principal
+        return notify.url_shown(
+            self.row,
+            tenant_id=p.tenant_id if p else None,
+            is_admin=bool(p and p.can(Permission.ADMIN)),
+            can_operate=bool(p and p.can(Permission.OPERATE)),
+        )
 
     @strawberry.field
     def events(self) -> list[str]:

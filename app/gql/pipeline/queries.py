@@ -282,12 +282,7 @@ class PipelineQueries:
     @strawberry.field(permission_classes=[CanReadPlatform])
     async def system_health(self, info: Info) -> SystemHealth:
         state = info.context.state
-        found = await health.system_health(
-            engine=state.engine,
-            redis=state.redis,
-            breakers=breakers_of(info),
-            services=state.settings.model_services(),
-        )
+        found = await state.health.current()
 
         def check(name: str, c: health.Check) -> HealthCheck:
             return HealthCheck(

@@ -111,7 +111,7 @@ class HeartbeatOut(BaseModel):
 @router.post(
     "/{agent_id}/heartbeat",
     response_model=HeartbeatOut,
-    responses=SEED_ERRORS,
+    responses={**SEED_ERRORS, **documented((409, "agent_id_taken"))},
     summary="Agent heartbeat (report in; receive the desired state)",
 )
 async def heartbeat(agent_id: AgentId, body: HeartbeatIn, state: State, principal: Operator) -> Any:

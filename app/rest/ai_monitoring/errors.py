@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.services.agents.controls import AlreadyPaused
+from app.services.agents.registry import AgentIdTaken
 from app.services.errors import DomainError, NotFound
 from app.services.monitoring.alerts import AlertAlreadyResolved
 from app.services.monitoring.exports import ExportNotReady
@@ -45,7 +46,7 @@ QUERY_FIELDS = {"period", "granularity", "limit", "level", "status", "severity"}
 def fail(exc: DomainError) -> JSONResponse:
     if isinstance(exc, NotFound):
         return coded(404, exc.code, exc.message)
-    if isinstance(exc, AlreadyPaused | AlertAlreadyResolved | ExportNotReady):
+    if isinstance(exc, AlreadyPaused | AlertAlreadyResolved | ExportNotReady | AgentIdTaken):
         return coded(409, exc.code, exc.message)
     if isinstance(exc, InvalidMetric):
         return coded(400, "invalid_metric", exc.message)

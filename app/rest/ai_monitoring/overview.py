@@ -15,7 +15,6 @@ from app.rest.deps import Reader, State
 from app.services import health
 from app.services.errors import DomainError
 from app.services.monitoring import dashboard as dashboards
-from app.services.pipeline.breakers import Breakers
 from app.uow import read_only
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["AI Monitoring: overview"])
@@ -84,12 +83,9 @@ async def get_health(state: State, principal: Reader) -> JSONResponse:
     and each model provider (probed over HTTP with its circuit breaker; simulated ones are
     healthy by construction). 503 when PostgreSQL or Redis is down."""
     started = time.perf_counter()
-    found = await health.system_health(
-        engine=state.engine,
-        redis=state.redis,
-        breakers=Breakers(state.redis, state.settings.breakers),
-        services=state.settings.model_services(),
-    )
+    found = await state.health.current()
+    if principal.tenant_id is not None:
+        found = health.for_tenant(found)
 
     def component(name: str, c: health.Check) -> dict[str, Any]:
         return {"name": name, "status": c.status, "latency_ms": c.latency_ms, **c.detail}

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from app.auth import Permission, Principal
 from app.db.models import WebhookDelivery, WebhookSubscription
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
@@ -35,10 +36,17 @@ class SubscriptionIn(BaseModel):
     secret: Annotated[str | None, Field(min_length=16, max_length=128)] = None
 
 
-def subscription_out(s: WebhookSubscription, *, with_secret: bool = False) -> dict[str, Any]:
+def subscription_out(
+    s: WebhookSubscription, principal: Principal, *, with_secret: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(s.id),
-        "url": s.url,
+        "url": notify.url_shown(
+            s,
+            tenant_id=principal.tenant_id,
+            is_admin=principal.can(Permission.ADMIN),
+            can_operate=principal.can(Permission.OPERATE),
+        ),
         "events": s.events,
         "description": s.description,
         "tenant_id": s.tenant_id,
@@ -80,7 +88,7 @@ async def subscribe(body: SubscriptionIn, state: State, principal: Operator) -> 
                 description=body.description,
                 secret=body.secret,
             )
-            out = subscription_out(sub, with_secret=True)
+            out = subscription_out(sub, principal, with_secret=True)
     except DomainError as exc:
         return fail(exc)
     return out
@@ -90,7 +98,10 @@ async def subscribe(body: SubscriptionIn, state: State, principal: Operator) -> 
 async def list_subscriptions(state: State, principal: Reader) -> Any:
     async with read_only(state.sessionmaker) as session:
         subs = await notify.list_subscriptions(session=session, tenant_id=principal.tenant_id)
-    return {"subscriptions": [subscription_out(s) for s in subs], "events": list(notify.EVENTS)}
+    return {
+        "subscriptions": [subscription_out(s, principal) for s in subs],
+        "events": list(notify.EVENTS),
+    }
 
 
 @router.delete(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock
 from app.db.models import Agent, AgentControl, AgentSample
 from app.services.agents.status import StatusRules, status_of
-from app.services.errors import InvalidInput, NotFound
+from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.monitoring import notify
 
 
@@ -55,6 +55,16 @@ class DesiredState:
     replicas: int
     resume_at: datetime | None
 
+
+class AgentIdTaken(DomainError):
+    """The id is held by another tenant, or reserved to opsgraph's own workers (409)."""
+
+    code = "agent_id_taken"
+
+
+# opsgraph's worker processes report as agents with ids of this prefix: installation-wide,
+# never claimable by a report from outside
+WORKER_AGENT_PREFIX = "opsgraph_worker_"
 
 AGENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_LATENCIES = 10_000
@@ -169,15 +179,23 @@ async def heartbeat(
     beat: Heartbeat,
     rules: StatusRules,
     tenant_id: str | None = None,
+    system: bool = False,
 ) -> tuple[Agent, DesiredState]:
     """Register or update `agent_id` from one beat; return it and what it should do now.
-    A tenant-scoped caller may only report agents of its tenant."""
+    Agent ids are owned by the tenant that first reported them: a tenant-scoped caller may
+    only report agents of its tenant (409 for an id another tenant or the installation
+    holds). `system`: opsgraph's own worker reporting itself (installation-wide)."""
     if not AGENT_ID.match(agent_id):
         raise InvalidInput("agent ids are 1 to 128 of A-Z a-z 0-9 _ . : -", field="agent_id")
     validate(beat)
+    if agent_id.startswith(WORKER_AGENT_PREFIX) and not system:
+        raise AgentIdTaken(
+            f"agent ids starting {WORKER_AGENT_PREFIX!r} are reserved to opsgraph's workers",
+            field="agent_id",
+        )
     now = clock.now()
     agent = await session.get(Agent, agent_id, with_for_update=True)
-    owner = tenant_id if tenant_id is not None else beat.tenant_id
+    owner = None if system else tenant_id if tenant_id is not None else beat.tenant_id
     if agent is None:
         agent = Agent(
             id=agent_id,
@@ -189,8 +207,11 @@ async def heartbeat(
             started_at=now,
         )
         session.add(agent)
+    elif system:
+        agent.tenant_id = None  # a worker's agent is the installation's, whoever named it first
     elif tenant_id is not None and agent.tenant_id != tenant_id:
-        raise NotFound(f"agent {agent_id!r} not found", field="agent_id", code="agent_not_found")
+        # the id is another tenant's (or the installation's): a report never takes it over
+        raise AgentIdTaken(f"agent id {agent_id!r} is taken", field="agent_id")
     if agent.started_at is None or beat.state == "starting":
         agent.started_at = now
     agent.name, agent.type, agent.version = beat.name, beat.type, beat.version

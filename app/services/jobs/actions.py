@@ -63,7 +63,10 @@ async def start_job(
     params: dict[str, Any],
     actor: str,
     tenant_id: str | None,
+    is_admin: bool,
 ) -> Task:
+    """`is_admin`: the caller holds the admin role (cleanup deletes installation-wide history,
+    as the admin-only statistics reset does, so it needs as much)."""
     kind = types.job_type(job_type)
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object", field="params")
@@ -74,6 +77,8 @@ async def start_job(
         raise NotAllowed(
             "installation-wide data: not for tenant-scoped credentials", field="job_type"
         )
+    if kind.type == "cleanup" and not is_admin:
+        raise NotAllowed("a cleanup job needs an admin role", field="job_type")
     if kind.type == "export" and operation == "metrics":
         since, until = params.get("since"), params.get("until")
         if since is None or until is None:
@@ -117,7 +122,7 @@ def _describe(kind: str, params: dict[str, Any]) -> dict[str, Any]:
             "target": params.get("target", "security_events"),
             "format": params.get("format", "csv"),
         }
-    return {"older_than_days": params.get("older_than_days")}
+    return {"older_than_days": params.get("older_than_days"), "force": bool(params.get("force"))}
 
 
 async def cancel_job(*, session: AsyncSession, job_id: uuid.UUID, tenant_id: str | None) -> Task:

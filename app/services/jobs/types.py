@@ -18,6 +18,8 @@ class JobType:
     operations: tuple[str, ...]
 
 
+# the cleanup job's least retention unless an admin says `force` (one hour, in days)
+CLEANUP_MIN_DAYS = 1 / 24
 EXPORT_TARGETS = ("security_events", "tasks", "logs", "metrics")
 FORMATS = ("csv", "json")
 
@@ -125,5 +127,15 @@ def validate(kind: JobType, params: dict[str, Any]) -> str:
     ):
         raise InvalidInput(
             "params.older_than_days must be between 0 and 3650", field="params.older_than_days"
+        )
+    force = params.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidInput("params.force must be true or false", field="params.force")
+    if days is not None and days < CLEANUP_MIN_DAYS and not force:
+        # a slip of the finger (0.0001) would delete every finished record of the installation
+        raise InvalidInput(
+            f"params.older_than_days below {CLEANUP_MIN_DAYS:.6g} (one hour) needs"
+            " params.force: true",
+            field="params.older_than_days",
         )
     return "retention"

@@ -47,8 +47,9 @@ class LogQuery:
 
 
 async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: str | None) -> int:
-    """Store a batch in one statement. A tenant-scoped caller's lines are its tenant's; an
-    installation-wide caller's lines take the tenant of the agent they name."""
+    """Store a batch in one statement. A tenant-scoped caller's lines are its tenant's and may
+    name only its agents (422 naming the entry); an installation-wide caller's lines take the
+    tenant of the agent they name."""
     if len(entries) > MAX_BATCH:
         raise TooManyEntries(f"at most {MAX_BATCH} log entries per request", field="logs")
     for i, e in enumerate(entries):
@@ -59,13 +60,18 @@ async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: s
     if not entries:
         return 0
     owners: dict[str, str | None] = {}
-    if tenant_id is None:
-        names = {e.agent_id for e in entries if e.agent_id}
-        if names:
-            rows = await session.execute(
-                select(Agent.id, Agent.tenant_id).where(Agent.id.in_(names))
-            )
-            owners = {a: t for a, t in rows.all()}
+    names = {e.agent_id for e in entries if e.agent_id}
+    if names:
+        rows = await session.execute(select(Agent.id, Agent.tenant_id).where(Agent.id.in_(names)))
+        owners = {a: t for a, t in rows.all()}
+    if tenant_id is not None:
+        # a tenant's lines may only name its own agents (an unknown id is not one of them)
+        for i, e in enumerate(entries):
+            if e.agent_id and (e.agent_id not in owners or owners[e.agent_id] != tenant_id):
+                raise InvalidInput(
+                    f"logs[{i}].agent_id: no agent {e.agent_id!r} in this tenant",
+                    field=f"logs.{i}.agent_id",
+                )
     now = clock.now()
     await session.execute(
         insert(AgentLog),

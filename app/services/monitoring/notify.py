@@ -10,8 +10,9 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -68,7 +69,7 @@ def emit(
             continue
         webhooks.schedule(
             session,
-            kind="alert_channel",
+            kind=CHANNEL_KIND,
             object_id=object_id,
             url=url,
             payload={**payload, "channel": channel},
@@ -79,6 +80,9 @@ def emit(
 
 async def load_subscribers(session: AsyncSession) -> list[WebhookSubscription]:
     return list((await session.execute(select(WebhookSubscription))).scalars())
+
+
+CHANNEL_KIND = "alert_channel"  # deliveries to an operator-configured channel
 
 
 def publish(session: AsyncSession, kind: str, key: str, data: dict[str, Any]) -> None:
@@ -111,9 +115,20 @@ async def subscribe(
         )
     if secret is not None and not 16 <= len(secret) <= 128:
         raise InvalidInput("secret must be 16 to 128 characters", field="secret")
-    count = len(await load_subscribers(session))
-    if count >= MAX_SUBSCRIPTIONS:
-        raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions", field="url")
+    # the cap is per tenant (unscoped credentials share the installation's), counted under a
+    # lock per tenant so concurrent creates cannot pass it together
+    scope = tenant_id if tenant_id is not None else ""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtext("webhook-subscriptions:" + scope)))
+    )
+    owned = WebhookSubscription.tenant_id
+    count = await session.scalar(
+        select(func.count())
+        .select_from(WebhookSubscription)
+        .where(owned.is_(None) if tenant_id is None else owned == tenant_id)
+    )
+    if (count or 0) >= MAX_SUBSCRIPTIONS:
+        raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} subscriptions per tenant", field="url")
     sub = WebhookSubscription(
         id=uuid.uuid4(),
         url=url,
@@ -127,6 +142,26 @@ async def subscribe(
     session.add(sub)
     await session.flush()
     return sub
+
+
+def url_shown(
+    sub: WebhookSubscription, *, tenant_id: str | None, is_admin: bool, can_operate: bool
+) -> str:
+    """A subscription URL is often a bearer secret (a Slack hook): in full only to the admins
+    of the tenant that owns it (tenant admins for a tenant's, unscoped admins for the
+    installation's); everyone else sees scheme and host only (`https://hooks.slack.com/…`)."""
+    owner = (
+        tenant_id is None and is_admin
+        if sub.tenant_id is None
+        else tenant_id == sub.tenant_id and can_operate
+    )
+    if owner:
+        return sub.url
+    try:
+        parts = urlsplit(sub.url)
+        return f"{parts.scheme}://{parts.hostname or ''}/…"
+    except ValueError:
+        return "…"
 
 
 async def list_subscriptions(

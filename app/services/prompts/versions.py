@@ -20,6 +20,8 @@ MAX_PROMPT_CHARS = 20_000
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_TOKENS = 32_768
 MAX_IMPORT_MODELS = 100
+MAX_IMPORT_HISTORY = 1_000  # versions per model in one import document
+MAX_VERSION = 2**31 - 1
 EXPORT_FORMAT = "1.0"
 
 
@@ -277,6 +279,52 @@ def _config_of(entry: Any, field: str) -> PromptConfig:
     return config
 
 
+@dataclass(frozen=True)
+class _HistoryEntry:
+    raw: Any
+    field: str
+    version: int
+    description: str | None
+    restored_from: int | None
+
+
+def _history_of(raw: Any, model: str) -> list[_HistoryEntry]:
+    if raw is None:
+        return []
+    field = f"history.{model}"
+    if not isinstance(raw, list):
+        raise InvalidInput("must be a list of versions", field=field)
+    if len(raw) > MAX_IMPORT_HISTORY:
+        raise InvalidInput(f"at most {MAX_IMPORT_HISTORY} versions per model", field=field)
+    out: list[_HistoryEntry] = []
+    for i, v in enumerate(raw):
+        at = f"{field}[{i}]"
+        if not isinstance(v, dict):
+            raise InvalidInput("must be an object", field=at)
+        version = v.get("version", i + 1)
+        if not _is_int(version) or not 1 <= version <= MAX_VERSION:
+            raise InvalidInput("version must be a positive integer", field=f"{at}.version")
+        description = v.get("description")
+        if description is not None and (
+            not isinstance(description, str) or len(description) > MAX_DESCRIPTION_CHARS
+        ):
+            raise InvalidInput(
+                f"description must be text of at most {MAX_DESCRIPTION_CHARS} characters",
+                field=f"{at}.description",
+            )
+        restored = v.get("restored_from")
+        if restored is not None and (not _is_int(restored) or not 1 <= restored <= MAX_VERSION):
+            raise InvalidInput(
+                "restored_from must be a positive integer or null", field=f"{at}.restored_from"
+            )
+        out.append(_HistoryEntry(v, at, version, description, restored))
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 async def import_(
     *,
     session: AsyncSession,
@@ -301,16 +349,16 @@ async def import_(
         raise InvalidInput(f"at most {MAX_IMPORT_MODELS} models per import", field="prompts")
     if overwrite and not may_overwrite:
         raise ImportNotAllowed("importing with overwrite needs an admin role", field="overwrite")
+    # the history's metadata is checked whole before anything is written: a document whose
+    # history cannot be rebuilt as written is refused (422 naming the entry), not half-imported
+    checked_history = {model: _history_of(history.get(model), model) for model in prompts}
     out = ImportResult([], [], [])
     existing = await all_current(session)
     for model, entry in prompts.items():
         try:
             check_model(model, f"prompts.{model}")
             config = _config_of(entry, f"prompts.{model}")
-            versions = [
-                (v, _config_of(v, f"history.{model}[{i}]"))
-                for i, v in enumerate(history.get(model) or [])
-            ]
+            versions = [(v, _config_of(v.raw, v.field)) for v in checked_history[model]]
         except InvalidInput as exc:
             out.errors.append({"model": model, "field": exc.field, "error": exc.message})
             continue
@@ -318,14 +366,15 @@ async def import_(
             out.skipped.append(model)
             continue
         if model not in existing and versions:
-            for v, cfg in sorted(versions, key=lambda x: int(x[0].get("version", 0))):
+            # the caller is the author of what it imports; a document cannot name one
+            for v, cfg in sorted(versions, key=lambda x: x[0].version):
                 await _append(
                     session,
                     model,
                     cfg,
-                    author=str(v.get("author") or author),
-                    description=v.get("description"),
-                    restored_from=v.get("restored_from"),
+                    author=author,
+                    description=v.description,
+                    restored_from=v.restored_from,
                 )
         else:
             await _append(session, model, config, author=author, description="imported")
