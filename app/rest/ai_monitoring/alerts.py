@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from app.db.models import Alert, AlertRule
-from app.rest.ai_monitoring.errors import coded, documented, fail
-from app.rest.deps import Operator, Reader, State
+from app.rest.ai_monitoring.errors import documented, fail
+from app.rest.deps import Operator, PlatformOperator, Reader, State
 from app.rest.params import JsonInt, Offset
 from app.services.errors import DomainError
 from app.services.monitoring import alerts, rules
@@ -166,11 +166,9 @@ def rule_out(r: AlertRule) -> dict[str, Any]:
     responses=documented((400, "invalid_metric")),
     summary="Configure Alert Rules",
 )
-async def put_rules(body: RulesIn, state: State, principal: Operator) -> Any:
+async def put_rules(body: RulesIn, state: State, principal: PlatformOperator) -> Any:
     """Replaces the whole rule set, or nothing when any rule is invalid (400 `invalid_metric`
     names an unknown metric). Rules are installation-wide: tenant-scoped credentials get 403."""
-    if principal.tenant_id is not None:
-        return coded(403, "insufficient_permissions", "alert rules are installation-wide")
     wanted = [
         rules.RuleInput(
             name=r.name,

@@ -1,0 +1,409 @@
+"""Tenancy swept over every door: each REST route and each GraphQL root field has a row saying
+what a tenant-scoped caller may do there, and a tenant-A credential is driven through all of
+them against tenant B's objects. A route or root field added later without a row fails
+`test_every_route_has_a_row` / `test_every_root_field_has_a_row`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.config import Settings
+from tests.client import GraphQLClient
+from tests.conftest import make_token
+
+TENANT_A, TENANT_B = "tenant-a", "tenant-b"
+# what B's objects say that nothing A reads may contain
+B_SECRET_PATH = "b-secret-hook-path"
+B_LOG_MARK = "b-private-log-line"
+
+# --- the table: every REST route --------------------------------------------------------------
+# PLATFORM: installation-wide (tenant: 403 insufficient_permissions).
+# ADMIN: an admin role's (tenant_admin holds none: 403).
+# LIST: tenant-scoped reading without an id (A sees none of B's rows).
+# B:<kind>: tenant-scoped on an object of that kind (A against B's: 404, or 409 where noted).
+# CREATE: makes an object in the caller's own tenant (checked by the tests of that domain and
+# by `test_tenant_creations_are_stamped_with_the_tenant`).
+REST: dict[str, str] = {
+    "POST /api/v1/workflows": "CREATE",
+    "GET /api/v1/monitoring/workflows": "LIST",
+    "GET /api/v1/monitoring/workflows/stats": "LIST",
+    "GET /api/v1/monitoring/workflows/{workflow_id}": "B:workflow",
+    "POST /api/v1/monitoring/agents/{agent_id}/heartbeat": "B:agent",
+    "GET /api/v1/monitoring/agents": "LIST",
+    "GET /api/v1/monitoring/agents/{agent_id}": "B:agent",
+    "POST /api/v1/monitoring/agents/{agent_id}/pause": "B:agent",
+    "POST /api/v1/monitoring/agents/{agent_id}/resume": "B:agent",
+    "POST /api/v1/monitoring/agents/{agent_id}/restart": "B:agent",
+    "POST /api/v1/monitoring/agents/{agent_id}/scale": "B:agent",
+    "GET /api/v1/monitoring/alerts": "LIST",
+    "POST /api/v1/monitoring/alerts/{alert_id}/acknowledge": "B:alert",
+    "POST /api/v1/monitoring/alerts/{alert_id}/resolve": "B:alert",
+    "GET /api/v1/monitoring/alerts/rules": "LIST",
+    "PUT /api/v1/monitoring/alerts/rules": "PLATFORM",
+    "POST /api/v1/monitoring/logs": "CREATE",
+    "GET /api/v1/monitoring/logs": "LIST",
+    "GET /api/v1/monitoring/metrics": "LIST",
+    "POST /api/v1/monitoring/metrics/export": "CREATE",
+    "GET /api/v1/monitoring/metrics/export/{export_id}": "B:export",
+    "GET /api/v1/monitoring/metrics/export/{export_id}/download": "B:export",
+    "GET /api/v1/monitoring/dashboard": "LIST",
+    "GET /api/v1/monitoring/health": "LIST",
+    "GET /api/v1/monitoring/webhooks": "LIST",
+    "POST /api/v1/monitoring/webhooks": "CREATE",
+    "DELETE /api/v1/monitoring/webhooks/{subscription_id}": "B:subscription",
+    "GET /api/v1/monitoring/webhooks/{subscription_id}/deliveries": "B:subscription",
+    "GET /api/v1/monitoring/tasks": "LIST",
+    "GET /api/v1/monitoring/tasks/{task_id}": "B:task",
+    "GET /api/v1/monitoring/tasks/{task_id}/media": "B:task",
+    "GET /api/v1/monitoring/stats": "LIST",
+    "GET /api/v1/monitoring/queues": "LIST",
+    "GET /api/v1/monitoring/workers": "PLATFORM",
+    "GET /api/v1/monitoring/workers/health": "PLATFORM",
+    "GET /api/v1/llm/stats": "LIST",
+    "DELETE /api/v1/llm/stats": "ADMIN",
+    "GET /api/v1/llm/tasks": "LIST",
+    "DELETE /api/v1/llm/tasks": "B:llm_bulk",
+    "GET /api/v1/llm/tasks/{task_id}": "B:llm",
+    "DELETE /api/v1/llm/tasks/{task_id}": "B:llm",
+    "DELETE /api/v1/llm/semaphore": "ADMIN",
+    "POST /api/v1/tasks": "CREATE",
+    "GET /api/v1/metrics": "LIST",
+    "POST /api/v1/tasks/batch": "CREATE",
+    "GET /api/enrichment": "PLATFORM",
+    "GET /api/enrichment/stats": "PLATFORM",
+    "GET /api/enrichment/detection/{detection_id}": "PLATFORM",
+    "GET /api/enrichment/event/{event_id}": "PLATFORM",
+    "POST /api/enrichment/reprocess/{detection_id}": "PLATFORM",
+    "GET /api/enrichment/{enrichment_id}": "PLATFORM",
+    "GET /api/batches": "PLATFORM",
+    "GET /api/batches/stats": "PLATFORM",
+    "GET /api/batches/active": "PLATFORM",
+    "GET /api/batches/{batch_id}": "PLATFORM",
+    "POST /api/batches/{batch_id}/flush": "PLATFORM",
+    "GET /api/dlq/stats": "PLATFORM",
+    "GET /api/dlq/jobs/{queue_name}": "PLATFORM",
+    "POST /api/dlq/requeue/{queue_name}": "PLATFORM",
+    "POST /api/dlq/requeue-all/{queue_name}": "PLATFORM",
+    "DELETE /api/dlq/{queue_name}": "PLATFORM",
+    "POST /api/jobs": "CREATE",
+    "GET /api/jobs": "LIST",
+    "GET /api/jobs/search": "LIST",
+    "GET /api/jobs/stats": "LIST",
+    "GET /api/jobs/types": "LIST",
+    "POST /api/jobs/bulk-cancel": "B:job_bulk",
+    "GET /api/jobs/{job_id}": "B:job",
+    "DELETE /api/jobs/{job_id}": "B:job",
+    "GET /api/jobs/{job_id}/detail": "B:job",
+    "GET /api/jobs/{job_id}/history": "B:job",
+    "GET /api/jobs/{job_id}/logs": "B:job",
+    "GET /api/jobs/{job_id}/download": "B:job",
+    "POST /api/jobs/{job_id}/cancel": "B:job",
+    "POST /api/jobs/{job_id}/abort": "B:job",
+    "GET /api/ai-audit/prompt-config/{model}": "PLATFORM",
+    "PUT /api/ai-audit/prompt-config/{model}": "PLATFORM",
+    "GET /api/ai-audit/prompts": "PLATFORM",
+    "GET /api/ai-audit/prompts/export": "PLATFORM",
+    "GET /api/ai-audit/prompts/history": "PLATFORM",
+    "GET /api/ai-audit/prompts/history/{ref}": "PLATFORM",
+    "POST /api/ai-audit/prompts/history/{ref}": "PLATFORM",
+    "POST /api/ai-audit/prompts/import": "PLATFORM",
+    "GET /api/ai-audit/prompts/{model}": "PLATFORM",
+    "PUT /api/ai-audit/prompts/{model}": "PLATFORM",
+    "POST /api/ai-audit/prompts/test": "PLATFORM",
+    "POST /api/ai-audit/test-prompt": "PLATFORM",
+    "GET /api/ai-audit/events/{event_id}": "PLATFORM",
+    "POST /api/ai-audit/events/{event_id}/evaluate": "PLATFORM",
+    "POST /api/ai-audit/batch": "PLATFORM",
+    "GET /api/ai-audit/leaderboard": "PLATFORM",
+    "GET /api/ai-audit/recommendations": "PLATFORM",
+    "GET /api/ai-audit/stats": "PLATFORM",
+    "GET /api/system/circuit-breakers": "PLATFORM",
+    "POST /api/system/circuit-breakers/{name}/reset": "PLATFORM",
+    "GET /api/system/health": "PLATFORM",
+}
+
+# bodies that pass validation, so what answers is the tenant rule and not a 422
+BODIES: dict[str, Any] = {
+    "POST /api/v1/monitoring/agents/{agent_id}/heartbeat": {"name": "x", "type": "llm_agent"},
+    "POST /api/v1/monitoring/agents/{agent_id}/pause": {"reason": "r"},
+    "POST /api/v1/monitoring/agents/{agent_id}/resume": {},
+    "POST /api/v1/monitoring/agents/{agent_id}/restart": {"reason": "r"},
+    "POST /api/v1/monitoring/agents/{agent_id}/scale": {"replicas": 3},
+    "POST /api/v1/monitoring/alerts/{alert_id}/acknowledge": {"notes": "mine now"},
+    "POST /api/v1/monitoring/alerts/{alert_id}/resolve": {"resolution": "gone"},
+}
+
+
+@dataclass
+class Objects:
+    """Tenant B's objects, by kind: the ids a path takes."""
+
+    ids: dict[str, str]
+
+    def markers(self) -> list[str]:
+        return [*self.ids.values(), TENANT_B, B_SECRET_PATH, B_LOG_MARK]
+
+
+def _path(template: str, objects: Objects, kind: str) -> str:
+    out = template
+    for name in ("workflow_id", "agent_id", "alert_id", "export_id", "subscription_id"):
+        out = out.replace("{" + name + "}", objects.ids.get(name.removesuffix("_id"), "x"))
+    out = out.replace("{task_id}", objects.ids["llm" if kind == "B:llm" else "task"])
+    out = out.replace("{job_id}", objects.ids["job"])
+    for name, dummy in (
+        ("{detection_id}", "1"),
+        ("{event_id}", "1"),
+        ("{enrichment_id}", "1"),
+        ("{batch_id}", "batch_1"),
+        ("{queue_name}", "llm"),
+        ("{model}", "nemotron"),
+        ("{ref}", "1"),
+        ("{name}", "yolo26"),
+    ):
+        out = out.replace(name, dummy)
+    return out
+
+
+async def _counts(engine: Any) -> dict[str, int]:
+    tables = (
+        "tasks",
+        "task_transitions",
+        "workflows",
+        "agents",
+        "agent_controls",
+        "agent_logs",
+        "alerts",
+        "alert_rules",
+        "webhook_subscriptions",
+        "prompt_versions",
+        "batches",
+    )
+    async with engine.connect() as conn:
+        return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in tables}
+
+
+async def _snapshot(engine: Any, objects: Objects) -> list[Any]:
+    """B's objects as stored: a refused call changes none of them."""
+    async with engine.connect() as conn:
+        rows: list[Any] = []
+        for sql, key in (
+            ("SELECT status, cancel_requested_at FROM tasks WHERE id = :id", "task"),
+            ("SELECT status, cancel_requested_at FROM tasks WHERE id = :id", "llm"),
+            ("SELECT status, cancel_requested_at FROM tasks WHERE id = :id", "job"),
+            (
+                "SELECT desired_state, replicas, restart_generation FROM agents WHERE id = :id",
+                "agent",
+            ),
+            ("SELECT status, acknowledged_by, resolved_by FROM alerts WHERE id = :id", "alert"),
+            ("SELECT url FROM webhook_subscriptions WHERE id = :id", "subscription"),
+        ):
+            found = (await conn.execute(text(sql), {"id": objects.ids[key]})).all()
+            rows.append((key, [tuple(r) for r in found]))
+    return rows
+
+
+@pytest.fixture
+async def b_objects(
+    server: str, settings: Settings, engine: Any, worker: Any
+) -> AsyncIterator[Objects]:
+    """Given tenant B with one object of every kind a tenant owns."""
+    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_B)}"}
+    ids: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as b:
+        gql = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B))
+        try:
+            for kind, task_type in (("task", "echo"), ("llm", "llm")):
+                payload = (
+                    await gql.data(
+                        "SubmitTask",
+                        input={"taskType": task_type, "queue": "parked", "input": {"prompt": "b"}},
+                    )
+                )["submitTask"]
+                assert payload["errors"] == [], payload
+                ids[kind] = payload["task"]["id"]
+        finally:
+            await gql.aclose()
+        r = await b.post(
+            "/api/v1/workflows",
+            json={"name": "b-flow", "steps": [{"step_id": "a", "task_type": "echo"}]},
+        )
+        assert r.status_code in (200, 201), r.text
+        ids["workflow"] = r.json()["id"]
+        r = await b.post(
+            "/api/v1/monitoring/agents/agent-of-b/heartbeat",
+            json={"name": "b's agent", "type": "llm_agent"},
+        )
+        assert r.status_code == 200, r.text
+        ids["agent"] = "agent-of-b"
+        r = await b.post(
+            "/api/v1/monitoring/logs",
+            json={
+                "logs": [
+                    {
+                        "timestamp": datetime.now(UTC).isoformat(),
+                        "level": "error",
+                        "message": B_LOG_MARK,
+                        "agent_id": "agent-of-b",
+                    }
+                ]
+            },
+        )
+        assert r.status_code in (200, 201, 202), r.text
+        r = await b.post(
+            "/api/v1/monitoring/webhooks",
+            json={
+                "url": f"https://hooks.example.com/{B_SECRET_PATH}",
+                "events": ["monitoring.alert_triggered"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        ids["subscription"] = r.json()["id"]
+        r = await b.post(
+            "/api/jobs",
+            json={"job_type": "export", "params": {"target": "tasks", "format": "json"}},
+        )
+        assert r.status_code == 202, r.text
+        ids["job"] = r.json()["job_id"]
+        now = datetime.now(UTC)
+        r = await b.post(
+            "/api/v1/monitoring/metrics/export",
+            json={"period": {"start": now.date().isoformat(), "end": now.date().isoformat()}},
+        )
+        assert r.status_code in (200, 202), r.text
+        ids["export"] = r.json()["export_id"]
+    alert_id = str(uuid.uuid4())
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO alerts (id, rule_name, agent_id, tenant_id, type, severity, status,"
+                " title, message, metric, operator, threshold, current, channels, triggered_at,"
+                " last_occurrence, occurrence_count, auto_resolved, remediation_attempts)"
+                " VALUES (:id, 'b-rule', 'agent-of-b', :t, 'threshold', 'high', 'active',"
+                " 'b alert', 'b alert', 'error_rate', '>', 5, 9, '[]', now(), now(), 1, false, 0)"
+            ),
+            {"id": alert_id, "t": TENANT_B},
+        )
+    ids["alert"] = alert_id
+    # B's job, export and workflow run to their end first, so what changes later is the sweep's
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        async with engine.connect() as conn:
+            busy = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM tasks WHERE queue <> 'parked'"
+                    " AND status IN ('QUEUED', 'RUNNING')"
+                )
+            )
+        if not busy:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "B's tasks never settled"
+        await asyncio.sleep(0.1)
+    yield Objects(ids)
+
+
+def _leaks(body: str, objects: Objects) -> list[str]:
+    return [m for m in objects.markers() if m in body]
+
+
+async def test_every_route_has_a_row(server: str) -> None:
+    async with httpx.AsyncClient(base_url=server) as http:
+        doc = (await http.get("/openapi.json")).json()
+    served = {f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops}
+    assert served - REST.keys() == set(), "routes without a row in the tenancy table"
+    assert REST.keys() - served == set(), "rows for routes that are not served"
+
+
+async def test_a_tenant_is_refused_installation_wide_routes_and_changes_nothing(
+    server: str, settings: Settings, engine: Any, b_objects: Objects
+) -> None:
+    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
+    before = await _counts(engine), await _snapshot(engine, b_objects)
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+        for route, access in REST.items():
+            if access not in ("PLATFORM", "ADMIN"):
+                continue
+            method, template = route.split(" ", 1)
+            body = {} if method in ("POST", "PUT") else None
+            r = await a.request(method, _path(template, b_objects, access), json=body)
+            assert r.status_code == 403, (route, r.status_code, r.text)
+            assert r.json()["code"] == "insufficient_permissions", (route, r.text)
+    assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
+
+
+async def test_a_tenant_reaches_none_of_another_tenants_objects(
+    server: str, settings: Settings, engine: Any, b_objects: Objects
+) -> None:
+    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
+    before = await _counts(engine), await _snapshot(engine, b_objects)
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+        for route, access in REST.items():
+            if not access.startswith("B:") and access != "LIST":
+                continue
+            method, template = route.split(" ", 1)
+            path = _path(template, b_objects, access)
+            body = BODIES.get(route)
+            if access == "B:job_bulk":
+                body = {"job_ids": [b_objects.ids["job"]]}
+            if access == "B:llm_bulk":
+                r = await a.request(method, path, params={"status": "PENDING"})
+            else:
+                r = await a.request(method, path, json=body)
+            assert r.status_code < 500, (route, r.text)
+            if access == "LIST":
+                assert r.status_code == 200, (route, r.status_code, r.text)
+            elif route.endswith("/heartbeat"):
+                # never a takeover: the id is B's
+                assert r.status_code == 409 and r.json()["code"] == "agent_id_taken", r.text
+            elif access == "B:job_bulk":
+                assert r.json()["results"][0]["error"] == "Job not found", r.text
+            elif access == "B:llm_bulk":
+                assert r.status_code == 200 and r.json()["data"]["cancelled"] == 0, r.text
+            else:
+                # seed 000 answers an unknown task's cancel with 400
+                expected = 400 if route == "DELETE /api/v1/llm/tasks/{task_id}" else 404
+                assert r.status_code == expected, (route, r.status_code, r.text)
+            asked = path + json.dumps(body)
+            leaks = [m for m in _leaks(r.text, b_objects) if m not in asked]
+            assert leaks == [], (route, leaks, r.text[:500])
+    # a refused action changes nothing: no row added or removed, none of B's objects touched
+    assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
+
+
+async def test_tenant_creations_are_stamped_with_the_tenant(
+    server: str, settings: Settings, engine: Any
+) -> None:
+    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+        r = await a.post(
+            "/api/v1/monitoring/agents/agent-of-a/heartbeat", json={"name": "a", "type": "t"}
+        )
+        assert r.status_code == 200, r.text
+        r = await a.post(
+            "/api/v1/monitoring/webhooks",
+            json={"url": "https://hooks.example.com/a", "events": ["monitoring.alert_triggered"]},
+        )
+        assert r.status_code == 201, r.text
+        r = await a.post("/api/jobs", json={"job_type": "export", "params": {"target": "logs"}})
+        assert r.status_code == 202, r.text
+    async with engine.connect() as conn:
+        owners = (
+            await conn.execute(
+                text(
+                    "SELECT 'agent', tenant_id FROM agents WHERE id = 'agent-of-a'"
+                    " UNION ALL SELECT 'sub', tenant_id FROM webhook_subscriptions"
+                    " UNION ALL SELECT 'job', origin_tenant_id FROM tasks"
+                    " WHERE task_type = 'export'"
+                )
+            )
+        ).all()
+    assert sorted(owners) == [("agent", TENANT_A), ("job", TENANT_A), ("sub", TENANT_A)]
