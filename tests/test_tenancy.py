@@ -15,9 +15,21 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    Undefined,
+)
 from sqlalchemy import text
 
 from app.config import Settings
+from app.gql.schema import build_schema
 from tests.client import GraphQLClient
 from tests.conftest import make_token
 
@@ -188,8 +200,13 @@ async def _counts(engine: Any) -> dict[str, int]:
         "prompt_versions",
         "batches",
     )
+    # (the session's workers report themselves as agents at any moment: not counted)
+    where = {"agents": " WHERE id NOT LIKE 'opsgraph_worker_%'"}
     async with engine.connect() as conn:
-        return {t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}"))) for t in tables}
+        return {
+            t: int(await conn.scalar(text(f"SELECT count(*) FROM {t}{where.get(t, '')}")))
+            for t in tables
+        }
 
 
 async def _snapshot(engine: Any, objects: Objects) -> list[Any]:
@@ -407,3 +424,278 @@ async def test_tenant_creations_are_stamped_with_the_tenant(
             )
         ).all()
     assert sorted(owners) == [("agent", TENANT_A), ("job", TENANT_A), ("sub", TENANT_A)]
+
+
+# --- the table: every GraphQL root field --------------------------------------------------------
+# Same words as REST's; B:<kind> fields take B's id (`id`, `ids`, `agentId`, `input`).
+GQL: dict[str, str] = {
+    "Query.task": "B:task",
+    "Query.tasks": "LIST",
+    "Query.workflow": "B:workflow",
+    "Query.workflows": "LIST",
+    "Query.workflowStats": "LIST",
+    "Query.taskStats": "LIST",
+    "Query.queueStats": "LIST",
+    "Query.workerStats": "PLATFORM",
+    "Query.workerHealth": "PLATFORM",
+    "Query.llmStats": "LIST",
+    "Query.llmTasks": "LIST",
+    "Query.securityEvents": "PLATFORM",
+    "Query.securityEvent": "PLATFORM",
+    "Query.batches": "PLATFORM",
+    "Query.batch": "PLATFORM",
+    "Query.activeBatches": "PLATFORM",
+    "Query.batchStats": "PLATFORM",
+    "Query.enrichments": "PLATFORM",
+    "Query.enrichmentStats": "PLATFORM",
+    "Query.dlqStats": "PLATFORM",
+    "Query.dlqJobs": "PLATFORM",
+    "Query.circuitBreakers": "PLATFORM",
+    "Query.systemHealth": "PLATFORM",
+    "Query.agents": "LIST",
+    "Query.agent": "B:agent",
+    "Query.alerts": "LIST",
+    "Query.alertSummary": "LIST",
+    "Query.alert": "B:alert",
+    "Query.alertRules": "LIST",
+    "Query.alertMetrics": "LIST",
+    "Query.logs": "LIST",
+    "Query.metrics": "LIST",
+    "Query.dashboard": "LIST",
+    "Query.monitoringHealth": "LIST",
+    "Query.webhookSubscriptions": "LIST",
+    "Query.webhookEvents": "LIST",
+    "Query.jobs": "LIST",
+    "Query.jobFacets": "LIST",
+    "Query.job": "B:job",
+    "Query.jobTypes": "LIST",
+    "Query.jobStats": "LIST",
+    "Query.prompt": "PLATFORM",
+    "Query.prompts": "PLATFORM",
+    "Query.promptHistory": "PLATFORM",
+    "Query.eventAudit": "PLATFORM",
+    "Query.auditStats": "PLATFORM",
+    "Query.modelLeaderboard": "PLATFORM",
+    "Mutation.submitTask": "CREATE",
+    "Mutation.submitTasks": "CREATE",
+    "Mutation.cancelTask": "B:task",
+    "Mutation.retryTask": "B:task",
+    "Mutation.createWorkflow": "CREATE",
+    "Mutation.pauseWorkflow": "B:workflow",
+    "Mutation.resumeWorkflow": "B:workflow",
+    "Mutation.cancelWorkflow": "B:workflow",
+    "Mutation.retryWorkflow": "B:workflow",
+    "Mutation.cancelAllLlmTasks": "LIST",
+    "Mutation.clearLlmStats": "ADMIN",
+    "Mutation.clearLlmSemaphore": "ADMIN",
+    "Mutation.flushBatch": "PLATFORM",
+    "Mutation.reprocessEnrichment": "PLATFORM",
+    "Mutation.requeueDlqJob": "PLATFORM",
+    "Mutation.requeueAllDlqJobs": "PLATFORM",
+    "Mutation.clearDlq": "PLATFORM",
+    "Mutation.resetCircuitBreaker": "PLATFORM",
+    "Mutation.reportHeartbeat": "B:agent",
+    "Mutation.pauseAgent": "B:agent",
+    "Mutation.resumeAgent": "B:agent",
+    "Mutation.restartAgent": "B:agent",
+    "Mutation.scaleAgent": "B:agent",
+    "Mutation.ackAlert": "B:alert",
+    "Mutation.resolveAlert": "B:alert",
+    "Mutation.setAlertRules": "PLATFORM",
+    "Mutation.createWebhookSubscription": "CREATE",
+    "Mutation.deleteWebhookSubscription": "B:subscription",
+    "Mutation.startJob": "CREATE",
+    "Mutation.cancelJob": "B:job",
+    "Mutation.abortJob": "B:job",
+    "Mutation.bulkCancelJobs": "B:job",
+    "Mutation.updatePrompt": "PLATFORM",
+    "Mutation.restorePrompt": "PLATFORM",
+    "Mutation.importPrompts": "PLATFORM",
+    "Mutation.testPrompt": "PLATFORM",
+    "Mutation.evaluateEvent": "PLATFORM",
+    "Subscription.taskUpdated": "LIST",
+    "Subscription.queueStats": "LIST",
+    "Subscription.workflowUpdated": "B:workflow",
+    "Subscription.llmStats": "LIST",
+    "Subscription.securityEvents": "PLATFORM",
+    "Subscription.batchUpdated": "PLATFORM",
+    "Subscription.dlqChanged": "PLATFORM",
+    "Subscription.alertChanged": "LIST",
+    "Subscription.agentStatusChanged": "LIST",
+    "Subscription.jobProgress": "B:job",
+}
+
+
+def _schema(settings: Settings) -> GraphQLSchema:
+    schema: GraphQLSchema = build_schema(settings)._schema
+    return schema
+
+
+def _literal(t: Any, depth: int = 0) -> str | None:
+    """A valid literal for a required argument's type (None: leave an optional one out)."""
+    if not isinstance(t, GraphQLNonNull):
+        return None
+    inner = t.of_type
+    if isinstance(inner, GraphQLList):
+        return "[]"
+    if isinstance(inner, GraphQLEnumType):
+        return next(iter(inner.values))
+    if isinstance(inner, GraphQLInputObjectType):
+        parts = [
+            f"{n}: {v}"
+            for n, f in inner.fields.items()
+            if f.default_value is Undefined and (v := _literal(f.type, depth + 1)) is not None
+        ]
+        return "{" + ", ".join(parts) + "}"
+    assert isinstance(inner, GraphQLScalarType)
+    return {
+        "Int": "1",
+        "Float": "1.0",
+        "Boolean": "false",
+        "UUID": '"00000000-0000-0000-0000-000000000000"',
+        "JSON": "{}",
+        "DateTime": '"2026-01-01T00:00:00Z"',
+    }.get(inner.name, '"x"')
+
+
+def _selection(t: Any, depth: int = 0) -> str:
+    """Every field without required arguments, a few levels deep: what a leak would show."""
+    while isinstance(t, GraphQLNonNull | GraphQLList):
+        t = t.of_type
+    if not isinstance(t, GraphQLObjectType):
+        return ""
+    parts = []
+    for name, f in t.fields.items():
+        if any(isinstance(a.type, GraphQLNonNull) for a in f.args.values()):
+            continue
+        inner = f.type
+        while isinstance(inner, GraphQLNonNull | GraphQLList):
+            inner = inner.of_type
+        if isinstance(inner, GraphQLObjectType):
+            if depth < 3:
+                parts.append(f"{name} {_selection(inner, depth + 1)}")
+        else:
+            parts.append(name)
+    return "{ " + " ".join(parts or ["__typename"]) + " }"
+
+
+# values that pass the arguments' own rules, so the tenant rule is what answers
+NAMED_ARGS = {"period": '"24h"', "model": '"nemotron"', "queue": '"llm"'}
+
+
+def _document(schema: GraphQLSchema, root: str, name: str, kind: str, objects: Objects) -> str:
+    field = schema.type_map[root].fields[name]  # type: ignore[attr-defined]
+    target = objects.ids.get(kind.removeprefix("B:"), "") if kind.startswith("B:") else ""
+    args = []
+    for arg_name, arg in field.args.items():
+        value = NAMED_ARGS.get(arg_name) or _literal(arg.type)
+        if target and arg_name == "id":
+            value = json.dumps(target)
+        elif target and arg_name == "ids":
+            value = json.dumps([target])
+        elif target and arg_name == "agentId":
+            value = json.dumps(target)
+        elif target and arg_name == "input" and kind in ("B:task", "B:workflow"):
+            value = "{" + f"id: {json.dumps(target)}" + "}"
+        if kind == "B:agent" and arg_name == "input":
+            value = '{name: "x", type: "t"}'
+        if value is not None:
+            args.append(f"{arg_name}: {value}")
+    keyword = {"Query": "query", "Mutation": "mutation", "Subscription": "subscription"}[root]
+    call = f"{name}({', '.join(args)})" if args else name
+    return f"{keyword} {{ {call} {_selection(field.type)} }}"
+
+
+def test_every_root_field_has_a_row(settings: Settings) -> None:
+    schema = _schema(settings)
+    fields = {
+        f"{root}.{name}"
+        for root in ("Query", "Mutation", "Subscription")
+        for name in schema.type_map[root].fields  # type: ignore[attr-defined]
+    }
+    assert fields - GQL.keys() == set(), "root fields without a row in the tenancy table"
+    assert GQL.keys() - fields == set(), "rows for root fields that do not exist"
+
+
+async def _ws_first(
+    server: str, token: str, document: str, timeout: float
+) -> dict[str, Any] | None:
+    """The first message a subscription answers with (None: nothing within `timeout`)."""
+    url = server.replace("http", "ws", 1) + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": document}}))
+        try:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        except TimeoutError:
+            return None
+        return message
+
+
+async def test_graphql_root_fields_hold_the_tenant_rules(
+    server: str, settings: Settings, engine: Any, b_objects: Objects
+) -> None:
+    schema = _schema(settings)
+    token = make_token(settings, "tenant_admin", TENANT_A)
+    a = GraphQLClient(server, token)
+    before = await _counts(engine), await _snapshot(engine, b_objects)
+    try:
+        for key, kind in GQL.items():
+            root, name = key.split(".")
+            if kind == "CREATE":
+                continue
+            document = _document(schema, root, name, kind, b_objects)
+            if root == "Subscription":
+                first = await _ws_first(server, token, document, timeout=0.5)
+                text_ = json.dumps(first)
+                if kind in ("PLATFORM", "ADMIN"):
+                    assert first and first["type"] == "error", (key, first)
+                    assert "FORBIDDEN" in text_, (key, first)
+                leaks = [m for m in _leaks(text_, b_objects) if m not in document]
+                assert leaks == [], (key, first)
+                if kind.startswith("B:"):
+                    assert first and "NOT_FOUND" in text_, (key, first)
+                continue
+            response = await a.raw(document)
+            assert response.status_code == 200, (key, response.text)
+            body = response.json()
+            errors = body.get("errors") or []
+            codes = [e.get("extensions", {}).get("code") for e in errors]
+            if kind in ("PLATFORM", "ADMIN"):
+                assert codes and codes[0] == "FORBIDDEN", (key, document, body)
+                continue
+            assert "INTERNAL_SERVER_ERROR" not in codes and not any(
+                e["message"] == "Unexpected error." for e in errors
+            ), (key, document, body)
+            assert not [c for c in codes if c in ("GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")], (
+                key,
+                document,
+                body,
+            )
+            data = json.dumps(body.get("data"))
+            asked = document
+            leaks = [m for m in _leaks(data, b_objects) if m not in asked]
+            assert leaks == [], (key, leaks, data[:500])
+            if kind.startswith("B:") and root == "Query":
+                assert body["data"][name] is None, (key, body)
+            if kind.startswith("B:") and root == "Mutation":
+                assert body["data"], (key, document, body)
+                payload = body["data"][name]
+                if name == "bulkCancelJobs":
+                    assert payload["successful"] == 0, (key, payload)
+                    continue
+                assert payload["errors"], (key, payload)
+                assert payload["errors"][0]["code"] in (
+                    "NOT_FOUND",
+                    "agent_not_found",
+                    "alert_not_found",
+                    "subscription_not_found",
+                    "job_not_found",
+                    "agent_id_taken",
+                ), (key, payload)
+    finally:
+        await a.aclose()
+    assert (await _counts(engine), await _snapshot(engine, b_objects)) == before

@@ -15,7 +15,7 @@ from app.db.models import Alert as AlertRow
 from app.db.models import AlertRule as RuleRow
 from app.gql.context import Info
 from app.gql.pagination import Connection, Slice, connection
-from app.gql.permissions import CanOperate, CanRead
+from app.gql.permissions import CanOperate, CanOperatePlatform, CanRead
 from app.services.errors import DomainError, NotFound
 from app.services.monitoring import alerts, rules
 from app.services.paging import Page, PageRequest
@@ -332,8 +332,9 @@ class AlertMutations:
         return AlertPayload(alert=Alert.of(row), errors=[])
 
     @strawberry.mutation(
-        permission_classes=[CanOperate],
-        description="Replace the whole rule set; nothing changes when any rule is invalid.",
+        permission_classes=[CanOperatePlatform],
+        description="Replace the whole rule set; nothing changes when any rule is invalid."
+        " Installation-wide: tenant-scoped credentials get FORBIDDEN.",
     )
     async def set_alert_rules(
         self,
@@ -341,17 +342,6 @@ class AlertMutations:
         rule_set: Annotated[list[AlertRuleInput], strawberry.argument(name="rules")],
     ) -> AlertRulesPayload:
         ctx = info.context
-        if ctx.tenant_id is not None:
-            return AlertRulesPayload(
-                rules=[],
-                errors=[
-                    MonitoringError(
-                        field=None,
-                        code="insufficient_permissions",
-                        message="alert rules are installation-wide",
-                    )
-                ],
-            )
         wanted = [
             rules.RuleInput(
                 name=r.name,
