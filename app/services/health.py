@@ -84,7 +84,12 @@ async def _model(service: ModelService, breaker: BreakerState, http: httpx.Async
     reachable = True
     if service.probe_url:
         detail["url"] = service.probe_url
-        ok, ms, error = await _timed(http.get(service.probe_url, timeout=PROBE_TIMEOUT))
+
+        async def probe(url: str) -> None:
+            # a service that answers an error status is not healthy either
+            (await http.get(url, timeout=PROBE_TIMEOUT)).raise_for_status()
+
+        ok, ms, error = await _timed(probe(service.probe_url))
         reachable, latency = ok, round(ms, 2)
         if error:
             detail["error"] = error

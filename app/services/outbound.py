@@ -131,7 +131,8 @@ async def resolve(url: str, *, allow_private: bool, allow_list: AllowList | None
     says "not a public address" and never which address (the delivery record is shown to the
     URL's owner, and an internal DNS answer is not theirs to read); the log has it."""
     try:
-        parts = check_url(url, allow_private=allow_private or allow_list is not None)
+        # the URL's form here; its addresses below, for literals and names alike
+        parts = check_url(url, allow_private=True)
     except InvalidInput as exc:
         raise RefusedURL(exc.message) from exc
     host = parts.hostname or ""

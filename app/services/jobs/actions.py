@@ -70,6 +70,8 @@ async def start_job(
     kind = types.job_type(job_type)
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object", field="params")
+    if kind.type == "cleanup" and not is_admin:
+        raise NotAllowed("a cleanup job needs an admin role", field="job_type")
     operation = types.validate(kind, params)
     if tenant_id is not None and (
         kind.type in ("cleanup", "ai_processing") or operation == "security_events"
@@ -77,8 +79,6 @@ async def start_job(
         raise NotAllowed(
             "installation-wide data: not for tenant-scoped credentials", field="job_type"
         )
-    if kind.type == "cleanup" and not is_admin:
-        raise NotAllowed("a cleanup job needs an admin role", field="job_type")
     if kind.type == "export" and operation == "metrics":
         since, until = params.get("since"), params.get("until")
         if since is None or until is None:
