@@ -305,7 +305,7 @@ async def b_objects(
                 "INSERT INTO alerts (id, rule_name, agent_id, tenant_id, type, severity, status,"
                 " title, message, metric, operator, threshold, current, channels, triggered_at,"
                 " last_occurrence, occurrence_count, auto_resolved, remediation_attempts)"
-                " VALUES (:id, 'b-rule', 'agent-of-b', :t, 'threshold', 'high', 'active',"
+                " VALUES (:id, 'b-rule', 'agent-of-b', :t, 'threshold', 'critical', 'active',"
                 " 'b alert', 'b alert', 'error_rate', '>', 5, 9, '[]', now(), now(), 1, false, 0)"
             ),
             {"id": alert_id, "t": TENANT_B},

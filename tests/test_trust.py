@@ -332,3 +332,57 @@ async def test_worker_agent_ids_cannot_be_claimed_and_logs_name_only_own_agents(
             assert r.status_code == 422, r.text
             assert r.json()["detail"][0]["loc"] == ["body", "logs", 1, "agent_id"], r.text
         assert await _count(engine, "SELECT count(*) FROM agent_logs") == before
+
+
+# --- subscriptions deliver none of another tenant's events ---------------------------------------
+
+
+async def _insert_alert(engine: Any, tenant: str, agent: str) -> str:
+    alert_id = str(uuid.uuid4())
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO alerts (id, rule_name, agent_id, tenant_id, type, severity, status,"
+                " title, message, metric, operator, threshold, current, channels, triggered_at,"
+                " last_occurrence, occurrence_count, auto_resolved, remediation_attempts)"
+                " VALUES (:id, 'r', :agent, :t, 'threshold', 'critical', 'active', 'a', 'a',"
+                " 'error_rate', '>', 5, 9, '[]', now(), now(), 1, false, 0)"
+            ),
+            {"id": alert_id, "t": tenant, "agent": agent},
+        )
+    return alert_id
+
+
+async def test_subscriptions_deliver_none_of_another_tenants_events(
+    server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
+) -> None:
+    admin = client_for()
+    a = client_for("tenant_admin", "tenant-a")
+    b_alert = await _insert_alert(engine, "tenant-b", "agent-of-b")
+    a_alert = await _insert_alert(engine, "tenant-a", "agent-of-a")
+    async with (
+        a.subscribe("AgentStatusChanged") as a_agents,
+        a.subscribe("AlertChanged") as a_alerts,
+        admin.subscribe("AgentStatusChanged") as all_agents,
+        admin.subscribe("AlertChanged") as all_alerts,
+    ):
+        async with _http(server, settings, "tenant_admin", "tenant-b") as b:
+            r = await b.post(
+                "/api/v1/monitoring/agents/agent-of-b/heartbeat", json={"name": "b", "type": "t"}
+            )
+            assert r.status_code == 200, r.text
+            r = await b.post(f"/api/v1/monitoring/alerts/{b_alert}/acknowledge", json={})
+            assert r.status_code == 200, r.text
+        # the installation sees B's events (they happened) ...
+        assert (await all_agents.next())["agentStatusChanged"]["agentId"] == "agent-of-b"
+        assert (await all_alerts.next())["alertChanged"]["id"] == b_alert
+        # ... and A's subscriptions see A's own next, never B's before them
+        async with _http(server, settings, "tenant_admin", "tenant-a") as mine:
+            r = await mine.post(
+                "/api/v1/monitoring/agents/agent-of-a/heartbeat", json={"name": "a", "type": "t"}
+            )
+            assert r.status_code == 200, r.text
+            r = await mine.post(f"/api/v1/monitoring/alerts/{a_alert}/acknowledge", json={})
+            assert r.status_code == 200, r.text
+        assert (await a_agents.next())["agentStatusChanged"]["agentId"] == "agent-of-a"
+        assert (await a_alerts.next())["alertChanged"]["id"] == a_alert
