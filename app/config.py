@@ -231,8 +231,21 @@ class Settings(BaseSettings):
         " for events the OS did not deliver; known files are not read again).",
     )
     camera_extensions: list[str] = Field(
-        [".jpg", ".jpeg", ".png", ".bmp", ".webp"],
-        description="File name endings the watcher takes as images.",
+        [".jpg", ".jpeg", ".png", ".webp"],
+        description="File name endings the watcher takes as images (decoded as JPEG, PNG or"
+        " WebP only, whatever the ending).",
+    )
+    camera_max_image_bytes: int = Field(
+        25 * 1024 * 1024,
+        gt=0,
+        description="Largest image file the pipeline reads; a larger one fails at once as"
+        " 'Invalid image format' (not retried).",
+    )
+    camera_max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="Most pixels (width x height) an image may declare; checked from its header"
+        " before decoding, so a decompression bomb fails at once (not retried).",
     )
     batch_window_seconds: float = Field(
         90.0, gt=0, description="A batch closes this long after it opened."

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
@@ -126,8 +128,21 @@ async def redis_client(stores: Stores) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture(scope="session")
+async def prompt_defaults(engine: Any) -> str:
+    """The prompts the migrations leave (read before any test changes them), as JSON rows."""
+    async with engine.connect() as conn:
+        rows = await conn.scalar(
+            text(
+                "SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM prompt_versions p"
+                " WHERE version = 1 AND author = 'opsgraph'"
+            )
+        )
+    return json.dumps(rows)
+
+
 @pytest.fixture(autouse=True)
-async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
+async def clean(stores: Stores, engine: Any, prompt_defaults: str) -> AsyncIterator[None]:
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -141,9 +156,18 @@ async def clean(stores: Stores, engine: Any) -> AsyncIterator[None]:
         )
         # the LLM statistics' marker row, as the migration leaves it (never reset)
         await conn.execute(text("INSERT INTO llm_stats_state (id, reset_at) VALUES (1, NULL)"))
-        # prompts: back to the migration's defaults (version 1 of each model)
+        # prompts: back to the migration's defaults (version 1 of each model), whatever a
+        # test did to them (an import re-creates version 1 with the importer as its author)
+        await conn.execute(text("DELETE FROM prompt_versions"))
         await conn.execute(
-            text("DELETE FROM prompt_versions WHERE NOT (version = 1 AND author = 'opsgraph')")
+            text(
+                "INSERT INTO prompt_versions (model, version, system_prompt, temperature,"
+                " max_tokens, description, author, restored_from, created_at)"
+                " SELECT model, version, system_prompt, temperature, max_tokens, description,"
+                " author, restored_from, created_at FROM jsonb_populate_recordset("
+                " NULL::prompt_versions, CAST(:rows AS jsonb))"
+            ),
+            {"rows": prompt_defaults},
         )
     client = aioredis.Redis.from_url(stores.redis_url)
     # Drop queued jobs but keep the heartbeats of the session's live workers.
@@ -172,6 +196,45 @@ async def reconciler_held(redis_client: aioredis.Redis) -> AsyncIterator[None]:
     yield
     if await redis_client.get(LOCK_KEY) == b"tests":
         await redis_client.delete(LOCK_KEY)
+
+
+# --- the camera pipeline: a watched folder and the workers of its stages ---------------------
+
+
+@pytest.fixture
+def cameras(tmp_path: Path) -> Path:
+    root = tmp_path / "cameras"
+    root.mkdir()
+    return root
+
+
+PIPELINE_ENV = {
+    "OPSGRAPH_WATCH": "1",
+    "OPSGRAPH_CAMERA_SETTLE_SECONDS": "0.3",
+    "OPSGRAPH_BATCH_WINDOW_SECONDS": "60",
+    "OPSGRAPH_BATCH_IDLE_SECONDS": "2",
+    "OPSGRAPH_BATCH_CHECK_SECONDS": "0.2",
+    "OPSGRAPH_PIPELINE_MAX_RETRIES": "2",
+}
+QUEUES = "detection_queue,enrichment_queue,analysis_queue"
+
+
+@pytest.fixture
+def pipeline_worker(
+    spawn_worker: Callable[..., Proc], cameras: Path
+) -> Iterator[Callable[..., Proc]]:
+    def spawn(name: str = "pipeline", **extra: str) -> Proc:
+        env = {**PIPELINE_ENV, "OPSGRAPH_CAMERA_ROOT": str(cameras), **extra}
+        return spawn_worker(name, QUEUES, concurrency=8, **env)
+
+    yield spawn
+
+
+@pytest.fixture
+async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {token_for()}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as client:
+        yield client
 
 
 def make_token(settings: Settings, role: str = "platform_admin", tenant: str | None = None) -> str:

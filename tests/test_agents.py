@@ -216,7 +216,8 @@ async def test_tenants_see_and_steer_only_their_agents(
     assert (await alice.get(f"{BASE}/a_bob")).status_code == 404
     assert (await alice.post(f"{BASE}/a_bob/pause")).status_code == 404
     # bob cannot take over alice's agent id by reporting it
-    assert (await bob.post(f"{BASE}/a_alice/heartbeat", json=beat())).status_code == 404
+    taken = await bob.post(f"{BASE}/a_alice/heartbeat", json=beat())
+    assert taken.status_code == 409 and taken.json()["code"] == "agent_id_taken"
     assert (await viewer.get(f"{BASE}/a_alice")).status_code == 200
     assert (await viewer.post(f"{BASE}/a_alice/pause")).status_code == 403
 

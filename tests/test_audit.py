@@ -14,22 +14,15 @@ from sqlalchemy import text
 from tests.client import GraphQLClient
 from tests.processes import Proc
 from tests.test_jobs import wait_job
-from tests.test_pipeline import (  # noqa: F401 (fixtures)
-    analysed_batches,
-    cameras,
-    drop,
-    http,
-    jpeg,
-    pipeline_worker,
-)
+from tests.test_pipeline import analysed_batches, drop, jpeg
 
 AUDIT = "/api/ai-audit"
 
 
 async def test_decisions_are_audited_and_events_evaluated(
-    http: httpx.AsyncClient,  # noqa: F811
-    cameras: Path,  # noqa: F811
-    pipeline_worker: Callable[..., Proc],  # noqa: F811
+    http: httpx.AsyncClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
     worker: Any,
     engine: Any,
     admin: GraphQLClient,

@@ -491,7 +491,12 @@ async def test_logs_are_found_by_words_in_message_and_context(
 
     # a tenant sees its own lines only
     alice = client_as("tenant_admin", "alice")
-    await alice.post(f"{MON}/logs", json={"logs": [log_entry("alice was here")]})
+    beat = {"name": "alice's", "type": "llm_agent"}
+    assert (await alice.post(f"{MON}/agents/alice_agent/heartbeat", json=beat)).status_code == 200
+    posted = await alice.post(
+        f"{MON}/logs", json={"logs": [log_entry("alice was here", agent_id="alice_agent")]}
+    )
+    assert posted.status_code == 202, posted.text
     mine = (await alice.get(f"{MON}/logs")).json()["logs"]
     assert [e["message"] for e in mine] == ["alice was here"]
 

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,42 +71,6 @@ async def until(check: Callable[[], Any], *, timeout: float = WAIT, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-def cameras(tmp_path: Path) -> Path:
-    root = tmp_path / "cameras"
-    root.mkdir()
-    return root
-
-
-PIPELINE_ENV = {
-    "OPSGRAPH_WATCH": "1",
-    "OPSGRAPH_CAMERA_SETTLE_SECONDS": "0.3",
-    "OPSGRAPH_BATCH_WINDOW_SECONDS": "60",
-    "OPSGRAPH_BATCH_IDLE_SECONDS": "2",
-    "OPSGRAPH_BATCH_CHECK_SECONDS": "0.2",
-    "OPSGRAPH_PIPELINE_MAX_RETRIES": "2",
-}
-QUEUES = "detection_queue,enrichment_queue,analysis_queue"
-
-
-@pytest.fixture
-def pipeline_worker(
-    spawn_worker: Callable[..., Proc], cameras: Path
-) -> Iterator[Callable[..., Proc]]:
-    def spawn(name: str = "pipeline", **extra: str) -> Proc:
-        env = {**PIPELINE_ENV, "OPSGRAPH_CAMERA_ROOT": str(cameras), **extra}
-        return spawn_worker(name, QUEUES, concurrency=8, **env)
-
-    yield spawn
-
-
-@pytest.fixture
-async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token_for()}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as client:
-        yield client
 
 
 async def analysed_batches(http: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:

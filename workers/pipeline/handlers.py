@@ -21,21 +21,30 @@ from workers.providers import ProviderError
 from workers.usage import chat_usage
 
 
-def _read(file_path: str, root: Path) -> bytes:
+def _read(file_path: str, root: Path, max_bytes: int) -> bytes:
     path = Path(file_path).resolve()
     if not path.is_relative_to(root.resolve()):
         raise ProviderError(f"{file_path} is outside the camera folders", retryable=False)
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # never more than the limit in memory
     except FileNotFoundError:
         raise ProviderError(
             "File not found: image deleted before processing", retryable=False
         ) from None
+    if len(data) > max_bytes:
+        raise ProviderError(
+            f"Invalid image format: the file is over the {max_bytes}-byte limit", retryable=False
+        )
+    return data
 
 
 async def _picture(state: WorkerState, file_path: str) -> Picture:
-    data = await asyncio.to_thread(_read, file_path, state.settings.cameras_folder)
-    return await asyncio.to_thread(read_picture, data)
+    settings = state.settings
+    data = await asyncio.to_thread(
+        _read, file_path, settings.cameras_folder, settings.camera_max_image_bytes
+    )
+    return await asyncio.to_thread(read_picture, data, max_pixels=settings.camera_max_image_pixels)
 
 
 def _usage(backend: str, result: dict[str, Any], endpoint: str) -> Usage:

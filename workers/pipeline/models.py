@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -41,14 +42,36 @@ class Picture:
     media_type: str
 
 
-def read_picture(data: bytes) -> Picture:
-    """Decode the whole image (a truncated or corrupt file fails here, not in a model)."""
+# the formats Pillow may decode here: no plugin that calls out (EPS runs Ghostscript)
+FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+def read_picture(data: bytes, *, max_pixels: int) -> Picture:
+    """Decode the whole image (a truncated or corrupt file fails here, not in a model). The
+    size an image declares is checked before it is decoded: a bomb fails at once, fatally."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            kind = (im.format or "jpeg").lower()
-            return Picture(data=data, width=im.width, height=im.height, media_type=f"image/{kind}")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=FORMATS) as im:
+                if im.width * im.height > max_pixels:
+                    raise ProviderError(
+                        f"Invalid image format: {im.width}x{im.height} is over the"
+                        f" {max_pixels}-pixel limit",
+                        retryable=False,
+                    )
+                im.load()
+                kind = (im.format or "jpeg").lower()
+                return Picture(
+                    data=data, width=im.width, height=im.height, media_type=f"image/{kind}"
+                )
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:
         raise ProviderError(f"Invalid image format: {exc}", retryable=False) from None
 
 

@@ -2,14 +2,19 @@
 content hash. Files present at start are picked up too; a file is read only once it has stayed
 unchanged for `camera_settle_seconds` (an upload in progress is never read half-written). One
 watcher per root runs at a time: a Redis lock, renewed while it runs, taken over by a standby
-watcher if its holder dies."""
+watcher if its holder dies. A file that cannot be registered (a name that is not UTF-8, a
+camera folder name the API would refuse, a link out of the camera root, an unreadable file,
+or one the database refuses QUARANTINE_ATTEMPTS times) is quarantined: logged, listed in
+`/api/system/health`, never tried again by this process; every other file flows on."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
+import re
 import time
 from collections import OrderedDict
 from contextlib import suppress
@@ -19,7 +24,9 @@ from pathlib import Path
 from redis.exceptions import RedisError
 from watchfiles import Change, awatch
 
+from app.outages import is_outage
 from app.services.pipeline import images
+from app.services.pipeline.quarantine import QUARANTINE_KEY, QUARANTINE_MAX
 from app.uow import unit_of_work
 from workers.context import WorkerState
 
@@ -28,7 +35,11 @@ log = logging.getLogger(__name__)
 LOCK_TTL_MS = 10_000
 PENDING_MAX = 10_000  # files waiting to settle; beyond it, a rescan catches up
 DONE_MAX = 50_000  # (path, size, mtime) already registered: skipped without hashing again
-REGISTER_BATCH = 50  # images registered per transaction
+REGISTER_BATCH = 50  # images registered per transaction (one by one when a batch fails)
+QUARANTINE_ATTEMPTS = 3  # a file unreadable or refused this often is quarantined
+# what the API accepts as a camera id (and what fits the task's origin, "camera:<id>")
+CAMERA_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_PATH_CHARS = 1024
 
 _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -71,6 +82,8 @@ class Watcher:
         self.done: OrderedDict[tuple[Path, int, float], None] = OrderedDict()
         self.rescan = True
         self.next_scan = 0.0
+        # failed registrations per pending file (bounded with `pending`)
+        self.failures: dict[Path, int] = {}
 
     def _is_image(self, path: Path) -> bool:
         rel = path.relative_to(self.root)
@@ -113,21 +126,99 @@ class Watcher:
             ready.append((path, size, mtime))
         for start in range(0, len(ready), REGISTER_BATCH):
             chunk = ready[start : start + REGISTER_BATCH]
-            try:
-                await self._register(chunk)
-            except Exception as exc:  # a store outage: the files stay pending
-                log.warning("%d image(s) not registered yet: %s", len(chunk), exc)
-                return
-            for path, size, mtime in chunk:
-                self.pending.pop(path, None)
-                self.done[(path, size, mtime)] = None
+            if not await self._register_chunk(chunk):
+                return  # a store outage: the files stay pending
             while len(self.done) > DONE_MAX:
                 self.done.popitem(last=False)
 
-    async def _register(self, files: list[tuple[Path, int, float]]) -> None:
-        hashes = await asyncio.to_thread(lambda: [_hash(path) for path, _, _ in files])
+    def _refusal(self, path: Path) -> str | None:
+        """Why a file can never become a task (the API's input hygiene), or None."""
+        shown = str(path)
+        try:
+            shown.encode("utf-8")
+        except UnicodeEncodeError:
+            return "file name is not valid UTF-8"
+        if len(shown) > MAX_PATH_CHARS:
+            return f"path is longer than {MAX_PATH_CHARS} characters"
+        camera = path.relative_to(self.root).parts[0]
+        if not CAMERA_ID.match(camera):
+            return "camera folder name must be 1 to 128 of A-Z a-z 0-9 _ . : -"
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "cannot be resolved"
+        if not real.is_relative_to(self.root.resolve()):
+            # a link out of the camera root is neither hashed nor read
+            return "a link out of the camera folders"
+        return None
+
+    async def _quarantine(self, entry: tuple[Path, int, float], reason: str) -> None:
+        path = entry[0]
+        self.pending.pop(path, None)
+        self.failures.pop(path, None)
+        self.done[entry] = None
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        log.warning("camera file %s quarantined: %s", shown, reason)
+        try:
+            if await self.state.redis.hlen(QUARANTINE_KEY) < QUARANTINE_MAX:  # type: ignore[misc]
+                await self.state.redis.hset(  # type: ignore[misc]
+                    QUARANTINE_KEY,
+                    shown,
+                    json.dumps({"reason": reason, "at": datetime.now(UTC).isoformat()}),
+                )
+        except (RedisError, OSError) as exc:
+            log.debug("quarantine not recorded in Redis: %s", exc)
+
+    async def _register_chunk(self, chunk: list[tuple[Path, int, float]]) -> bool:
+        """Register what can be; False when a store outage stopped it (try again later)."""
+        hashed: list[tuple[tuple[Path, int, float], str]] = []
+        for entry in chunk:
+            reason = self._refusal(entry[0])
+            if reason is not None:
+                await self._quarantine(entry, reason)
+                continue
+            try:
+                hashed.append((entry, await asyncio.to_thread(_hash, entry[0])))
+            except OSError as exc:
+                await self._failed(entry, f"cannot be read: {exc.strerror or type(exc).__name__}")
+        if not hashed:
+            return True
+        try:
+            await self._register(hashed)
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("%d image(s) not registered yet: %s", len(hashed), exc)
+                return False
+            # one of them is refused: each on its own, so the others flow on
+            for one in hashed:
+                try:
+                    await self._register([one])
+                except Exception as single:
+                    if is_outage(single):
+                        return False
+                    await self._failed(one[0], f"refused by the database: {type(single).__name__}")
+                    continue
+                self._registered(one[0])
+            return True
+        for entry, _ in hashed:
+            self._registered(entry)
+        return True
+
+    async def _failed(self, entry: tuple[Path, int, float], reason: str) -> None:
+        """A failure that may pass (a file being moved, a permission being fixed): the file
+        stays pending and is tried again on the next passes, then quarantined."""
+        self.failures[entry[0]] = self.failures.get(entry[0], 0) + 1
+        if self.failures[entry[0]] >= QUARANTINE_ATTEMPTS:
+            await self._quarantine(entry, reason)
+
+    def _registered(self, entry: tuple[Path, int, float]) -> None:
+        self.pending.pop(entry[0], None)
+        self.failures.pop(entry[0], None)
+        self.done[entry] = None
+
+    async def _register(self, files: list[tuple[tuple[Path, int, float], str]]) -> None:
         async with unit_of_work(self.state.sessionmaker, self.state.redis) as session:
-            for (path, _, mtime), file_hash in zip(files, hashes, strict=True):
+            for (path, _, mtime), file_hash in files:
                 camera_id = path.relative_to(self.root).parts[0]
                 task = await images.register_image(
                     session=session,
