@@ -1,18 +1,26 @@
 """Faults and hostile input in the newer domains (issue 22): poison camera files, images over
-their bounds, deeply nested JSON, unbounded inputs."""
+their bounds, slow webhook receivers, deeply nested JSON, unbounded inputs."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from PIL import Image
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from tests.processes import Proc
+from tests.receiver import LocalServer
 from tests.test_pipeline import analysed_batches, drop, jpeg, until
 
 
@@ -98,3 +106,112 @@ async def test_oversized_files_fail_at_once(
     (job,) = await until(dead, what="the oversized image in the DLQ")
     assert job["error"] == "Invalid image format: the file is over the 2000-byte limit"
     assert job["attempt_count"] == 1
+
+
+# --- deliveries: one slow receiver stalls nothing -------------------------------------------------
+
+
+class Dribbler:
+    """A receiver that reads a request and answers one byte a second, forever; it counts the
+    connections it holds at once."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.most_open = 0
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.connections += 1
+        self.most_open = max(self.most_open, self.open)
+
+        async def dribble() -> None:
+            for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(1)
+
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            sending = asyncio.ensure_future(dribble())
+            # the client hanging up is seen at once (an EOF), not at the next write
+            hung_up = asyncio.ensure_future(reader.read())
+            await asyncio.wait({sending, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+            sending.cancel()
+            hung_up.cancel()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+    async def __aenter__(self) -> Dribbler:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def _insert_delivery(engine: Any, url: str, queue: str) -> str:
+    delivery_id = str(uuid.uuid4())
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_deliveries (id, kind, object_id, event, url, body,"
+                " tenant_id, queue, status, attempts, next_attempt_at, created_at)"
+                " VALUES (:id, 'task', 'o', 'e', :url, '{}', NULL, :queue, 'pending', 0,"
+                " now(), now())"
+            ),
+            {"id": delivery_id, "url": url, "queue": queue},
+        )
+    return delivery_id
+
+
+async def _delivery(engine: Any, delivery_id: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT status, attempts, last_error FROM webhook_deliveries WHERE id = :id"),
+                {"id": delivery_id},
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+async def test_a_dribbling_receiver_holds_only_its_own_delivery(
+    spawn_worker: Callable[..., Proc], engine: Any
+) -> None:
+    async def hook(request: Request) -> Response:
+        fast.received.append(await request.body())
+        return JSONResponse({"ok": True})
+
+    fast = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    async with Dribbler() as slow, fast:
+        # given a worker with a 3 s deadline per attempt, busy with a receiver that answers
+        # one byte a second (each byte within any per-read timeout)
+        spawn_worker("worker-dribble", "dribbleq", OPSGRAPH_WEBHOOK_TIMEOUT_SECONDS="3")
+        stuck = await _insert_delivery(engine, f"http://127.0.0.1:{slow.port}/hook", "dribbleq")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while slow.connections == 0:
+            assert loop.time() < deadline, "the slow delivery was never attempted"
+            await asyncio.sleep(0.05)
+        # when another delivery falls due meanwhile, it is sent at once
+        started = loop.time()
+        sent = await _insert_delivery(engine, f"{fast.url}/hook", "dribbleq")
+        while (await _delivery(engine, sent))["status"] != "delivered":
+            assert loop.time() - started < 2.5, "the second delivery waited for the first"
+            await asyncio.sleep(0.05)
+        # and the slow one is cut at its deadline and tried again later, once at a time
+        while (await _delivery(engine, stuck))["attempts"] < 2:
+            assert loop.time() < deadline + 30, "the slow delivery was not tried again"
+            await asyncio.sleep(0.1)
+        row = await _delivery(engine, stuck)
+        assert row["status"] == "pending"
+        assert row["last_error"] == "receiver did not answer within 3 s"
+        assert slow.most_open == 1
