@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.services.agents.status import StatusRules
 from app.services.health import ModelService
 from app.services.jobs.config import JobsConfig
+from app.services.jobs.types import JOB_TYPES
 from app.services.monitoring.config import MonitoringConfig
 from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
@@ -138,6 +139,11 @@ class Settings(BaseSettings):
     )
     job_timeout_seconds: float = Field(
         600, description="Longest one attempt may run (waiting for an LLM slot not included)."
+    )
+    job_time_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description="Longest one attempt of a background job may run, per job type (export,"
+        " ai_processing, cleanup); each type's own limit (3600 s) otherwise. JSON object.",
     )
     llm_slot_wait_max_seconds: float = Field(
         86_400,
@@ -422,6 +428,15 @@ class Settings(BaseSettings):
                 f"{llm}/models" if llm else None,
             ),
         ]
+
+    def attempt_limit(self, task_type: str) -> float:
+        """How long one attempt of this task type may run."""
+        if task_type in JOB_TYPES:
+            return self.job_time_limits.get(task_type, JOB_TYPES[task_type].time_limit_seconds)
+        return self.job_timeout_seconds
+
+    def longest_attempt(self) -> float:
+        return max(self.attempt_limit(t) for t in (*JOB_TYPES, "llm"))
 
     def session_info(self) -> dict[str, object]:
         """What every session carries for the services (see make_sessionmaker)."""

@@ -4,14 +4,16 @@ their bounds, slow webhook receivers, deeply nested JSON, unbounded inputs."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -19,7 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.processes import Proc
+from app.config import Settings
+from tests.conftest import make_token
+from tests.processes import Proc, start_server
 from tests.receiver import LocalServer
 from tests.test_pipeline import analysed_batches, drop, jpeg, until
 
@@ -215,3 +219,162 @@ async def test_a_dribbling_receiver_holds_only_its_own_delivery(
         assert row["status"] == "pending"
         assert row["last_error"] == "receiver did not answer within 3 s"
         assert slow.most_open == 1
+
+
+# --- long jobs finish: checkpoints, per-type limits, every attempt's spend counted ----------------
+
+
+@pytest.fixture
+def jobs_server(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """An API process that puts background jobs on a queue of their own."""
+    proc, base = start_server({**env, "OPSGRAPH_JOBS_QUEUE": "slowjobs"}, logs)
+    yield base
+    proc.stop()
+
+
+async def test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_once(
+    jobs_server: str, settings: Settings, spawn_worker: Callable[..., Proc], engine: Any
+) -> None:
+    # given eight events and a worker whose judge takes 0.3 s a call, with 1 s per attempt
+    # (three attempts at least; four are allowed)
+    async with engine.begin() as conn:
+        ids = [
+            int(
+                await conn.scalar(
+                    text(
+                        "INSERT INTO security_events (batch_id, camera_id, analysis_task_id,"
+                        " risk_score, risk_level, summary, reasoning, detection_count,"
+                        " input_tokens, output_tokens, started_at, ended_at, created_at)"
+                        " VALUES (:b, 'yard', :t, 10, 'low', 's', 'r', 0, 0, 0, now(), now(),"
+                        " now()) RETURNING id"
+                    ),
+                    {"b": f"batch_{i}", "t": str(uuid.uuid4())},
+                )
+            )
+            for i in range(8)
+        ]
+    spawn_worker(
+        "worker-slowjobs",
+        "slowjobs",
+        OPSGRAPH_SIMULATED_LATENCY_MS="300",
+        OPSGRAPH_JOB_TIME_LIMITS='{"ai_processing": 1.0}',
+    )
+    headers = {"Authorization": f"Bearer {make_token(settings)}"}
+    async with httpx.AsyncClient(base_url=jobs_server, headers=headers, timeout=30) as http:
+        r = await http.post(
+            "/api/jobs", json={"job_type": "ai_processing", "params": {"event_ids": ids}}
+        )
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+
+        async def finished() -> dict[str, Any] | None:
+            job: dict[str, Any] = (await http.get(f"/api/jobs/{job_id}")).json()
+            return job if job["status"] in ("completed", "failed") else None
+
+        job = await until(finished, what="the job to finish")
+    assert job["status"] == "completed", job
+    assert job["result"]["evaluated"] == 8
+    async with engine.connect() as conn:
+        per_event = (
+            await conn.execute(
+                text("SELECT event_id, count(*) FROM ai_evaluations GROUP BY event_id")
+            )
+        ).all()
+        spent = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT sum(input_tokens + output_tokens) FROM ai_evaluations),"
+                    " input_tokens + output_tokens, attempts FROM tasks WHERE id = :id"
+                ),
+                {"id": job_id},
+            )
+        ).one()
+    # then each event was judged once, over several attempts, and the job's task counts the
+    # tokens every attempt spent
+    assert sorted(per_event) == [(i, 1) for i in ids]
+    judged, counted, attempts = spent
+    assert attempts >= 2 and judged > 0 and counted == judged, spent
+
+
+# --- export files: one per attempt, complete or absent; CSV safe in a spreadsheet ---------------
+
+
+async def _export_job(engine: Any, settings: Settings, params: dict[str, Any]) -> Any:
+    """An export job's task as a worker would be handed it."""
+    from app.db.base import make_sessionmaker
+    from app.services import task_submissions
+    from app.services.task_specs import TaskSpec
+
+    async with make_sessionmaker(engine, settings.session_info())() as session, session.begin():
+        return await task_submissions.submit_task(
+            session=session,
+            spec=TaskSpec(
+                task_type="export",
+                operation=params["target"],
+                queue="parked",
+                input=params,
+                system=True,
+            ),
+            defaults=settings.task_defaults,
+        )
+
+
+async def _write_export(engine: Any, settings: Settings, job: Any, pause: float) -> Any:
+    from app.db.base import make_sessionmaker
+    from app.services.jobs import exports as job_exports
+
+    async def progress(value: float, message: str) -> None:
+        await asyncio.sleep(pause)  # let the other attempt write in between
+
+    async with make_sessionmaker(engine, settings.session_info())() as session:
+        return await job_exports.write(session, job, progress)
+
+
+async def test_two_attempts_of_one_export_at_once_leave_one_complete_file(
+    engine: Any, settings: Settings
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"
+                " risk_level, summary, reasoning, detection_count, input_tokens, output_tokens,"
+                " started_at, ended_at, created_at) SELECT 'b' || g, 'yard', gen_random_uuid(),"
+                " 5, 'low', 'event ' || g, 'r', 1, 0, 0, now(), now(), now()"
+                " FROM generate_series(1, 3000) g"
+            )
+        )
+    job = await _export_job(engine, settings, {"target": "security_events", "format": "csv"})
+    first, second = await asyncio.gather(
+        _write_export(engine, settings, job, 0.01), _write_export(engine, settings, job, 0.013)
+    )
+    assert first["file"] == second["file"] and first["rows"] == second["rows"] == 3000
+    folder = settings.data_dir / "exports"
+    lines = (folder / first["file"]).read_text().splitlines()
+    assert len(lines) == 3001 and lines[0].startswith("id,batch_id")
+    assert len({line.split(",")[0] for line in lines[1:]}) == 3000  # no row twice, none lost
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".partial")] == []
+
+
+async def test_csv_exports_neutralise_formulas(engine: Any, settings: Settings) -> None:
+    hostile = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "plain"]
+    async with engine.begin() as conn:
+        for i, message in enumerate(hostile):
+            await conn.execute(
+                text(
+                    "INSERT INTO agent_logs (at, level, level_no, agent_id, message, context,"
+                    " received_at) VALUES (now() - make_interval(secs => :i), 'info', 20,"
+                    " 'a1', :m, '{}', now())"
+                ),
+                {"i": len(hostile) - i, "m": message},
+            )
+    job = await _export_job(engine, settings, {"target": "logs", "format": "csv"})
+    result = await _write_export(engine, settings, job, 0)
+    with (settings.data_dir / "exports" / result["file"]).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["message"] for r in rows] == [
+        '\'=HYPERLINK("http://x")',
+        "'+1+1",
+        "'-2+3",
+        "'@SUM(A1)",
+        "plain",
+    ]

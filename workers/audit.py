@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from app.db.models import Task
+from app.services import tasks
 from app.services.audit import evaluations
 from app.services.errors import NotFound
 from app.services.tasks import Usage
@@ -62,12 +63,20 @@ async def evaluation(task: Task, state: WorkerState) -> tuple[Any, Usage]:
 
 
 async def ai_processing(task: Task, state: WorkerState) -> tuple[Any, Usage]:
+    """Each event's verdict is stored with the tokens it cost (on the job's task) as it is
+    made: a retry or a resume skips the events an earlier attempt already judged, and what an
+    attempt spent is counted even when it times out."""
     ids = [int(i) for i in task.input.get("event_ids") or []]
-    done, missing = 0, []
-    tokens_in = tokens_out = 0
-    cost = 0.0
-    await log_line(state, task, f"evaluating {len(ids)} event(s)")
-    for n, event_id in enumerate(ids, start=1):
+    async with read_only(state.sessionmaker) as session:
+        done_before = await evaluations.evaluated_since(session, ids, task.created_at)
+    missing: list[int] = []
+    todo = [i for i in ids if i not in done_before]
+    if done_before:
+        await log_line(
+            state, task, f"{len(done_before)} event(s) judged by an earlier attempt: skipped"
+        )
+    await log_line(state, task, f"evaluating {len(todo)} event(s)")
+    for event_id in todo:
         try:
             verdict, usage, event = await judge(state, task, event_id)
         except NotFound:
@@ -83,17 +92,15 @@ async def ai_processing(task: Task, state: WorkerState) -> tuple[Any, Usage]:
                 output_tokens=usage.output_tokens,
                 latency_ms=usage.latency_ms,
             )
-        done += 1
-        tokens_in += usage.input_tokens
-        tokens_out += usage.output_tokens
-        cost += usage.cost_usd
+            await tasks.add_usage(
+                session=session, task_id=task.id, worker_name=state.name, usage=usage
+            )
+        done_before.add(event_id)
+        n = len(done_before) + len(missing)
         await progress_line(
             state, task, round(n / len(ids) * 100, 1), f"{n} of {len(ids)} evaluated"
         )
-    return {"evaluated": done, "missing": missing}, Usage(
-        provider=state.provider.name,
-        model=state.settings.analyzer_model,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost_usd=round(cost, 8),
+    # tokens and cost were counted event by event
+    return {"evaluated": len(done_before), "missing": missing}, Usage(
+        provider=state.provider.name, model=state.settings.analyzer_model
     )

@@ -134,9 +134,9 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
             run_task,
             name=dispatch.RUN_TASK,
             max_tries=10_000,
-            # The attempt has its own timeout (job_timeout_seconds, around the call alone);
-            # arq's also covers the wait for an LLM slot, bounded by its own setting.
-            timeout=settings.job_timeout_seconds + settings.llm_slot_wait_max_seconds + 60,
+            # The attempt has its own timeout (its type's, around the call alone); arq's also
+            # covers the wait for an LLM slot, bounded by its own setting.
+            timeout=settings.longest_attempt() + settings.llm_slot_wait_max_seconds + 60,
             keep_result=0,
         ),
         func(

@@ -140,7 +140,7 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
     try:
         if handler is None:
             raise ProviderError(f"no handler for task type {task.task_type!r}", retryable=False)
-        async with asyncio.timeout(state.settings.job_timeout_seconds):
+        async with asyncio.timeout(state.settings.attempt_limit(task.task_type)):
             result, usage = await handler(task, state)
     except TimeoutError:
         return await _failed(state, task, "attempt timed out", retryable=True)

@@ -227,6 +227,20 @@ async def set_progress(
     return task
 
 
+async def add_usage(
+    *, session: AsyncSession, task_id: uuid.UUID, worker_name: str, usage: Usage
+) -> Task | None:
+    """Count what part of a running attempt spent (a job's calls one by one), so tokens and
+    cost are recorded even when the attempt later times out or is aborted."""
+    task = await get_task(session=session, task_id=task_id, for_update=True)
+    if task.status != TaskStatus.RUNNING or task.worker_name != worker_name:
+        return None
+    _apply_usage(task, usage)
+    task.updated_at = utcnow()
+    await session.flush()
+    return task
+
+
 async def append_log(
     *, session: AsyncSession, task_id: uuid.UUID, message: str, level: str = "info"
 ) -> None:

@@ -183,6 +183,19 @@ async def material(session: AsyncSession, event_id: int) -> tuple[SecurityEvent,
     return event, await records.for_event(session, event.batch_id)
 
 
+async def evaluated_since(session: AsyncSession, event_ids: list[int], since: Any) -> set[int]:
+    """Which of these events have an evaluation made at or after `since` (a job's checkpoint:
+    what an earlier attempt of the job already judged)."""
+    if not event_ids:
+        return set()
+    rows = await session.execute(
+        select(Evaluation.event_id).where(
+            Evaluation.event_id.in_(event_ids), Evaluation.created_at >= since
+        )
+    )
+    return {int(i) for i in rows.scalars()}
+
+
 async def store(
     session: AsyncSession,
     *,

@@ -109,7 +109,6 @@ async def start_job(
             metadata={"requested_by": actor, **_describe(kind.type, params)},
             origin_instance="jobs",
             origin_tenant_id=tenant_id,
-            max_retries=0 if kind.type == "export" else None,
             system=True,
         ),
         defaults=config.task_defaults,

@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AgentLog, SecurityEvent, Task
+from app.services import export_files
 from app.services.jobs.config import config_of
 
 BATCH = 500
@@ -122,7 +123,7 @@ def _cell(value: Any) -> Any:
 
 async def write(session: AsyncSession, job: Task, progress: Progress) -> dict[str, Any]:
     """Stream the export; answer the job's result. Any exception (an abort included) removes
-    the partial file before it propagates."""
+    this attempt's partial file before it propagates."""
     params = job.input
     target, fmt = params.get("target", "security_events"), params.get("format", "csv")
     pause = int(params.get("pause_ms", 0)) / 1000
@@ -135,7 +136,7 @@ async def write(session: AsyncSession, job: Task, progress: Progress) -> dict[st
     names = [c.key for c in COLUMNS[target]]
     path = path_of(config_of(session).exports_dir, job.id, target, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
+    partial = export_files.attempt_file(path)
     written = 0
     try:
         with partial.open("w", newline="", encoding="utf-8") as f:
@@ -150,7 +151,7 @@ async def write(session: AsyncSession, job: Task, progress: Progress) -> dict[st
                 for row in batch:
                     cells = [_cell(v) for v in row]
                     if writer is not None:
-                        writer.writerow(cells)
+                        writer.writerow([export_files.csv_safe(c) for c in cells])
                     else:
                         f.write(("," if written else "") + "\n")
                         f.write(json.dumps(dict(zip(names, cells, strict=True))))

@@ -16,6 +16,9 @@ class JobType:
     description: str
     supports_abort: bool
     operations: tuple[str, ...]
+    # longest one attempt may run (OPSGRAPH_JOB_TIME_LIMITS overrides it per type): a job
+    # may take much longer than one LLM call, so it does not share the tasks' 600 s
+    time_limit_seconds: float = 3600.0
 
 
 # the cleanup job's least retention unless an admin says `force` (one hour, in days)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import task_submissions, tasks
+from app.services import export_files, task_submissions, tasks
 from app.services.errors import DomainError, InvalidInput, NotFound
 from app.services.monitoring import metrics
 from app.services.monitoring.config import config_of
@@ -119,13 +119,15 @@ async def write(session: AsyncSession, task: Task) -> dict[str, Any]:
     ]
     path = path_of(config_of(session).exports_dir, task.id, spec["format"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
+    partial = export_files.attempt_file(path)
     try:
         with partial.open("w", newline="", encoding="utf-8") as f:
             if spec["format"] == "csv":
                 writer = csv.DictWriter(f, fieldnames=columns)
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(
+                    {k: export_files.csv_safe(v) for k, v in row.items()} for row in rows
+                )
             else:
                 json.dump({"columns": columns, "rows": rows}, f)
         os.replace(partial, path)
