@@ -1,6 +1,7 @@
 """One input-hygiene rule at the edge: text PostgreSQL cannot store (NUL characters, unpaired
-UTF-16 surrogates, bytes that are not UTF-8) is refused as bad input naming where it was, before
-any handler runs: 422 with seed 001's `detail` list for REST, BAD_USER_INPUT for GraphQL."""
+UTF-16 surrogates, bytes that are not UTF-8) and JSON nested deeper than MAX_JSON_DEPTH are
+refused as bad input naming where it was, before any handler runs: 422 with seed 001's `detail`
+list for REST, BAD_USER_INPUT for GraphQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NUL = "must not contain NUL characters (\\u0000)"
 SURROGATE = "must not contain unpaired surrogates (\\ud800-\\udfff)"
 NOT_UTF8 = "must be valid UTF-8"
+MAX_JSON_DEPTH = 64  # arrays and objects inside one another, in a body or a variable
+TOO_DEEP = f"must not be nested more than {MAX_JSON_DEPTH} levels"
 
 
 def text_problem(value: str) -> str | None:
@@ -29,20 +32,32 @@ def text_problem(value: str) -> str | None:
 def json_problems(
     value: Any, path: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every (path, problem) in a decoded JSON value, keys included."""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            yield path, problem
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            problem = text_problem(str(key))
+    """Every (path, problem) in a decoded JSON value, keys included; a value nested deeper than
+    MAX_JSON_DEPTH is one problem, at the first level too deep. Iterative: no input can
+    exhaust the interpreter's stack."""
+    stack: list[tuple[Any, tuple[str | int, ...], int]] = [(value, path, 0)]
+    while stack:
+        item, at, depth = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
             if problem:
-                yield (*path, str(key).encode("utf-8", "backslashreplace").decode()), problem
-            yield from json_problems(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from json_problems(item, (*path, i))
+                yield at, problem
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            yield at, TOO_DEEP
+            return
+        if isinstance(item, dict):
+            children: list[tuple[Any, tuple[str | int, ...], int]] = []
+            for key, child in item.items():
+                problem = text_problem(str(key))
+                if problem:
+                    yield (*at, str(key).encode("utf-8", "backslashreplace").decode()), problem
+                children.append((child, (*at, key), depth + 1))
+        else:
+            children = [(child, (*at, i), depth + 1) for i, child in enumerate(item)]
+        stack.extend(reversed(children))  # in document order
 
 
 def _printable(part: str | int) -> str | int:
@@ -125,6 +140,8 @@ def _body_problem(body: bytes) -> tuple[list[str | int], str] | None:
         value = json.loads(text, parse_constant=_not_json)
     except _NotJson as exc:
         return ["body"], str(exc)
+    except RecursionError:  # deeper than the decoder goes: far past MAX_JSON_DEPTH
+        return ["body"], TOO_DEEP
     except ValueError:
         return None  # not JSON: the route's own validation says so
     for path, problem in json_problems(value):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -378,3 +379,63 @@ async def test_csv_exports_neutralise_formulas(engine: Any, settings: Settings) 
         "'@SUM(A1)",
         "plain",
     ]
+
+
+# --- hostile input: nesting ---------------------------------------------------------------------
+
+
+async def test_deeply_nested_json_is_bad_input_on_both_doors(
+    server: str, settings: Settings, engine: Any
+) -> None:
+    before = await _task_count(engine)
+    deep = "[" * 1000 + "]" * 1000
+    headers = {"Authorization": f"Bearer {make_token(settings)}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as http:
+        r = await http.post(
+            "/api/v1/tasks",
+            content='{"task_type": "echo", "input": {"x": ' + deep + "}}",
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        assert "nested more than 64 levels" in r.json()["detail"][0]["msg"], r.text
+        document = "mutation($i: SubmitTaskInput!) { submitTask(input: $i) { errors { code } } }"
+        for levels in (65, 1000):
+            nested = "[" * levels + "]" * levels
+            r = await http.post(
+                "/graphql",
+                content='{"query": '
+                + json.dumps(document)
+                + ', "variables": {"i": {"taskType": "echo", "input": '
+                + nested
+                + "}}}",
+                headers={"content-type": "application/json"},
+            )
+            if levels == 1000:  # past what a JSON decoder goes: the body is refused whole
+                assert r.status_code == 400 and "nested more than 64" in r.text, r.text
+                continue
+            (error,) = r.json()["errors"]
+            assert error["extensions"]["code"] == "BAD_USER_INPUT", r.text
+            assert error["extensions"]["field"].startswith("$i.input.0.0"), r.text
+        for levels in (65, 600):
+            literal = "[" * levels + "]" * levels
+            r = await http.post(
+                "/graphql",
+                json={
+                    "query": 'mutation { submitTask(input: {taskType: "echo", input: '
+                    + literal
+                    + "}) { errors { code } } }"
+                },
+            )
+            assert r.status_code in (200, 400), r.text
+            (error,) = r.json()["errors"]
+            if levels == 600:  # graphql-core's own parser guard: a syntax error
+                assert "nested too deeply" in error["message"], r.text
+                continue
+            assert error["extensions"]["code"] == "BAD_USER_INPUT", r.text
+            assert "nested more than 64 levels" in error["message"], r.text
+    assert await _task_count(engine) == before
+
+
+async def _task_count(engine: Any) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM tasks")))

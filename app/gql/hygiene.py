@@ -1,6 +1,7 @@
-"""GraphQL's side of the input-hygiene rule (app/hygiene.py): text PostgreSQL cannot store is
-refused as BAD_USER_INPUT naming the argument or variable, whether it came as a literal in the
-document or as a variable; and user errors are logged as such (one line, no traceback)."""
+"""GraphQL's side of the input-hygiene rule (app/hygiene.py): text PostgreSQL cannot store and
+values nested deeper than MAX_JSON_DEPTH are refused as BAD_USER_INPUT naming the argument or
+variable, whether they came as a literal in the document or as a variable; and user errors are
+logged as such (one line, no traceback)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from graphql import (
     ArgumentNode,
     ASTValidationRule,
     GraphQLError,
+    ListValueNode,
     ObjectFieldNode,
+    ObjectValueNode,
     StringValueNode,
 )
 from strawberry.extensions import SchemaExtension
 
-from app.hygiene import json_problems, text_problem
+from app.hygiene import MAX_JSON_DEPTH, TOO_DEEP, json_problems, text_problem
 
 log = logging.getLogger("opsgraph.graphql")
 
@@ -26,8 +29,34 @@ def _bad_input(message: str, field: str, **kwargs: Any) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": field}, **kwargs)
 
 
+def _field_of(ancestors: Any, parent: Any) -> str:
+    names = [
+        a.name.value for a in [*ancestors, parent] if isinstance(a, ArgumentNode | ObjectFieldNode)
+    ]
+    return ".".join(names) or "argument"
+
+
 class TextLiteralRule(ASTValidationRule):
-    """String literals in the document (arguments and input object fields)."""
+    """String literals in the document (arguments and input object fields), and list and
+    object literals nested deeper than MAX_JSON_DEPTH."""
+
+    def _nesting(self, node: Any, parent: Any, ancestors: Any) -> Any:
+        depth = sum(isinstance(a, ListValueNode | ObjectValueNode) for a in [*ancestors, parent])
+        if depth >= MAX_JSON_DEPTH:
+            field = _field_of(ancestors, parent)
+            self.report_error(_bad_input(f"{field} {TOO_DEEP}", field, nodes=[node]))
+            return self.SKIP
+        return None
+
+    def enter_list_value(
+        self, node: ListValueNode, _key: Any, parent: Any, _path: Any, ancestors: Any
+    ) -> Any:
+        return self._nesting(node, parent, ancestors)
+
+    def enter_object_value(
+        self, node: ObjectValueNode, _key: Any, parent: Any, _path: Any, ancestors: Any
+    ) -> Any:
+        return self._nesting(node, parent, ancestors)
 
     def enter_string_value(
         self, node: StringValueNode, _key: Any, _parent: Any, _path: Any, ancestors: Any
@@ -35,12 +64,7 @@ class TextLiteralRule(ASTValidationRule):
         problem = text_problem(node.value)
         if problem is None:
             return
-        names = [
-            a.name.value
-            for a in [*ancestors, _parent]
-            if isinstance(a, ArgumentNode | ObjectFieldNode)
-        ]
-        field = ".".join(names) or "argument"
+        field = _field_of(ancestors, _parent)
         self.report_error(_bad_input(f"{field} {problem}", field, nodes=[node]))
 
 

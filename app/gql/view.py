@@ -13,6 +13,7 @@ from collections import OrderedDict
 from contextlib import suppress
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
@@ -30,6 +31,7 @@ from app.config import Settings
 from app.gql.context import Context
 from app.gql.direct import direct_socket
 from app.gql.fanout import Joined, next_text
+from app.hygiene import TOO_DEEP
 from app.state import AppState
 
 PRINCIPAL = "opsgraph.principal"
@@ -74,6 +76,14 @@ class GraphQLView(GraphQL[Context, None]):
         self._payloads: OrderedDict[tuple[int, int], tuple[Any, Any, str]] = OrderedDict()
         # One credential watcher per open websocket; each ends with its connection.
         self._watchers: set[asyncio.Task[None]] = set()
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except RecursionError:
+            # deeper than the decoder goes (far past MAX_JSON_DEPTH): a client's error, 400
+            # as for a body that is not JSON at all
+            raise HTTPException(400, f"the request body {TOO_DEEP}") from None
 
     def encode_json(self, data: object) -> str | bytes:
         if isinstance(data, dict) and data.get("type") == "next":
