@@ -23,6 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.config import Settings
+from app.services.pipeline import risk
+from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.processes import Proc, start_server
 from tests.receiver import LocalServer
@@ -439,3 +441,82 @@ async def test_deeply_nested_json_is_bad_input_on_both_doors(
 async def _task_count(engine: Any) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(text("SELECT count(*) FROM tasks")))
+
+
+# --- bounds on what one request may carry ------------------------------------------------------
+
+
+async def test_unbounded_inputs_have_bounds_on_both_doors(
+    server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
+) -> None:
+    admin = client_for()
+    headers = {"Authorization": f"Bearer {make_token(settings)}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as http:
+        beat = "/api/v1/monitoring/agents/bounded/heartbeat"
+        too_many = {"name": "b", "type": "t", "metrics": {"latency_ms": [1.0] * 1001}}
+        r = await http.post(beat, json=too_many)
+        assert r.status_code == 422 and "latency_ms" in str(r.json()["detail"][0]["loc"]), r.text
+        for name, value in (("errorsByType", 1), ("tokensByModel", 1)):
+            payload = (
+                await admin.data(
+                    "ReportHeartbeat",
+                    agentId="bounded",
+                    input={"name": "b", "type": "t", name: {f"k{i}": value for i in range(101)}},
+                )
+            )["reportHeartbeat"]
+            assert payload["errors"][0]["code"] == "INVALID", payload
+            assert "at most 100 keys" in payload["errors"][0]["message"], payload
+        r = await http.post(
+            "/api/jobs",
+            json={"job_type": "ai_processing", "params": {"event_ids": list(range(1, 10_002))}},
+        )
+        assert r.status_code == 422 and "at most 10000" in r.text, r.text
+        r = await http.get("/api/dlq/jobs/dlq:detection_queue", params={"start": 10_001})
+        assert r.status_code == 422, r.text
+    body = await admin.execute("DlqJobs", queue="dlq:detection_queue", start=10_001)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM agents WHERE id = 'bounded'")) == 0
+        assert await conn.scalar(text("SELECT count(*) FROM tasks")) == 0
+
+
+@pytest.mark.timeout(20)
+def test_reading_an_analysis_answer_is_linear_in_its_braces() -> None:
+    # a quadratic search would take hours over this; a linear one, milliseconds
+    with pytest.raises(risk.UnreadableAnswer):
+        risk.parse("{" * 200_000)
+    found = risk.parse('noise {"risk_score": 42, "summary": "s"} trailing } braces')
+    assert found.risk_score == 42
+
+
+async def test_agent_pages_walk_the_fleet_in_chunks(
+    server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
+) -> None:
+    # given more agents than one chunk of the SQL keyset (200), a third of them offline
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO agents (id, name, type, tenant_id, configuration, health_checks,"
+                " dependencies, issues, reported_state, desired_state, restart_generation,"
+                " replicas, first_seen_at, started_at, last_heartbeat_at)"
+                " SELECT 'fleet-' || lpad(g::text, 3, '0'), 'a', 't', NULL, '{}', '[]', '[]',"
+                " '[]', 'running', 'running', 0, 1, now() - interval '1 day', now(),"
+                " CASE WHEN g % 3 = 0 THEN now() - interval '1 hour' ELSE now() + interval"
+                " '1 hour' END FROM generate_series(1, 450) g"
+            )
+        )
+    admin = client_for()
+    for status, expected in ((None, 450), ("OFFLINE", 150)):
+        seen: list[str] = []
+        after = None
+        while True:
+            flt = {"type": "t", **({"status": status} if status else {})}
+            page = (await admin.data("Agents", first=100, after=after, filter=flt))["agents"]
+            assert page["totalCount"] == expected, (status, page["totalCount"])
+            seen += [e["node"]["id"] for e in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert len(seen) == expected and seen == sorted(seen) == sorted(set(seen)), status
+        if status:
+            assert all(int(i.removeprefix("fleet-")) % 3 == 0 for i in seen)

@@ -87,7 +87,7 @@ async def dlq_jobs(
     queue_name: str,
     state: State,
     principal: PlatformReader,
-    start: Annotated[int, Query(ge=0, description="Start index (0-based)")] = 0,
+    start: Annotated[int, Query(ge=0, le=dlq.MAX_START, description="Start index (0-based)")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Maximum jobs to return")] = 100,
 ) -> DeadJobs:
     async with read_only(state.sessionmaker) as session:

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog
 from app.services import effects, tasks
-from app.services.errors import NotFound
+from app.services.errors import InvalidInput, NotFound
 
 PREFIX = "dlq:"
+MAX_START = 10_000  # deepest offset a DLQ page starts at (an offset costs its rows)
 REQUEUE_ALL_MAX = 1000
 
 
@@ -83,6 +84,8 @@ def _error(task: Task) -> str:
 async def list_dead(
     *, session: AsyncSession, queue: str, start: int = 0, limit: int = 100
 ) -> list[DeadLetter]:
+    if not 0 <= start <= MAX_START:
+        raise InvalidInput(f"start must be between 0 and {MAX_START}", field="start")
     stmt = _dead(queue).order_by(Task.dead_lettered_at, Task.id).offset(start).limit(limit)
     rows = list((await session.execute(stmt)).scalars())
     first: dict[Any, datetime] = {}

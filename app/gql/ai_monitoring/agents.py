@@ -169,35 +169,20 @@ class _Scope:
     tenant_id: str | None
 
 
-async def _views(info: Info, scope: _Scope) -> list[queries.AgentView]:
+async def _page(info: Info, scope: _Scope, request: PageRequest) -> Page[queries.AgentView]:
     async with read_only(info.context.state.sessionmaker) as session:
-        return await queries.list_agents(
+        views, more = await queries.page_agents(
             session=session,
             rules=info.context.state.settings.agent_rules,
+            limit=request.limit,
+            after=str(request.after.id) if request.after else None,
+            before=str(request.before.id) if request.before else None,
+            from_end=request.from_end,
             status=scope.status,
             type=scope.type,
             tenant_id=scope.tenant_id,
         )
-
-
-def _page(views: list[queries.AgentView], request: PageRequest) -> Page[queries.AgentView]:
-    """Agents are few (a fleet, not a table of millions) and their status is derived, so a
-    page is cut from the ordered list by the same keyset rules as the SQL lists."""
-    ordered = sorted(views, key=lambda v: v.agent.id, reverse=request.descending)
-
-    def ahead(a: str, b: str) -> bool:
-        return a > b if request.descending else a < b
-
-    rows = [
-        v
-        for v in ordered
-        if (request.after is None or ahead(request.after.id, v.agent.id))
-        and (request.before is None or ahead(v.agent.id, request.before.id))
-    ]
-    chosen = rows[-request.limit - 1 :] if request.from_end else rows[: request.limit + 1]
-    more = len(chosen) > request.limit
-    chosen = chosen[1:] if request.from_end and more else chosen[: request.limit]
-    return Page(rows=[(v, Keyset(v.agent.id, v.agent.id)) for v in chosen], more=more)
+    return Page(rows=[(v, Keyset(v.agent.id, v.agent.id)) for v in views], more=more)
 
 
 @strawberry.type
@@ -220,10 +205,16 @@ class AgentQueries:
         )
 
         async def rows(_: AsyncSession, request: PageRequest) -> Page[queries.AgentView]:
-            return _page(await _views(info, scope), request)
+            return await _page(info, scope, request)
 
-        async def count(_: AsyncSession) -> int:
-            return len(await _views(info, scope))
+        async def count(session: AsyncSession) -> int:
+            return await queries.count_agents(
+                session=session,
+                rules=info.context.state.settings.agent_rules,
+                status=scope.status,
+                type=scope.type,
+                tenant_id=scope.tenant_id,
+            )
 
         return await connection(
             info,

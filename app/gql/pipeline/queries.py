@@ -253,8 +253,10 @@ class PipelineQueries:
     async def dlq_jobs(
         self, info: Info, queue: str, start: int = 0, limit: int = 100
     ) -> list[DlqJob]:
-        if start < 0 or not 1 <= limit <= 1000:
-            raise user_error("start must be >= 0 and limit between 1 and 1000")
+        if not 0 <= start <= dlq.MAX_START or not 1 <= limit <= 1000:
+            raise user_error(
+                f"start must be between 0 and {dlq.MAX_START} and limit between 1 and 1000"
+            )
         async with read_only(info.context.state.sessionmaker) as session:
             try:
                 name = await dlq_queue(info, session, queue)

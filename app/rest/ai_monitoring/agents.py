@@ -76,7 +76,7 @@ class BeatMetrics(BaseModel):
     requests: JsonInt = Field(0, ge=0, le=2**31 - 1)
     errors: JsonInt = Field(0, ge=0, le=2**31 - 1)
     errors_by_type: dict[str, Count] = Field(default_factory=dict, max_length=100)
-    latency_ms: list[Millis] = Field(default_factory=list, max_length=10_000)
+    latency_ms: list[Millis] = Field(default_factory=list, max_length=registry.MAX_LATENCIES)
     latency: Latency | None = None
     tokens: Tokens = Field(default_factory=Tokens)
 

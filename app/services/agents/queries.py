@@ -156,6 +156,90 @@ async def list_agents(
     return [v for v in views if status is None or v.status == status]
 
 
+AGENT_CHUNK = 200  # agents read (and their figures computed) per statement when paging
+
+
+async def page_agents(
+    *,
+    session: AsyncSession,
+    rules: StatusRules,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+    from_end: bool = False,
+    status: str | None = None,
+    type: str | None = None,
+    tenant_id: str | None = None,
+) -> tuple[list[AgentView], bool]:
+    """A page of agents in id order, read from SQL by keyset in chunks (the status is derived
+    from recent samples, so a status filter keeps reading chunks until the page is full);
+    memory holds a chunk, never the fleet. Answers the page and whether more lie beyond it."""
+    chunk = max(limit + 1, AGENT_CHUNK)
+    found: list[AgentView] = []
+    now = clock.now()
+    while len(found) <= limit:
+        stmt = select(Agent)
+        if type is not None:
+            stmt = stmt.where(Agent.type == type)
+        if tenant_id is not None:
+            stmt = stmt.where(Agent.tenant_id == tenant_id)
+        if after is not None:
+            stmt = stmt.where(Agent.id > after)
+        if before is not None:
+            stmt = stmt.where(Agent.id < before)
+        stmt = stmt.order_by(Agent.id.desc() if from_end else Agent.id).limit(chunk)
+        agents = list((await session.execute(stmt)).scalars())
+        if not agents:
+            break
+        figures = await figures_for(session, agents, now=now, rules=rules)
+        views = (view(a, figures[a.id], now=now, rules=rules) for a in agents)
+        found += [v for v in views if status is None or v.status == status]
+        if from_end:
+            before = agents[-1].id
+        else:
+            after = agents[-1].id
+        if len(agents) < chunk:
+            break
+    more = len(found) > limit
+    found = found[:limit]
+    if from_end:
+        found.reverse()
+    return found, more
+
+
+async def count_agents(
+    *,
+    session: AsyncSession,
+    rules: StatusRules,
+    status: str | None = None,
+    type: str | None = None,
+    tenant_id: str | None = None,
+) -> int:
+    """How many agents match (one statement without a status filter; chunk by chunk with)."""
+    if status is None:
+        stmt = select(func.count()).select_from(Agent)
+        if type is not None:
+            stmt = stmt.where(Agent.type == type)
+        if tenant_id is not None:
+            stmt = stmt.where(Agent.tenant_id == tenant_id)
+        return int((await session.execute(stmt)).scalar_one())
+    total, after = 0, None
+    while True:
+        page, more = await page_agents(
+            session=session,
+            rules=rules,
+            limit=AGENT_CHUNK,
+            after=after,
+            status=status,
+            type=type,
+            tenant_id=tenant_id,
+        )
+        total += len(page)
+        if not more or not page:
+            return total
+        after = page[-1].agent.id
+
+
 def view(agent: Agent, figures: AgentFigures, *, now: datetime, rules: StatusRules) -> AgentView:
     state = status_of(agent, now=now, error_rate=figures.error_rate, rules=rules)
     issues = list(agent.issues)

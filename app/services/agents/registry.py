@@ -67,7 +67,9 @@ class AgentIdTaken(DomainError):
 WORKER_AGENT_PREFIX = "opsgraph_worker_"
 
 AGENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-MAX_LATENCIES = 10_000
+MAX_LATENCIES = 1_000  # latencies one beat reports (each later fed to percentile_cont)
+MAX_KEYS = 100  # error types, models: keys of one beat's breakdowns
+MAX_KEY_CHARS = 128
 MAX_LATENCY_MS = 3_600_000.0
 MAX_COUNT = 2**31 - 1
 MAX_TOKENS = 10**15
@@ -105,6 +107,15 @@ def validate(beat: Heartbeat) -> None:
             f"latency_ms: at most {MAX_LATENCIES} values, each 0 to {MAX_LATENCY_MS:g}",
             field="metrics.latency_ms",
         )
+    for name, breakdown in (
+        ("errors_by_type", m.errors_by_type),
+        ("tokens_by_model", m.tokens_by_model),
+    ):
+        if len(breakdown) > MAX_KEYS or any(len(str(k)) > MAX_KEY_CHARS for k in breakdown):
+            raise InvalidInput(
+                f"{name}: at most {MAX_KEYS} keys of at most {MAX_KEY_CHARS} characters",
+                field=f"metrics.{name}",
+            )
     for kind, n in m.errors_by_type.items():
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_COUNT:
             raise InvalidInput(

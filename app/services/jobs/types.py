@@ -23,6 +23,7 @@ class JobType:
 
 # the cleanup job's least retention unless an admin says `force` (one hour, in days)
 CLEANUP_MIN_DAYS = 1 / 24
+MAX_EVENT_IDS = 10_000  # events one ai_processing job judges (as the batch route)
 EXPORT_TARGETS = ("security_events", "tasks", "logs", "metrics")
 FORMATS = ("csv", "json")
 
@@ -122,6 +123,11 @@ def validate(kind: JobType, params: dict[str, Any]) -> str:
         ):
             raise InvalidInput(
                 "params.event_ids must be a list of event ids", field="params.event_ids"
+            )
+        if len(ids) > MAX_EVENT_IDS:
+            raise InvalidInput(
+                f"params.event_ids: at most {MAX_EVENT_IDS} events per job",
+                field="params.event_ids",
             )
         return "evaluate"
     days = params.get("older_than_days")

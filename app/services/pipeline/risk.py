@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,14 +37,17 @@ class UnreadableAnswer(ValueError):
 
 
 def parse(content: str) -> Assessment:
-    """Read the model's JSON answer (the first {...} in it); the level follows the score."""
-    match = re.search(r"\{.*\}", content, re.DOTALL)
-    if match is None:
+    """Read the model's JSON answer (the object starting at its first "{"); the level follows
+    the score."""
+    # one JSON value read from the first "{", text around it ignored: linear in the answer's
+    # length whatever its braces (a regex over "{.*}" is quadratic on brace-heavy output)
+    start = content.find("{")
+    if start < 0:
         raise UnreadableAnswer("the analysis answer holds no JSON object")
     try:
-        data: Any = json.loads(match.group(0))
+        data: Any = json.JSONDecoder().raw_decode(content, start)[0]
         score = round(float(data["risk_score"]))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise UnreadableAnswer(f"the analysis answer is not a risk assessment: {exc}") from None
     if not 0 <= score <= 100:
         raise UnreadableAnswer(f"risk_score {score} is outside 0-100")
