@@ -461,6 +461,7 @@ class Settings(BaseSettings):
             window_seconds=self.alert_window_seconds,
             remediation_interval_seconds=self.alert_remediation_interval_seconds,
             channel_urls=dict(self.alert_channel_urls),
+            eval_interval_seconds=self.alert_eval_interval_seconds,
             queue=self.monitoring_queue,
             allow_private_webhooks=self.webhook_allow_private_networks,
             log_retention_days=self.log_retention_days,

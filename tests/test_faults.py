@@ -520,3 +520,117 @@ async def test_agent_pages_walk_the_fleet_in_chunks(
         assert len(seen) == expected and seen == sorted(seen) == sorted(set(seen)), status
         if status:
             assert all(int(i.removeprefix("fleet-")) % 3 == 0 for i in seen)
+
+
+# --- races: the alert evaluator ----------------------------------------------------------------
+
+
+async def _evaluate(engine: Any, settings: Settings) -> Any:
+    from app.db.base import make_sessionmaker
+    from app.services.monitoring import evaluator
+
+    async with make_sessionmaker(engine, settings.session_info())() as session, session.begin():
+        return await evaluator.evaluate(session)
+
+
+async def _racer_alerts(engine: Any) -> list[tuple[str, int]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT status, occurrence_count FROM alerts WHERE agent_id = 'racer'"
+                " ORDER BY triggered_at"
+            )
+        )
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def _passes_waiting(engine: Any) -> int:
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query ILIKE '%FROM alerts%FOR UPDATE%'"
+                )
+            )
+        )
+
+
+@pytest.fixture
+async def racer_rule(engine: Any) -> None:
+    """An agent and a rule that holds for it at every pass (heartbeat age >= 0)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO agents (id, name, type, configuration, health_checks, dependencies,"
+                " issues, reported_state, desired_state, restart_generation, replicas,"
+                " first_seen_at, started_at, last_heartbeat_at) VALUES ('racer', 'r', 't', '{}',"
+                " '[]', '[]', '[]', 'running', 'running', 0, 1, now(), now(), now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO alert_rules (id, position, name, metric, operator, threshold,"
+                " duration_minutes, severity, channels, recipients, updated_by, updated_at)"
+                " VALUES (gen_random_uuid(), 0, 'always', 'heartbeat_age_seconds', 'gte', 0, 0,"
+                " 'warning', '[]', '[]', 'test', now())"
+            )
+        )
+
+
+async def test_passes_closer_than_an_interval_count_one_occurrence(
+    engine: Any, settings: Settings, racer_rule: None
+) -> None:
+    # as when Redis (which hands out the ticks) is away and every worker tries a pass
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM monitoring_passes"))
+    outcomes = [await _evaluate(engine, settings) for _ in range(5)]
+    assert sum(not o.skipped for o in outcomes) <= 1, outcomes
+    alerts_now = await _racer_alerts(engine)
+    assert len(alerts_now) == 1 and alerts_now[0][1] == 1, alerts_now
+
+
+async def test_an_operator_resolve_during_a_pass_is_not_undone(
+    engine: Any, settings: Settings, racer_rule: None
+) -> None:
+    from app.db.base import make_sessionmaker
+    from app.services.monitoring import alerts as alert_service
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not await _racer_alerts(engine):  # the alert fires (a worker's pass or ours)
+        assert loop.time() < deadline, "the alert never fired"
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM monitoring_passes"))
+        await _evaluate(engine, settings)
+    async with engine.connect() as conn:
+        alert_id = await conn.scalar(text("SELECT id FROM alerts WHERE agent_id = 'racer'"))
+    sessions = make_sessionmaker(engine, settings.session_info())
+    # given an operator's resolve under way (the alert row locked, not yet committed) ...
+    async with sessions() as operator, operator.begin():
+        await alert_service.resolve(
+            session=operator,
+            alert_id=alert_id,
+            actor="ops",
+            resolution="fixed by hand",
+            root_cause=None,
+            tenant_id=None,
+        )
+        # ... when a pass starts meanwhile and waits on the alert row
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM monitoring_passes"))
+        racing = asyncio.ensure_future(_evaluate(engine, settings))
+        while True:
+            if await _passes_waiting(engine):
+                break
+            assert not racing.done() or racing.result().skipped, "the pass did not wait"
+            if racing.done():  # a worker's pass held the lock: it is the one racing
+                break
+            assert loop.time() < deadline + 20, "no pass waited on the alert"
+            await asyncio.sleep(0.02)
+    # then once the resolve commits, the pass leaves the alert resolved and fires no new one
+    await racing
+    while await _passes_waiting(engine):  # a worker's pass that raced finishes too
+        assert loop.time() < deadline + 40, "a pass kept waiting"
+        await asyncio.sleep(0.02)
+    assert await _racer_alerts(engine) == [("resolved", 1)]

@@ -10,6 +10,7 @@ from app.db.models.monitoring import (
     Alert,
     AlertPending,
     AlertRule,
+    MonitoringPass,
     WebhookSubscription,
 )
 from app.db.models.pipeline import Batch, CameraImage, Detection, Enrichment, SecurityEvent
@@ -34,6 +35,7 @@ __all__ = [
     "Enrichment",
     "Evaluation",
     "LlmStatsState",
+    "MonitoringPass",
     "PromptVersion",
     "SecurityEvent",
     "Task",

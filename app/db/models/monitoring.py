@@ -48,6 +48,15 @@ class AlertRule(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class MonitoringPass(Base):
+    """When a named installation-wide pass last ran (PostgreSQL's clock)."""
+
+    __tablename__ = "monitoring_passes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AlertPending(Base):
     """A rule's condition holds for an agent but not yet for `duration_minutes` (the "for"
     clause): since when. Or (`suppressed`) an operator resolved the alert while it still

@@ -15,6 +15,7 @@ from app.services.task_specs import TaskDefaults
 class MonitoringConfig:
     status: StatusRules = field(default_factory=StatusRules)
     window_seconds: float = 300.0
+    eval_interval_seconds: float = 15.0
     remediation_interval_seconds: float = 300.0
     channel_urls: dict[str, str] = field(default_factory=dict)
     queue: str = "default"

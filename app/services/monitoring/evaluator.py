@@ -1,5 +1,6 @@
 """One pass of alert evaluation (the workers' cron runs it every
-OPSGRAPH_ALERT_EVAL_INTERVAL_SECONDS; an advisory lock lets one worker at a time do it).
+OPSGRAPH_ALERT_EVAL_INTERVAL_SECONDS; an advisory lock lets one worker at a time do it, and a pass
+recorded in PostgreSQL less than most of an interval ago makes the next one a no-op).
 For each rule and agent: the metric's value now; a condition that starts to hold opens its
 "for" clock (and says threshold_exceeded); one that held for `duration_minutes` fires an alert
 (once per rule and agent, counting occurrences after); one that clears resolves its alert
@@ -13,10 +14,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.db.models import Agent, AgentLog, AgentSample, Alert, AlertPending, AlertRule
+from app.db.models import (
+    Agent,
+    AgentLog,
+    AgentSample,
+    Alert,
+    AlertPending,
+    AlertRule,
+    MonitoringPass,
+)
 from app.services.agents import controls, queries, registry
 from app.services.agents.queries import AgentFigures
 from app.services.agents.status import failing_checks, status_of
@@ -57,6 +67,26 @@ def metric_value(
     return value
 
 
+PASS_NAME = "alert_evaluator"
+
+
+async def _due(session: AsyncSession, interval: float) -> bool:
+    """Record this pass unless the last one is younger than most of an interval (PostgreSQL's
+    clock: every worker agrees on it, and the monitoring clock tests move is not used)."""
+    recorded = await session.execute(
+        insert(MonitoringPass)
+        .values(name=PASS_NAME, at=func.statement_timestamp())
+        .on_conflict_do_update(
+            index_elements=["name"],
+            set_={"at": func.statement_timestamp()},
+            where=MonitoringPass.at
+            <= func.statement_timestamp() - func.make_interval(0, 0, 0, 0, 0, 0, interval * 0.9),
+        )
+        .returning(MonitoringPass.name)
+    )
+    return recorded.scalar_one_or_none() is not None
+
+
 def describe(rule: AlertRule, value: float) -> str:
     m = METRICS[rule.metric]
     if rule.metric == "heartbeat_age_seconds":
@@ -76,6 +106,9 @@ async def evaluate(session: AsyncSession) -> Outcome:
         out.skipped = True  # another worker is evaluating right now
         return out
     config = config_of(session)
+    if not await _due(session, config.eval_interval_seconds):
+        out.skipped = True  # a pass ran moments ago (workers all try when Redis is away)
+        return out
     now = clock.now()
     agents = list((await session.execute(select(Agent).order_by(Agent.id))).scalars())
     window = timedelta(seconds=config.window_seconds)
@@ -92,14 +125,19 @@ async def evaluate(session: AsyncSession) -> Outcome:
             out.status_changes += 1
 
     rules = await list_rules(session)
-    pending = {
-        (p.rule_id, p.agent_id): p for p in (await session.execute(select(AlertPending))).scalars()
-    }
+    # Open alerts first, locked: an operator's resolve under way is waited for, and the
+    # pending rows read next (a statement of their own, so a fresh view) then hold the
+    # quiet period that resolve recorded; read the other way round, the pass would see the
+    # alert gone and no quiet period, and fire it again at once.
     open_alerts = {
         (a.rule_id, a.agent_id): a
         for a in (
             await session.execute(select(Alert).where(Alert.status != "resolved").with_for_update())
         ).scalars()
+    }
+    pending = {
+        (p.rule_id, p.agent_id): p
+        for p in (await session.execute(select(AlertPending).with_for_update())).scalars()
     }
     for rule in rules:
         for agent in agents:
