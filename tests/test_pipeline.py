@@ -443,30 +443,38 @@ async def test_breaker_states_on_redis(redis_client: Any) -> None:
         BreakerConfig(failure_threshold=5, recovery_timeout=0.5, success_threshold=2),
     )
     for _ in range(4):
-        await breakers.allow("svc")
-        await breakers.record("svc", ok=False, error="down")
+        closed = await breakers.allow("svc")
+        await breakers.record("svc", ok=False, generation=closed, error="down")
     assert (await breakers.states(["svc"]))[0].state == "closed"
-    await breakers.record("svc", ok=False, error="down")
+    # a call admitted while closed, still running when the breaker opens
+    late = await breakers.allow("svc")
+    await breakers.record("svc", ok=False, generation=closed, error="down")
     (state,) = await breakers.states(["svc"])
     assert state.state == "open" and state.failure_count == 5 and state.last_error == "down"
     with pytest.raises(CircuitOpen):
         await breakers.allow("svc")
     await asyncio.sleep(0.6)
     assert (await breakers.states(["svc"]))[0].state == "half_open"
-    await breakers.allow("svc")  # two test calls per recovery period, not more
+    probe = await breakers.allow("svc")  # two test calls per recovery period, not more
+    assert probe != late
     await breakers.allow("svc")
     with pytest.raises(CircuitOpen):
         await breakers.allow("svc")
-    await breakers.record("svc", ok=True)
+    # the late call's success was not a probe: it closes nothing
+    await breakers.record("svc", ok=True, generation=late)
+    await breakers.record("svc", ok=True, generation=late)
     assert (await breakers.states(["svc"]))[0].state == "half_open"
-    await breakers.record("svc", ok=True)
+    await breakers.record("svc", ok=True, generation=probe)
+    assert (await breakers.states(["svc"]))[0].state == "half_open"
+    await breakers.record("svc", ok=True, generation=probe)
     assert (await breakers.states(["svc"]))[0].state == "closed"
     # a failure while half open opens it again at once
+    closed = await breakers.allow("svc")
     for _ in range(5):
-        await breakers.record("svc", ok=False)
+        await breakers.record("svc", ok=False, generation=closed)
     await asyncio.sleep(0.6)
-    await breakers.allow("svc")
-    await breakers.record("svc", ok=False)
+    probe = await breakers.allow("svc")
+    await breakers.record("svc", ok=False, generation=probe)
     assert (await breakers.states(["svc"]))[0].state == "open"
     await breakers.reset("svc")
     assert (await breakers.states(["svc"]))[0].state == "closed"

@@ -77,14 +77,14 @@ def read_picture(data: bytes, *, max_pixels: int) -> Picture:
 
 async def guarded(breakers: Breakers, name: str, call: Callable[[], Awaitable[T]]) -> T:
     """Run a model call through its breaker (CircuitOpen propagates: the caller defers)."""
-    await breakers.allow(name)
+    generation = await breakers.allow(name)
     try:
         result = await call()
     except ProviderError as exc:
         # a refused request (4xx) says the service is up: only its own failures count
-        await breakers.record(name, ok=not exc.retryable, error=str(exc))
+        await breakers.record(name, ok=not exc.retryable, generation=generation, error=str(exc))
         raise
-    await breakers.record(name, ok=True)
+    await breakers.record(name, ok=True, generation=generation)
     return result
 
 

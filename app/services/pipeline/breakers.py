@@ -3,7 +3,9 @@
 closed → open after `failure_threshold` consecutive failures → half_open once
 `recovery_timeout` has passed (at most `success_threshold` test calls per timeout) → closed after
 `success_threshold` successes, or open again on a failure. Each decision is one Lua script on
-Redis's clock, so processes never disagree about a breaker's state."""
+Redis's clock, so processes never disagree about a breaker's state. Every change of state
+starts a new generation: a call's outcome counts only for the generation it was admitted under
+(a call started before the breaker opened cannot close it as if it were a half-open probe)."""
 
 from __future__ import annotations
 
@@ -37,29 +39,31 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# returns {allowed (0/1), retry_after_ms}
+# returns {allowed (0/1), retry_after_ms, generation admitted under}
 _ALLOW = (
     _NOW
     + """
 local key = KEYS[1]
 local recovery_ms, successes_needed = tonumber(ARGV[1]), tonumber(ARGV[2])
 local state = redis.call('hget', key, 'state') or 'closed'
-if state == 'closed' then return {1, 0} end
+local gen = tonumber(redis.call('hget', key, 'gen') or '0')
+if state == 'closed' then return {1, 0, gen} end
 local since = tonumber(redis.call('hget', key, 'changed_at') or '0')
 if state == 'open' then
-  if now - since < recovery_ms then return {0, recovery_ms - (now - since)} end
+  if now - since < recovery_ms then return {0, recovery_ms - (now - since), gen} end
+  gen = redis.call('hincrby', key, 'gen', 1)
   redis.call('hset', key, 'state', 'half_open', 'changed_at', now, 'successes', 0, 'probes', 0)
   since = now
 end
 -- half open: a few test calls per recovery period
 local probes = tonumber(redis.call('hget', key, 'probes') or '0')
 if probes >= successes_needed then
-  if now - since < recovery_ms then return {0, recovery_ms - (now - since)} end
+  if now - since < recovery_ms then return {0, recovery_ms - (now - since), gen} end
   redis.call('hset', key, 'changed_at', now, 'probes', 0)
   probes = 0
 end
 redis.call('hset', key, 'probes', probes + 1)
-return {1, 0}
+return {1, 0, gen}
 """
 )
 
@@ -73,10 +77,16 @@ local failures_needed, successes_needed = tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('sadd', KEYS[2], ARGV[5])
 redis.call('hincrby', key, 'total_calls', 1)
 local state = redis.call('hget', key, 'state') or 'closed'
+if tonumber(redis.call('hget', key, 'gen') or '0') ~= tonumber(ARGV[6]) then
+  -- admitted under an earlier state: counted, but it decides nothing now
+  if not ok then redis.call('hincrby', key, 'total_failures', 1) end
+  return state
+end
 if ok then
   if state == 'half_open' then
     local successes = redis.call('hincrby', key, 'successes', 1)
     if successes >= successes_needed then
+      redis.call('hincrby', key, 'gen', 1)
       redis.call('hset', key, 'state', 'closed', 'changed_at', now, 'failure_count', 0)
       return 'closed'
     end
@@ -89,6 +99,7 @@ redis.call('hincrby', key, 'total_failures', 1)
 redis.call('hset', key, 'last_failure_at', now, 'last_error', error)
 local failures = redis.call('hincrby', key, 'failure_count', 1)
 if state == 'half_open' or (state == 'closed' and failures >= failures_needed) then
+  redis.call('hincrby', key, 'gen', 1)
   redis.call('hset', key, 'state', 'open', 'changed_at', now, 'successes', 0, 'probes', 0)
   redis.call('hincrby', key, 'times_opened', 1)
   return 'open'
@@ -118,16 +129,20 @@ class Breakers:
         self._allow = redis.register_script(_ALLOW)
         self._record = redis.register_script(_RECORD)
 
-    async def allow(self, name: str) -> None:
-        """Raise CircuitOpen when the breaker refuses a call now."""
-        allowed, retry_ms = await self._allow(
+    async def allow(self, name: str) -> int:
+        """Raise CircuitOpen when the breaker refuses a call now; else the generation the call
+        is admitted under (give it back to `record`)."""
+        allowed, retry_ms, generation = await self._allow(
             keys=[PREFIX + name],
             args=[int(self.config.recovery_timeout * 1000), self.config.success_threshold],
         )
         if not int(allowed):
             raise CircuitOpen(name, max(0.1, int(retry_ms) / 1000))
+        return int(generation)
 
-    async def record(self, name: str, *, ok: bool, error: str = "") -> str:
+    async def record(self, name: str, *, ok: bool, generation: int, error: str = "") -> str:
+        """Count a call's outcome; it moves the breaker only if no change of state happened
+        since the call was admitted."""
         state = await self._record(
             keys=[PREFIX + name, NAMES],
             args=[
@@ -136,6 +151,7 @@ class Breakers:
                 self.config.failure_threshold,
                 self.config.success_threshold,
                 name,
+                generation,
             ],
         )
         return state.decode() if isinstance(state, bytes) else str(state)
@@ -146,6 +162,7 @@ class Breakers:
                 PREFIX + name,
                 mapping={"state": "closed", "failure_count": 0, "successes": 0, "probes": 0},
             )
+            pipe.hincrby(PREFIX + name, "gen", 1)
             pipe.sadd(NAMES, name)
             await pipe.execute()
 
