@@ -88,6 +88,11 @@ FORBIDDEN_URLS = [
     "http://[::ffff:127.0.0.1]/",  # IPv4-mapped IPv6
     "http://[fe80::1]/",  # IPv6 link-local
     "http://224.0.0.1/",  # multicast
+    "http://0.0.0.0/",  # unspecified
+    "http://240.0.0.1/",  # reserved (240/4)
+    "http://[fc00::1]/",  # unique local (fc00::/7)
+    "http://[2002:7f00:1::]/",  # 6to4 wrapping 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo wrapping 127.0.0.1
     "http://2130706433/",  # 127.0.0.1 spelled as one number
     "http://0x7f.1/",  # 127.0.0.1 in hex shorthand
     "http://localhost:8000/",
@@ -117,6 +122,29 @@ async def test_forbidden_webhook_urls_are_refused_when_given(
         )
         assert response.status_code == 422, response.text
         assert response.json()["detail"][0]["loc"][-1] == "webhook_url"
+        # and on webhook subscriptions, through both doors, and REST's bulk submission
+        for url in FORBIDDEN_URLS:
+            response = await client.http.post(
+                "/api/v1/monitoring/webhooks",
+                json={"url": url, "events": ["monitoring.alert_triggered"]},
+            )
+            assert response.status_code == 422, (url, response.text)
+            assert response.json()["detail"][0]["loc"][-1] == "url", (url, response.text)
+            made = await client.data(
+                "CreateWebhookSubscription", url=url, events=["monitoring.alert_triggered"]
+            )
+            assert made["createWebhookSubscription"]["subscription"] is None, url
+            assert made["createWebhookSubscription"]["errors"][0]["field"] == "url", url
+        response = await client.http.post(
+            "/api/v1/tasks/batch",
+            json={
+                "tasks": [
+                    {"task_type": "echo", "queue": "parked", "webhook_url": "http://[fc00::1]/"}
+                ]
+            },
+        )
+        assert response.status_code == 422, response.text
+        assert "webhook_url" in str(response.json()["detail"][0]["loc"]), response.text
     finally:
         await client.aclose()
 

@@ -165,7 +165,7 @@ async def test_an_export_streams_ten_thousand_events_and_an_abort_leaves_nothing
 
     await eventually(midway, "the second export under way", timeout=30)
     exports = Path(settings.data_dir) / "exports"
-    assert any(p.name.startswith(f"security_events-{second}") for p in exports.iterdir())
+    assert any(str(second) in p.name for p in exports.iterdir())  # its attempt's partial file
     aborted_at = asyncio.get_running_loop().time()
     abort = await rest.post(f"{JOBS}/{second}/abort")
     assert abort.status_code == 200 and abort.json()["status"] == "aborted"

@@ -4,6 +4,7 @@ within a short wait; server metrics."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
@@ -128,6 +129,10 @@ async def get_metrics(state: State, principal: Reader) -> MetricsResponse:
 # --- bulk submission (beyond the seeds) ------------------------------------------------------
 
 
+def _snake(field: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", field).lower()
+
+
 class BatchTask(BaseModel):
     task_type: Annotated[str, Field(max_length=64)] | None = None
     operation: Annotated[str, Field(max_length=64)] | None = None
@@ -173,7 +178,8 @@ async def submit_batch(body: BatchIn, state: State, principal: Operator) -> Any:
     def problems(errors: list[task_submissions.ItemError]) -> list[dict[str, Any]]:
         return [
             {
-                "loc": ["body", "tasks", e.index, e.field or "body"],
+                # the services name fields as GraphQL does; this body spells them snake_case
+                "loc": ["body", "tasks", e.index, _snake(e.field) if e.field else "body"],
                 "msg": e.message,
                 "type": f"value_error.{e.code.lower()}",
             }

@@ -1,0 +1,235 @@
+"""The mutation catalog: each entry breaks one line of production code the way a plausible bug
+would, and names the tests that must catch it. `run.py` applies them one at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str  # relative to the repository root
+    old: str  # must occur exactly once in the file
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or files that must fail
+    fast: bool = True  # part of the subset CI runs
+
+
+TENANCY_REST = (
+    "tests/test_tenancy.py::test_a_tenant_is_refused_installation_wide_routes_and_changes_nothing"
+)
+TENANCY_REACH = "tests/test_tenancy.py::test_a_tenant_reaches_none_of_another_tenants_objects"
+TENANCY_GQL = "tests/test_tenancy.py::test_graphql_root_fields_hold_the_tenant_rules"
+TRUST = "tests/test_trust.py"
+FAULTS = "tests/test_faults.py"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # --- tenancy ---------------------------------------------------------------------------------
+    Mutation(
+        "a tenant reads every prompt (REST)",
+        "app/rest/ai_audit.py",
+        "async def get_prompts(state: State, principal: PlatformReader) -> Any:",
+        "async def get_prompts(state: State, principal: Reader) -> Any:",
+        (TENANCY_REST,),
+    ),
+    Mutation(
+        "a tenant rewrites the analyzer prompt (GraphQL)",
+        "app/gql/ai_audit.py",
+        "@strawberry.mutation(permission_classes=[CanOperatePlatform], "
+        'description="Appends a version.")',
+        '@strawberry.mutation(permission_classes=[CanOperate], description="Appends a version.")',
+        (TENANCY_GQL,),
+    ),
+    Mutation(
+        "a tenant reads worker host names",
+        "app/rest/monitoring.py",
+        "async def get_worker_stats(state: State, principal: PlatformReader)",
+        "async def get_worker_stats(state: State, principal: Reader)",
+        (TENANCY_REST,),
+    ),
+    Mutation(
+        "the log search forgets the tenant",
+        "app/services/monitoring/logs.py",
+        "        stmt = stmt.where(AgentLog.tenant_id == query.tenant_id)",
+        "        pass",
+        (TENANCY_REACH,),
+    ),
+    Mutation(
+        "a report takes over another tenant's agent",
+        "app/services/agents/registry.py",
+        "    elif tenant_id is not None and agent.tenant_id != tenant_id:",
+        "    elif False:",
+        (TENANCY_REACH, "tests/test_agents.py::test_tenants_see_and_steer_only_their_agents"),
+    ),
+    Mutation(
+        "a tenant claims a worker's agent id",
+        "app/services/agents/registry.py",
+        "    if agent_id.startswith(WORKER_AGENT_PREFIX) and not system:",
+        "    if False:",
+        (f"{TRUST}::test_worker_agent_ids_cannot_be_claimed_and_logs_name_only_own_agents",),
+    ),
+    Mutation(
+        "tenant logs name any agent",
+        "app/services/monitoring/logs.py",
+        "            if e.agent_id and (e.agent_id not in owners"
+        " or owners[e.agent_id] != tenant_id):",
+        "            if False:",
+        (f"{TRUST}::test_worker_agent_ids_cannot_be_claimed_and_logs_name_only_own_agents",),
+    ),
+    Mutation(
+        "an operator runs the cleanup job",
+        "app/services/jobs/actions.py",
+        '    if kind.type == "cleanup" and not is_admin:',
+        "    if False:",
+        (f"{TRUST}::test_cleanup_needs_an_admin_and_a_floor_unless_forced",),
+    ),
+    Mutation(
+        "cleanup below the floor without force",
+        "app/services/jobs/types.py",
+        "    if days is not None and days < CLEANUP_MIN_DAYS and not force:",
+        "    if False:",
+        (f"{TRUST}::test_cleanup_needs_an_admin_and_a_floor_unless_forced",),
+    ),
+    Mutation(
+        "tenants read internal URLs in health",
+        "app/rest/ai_monitoring/overview.py",
+        "        found = health.for_tenant(found)",
+        "        pass",
+        (f"{TRUST}::test_health_tells_tenants_statuses_only_and_probes_are_cached",),
+    ),
+    Mutation(
+        "every health read probes the model services",
+        "app/services/health.py",
+        "            if self._found is None or now - self._at >= self.ttl:",
+        "            if True:",
+        (f"{TRUST}::test_health_tells_tenants_statuses_only_and_probes_are_cached",),
+    ),
+    Mutation(
+        "the subscription cap counts every tenant",
+        "app/services/monitoring/notify.py",
+        "        .where(owned.is_(None) if tenant_id is None else owned == tenant_id)",
+        "",
+        (f"{TRUST}::test_the_subscription_cap_is_per_tenant_and_race_free",),
+    ),
+    Mutation(
+        "subscription URLs shown to everyone",
+        "app/services/monitoring/notify.py",
+        "    if owner:",
+        "    if True:",
+        (f"{TRUST}::test_subscription_urls_are_shown_in_full_only_to_the_owning_tenants_admins",),
+    ),
+    Mutation(
+        "an import takes authors from the document",
+        "app/services/prompts/versions.py",
+        "                    author=author,\n                    description=v.description,",
+        '                    author=str(v.raw.get("author") or author),\n'
+        "                    description=v.description,",
+        (f"{TRUST}::test_an_import_is_authored_by_its_caller_and_bad_history_stores_nothing",),
+    ),
+    # --- outbound calls --------------------------------------------------------------------------
+    Mutation(
+        "no SSRF check on a subscription URL",
+        "app/services/monitoring/notify.py",
+        '    outbound.check_url(url, allow_private=config.allow_private_webhooks, field="url")',
+        "    pass",
+        ("tests/test_hardening.py::test_forbidden_webhook_urls_are_refused_when_given",),
+    ),
+    Mutation(
+        "alert channels ignore their allow-list",
+        "workers/webhooks.py",
+        "            allow_list=outbound.AllowList.parse(settings.alert_channel_allowed_targets),",
+        "            allow_list=None,",
+        (f"{TRUST}::test_alert_channels_have_their_own_allow_list_and_user_urls_stay_public",),
+    ),
+    Mutation(
+        "a refusal names the resolved address",
+        "app/services/outbound.py",
+        '            raise RefusedURL("refused: not a public address")',
+        '            raise RefusedURL(f"{host} resolves to a forbidden address ({bad[0]})")',
+        (f"{TRUST}::test_alert_channels_have_their_own_allow_list_and_user_urls_stay_public",),
+    ),
+    Mutation(
+        "a webhook attempt has no overall deadline",
+        "workers/webhooks.py",
+        "        async with asyncio.timeout(deadline):",
+        "        async with asyncio.timeout(None):",
+        (f"{FAULTS}::test_a_dribbling_receiver_holds_only_its_own_delivery",),
+    ),
+    # --- the camera pipeline ------------------------------------------------------------------
+    Mutation(
+        "the watcher registers poison files",
+        "workers/pipeline/watcher.py",
+        "            reason = self._refusal(entry[0])",
+        "            reason = None",
+        (f"{FAULTS}::test_poison_files_are_quarantined_and_every_other_file_flows_on",),
+        fast=False,
+    ),
+    Mutation(
+        "images of any pixel count are decoded",
+        "workers/pipeline/models.py",
+        "                if im.width * im.height > max_pixels:",
+        "                if False:",
+        (f"{FAULTS}::test_poison_files_are_quarantined_and_every_other_file_flows_on",),
+        fast=False,
+    ),
+    Mutation(
+        "images of any size are read",
+        "workers/pipeline/handlers.py",
+        "    if len(data) > max_bytes:",
+        "    if False:",
+        (f"{FAULTS}::test_oversized_files_fail_at_once",),
+    ),
+    Mutation(
+        "a call from before an open closes the breaker",
+        "app/services/pipeline/breakers.py",
+        "if tonumber(redis.call('hget', key, 'gen') or '0') ~= tonumber(ARGV[6]) then",
+        "if false then",
+        ("tests/test_pipeline.py::test_breaker_states_on_redis",),
+    ),
+    # --- jobs, exports, the alert evaluator -------------------------------------------------
+    Mutation(
+        "a retried ai_processing job judges every event again",
+        "workers/audit.py",
+        "    todo = [i for i in ids if i not in done_before]",
+        "    todo = ids",
+        (f"{FAULTS}::test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_once",),
+    ),
+    Mutation(
+        "two export attempts share one partial file",
+        "app/services/jobs/exports.py",
+        "    partial = export_files.attempt_file(path)",
+        '    partial = path.with_suffix(path.suffix + ".partial")',
+        (f"{FAULTS}::test_two_attempts_of_one_export_at_once_leave_one_complete_file",),
+    ),
+    Mutation(
+        "CSV cells keep their formulas",
+        "app/services/export_files.py",
+        """        return "'" + value""",
+        "        return value",
+        (f"{FAULTS}::test_csv_exports_neutralise_formulas",),
+    ),
+    Mutation(
+        "every worker's pass counts an occurrence",
+        "app/services/monitoring/evaluator.py",
+        "    if not await _due(session, config.eval_interval_seconds):",
+        "    if False:",
+        (f"{FAULTS}::test_passes_closer_than_an_interval_count_one_occurrence",),
+    ),
+    # --- hostile input ---------------------------------------------------------------------------
+    Mutation(
+        "JSON of any depth",
+        "app/hygiene.py",
+        "        if depth >= MAX_JSON_DEPTH:",
+        "        if False:",
+        (f"{FAULTS}::test_deeply_nested_json_is_bad_input_on_both_doors",),
+    ),
+    Mutation(
+        "a heartbeat with any number of breakdown keys",
+        "app/services/agents/registry.py",
+        "        if len(breakdown) > MAX_KEYS"
+        " or any(len(str(k)) > MAX_KEY_CHARS for k in breakdown):",
+        "        if False:",
+        (f"{FAULTS}::test_unbounded_inputs_have_bounds_on_both_doors",),
+    ),
+)
