@@ -34,11 +34,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         (TENANCY_REST,),
     ),
     Mutation(
-        "a tenant rewrites the analyzer prompt (GraphQL)",
-        "app/gql/ai_audit.py",
-        "@strawberry.mutation(permission_classes=[CanOperatePlatform], "
-        'description="Appends a version.")',
-        '@strawberry.mutation(permission_classes=[CanOperate], description="Appends a version.")',
+        "GraphQL's installation-wide fields let tenants through",
+        "app/gql/permissions.py",
+        "        if info.context.principal.tenant_id is not None:",
+        "        if False:",
         (TENANCY_GQL,),
     ),
     Mutation(
