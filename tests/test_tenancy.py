@@ -27,11 +27,16 @@ from graphql import (
     Undefined,
 )
 from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from app.config import Settings
 from app.gql.schema import build_schema
 from tests.client import GraphQLClient
 from tests.conftest import make_token
+from tests.receiver import LocalServer
 
 TENANT_A, TENANT_B = "tenant-a", "tenant-b"
 # what B's objects say that nothing A reads may contain
@@ -699,3 +704,59 @@ async def test_graphql_root_fields_hold_the_tenant_rules(
     finally:
         await a.aclose()
     assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
+
+
+async def test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows(
+    server: str, settings: Settings, b_objects: Objects
+) -> None:
+    received: list[bytes] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.body())
+        return JSONResponse({"ok": True})
+
+    receiver = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
+    b_headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_B)}"}
+    async with (
+        receiver,
+        httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a,
+        httpx.AsyncClient(base_url=server, headers=b_headers, timeout=30) as b,
+    ):
+        # given A's exports of every target it may export, and A's webhook subscription
+        jobs = []
+        for target in ("tasks", "logs"):
+            r = await a.post(
+                "/api/jobs",
+                json={"job_type": "export", "params": {"target": target, "format": "json"}},
+            )
+            assert r.status_code == 202, r.text
+            jobs.append(r.json()["job_id"])
+        r = await a.post(
+            "/api/v1/monitoring/webhooks",
+            json={"url": f"{receiver.url}/hook", "events": ["monitoring.agent_status_changed"]},
+        )
+        assert r.status_code == 201, r.text
+        # when B's agent changes status, and then A's
+        r = await b.post(
+            "/api/v1/monitoring/agents/another-of-b/heartbeat", json={"name": "b", "type": "t"}
+        )
+        assert r.status_code == 200, r.text
+        r = await a.post(
+            "/api/v1/monitoring/agents/agent-of-a/heartbeat", json={"name": "a", "type": "t"}
+        )
+        assert r.status_code == 200, r.text
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not any(b"agent-of-a" in body for body in received):
+            assert loop.time() < deadline, "A's own delivery never came"
+            await asyncio.sleep(0.05)
+        # then A's receiver heard of A's agent only, and A's files hold none of B's rows
+        assert not any(b"another-of-b" in body or b"agent-of-b" in body for body in received)
+        for job_id in jobs:
+            while (await a.get(f"/api/jobs/{job_id}")).json()["status"] != "completed":
+                assert loop.time() < deadline, f"export {job_id} never completed"
+                await asyncio.sleep(0.1)
+            r = await a.get(f"/api/jobs/{job_id}/download")
+            assert r.status_code == 200, r.text
+            assert _leaks(r.text, b_objects) == [], r.text[:500]

@@ -21,6 +21,9 @@ TENANCY_REST = (
 )
 TENANCY_REACH = "tests/test_tenancy.py::test_a_tenant_reaches_none_of_another_tenants_objects"
 TENANCY_GQL = "tests/test_tenancy.py::test_graphql_root_fields_hold_the_tenant_rules"
+TENANCY_OUT = (
+    "tests/test_tenancy.py::test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows"
+)
 TRUST = "tests/test_trust.py"
 FAULTS = "tests/test_faults.py"
 
@@ -60,6 +63,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    elif tenant_id is not None and agent.tenant_id != tenant_id:",
         "    elif False:",
         (TENANCY_REACH, "tests/test_agents.py::test_tenants_see_and_steer_only_their_agents"),
+    ),
+    Mutation(
+        "a tenant's task export holds every tenant's tasks",
+        "app/services/jobs/exports.py",
+        "            stmt = stmt.where(Task.origin_tenant_id == tenant)",
+        "            pass",
+        (TENANCY_OUT,),
+    ),
+    Mutation(
+        "a tenant's subscription hears every tenant",
+        "app/services/monitoring/notify.py",
+        "        if sub.tenant_id is not None and sub.tenant_id != tenant_id:",
+        "        if False:",
+        (TENANCY_OUT,),
     ),
     Mutation(
         "a tenant claims a worker's agent id",
