@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.services import webhooks
 from tests.client import GraphQLClient
 from tests.receiver import LocalServer
+from tests.signatures import signed_by
 from tests.test_agents import beat, client_as  # noqa: F401 (a fixture)
 
 MON = "/api/v1/monitoring"
@@ -88,11 +88,7 @@ def deliveries(receiver: LocalServer, event: str) -> list[dict[str, Any]]:
     for headers, body in receiver.received:
         if headers.get("x-opsgraph-event") != event:
             continue
-        signed = {
-            webhooks.SIGNATURE_HEADER: headers["x-opsgraph-signature"],
-            webhooks.TIMESTAMP_HEADER: headers["x-opsgraph-timestamp"],
-        }
-        assert webhooks.verify(SECRET, body, signed), "a delivery with a bad signature"
+        assert signed_by(SECRET, headers, body), "a delivery with a bad signature"
         out.append(json.loads(body))
     return out
 

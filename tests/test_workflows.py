@@ -543,9 +543,10 @@ async def test_workflow_webhook_once_on_completion(
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from app.services.webhooks import deliveries_for, verify
+    from app.services.webhooks import deliveries_for
     from tests.conftest import WEBHOOK_SECRET
     from tests.receiver import LocalServer
+    from tests.signatures import signed_by
 
     received: list[tuple[dict[str, str], bytes]] = []
 
@@ -568,14 +569,7 @@ async def test_workflow_webhook_once_on_completion(
     assert len(received) == 1
     headers, body = received[0]
     assert headers["x-opsgraph-event"] == "workflow.completed"
-    assert verify(
-        WEBHOOK_SECRET,
-        body,
-        {
-            "X-Opsgraph-Signature": headers["x-opsgraph-signature"],
-            "X-Opsgraph-Timestamp": headers["x-opsgraph-timestamp"],
-        },
-    )
+    assert signed_by(WEBHOOK_SECRET, headers, body)
     import json
 
     payload = json.loads(body)
