@@ -93,6 +93,7 @@ async def test_decisions_are_audited_and_events_evaluated(
     assert garage["total_events"] == 1
     recs = (await http.get(f"{AUDIT}/recommendations")).json()
     assert recs["total_events_analyzed"] == 2
+    assert recs["recommendations"], recs  # the simulated judge always suggests something here
     for r in recs["recommendations"]:
         assert r["priority"] in ("high", "medium", "low") and 1 <= r["affected_events"] <= 2
     assert (await http.get(f"{AUDIT}/leaderboard", params={"days": 91})).status_code == 422
@@ -102,5 +103,7 @@ async def test_decisions_are_audited_and_events_evaluated(
     assert gql["auditId"] == forced.json()["audit_id"] and len(gql["decisions"]) == 5
     reports = await admin.data("AuditReports", days=7)
     assert reports["auditStats"]["totalEvents"] == 2 and reports["modelLeaderboard"]
+    by_job = (await http.get(f"{AUDIT}/events/{other}")).json()
     evaluated = (await admin.data("EvaluateEvent", eventId=other))["evaluateEvent"]
-    assert evaluated["auditId"] is not None  # already evaluated by the job: unchanged
+    # already evaluated by the job: that very evaluation, unchanged
+    assert by_job["audit_id"] is not None and evaluated["auditId"] == by_job["audit_id"]

@@ -400,6 +400,9 @@ async def test_effects_survive_a_redis_outage(
             task = await wait_for_status(client, doomed, {"CANCELLED", "COMPLETED"}, timeout=30)
             assert task["status"] == "CANCELLED", worker.output()[-3000:]
             assert (await _deliveries(engine, notified))[0]["status"] == "delivered"
+            # and counted again after that (reconciler passes, relay polls, the nudge jobs
+            # Redis kept): the delivery was never sent a second time
+            assert len(receiver.received) == 1
     finally:
         await client.aclose()
         worker.stop()

@@ -330,9 +330,17 @@ async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
     finished = await rest.post(f"{JOBS}/{done}/cancel")
     assert finished.status_code == 409 and finished.json()["detail"] == "Job already completed"
-    assert (await rest.post(f"{JOBS}/{cleaning}/abort")).status_code == 409  # not abortable
-    assert (await rest.post(f"{JOBS}/{cleaning}/cancel")).status_code == 409  # running
-    assert (await rest.post(f"{JOBS}/{done}/abort")).status_code == 409
+    not_abortable = await rest.post(f"{JOBS}/{cleaning}/abort")
+    assert not_abortable.status_code == 409
+    assert not_abortable.json()["detail"] == "cleanup jobs cannot be aborted"
+    running = await rest.post(f"{JOBS}/{cleaning}/cancel")
+    assert running.status_code == 409
+    assert (
+        running.json()["detail"] == f"job {cleaning} is running and cleanup jobs cannot be aborted"
+    )
+    not_running = await rest.post(f"{JOBS}/{done}/abort")
+    assert not_running.status_code == 409
+    assert not_running.json()["detail"] == f"job {done} is completed, not running"
     assert (await rest.get(f"{JOBS}/{not_a_job}")).status_code == 404
     assert (await rest.post(f"{JOBS}/{uuid.uuid4()}/cancel")).status_code == 404
 
@@ -374,7 +382,14 @@ async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
     tenant = client_as("tenant_admin", "alice")
     refused_cleanup = await tenant.post(JOBS, json={"job_type": "cleanup", "params": {}})
     assert refused_cleanup.status_code == 403
-    assert (await tenant.get(f"{JOBS}/{done}")).status_code == 404  # another tenant's
+    bobs = await insert_job(engine, status="COMPLETED", tenant="bob")
+    alices = await insert_job(engine, status="COMPLETED", tenant="alice")
+    assert (await tenant.get(f"{JOBS}/{bobs}")).status_code == 404  # another tenant's
+    assert (await tenant.get(f"{JOBS}/{done}")).status_code == 404  # the installation's
+    mine = await tenant.get(f"{JOBS}/{alices}")
+    assert mine.status_code == 200 and mine.json()["job_id"] == alices
+    listed = [j["job_id"] for j in (await tenant.get(JOBS)).json()["jobs"]]
+    assert listed == [alices]
 
 
 async def test_cleanup_applies_retention(
