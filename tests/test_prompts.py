@@ -4,6 +4,7 @@ inputs through the analyzer's production path and change nothing stored."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,8 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
     analysis = (await http.get(f"/api/batches/{batch['batch_id']}")).json()
     before_event = await _event(engine, event_id)
     before_prompts = await _versions(engine)
+    before_tables = await _table_counts(engine)
+    current = next(v for v in before_prompts if v[0] == "nemotron" and v[1] == 1)
 
     tested = await http.post(
         f"{AUDIT}/prompts/test",
@@ -164,11 +167,46 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
     assert body["event_id"] == event_id and body["model"] == "nemotron"
     for side in ("current_result", "modified_result"):
         assert 0 <= body[side]["risk_score"] <= 100 and body[side]["summary"]
+    # each side ran with its own configuration (the simulated analyzer names it) and they
+    # answered differently
+    assert fingerprint(current[2], current[3]) in body["current_result"]["reasoning"]
+    assert fingerprint("Be terse. Answer JSON.", 0.2) in body["modified_result"]["reasoning"]
+    assert body["current_result"] != body["modified_result"]
     assert body["comparison"]["risk_score_diff"] == (
         body["modified_result"]["risk_score"] - body["current_result"]["risk_score"]
     )
     assert body["comparison"]["current_version"] == 1
+    assert isinstance(body["comparison"]["latency_diff_ms"], float)
+    async with engine.connect() as conn:
+        runs = (
+            await conn.execute(
+                text(
+                    "SELECT queue, status, model, input->>'prompt_version' FROM tasks"
+                    " WHERE task_type = 'prompt_test' ORDER BY created_at"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in runs] == [
+        ("analysis_queue", "COMPLETED", "nemotron", "1"),
+        ("analysis_queue", "COMPLETED", "nemotron", None),
+    ]
 
+    # after an update the current side is version 2, with version 2's prompt
+    updated = await http.put(
+        f"{AUDIT}/prompts/nemotron", json={"system_prompt": "Version two.", "temperature": 0.3}
+    )
+    assert updated.status_code == 200, updated.text
+    again = (
+        await http.post(
+            f"{AUDIT}/prompts/test",
+            json={"model": "nemotron", "event_id": event_id, "config": {"temperature": 0.9}},
+        )
+    ).json()
+    assert again["comparison"]["current_version"] == 2
+    assert fingerprint("Version two.", 0.3) in again["current_result"]["reasoning"]
+    assert fingerprint("Version two.", 0.9) in again["modified_result"]["reasoning"]
+    async with engine.begin() as conn:  # back to version 1 for the rest of the test
+        await conn.execute(text("DELETE FROM prompt_versions WHERE version = 2"))
     custom = await http.post(
         f"{AUDIT}/test-prompt",
         json={"event_id": event_id, "custom_prompt": "Focus on people.", "model": "nemotron"},
@@ -179,6 +217,8 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
 
     assert await _event(engine, event_id) == before_event
     assert await _versions(engine) == before_prompts
+    # nothing but the tests' own tasks was written, in any table
+    assert await _table_counts(engine) == before_tables
     assert analysis["event_id"] == event_id
     missing = await http.post(
         f"{AUDIT}/test-prompt",
@@ -203,6 +243,35 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
             .all()
         )
     assert used and all(v == "1" for v in used)
+
+
+def fingerprint(prompt: str, temperature: float) -> str:
+    """How README says the simulated analyzer names the configuration it was given."""
+    return hashlib.sha256(f"{float(temperature):.3f}|{prompt}".encode()).hexdigest()[:8]
+
+
+# written by every task run, the prompt tests' included (a task's own rows and the figures)
+TASK_TABLES = ("tasks", "task_transitions", "task_logs", "task_counters", "task_rollups")
+
+
+async def _table_counts(engine: Any) -> dict[str, int]:
+    """Rows of every table but the tasks' own ones (and agents': workers report themselves)."""
+    async with engine.connect() as conn:
+        names = (
+            await conn.execute(
+                text(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+                    " AND table_name NOT IN ('alembic_version', 'agents', 'agent_samples',"
+                    " 'monitoring_passes')"
+                )
+            )
+        ).scalars()
+        return {
+            n: int(await conn.scalar(text(f'SELECT count(*) FROM "{n}"')))
+            for n in sorted(names)
+            if n not in TASK_TABLES
+        }
 
 
 async def _event(engine: Any, event_id: int) -> tuple[Any, ...]:

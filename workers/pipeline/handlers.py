@@ -6,6 +6,7 @@ what they found in the transaction that completes the task."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -90,22 +91,35 @@ async def enrichment(task: Task, state: WorkerState) -> tuple[Any, Usage]:
     return result, _usage(enricher.backend, result, "enrich")
 
 
-def simulated_assessment(material: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the simulated analyzer answers: people weigh most, more so when several appear."""
+def simulated_assessment(
+    material: list[dict[str, Any]], *, system_prompt: str, temperature: float
+) -> dict[str, Any]:
+    """What the simulated analyzer answers: people weigh most, more so when several appear;
+    the prompt and temperature move the score as a real model's answer would move (a fixed
+    shift of -10..+10 derived from both, so a prompt test of two configurations compares two
+    different answers), and the reasoning names the configuration it was given."""
     weights = {"person": 30, "vehicle": 12, "package": 8, "animal": 4}
     score, seen = 0.0, set()
     for d in material:
         for o in d["objects"]:
             score += weights.get(str(o.get("label")), 5) * float(o.get("confidence", 0.5))
             seen.add(str(o.get("label")))
-    score = min(100, round(score))
+    fingerprint = prompt_fingerprint(system_prompt, temperature)
+    shift = int(fingerprint[:2], 16) % 21 - 10
+    score = max(0, min(100, round(score) + shift))
     level = risk.level_of(score)
     return {
         "risk_score": score,
         "risk_level": level,
         "summary": f"{len(material)} detection(s): {', '.join(sorted(seen)) or 'nothing'}",
-        "reasoning": f"simulated analysis: weighted object count gives {score} ({level})",
+        "reasoning": f"simulated analysis under prompt {fingerprint}: weighted object count"
+        f" shifted by {shift} gives {score} ({level})",
     }
+
+
+def prompt_fingerprint(system_prompt: str, temperature: float) -> str:
+    """Eight hex digits naming a (prompt, temperature) configuration."""
+    return hashlib.sha256(f"{float(temperature):.3f}|{system_prompt}".encode()).hexdigest()[:8]
 
 
 async def _assess(
@@ -122,7 +136,12 @@ async def _assess(
     provider = state.provider
     if provider.name == "simulated":
         simulate = dict(params.get("simulate") or {})
-        simulate.setdefault("content", json.dumps(simulated_assessment(material)))
+        assessment = simulated_assessment(
+            material,
+            system_prompt=system_prompt,
+            temperature=float(params.get("temperature", 0.1)),
+        )
+        simulate.setdefault("content", json.dumps(assessment))
         params["simulate"] = simulate
     model = str(params.get("model") or state.settings.analyzer_model)
     chat = await guarded(
