@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker
@@ -266,3 +266,96 @@ async def test_rest_offsets_are_bounded(http: httpx.AsyncClient, path: str) -> N
     response = await http.get(path, params={"offset": 10_001})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "offset"]
+
+
+# --- the newer lists walked while rows arrive: security events, alerts, jobs ----------------------
+
+
+async def _walk(
+    client: GraphQLClient,
+    operation: str,
+    root: str,
+    insert_more: Any,
+    **variables: Any,
+) -> list[dict[str, Any]]:
+    """Every node of a forward walk of 25-row pages, `insert_more()` run between pages."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    for _ in range(40):
+        conn = (await client.data(operation, first=25, after=after, **variables))[root]
+        nodes += [e["node"] for e in conn["edges"]]
+        if not conn["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = conn["pageInfo"]["endCursor"]
+        await insert_more()
+    raise AssertionError(f"the {root} walk does not end")
+
+
+async def test_security_events_by_risk_score_walk_ties_exactly_once(
+    admin: GraphQLClient, engine: AsyncEngine
+) -> None:
+    # 120 events over five risk scores (24 to a score: ties broken by id)
+    insert = text(
+        "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"
+        " risk_level, summary, reasoning, detection_count, input_tokens, output_tokens,"
+        " started_at, ended_at, created_at) SELECT 'b-' || gen_random_uuid(), 'yard',"
+        " gen_random_uuid(), (g % 5) * 20, 'low', 's', 'r', 1, 0, 0, now(), now(), now()"
+        " FROM generate_series(1, :n) g RETURNING id"
+    )
+    async with engine.begin() as conn:
+        existing = {int(i) for i in (await conn.execute(insert, {"n": 120})).scalars()}
+
+    async def more() -> None:  # new events of every score, some ahead of the reader, some behind
+        async with engine.begin() as conn:
+            await conn.execute(insert, {"n": 10})
+
+    nodes = await _walk(
+        admin,
+        "SecurityEvents",
+        "securityEvents",
+        more,
+        orderBy={"field": "RISK_SCORE", "direction": "DESC"},
+    )
+    ids = [int(n["id"]) for n in nodes]
+    assert len(ids) == len(set(ids)), "an event was returned twice"
+    assert existing <= set(ids), "an event that existed before the walk was skipped"
+    order = [(n["riskScore"], int(n["id"])) for n in nodes]
+    assert order == sorted(order, reverse=True)
+
+
+async def test_alerts_and_jobs_walk_every_row_once_while_rows_arrive(
+    admin: GraphQLClient, engine: AsyncEngine
+) -> None:
+    insert_alerts = text(
+        "INSERT INTO alerts (id, rule_name, agent_id, type, severity, status, title, message,"
+        " metric, operator, threshold, channels, triggered_at, last_occurrence,"
+        " occurrence_count, auto_resolved, remediation_attempts) SELECT gen_random_uuid(), 'r',"
+        " 'a' || (g % 7), 'threshold', 'warning', 'active', 't', 'm', 'error_rate_percent', '>',"
+        " 1, '[]', now() - make_interval(secs => g % 4), now(), 1, false, 0"
+        " FROM generate_series(1, :n) g RETURNING id"
+    )
+    insert_jobs = text(
+        "INSERT INTO tasks (id, task_type, operation, status, queue, priority, origin_instance,"
+        " input, config, metadata, errors, attempts, max_attempts, retry_count, dead_lettered,"
+        " is_resumed, resume_attempt_count, progress, progress_history, input_tokens,"
+        " output_tokens, cost_usd, created_at, updated_at, started_at, completed_at, media,"
+        " service_requests) SELECT gen_random_uuid(), 'export', 'tasks', 'COMPLETED', 'parked',"
+        " 50, 'jobs', '{}', '{}', '{}', '[]', 1, 1, 0, false, false, 0, 100, '[]', 0, 0, 0,"
+        " now() - make_interval(secs => g % 4), now(), now(), now(), '{}', '[]'"
+        " FROM generate_series(1, :n) g RETURNING id"
+    )
+    for operation, root, insert in (
+        ("Alerts", "alerts", insert_alerts),
+        ("Jobs", "jobs", insert_jobs),
+    ):
+        async with engine.begin() as conn:
+            existing = {str(i) for i in (await conn.execute(insert, {"n": 120})).scalars()}
+
+        async def more(insert: Any = insert) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(insert, {"n": 10})
+
+        nodes = await _walk(admin, operation, root, more)
+        ids = [n["id"] for n in nodes]
+        assert len(ids) == len(set(ids)), f"a row of {root} was returned twice"
+        assert existing <= set(ids), f"a row of {root} that existed before was skipped"

@@ -255,6 +255,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:",
         (f"{FAULTS}::test_passes_closer_than_an_interval_count_one_occurrence",),
     ),
+    Mutation(
+        "keyset pages drop the id tie-breaker",
+        "app/services/paging.py",
+        "    return ordered, (id_column.desc() if descending else id_column.asc())",
+        "    return ordered, (id_column.asc() if descending else id_column.desc())",
+        ("tests/test_pagination.py::test_security_events_by_risk_score_walk_ties_exactly_once",),
+    ),
     # --- hostile input ---------------------------------------------------------------------------
     Mutation(
         "JSON of any depth",
