@@ -16,6 +16,7 @@ from sqlalchemy import text
 from app.auth import issue_token
 from app.config import Settings
 from app.db.base import make_engine
+from app.embedded import free_port
 from tests.client import GraphQLClient
 from tests.processes import Proc, start_server, start_worker
 from tests.stores import Stores, open_stores
@@ -42,7 +43,14 @@ def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def env(stores: Stores, clock_file: Path) -> dict[str, str]:
+def channel_port() -> int:
+    """Where the operator's alert channels (slack, pagerduty) deliver in this session; a test
+    that looks at them listens there (`channel_receiver`)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def env(stores: Stores, clock_file: Path, channel_port: int) -> dict[str, str]:
     """Environment for server and worker processes: fast timings so recovery is quick."""
     return {
         "OPSGRAPH_DATABASE_URL": stores.database_url,
@@ -62,6 +70,14 @@ def env(stores: Stores, clock_file: Path) -> dict[str, str]:
         # The local receivers listen on 127.0.0.1; the SSRF tests turn this off again.
         "OPSGRAPH_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
         "OPSGRAPH_OUTBOX_POLL_SECONDS": "0.2",
+        # operator channels are on their own allow-list (the receiver is local)
+        "OPSGRAPH_ALERT_CHANNEL_URLS": json.dumps(
+            {
+                "slack": f"http://127.0.0.1:{channel_port}/slack",
+                "pagerduty": f"http://127.0.0.1:{channel_port}/pagerduty",
+            }
+        ),
+        "OPSGRAPH_ALERT_CHANNEL_ALLOWED_TARGETS": '["127.0.0.1/32"]',
         "OPSGRAPH_WS_REAUTH_SECONDS": "1",
         "OPSGRAPH_METRICS_CACHE_SECONDS": "0",
         "OPSGRAPH_METRICS_KEY": "scrape-key-for-tests",
@@ -75,7 +91,10 @@ def env(stores: Stores, clock_file: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def settings(env: dict[str, str]) -> Settings:
-    return Settings(**{k.removeprefix("OPSGRAPH_").lower(): v for k, v in env.items()})
+    def value(raw: str) -> Any:  # JSON values, as pydantic-settings reads them from the env
+        return json.loads(raw) if raw[:1] in "[{" else raw
+
+    return Settings(**{k.removeprefix("OPSGRAPH_").lower(): value(v) for k, v in env.items()})
 
 
 @pytest.fixture(scope="session")
@@ -235,6 +254,29 @@ async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {token_for()}"}
     async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def channel_receiver(channel_port: int) -> AsyncIterator[Any]:
+    """The operator's alert channels for one test: `received` holds (channel, headers, body)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from tests.receiver import LocalServer
+
+    async def hook(request: Request) -> Response:
+        server.received.append(
+            (request.path_params["channel"], dict(request.headers), await request.body())
+        )
+        return JSONResponse({"ok": True})
+
+    server = LocalServer(
+        Starlette(routes=[Route("/{channel}", hook, methods=["POST"])]), port=channel_port
+    )
+    async with server:
+        yield server
 
 
 def make_token(settings: Settings, role: str = "platform_admin", tenant: str | None = None) -> str:

@@ -12,8 +12,8 @@ from app.embedded import free_port
 
 
 class LocalServer:
-    def __init__(self, app: ASGIApp) -> None:
-        self.port = free_port()
+    def __init__(self, app: ASGIApp, *, port: int = 0) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.received: list[Any] = []
         config = uvicorn.Config(

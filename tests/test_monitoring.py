@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.client import GraphQLClient
+from tests.conftest import WEBHOOK_SECRET
 from tests.receiver import LocalServer
 from tests.signatures import signed_by
 from tests.test_agents import beat, client_as  # noqa: F401 (a fixture)
@@ -169,6 +170,7 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
     client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     admin: GraphQLClient,
     receiver: LocalServer,
+    channel_receiver: LocalServer,
     logs: Path,
 ) -> None:
     rest = client_as()
@@ -230,6 +232,22 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
             )
             assert triggered[0]["data"]["severity"] == "critical"
             assert triggered[0]["data"]["status"] == "active"
+            # and the rule's channels (the operator's Slack and PagerDuty bridges) got it too,
+            # signed with the installation's secret
+            paged = await eventually(
+                lambda: _async(
+                    [
+                        (channel, json.loads(body))
+                        for channel, headers, body in channel_receiver.received
+                        if json.loads(body)["event"] == "monitoring.alert_triggered"
+                        and json.loads(body)["data"]["agent_id"] == "sim_b_001"
+                        and signed_by(WEBHOOK_SECRET, headers, body)
+                    ]
+                ),
+                "the alert on the slack and pagerduty channels",
+            )
+            assert sorted(c for c, _ in paged) == ["pagerduty", "slack"]
+            assert {b["channel"] for _, b in paged} == {"pagerduty", "slack"}
             went_offline = await eventually(
                 lambda: _async(
                     [
@@ -680,6 +698,7 @@ async def test_dashboard_costs_and_health(
     client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     admin: GraphQLClient,
     settings: Any,
+    engine: Any,
 ) -> None:
     rest = client_as()
     tokens = {
@@ -712,8 +731,30 @@ async def test_dashboard_costs_and_health(
     assert d["costs"]["estimated_cost_usd"] == pytest.approx(
         sum(c["cost"] for c in d["costs"]["cost_by_model"]), abs=1e-3
     )
-    assert isinstance(d["active_alerts"], int) and isinstance(d["top_issues"], list)
-    assert (await rest.get(f"{MON}/dashboard", params={"period": "30d"})).status_code == 422
+    assert d["active_alerts"] == 0 and d["top_issues"] == []
+    # an active alert is counted and heads the issues
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO alerts (id, rule_name, agent_id, type, severity, status, title,"
+                " message, metric, operator, threshold, channels, triggered_at, last_occurrence,"
+                " occurrence_count, auto_resolved, remediation_attempts) VALUES"
+                " (gen_random_uuid(), 'r', 'dash_1', 'high_latency', 'warning', 'active', 't',"
+                " 'dash_1 is slow', 'p95_latency_ms', '>', 1, '[]', now(), now(), 1, false, 0)"
+            )
+        )
+    d = (await rest.get(f"{MON}/dashboard", params={"period": "1h"})).json()
+    assert d["active_alerts"] == 1
+    assert d["top_issues"] == [
+        {
+            "type": "high_latency",
+            "agent": "dash_1",
+            "description": "dash_1 is slow",
+            "severity": "warning",
+        }
+    ]
+    refused = await rest.get(f"{MON}/dashboard", params={"period": "30d"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "period"]
 
     gql = (await admin.data("Dashboard", period="1h"))["dashboard"]
     assert gql["summary"]["paused"] == 1
@@ -752,9 +793,12 @@ async def test_rules_are_validated_whole_and_need_an_operator(
     assert refused.status_code == 400 and refused.json()["code"] == "invalid_metric"
     assert "vibes" in refused.json()["detail"]
     bad_op = {**good, "condition": {**good["condition"], "operator": "around"}}
-    assert (await rest.put(f"{MON}/alerts/rules", json={"rules": [bad_op]})).status_code == 422
+    wrong = await rest.put(f"{MON}/alerts/rules", json={"rules": [bad_op]})
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["loc"] == ["body", "rules", 0, "condition", "operator"]
     twice = await rest.put(f"{MON}/alerts/rules", json={"rules": [good, good]})
     assert twice.status_code == 422
+    assert "High Error Rate" in twice.json()["detail"][0]["msg"], twice.text
     # nothing of a refused set was applied
     names = [r["name"] for r in (await rest.get(f"{MON}/alerts/rules")).json()["rules"]]
     assert names == ["High Error Rate"]
@@ -884,3 +928,41 @@ async def test_agents_report_in_through_graphql(
     assert bad_id["reportHeartbeat"]["errors"][0]["field"] == "agent_id"
     # nothing of the refused beats was stored
     assert (await client_as().get(f"{MON}/agents/gql_2")).status_code == 404
+
+
+async def test_health_names_the_component_that_is_down(
+    env: dict[str, str], logs: Path, tmp_path: Path, settings: Any
+) -> None:
+    """Given an API process on a Redis of its own; when that Redis stops, both health routes
+    answer 503 naming Redis (and only Redis) unhealthy; when it is back, healthy again."""
+    from app.embedded import start_redis
+    from tests.conftest import make_token
+    from tests.processes import start_server
+
+    redis = start_redis(tmp_path, persist=False)
+    port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
+    own = {**env, "OPSGRAPH_REDIS_URL": redis.url, "OPSGRAPH_HEALTH_CACHE_SECONDS": "0"}
+    proc, base = start_server(own, logs)
+    headers = {"Authorization": f"Bearer {make_token(settings)}"}
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+            up = await http.get(f"{MON}/health")
+            assert {c["name"]: c["status"] for c in up.json()["components"]}["redis"] == "healthy"
+            redis.stop()
+            down = await http.get(f"{MON}/health")
+            assert down.status_code == 503, down.text
+            statuses = {c["name"]: c["status"] for c in down.json()["components"]}
+            assert statuses["redis"] == "unhealthy" and statuses["postgresql"] == "healthy"
+            assert down.json()["status"] == "unhealthy"
+            system = await http.get("/api/system/health")
+            assert system.status_code == 503
+            assert system.json()["services"]["redis"]["status"] == "unhealthy"
+            redis = start_redis(tmp_path, persist=False, port=port)
+
+            async def back() -> bool:
+                return (await http.get(f"{MON}/health")).status_code == 200
+
+            await eventually(back, "health once Redis is back")
+    finally:
+        proc.stop()
+        redis.stop()

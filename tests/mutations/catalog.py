@@ -25,6 +25,7 @@ TENANCY_OUT = (
     "tests/test_tenancy.py::test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows"
 )
 TRUST = "tests/test_trust.py"
+MONITORING = "tests/test_monitoring.py::test_"
 FAULTS = "tests/test_faults.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -150,6 +151,23 @@ MUTATIONS: tuple[Mutation, ...] = (
         '    outbound.check_url(url, allow_private=config.allow_private_webhooks, field="url")',
         "    pass",
         ("tests/test_hardening.py::test_forbidden_webhook_urls_are_refused_when_given",),
+    ),
+    Mutation(
+        "an alert never reaches its rule's channels",
+        "app/services/monitoring/notify.py",
+        "        url = config.channel_urls.get(channel)",
+        "        url = None",
+        (MONITORING + "an_agent_that_stops_is_alerted_signed_live_and_resolved",),
+        fast=False,
+    ),
+    Mutation(
+        "health calls a dead Redis healthy",
+        "app/services/health.py",
+        '    return Check("healthy" if ok else "unhealthy", round(ms, 2),'
+        ' {"error": error} if error else {})\n\n\nasync def _workers',
+        '    return Check("healthy", round(ms, 2),'
+        ' {"error": error} if error else {})\n\n\nasync def _workers',
+        ("tests/test_monitoring.py::test_health_names_the_component_that_is_down",),
     ),
     Mutation(
         "alert channels ignore their allow-list",
