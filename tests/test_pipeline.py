@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import event
+from sqlalchemy import event, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -207,7 +207,7 @@ async def test_max_size_and_manual_flush(
 
 
 async def test_open_batch_survives_a_killed_worker_and_duplicates_are_ignored(
-    http: httpx.AsyncClient, cameras: Path, pipeline_worker: Callable[..., Proc]
+    http: httpx.AsyncClient, cameras: Path, pipeline_worker: Callable[..., Proc], engine: Any
 ) -> None:
     first = pipeline_worker("pipeline-a", OPSGRAPH_BATCH_IDLE_SECONDS="3")
     for i in range(4):
@@ -229,6 +229,11 @@ async def test_open_batch_survives_a_killed_worker_and_duplicates_are_ignored(
     assert done["detection_count"] == 4
     enrichments = (await http.get("/api/enrichment", params={"camera_id": "gate"})).json()
     assert enrichments["total"] == 4  # no detection lost, none counted twice
+    async with engine.connect() as conn:
+        detections = await conn.scalar(
+            text("SELECT count(*) FROM detections WHERE camera_id = 'gate'")
+        )
+    assert detections == 4  # the copy of g0.jpg made none
 
 
 async def test_corrupt_image_is_dead_lettered_without_retries(
@@ -299,11 +304,14 @@ async def test_corrupt_image_is_dead_lettered_without_retries(
 
 class FakeDetector:
     """A detection server on a fixed port, started and stopped at will; it counts the
-    requests it answered per picture."""
+    requests it answered per picture, and answers `status` (an error status: the service is
+    failing, or refusing the request) when that is set."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.seen: dict[str, int] = {}
+        self.calls = 0
+        self.status = 200
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -319,6 +327,12 @@ class FakeDetector:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                detector.calls += 1
+                if detector.status != 200:
+                    self.send_response(detector.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 key = hashlib.sha256(body["image"].encode()).hexdigest()
                 detector.seen[key] = detector.seen.get(key, 0) + 1
                 answer = {
@@ -356,6 +370,7 @@ def detector() -> Iterator[FakeDetector]:
 
 async def test_detector_down_then_dlq_then_requeue_all_processes_each_once(
     http: httpx.AsyncClient,
+    admin: GraphQLClient,
     cameras: Path,
     pipeline_worker: Callable[..., Proc],
     detector: FakeDetector,
@@ -386,9 +401,28 @@ async def test_detector_down_then_dlq_then_requeue_all_processes_each_once(
     assert rest["requeued_count"] == 2 and rest["remaining_count"] == 0
     await all_analysed(http, 3)
     assert sorted(detector.seen.values()) == [1, 1, 1]  # each picture detected exactly once
+    # a requeued task ran again: one more RUNNING, a fresh retry budget, its errors kept
+    task = (await admin.data("Task", id=one["task_ids"][0]))["task"]
+    runs = [t["toStatus"] for t in task["transitions"]]
+    assert runs.count("RUNNING") == 4 and task["status"] == "COMPLETED"
+    assert task["retryCount"] == 0
+    assert len(task["errors"]) == 3 and all("Connection refused" in e for e in task["errors"])
+    requeued = [
+        t for t in task["transitions"] if t["reason"] == "requeued from dlq:detection_queue"
+    ]
+    assert [(t["fromStatus"], t["toStatus"]) for t in requeued] == [("FAILED", "QUEUED")]
     assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
     empty = (await http.post("/api/dlq/requeue/dlq:detection_queue")).json()
     assert empty["success"] is False and empty["requeued_count"] == 0
+
+
+async def _detection_attempts(engine: Any) -> int:
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                text("SELECT coalesce(sum(attempts), 0) FROM tasks WHERE task_type = 'detection'")
+            )
+        )
 
 
 async def test_breaker_opens_for_every_process_and_recovers(
@@ -396,45 +430,99 @@ async def test_breaker_opens_for_every_process_and_recovers(
     cameras: Path,
     pipeline_worker: Callable[..., Proc],
     detector: FakeDetector,
+    engine: Any,
 ) -> None:
+    # given a detector that fails (503) and a worker whose breaker opens after 3 failures
+    detector.status = 503
+    detector.start()
     pipeline_worker(
         OPSGRAPH_DETECTOR_URL=detector.url,
         OPSGRAPH_PIPELINE_MAX_RETRIES="20",
-        OPSGRAPH_CIRCUIT_BREAKER_RECOVERY_TIMEOUT="2",
+        OPSGRAPH_CIRCUIT_BREAKER_FAILURE_THRESHOLD="3",
+        OPSGRAPH_CIRCUIT_BREAKER_RECOVERY_TIMEOUT="1",
     )
     for i in range(3):
         drop(cameras, "lane", f"l{i}.jpg", jpeg(700 + i))
 
+    async def breaker() -> dict[str, Any]:
+        body: dict[str, Any] = (await http.get("/api/system/circuit-breakers")).json()
+        return body
+
     async def opened() -> dict[str, Any]:
-        body = (await http.get("/api/system/circuit-breakers")).json()
-        yolo: dict[str, Any] = body["circuit_breakers"]["yolo26"]
-        return body if yolo["state"] == "open" else {}
+        body = await breaker()
+        return body if body["circuit_breakers"]["yolo26"]["state"] == "open" else {}
 
     # the worker saw the failures; the API, another process, sees the breaker open
     body = await until(opened, what="the detector's breaker open")
     yolo = body["circuit_breakers"]["yolo26"]
-    assert yolo["failure_count"] >= 5 and body["open_count"] >= 1
+    assert yolo["failure_count"] >= 3 and body["open_count"] >= 1
     assert set(body["circuit_breakers"]) >= {"yolo26", "florence-2", "nemotron"}
     health = await http.get("/api/system/health")
     assert health.json()["models"]["yolo26"]["circuit_breaker"] in ("open", "half_open")
     assert health.json()["status"] != "healthy"
 
-    # while open, tasks wait without spending attempts: nothing reaches the DLQ
+    # while open, tasks wait without spending attempts: every attempt is a call the detector
+    # answered, and after the opening ones only the half-open probes (at most 2 per opening)
+    async def reopened_twice() -> dict[str, Any]:
+        found = (await breaker())["circuit_breakers"]["yolo26"]
+        return found if found["times_opened"] >= 3 else {}
+
+    again = await until(reopened_twice, what="two failed half-open periods")
+    attempts = await _detection_attempts(engine)
+    assert attempts == detector.calls
+    assert attempts <= 3 + 2 * (again["times_opened"] - 1) + 3  # + calls under way
     assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
-    detector.start()
 
-    async def closed() -> dict[str, Any]:
-        b = (await http.get("/api/system/circuit-breakers")).json()["circuit_breakers"]
-        return b["yolo26"] if b["yolo26"]["state"] == "closed" else {}
-
-    yolo = await until(closed, what="the breaker closed again")
-    assert yolo["times_opened"] >= 1
-
-    # the outage spreads the detections out: they may land in more than one batch
-    await all_analysed(http, 3)
+    # an operator resets the open breaker
     reset = await http.post("/api/system/circuit-breakers/yolo26/reset")
     assert reset.status_code == 200 and reset.json()["state"] == "closed"
+    # the detector recovers: half open, then closed after two good probes (when the reset
+    # breaker has opened again meanwhile), and every picture is detected once
+    detector.status = 200
+
+    async def half_open_or_closed() -> str:
+        state = str((await breaker())["circuit_breakers"]["yolo26"]["state"])
+        return state if state in ("half_open", "closed") else ""
+
+    assert await until(half_open_or_closed, what="the breaker letting probes through")
+
+    async def closed() -> dict[str, Any]:
+        b = (await breaker())["circuit_breakers"]["yolo26"]
+        return b if b["state"] == "closed" else {}
+
+    yolo = await until(closed, what="the breaker closed again")
+    assert yolo["times_opened"] >= 3
+    # the outage spreads the detections out: they may land in more than one batch
+    await all_analysed(http, 3)
+    assert sorted(detector.seen.values()) == [1, 1, 1]
     assert (await http.post("/api/system/circuit-breakers/nope/reset")).status_code == 404
+
+
+async def test_a_refused_request_does_not_count_against_the_breaker(
+    http: httpx.AsyncClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+    detector: FakeDetector,
+) -> None:
+    # a detector that refuses every request (400): the service is up, the requests are bad
+    detector.status = 400
+    detector.start()
+    pipeline_worker(
+        OPSGRAPH_DETECTOR_URL=detector.url, OPSGRAPH_CIRCUIT_BREAKER_FAILURE_THRESHOLD="2"
+    )
+    for i in range(4):
+        drop(cameras, "shed", f"s{i}.jpg", jpeg(760 + i))
+
+    async def dead() -> dict[str, Any]:
+        body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
+        return body if body["detection_queue_count"] == 4 else {}
+
+    await until(dead, what="four refused detections in the DLQ")
+    jobs = (await http.get("/api/dlq/jobs/dlq:detection_queue")).json()["jobs"]
+    assert [j["attempt_count"] for j in jobs] == [1, 1, 1, 1]  # not retried
+    assert detector.calls == 4
+    yolo = (await http.get("/api/system/circuit-breakers")).json()["circuit_breakers"]["yolo26"]
+    assert yolo["state"] == "closed" and yolo["failure_count"] == 0
 
 
 async def test_breaker_states_on_redis(redis_client: Any) -> None:
@@ -563,3 +651,82 @@ async def test_vision_enricher_and_analyzer_over_the_openai_api(
     assert event["modelName"] == "nemotron-mini" and event["summary"] == "someone lingering"
     analysis = [c for c in calls if isinstance(c["messages"][-1]["content"], str)]
     assert "Adult in a red coat" in analysis[0]["messages"][-1]["content"]
+
+
+async def test_a_failed_analysis_is_dead_lettered_and_requeued_into_an_event(
+    http: httpx.AsyncClient,
+    admin: GraphQLClient,
+    cameras: Path,
+    pipeline_worker: Callable[..., Proc],
+) -> None:
+    """The analysis stage's DLQ path: the LLM fails (500) through the retries, the batch is
+    marked failed and the analysis dead-lettered; once the LLM answers, a requeue stores the
+    event."""
+    failing = True
+
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        if failing:
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
+        answer = {"risk_score": 35, "summary": "a parcel", "reasoning": "daytime"}
+        return JSONResponse(
+            {
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"content": json.dumps(answer)},
+                    }
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 10},
+            }
+        )
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    async with LocalServer(app) as server:
+        pipeline_worker(OPSGRAPH_LLM_BASE_URL=f"{server.url}/v1", OPSGRAPH_PIPELINE_MAX_RETRIES="1")
+        drop(cameras, "porch", "p0.jpg", jpeg(850))
+
+        async def dead() -> dict[str, Any]:
+            body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
+            return body if body["analysis_queue_count"] == 1 else {}
+
+        await until(dead, what="the analysis in the DLQ")
+        (batch,) = (await http.get("/api/batches", params={"camera_id": "porch"})).json()["batches"]
+        assert batch["status"] == "failed" and batch["event_id"] is None
+        (job,) = (await http.get("/api/dlq/jobs/dlq:analysis_queue")).json()["jobs"]
+        assert job["attempt_count"] == 2 and "500" in job["error"]
+        failing = False
+        requeued = (await http.post("/api/dlq/requeue/dlq:analysis_queue")).json()
+        assert requeued["requeued_count"] == 1
+        (done,) = await analysed_batches(http, 1)
+    assert done["batch_id"] == batch["batch_id"] and done["status"] == "completed"
+    event = (await admin.data("SecurityEventDetail", id=done["event_id"]))["securityEvent"]
+    assert event["riskScore"] == 35 and event["summary"] == "a parcel"
+    assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
+
+
+async def test_a_window_whose_deadline_passed_with_no_worker_closes_on_restart(
+    http: httpx.AsyncClient, cameras: Path, pipeline_worker: Callable[..., Proc]
+) -> None:
+    first = pipeline_worker(
+        "pipeline-w1", OPSGRAPH_BATCH_WINDOW_SECONDS="3", OPSGRAPH_BATCH_IDLE_SECONDS="60"
+    )
+    drop(cameras, "yard", "y0.jpg", jpeg(870))
+
+    async def opened() -> list[dict[str, Any]]:
+        body = (await http.get("/api/batches/active", params={"camera_id": "yard"})).json()
+        found: list[dict[str, Any]] = body["batches"]
+        return found
+
+    (active,) = await until(opened, what="the yard batch open")
+    first.kill()
+    await asyncio.sleep(3.5)  # the window's deadline passes while no worker runs
+    still = (await http.get("/api/batches/active", params={"camera_id": "yard"})).json()
+    assert [b["batch_id"] for b in still["batches"]] == [active["batch_id"]]
+    pipeline_worker(
+        "pipeline-w2", OPSGRAPH_BATCH_WINDOW_SECONDS="3", OPSGRAPH_BATCH_IDLE_SECONDS="60"
+    )
+    (done,) = await analysed_batches(http, 1)
+    assert done["batch_id"] == active["batch_id"] and done["trigger"] == "time_window"

@@ -231,6 +231,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         fast=False,
     ),
     Mutation(
+        "a breaker's refusal spends an attempt",
+        "workers/runner.py",
+        "        return await _postponed(state, task, exc)",
+        "        return await _failed(state, task, str(exc), retryable=True)",
+        ("tests/test_pipeline.py::test_breaker_opens_for_every_process_and_recovers",),
+        fast=False,
+    ),
+    Mutation(
+        "a refused request counts against the breaker",
+        "workers/pipeline/models.py",
+        "        await breakers.record(name, ok=not exc.retryable, generation=generation,"
+        " error=str(exc))",
+        "        await breakers.record(name, ok=False, generation=generation, error=str(exc))",
+        ("tests/test_pipeline.py::test_a_refused_request_does_not_count_against_the_breaker",),
+    ),
+    Mutation(
         "images of any size are read",
         "workers/pipeline/handlers.py",
         "    if len(data) > max_bytes:",
