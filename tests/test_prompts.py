@@ -243,6 +243,24 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
             .all()
         )
     assert used and all(v == "1" for v in used)
+    # and after an update, the next analysis records version 2 (and runs under its prompt)
+    updated = await http.put(f"{AUDIT}/prompts/nemotron", json={"system_prompt": "Second."})
+    assert updated.status_code == 200 and updated.json()["version"] == 2, updated.text
+    drop(cameras, "back_door", "b0.jpg", jpeg(77))
+    second = await analysed_batches(http, 2)
+    newest = next(b for b in second if b["batch_id"] != batch["batch_id"])
+    async with engine.connect() as conn:
+        result = (
+            await conn.execute(
+                text(
+                    "SELECT result FROM tasks WHERE task_type = 'analysis'"
+                    " AND input->>'batch_id' = :b"
+                ),
+                {"b": newest["batch_id"]},
+            )
+        ).scalar_one()
+    assert result["prompt_version"] == 2
+    assert fingerprint("Second.", current[3]) in result["reasoning"]
 
 
 def fingerprint(prompt: str, temperature: float) -> str:
