@@ -153,6 +153,7 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
     before_prompts = await _versions(engine)
     before_tables = await _table_counts(engine)
     current = next(v for v in before_prompts if v[0] == "nemotron" and v[1] == 1)
+    slots_before = await _slot_grants(http)
 
     tested = await http.post(
         f"{AUDIT}/prompts/test",
@@ -190,6 +191,8 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
         ("analysis_queue", "COMPLETED", "nemotron", "1"),
         ("analysis_queue", "COMPLETED", "nemotron", None),
     ]
+    # each side held an LLM slot, as production analysis does
+    assert await _slot_grants(http) == slots_before + 2
 
     # after an update the current side is version 2, with version 2's prompt
     updated = await http.put(
@@ -261,6 +264,12 @@ async def test_prompt_tests_run_the_analyzer_and_change_nothing(
         ).scalar_one()
     assert result["prompt_version"] == 2
     assert fingerprint("Second.", current[3]) in result["reasoning"]
+
+
+async def _slot_grants(http: httpx.AsyncClient) -> int:
+    """LLM slots the priority semaphore has granted, every priority class together."""
+    stats = (await http.get("/api/v1/llm/stats")).json()["data"]["semaphore_stats"]
+    return int(stats["total_high_priority"]) + int(stats["total_low_priority"])
 
 
 def fingerprint(prompt: str, temperature: float) -> str:
