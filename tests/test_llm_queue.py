@@ -342,7 +342,7 @@ async def test_seed_000_task_endpoints(
     assert detail["data"] == '{"prompt": "p", "task_type": "CHAT"}'
 
     assert (await http.get(f"{LLM}/tasks/{uuid.uuid4()}")).status_code == 404
-    assert (await http.get(f"{LLM}/tasks/nope")).status_code == 422
+    assert (await http.get(f"{LLM}/tasks/nope")).status_code == 404  # a string id: not found
     # a task that is not an LLM task is not found here
     echo = await admin.data("SubmitTask", input={"taskType": "echo", "queue": "parked"})
     assert (await http.get(f"{LLM}/tasks/{echo['submitTask']['task']['id']}")).status_code == 404

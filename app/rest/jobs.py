@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from app.auth import Permission
 from app.db.models import Task
 from app.rest.deps import Operator, Reader, State
-from app.rest.params import IsoDateTime, Offset
+from app.rest.params import IsoDateTime, Offset, PathId
 from app.services.errors import DomainError, NotFound
 from app.services.jobs import actions, queries, types
 from app.services.jobs import exports as job_exports
@@ -262,12 +262,12 @@ async def _job(state: Any, job_id: uuid.UUID, tenant_id: str | None) -> Task:
 
 
 @router.get("/{job_id}", responses=KNOWN, summary="Get job status")
-async def get_job(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+async def get_job(job_id: PathId, state: State, principal: Reader) -> Any:
     return job_out(await _job(state, job_id, principal.tenant_id))
 
 
 @router.get("/{job_id}/detail", responses=KNOWN, summary="Get detailed job information")
-async def job_detail(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+async def job_detail(job_id: PathId, state: State, principal: Reader) -> Any:
     job = await _job(state, job_id, principal.tenant_id)
     end = job.completed_at or (datetime.now(job.created_at.tzinfo) if job.started_at else None)
     return {
@@ -296,7 +296,7 @@ async def job_detail(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
 
 
 @router.get("/{job_id}/history", responses=KNOWN, summary="Get job execution history")
-async def job_history(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+async def job_history(job_id: PathId, state: State, principal: Reader) -> Any:
     job = await _job(state, job_id, principal.tenant_id)
     async with read_only(state.sessionmaker) as session:
         history = await queries.transitions(session, job.id)
@@ -329,7 +329,7 @@ async def job_history(job_id: uuid.UUID, state: State, principal: Reader) -> Any
 
 @router.get("/{job_id}/logs", responses=KNOWN, summary="Get job execution logs")
 async def job_logs(
-    job_id: uuid.UUID,
+    job_id: PathId,
     state: State,
     principal: Reader,
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None,
@@ -354,7 +354,7 @@ async def job_logs(
     response_class=FileResponse,
     summary="Download an export's file (beyond the seed)",
 )
-async def download(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
+async def download(job_id: PathId, state: State, principal: Reader) -> Any:
     job = await _job(state, job_id, principal.tenant_id)
     async with read_only(state.sessionmaker) as session:
         path = job_exports.file_of(session, job)
@@ -375,7 +375,7 @@ async def download(job_id: uuid.UUID, state: State, principal: Reader) -> Any:
 
 
 @router.post("/{job_id}/cancel", responses=KNOWN, summary="Cancel a queued job")
-async def cancel_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any:
+async def cancel_job(job_id: PathId, state: State, principal: Operator) -> Any:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             await actions.cancel_job(session=session, job_id=job_id, tenant_id=principal.tenant_id)
@@ -385,7 +385,7 @@ async def cancel_job(job_id: uuid.UUID, state: State, principal: Operator) -> An
 
 
 @router.post("/{job_id}/abort", responses=KNOWN, summary="Abort a running job")
-async def abort_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any:
+async def abort_job(job_id: PathId, state: State, principal: Operator) -> Any:
     """The worker stops within a second; the job then ends `cancelled` and an export's
     partial file is removed."""
     try:
@@ -397,7 +397,7 @@ async def abort_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any
 
 
 @router.delete("/{job_id}", responses=KNOWN, summary="Cancel or abort a job")
-async def delete_job(job_id: uuid.UUID, state: State, principal: Operator) -> Any:
+async def delete_job(job_id: PathId, state: State, principal: Operator) -> Any:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             done = await actions.stop_job(

@@ -4,7 +4,6 @@ Envelope {"data": ...}; string-typed fields and lowercase status words as the do
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from app.db.models import Task
 from app.rest.deps import Admin, Operator, Reader, State
+from app.rest.params import PathId
 from app.services import llm_queue, semaphore
 from app.services.errors import InvalidTransition, NotFound
 from app.uow import read_only, unit_of_work
@@ -128,7 +128,7 @@ async def cancel_all_llm_tasks(state: State, principal: Operator) -> dict[str, A
 
 
 @router.get("/tasks/{task_id}", summary="Get Task Status")
-async def get_llm_task(task_id: uuid.UUID, state: State, principal: Reader) -> dict[str, Any]:
+async def get_llm_task(task_id: PathId, state: State, principal: Reader) -> dict[str, Any]:
     async with read_only(state.sessionmaker) as session:
         try:
             task = await llm_queue.get_llm_task(
@@ -145,7 +145,7 @@ async def get_llm_task(task_id: uuid.UUID, state: State, principal: Reader) -> d
     summary="Cancel Task",
     responses={400: {"description": "Unknown task, or one already finished"}},
 )
-async def cancel_llm_task(task_id: uuid.UUID, state: State, principal: Operator) -> Response:
+async def cancel_llm_task(task_id: PathId, state: State, principal: Operator) -> Response:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             await llm_queue.cancel_llm_task(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from app.services.paging import PageRequest
 
@@ -34,6 +35,26 @@ def _iso_only(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+# what a malformed id stands for: a UUID no row has, so every route answers it with its own
+# not-found reply (404 `job_not_found`, `alert_not_found`; seed 000's 400 on DELETE)
+NO_SUCH_ID = uuid.UUID(int=0)
+
+
+def _any_id(value: Any) -> Any:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return NO_SUCH_ID
+
+
+# Ids in paths are strings in the contract (the seeds write `job_abc123`, `alert_001`): a
+# malformed one is simply not found, never a 422.
+PathId = Annotated[
+    uuid.UUID,
+    BeforeValidator(_any_id),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+]
 
 
 def json_integer(value: Any) -> Any:

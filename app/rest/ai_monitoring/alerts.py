@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt
 from app.db.models import Alert, AlertRule
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, PlatformOperator, Reader, State
-from app.rest.params import JsonInt, Offset
+from app.rest.params import JsonInt, Offset, PathId
 from app.services.errors import DomainError
 from app.services.monitoring import alerts, rules
 from app.services.paging import PageRequest
@@ -74,7 +73,7 @@ class ResolveIn(BaseModel):
 
 @router.post("/{alert_id}/acknowledge", responses=NOT_FOUND, summary="Acknowledge Alert")
 async def acknowledge(
-    alert_id: uuid.UUID, state: State, principal: Operator, body: AckIn | None = None
+    alert_id: PathId, state: State, principal: Operator, body: AckIn | None = None
 ) -> Any:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
@@ -92,7 +91,7 @@ async def acknowledge(
 
 @router.post("/{alert_id}/resolve", responses=NOT_FOUND, summary="Resolve Alert")
 async def resolve(
-    alert_id: uuid.UUID, state: State, principal: Operator, body: ResolveIn | None = None
+    alert_id: PathId, state: State, principal: Operator, body: ResolveIn | None = None
 ) -> Any:
     body = body or ResolveIn()
     try:

@@ -3,7 +3,6 @@ lifecycle; its status and file are served beyond the seed)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field
 from app.db.models import Task
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
+from app.rest.params import PathId
 from app.services.errors import DomainError
 from app.services.monitoring import exports, metrics
 from app.uow import read_only, unit_of_work
@@ -170,7 +170,7 @@ NOT_FOUND = documented((404, "export_not_found"), (409, "export_not_ready"))
 
 
 @router.get("/export/{export_id}", responses=NOT_FOUND, summary="Export status (beyond the seed)")
-async def export_status(export_id: uuid.UUID, state: State, principal: Reader) -> Any:
+async def export_status(export_id: PathId, state: State, principal: Reader) -> Any:
     try:
         async with read_only(state.sessionmaker) as session:
             task = await exports.get(
@@ -187,7 +187,7 @@ async def export_status(export_id: uuid.UUID, state: State, principal: Reader) -
     response_class=FileResponse,
     summary="Download an export (beyond the seed)",
 )
-async def export_download(export_id: uuid.UUID, state: State, principal: Reader) -> Any:
+async def export_download(export_id: PathId, state: State, principal: Reader) -> Any:
     try:
         async with read_only(state.sessionmaker) as session:
             task = await exports.get(

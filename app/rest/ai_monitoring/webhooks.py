@@ -3,7 +3,6 @@ names): create (the secret is shown once), list, delete, and each one's delivery
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -13,6 +12,7 @@ from app.auth import Permission, Principal
 from app.db.models import WebhookDelivery, WebhookSubscription
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
+from app.rest.params import PathId
 from app.services.errors import DomainError
 from app.services.monitoring import notify
 from app.uow import read_only, unit_of_work
@@ -111,7 +111,7 @@ async def list_subscriptions(state: State, principal: Reader) -> Any:
     responses=NOT_FOUND,
     summary="Unsubscribe",
 )
-async def unsubscribe(subscription_id: uuid.UUID, state: State, principal: Operator) -> Response:
+async def unsubscribe(subscription_id: PathId, state: State, principal: Operator) -> Response:
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             await notify.unsubscribe(
@@ -126,7 +126,7 @@ async def unsubscribe(subscription_id: uuid.UUID, state: State, principal: Opera
     "/{subscription_id}/deliveries", responses=NOT_FOUND, summary="A subscription's deliveries"
 )
 async def deliveries(
-    subscription_id: uuid.UUID,
+    subscription_id: PathId,
     state: State,
     principal: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

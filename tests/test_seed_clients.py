@@ -1,0 +1,59 @@
+"""What a client written against the seed documents sends and expects (issue 24): ids as the
+seeds write them are simply not found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from tests.conftest import make_token
+
+
+@pytest.fixture
+async def rest(server: str, settings: Settings) -> Any:
+    headers = {"Authorization": f"Bearer {make_token(settings)}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.mark.parametrize("job_id", ["job_abc123", "00000000-0000-0000-0000-000000000001"])
+async def test_seed_style_job_ids_are_not_found(rest: httpx.AsyncClient, job_id: str) -> None:
+    for method, path in (
+        ("GET", f"/api/jobs/{job_id}"),
+        ("GET", f"/api/jobs/{job_id}/detail"),
+        ("GET", f"/api/jobs/{job_id}/history"),
+        ("GET", f"/api/jobs/{job_id}/logs"),
+        ("GET", f"/api/jobs/{job_id}/download"),
+        ("POST", f"/api/jobs/{job_id}/cancel"),
+        ("POST", f"/api/jobs/{job_id}/abort"),
+        ("DELETE", f"/api/jobs/{job_id}"),
+    ):
+        r = await rest.request(method, path)
+        assert r.status_code == 404, (method, path, r.text)
+        assert "not found" in r.json()["detail"], (path, r.text)
+
+
+@pytest.mark.parametrize("alert_id", ["alert_001", "00000000-0000-0000-0000-000000000001"])
+async def test_seed_style_alert_ids_are_not_found(rest: httpx.AsyncClient, alert_id: str) -> None:
+    for action in ("acknowledge", "resolve"):
+        r = await rest.post(f"/api/v1/monitoring/alerts/{alert_id}/{action}", json={})
+        assert r.status_code == 404, r.text
+        assert r.json()["code"] == "alert_not_found", r.text
+
+
+async def test_other_string_ids_answer_their_routes_not_found(rest: httpx.AsyncClient) -> None:
+    # seed 000: an unknown task is 404 to read and 400 to cancel, whatever its spelling
+    assert (await rest.get("/api/v1/llm/tasks/task_1")).status_code == 404
+    cancel = await rest.delete("/api/v1/llm/tasks/task_1")
+    assert cancel.status_code == 400, cancel.text
+    gone = await rest.delete("/api/v1/monitoring/webhooks/sub_1")
+    assert gone.status_code == 404 and gone.json()["code"] == "subscription_not_found"
+    assert (await rest.get("/api/v1/monitoring/metrics/export/exp_1")).status_code == 404
+    # and the contract says so: these ids are strings
+    doc = (await rest.get("/openapi.json")).json()
+    parameters = doc["paths"]["/api/jobs/{job_id}"]["get"]["parameters"]
+    (job_id,) = [p for p in parameters if p["name"] == "job_id"]
+    assert job_id["schema"]["type"] == "string" and "format" not in job_id["schema"]
