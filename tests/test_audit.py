@@ -104,6 +104,8 @@ async def test_decisions_are_audited_and_events_evaluated(
     reports = await admin.data("AuditReports", days=7)
     assert reports["auditStats"]["totalEvents"] == 2 and reports["modelLeaderboard"]
     by_job = (await http.get(f"{AUDIT}/events/{other}")).json()
-    evaluated = (await admin.data("EvaluateEvent", eventId=other))["evaluateEvent"]
+    evaluated = (await admin.data("EvaluateEvent", eventId=other))["evaluateEvent"]["audit"]
     # already evaluated by the job: that very evaluation, unchanged
     assert by_job["audit_id"] is not None and evaluated["auditId"] == by_job["audit_id"]
+    missing = (await admin.data("EvaluateEvent", eventId=0))["evaluateEvent"]
+    assert missing["audit"] is None and missing["errors"][0]["code"] == "NOT_FOUND"

@@ -367,6 +367,12 @@ def _bad(exc: DomainError) -> GraphQLError:
     return GraphQLError(exc.message, extensions={"code": code, "field": exc.field})
 
 
+@strawberry.type
+class EvaluatePayload:
+    audit: EventAudit | None
+    errors: list[PromptError]
+
+
 async def _event_audit(info: Info, event_id: int) -> EventAudit | None:
     async with read_only(info.context.state.sessionmaker) as session:
         try:
@@ -456,13 +462,14 @@ class AuditMutations:
     )
     async def evaluate_event(
         self, info: Info, event_id: int, force: bool = False
-    ) -> EventAudit | None:
+    ) -> EvaluatePayload:
         ctx = info.context
         async with read_only(ctx.state.sessionmaker) as session:
             try:
                 await evaluations.material(session, event_id)
             except NotFound as exc:
-                raise _bad(exc) from None
+                # a missing event is a payload error, like every mutation's expected failures
+                return EvaluatePayload(audit=None, errors=_errors(exc))
             existing = await evaluations.latest(session, event_id)
         if existing is None or force:
 
@@ -476,4 +483,4 @@ class AuditMutations:
                 ]
 
             await submit_and_wait(ctx.state, submit, TEST_WAIT_SECONDS)
-        return await _event_audit(info, event_id)
+        return EvaluatePayload(audit=await _event_audit(info, event_id), errors=[])
