@@ -67,16 +67,19 @@ def _printable(part: str | int) -> str | int:
 class InputHygiene:
     """ASGI middleware for the REST shims: path, query string and JSON body."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, flat_paths: frozenset[str] = frozenset()) -> None:
+        """`flat_paths` answer `{"detail": "string"}` (seed 003's shape) instead of the list."""
         self.app = app
+        self.flat_paths = flat_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        flat = scope["path"] in self.flat_paths
         problem = self._path_or_query(scope)
         if problem is not None:
-            await _reject(send, *problem)
+            await _reject(send, *problem, flat=flat)
             return
         headers = dict(scope["headers"])
         if b"json" not in headers.get(b"content-type", b"") or scope["method"] in ("GET", "HEAD"):
@@ -93,7 +96,7 @@ class InputHygiene:
         body = b"".join(chunks)
         found = _body_problem(body)
         if found is not None:
-            await _reject(send, *found)
+            await _reject(send, *found, flat=flat)
             return
         replayed = False
 
@@ -149,10 +152,13 @@ def _body_problem(body: bytes) -> tuple[list[str | int], str] | None:
     return None
 
 
-async def _reject(send: Send, loc: list[str | int], message: str) -> None:
-    body = json.dumps(
-        {"detail": [{"loc": loc, "msg": message, "type": "value_error.text"}]}
-    ).encode()
+async def _reject(send: Send, loc: list[str | int], message: str, *, flat: bool = False) -> None:
+    detail: Any = (
+        ".".join(str(p) for p in loc) + ": " + message
+        if flat
+        else [{"loc": loc, "msg": message, "type": "value_error.text"}]
+    )
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -63,7 +63,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": "Not Found"}, status_code=404)
+    return JSONResponse({"detail": "Not Found", "code": "not_found"}, status_code=404)
 
 
 def create_rest_app(settings: Settings) -> FastAPI:
@@ -109,7 +109,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Mount("", app=InputHygiene(MethodGuard(create_rest_app(settings)))),
+            Mount(
+                "",
+                app=InputHygiene(
+                    MethodGuard(create_rest_app(settings)), flat_paths=errors.FLAT_DETAIL_PATHS
+                ),
+            ),
         ],
         lifespan=lifespan,
         # a path no route can match (the mount's pattern does not cross a newline) is still

@@ -57,3 +57,21 @@ async def test_other_string_ids_answer_their_routes_not_found(rest: httpx.AsyncC
     parameters = doc["paths"]["/api/jobs/{job_id}"]["get"]["parameters"]
     (job_id,) = [p for p in parameters if p["name"] == "job_id"]
     assert job_id["schema"]["type"] == "string" and "format" not in job_id["schema"]
+
+
+async def test_seed_003_errors_are_one_string(rest: httpx.AsyncClient) -> None:
+    missing = await rest.post("/api/v1/tasks", json={"profile": "General"})
+    assert missing.status_code == 422, missing.text
+    assert isinstance(missing.json()["detail"], str) and "prompt" in missing.json()["detail"]
+    unstorable = await rest.post("/api/v1/tasks", json={"prompt": "a\x00b"})
+    assert unstorable.status_code == 422
+    assert unstorable.json()["detail"].startswith("body.prompt: must not contain NUL")
+    query = await rest.get("/api/v1/metrics", params={"x": "a\x00"})
+    assert query.status_code == 422 and isinstance(query.json()["detail"], str), query.text
+    # the paths beyond seed 003 keep seed 001's list
+    batch = await rest.post("/api/v1/tasks/batch", json={"tasks": []})
+    assert batch.status_code == 422 and isinstance(batch.json()["detail"], list)
+    doc = (await rest.get("/openapi.json")).json()
+    problem = doc["paths"]["/api/v1/tasks"]["post"]["responses"]["422"]["content"]
+    ref = problem["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert doc["components"]["schemas"][ref]["properties"]["detail"]["type"] == "string"

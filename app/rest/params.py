@@ -53,7 +53,9 @@ def _any_id(value: Any) -> Any:
 PathId = Annotated[
     uuid.UUID,
     BeforeValidator(_any_id),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+    # the shape of every id the seeds and opsgraph write (a UUID, `job_abc123`, `alert_001`);
+    # anything else is answered not found all the same
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"}),
 ]
 
 
