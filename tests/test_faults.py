@@ -394,12 +394,19 @@ async def test_deeply_nested_json_is_bad_input_on_both_doors(
     headers = {"Authorization": f"Bearer {make_token(settings)}"}
     async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as http:
         r = await http.post(
-            "/api/v1/tasks",
-            content='{"task_type": "echo", "input": {"x": ' + deep + "}}",
+            "/api/v1/tasks/batch",
+            content='{"tasks": [{"task_type": "echo", "input": {"x": ' + deep + "}}]}",
             headers={"content-type": "application/json"},
         )
         assert r.status_code == 422, r.text
         assert "nested more than 64 levels" in r.json()["detail"][0]["msg"], r.text
+        # seed 003's path says the same in its own shape
+        r = await http.post(
+            "/api/v1/tasks",
+            content='{"prompt": ' + deep + "}",
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 422 and "nested more than 64 levels" in r.json()["detail"]
         document = "mutation($i: SubmitTaskInput!) { submitTask(input: $i) { errors { code } } }"
         for levels in (65, 1000):
             nested = "[" * levels + "]" * levels
