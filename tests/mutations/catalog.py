@@ -194,7 +194,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "the watcher registers poison files",
         "workers/pipeline/watcher.py",
-        "            reason = self._refusal(entry[0])",
+        "            reason = await asyncio.to_thread(self._refusal, entry[0])",
         "            reason = None",
         (f"{FAULTS}::test_poison_files_are_quarantined_and_every_other_file_flows_on",),
         fast=False,

@@ -173,7 +173,8 @@ class Watcher:
         """Register what can be; False when a store outage stopped it (try again later)."""
         hashed: list[tuple[tuple[Path, int, float], str]] = []
         for entry in chunk:
-            reason = self._refusal(entry[0])
+            # (resolving links reads the disk)
+            reason = await asyncio.to_thread(self._refusal, entry[0])
             if reason is not None:
                 await self._quarantine(entry, reason)
                 continue
