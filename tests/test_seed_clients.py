@@ -75,3 +75,15 @@ async def test_seed_003_errors_are_one_string(rest: httpx.AsyncClient) -> None:
     problem = doc["paths"]["/api/v1/tasks"]["post"]["responses"]["422"]["content"]
     ref = problem["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert doc["components"]["schemas"][ref]["properties"]["detail"]["type"] == "string"
+
+
+async def test_the_jobs_list_says_how_many_match(rest: httpx.AsyncClient, engine: Any) -> None:
+    from tests.test_jobs import insert_job
+
+    for _ in range(3):
+        await insert_job(engine, status="COMPLETED", queue="parked")
+    await insert_job(engine, type="cleanup", status="COMPLETED", queue="parked")
+    page = (await rest.get("/api/jobs", params={"limit": 2, "job_type": "export"})).json()
+    assert page["count"] == 2 and page["total"] == 3
+    last = (await rest.get("/api/jobs", params={"limit": 2, "offset": 2})).json()
+    assert last["count"] == 2 and last["total"] == 4

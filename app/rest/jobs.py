@@ -117,7 +117,8 @@ async def list_jobs(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
-    """Newest first."""
+    """Newest first. `count` is the seed's (the jobs on this page); `total` (beyond the seed)
+    is every job the filter matches, so a client knows how far to page."""
     try:
         f = queries.JobFilter(
             job_types=[job_type] if job_type else (),
@@ -128,10 +129,11 @@ async def list_jobs(
             page = await queries.list_jobs(
                 session=session, filter=f, page=PageRequest(limit=limit, offset=offset)
             )
+            total = await queries.count_jobs(session=session, filter=f)
     except DomainError as exc:
         raise _refuse(exc) from None
     jobs = [job_out(j) for j, _ in page.rows]
-    return {"jobs": jobs, "count": len(jobs), "limit": limit, "offset": offset}
+    return {"jobs": jobs, "count": len(jobs), "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/search", summary="Advanced job search with facets")
