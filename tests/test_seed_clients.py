@@ -87,3 +87,15 @@ async def test_the_jobs_list_says_how_many_match(rest: httpx.AsyncClient, engine
     assert page["count"] == 2 and page["total"] == 3
     last = (await rest.get("/api/jobs", params={"limit": 2, "offset": 2})).json()
     assert last["count"] == 2 and last["total"] == 4
+
+
+async def test_prompt_import_takes_overwrite_from_the_query_too(rest: httpx.AsyncClient) -> None:
+    document = {"prompts": {"nemotron": {"system_prompt": "From the query flag."}}}
+    skipped = (await rest.post("/api/ai-audit/prompts/import", json=document)).json()
+    assert skipped["skipped"] == ["nemotron"]
+    forced = await rest.post(
+        "/api/ai-audit/prompts/import", params={"overwrite": "true"}, json=document
+    )
+    assert forced.status_code == 200 and forced.json()["imported"] == ["nemotron"], forced.text
+    current = (await rest.get("/api/ai-audit/prompts/nemotron")).json()
+    assert current["system_prompt"] == "From the query flag."

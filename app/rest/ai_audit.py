@@ -216,16 +216,23 @@ class ImportIn(BaseModel):
 
 
 @router.post("/prompts/import", summary="Import configurations from JSON")
-async def import_prompts(body: ImportIn, state: State, principal: PlatformOperator) -> Any:
-    """Models that already have a prompt are skipped unless `overwrite` (admin role), which
-    appends the imported config as a new version. An invalid entry is reported under `errors`
-    and the valid ones are imported."""
+async def import_prompts(
+    body: ImportIn,
+    state: State,
+    principal: PlatformOperator,
+    overwrite: Annotated[
+        bool | None, Query(description="The same as the body's `overwrite`")
+    ] = None,
+) -> Any:
+    """Models that already have a prompt are skipped unless `overwrite` (admin role; in the
+    body or as `?overwrite=true`), which appends the imported config as a new version. An
+    invalid entry is reported under `errors` and the valid ones are imported."""
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             result = await versions.import_(
                 session=session,
                 document=body.model_dump(),
-                overwrite=body.overwrite,
+                overwrite=body.overwrite or bool(overwrite),
                 author=principal.subject,
                 may_overwrite=principal.can(Permission.ADMIN),
             )
