@@ -80,6 +80,9 @@ def env(stores: Stores, clock_file: Path, channel_port: int) -> dict[str, str]:
         "OPSGRAPH_ALERT_CHANNEL_ALLOWED_TARGETS": '["127.0.0.1/32"]',
         "OPSGRAPH_WS_REAUTH_SECONDS": "1",
         "OPSGRAPH_METRICS_CACHE_SECONDS": "0",
+        # health reads what tests just changed (a breaker opened); the cache is tested on a
+        # server of its own (tests/test_trust.py)
+        "OPSGRAPH_HEALTH_CACHE_SECONDS": "0",
         "OPSGRAPH_METRICS_KEY": "scrape-key-for-tests",
         "OPSGRAPH_AGENT_OFFLINE_SECONDS": "2",
         "OPSGRAPH_AGENT_REPORT_SECONDS": "0.5",

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from app.embedded import free_port
+
+
+def chat_reply(model: str, answer: Any, *, prompt_tokens: int, completion_tokens: int) -> Any:
+    """A chat-completions answer as the OpenAI API writes it (a local fake LLM's reply)."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(
+        {
+            "model": model,
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"content": json.dumps(answer)}}
+            ],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        }
+    )
 
 
 class LocalServer:

@@ -26,6 +26,7 @@ from app.config import Settings
 from app.services.pipeline import risk
 from tests.client import GraphQLClient
 from tests.conftest import make_token
+from tests.factories import insert_events
 from tests.processes import Proc, start_server
 from tests.receiver import LocalServer
 from tests.test_pipeline import analysed_batches, drop, jpeg, until
@@ -240,22 +241,7 @@ async def test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_onc
 ) -> None:
     # given eight events and a worker whose judge takes 0.3 s a call, with 1 s per attempt
     # (three attempts at least; four are allowed)
-    async with engine.begin() as conn:
-        ids = [
-            int(
-                await conn.scalar(
-                    text(
-                        "INSERT INTO security_events (batch_id, camera_id, analysis_task_id,"
-                        " risk_score, risk_level, summary, reasoning, detection_count,"
-                        " input_tokens, output_tokens, started_at, ended_at, created_at)"
-                        " VALUES (:b, 'yard', :t, 10, 'low', 's', 'r', 0, 0, 0, now(), now(),"
-                        " now()) RETURNING id"
-                    ),
-                    {"b": f"batch_{i}", "t": str(uuid.uuid4())},
-                )
-            )
-            for i in range(8)
-        ]
+    ids = await insert_events(engine, 8)
     spawn_worker(
         "worker-slowjobs",
         "slowjobs",
@@ -336,16 +322,7 @@ async def _write_export(engine: Any, settings: Settings, job: Any, pause: float)
 async def test_two_attempts_of_one_export_at_once_leave_one_complete_file(
     engine: Any, settings: Settings
 ) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"
-                " risk_level, summary, reasoning, detection_count, input_tokens, output_tokens,"
-                " started_at, ended_at, created_at) SELECT 'b' || g, 'yard', gen_random_uuid(),"
-                " 5, 'low', 'event ' || g, 'r', 1, 0, 0, now(), now(), now()"
-                " FROM generate_series(1, 3000) g"
-            )
-        )
+    await insert_events(engine, 3000)
     job = await _export_job(engine, settings, {"target": "security_events", "format": "csv"})
     first, second = await asyncio.gather(
         _write_export(engine, settings, job, 0.01), _write_export(engine, settings, job, 0.013)

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from tests.client import GraphQLClient
 from tests.conftest import WEBHOOK_SECRET
+from tests.factories import insert_alert
 from tests.receiver import LocalServer
 from tests.signatures import signed_by
 from tests.test_agents import beat, client_as  # noqa: F401 (a fixture)
@@ -733,16 +734,14 @@ async def test_dashboard_costs_and_health(
     )
     assert d["active_alerts"] == 0 and d["top_issues"] == []
     # an active alert is counted and heads the issues
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO alerts (id, rule_name, agent_id, type, severity, status, title,"
-                " message, metric, operator, threshold, channels, triggered_at, last_occurrence,"
-                " occurrence_count, auto_resolved, remediation_attempts) VALUES"
-                " (gen_random_uuid(), 'r', 'dash_1', 'high_latency', 'warning', 'active', 't',"
-                " 'dash_1 is slow', 'p95_latency_ms', '>', 1, '[]', now(), now(), 1, false, 0)"
-            )
-        )
+    await insert_alert(
+        engine,
+        agent="dash_1",
+        type="high_latency",
+        severity="warning",
+        message="dash_1 is slow",
+        metric="p95_latency_ms",
+    )
     d = (await rest.get(f"{MON}/dashboard", params={"period": "1h"})).json()
     assert d["active_alerts"] == 1
     assert d["top_issues"] == [

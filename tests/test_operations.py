@@ -5,7 +5,6 @@ each checked against what the other door (REST, or the database) says."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import text
 from app.config import Settings
 from app.services.pipeline.breakers import Breakers
 from tests.client import OPERATIONS, GraphQLClient
+from tests.factories import insert_alert
 from tests.processes import Proc
 from tests.test_pipeline import analysed_batches, drop, jpeg, until
 
@@ -33,24 +33,8 @@ def test_every_operation_is_sent_by_a_test() -> None:
     assert unsent == [], f"operations no test sends: {unsent}"
 
 
-async def _alert(engine: Any) -> str:
-    alert_id = str(uuid.uuid4())
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO alerts (id, rule_name, agent_id, tenant_id, type, severity, status,"
-                " title, message, metric, operator, threshold, current, channels, triggered_at,"
-                " last_occurrence, occurrence_count, auto_resolved, remediation_attempts)"
-                " VALUES (:id, 'r', 'ops-agent', NULL, 'threshold', 'critical', 'active', 't',"
-                " 'm', 'error_rate_percent', '>', 5, 9, '[]', now(), now(), 1, false, 0)"
-            ),
-            {"id": alert_id},
-        )
-    return alert_id
-
-
 async def test_alerts_listed_acknowledged_and_resolved(admin: GraphQLClient, engine: Any) -> None:
-    alert_id = await _alert(engine)
+    alert_id = await insert_alert(engine, agent="ops-agent")
     listed = (await admin.data("Alerts", first=10))["alerts"]
     assert listed["totalCount"] == 1 and listed["edges"][0]["node"]["id"] == alert_id
     acked = (await admin.data("AckAlert", id=alert_id, notes="looking"))["ackAlert"]

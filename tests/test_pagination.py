@@ -21,6 +21,7 @@ from app.db.base import make_sessionmaker
 from app.db.models import Task
 from app.services import task_specs, task_submissions
 from tests.client import GraphQLClient
+from tests.factories import insert_events
 
 DESC_CREATED = {"field": "CREATED_AT", "direction": "DESC"}
 
@@ -291,23 +292,17 @@ async def _walk(
     raise AssertionError(f"the {root} walk does not end")
 
 
+TIES = "(g % 5) * 20"  # five risk scores, each shared by many events
+
+
 async def test_security_events_by_risk_score_walk_ties_exactly_once(
     admin: GraphQLClient, engine: AsyncEngine
 ) -> None:
     # 120 events over five risk scores (24 to a score: ties broken by id)
-    insert = text(
-        "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"
-        " risk_level, summary, reasoning, detection_count, input_tokens, output_tokens,"
-        " started_at, ended_at, created_at) SELECT 'b-' || gen_random_uuid(), 'yard',"
-        " gen_random_uuid(), (g % 5) * 20, 'low', 's', 'r', 1, 0, 0, now(), now(), now()"
-        " FROM generate_series(1, :n) g RETURNING id"
-    )
-    async with engine.begin() as conn:
-        existing = {int(i) for i in (await conn.execute(insert, {"n": 120})).scalars()}
+    existing = set(await insert_events(engine, 120, risk_score_sql=TIES))
 
     async def more() -> None:  # new events of every score, some ahead of the reader, some behind
-        async with engine.begin() as conn:
-            await conn.execute(insert, {"n": 10})
+        await insert_events(engine, 10, risk_score_sql=TIES)
 
     nodes = await _walk(
         admin,

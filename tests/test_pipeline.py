@@ -38,7 +38,7 @@ from app.services.pipeline.breakers import BreakerConfig, Breakers, CircuitOpen
 from app.state import open_state
 from tests.client import GraphQLClient, operations
 from tests.processes import Proc
-from tests.receiver import LocalServer
+from tests.receiver import LocalServer, chat_reply
 
 WAIT = 60.0
 
@@ -614,19 +614,10 @@ async def test_vision_enricher_and_analyzer_over_the_openai_api(
             }
         else:
             answer = {"risk_score": 72, "summary": "someone lingering", "reasoning": "night"}
-        return JSONResponse(
-            {
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"content": json.dumps(answer)},
-                    }
-                ],
-                "usage": {"prompt_tokens": 120, "completion_tokens": 30},
-            }
+        reply: JSONResponse = chat_reply(
+            body["model"], answer, prompt_tokens=120, completion_tokens=30
         )
+        return reply
 
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
     async with LocalServer(app) as server:
@@ -669,19 +660,10 @@ async def test_a_failed_analysis_is_dead_lettered_and_requeued_into_an_event(
         if failing:
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
         answer = {"risk_score": 35, "summary": "a parcel", "reasoning": "daytime"}
-        return JSONResponse(
-            {
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"content": json.dumps(answer)},
-                    }
-                ],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 10},
-            }
+        reply: JSONResponse = chat_reply(
+            body["model"], answer, prompt_tokens=50, completion_tokens=10
         )
+        return reply
 
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
     async with LocalServer(app) as server:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from app.config import Settings
 from app.gql.schema import build_schema
 from tests.client import GraphQLClient
 from tests.conftest import make_token
+from tests.factories import insert_alert
 from tests.receiver import LocalServer
 
 TENANT_A, TENANT_B = "tenant-a", "tenant-b"
@@ -303,19 +303,7 @@ async def b_objects(
         )
         assert r.status_code in (200, 202), r.text
         ids["export"] = r.json()["export_id"]
-    alert_id = str(uuid.uuid4())
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO alerts (id, rule_name, agent_id, tenant_id, type, severity, status,"
-                " title, message, metric, operator, threshold, current, channels, triggered_at,"
-                " last_occurrence, occurrence_count, auto_resolved, remediation_attempts)"
-                " VALUES (:id, 'b-rule', 'agent-of-b', :t, 'threshold', 'critical', 'active',"
-                " 'b alert', 'b alert', 'error_rate', '>', 5, 9, '[]', now(), now(), 1, false, 0)"
-            ),
-            {"id": alert_id, "t": TENANT_B},
-        )
-    ids["alert"] = alert_id
+    ids["alert"] = await insert_alert(engine, agent="agent-of-b", tenant=TENANT_B)
     # B's job, export and workflow run to their end first, so what changes later is the sweep's
     deadline = asyncio.get_running_loop().time() + 30
     while True:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from app.config import Settings
 from tests.client import GraphQLClient
 from tests.conftest import make_token
+from tests.factories import insert_alert
 from tests.processes import Proc, start_server
 from tests.receiver import LocalServer
 
@@ -337,29 +338,13 @@ async def test_worker_agent_ids_cannot_be_claimed_and_logs_name_only_own_agents(
 # --- subscriptions deliver none of another tenant's events ---------------------------------------
 
 
-async def _insert_alert(engine: Any, tenant: str, agent: str) -> str:
-    alert_id = str(uuid.uuid4())
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO alerts (id, rule_name, agent_id, tenant_id, type, severity, status,"
-                " title, message, metric, operator, threshold, current, channels, triggered_at,"
-                " last_occurrence, occurrence_count, auto_resolved, remediation_attempts)"
-                " VALUES (:id, 'r', :agent, :t, 'threshold', 'critical', 'active', 'a', 'a',"
-                " 'error_rate', '>', 5, 9, '[]', now(), now(), 1, false, 0)"
-            ),
-            {"id": alert_id, "t": tenant, "agent": agent},
-        )
-    return alert_id
-
-
 async def test_subscriptions_deliver_none_of_another_tenants_events(
     server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
 ) -> None:
     admin = client_for()
     a = client_for("tenant_admin", "tenant-a")
-    b_alert = await _insert_alert(engine, "tenant-b", "agent-of-b")
-    a_alert = await _insert_alert(engine, "tenant-a", "agent-of-a")
+    b_alert = await insert_alert(engine, agent="agent-of-b", tenant="tenant-b")
+    a_alert = await insert_alert(engine, agent="agent-of-a", tenant="tenant-a")
     async with (
         a.subscribe("AgentStatusChanged") as a_agents,
         a.subscribe("AlertChanged") as a_alerts,

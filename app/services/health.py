@@ -167,10 +167,12 @@ class HealthCache:
         self._found: Health | None = None
         self._lock = asyncio.Lock()
 
-    async def current(self) -> Health:
+    async def current(self, *, tenant_id: str | None = None) -> Health:
+        """The health now; for a tenant-scoped caller, statuses and latencies only."""
         async with self._lock:
             now = time.monotonic()
             if self._found is None or now - self._at >= self.ttl:
                 self._found = await self._probe()
                 self._at = time.monotonic()
-            return self._found
+            found = self._found
+        return found if tenant_id is None else for_tenant(found)

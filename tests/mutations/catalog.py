@@ -110,9 +110,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "tenants read internal URLs in health",
-        "app/rest/ai_monitoring/overview.py",
-        "        found = health.for_tenant(found)",
-        "        pass",
+        "app/services/health.py",
+        "        return found if tenant_id is None else for_tenant(found)",
+        "        return found",
         (f"{TRUST}::test_health_tells_tenants_statuses_only_and_probes_are_cached",),
     ),
     Mutation(

@@ -15,7 +15,6 @@ from strawberry.scalars import JSON
 from app import clock
 from app.gql.context import Info
 from app.gql.permissions import CanRead
-from app.services import health
 from app.services.errors import DomainError, InvalidInput
 from app.services.monitoring import dashboard as dashboards
 from app.services.monitoring import logs, metrics
@@ -332,9 +331,7 @@ class ObserveQueries:
     async def monitoring_health(self, info: Info) -> MonitoringHealth:
         state = info.context.state
         started = time.perf_counter()
-        found = await state.health.current()
-        if info.context.tenant_id is not None:
-            found = health.for_tenant(found)
+        found = await state.health.current(tenant_id=info.context.tenant_id)
         components = [
             HealthComponent(
                 name="api",

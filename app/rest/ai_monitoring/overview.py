@@ -83,9 +83,7 @@ async def get_health(state: State, principal: Reader) -> JSONResponse:
     and each model provider (probed over HTTP with its circuit breaker; simulated ones are
     healthy by construction). 503 when PostgreSQL or Redis is down."""
     started = time.perf_counter()
-    found = await state.health.current()
-    if principal.tenant_id is not None:
-        found = health.for_tenant(found)
+    found = await state.health.current(tenant_id=principal.tenant_id)
 
     def component(name: str, c: health.Check) -> dict[str, Any]:
         return {"name": name, "status": c.status, "latency_ms": c.latency_ms, **c.detail}
