@@ -142,7 +142,7 @@ class PromptQueries:
                 session=session,
                 model=model,
                 limit=max(1, min(limit, 100)),
-                offset=max(0, min(offset, 10_000)),
+                offset=max(0, offset),
             )
         return PromptHistory(model=model, versions=[Prompt.of(p) for p in rows], total=total)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 from app.auth import Permission
 from app.db.models import AuditRecord, PromptVersion, Task
 from app.rest.deps import PlatformOperator, PlatformReader, State
-from app.rest.params import IsoDateTime
+from app.rest.params import IsoDateTime, Offset
 from app.services.audit import batch, evaluations, reports
 from app.services.errors import DomainError, NotFound
 from app.services.jobs import actions
@@ -160,7 +160,7 @@ async def model_history(
     state: State,
     principal: PlatformReader,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    offset: Offset = 0,
 ) -> Any:
     async with read_only(state.sessionmaker) as session:
         rows, total = await versions.history(session=session, model=ref, limit=limit, offset=offset)

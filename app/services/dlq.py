@@ -17,9 +17,12 @@ from app.db.base import utcnow
 from app.db.models import Task, TaskLog
 from app.services import effects, tasks
 from app.services.errors import InvalidInput, NotFound
+from app.services.paging import PageRequest, fetch_page
 
 PREFIX = "dlq:"
-MAX_START = 10_000  # deepest offset a DLQ page starts at (an offset costs its rows)
+# a DLQ page may start anywhere in the queue (a deep start seeks on the key columns first);
+# the bound is the parameter's documented size
+MAX_START = 2**31 - 1
 REQUEUE_ALL_MAX = 1000
 
 
@@ -86,8 +89,16 @@ async def list_dead(
 ) -> list[DeadLetter]:
     if not 0 <= start <= MAX_START:
         raise InvalidInput(f"start must be between 0 and {MAX_START}", field="start")
-    stmt = _dead(queue).order_by(Task.dead_lettered_at, Task.id).offset(start).limit(limit)
-    rows = list((await session.execute(stmt)).scalars())
+    page = await fetch_page(
+        session,
+        _dead(queue),
+        order_fields={"dead_lettered_at": Task.dead_lettered_at},
+        id_column=Task.id,
+        request=PageRequest(
+            limit=limit, order_by="dead_lettered_at", descending=False, offset=start
+        ),
+    )
+    rows = [task for task, _ in page.rows]
     first: dict[Any, datetime] = {}
     if rows:
         failures = (

@@ -1,5 +1,6 @@
 """Page requests every list service answers: keyset pages (rows after or before a known row, in
-a stated order) for cursors, bounded offsets for the REST pages their seeds document.
+a stated order) for cursors, offsets for the REST pages their seeds document (every page a
+response counts is served: a deep offset is found on the order's key columns first).
 
 Orders are (sort column, id) in one direction, nulls last where the column can be null, so an
 index on (column, id) serves both the order and the keyset condition."""
@@ -127,9 +128,24 @@ async def fetch_page(
     if request.before is not None:
         stmt = stmt.where(precedes(column, id_column, request.before, descending=desc))
     clause: Callable[..., tuple[Any, Any]] = _reverse_clause if request.from_end else order_clause
-    stmt = stmt.order_by(*clause(column, id_column, descending=desc)).limit(request.limit + 1)
     if request.offset:
-        stmt = stmt.offset(request.offset)
+        # Seek, then read: the page's first row is found by skipping over the key columns alone
+        # (an index-only scan where an index serves the order), and the page is read from it
+        # as a keyset, so a deep page never fetches the full rows it skips.
+        seek = (
+            stmt.with_only_columns(column, id_column, maintain_column_froms=True)
+            .order_by(*order_clause(column, id_column, descending=desc))
+            .offset(request.offset)
+            .limit(1)
+        )
+        first = (await session.execute(seek)).first()
+        if first is None:
+            return Page(rows=[], more=False)
+        start = Keyset(first[0], first[1])
+        stmt = stmt.where(
+            or_(follows(column, id_column, start, descending=desc), id_column == start.id)
+        )
+    stmt = stmt.order_by(*clause(column, id_column, descending=desc)).limit(request.limit + 1)
     # one entity (its row, then the sort key), or chosen columns (the row itself)
     described = stmt.column_descriptions
     entity = len(described) == 2 and isinstance(described[0].get("expr"), type)
