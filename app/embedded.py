@@ -3,9 +3,12 @@ free local port) for `opsgraph dev` and the tests on machines that have neither.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -42,6 +45,19 @@ class EmbeddedRedis:
                 self.process.kill()
 
 
+def _ensure_system_user() -> None:
+    """As root, pgserver runs PostgreSQL as a `pgserver` user it creates on first use; two
+    stacks starting at once on a new machine would both run `useradd` (one then owns the other's
+    data directory by a stale uid). Create it once, under a lock all stacks share."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    from pgserver.utils import ensure_user_exists  # type: ignore[import-untyped]
+
+    with open(Path(tempfile.gettempdir()) / "opsgraph-pgserver-user.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_user_exists("pgserver")
+
+
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -51,6 +67,7 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
         raise SystemExit("embedded PostgreSQL needs: pip install -e '.[embedded]'") from exc
     pgdata = data_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
+    _ensure_system_user()
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     return EmbeddedPostgres(

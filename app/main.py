@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from app.rest import (
     llm_queue,
     llm_server,
     monitoring,
+    params,
     pipeline,
     workflows,
 )
@@ -74,6 +75,7 @@ def create_rest_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs" if settings.dev else None,
         redoc_url=None,
+        dependencies=[Depends(params.known_query_only)],
     )
     # /monitoring/workflows/stats must be matched before /monitoring/workflows/{id}
     rest.include_router(errors.document_statuses(workflows.router))

@@ -99,3 +99,59 @@ async def test_prompt_import_takes_overwrite_from_the_query_too(rest: httpx.Asyn
     assert forced.status_code == 200 and forced.json()["imported"] == ["nemotron"], forced.text
     current = (await rest.get("/api/ai-audit/prompts/nemotron")).json()
     assert current["system_prompt"] == "From the query flag."
+
+
+async def test_a_mistyped_query_parameter_is_refused_by_name(rest: httpx.AsyncClient) -> None:
+    # a seed 002 client filtering jobs with a typo gets a 422 naming it, not every job
+    typo = await rest.get("/api/jobs", params={"stauts": "failed"})
+    assert typo.status_code == 422, typo.text
+    (error,) = typo.json()["detail"]
+    assert error["loc"] == ["query", "stauts"] and "status" in error["msg"]
+    # the spelled-right filter still answers
+    assert (await rest.get("/api/jobs", params={"status": "failed"})).status_code == 200
+    # a mistyped flag on prompt import changes nothing and says so
+    before = (await rest.get("/api/ai-audit/prompts/export")).json()["prompts"]
+    flagged = await rest.post(
+        "/api/ai-audit/prompts/import", params={"overwite": "true"}, json={"prompts": {}}
+    )
+    assert flagged.status_code == 422 and flagged.json()["detail"][0]["loc"] == [
+        "query",
+        "overwite",
+    ]
+    assert (await rest.get("/api/ai-audit/prompts/export")).json()["prompts"] == before
+    # seed 003's paths answer it in their own shape: one string
+    flat = await rest.get("/api/v1/metrics", params={"verbose": "1"})
+    assert flat.status_code == 422 and "verbose" in flat.json()["detail"]
+
+
+async def test_every_rest_route_refuses_an_unknown_query_parameter(rest: httpx.AsyncClient) -> None:
+    # one rule for all routes (a dependency of the REST app), checked on each documented operation
+    doc = (await rest.get("/openapi.json")).json()
+    checked = 0
+    for path, operations in doc["paths"].items():
+        concrete = "/".join(
+            "x" if segment.startswith("{") else segment for segment in path.split("/")
+        )
+        for method in operations:
+            r = await rest.request(method.upper(), concrete, params={"zz_unknown": "1"})
+            assert r.status_code == 422, (method, path, r.text)
+            assert "zz_unknown" in str(r.json()["detail"]), (method, path, r.text)
+            checked += 1
+    assert checked >= 84
+
+
+async def test_seed_004_health_names_the_seed_components(rest: httpx.AsyncClient) -> None:
+    body = (await rest.get("/api/v1/monitoring/health")).json()
+    components = {c["name"]: c for c in body["components"]}
+    # the seed's names, each mapped onto a real check, then opsgraph's own beside them
+    for name in ("api", "ai_gateway", "model_providers", "vector_db", "cache"):
+        assert name in components, (name, body)
+    assert {"postgresql", "redis", "workers"} <= set(components)
+    assert components["vector_db"]["status"] == components["postgresql"]["status"] == "healthy"
+    assert components["vector_db"]["latency_ms"] >= 0
+    cache = components["cache"]
+    assert cache["status"] == components["redis"]["status"] == "healthy"
+    # Redis has answered lookups by now (the session's workers poll it): a real ratio
+    assert isinstance(cache["hit_rate"], float) and 0.0 <= cache["hit_rate"] <= 1.0
+    assert components["ai_gateway"]["status"] == components["workers"]["status"]
+    assert isinstance(components["model_providers"]["providers"], list)

@@ -9,7 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BeforeValidator, WithJsonSchema
 
 from app.services.paging import PageRequest
@@ -96,3 +99,44 @@ def page_request(
     """A seed's page/page_size (or limit/offset: pass `offset`) as a service page request."""
     offset = offset if offset is not None else (page - 1) * page_size
     return PageRequest(limit=page_size, order_by=order_by, descending=descending, offset=offset)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def declared_query(route: APIRoute) -> frozenset[str]:
+    """The query parameters a route reads, its dependencies' included (kept on the route: one
+    set per route, computed on its first request)."""
+    names: frozenset[str] | None = getattr(route, "_opsgraph_query", None)
+    if names is None:
+        names = frozenset(_query_names(route.dependant))
+        setattr(route, "_opsgraph_query", names)  # noqa: B010 (an attribute of our own)
+    return names
+
+
+async def known_query_only(request: Request) -> None:
+    """Every REST route's first dependency: a query parameter the route does not read is a 422
+    naming it, so a mistyped filter (`?stauts=failed`) or flag (`?overwite=true`) is never
+    silently ignored. Seed 003's two paths answer it as their flat `detail` string."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = declared_query(route)
+    unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in known]
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no query parameters"
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter {name!r}; this path takes: {takes}",
+                    "type": "extra_forbidden",
+                    "input": request.query_params.get(name),
+                }
+                for name in unknown
+            ]
+        )

@@ -58,7 +58,17 @@ async def _database(engine: AsyncEngine) -> Check:
 
 async def _redis(redis: Redis) -> Check:
     ok, ms, error = await _timed(asyncio.wait_for(redis.ping(), PROBE_TIMEOUT))  # type: ignore[arg-type]
-    return Check("healthy" if ok else "unhealthy", round(ms, 2), {"error": error} if error else {})
+    if not ok:
+        return Check("unhealthy", round(ms, 2), {"error": error})
+    detail: dict[str, Any] = {}
+    try:
+        stats = await asyncio.wait_for(redis.info("stats"), PROBE_TIMEOUT)
+        hits, misses = int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
+        # lookups that found their key, since the server started (None before any lookup)
+        detail["hit_rate"] = round(hits / (hits + misses), 4) if hits + misses else None
+    except Exception:
+        detail["hit_rate"] = None
+    return Check("healthy", round(ms, 2), detail)
 
 
 async def _workers(redis: Redis) -> Check:
@@ -142,7 +152,9 @@ async def system_health(
 
 # what a tenant may read of a check's detail: statuses and counts, nothing that names an
 # internal URL, host or address, and no probe error text (it can quote either)
-TENANT_DETAIL = frozenset({"role", "backend", "circuit_breaker", "failure_count", "count"})
+TENANT_DETAIL = frozenset(
+    {"role", "backend", "circuit_breaker", "failure_count", "count", "hit_rate"}
+)
 
 
 def for_tenant(found: Health) -> Health:

@@ -88,18 +88,41 @@ async def get_health(state: State, principal: Reader) -> JSONResponse:
     def component(name: str, c: health.Check) -> dict[str, Any]:
         return {"name": name, "status": c.status, "latency_ms": c.latency_ms, **c.detail}
 
+    db, cache, workers = found.checks["postgresql"], found.checks["redis"], found.checks["workers"]
+    # seed 004's components first, mapped onto opsgraph's real checks (README: "Seed 004's
+    # health"), then opsgraph's own under their own names
     components = [
         {
             "name": "api",
             "status": "healthy",
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         },
-        *(component(name, c) for name, c in found.checks.items()),
+        {
+            # the gateway to the models: the workers that run model calls off the LLM queue
+            "name": "ai_gateway",
+            "status": workers.status,
+            "latency_ms": cache.latency_ms,
+            "workers": workers.detail.get("count", 0),
+        },
         {
             "name": "model_providers",
             "status": _worst([c.status for c in found.models.values()]),
             "providers": [{"name": name, **component(name, c)} for name, c in found.models.items()],
         },
+        {
+            "name": "vector_db",
+            "status": db.status,
+            "latency_ms": db.latency_ms,
+            "backend": "postgresql",
+        },
+        {
+            "name": "cache",
+            "status": cache.status,
+            "latency_ms": cache.latency_ms,
+            "hit_rate": cache.detail.get("hit_rate"),
+            "backend": "redis",
+        },
+        *(component(name, c) for name, c in found.checks.items()),
     ]
     body = {
         "status": found.status,
