@@ -455,9 +455,9 @@ async def test_unbounded_inputs_have_bounds_on_both_doors(
             json={"job_type": "ai_processing", "params": {"event_ids": list(range(1, 10_002))}},
         )
         assert r.status_code == 422 and "at most 10000" in r.text, r.text
-        r = await http.get("/api/dlq/jobs/dlq:detection_queue", params={"start": 10_001})
+        r = await http.get("/api/dlq/jobs/dlq:detection_queue", params={"start": 2**31})
         assert r.status_code == 422, r.text
-    body = await admin.execute("DlqJobs", queue="dlq:detection_queue", start=10_001)
+    body = await admin.execute("DlqJobs", queue="dlq:detection_queue", start=-1)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM agents WHERE id = 'bounded'")) == 0

@@ -163,10 +163,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "health calls a dead Redis healthy",
         "app/services/health.py",
-        '    return Check("healthy" if ok else "unhealthy", round(ms, 2),'
-        ' {"error": error} if error else {})\n\n\nasync def _workers',
-        '    return Check("healthy", round(ms, 2),'
-        ' {"error": error} if error else {})\n\n\nasync def _workers',
+        '    if not ok:\n        return Check("unhealthy", round(ms, 2), {"error": error})\n'
+        '    detail: dict[str, Any] = {}',
+        '    if False:\n        return Check("unhealthy", round(ms, 2), {"error": error})\n'
+        '    detail: dict[str, Any] = {}',
         ("tests/test_monitoring.py::test_health_names_the_component_that_is_down",),
     ),
     Mutation(
@@ -311,5 +311,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         " or any(len(str(k)) > MAX_KEY_CHARS for k in breakdown):",
         "        if False:",
         (f"{FAULTS}::test_unbounded_inputs_have_bounds_on_both_doors",),
+    ),
+    # --- the contract (issue 24) -------------------------------------------------------------------
+    Mutation(
+        "unknown query parameters pass silently",
+        "app/rest/params.py",
+        "    if unknown:",
+        "    if False:",
+        ("tests/test_seed_clients.py::test_a_mistyped_query_parameter_is_refused_by_name",),
+    ),
+    Mutation(
+        "a deep page loses its first row",
+        "app/services/paging.py",
+        "or_(follows(column, id_column, start, descending=desc), id_column == start.id)",
+        "or_(follows(column, id_column, start, descending=desc), id_column != id_column)",
+        ("tests/test_pagination.py::test_every_page_seed_001_counts_is_served",),
     ),
 )
