@@ -164,9 +164,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "health calls a dead Redis healthy",
         "app/services/health.py",
         '    if not ok:\n        return Check("unhealthy", round(ms, 2), {"error": error})\n'
-        '    detail: dict[str, Any] = {}',
+        "    detail: dict[str, Any] = {}",
         '    if False:\n        return Check("unhealthy", round(ms, 2), {"error": error})\n'
-        '    detail: dict[str, Any] = {}',
+        "    detail: dict[str, Any] = {}",
         ("tests/test_monitoring.py::test_health_names_the_component_that_is_down",),
     ),
     Mutation(
@@ -312,7 +312,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if False:",
         (f"{FAULTS}::test_unbounded_inputs_have_bounds_on_both_doors",),
     ),
-    # --- the contract (issue 24) -------------------------------------------------------------------
+    # --- the contract (issue 24) ---------------------------------------------------------------
     Mutation(
         "unknown query parameters pass silently",
         "app/rest/params.py",
