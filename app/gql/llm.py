@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app.gql.context import Info
 from app.gql.permissions import CanAdmin, CanOperate, CanRead
 from app.gql.throttle import throttled_snapshots
 from app.gql.types import Task, TaskError, TaskErrorCode
-from app.services import llm_queue, semaphore
+from app.services import llm_queue, semaphore, stats
 from app.uow import read_only, unit_of_work
 
 
@@ -112,7 +114,42 @@ async def load_llm_stats(info: Info) -> LlmStats:
 
 
 @strawberry.type
+class ServerMetrics:
+    """Seed 003's server metrics (REST's GET /api/v1/metrics)."""
+
+    server_status: str
+    llm_status: JSON = strawberry.field(description="Model name → online.")
+    tokens_per_second: float | None
+    average_response_time: float | None = strawberry.field(description="Seconds.")
+    total_requests: int
+    active_tasks: int
+    queue_length: int
+    success_rate: float | None
+    api_costs: float
+
+
+@strawberry.type
 class LlmQueries:
+    @strawberry.field(
+        permission_classes=[CanRead], description="Seed 003's metrics (a tenant: its own tasks)."
+    )
+    async def server_metrics(self, info: Info) -> ServerMetrics:
+        settings = info.context.state.settings
+        async with read_only(info.context.state.sessionmaker) as session:
+            m = await stats.server_metrics(session=session, tenant_id=info.context.tenant_id)
+        model = stats.chat_model(settings.llm_provider_name, settings.llm_chat_model)
+        return ServerMetrics(
+            server_status="online",
+            llm_status=cast(JSON, {model: "online"}),
+            tokens_per_second=m.tokens_per_second,
+            average_response_time=m.average_response_time,
+            total_requests=m.total_requests,
+            active_tasks=m.active_tasks,
+            queue_length=m.queue_length,
+            success_rate=m.success_rate,
+            api_costs=m.api_costs,
+        )
+
     @strawberry.field(permission_classes=[CanRead])
     async def llm_stats(self, info: Info) -> LlmStats:
         return await load_llm_stats(info)

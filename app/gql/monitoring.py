@@ -1,13 +1,16 @@
-"""Queue, worker and aggregate statistics queries."""
+"""Queue, worker and aggregate statistics queries, and the live worker fleet."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncGenerator
 
 import strawberry
 
 from app.gql.context import Info
 from app.gql.permissions import CanRead, CanReadPlatform
+from app.gql.throttle import throttled_snapshots
 from app.gql.types import QueueStats, TaskStats, Worker, WorkerHealth, WorkerStats
-from app.services import stats
+from app.services import heartbeats, stats
 from app.uow import read_only
 
 
@@ -21,6 +24,19 @@ async def load_queue_stats(info: Info) -> QueueStats:
             tenant_id=info.context.tenant_id,
         )
     return QueueStats.from_overview(overview)
+
+
+async def load_worker_stats(info: Info) -> WorkerStats:
+    o = await stats.worker_overview(redis=info.context.state.redis)
+    return WorkerStats(
+        workers=[Worker.from_beat(w) for w in o.workers],
+        total_workers=o.total_workers,
+        total_capacity=o.total_capacity,
+        total_active=o.total_active,
+        total_utilization_pct=o.total_utilization_pct,
+        workers_at_capacity=o.workers_at_capacity,
+        timestamp=o.timestamp,
+    )
 
 
 @strawberry.type
@@ -44,19 +60,29 @@ class MonitoringQueries:
 
     @strawberry.field(permission_classes=[CanReadPlatform])
     async def worker_stats(self, info: Info) -> WorkerStats:
-        o = await stats.worker_overview(redis=info.context.state.redis)
-        return WorkerStats(
-            workers=[Worker.from_beat(w) for w in o.workers],
-            total_workers=o.total_workers,
-            total_capacity=o.total_capacity,
-            total_active=o.total_active,
-            total_utilization_pct=o.total_utilization_pct,
-            workers_at_capacity=o.workers_at_capacity,
-            timestamp=o.timestamp,
-        )
+        return await load_worker_stats(info)
 
     @strawberry.field(permission_classes=[CanReadPlatform])
     async def worker_health(self, info: Info) -> WorkerHealth:
         state = info.context.state
         h = await stats.worker_health(redis=state.redis, known_queues=state.settings.queues)
         return WorkerHealth(**vars(h))
+
+
+@strawberry.type
+class WorkerSubscription:
+    @strawberry.subscription(
+        permission_classes=[CanReadPlatform],
+        description="The worker fleet now, then after heartbeats, starts and clean exits (at most"
+        " two snapshots a second), and at least once per heartbeat TTL, so a worker that died"
+        " without a word drops out when its heartbeat expires.",
+    )
+    async def workers_changed(self, info: Info) -> AsyncGenerator[WorkerStats, None]:
+        async for snapshot in throttled_snapshots(
+            info,
+            lambda e: e.kind == heartbeats.WORKER_KIND,
+            load_worker_stats,
+            platform_kinds=frozenset({heartbeats.WORKER_KIND}),
+            every=info.context.state.settings.heartbeat_ttl_seconds,
+        ):
+            yield snapshot

@@ -24,6 +24,8 @@ from app.gql.ai_monitoring import (
     AgentQueries,
     AlertMutations,
     AlertQueries,
+    LogMutations,
+    LogSubscription,
     MonitoringSubscription,
     ObserveQueries,
     WebhookMutations,
@@ -35,7 +37,7 @@ from app.gql.fanout import SharingSchema
 from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
 from app.gql.jobs import JobMutations, JobQueries, JobSubscription
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
-from app.gql.monitoring import MonitoringQueries
+from app.gql.monitoring import MonitoringQueries, WorkerSubscription
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
@@ -68,6 +70,7 @@ Mutation = merge_types(
         PipelineMutations,
         AgentMutations,
         AlertMutations,
+        LogMutations,
         WebhookMutations,
         JobMutations,
         PromptMutations,
@@ -82,7 +85,9 @@ Subscription = merge_types(
         LlmSubscription,
         PipelineSubscription,
         MonitoringSubscription,
+        LogSubscription,
         JobSubscription,
+        WorkerSubscription,
     ),
 )
 

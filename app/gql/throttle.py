@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from typing import TypeVar
 
 from app.events import Event
@@ -33,7 +34,10 @@ async def throttled_snapshots(
     load: Callable[[Info], Awaitable[T]],
     interval: float = MIN_INTERVAL,
     platform_kinds: frozenset[str] = frozenset(),
+    every: float | None = None,
 ) -> AsyncIterator[T]:
+    """`every`: also a snapshot after that many seconds without an event (for what changes
+    without one, e.g. a worker whose heartbeat key expires)."""
     tenant = info.context.tenant_id
     broker = info.context.state.broker
 
@@ -44,7 +48,11 @@ async def throttled_snapshots(
         last = time.monotonic()
         yield await load(info)
         while True:
-            await sub.get()
+            if every is None:
+                await sub.get()
+            else:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(sub.get(), every)
             wait = interval - (time.monotonic() - last)
             if wait > 0:
                 await asyncio.sleep(wait)

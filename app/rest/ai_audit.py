@@ -483,26 +483,19 @@ async def batch_audit(body: BatchIn, state: State, principal: PlatformOperator) 
     unless `force`) as one `ai_processing` job; `job_id` follows it under /api/jobs."""
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            ids = await batch.select_events(
-                session,
-                batch.Selection(
+            ids, job = await batch.queue(
+                session=session,
+                selection=batch.Selection(
                     event_ids=body.event_ids,
                     camera_id=body.camera_id,
                     start_date=body.start_date,
                     end_date=body.end_date,
                     force=body.force,
                 ),
+                actor=principal.subject,
+                tenant_id=principal.tenant_id,
+                is_admin=principal.can(Permission.ADMIN),
             )
-            job = None
-            if ids:
-                job = await actions.start_job(
-                    session=session,
-                    job_type="ai_processing",
-                    params={"event_ids": ids, "force": body.force},
-                    actor=principal.subject,
-                    tenant_id=principal.tenant_id,
-                    is_admin=principal.can(Permission.ADMIN),
-                )
     except DomainError as exc:
         if isinstance(exc, actions.NotAllowed):
             raise HTTPException(403, exc.message) from None

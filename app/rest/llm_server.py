@@ -111,8 +111,7 @@ async def create_task(body: CreateTaskRequest, state: State, principal: Operator
 async def get_metrics(state: State, principal: Reader) -> MetricsResponse:
     async with read_only(state.sessionmaker) as session:
         m = await stats.server_metrics(session=session, tenant_id=principal.tenant_id)
-    provider = state.settings.llm_provider_name
-    model = state.settings.llm_chat_model if provider == "openai" else "simulated-chat"
+    model = stats.chat_model(state.settings.llm_provider_name, state.settings.llm_chat_model)
     return MetricsResponse(
         server_status="online",
         llm_status={model: "online"},

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 
 from redis.asyncio import Redis
 
+from app import events
+
 WORKER_KEY = "opsgraph:worker:"
 WORKERS_SET = "opsgraph:workers"
 
@@ -42,11 +44,17 @@ class WorkerBeat:
         return round(self.completed / minutes, 2)
 
 
+# each beat and each clean exit is an event (for GraphQL's workersChanged); a worker that dies
+# silently is noticed when its key expires
+WORKER_KIND = "worker"
+
+
 async def beat(redis: Redis, info: WorkerBeat, *, ttl_seconds: float) -> None:
     info.last_seen = time.time()
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(WORKER_KEY + info.name, json.dumps(asdict(info)), px=int(ttl_seconds * 1000))
         pipe.zadd(WORKERS_SET, {info.name: info.last_seen})
+        events.publish(pipe, WORKER_KIND, info.name, {"name": info.name, "status": "online"})
         await pipe.execute()
 
 
@@ -54,6 +62,7 @@ async def forget(redis: Redis, name: str) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         pipe.delete(WORKER_KEY + name)
         pipe.zrem(WORKERS_SET, name)
+        events.publish(pipe, WORKER_KIND, name, {"name": name, "status": "offline"})
         await pipe.execute()
 
 

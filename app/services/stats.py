@@ -239,6 +239,11 @@ class ServerMetrics:
     api_costs: float
 
 
+def chat_model(provider_name: str, chat_model_name: str) -> str:
+    """The model seed 003's `llm_status` names: the configured one, or the simulated provider's."""
+    return chat_model_name if provider_name == "openai" else "simulated-chat"
+
+
 async def server_metrics(*, session: AsyncSession, tenant_id: str | None = None) -> ServerMetrics:
     """Seed 003's metrics: counts over all tasks; rates over finished LLM calls (counters)."""
     counts = await counters.task_counts(session=session, tenant_id=tenant_id)

@@ -327,4 +327,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         "or_(follows(column, id_column, start, descending=desc), id_column != id_column)",
         ("tests/test_pagination.py::test_every_page_seed_001_counts_is_served",),
     ),
+    Mutation(
+        "the log tail ignores the level floor",
+        "app/services/monitoring/logs.py",
+        "AgentLog.level_no >= LEVELS[level])",
+        "AgentLog.level_no >= 0)",
+        (
+            "tests/test_graphql_parity.py::"
+            "test_logs_ingested_in_graphql_are_tailed_live_and_searchable_over_rest",
+        ),
+    ),
+    Mutation(
+        "an opening breaker announces the wrong state",
+        "app/services/pipeline/breakers.py",
+        "state = 'open', previous_state = state",
+        "state = 'closed', previous_state = state",
+        ("tests/test_graphql_parity.py::test_circuit_breaker_changes_are_pushed",),
+    ),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -38,6 +38,19 @@ class LogEntry:
     message: str
     context: JSON
     trace_id: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> LogEntry:
+        """A stored line (a row of logs.COLUMNS)."""
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            timestamp=row.at,
+            level=LogLevel(row.level),
+            agent_id=row.agent_id,
+            message=row.message,
+            context=cast(JSON, row.context),
+            trace_id=row.trace_id,
+        )
 
 
 @strawberry.type
@@ -240,18 +253,7 @@ class ObserveQueries:
                 found = await logs.search(session=session, query=query)
         except InvalidInput as exc:
             raise _bad(exc) from None
-        return [
-            LogEntry(
-                id=strawberry.ID(str(r.id)),
-                timestamp=r.at,
-                level=LogLevel(r.level),
-                agent_id=r.agent_id,
-                message=r.message,
-                context=cast(JSON, r.context),
-                trace_id=r.trace_id,
-            )
-            for r in found
-        ]
+        return [LogEntry.of(r) for r in found]
 
     @strawberry.field(permission_classes=[CanRead], description="Metric series (UTC buckets).")
     async def metrics(

@@ -20,6 +20,7 @@ from app.gql.pipeline.types import (
     BatchStats,
     BatchStatus,
     CircuitBreaker,
+    Detection,
     DlqJob,
     DlqQueue,
     DlqStats,
@@ -169,6 +170,26 @@ class PipelineQueries:
                 return SecurityEvent(row=await queries.get_event(session=session, event_id=id))
             except NotFound:
                 return None
+
+    @strawberry.field(
+        permission_classes=[CanReadPlatform],
+        description="A detection (its `enrichments`: every record, oldest first); null if unknown.",
+    )
+    async def detection(self, info: Info, id: int) -> Detection | None:
+        async with read_only(info.context.state.sessionmaker) as session:
+            try:
+                return Detection(row=await queries.get_detection(session=session, detection_id=id))
+            except NotFound:
+                return None
+
+    @strawberry.field(permission_classes=[CanReadPlatform], description="Null if unknown.")
+    async def enrichment(self, info: Info, id: int) -> Enrichment | None:
+        async with read_only(info.context.state.sessionmaker) as session:
+            try:
+                row = await queries.get_enrichment(session=session, enrichment_id=id)
+            except NotFound:
+                return None
+        return Enrichment(row=row)
 
     @strawberry.field(permission_classes=[CanReadPlatform])
     async def batches(

@@ -1,20 +1,32 @@
-"""Live pipeline views: new security events, batch changes, DLQ figures."""
+"""Live pipeline views: new security events, batch changes, DLQ figures, circuit breakers' changes
+of state."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 
 import strawberry
 
 from app.events import Event
 from app.gql.context import Info
 from app.gql.permissions import CanReadPlatform
-from app.gql.pipeline.queries import load_dlq_stats
-from app.gql.pipeline.types import Batch, DlqStats, SecurityEvent
+from app.gql.pipeline.queries import breakers_of, load_dlq_stats
+from app.gql.pipeline.types import Batch, CircuitBreaker, DlqStats, SecurityEvent
 from app.gql.throttle import throttled_snapshots
 from app.services.errors import NotFound
-from app.services.pipeline import queries
+from app.services.pipeline import breakers, queries
 from app.uow import read_only
+
+
+@strawberry.type
+class CircuitBreakerChange:
+    name: str
+    state: str = strawberry.field(description="closed, open or half_open: the state entered")
+    previous_state: str | None
+    changed_at: datetime
+    reset: bool = strawberry.field(description="An operator reset it (else a call's outcome).")
+    breaker: CircuitBreaker = strawberry.field(description="Its figures just after the change.")
 
 
 @strawberry.type
@@ -75,3 +87,30 @@ class PipelineSubscription:
             info, relevant, load_dlq_stats, platform_kinds=frozenset({"dlq"})
         ):
             yield snapshot
+
+    @strawberry.subscription(
+        permission_classes=[CanReadPlatform],
+        description="Each change of a circuit breaker's state (optionally one service's): opened,"
+        " half-open after its recovery timeout (seen by the next call), closed, reset.",
+    )
+    async def circuit_breaker_changed(
+        self, info: Info, name: str | None = None
+    ) -> AsyncGenerator[CircuitBreakerChange, None]:
+        def wanted(e: Event) -> bool:
+            return e.kind == breakers.KIND and (name is None or e.key == name)
+
+        ctx = info.context
+        async with ctx.state.broker.subscribe(wanted) as sub:
+            async for event in sub:
+                d = event.data
+                found = {b.name: b for b in await breakers_of(info).states([event.key])}
+                figures = CircuitBreaker.of(found[event.key])
+                figures.state = str(d["state"])  # the state entered, not what it became since
+                yield CircuitBreakerChange(
+                    name=event.key,
+                    state=str(d["state"]),
+                    previous_state=d.get("previous_state"),
+                    changed_at=datetime.fromtimestamp(int(d["at_ms"]) / 1000, tz=UTC),
+                    reset=bool(d.get("reset", False)),
+                    breaker=figures,
+                )

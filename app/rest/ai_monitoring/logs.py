@@ -19,16 +19,15 @@ from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/monitoring/logs", tags=["AI Monitoring: logs"])
 Level = Literal["debug", "info", "warn", "error"]
-MAX_CONTEXT_KEYS = 100
 
 
 class LogIn(BaseModel):
     timestamp: IsoDateTime
     level: Level
-    message: Annotated[str, Field(min_length=1, max_length=10_000)]
-    agent_id: Annotated[str | None, Field(max_length=128)] = None
-    context: dict[str, Any] = Field(default_factory=dict, max_length=MAX_CONTEXT_KEYS)
-    trace_id: Annotated[str | None, Field(max_length=128)] = None
+    message: Annotated[str, Field(min_length=1, max_length=logs.MAX_MESSAGE)]
+    agent_id: Annotated[str | None, Field(max_length=logs.MAX_ID)] = None
+    context: dict[str, Any] = Field(default_factory=dict, max_length=logs.MAX_CONTEXT_KEYS)
+    trace_id: Annotated[str | None, Field(max_length=logs.MAX_ID)] = None
 
 
 class LogsIn(BaseModel):

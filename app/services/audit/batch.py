@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Evaluation, SecurityEvent
+from app.db.models import Evaluation, SecurityEvent, Task
 from app.services.errors import InvalidInput
+from app.services.jobs import actions
 
 MAX_EVENTS = 10_000
 
@@ -47,3 +48,26 @@ async def select_events(session: AsyncSession, selection: Selection) -> list[int
             field="start_date",
         )
     return ids
+
+
+async def queue(
+    *,
+    session: AsyncSession,
+    selection: Selection,
+    actor: str,
+    tenant_id: str | None,
+    is_admin: bool,
+) -> tuple[list[int], Task | None]:
+    """The selected events as one `ai_processing` job (none when nothing is left to judge)."""
+    ids = await select_events(session, selection)
+    if not ids:
+        return ids, None
+    job = await actions.start_job(
+        session=session,
+        job_type="ai_processing",
+        params={"event_ids": ids, "force": selection.force},
+        actor=actor,
+        tenant_id=tenant_id,
+        is_admin=is_admin,
+    )
+    return ids, job

@@ -14,11 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
 from app.db.models import Agent, AgentLog
+from app.services import effects
 from app.services.errors import InvalidInput
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 MAX_BATCH = 1000
 MAX_LIMIT = 1000
+MAX_MESSAGE = 10_000  # characters of one line
+MAX_CONTEXT_KEYS = 100
+MAX_ID = 128  # characters of an agent or trace id
 
 
 class TooManyEntries(InvalidInput):
@@ -46,6 +50,25 @@ class LogQuery:
     tenant_id: str | None = None
 
 
+def _check(i: int, e: LogEntry) -> None:
+    """One entry's bounds (both doors: REST's model says the same)."""
+    problem = None
+    if e.level not in LEVELS:
+        problem = "level", f"must be one of {', '.join(LEVELS)}"
+    elif not 1 <= len(e.message) <= MAX_MESSAGE:
+        problem = "message", f"must be 1 to {MAX_MESSAGE} characters"
+    elif len(e.agent_id or "") > MAX_ID or len(e.trace_id or "") > MAX_ID:
+        problem = (
+            "agent_id" if len(e.agent_id or "") > MAX_ID else "trace_id",
+            (f"must be at most {MAX_ID} characters"),
+        )
+    elif not isinstance(e.context, dict) or len(e.context) > MAX_CONTEXT_KEYS:
+        problem = "context", f"must be an object of at most {MAX_CONTEXT_KEYS} keys"
+    if problem is not None:
+        name, rule = problem
+        raise InvalidInput(f"logs[{i}].{name} {rule}", field=f"logs.{i}.{name}")
+
+
 async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: str | None) -> int:
     """Store a batch in one statement. A tenant-scoped caller's lines are its tenant's and may
     name only its agents (422 naming the entry); an installation-wide caller's lines take the
@@ -53,10 +76,7 @@ async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: s
     if len(entries) > MAX_BATCH:
         raise TooManyEntries(f"at most {MAX_BATCH} log entries per request", field="logs")
     for i, e in enumerate(entries):
-        if e.level not in LEVELS:
-            raise InvalidInput(
-                f"logs[{i}].level must be one of {', '.join(LEVELS)}", field=f"logs.{i}.level"
-            )
+        _check(i, e)
     if not entries:
         return 0
     owners: dict[str, str | None] = {}
@@ -73,8 +93,8 @@ async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: s
                     field=f"logs.{i}.agent_id",
                 )
     now = clock.now()
-    await session.execute(
-        insert(AgentLog),
+    rows = await session.execute(
+        insert(AgentLog).returning(AgentLog.id, AgentLog.agent_id, AgentLog.tenant_id),
         [
             {
                 "at": e.timestamp,
@@ -90,7 +110,46 @@ async def ingest(*, session: AsyncSession, entries: list[LogEntry], tenant_id: s
             for e in entries
         ],
     )
+    stored = rows.all()
+    # for a live tail (GraphQL's logTail): the new lines' ids and what a subscriber filters on,
+    # never the lines themselves (at most MAX_BATCH ids: a few KB); subscribers read the rows
+    effects.record(
+        session,
+        effects.Published(
+            TAIL_KIND,
+            str(stored[0].id),
+            {
+                "ids": [r.id for r in stored],
+                "agents": sorted({r.agent_id for r in stored if r.agent_id}),
+                "tenants": sorted({r.tenant_id for r in stored if r.tenant_id}),
+                "unscoped": any(r.tenant_id is None for r in stored),
+                "max_level": max(LEVELS[e.level] for e in entries),
+            },
+        ),
+    )
     return len(entries)
+
+
+TAIL_KIND = "logs"
+
+
+async def lines(
+    *,
+    session: AsyncSession,
+    ids: Sequence[int],
+    agent_id: str | None = None,
+    level: str | None = None,
+    tenant_id: str | None = None,
+) -> Sequence[Row[Any]]:
+    """The lines of `ids` that match the filters, in the order they were stored."""
+    stmt = select(*COLUMNS).where(AgentLog.id.in_(ids[:MAX_BATCH]))
+    if agent_id is not None:
+        stmt = stmt.where(AgentLog.agent_id == agent_id)
+    if level is not None:
+        stmt = stmt.where(AgentLog.level_no >= LEVELS[level])
+    if tenant_id is not None:
+        stmt = stmt.where(AgentLog.tenant_id == tenant_id)
+    return (await session.execute(stmt.order_by(AgentLog.id))).all()
 
 
 def tsquery(text: str) -> Any:

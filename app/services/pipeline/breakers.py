@@ -5,7 +5,8 @@ closed → open after `failure_threshold` consecutive failures → half_open onc
 `success_threshold` successes, or open again on a failure. Each decision is one Lua script on
 Redis's clock, so processes never disagree about a breaker's state. Every change of state
 starts a new generation: a call's outcome counts only for the generation it was admitted under
-(a call started before the breaker opened cannot close it as if it were a half-open probe)."""
+(a call started before the breaker opened cannot close it as if it were a half-open probe).
+The script that changes a state publishes it (kind `breaker`), so no change goes unannounced."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app import events
+
 PREFIX = "opsgraph:breaker:"
+KIND = "breaker"  # the event each change of state publishes (from the scripts themselves)
 NAMES = PREFIX + "names"  # every breaker ever used, so lists show idle ones too
 
 
@@ -53,6 +57,8 @@ if state == 'open' then
   if now - since < recovery_ms then return {0, recovery_ms - (now - since), gen} end
   gen = redis.call('hincrby', key, 'gen', 1)
   redis.call('hset', key, 'state', 'half_open', 'changed_at', now, 'successes', 0, 'probes', 0)
+  redis.call('publish', ARGV[3], cjson.encode({kind = 'breaker', key = ARGV[4],
+    data = {name = ARGV[4], state = 'half_open', previous_state = 'open', at_ms = now}}))
   since = now
 end
 -- half open: a few test calls per recovery period
@@ -88,6 +94,8 @@ if ok then
     if successes >= successes_needed then
       redis.call('hincrby', key, 'gen', 1)
       redis.call('hset', key, 'state', 'closed', 'changed_at', now, 'failure_count', 0)
+      redis.call('publish', ARGV[7], cjson.encode({kind = 'breaker', key = ARGV[5],
+        data = {name = ARGV[5], state = 'closed', previous_state = state, at_ms = now}}))
       return 'closed'
     end
     return state
@@ -102,6 +110,8 @@ if state == 'half_open' or (state == 'closed' and failures >= failures_needed) t
   redis.call('hincrby', key, 'gen', 1)
   redis.call('hset', key, 'state', 'open', 'changed_at', now, 'successes', 0, 'probes', 0)
   redis.call('hincrby', key, 'times_opened', 1)
+  redis.call('publish', ARGV[7], cjson.encode({kind = 'breaker', key = ARGV[5],
+    data = {name = ARGV[5], state = 'open', previous_state = state, at_ms = now}}))
   return 'open'
 end
 return state
@@ -134,7 +144,12 @@ class Breakers:
         is admitted under (give it back to `record`)."""
         allowed, retry_ms, generation = await self._allow(
             keys=[PREFIX + name],
-            args=[int(self.config.recovery_timeout * 1000), self.config.success_threshold],
+            args=[
+                int(self.config.recovery_timeout * 1000),
+                self.config.success_threshold,
+                events.CHANNEL,
+                name,
+            ],
         )
         if not int(allowed):
             raise CircuitOpen(name, max(0.1, int(retry_ms) / 1000))
@@ -152,18 +167,32 @@ class Breakers:
                 self.config.success_threshold,
                 name,
                 generation,
+                events.CHANNEL,
             ],
         )
         return state.decode() if isinstance(state, bytes) else str(state)
 
     async def reset(self, name: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(PREFIX + name, "state")
             pipe.hset(
                 PREFIX + name,
                 mapping={"state": "closed", "failure_count": 0, "successes": 0, "probes": 0},
             )
             pipe.hincrby(PREFIX + name, "gen", 1)
             pipe.sadd(NAMES, name)
+            pipe.time()
+            previous, *_, (secs, micros) = await pipe.execute()
+        was = previous.decode() if isinstance(previous, bytes) else (previous or "closed")
+        change = {
+            "name": name,
+            "state": "closed",
+            "previous_state": was,
+            "at_ms": int(secs) * 1000 + int(micros) // 1000,
+            "reset": True,
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            events.publish(pipe, KIND, name, change)
             await pipe.execute()
 
     async def states(self, names: list[str]) -> list[BreakerState]:

@@ -196,6 +196,14 @@ async def history_all(*, session: AsyncSession, limit: int) -> dict[str, list[Pr
     return out
 
 
+async def version_counts(session: AsyncSession) -> dict[str, int]:
+    """How many versions each model has."""
+    rows = await session.execute(
+        select(PromptVersion.model, func.count()).group_by(PromptVersion.model)
+    )
+    return {model: int(n) for model, n in rows.all()}
+
+
 async def restore(
     *, session: AsyncSession, model: str, version: int, author: str, description: str | None
 ) -> PromptVersion:

@@ -1,6 +1,6 @@
-"""Seed 002's AI audit in GraphQL: prompt configurations (current, history, update, restore,
-import, tests through the analyzer's production path) and the audit of the pipeline's
-decisions (an event's decisions and evaluation, statistics, the model leaderboard)."""
+"""Seed 002's prompt configurations in GraphQL: current, history (one model's or every
+model's), the export document, update, restore, import, and tests through the analyzer's
+production path."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from app.auth import Permission
 from app.db.models import PromptVersion
 from app.gql.context import Info
 from app.gql.permissions import CanOperatePlatform, CanReadPlatform
-from app.services.audit import evaluations, reports
-from app.services.errors import DomainError, NotFound
+from app.services.errors import DomainError
 from app.services.prompts import testing, versions
 from app.services.prompts.versions import PromptConfig
 from app.uow import read_only, unit_of_work
@@ -66,7 +65,7 @@ class PromptError:
     message: str
 
 
-def _errors(exc: DomainError) -> list[PromptError]:
+def payload_errors(exc: DomainError) -> list[PromptError]:
     return [PromptError(field=exc.field, code=exc.code, message=exc.message)]
 
 
@@ -146,6 +145,33 @@ class PromptQueries:
             )
         return PromptHistory(model=model, versions=[Prompt.of(p) for p in rows], total=total)
 
+    @strawberry.field(
+        permission_classes=[CanReadPlatform],
+        description="The latest `limit` versions (1-100) of every model, newest first.",
+    )
+    async def prompt_histories(self, info: Info, limit: int = 10) -> list[PromptHistory]:
+        if not 1 <= limit <= 100:
+            raise GraphQLError(
+                "limit must be between 1 and 100",
+                extensions={"code": "BAD_USER_INPUT", "field": "limit"},
+            )
+        async with read_only(info.context.state.sessionmaker) as session:
+            found = await versions.history_all(session=session, limit=limit)
+            totals = await versions.version_counts(session)
+        return [
+            PromptHistory(model=m, versions=[Prompt.of(p) for p in rows], total=totals.get(m, 0))
+            for m, rows in found.items()
+        ]
+
+    @strawberry.field(
+        permission_classes=[CanReadPlatform],
+        description="The export document (REST's GET /api/ai-audit/prompts/export): current"
+        " configurations and every version; `importPrompts` takes it back.",
+    )
+    async def prompt_export(self, info: Info) -> JSON:
+        async with read_only(info.context.state.sessionmaker) as session:
+            return cast(JSON, await versions.export(session))
+
 
 @strawberry.type
 class PromptMutations:
@@ -172,7 +198,7 @@ class PromptMutations:
                     author=ctx.principal.subject if ctx.principal else "?",
                 )
         except DomainError as exc:
-            return PromptPayload(prompt=None, previous_version=None, errors=_errors(exc))
+            return PromptPayload(prompt=None, previous_version=None, errors=payload_errors(exc))
         return PromptPayload(prompt=Prompt.of(row), previous_version=previous, errors=[])
 
     @strawberry.mutation(
@@ -192,7 +218,7 @@ class PromptMutations:
                     description=description,
                 )
         except DomainError as exc:
-            return PromptPayload(prompt=None, previous_version=None, errors=_errors(exc))
+            return PromptPayload(prompt=None, previous_version=None, errors=payload_errors(exc))
         return PromptPayload(prompt=Prompt.of(row), previous_version=row.version - 1, errors=[])
 
     @strawberry.mutation(
@@ -262,7 +288,7 @@ class PromptMutations:
                 risk_score_diff=None,
                 latency_diff_ms=None,
                 pending_task_ids=[],
-                errors=_errors(exc),
+                errors=payload_errors(exc),
             )
         a, b = (testing.outcome(t) for t in runs)
         latency = (
@@ -279,208 +305,3 @@ class PromptMutations:
             pending_task_ids=pending,
             errors=[],
         )
-
-
-# --- the audit of the pipeline's decisions --------------------------------------------------
-
-
-@strawberry.type
-class Decision:
-    stage: str
-    model: str
-    prompt_version: int | None
-    input_summary: str
-    output: JSON
-    input_tokens: int
-    output_tokens: int
-    latency_ms: float | None
-    created_at: datetime
-
-
-@strawberry.type
-class QualityScores:
-    coherence: float
-    relevance: float
-    consistency: float
-
-
-@strawberry.type
-class Share:
-    model: str
-    share: float
-
-
-@strawberry.type
-class Suggestion:
-    model: str
-    category: str
-    suggestion: str
-
-
-@strawberry.type
-class EventAudit:
-    event_id: int
-    audit_id: int | None
-    judge_model: str | None
-    quality_scores: QualityScores | None
-    model_contributions: list[Share]
-    prompt_suggestions: list[Suggestion]
-    evaluated_at: datetime | None
-    decisions: list[Decision]
-
-
-@strawberry.type
-class LeaderboardEntry:
-    model_name: str
-    contribution_rate: float
-    total_events: int
-    avg_quality_score: float | None
-    quality_correlation: float | None
-
-
-@strawberry.type
-class ModelAuditStats:
-    model: str
-    events: int
-    decisions: int
-    avg_latency_ms: float | None
-    contribution_rate: float | None
-
-
-@strawberry.type
-class AuditStats:
-    period_days: int
-    total_events: int
-    events_today: int
-    by_model: list[ModelAuditStats]
-    avg_coherence: float | None
-    avg_relevance: float | None
-    avg_consistency: float | None
-    total_input_tokens: float
-    total_output_tokens: float
-    today_input_tokens: float
-    today_output_tokens: float
-
-
-def _bad(exc: DomainError) -> GraphQLError:
-    code = "NOT_FOUND" if isinstance(exc, NotFound) else "BAD_USER_INPUT"
-    return GraphQLError(exc.message, extensions={"code": code, "field": exc.field})
-
-
-@strawberry.type
-class EvaluatePayload:
-    audit: EventAudit | None
-    errors: list[PromptError]
-
-
-async def _event_audit(info: Info, event_id: int) -> EventAudit | None:
-    async with read_only(info.context.state.sessionmaker) as session:
-        try:
-            event, decisions = await evaluations.material(session, event_id)
-        except NotFound:
-            return None
-        found = await evaluations.latest(session, event_id)
-    return EventAudit(
-        event_id=event.id,
-        audit_id=found.id if found else None,
-        judge_model=found.judge_model if found else None,
-        quality_scores=QualityScores(**{d: found.quality_scores[d] for d in evaluations.DIMENSIONS})
-        if found
-        else None,
-        model_contributions=[Share(model=m, share=v) for m, v in found.model_contributions.items()]
-        if found
-        else [],
-        prompt_suggestions=[
-            Suggestion(model=s["model"], category=s["category"], suggestion=s["suggestion"])
-            for s in (found.prompt_suggestions if found else [])
-        ],
-        evaluated_at=found.created_at if found else None,
-        decisions=[
-            Decision(
-                stage=d.stage,
-                model=d.model,
-                prompt_version=d.prompt_version,
-                input_summary=d.input_summary,
-                output=cast(JSON, d.output),
-                input_tokens=d.input_tokens,
-                output_tokens=d.output_tokens,
-                latency_ms=d.latency_ms,
-                created_at=d.created_at,
-            )
-            for d in decisions
-        ],
-    )
-
-
-@strawberry.type
-class AuditQueries:
-    @strawberry.field(
-        permission_classes=[CanReadPlatform],
-        description="An event's decisions and evaluation, or null.",
-    )
-    async def event_audit(self, info: Info, event_id: int) -> EventAudit | None:
-        return await _event_audit(info, event_id)
-
-    @strawberry.field(permission_classes=[CanReadPlatform])
-    async def audit_stats(
-        self, info: Info, days: int = 7, camera_id: str | None = None
-    ) -> AuditStats:
-        try:
-            async with read_only(info.context.state.sessionmaker) as session:
-                s = await reports.stats(session=session, days=days, camera_id=camera_id)
-        except DomainError as exc:
-            raise _bad(exc) from None
-        return AuditStats(
-            period_days=days,
-            total_events=s.total_events,
-            events_today=s.events_today,
-            by_model=[ModelAuditStats(model=m, **v) for m, v in s.by_model.items()],
-            avg_coherence=s.quality_scores.get("avg_coherence"),
-            avg_relevance=s.quality_scores.get("avg_relevance"),
-            avg_consistency=s.quality_scores.get("avg_consistency"),
-            total_input_tokens=s.token_usage["total_input"],
-            total_output_tokens=s.token_usage["total_output"],
-            today_input_tokens=s.token_usage["today_input"],
-            today_output_tokens=s.token_usage["today_output"],
-        )
-
-    @strawberry.field(permission_classes=[CanReadPlatform], description="Models by contribution.")
-    async def model_leaderboard(self, info: Info, days: int = 7) -> list[LeaderboardEntry]:
-        try:
-            async with read_only(info.context.state.sessionmaker) as session:
-                entries, _ = await reports.leaderboard(session=session, days=days)
-        except DomainError as exc:
-            raise _bad(exc) from None
-        return [LeaderboardEntry(**e.__dict__) for e in entries]
-
-
-@strawberry.type
-class AuditMutations:
-    @strawberry.mutation(
-        permission_classes=[CanOperatePlatform],
-        description="Run the LLM judge on an event (once, unless `force`).",
-    )
-    async def evaluate_event(
-        self, info: Info, event_id: int, force: bool = False
-    ) -> EvaluatePayload:
-        ctx = info.context
-        async with read_only(ctx.state.sessionmaker) as session:
-            try:
-                await evaluations.material(session, event_id)
-            except NotFound as exc:
-                # a missing event is a payload error, like every mutation's expected failures
-                return EvaluatePayload(audit=None, errors=_errors(exc))
-            existing = await evaluations.latest(session, event_id)
-        if existing is None or force:
-
-            async def submit(session: Any) -> Any:
-                return [
-                    await evaluations.start(
-                        session=session,
-                        event_id=event_id,
-                        actor=ctx.principal.subject if ctx.principal else "?",
-                    )
-                ]
-
-            await submit_and_wait(ctx.state, submit, TEST_WAIT_SECONDS)
-        return EvaluatePayload(audit=await _event_audit(info, event_id), errors=[])

@@ -1,0 +1,292 @@
+"""GraphQL can do what REST can (issue 24): log ingest and a live tail, seed 003's metrics, the
+AI audit's recommendations, prompt export and every model's history, enrichment by id and by
+detection, batch audit by camera and dates, and live workers and circuit breakers. Each is
+checked against what the REST door (or the database) says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.config import Settings
+from app.services.pipeline.breakers import Breakers
+from tests.client import GraphQLClient
+from tests.conftest import make_token
+from tests.factories import insert_events
+from tests.processes import start_worker
+
+TENANT = "tenant-parity"
+
+
+@pytest.fixture
+async def rest(server: str, settings: Settings) -> Any:
+    headers = {"Authorization": f"Bearer {make_token(settings)}"}
+    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as client:
+        yield client
+
+
+def _line(level: str, message: str, agent: str | None = None) -> dict[str, Any]:
+    return {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "level": level,
+        "message": message,
+        "agentId": agent,
+        "context": {"k": message},
+    }
+
+
+async def test_logs_ingested_in_graphql_are_tailed_live_and_searchable_over_rest(
+    admin: GraphQLClient, rest: httpx.AsyncClient
+) -> None:
+    beat = await admin.data(
+        "ReportHeartbeat", agentId="tail-agent", input={"name": "tail", "type": "llm"}
+    )
+    assert beat["reportHeartbeat"]["errors"] == [], beat
+    async with admin.subscribe("LogTail", agentId="tail-agent", level="WARN") as tail:
+        await asyncio.sleep(0.3)  # the subscription is registered once the server reads it
+        stored = await admin.data(
+            "IngestLogs",
+            entries=[
+                _line("INFO", "quiet line", "tail-agent"),
+                _line("ERROR", "disk full", "tail-agent"),
+                _line("ERROR", "someone else", None),
+                _line("WARN", "slow disk", "tail-agent"),
+            ],
+        )
+        assert stored["ingestLogs"] == {"accepted": 4, "errors": []}
+        first = (await tail.next(timeout=10))["logTail"]
+        second = (await tail.next(timeout=10))["logTail"]
+    # only the agent's lines at WARN or above, in the order they were sent
+    assert [first["message"], second["message"]] == ["disk full", "slow disk"]
+    assert first["level"] == "ERROR" and first["context"] == {"k": "disk full"}
+    # the other door reads the same lines
+    found = (await rest.get("/api/v1/monitoring/logs", params={"agent_id": "tail-agent"})).json()
+    assert sorted(line["message"] for line in found["logs"]) == [
+        "disk full",
+        "quiet line",
+        "slow disk",
+    ]
+    # one bad entry refuses the whole request, naming it; nothing is stored
+    bad = await admin.data(
+        "IngestLogs", entries=[_line("INFO", "fine"), _line("INFO", "x" * 10_001)]
+    )
+    (error,) = bad["ingestLogs"]["errors"]
+    assert bad["ingestLogs"]["accepted"] == 0 and error["field"] == "logs.1.message", bad
+    found = (await rest.get("/api/v1/monitoring/logs", params={"search": "fine"})).json()
+    assert found["logs"] == []
+
+
+async def test_a_tenants_log_tail_carries_only_its_lines(
+    admin: GraphQLClient, server: str, settings: Settings
+) -> None:
+    tenant = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT))
+    try:
+        beat = await tenant.data(
+            "ReportHeartbeat", agentId="t-agent", input={"name": "t", "type": "llm"}
+        )
+        assert beat["reportHeartbeat"]["errors"] == [], beat
+        async with tenant.subscribe("LogTail") as tail:
+            await asyncio.sleep(0.3)
+            # an installation-wide line first, then the tenant's own
+            await admin.data("IngestLogs", entries=[_line("ERROR", "installation secret")])
+            await tenant.data("IngestLogs", entries=[_line("INFO", "mine", "t-agent")])
+            got = (await tail.next(timeout=10))["logTail"]
+        assert got["message"] == "mine" and got["agentId"] == "t-agent"
+    finally:
+        await tenant.aclose()
+
+
+async def test_server_metrics_match_seed_003s_rest_answer(
+    admin: GraphQLClient, rest: httpx.AsyncClient, worker: Any
+) -> None:
+    submitted = await admin.data("SubmitTask", input={"taskType": "echo", "input": {"n": 1}})
+    assert submitted["submitTask"]["errors"] == []
+    task_id = submitted["submitTask"]["task"]["id"]
+    for _ in range(100):
+        task = (await admin.data("Task", id=task_id))["task"]
+        if task["status"] == "COMPLETED":
+            break
+        await asyncio.sleep(0.1)
+    graph = (await admin.data("ServerMetrics"))["serverMetrics"]
+    door = (await rest.get("/api/v1/metrics")).json()
+    assert graph["totalRequests"] == door["total_requests"] >= 1
+    assert graph["llmStatus"] == door["llm_status"]
+    for field, key in (
+        ("serverStatus", "server_status"),
+        ("activeTasks", "active_tasks"),
+        ("queueLength", "queue_length"),
+        ("successRate", "success_rate"),
+        ("apiCosts", "api_costs"),
+    ):
+        assert graph[field] == door[key], field
+
+
+async def test_enrichment_by_id_and_by_detection(
+    admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
+) -> None:
+    async with engine.begin() as conn:
+        detection_id = await conn.scalar(
+            text(
+                "INSERT INTO detections (task_id, camera_id, file_path, file_hash, detection_type,"
+                " confidence, objects, model_name, captured_at, created_at) VALUES"
+                " (gen_random_uuid(), 'yard', '/x.jpg', 'h', 'person', 0.9, '[]', 'yolo26',"
+                " now(), now()) RETURNING id"
+            )
+        )
+        enrichment_ids = [
+            await conn.scalar(
+                text(
+                    "INSERT INTO enrichments (detection_id, task_id, camera_id, detection_type,"
+                    " model_name, description, attributes, created_at) VALUES (:d,"
+                    " gen_random_uuid(), 'yard', 'person', 'florence', :text, '{}',"
+                    " now() + make_interval(secs => :n)) RETURNING id"
+                ),
+                {"d": detection_id, "text": f"take {n}", "n": n},
+            )
+            for n in range(2)
+        ]
+    one = (await admin.data("Enrichment", id=enrichment_ids[1]))["enrichment"]
+    door = (await rest.get(f"/api/enrichment/{enrichment_ids[1]}")).json()
+    assert one["id"] == door["id"] == enrichment_ids[1]
+    assert one["detectionId"] == door["detection_id"] == detection_id
+    detection = (await admin.data("Detection", id=detection_id))["detection"]
+    by_detection = (await rest.get(f"/api/enrichment/detection/{detection_id}")).json()
+    assert [e["id"] for e in detection["enrichments"]] == enrichment_ids
+    assert sorted(e["id"] for e in by_detection["enrichments"]) == enrichment_ids
+    # unknown ids are null, as every lookup by id
+    assert (await admin.data("Enrichment", id=2**31 - 1))["enrichment"] is None
+    assert (await admin.data("Detection", id=2**31 - 1))["detection"] is None
+
+
+async def test_prompt_export_and_every_models_history_match_rest(
+    admin: GraphQLClient, rest: httpx.AsyncClient
+) -> None:
+    updated = await admin.data("UpdatePrompt", model="nemotron", temperature=0.3)
+    assert updated["updatePrompt"]["errors"] == []
+    exported = (await admin.data("PromptExport"))["promptExport"]
+    door = (await rest.get("/api/ai-audit/prompts/export")).json()
+    assert exported["prompts"] == door["prompts"] and exported["history"] == door["history"]
+    assert exported["prompts"]["nemotron"]["temperature"] == 0.3
+    histories = {
+        h["model"]: h for h in (await admin.data("PromptHistories", limit=1))["promptHistories"]
+    }
+    door_history = (await rest.get("/api/ai-audit/prompts/history", params={"limit": 1})).json()
+    assert set(histories) == set(door_history["history"]) and "nemotron" in histories
+    nemotron = histories["nemotron"]
+    assert nemotron["total"] == 2 and len(nemotron["versions"]) == 1
+    assert nemotron["versions"][0]["version"] == door_history["history"]["nemotron"][0]["version"]
+    assert nemotron["versions"][0]["temperature"] == 0.3
+    refused = await admin.execute("PromptHistories", limit=0)
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_recommendations_match_rest(
+    admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
+) -> None:
+    events = await insert_events(engine, 3)
+    suggestions = [
+        {"model": "nemotron", "category": "clarity", "suggestion": "name the camera"},
+    ]
+    async with engine.begin() as conn:
+        for n, event_id in enumerate(events):
+            await conn.execute(
+                text(
+                    "INSERT INTO ai_evaluations (event_id, camera_id, judge_model,"
+                    " quality_scores, model_contributions, prompt_suggestions, input_tokens,"
+                    " output_tokens, created_at)"
+                    " VALUES (:e, 'yard', 'judge', :q, :c, :s, 0, 0, now())"
+                ),
+                {
+                    "e": event_id,
+                    "q": json.dumps({"coherence": 4, "relevance": 4, "consistency": 4}),
+                    "c": json.dumps({"nemotron": 1.0}),
+                    "s": json.dumps(suggestions if n < 2 else []),
+                },
+            )
+    graph = (await admin.data("AuditRecommendations", days=7))["auditRecommendations"]
+    door = (await rest.get("/api/ai-audit/recommendations", params={"days": 7})).json()
+    assert graph["totalEventsAnalyzed"] == door["total_events_analyzed"] == 3
+    (rec,) = graph["recommendations"]
+    (door_rec,) = door["recommendations"]
+    assert rec["suggestion"] == door_rec["suggestion"] == "name the camera"
+    assert rec["affectedEvents"] == door_rec["affected_events"] == 2
+    assert rec["priority"] == door_rec["priority"]
+    refused = await admin.execute("AuditRecommendations", days=0)
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_batch_audit_selects_by_camera_and_dates(
+    admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
+) -> None:
+    yard = await insert_events(engine, 4)  # camera `yard`, created now
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE security_events SET camera_id = 'gate' WHERE id = :id"), {"id": yard[0]}
+        )
+        await conn.execute(
+            text(
+                "UPDATE security_events SET created_at = now() - interval '3 days' WHERE id = :id"
+            ),
+            {"id": yard[1]},
+        )
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    queued = (await admin.data("BatchAudit", cameraId="yard", startDate=since))["batchAudit"]
+    assert queued["errors"] == [] and queued["queuedCount"] == 2, queued
+    job = (await rest.get(f"/api/jobs/{queued['jobId']}")).json()
+    assert job["job_type"] == "ai_processing"
+    # nothing left to judge in an empty window: no job
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    empty = (await admin.data("BatchAudit", cameraId="yard", startDate=later))["batchAudit"]
+    assert empty == {"queuedCount": 0, "jobId": None, "errors": []}
+    too_many = (await admin.data("BatchAudit", eventIds=list(range(1, 10_002))))["batchAudit"]
+    assert too_many["jobId"] is None and too_many["errors"][0]["field"] == "event_ids"
+
+
+async def test_workers_changed_follows_a_worker_in_and_out(
+    admin: GraphQLClient, env: dict[str, str], logs: Any
+) -> None:
+    name = f"worker-parity-{uuid.uuid4().hex[:6]}"
+
+    async def until(sub: Any, present: bool) -> dict[str, Any]:
+        for _ in range(60):
+            snapshot = (await sub.next(timeout=15))["workersChanged"]
+            if (name in [w["name"] for w in snapshot["workers"]]) == present:
+                return snapshot
+        raise AssertionError(f"{name} never {'joined' if present else 'left'}")
+
+    async with admin.subscribe("WorkersChanged") as sub:
+        first = (await sub.next(timeout=10))["workersChanged"]
+        assert name not in [w["name"] for w in first["workers"]]
+        proc = await asyncio.to_thread(start_worker, env, logs, name=name, queues="parity")
+        try:
+            joined = await until(sub, True)
+            assert joined["totalWorkers"] == len(joined["workers"])
+        finally:
+            await asyncio.to_thread(proc.stop)
+        await until(sub, False)
+
+
+async def test_circuit_breaker_changes_are_pushed(
+    admin: GraphQLClient, redis_client: Any, settings: Settings
+) -> None:
+    breakers = Breakers(redis_client, settings.breakers)
+    async with admin.subscribe("CircuitBreakerChanged", name="yolo26") as sub:
+        await asyncio.sleep(0.3)
+        for _ in range(settings.circuit_breaker_failure_threshold):
+            generation = await breakers.allow("yolo26")
+            await breakers.record("yolo26", ok=False, generation=generation, error="down")
+        opened = (await sub.next(timeout=10))["circuitBreakerChanged"]
+        assert opened["state"] == "open" and opened["previousState"] == "closed"
+        assert opened["reset"] is False and opened["breaker"]["lastError"] == "down"
+        reset = (await admin.data("ResetCircuitBreaker", name="yolo26"))["resetCircuitBreaker"]
+        assert reset["errors"] == []
+        closed = (await sub.next(timeout=10))["circuitBreakerChanged"]
+        assert closed["state"] == "closed" and closed["previousState"] == "open"
+        assert closed["reset"] is True
