@@ -19,6 +19,16 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 CHANNEL = "opsgraph:events"
+
+
+def channel(client: Redis | Pipeline) -> str:
+    """The events channel of the Redis database `client` uses. Pub/sub channels are global to a
+    Redis server, not per database: two installations on one server (databases 0 and 1, say)
+    must never hear each other's events, so every database but 0 has its own channel."""
+    db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
+    return CHANNEL if db == 0 else f"{CHANNEL}:{db}"
+
+
 T = TypeVar("T")
 
 
@@ -40,16 +50,18 @@ class Event:
 
 def publish_task(pipe: Pipeline, snapshot: dict[str, Any]) -> None:
     """Queue a task event on a pipeline (the caller executes it after commit)."""
-    pipe.publish(CHANNEL, json.dumps({"kind": "task", "key": snapshot["id"], "data": snapshot}))
+    pipe.publish(
+        channel(pipe), json.dumps({"kind": "task", "key": snapshot["id"], "data": snapshot})
+    )
 
 
 def publish(pipe: Pipeline, kind: str, key: str, data: dict[str, Any]) -> None:
-    pipe.publish(CHANNEL, json.dumps({"kind": kind, "key": key, "data": data}, default=str))
+    pipe.publish(channel(pipe), json.dumps({"kind": kind, "key": key, "data": data}, default=str))
 
 
 def publish_workflow(pipe: Pipeline, workflow_id: str, status: str, tenant_id: str | None) -> None:
     data = {"id": workflow_id, "status": status, "origin_tenant_id": tenant_id}
-    pipe.publish(CHANNEL, json.dumps({"kind": "workflow", "key": workflow_id, "data": data}))
+    pipe.publish(channel(pipe), json.dumps({"kind": "workflow", "key": workflow_id, "data": data}))
 
 
 class Subscription:
@@ -156,7 +168,7 @@ class Broker:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel(self._redis))
                 self.connected.set()
                 delay = 0.2
                 while True:

@@ -155,3 +155,23 @@ async def test_seed_004_health_names_the_seed_components(rest: httpx.AsyncClient
     assert isinstance(cache["hit_rate"], float) and 0.0 <= cache["hit_rate"] <= 1.0
     assert components["ai_gateway"]["status"] == components["workers"]["status"]
     assert isinstance(components["model_providers"]["providers"], list)
+
+
+async def test_each_job_type_states_its_parameters_in_the_document(
+    rest: httpx.AsyncClient,
+) -> None:
+    doc = (await rest.get("/openapi.json")).json()
+    body = doc["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    schema = body["schema"]
+    assert schema["discriminator"]["propertyName"] == "job_type"
+    assert set(schema["discriminator"]["mapping"]) == {"export", "ai_processing", "cleanup"}
+    evaluate = doc["components"]["schemas"]["Evaluate"]
+    assert evaluate["required"] == ["event_ids"] and evaluate["additionalProperties"] is False
+    # what the document says is what the service does: a mistyped key is refused by name
+    typo = await rest.post("/api/jobs", json={"job_type": "export", "params": {"targt": "tasks"}})
+    assert typo.status_code == 422
+    assert any(e["loc"][-1] == "targt" for e in typo.json()["detail"]), typo.text
+    missing = await rest.post("/api/jobs", json={"job_type": "ai_processing"})
+    assert missing.status_code == 422 and "params" in str(missing.json()["detail"])
+    ok = await rest.post("/api/jobs", json={"job_type": "export", "params": {"target": "tasks"}})
+    assert ok.status_code == 202, ok.text

@@ -373,3 +373,39 @@ async def test_subscriptions_deliver_none_of_another_tenants_events(
             assert r.status_code == 200, r.text
         assert (await a_agents.next())["agentStatusChanged"]["agentId"] == "agent-of-a"
         assert (await a_alerts.next())["alertChanged"]["id"] == a_alert
+
+
+async def test_installations_on_one_redis_server_never_hear_each_others_events(
+    stores: Any,
+) -> None:
+    # pub/sub channels are global to a Redis server: two installations on two of its databases
+    # (the session's and the next one) must each hear their own events only
+    from redis.asyncio import Redis
+
+    from app import events
+
+    base, _, db = stores.redis_url.rpartition("/")
+    other_db = (int(db or 0) + 1) % 16
+    ours, theirs = Redis.from_url(stores.redis_url), Redis.from_url(f"{base}/{other_db}")
+    mine, other = events.Broker(ours), events.Broker(theirs)
+    try:
+        await mine.start()
+        await other.start()
+        await asyncio.wait_for(mine.connected.wait(), 10)
+        await asyncio.wait_for(other.connected.wait(), 10)
+        async with (
+            other.subscribe(lambda e: True) as heard_there,
+            mine.subscribe(lambda e: True) as heard_here,
+        ):
+            async with ours.pipeline(transaction=False) as pipe:
+                events.publish(pipe, "probe", "k", {"secret": "tenant data"})
+                await pipe.execute()
+            got = await asyncio.wait_for(heard_here.get(), 10)
+            assert got.data == {"secret": "tenant data"}
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(heard_there.get(), 1.0)
+    finally:
+        await mine.stop()
+        await other.stop()
+        await ours.aclose()
+        await theirs.aclose()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from app.auth import Permission
 from app.db.models import Task
 from app.rest.deps import Operator, Reader, State
+from app.rest.job_start import StartIn, params_of
 from app.rest.params import IsoDateTime, Offset, PathId
 from app.services.errors import DomainError, NotFound
 from app.services.jobs import actions, queries, types
@@ -78,11 +79,6 @@ def _words(value: str | None) -> list[str]:
 # --- starting (beyond the seed) -------------------------------------------------------------
 
 
-class StartIn(BaseModel):
-    job_type: Literal["export", "cleanup", "ai_processing"]
-    params: dict[str, Any] = Field(default_factory=dict, max_length=50)
-
-
 @router.post("", status_code=202, summary="Start a job (beyond the seed)")
 async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
     """`export`: params `target` (security_events, tasks, logs, metrics), `format` (csv,
@@ -95,7 +91,7 @@ async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
             job = await actions.start_job(
                 session=session,
                 job_type=body.job_type,
-                params=body.params,
+                params=params_of(body),
                 actor=principal.subject,
                 tenant_id=principal.tenant_id,
                 is_admin=principal.can(Permission.ADMIN),

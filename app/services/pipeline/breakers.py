@@ -147,7 +147,7 @@ class Breakers:
             args=[
                 int(self.config.recovery_timeout * 1000),
                 self.config.success_threshold,
-                events.CHANNEL,
+                events.channel(self.redis),
                 name,
             ],
         )
@@ -167,7 +167,7 @@ class Breakers:
                 self.config.success_threshold,
                 name,
                 generation,
-                events.CHANNEL,
+                events.channel(self.redis),
             ],
         )
         return state.decode() if isinstance(state, bytes) else str(state)
