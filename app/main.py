@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
-from app import clock
+from app import clock, console
 from app.config import Settings, get_settings
 from app.gql.direct import DirectSockets
 from app.gql.schema import build_schema
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *console.routes(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount(

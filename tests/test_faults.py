@@ -571,7 +571,11 @@ async def test_passes_closer_than_an_interval_count_one_occurrence(
     outcomes = [await _evaluate(engine, settings) for _ in range(5)]
     assert sum(not o.skipped for o in outcomes) <= 1, outcomes
     alerts_now = await _racer_alerts(engine)
-    assert len(alerts_now) == 1 and alerts_now[0][1] == 1, alerts_now
+    # one occurrence at most; the session's worker may have taken the interval's one pass
+    # (with a snapshot from before the rule existed), so none is also one pass's answer
+    assert len(alerts_now) <= 1 and all(n == 1 for _, n in alerts_now), alerts_now
+    if any(not o.skipped for o in outcomes):
+        assert len(alerts_now) == 1, (outcomes, alerts_now)
 
 
 async def test_an_operator_resolve_during_a_pass_is_not_undone(

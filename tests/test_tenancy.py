@@ -467,6 +467,7 @@ GQL: dict[str, str] = {
     "Query.auditStats": "PLATFORM",
     "Query.modelLeaderboard": "PLATFORM",
     "Query.serverMetrics": "LIST",
+    "Query.viewer": "LIST",
     "Query.detection": "PLATFORM",
     "Query.enrichment": "PLATFORM",
     "Query.promptHistories": "PLATFORM",

@@ -41,6 +41,7 @@ from app.gql.monitoring import MonitoringQueries, WorkerSubscription
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
+from app.gql.viewer import ViewerQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
 from app.outages import STORE_ERRORS, is_data_error, is_outage
 
@@ -59,6 +60,7 @@ Query = merge_types(
         JobQueries,
         PromptQueries,
         AuditQueries,
+        ViewerQueries,
     ),
 )
 Mutation = merge_types(

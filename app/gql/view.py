@@ -26,6 +26,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 
+from app import console
 from app.auth import Principal, Unauthenticated
 from app.config import Settings
 from app.gql.context import Context
@@ -70,6 +71,11 @@ class GraphQLView(GraphQL[Context, None]):
     # Encoded `next` payloads by the identity of their (shared) data: a result fanned out to
     # many subscribers is serialised once. Bounded; holds references so identities stay valid.
     PAYLOAD_CACHE = 256
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # GraphiQL from opsgraph's own files (app/console/static), never from a CDN
+        return console.graphiql_html()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

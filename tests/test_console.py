@@ -1,0 +1,379 @@
+"""The console in a real browser (Playwright driving Debian's Chromium) against the session's
+server and worker: live rows, actions checked through the API afterwards, roles and tenants,
+no request to another origin, GraphiQL offline, and screenshots of every view (docs/console).
+
+Without Chromium these tests skip with the reason; CI installs it and sets
+OPSGRAPH_REQUIRE_BROWSER=1, under which a missing browser fails instead."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+
+from app.config import Settings
+from tests.client import GraphQLClient
+from tests.conftest import make_token
+from tests.factories import insert_alert
+from tests.processes import Proc
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "console"
+CHROMIUM = os.environ.get("OPSGRAPH_CHROMIUM") or shutil.which("chromium")
+VIEWS = ["Overview", "Tasks", "Workflows", "Pipeline", "DLQ", "Jobs", "Agents", "Alerts", "Prompts"]
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright
+except ImportError:  # pragma: no cover - the [test] extra installs it
+    async_playwright = None  # type: ignore[assignment]
+
+
+def _browser_missing() -> str | None:
+    if async_playwright is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if CHROMIUM is None:
+        return "no Chromium on this machine (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("OPSGRAPH_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests required but {missing}")
+        pytest.skip(f"browser tests skipped: {missing}")
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        await launched.close()
+
+
+class Session:
+    """A page signed in through the dev banner's URL, recording every request it makes."""
+
+    def __init__(self, page: Page, server: str) -> None:
+        self.page = page
+        self.server = server
+        self.requests: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        self.dialogs: list[str] = []
+
+    def answer_dialogs(self, reply: str) -> None:
+        async def handle(dialog: Any) -> None:
+            self.dialogs.append(dialog.message)
+            await dialog.accept(reply)
+
+        self.page.on("dialog", handle)
+
+    async def open(self, view: str) -> None:
+        await self.page.get_by_role("link", name=view, exact=True).click()
+        await self.page.wait_for_selector(f'main[data-ready="{view.lower()}"]', timeout=10_000)
+
+    def foreign(self) -> list[str]:
+        own = urlsplit(self.server).netloc
+        return [u for u in self.requests if urlsplit(u).netloc not in (own, "")]
+
+
+async def _session(
+    browser: Browser, server: str, token: str, viewport: tuple[int, int] = (1280, 800)
+) -> Session:
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    session = Session(await context.new_page(), server)
+    await session.page.goto(f"{server}/console#token={token}")
+    await session.page.wait_for_selector('main[data-ready="overview"]', timeout=15_000)
+    return session
+
+
+async def _close(session: Session) -> None:
+    await session.page.context.close()
+
+
+async def _shot(session: Session, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await session.page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+async def _submit(admin: GraphQLClient, **input: Any) -> str:
+    payload = (await admin.data("SubmitTask", input={"taskType": "echo", **input}))["submitTask"]
+    assert payload["errors"] == [], payload
+    return str(payload["task"]["id"])
+
+
+async def _status(admin: GraphQLClient, task_id: str) -> str:
+    return str((await admin.data("Task", id=task_id))["task"]["status"])
+
+
+async def _until(probe: Any, what: str, timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await probe()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_the_banner_url_signs_in_and_tasks_appear_live(
+    browser: Browser, server: str, settings: Settings, admin: GraphQLClient, worker: Proc
+) -> None:
+    session = await _session(browser, server, make_token(settings))
+    page = session.page
+    try:
+        # the token left the address bar as soon as it was read
+        assert "token=" not in page.url
+        # the Overview shows the queues
+        await page.wait_for_selector("#queues tr[data-queue='llm']", timeout=10_000)
+        assert [await a.inner_text() for a in await page.locator("#nav a").all()] == VIEWS
+        await session.open("Tasks")
+        # 20 tasks submitted through the API each appear within 2 s, without a reload
+        ids = []
+        for n in range(20):
+            task_id = await _submit(admin, input={"n": n}, config={"simulate": {"latency_ms": 50}})
+            ids.append(task_id)
+            await page.wait_for_selector(f'tr[data-task="{task_id}"]', timeout=2_000)
+        row = page.locator(f'tr[data-task="{ids[0]}"]')
+        assert ids[0][:8] in await row.inner_text()
+        for task_id in ids:  # ... and turn COMPLETED in place
+            await page.wait_for_selector(f'tr[data-task="{task_id}"] .s-COMPLETED', timeout=15_000)
+        assert session.foreign() == []
+    finally:
+        await _close(session)
+
+
+async def test_cancel_and_retry_from_the_detail_panel(
+    browser: Browser, server: str, settings: Settings, admin: GraphQLClient, worker: Proc
+) -> None:
+    parked = await _submit(admin, queue="parked")  # no worker reads it: it stays QUEUED
+    failing = await _submit(
+        admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
+    )
+    await _until(lambda: _failed(admin, failing), "the task to fail", timeout=20)
+    session = await _session(browser, server, make_token(settings))
+    page = session.page
+    try:
+        await session.open("Tasks")
+        await page.click(f'tr[data-task="{parked}"]')
+        await page.click('#task-detail button[data-action="Cancel"]')
+        assert await _until(lambda: _is(admin, parked, "CANCELLED"), "cancelled via the API")
+        await page.click(f'tr[data-task="{failing}"]')
+        await page.click('#task-detail button[data-action="Retry"]')
+        # the API shows it queued again after its failure (and it runs again)
+        assert await _until(lambda: _requeued(admin, failing), "retried", 20)
+    finally:
+        await _close(session)
+
+
+async def _failed(admin: GraphQLClient, task_id: str) -> bool:
+    return await _status(admin, task_id) == "FAILED"
+
+
+async def _requeued(admin: GraphQLClient, task_id: str) -> bool:
+    """The task went back to QUEUED after it had FAILED."""
+    body = await admin.raw(
+        "query($id: UUID!) { task(id: $id) { transitions { toStatus } } }", {"id": task_id}
+    )
+    steps = [t["toStatus"] for t in body.json()["data"]["task"]["transitions"]]
+    return "FAILED" in steps and "QUEUED" in steps[steps.index("FAILED") :]
+
+
+async def _is(admin: GraphQLClient, task_id: str, status: str) -> bool:
+    return await _status(admin, task_id) == status
+
+
+async def test_alert_acknowledged_and_resolved_with_notes(
+    browser: Browser, server: str, settings: Settings, admin: GraphQLClient, engine: Any
+) -> None:
+    alert_id = await insert_alert(engine, agent="console-agent")
+    session = await _session(browser, server, make_token(settings))
+    session.answer_dialogs("checked by the console")
+    page = session.page
+    try:
+        await session.open("Alerts")
+        await page.click(f'tr[data-alert="{alert_id}"] button[data-action="Acknowledge"]')
+        await page.wait_for_selector(f'tr[data-alert="{alert_id}"] .s-ACKNOWLEDGED')
+        await page.click(f'tr[data-alert="{alert_id}"] button[data-action="Resolve"]')
+        await page.wait_for_selector(f'tr[data-alert="{alert_id}"] .s-RESOLVED')
+    finally:
+        await _close(session)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT status, acknowledge_notes, resolution FROM alerts WHERE id = :id"),
+                {"id": alert_id},
+            )
+        ).one()
+    assert tuple(row) == ("resolved", "checked by the console", "checked by the console")
+
+
+async def test_a_dlq_entry_requeued_and_a_batch_flushed(
+    browser: Browser,
+    server: str,
+    settings: Settings,
+    admin: GraphQLClient,
+    engine: Any,
+    worker: Proc,
+) -> None:
+    dead = await _submit(
+        admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
+    )
+    await _until(lambda: _failed(admin, dead), "a dead letter", 20)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO batches (batch_id, camera_id, status, detection_count, started_at,"
+                " last_activity_at, window_ends_at, due_at) VALUES ('console-batch', 'yard',"
+                " 'aggregating', 0, now(), now(), now() + interval '1 hour',"
+                " now() + interval '1 hour')"
+            )
+        )
+    session = await _session(browser, server, make_token(settings))
+    page = session.page
+    try:
+        await session.open("DLQ")
+        await page.click('section[data-dlq="dlq:llm"] button[data-action="Requeue one"]')
+        # requeued: the API shows it queued again after its failure
+        assert await _until(lambda: _requeued(admin, dead), "the requeued task", 20)
+        await session.open("Pipeline")
+        await page.click('tr[data-batch="console-batch"] button[data-action="Flush"]')
+        await page.wait_for_selector('tr[data-batch="console-batch"]', state="detached")
+    finally:
+        await _close(session)
+    batch = (await admin.data("ActiveBatches", cameraId="yard"))["activeBatches"]
+    assert "console-batch" not in [b["batchId"] for b in batch]
+
+
+async def test_a_viewer_sees_no_action_and_a_tenant_none_of_another_tenants_rows(
+    browser: Browser, server: str, settings: Settings, admin: GraphQLClient, engine: Any
+) -> None:
+    other = GraphQLClient(server, make_token(settings, "tenant_admin", "tenant-b"))
+    try:
+        theirs = await _submit(other, queue="parked")
+    finally:
+        await other.aclose()
+    mine_client = GraphQLClient(server, make_token(settings, "tenant_admin", "tenant-a"))
+    try:
+        mine = await _submit(mine_client, queue="parked")
+    finally:
+        await mine_client.aclose()
+    await insert_alert(engine, agent="viewer-agent")
+    viewer = await _session(browser, server, make_token(settings, "viewer"))
+    try:
+        for view in ("Tasks", "Alerts", "DLQ", "Agents", "Jobs", "Workflows", "Prompts"):
+            await viewer.open(view)
+            assert await viewer.page.locator("button[data-action]").count() == 0, view
+        await viewer.open("Tasks")
+        await viewer.page.click(f'tr[data-task="{mine}"]')
+        await viewer.page.wait_for_selector("#task-detail h3")
+        assert await viewer.page.locator("#task-detail button").count() == 0
+    finally:
+        await _close(viewer)
+    tenant = await _session(browser, server, make_token(settings, "tenant_admin", "tenant-a"))
+    try:
+        await tenant.open("Tasks")
+        await tenant.page.wait_for_selector(f'tr[data-task="{mine}"]')
+        assert await tenant.page.locator(f'tr[data-task="{theirs}"]').count() == 0
+        assert theirs[:8] not in await tenant.page.locator("main").inner_text()
+    finally:
+        await _close(tenant)
+
+
+async def test_no_request_leaves_the_origin_and_graphiql_works_offline(
+    browser: Browser, server: str, settings: Settings
+) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    own = urlsplit(server).netloc
+    blocked: list[str] = []
+
+    async def offline(route: Any) -> None:
+        if urlsplit(route.request.url).netloc != own:
+            blocked.append(route.request.url)
+            await route.abort()
+        else:
+            await route.continue_()
+
+    await context.route("**/*", offline)
+    page = await context.new_page()
+    try:
+        # every console view, with the network to other origins cut
+        await page.goto(f"{server}/console#token={make_token(settings)}")
+        await page.wait_for_selector('main[data-ready="overview"]', timeout=15_000)
+        for view in VIEWS:
+            await page.get_by_role("link", name=view, exact=True).click()
+            await page.wait_for_selector(f'main[data-ready="{view.lower()}"]', timeout=10_000)
+        # GraphiQL renders its editor and runs a query, offline
+        await page.goto(f"{server}/graphql")
+        await page.wait_for_selector(".graphiql-container .graphiql-query-editor", timeout=20_000)
+        await page.click(".graphiql-execute-button")
+        result = page.locator(".graphiql-response")
+        await result.filter(has_text="totalPending").wait_for(timeout=15_000)
+        assert blocked == []
+    finally:
+        await context.close()
+
+
+def _step(step_id: str, *deps: str) -> dict[str, Any]:
+    return {
+        "stepId": step_id,
+        "taskType": "echo",
+        "dependencies": list(deps),
+        "config": {"value": step_id, "simulate": {"latency_ms": 50}},
+    }
+
+
+async def test_screenshots_of_every_view(
+    browser: Browser,
+    server: str,
+    settings: Settings,
+    admin: GraphQLClient,
+    engine: Any,
+    worker: Proc,
+) -> None:
+    for n in range(5):
+        await _submit(admin, queue="parked", input={"n": n})
+    await insert_alert(engine, agent="shot-agent", message="error rate above 5 %")
+    steps = [
+        _step("fetch"),
+        _step("clean", "fetch"),
+        _step("embed", "clean"),
+        _step("summarise", "clean"),
+        _step("publish", "embed", "summarise"),
+    ]
+    created = await admin.data("CreateWorkflow", input={"name": "ingest", "steps": steps})
+    workflow = created["createWorkflow"]["workflow"]["id"]
+    session = await _session(browser, server, make_token(settings))
+    page = session.page
+    try:
+        for view in VIEWS:
+            await session.open(view)
+            if view == "Tasks":
+                await page.locator("tr[data-task]").first.click()
+                await page.wait_for_selector("#task-detail .timeline")
+            if view == "Workflows":
+                await page.click(f'tr[data-workflow="{workflow}"]')
+                await page.wait_for_selector(".dag svg g[data-step]")
+            if view == "Prompts":
+                await page.locator("tr[data-model]").first.click()
+                await page.wait_for_selector("#prompt-panel .diff")
+            await _shot(session, view.lower())
+    finally:
+        await _close(session)
+    narrow = await _session(browser, server, make_token(settings), viewport=(390, 844))
+    try:
+        await narrow.open("Tasks")
+        await _shot(narrow, "tasks-390")
+    finally:
+        await _close(narrow)
+    assert sorted(p.stem for p in SHOTS.glob("*.png")) >= sorted(
+        [v.lower() for v in VIEWS] + ["tasks-390"]
+    )
