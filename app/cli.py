@@ -272,6 +272,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         )
         print(
             f"\nopsgraph dev is up\n"
+            f"  console     {url}/console#token={token}\n"
             f"  GraphQL     {url}/graphql  (GraphiQL in a browser; ws for subscriptions)\n"
             f"  REST        {url}/api/v1   (OpenAPI at {url}/openapi.json)\n"
             f"  LLM         {provider}\n"

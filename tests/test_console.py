@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.factories import insert_alert
 from tests.processes import Proc
+from tests.test_dev_stack import start_dev, stop, wait_banner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "console"
@@ -122,6 +124,26 @@ async def _until(probe: Any, what: str, timeout: float = 15) -> Any:
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_the_dev_banners_console_url_opens_the_overview(
+    browser: Browser, tmp_path: Path
+) -> None:
+    dev, _, log = start_dev(tmp_path / "dev")
+    try:
+        banner = await asyncio.to_thread(wait_banner, dev, log)
+        match = re.search(r"console\s+(\S+#token=\S+)", banner)
+        assert match, banner
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        try:
+            await page.goto(match.group(1))
+            await page.wait_for_selector("#queues tr[data-queue='llm']", timeout=20_000)
+            assert "token=" not in page.url
+        finally:
+            await context.close()
+    finally:
+        await asyncio.to_thread(stop, dev)
 
 
 async def test_the_banner_url_signs_in_and_tasks_appear_live(
@@ -322,6 +344,38 @@ async def test_no_request_leaves_the_origin_and_graphiql_works_offline(
         await context.close()
 
 
+async def _event_with_frames(engine: Any, settings: Settings) -> None:
+    """A security event whose batch holds two detections with frames in the camera folder."""
+    from PIL import Image, ImageDraw
+
+    folder = settings.cameras_folder / "yard"
+    folder.mkdir(parents=True, exist_ok=True)
+    async with engine.begin() as conn:
+        for n, colour in enumerate(((40, 90, 160), (160, 90, 40))):
+            frame = folder / f"shot-{n}.jpg"
+            im = Image.new("RGB", (320, 240), colour)
+            ImageDraw.Draw(im).rectangle((100, 60, 200, 200), outline=(255, 255, 255), width=4)
+            im.save(frame, format="JPEG")
+            await conn.execute(
+                text(
+                    "INSERT INTO detections (task_id, camera_id, file_path, file_hash,"
+                    " detection_type, confidence, objects, model_name, batch_id, captured_at,"
+                    " created_at) VALUES (gen_random_uuid(), 'yard', :p, :h, 'person', 0.9,"
+                    " '[]', 'yolo26', 'shot-batch', now(), now())"
+                ),
+                {"p": str(frame), "h": f"h{n}"},
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"
+                " risk_level, summary, reasoning, detection_count, input_tokens, output_tokens,"
+                " started_at, ended_at, created_at) VALUES ('shot-batch', 'yard',"
+                " gen_random_uuid(), 72, 'high', 'a person at the gate after hours', 'r', 2,"
+                " 0, 0, now(), now(), now())"
+            )
+        )
+
+
 def _step(step_id: str, *deps: str) -> dict[str, Any]:
     return {
         "stepId": step_id,
@@ -342,6 +396,7 @@ async def test_screenshots_of_every_view(
     for n in range(5):
         await _submit(admin, queue="parked", input={"n": n})
     await insert_alert(engine, agent="shot-agent", message="error rate above 5 %")
+    await _event_with_frames(engine, settings)
     steps = [
         _step("fetch"),
         _step("clean", "fetch"),
@@ -362,6 +417,8 @@ async def test_screenshots_of_every_view(
             if view == "Workflows":
                 await page.click(f'tr[data-workflow="{workflow}"]')
                 await page.wait_for_selector(".dag svg g[data-step]")
+            if view == "Pipeline":  # the frames behind an event, as thumbnails
+                await page.wait_for_selector("#events img.thumb")
             if view == "Prompts":
                 await page.locator("tr[data-model]").first.click()
                 await page.wait_for_selector("#prompt-panel .diff")

@@ -80,6 +80,8 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
             assert "SIMULATED" in output and f"http://127.0.0.1:{port}/graphql" in output
             token = re.search(r"admin token (\S+)", output)
             assert token, output
+            # the console's URL signs in with the same token, in the fragment only
+            assert f"http://127.0.0.1:{port}/console#token={token.group(1)}" in output
             names = " ".join(
                 " ".join(p.cmdline()) for p in psutil.Process(dev.pid).children(recursive=True)
             )

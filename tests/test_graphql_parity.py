@@ -6,6 +6,8 @@ checked against what the REST door (or the database) says."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy import text
 
 from app.config import Settings
@@ -290,3 +293,71 @@ async def test_circuit_breaker_changes_are_pushed(
         closed = (await sub.next(timeout=10))["circuitBreakerChanged"]
         assert closed["state"] == "closed" and closed["previousState"] == "open"
         assert closed["reset"] is True
+
+
+async def test_a_detections_frame_comes_as_a_bounded_thumbnail(
+    admin: GraphQLClient, engine: Any, settings: Settings, tmp_path: Any
+) -> None:
+    folder = settings.cameras_folder / "yard"
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = folder / f"thumb-{uuid.uuid4().hex[:6]}.jpg"
+    Image.new("RGB", (640, 480), (200, 40, 40)).save(frame, format="JPEG")
+    outside = tmp_path / "elsewhere.jpg"
+    Image.new("RGB", (64, 48)).save(outside, format="JPEG")
+    ids = []
+    async with engine.begin() as conn:
+        for path in (frame, outside, folder / "gone.jpg"):
+            ids.append(
+                await conn.scalar(
+                    text(
+                        "INSERT INTO detections (task_id, camera_id, file_path, file_hash,"
+                        " objects, model_name, captured_at, created_at) VALUES"
+                        " (gen_random_uuid(), 'yard', :p, 'h', '[]', 'yolo26', now(), now())"
+                        " RETURNING id"
+                    ),
+                    {"p": str(path)},
+                )
+            )
+    shown = (await admin.data("Detection", id=ids[0], size=48))["detection"]["thumbnail"]
+    assert shown.startswith("data:image/jpeg;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(shown.split(",", 1)[1]))) as im:
+        assert im.size == (48, 36)  # the longest side is the size asked for, aspect kept
+    # a file outside the camera folders, or gone, is never read: null
+    for other in ids[1:]:
+        assert (await admin.data("Detection", id=other))["detection"]["thumbnail"] is None
+
+
+async def test_cameras_are_summarised_from_what_they_sent(
+    admin: GraphQLClient, engine: Any
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO camera_images (file_hash, camera_id, file_path, task_id, seen_at)"
+                " SELECT 'h' || g, CASE WHEN g <= 3 THEN 'gate' ELSE 'yard' END, '/f' || g,"
+                " gen_random_uuid(), now() - g * interval '1 minute'"
+                " FROM generate_series(1, 5) g"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO batches (batch_id, camera_id, status, detection_count, started_at,"
+                " last_activity_at, window_ends_at, due_at) VALUES ('b-open', 'gate',"
+                " 'aggregating', 1, now(), now(), now(), now() + interval '30 seconds')"
+            )
+        )
+    body = await admin.raw(
+        "{ cameras { cameraId images lastImageAt aggregatingBatches }"
+        " activeBatches { batchId dueAt } }"
+    )
+    data = body.json()["data"]
+    cams = {c["cameraId"]: c for c in data["cameras"]}
+    assert (cams["gate"]["images"], cams["yard"]["images"]) == (3, 2)
+    assert (cams["gate"]["aggregatingBatches"], cams["yard"]["aggregatingBatches"]) == (1, 0)
+    assert datetime.fromisoformat(cams["gate"]["lastImageAt"]) > datetime.fromisoformat(
+        cams["yard"]["lastImageAt"]
+    )
+    (batch,) = data["activeBatches"]
+    assert batch["batchId"] == "b-open" and datetime.fromisoformat(batch["dueAt"]) > datetime.now(
+        UTC
+    )

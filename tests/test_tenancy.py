@@ -469,6 +469,7 @@ GQL: dict[str, str] = {
     "Query.serverMetrics": "LIST",
     "Query.viewer": "LIST",
     "Query.detection": "PLATFORM",
+    "Query.cameras": "PLATFORM",
     "Query.enrichment": "PLATFORM",
     "Query.promptHistories": "PLATFORM",
     "Query.promptExport": "PLATFORM",

@@ -28,7 +28,7 @@
     PauseWorkflow: /* graphql */ "mutation PauseWorkflow($id: UUID!) { pauseWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
     ResumeWorkflow: /* graphql */ "mutation ResumeWorkflow($id: UUID!) { resumeWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
     RetryWorkflow: /* graphql */ "mutation RetryWorkflow($id: UUID!) { retryWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
-    Pipeline: /* graphql */ "query Pipeline { activeBatches { batchId cameraId status detectionCount startedAt lastActivityAt } securityEvents(first: 20) { edges { node { id cameraId riskScore riskLevel summary createdAt detections { id detectionType filePath } } } } }",
+    Pipeline: /* graphql */ "query Pipeline { cameras { cameraId images lastImageAt aggregatingBatches } activeBatches { batchId cameraId status detectionCount startedAt lastActivityAt dueAt } securityEvents(first: 20) { edges { node { id cameraId riskScore riskLevel summary createdAt detections { id detectionType thumbnail(size: 96) } } } } }",
     BatchLive: /* graphql */ "subscription BatchLive { batchUpdated { batchId status } }",
     EventsLive: /* graphql */ "subscription EventsLive { securityEvents { id } }",
     FlushBatch: /* graphql */ "mutation FlushBatch($batchId: String!) { flushBatch(batchId: $batchId) { batch { batchId status } errors { code message } } }",
@@ -448,28 +448,51 @@
     },
 
     pipeline: async function () {
+      var cams = el("tbody", { id: "cameras" });
       var batches = el("tbody", { id: "batches" }), events = el("tbody", { id: "events" });
       view.append(el("h2", { text: "Pipeline" }),
+        el("h3", { text: "Cameras" }),
+        el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "camera" }), el("th", { text: "images" }),
+          el("th", { text: "last image" }), el("th", { text: "batches open" }))), cams),
         el("h3", { text: "Batches aggregating" }),
         el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "batch" }), el("th", { text: "camera" }),
-          el("th", { text: "detections" }), el("th", { text: "last activity" }), el("th", { text: "" }))), batches),
+          el("th", { text: "detections" }), el("th", { text: "last activity" }), el("th", { text: "closes in" }),
+          el("th", { text: "" }))), batches),
         el("h3", { text: "Security events" }),
         el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "event" }), el("th", { text: "camera" }),
           el("th", { text: "risk" }), el("th", { text: "summary" }), el("th", { text: "frames" }))), events));
       async function load() {
         var d = await gql("Pipeline");
+        cams.replaceChildren.apply(cams, d.cameras.map(function (c) {
+          return el("tr", {}, el("td", { text: c.cameraId }), el("td", { text: String(c.images) }),
+            el("td", { text: ago(c.lastImageAt) + " ago" }), el("td", { text: String(c.aggregatingBatches) }));
+        }));
         batches.replaceChildren.apply(batches, d.activeBatches.map(function (b) {
           return el("tr", { "data-batch": b.batchId }, el("td", {}, el("code", { text: b.batchId })), el("td", { text: b.cameraId }),
             el("td", { text: String(b.detectionCount) }), el("td", { text: ago(b.lastActivityAt) + " ago" }),
+            el("td", { class: "due", "data-due": b.dueAt, text: left(b.dueAt) }),
             el("td", {}, canAct() ? button("Flush", async function () { if (await act("FlushBatch", { batchId: b.batchId })) load(); }) : null));
         }));
         events.replaceChildren.apply(events, nodes(d.securityEvents).map(function (e) {
           return el("tr", {}, el("td", { text: String(e.id) }), el("td", { text: e.cameraId }),
             el("td", {}, status(e.riskLevel), " " + e.riskScore), el("td", { text: e.summary }),
-            el("td", { class: "muted", text: e.detections.map(function (x) { return x.detectionType || "?"; }).join(", ") }));
+            el("td", { class: "frames" }, e.detections.slice(0, 4).map(function (x) {
+              return x.thumbnail
+                ? el("img", { class: "thumb", src: x.thumbnail, alt: x.detectionType || "frame", title: x.detectionType || "" })
+                : el("span", { class: "muted", text: x.detectionType || "?" });
+            })));
         }));
       }
+      function left(iso) {
+        var s = Math.max(0, (new Date(iso).getTime() - Date.now()) / 1000);
+        return s < 90 ? Math.round(s) + " s" : Math.round(s / 60) + " min";
+      }
       await load();
+      // the time left counts down between snapshots
+      var tick = setInterval(function () {
+        batches.querySelectorAll("td.due").forEach(function (td) { td.textContent = left(td.getAttribute("data-due")); });
+      }, 1000);
+      onLeave(function () { clearInterval(tick); });
       onLeave(subscribe("BatchLive", {}, load));
       onLeave(subscribe("EventsLive", {}, load));
     },

@@ -19,6 +19,7 @@ from app.gql.pipeline.types import (
     Batch,
     BatchStats,
     BatchStatus,
+    Camera,
     CircuitBreaker,
     Detection,
     DlqJob,
@@ -170,6 +171,23 @@ class PipelineQueries:
                 return SecurityEvent(row=await queries.get_event(session=session, event_id=id))
             except NotFound:
                 return None
+
+    @strawberry.field(
+        permission_classes=[CanReadPlatform],
+        description="Every camera that sent an image: counts, the latest, open batches.",
+    )
+    async def cameras(self, info: Info) -> list[Camera]:
+        async with read_only(info.context.state.sessionmaker) as session:
+            found = await queries.cameras(session=session)
+        return [
+            Camera(
+                camera_id=c.camera_id,
+                images=c.images,
+                last_image_at=c.last_image_at,
+                aggregating_batches=c.aggregating,
+            )
+            for c in found
+        ]
 
     @strawberry.field(
         permission_classes=[CanReadPlatform],

@@ -3,6 +3,7 @@ fixed number of SQL statements, whatever its length)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import cast
@@ -15,6 +16,7 @@ from app.db.models import Detection as DetectionRow
 from app.db.models import Enrichment as EnrichmentRow
 from app.db.models import SecurityEvent as EventRow
 from app.gql.context import Info
+from app.services.pipeline import thumbnails
 from app.services.pipeline.breakers import BreakerState
 
 
@@ -116,6 +118,21 @@ class Detection:
         rows = await info.context.loaders.detection_enrichments.load(self.row.id)
         return [Enrichment(row=r) for r in rows]
 
+    @strawberry.field(
+        description="The frame as a JPEG data URL whose longest side is `size` (32-320); null"
+        " when the file is gone or unreadable."
+    )
+    async def thumbnail(self, info: Info, size: int = 160) -> str | None:
+        settings = info.context.state.settings
+        return await asyncio.to_thread(
+            thumbnails.thumbnail,
+            self.row.file_path,
+            root=settings.cameras_folder,
+            size=max(thumbnails.MIN_SIZE, min(size, thumbnails.MAX_SIZE)),
+            max_bytes=settings.camera_max_image_bytes,
+            max_pixels=settings.camera_max_image_pixels,
+        )
+
 
 @strawberry.enum
 class BatchStatus(Enum):
@@ -151,6 +168,13 @@ class Batch:
     @strawberry.field
     def last_activity_at(self) -> datetime:
         return self.row.last_activity_at
+
+    @strawberry.field(
+        description="When an aggregating batch closes unless more detections arrive (its"
+        " window's end or its idle timeout, whichever is sooner)."
+    )
+    def due_at(self) -> datetime:
+        return self.row.due_at
 
     @strawberry.field
     def completed_at(self) -> datetime | None:
@@ -341,3 +365,11 @@ class PipelineError:
     field: str | None
     code: PipelineErrorCode
     message: str
+
+
+@strawberry.type
+class Camera:
+    camera_id: str
+    images: int
+    last_image_at: datetime | None
+    aggregating_batches: int

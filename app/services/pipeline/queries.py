@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
-from app.db.models import Batch, Detection, Enrichment, SecurityEvent
+from app.db.models import Batch, CameraImage, Detection, Enrichment, SecurityEvent
 from app.services.errors import NotFound
 from app.services.paging import Page, PageRequest, fetch_page
 from app.services.pipeline import batches
@@ -359,3 +359,40 @@ async def event_ids_of_detections(
         .where(Detection.id.in_(list(detection_ids)))
     )
     return {k: v for k, v in (await session.execute(stmt)).tuples()}
+
+
+MAX_CAMERAS = 1000  # a camera list's bound (an installation has tens)
+
+
+@dataclass(frozen=True)
+class CameraSummary:
+    camera_id: str
+    images: int
+    last_image_at: datetime | None
+    aggregating: int  # batches open now
+
+
+async def cameras(*, session: AsyncSession) -> list[CameraSummary]:
+    """Every camera that sent an image: how many, the latest, and its open batches."""
+    seen = (
+        select(
+            CameraImage.camera_id,
+            func.count().label("images"),
+            func.max(CameraImage.seen_at).label("last"),
+        )
+        .group_by(CameraImage.camera_id)
+        .subquery()
+    )
+    open_batches = (
+        select(Batch.camera_id, func.count().label("n"))
+        .where(Batch.status == "aggregating")
+        .group_by(Batch.camera_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(seen.c.camera_id, seen.c.images, seen.c.last, func.coalesce(open_batches.c.n, 0))
+        .outerjoin(open_batches, open_batches.c.camera_id == seen.c.camera_id)
+        .order_by(seen.c.camera_id)
+        .limit(MAX_CAMERAS)
+    )
+    return [CameraSummary(c, int(n), last, int(a)) for c, n, last, a in rows.all()]
