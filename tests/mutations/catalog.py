@@ -344,4 +344,29 @@ MUTATIONS: tuple[Mutation, ...] = (
         "state = 'closed', previous_state = state",
         ("tests/test_graphql_parity.py::test_circuit_breaker_changes_are_pushed",),
     ),
+    Mutation(
+        "two installations on one Redis share an events channel",
+        "app/events.py",
+        '    return CHANNEL if db == 0 else f"{CHANNEL}:{db}"',
+        "    return CHANNEL",
+        (f"{TRUST}::test_installations_on_one_redis_server_never_hear_each_others_events",),
+    ),
+    Mutation(
+        "a thumbnail reads files outside the camera folders",
+        "app/services/pipeline/thumbnails.py",
+        "    if not path.is_relative_to(root.resolve()):",
+        "    if False:",
+        ("tests/test_graphql_parity.py::test_a_detections_frame_comes_as_a_bounded_thumbnail",),
+    ),
+    # --- the console (issue 25) --------------------------------------------------------------
+    Mutation(
+        "the console shows a viewer the action buttons",
+        "app/gql/viewer.py",
+        "            can_operate=p.can(Permission.OPERATE),",
+        "            can_operate=True,",
+        (
+            "tests/test_console.py::"
+            "test_a_viewer_sees_no_action_and_a_tenant_none_of_another_tenants_rows",
+        ),
+    ),
 )

@@ -689,6 +689,7 @@
   };
 
   // --- routing --------------------------------------------------------------------------------
+  var PLATFORM_VIEWS = ["pipeline", "dlq"];
   async function route() {
     cleanup.forEach(function (fn) { try { fn(); } catch (e) { console.warn(e); } });
     cleanup = [];
@@ -699,6 +700,13 @@
     });
     view.replaceChildren();
     view.setAttribute("data-view", name);
+    if (PLATFORM_VIEWS.indexOf(name) >= 0 && !me.canReadPlatform) {
+      // the API answers these installation-wide views 403 to a tenant-scoped credential
+      view.append(el("h2", { text: name === "dlq" ? "DLQ" : "Pipeline" }),
+        el("p", { class: "muted", text: "Installation-wide: not available to a tenant-scoped credential." }));
+      view.setAttribute("data-ready", name);
+      return;
+    }
     try {
       await VIEWS[name]();
       view.setAttribute("data-ready", name);
