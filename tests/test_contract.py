@@ -109,6 +109,7 @@ def _json_nodes() -> Any:
     return st.recursive(leaves, containers, max_leaves=12)
 
 
+@pytest.mark.timeout(3600)  # README's longer run
 def test_graphql_fuzz_finds_no_internal_errors(server: str, token_for: Callable[..., str]) -> None:
     headers = {"Authorization": f"Bearer {token_for()}"}
     schemathesis.graphql.scalar("JSON", _json_nodes())
