@@ -88,7 +88,8 @@ def create_rest_app(settings: Settings) -> FastAPI:
     rest.include_router(errors.document_statuses(pipeline.router))
     rest.include_router(errors.document_statuses(dlq.router))
     rest.include_router(errors.document_statuses(jobs.router))
-    rest.include_router(errors.document_statuses(ai_audit.router))
+    for router in ai_audit.routers:
+        rest.include_router(errors.document_statuses(router))
     rest.include_router(errors.document_statuses(dlq.system))
     errors.install(rest)
     return rest

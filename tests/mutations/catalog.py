@@ -32,7 +32,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
     Mutation(
         "a tenant reads every prompt (REST)",
-        "app/rest/ai_audit.py",
+        "app/rest/ai_audit/prompts.py",
         "async def get_prompts(state: State, principal: PlatformReader) -> Any:",
         "async def get_prompts(state: State, principal: Reader) -> Any:",
         (TENANCY_REST,),
@@ -224,7 +224,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "an evaluated event is judged again unless forced",
-        "app/rest/ai_audit.py",
+        "app/rest/ai_audit/reports.py",
         "    if existing is None or force:",
         "    if True:",
         ("tests/test_audit.py",),

@@ -1,0 +1,170 @@
+"""Seed 002's audit of the pipeline's decisions over REST: an event's decisions and
+evaluation, batch audits, the leaderboard, recommendations and statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel, Field, StrictBool
+
+from app.auth import Permission
+from app.db.models import AuditRecord, Task
+from app.rest.ai_audit.common import KNOWN, TEST_WAIT_SECONDS, refuse, unfinished
+from app.rest.deps import PlatformOperator, PlatformReader, State
+from app.rest.params import IsoDateTime
+from app.services.audit import batch, evaluations, reports
+from app.services.errors import DomainError
+from app.services.jobs import actions
+from app.uow import read_only, unit_of_work
+from app.waiting import submit_and_wait
+
+router = APIRouter(prefix="/api/ai-audit", tags=["AI Audit"])
+Days = Annotated[int, Query(ge=1, le=90, description="Days to include (1-90)")]
+
+
+def decision_out(d: AuditRecord) -> dict[str, Any]:
+    return {
+        "stage": d.stage,
+        "model": d.model,
+        "prompt_version": d.prompt_version,
+        "input_summary": d.input_summary,
+        "output": d.output,
+        "input_tokens": d.input_tokens,
+        "output_tokens": d.output_tokens,
+        "latency_ms": d.latency_ms,
+        "task_id": str(d.task_id),
+        "created_at": d.created_at,
+    }
+
+
+async def _event_audit(state: Any, event_id: int) -> dict[str, Any]:
+    try:
+        async with read_only(state.sessionmaker) as session:
+            event, decisions = await evaluations.material(session, event_id)
+            found = await evaluations.latest(session, event_id)
+    except DomainError as exc:
+        raise refuse(exc) from None
+    return {
+        "event_id": event.id,
+        "audit_id": found.id if found else None,
+        "model_contributions": found.model_contributions if found else None,
+        "quality_scores": found.quality_scores if found else None,
+        "prompt_suggestions": [s["suggestion"] for s in found.prompt_suggestions] if found else [],
+        "suggestions": found.prompt_suggestions if found else [],
+        "judge_model": found.judge_model if found else None,
+        "created_at": found.created_at if found else None,
+        "decisions": [decision_out(d) for d in decisions],
+    }
+
+
+EventId = Annotated[int, Path(ge=1, le=2**53)]
+
+
+@router.get("/events/{event_id}", responses=KNOWN, summary="Get audit for specific event")
+async def event_audit(event_id: EventId, state: State, principal: PlatformReader) -> Any:
+    """The event's latest evaluation (null fields until it is evaluated) and every AI decision
+    behind it: detections, enrichments and the analysis, with model, prompt version, tokens
+    and latency."""
+    return await _event_audit(state, event_id)
+
+
+@router.post(
+    "/events/{event_id}/evaluate", responses=KNOWN, summary="Trigger full event evaluation"
+)
+async def evaluate_event(
+    event_id: EventId,
+    state: State,
+    principal: PlatformOperator,
+    force: bool = False,
+) -> Any:
+    """Runs the LLM judge on the event (through the provider, like the analysis) unless it
+    has an evaluation already; `force` evaluates again (both evaluations are kept)."""
+    async with read_only(state.sessionmaker) as session:
+        try:
+            await evaluations.material(session, event_id)
+        except DomainError as exc:
+            raise refuse(exc) from None
+        existing = await evaluations.latest(session, event_id)
+    if existing is None or force:
+
+        async def submit(session: Any) -> list[Task]:
+            return [
+                await evaluations.start(session=session, event_id=event_id, actor=principal.subject)
+            ]
+
+        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
+        waiting = unfinished(runs)
+        if waiting is not None:
+            return waiting
+    return await _event_audit(state, event_id)
+
+
+class BatchIn(BaseModel):
+    event_ids: list[Annotated[int, Field(ge=1, le=2**53)]] | None = Field(
+        None, max_length=batch.MAX_EVENTS
+    )
+    camera_id: Annotated[str, Field(max_length=255)] | None = None
+    start_date: IsoDateTime | None = None
+    end_date: IsoDateTime | None = None
+    force: StrictBool = False
+
+
+@router.post("/batch", status_code=202, summary="Trigger batch audit processing")
+async def batch_audit(body: BatchIn, state: State, principal: PlatformOperator) -> Any:
+    """Queues the matching events (by id, camera, dates; those already evaluated left out
+    unless `force`) as one `ai_processing` job; `job_id` follows it under /api/jobs."""
+    try:
+        async with unit_of_work(state.sessionmaker, state.redis) as session:
+            ids, job = await batch.queue(
+                session=session,
+                selection=batch.Selection(
+                    event_ids=body.event_ids,
+                    camera_id=body.camera_id,
+                    start_date=body.start_date,
+                    end_date=body.end_date,
+                    force=body.force,
+                ),
+                actor=principal.subject,
+                tenant_id=principal.tenant_id,
+                is_admin=principal.can(Permission.ADMIN),
+            )
+    except DomainError as exc:
+        if isinstance(exc, actions.NotAllowed):
+            raise HTTPException(403, exc.message) from None
+        raise refuse(exc) from None
+    return {
+        "queued_count": len(ids),
+        "message": "Batch audit processing queued" if ids else "Nothing to evaluate",
+        "job_id": str(job.id) if job else None,
+    }
+
+
+@router.get("/leaderboard", summary="Get model leaderboard by contribution")
+async def leaderboard(state: State, principal: PlatformReader, days: Days = 7) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        entries, total = await reports.leaderboard(session=session, days=days)
+    return {"entries": [e.__dict__ for e in entries], "period_days": days, "total_events": total}
+
+
+@router.get("/recommendations", summary="Get prompt improvement suggestions")
+async def recommendations(state: State, principal: PlatformReader, days: Days = 7) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        found, total = await reports.recommendations(session=session, days=days)
+    return {
+        "recommendations": [r.__dict__ for r in found],
+        "period_days": days,
+        "total_events_analyzed": total,
+    }
+
+
+@router.get("/stats", summary="Get aggregate audit statistics")
+async def audit_stats(
+    state: State,
+    principal: PlatformReader,
+    days: Days = 7,
+    camera_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> Any:
+    async with read_only(state.sessionmaker) as session:
+        s = await reports.stats(session=session, days=days, camera_id=camera_id)
+    return {**s.__dict__, "period_days": days}
