@@ -146,6 +146,35 @@ async def test_the_dev_banners_console_url_opens_the_overview(
         await asyncio.to_thread(stop, dev)
 
 
+async def test_the_sign_in_form_takes_an_api_key(
+    browser: Browser, server: str, engine: Any
+) -> None:
+    from app.db.base import make_sessionmaker
+    from app.services import api_keys
+
+    async with make_sessionmaker(engine)() as session, session.begin():
+        _, key = await api_keys.create_api_key(
+            session=session, name="console", role="viewer", tenant_id=None
+        )
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    try:
+        await page.goto(f"{server}/console")
+        await page.fill("#credential", key)
+        await page.click("#signin button[type=submit]")
+        # signed in (queries over HTTP and the live feed over the websocket, with the key)
+        await page.wait_for_selector("#queues tr[data-queue='llm']", timeout=15_000)
+        assert "viewer" in await page.locator("#who").inner_text()
+        await page.wait_for_selector("#live.on", timeout=10_000)
+        # and a credential the API refuses brings the form back, saying so
+        await page.evaluate("sessionStorage.setItem('opsgraph.credential', 'not-a-key')")
+        await page.reload()
+        await page.wait_for_selector("#signin:not([hidden])")
+        assert "refused" in await page.locator("#signin-error").inner_text()
+    finally:
+        await context.close()
+
+
 async def test_the_banner_url_signs_in_and_tasks_appear_live(
     browser: Browser, server: str, settings: Settings, admin: GraphQLClient, worker: Proc
 ) -> None:
@@ -176,7 +205,9 @@ async def test_the_banner_url_signs_in_and_tasks_appear_live(
 async def test_cancel_and_retry_from_the_detail_panel(
     browser: Browser, server: str, settings: Settings, admin: GraphQLClient, worker: Proc
 ) -> None:
-    parked = await _submit(admin, queue="parked")  # no worker reads it: it stays QUEUED
+    # a task that runs for a while: cancelled while RUNNING
+    running = await _submit(admin, config={"simulate": {"latency_ms": 30_000}})
+    await _until(lambda: _is(admin, running, "RUNNING"), "the task to run", timeout=20)
     failing = await _submit(
         admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
     )
@@ -185,9 +216,12 @@ async def test_cancel_and_retry_from_the_detail_panel(
     page = session.page
     try:
         await session.open("Tasks")
-        await page.click(f'tr[data-task="{parked}"]')
+        await page.click(f'tr[data-task="{running}"]')
+        await page.wait_for_selector("#task-detail .s-RUNNING")
         await page.click('#task-detail button[data-action="Cancel"]')
-        assert await _until(lambda: _is(admin, parked, "CANCELLED"), "cancelled via the API")
+        assert await _until(lambda: _is(admin, running, "CANCELLED"), "cancelled via the API")
+        # the panel follows it live
+        await page.wait_for_selector("#task-detail .s-CANCELLED", timeout=10_000)
         await page.click(f'tr[data-task="{failing}"]')
         await page.click('#task-detail button[data-action="Retry"]')
         # the API shows it queued again after its failure (and it runs again)
