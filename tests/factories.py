@@ -1,5 +1,5 @@
 """Rows written straight into the tables, for tests that need a record the pipeline or the
-evaluator would take a while to make: alerts and security events."""
+evaluator would take a while to make: alerts, security events, batches and detections."""
 
 from __future__ import annotations
 
@@ -62,3 +62,41 @@ async def insert_events(engine: Any, n: int, *, risk_score_sql: str = "5") -> li
     async with engine.begin() as conn:
         rows = await conn.execute(events_statement(risk_score_sql), {"n": n})
         return [int(i) for i in rows.scalars()]
+
+
+async def insert_batch(
+    engine: Any, batch_id: str, *, camera: str = "yard", closes_in_seconds: int = 3600
+) -> None:
+    """An aggregating batch of `camera` that closes in `closes_in_seconds`."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO batches (batch_id, camera_id, status, detection_count, started_at,"
+                " last_activity_at, window_ends_at, due_at) VALUES (:b, :c, 'aggregating', 0,"
+                " now(), now(), now() + make_interval(secs => :s),"
+                " now() + make_interval(secs => :s))"
+            ),
+            {"b": batch_id, "c": camera, "s": closes_in_seconds},
+        )
+
+
+async def insert_detection(
+    engine: Any,
+    file_path: str,
+    *,
+    camera: str = "yard",
+    detection_type: str | None = "person",
+    batch_id: str | None = None,
+) -> int:
+    """A detection of `camera` whose frame is `file_path`; its id."""
+    async with engine.begin() as conn:
+        found = await conn.scalar(
+            text(
+                "INSERT INTO detections (task_id, camera_id, file_path, file_hash,"
+                " detection_type, confidence, objects, model_name, batch_id, captured_at,"
+                " created_at) VALUES (gen_random_uuid(), :c, :p, md5(:p), :t, 0.9, '[]',"
+                " 'yolo26', :b, now(), now()) RETURNING id"
+            ),
+            {"c": camera, "p": file_path, "t": detection_type, "b": batch_id},
+        )
+    return int(found)

@@ -99,3 +99,52 @@ def start_worker(
         client.close()
     proc.kill()
     raise RuntimeError(f"worker {name} did not start:\n" + proc.output())
+
+
+# --- `opsgraph dev` as a user starts it (embedded stores, its own data folder) ----------------
+
+
+def start_dev(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGRAPH_")}
+    folder.mkdir(parents=True)
+    log = folder / "dev.log"
+    dev = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "dev",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(folder / "data"),
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return dev, port, log
+
+
+def wait_banner(dev: subprocess.Popen[bytes], log: Path) -> str:
+    output = ""
+    deadline = time.monotonic() + 90
+    while "admin token" not in output and time.monotonic() < deadline:
+        assert dev.poll() is None, output
+        time.sleep(0.2)
+        output = log.read_text(errors="replace")
+    assert "admin token" in output, output
+    return output
+
+
+def stop_dev(dev: subprocess.Popen[bytes]) -> None:
+    if dev.poll() is not None:
+        return  # exited already (a failed start): nothing to stop
+    os.killpg(dev.pid, signal.SIGINT)
+    try:
+        dev.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(dev.pid, signal.SIGKILL)
+        raise

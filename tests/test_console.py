@@ -23,9 +23,8 @@ from sqlalchemy import text
 from app.config import Settings
 from tests.client import GraphQLClient
 from tests.conftest import make_token
-from tests.factories import insert_alert
-from tests.processes import Proc
-from tests.test_dev_stack import start_dev, stop, wait_banner
+from tests.factories import insert_alert, insert_batch, insert_detection
+from tests.processes import Proc, start_dev, stop_dev, wait_banner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "console"
@@ -143,7 +142,7 @@ async def test_the_dev_banners_console_url_opens_the_overview(
         finally:
             await context.close()
     finally:
-        await asyncio.to_thread(stop, dev)
+        await asyncio.to_thread(stop_dev, dev)
 
 
 async def test_the_sign_in_form_takes_an_api_key(
@@ -284,15 +283,7 @@ async def test_a_dlq_entry_requeued_and_a_batch_flushed(
         admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
     )
     await _until(lambda: _failed(admin, dead), "a dead letter", 20)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO batches (batch_id, camera_id, status, detection_count, started_at,"
-                " last_activity_at, window_ends_at, due_at) VALUES ('console-batch', 'yard',"
-                " 'aggregating', 0, now(), now(), now() + interval '1 hour',"
-                " now() + interval '1 hour')"
-            )
-        )
+    await insert_batch(engine, "console-batch")
     session = await _session(browser, server, make_token(settings))
     page = session.page
     try:
@@ -387,21 +378,13 @@ async def _event_with_frames(engine: Any, settings: Settings) -> None:
 
     folder = settings.cameras_folder / "yard"
     folder.mkdir(parents=True, exist_ok=True)
+    for n, colour in enumerate(((40, 90, 160), (160, 90, 40))):
+        frame = folder / f"shot-{n}.jpg"
+        im = Image.new("RGB", (320, 240), colour)
+        ImageDraw.Draw(im).rectangle((100, 60, 200, 200), outline=(255, 255, 255), width=4)
+        im.save(frame, format="JPEG")
+        await insert_detection(engine, str(frame), batch_id="shot-batch")
     async with engine.begin() as conn:
-        for n, colour in enumerate(((40, 90, 160), (160, 90, 40))):
-            frame = folder / f"shot-{n}.jpg"
-            im = Image.new("RGB", (320, 240), colour)
-            ImageDraw.Draw(im).rectangle((100, 60, 200, 200), outline=(255, 255, 255), width=4)
-            im.save(frame, format="JPEG")
-            await conn.execute(
-                text(
-                    "INSERT INTO detections (task_id, camera_id, file_path, file_hash,"
-                    " detection_type, confidence, objects, model_name, batch_id, captured_at,"
-                    " created_at) VALUES (gen_random_uuid(), 'yard', :p, :h, 'person', 0.9,"
-                    " '[]', 'yolo26', 'shot-batch', now(), now())"
-                ),
-                {"p": str(frame), "h": f"h{n}"},
-            )
         await conn.execute(
             text(
                 "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"

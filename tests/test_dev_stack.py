@@ -4,53 +4,15 @@ stops everything, embedded servers included."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 
-from app.embedded import free_port
-
-
-def start_dev(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGRAPH_")}
-    folder.mkdir(parents=True)
-    log = folder / "dev.log"
-    dev = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "dev",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(folder / "data"),
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return dev, port, log
-
-
-def wait_banner(dev: subprocess.Popen[bytes], log: Path) -> str:
-    output = ""
-    deadline = time.monotonic() + 90
-    while "admin token" not in output and time.monotonic() < deadline:
-        assert dev.poll() is None, output
-        time.sleep(0.2)
-        output = log.read_text(errors="replace")
-    assert "admin token" in output, output
-    return output
+from tests.processes import start_dev, stop_dev, wait_banner
 
 
 def processes_under(folder: Path) -> list[psutil.Process]:
@@ -59,17 +21,6 @@ def processes_under(folder: Path) -> list[psutil.Process]:
         for p in psutil.process_iter(["cmdline"])
         if str(folder) in " ".join(p.info["cmdline"] or [])
     ]
-
-
-def stop(dev: subprocess.Popen[bytes]) -> None:
-    if dev.poll() is not None:
-        return  # exited already (a failed start): nothing to stop
-    os.killpg(dev.pid, signal.SIGINT)
-    try:
-        dev.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(dev.pid, signal.SIGKILL)
-        raise
 
 
 def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> None:
@@ -114,7 +65,7 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
         failures = []
         for dev, _, _ in stacks:
             try:
-                stop(dev)
+                stop_dev(dev)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 failures.append(exc)
         if failures:

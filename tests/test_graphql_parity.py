@@ -22,7 +22,7 @@ from app.config import Settings
 from app.services.pipeline.breakers import Breakers
 from tests.client import GraphQLClient
 from tests.conftest import make_token
-from tests.factories import insert_events
+from tests.factories import insert_batch, insert_detection, insert_events
 from tests.processes import start_worker
 
 TENANT = "tenant-parity"
@@ -134,15 +134,8 @@ async def test_server_metrics_match_seed_003s_rest_answer(
 async def test_enrichment_by_id_and_by_detection(
     admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
 ) -> None:
+    detection_id = await insert_detection(engine, "/x.jpg")
     async with engine.begin() as conn:
-        detection_id = await conn.scalar(
-            text(
-                "INSERT INTO detections (task_id, camera_id, file_path, file_hash, detection_type,"
-                " confidence, objects, model_name, captured_at, created_at) VALUES"
-                " (gen_random_uuid(), 'yard', '/x.jpg', 'h', 'person', 0.9, '[]', 'yolo26',"
-                " now(), now()) RETURNING id"
-            )
-        )
         enrichment_ids = [
             await conn.scalar(
                 text(
@@ -304,20 +297,7 @@ async def test_a_detections_frame_comes_as_a_bounded_thumbnail(
     Image.new("RGB", (640, 480), (200, 40, 40)).save(frame, format="JPEG")
     outside = tmp_path / "elsewhere.jpg"
     Image.new("RGB", (64, 48)).save(outside, format="JPEG")
-    ids = []
-    async with engine.begin() as conn:
-        for path in (frame, outside, folder / "gone.jpg"):
-            ids.append(
-                await conn.scalar(
-                    text(
-                        "INSERT INTO detections (task_id, camera_id, file_path, file_hash,"
-                        " objects, model_name, captured_at, created_at) VALUES"
-                        " (gen_random_uuid(), 'yard', :p, 'h', '[]', 'yolo26', now(), now())"
-                        " RETURNING id"
-                    ),
-                    {"p": str(path)},
-                )
-            )
+    ids = [await insert_detection(engine, str(p)) for p in (frame, outside, folder / "gone.jpg")]
     shown = (await admin.data("Detection", id=ids[0], size=48))["detection"]["thumbnail"]
     assert shown.startswith("data:image/jpeg;base64,")
     with Image.open(io.BytesIO(base64.b64decode(shown.split(",", 1)[1]))) as im:
@@ -339,13 +319,7 @@ async def test_cameras_are_summarised_from_what_they_sent(
                 " FROM generate_series(1, 5) g"
             )
         )
-        await conn.execute(
-            text(
-                "INSERT INTO batches (batch_id, camera_id, status, detection_count, started_at,"
-                " last_activity_at, window_ends_at, due_at) VALUES ('b-open', 'gate',"
-                " 'aggregating', 1, now(), now(), now(), now() + interval '30 seconds')"
-            )
-        )
+    await insert_batch(engine, "b-open", camera="gate", closes_in_seconds=30)
     body = await admin.raw(
         "{ cameras { cameraId images lastImageAt aggregatingBatches }"
         " activeBatches { batchId dueAt } }"
@@ -361,3 +335,24 @@ async def test_cameras_are_summarised_from_what_they_sent(
     assert batch["batchId"] == "b-open" and datetime.fromisoformat(batch["dueAt"]) > datetime.now(
         UTC
     )
+
+
+async def test_an_events_detections_can_be_limited(admin: GraphQLClient, engine: Any) -> None:
+    # the console asks for four frames per event, however many the batch holds
+    for n in range(3):
+        await insert_detection(engine, f"/frames/{n}.jpg", batch_id="b-many")
+    async with engine.begin() as conn:
+        event_id = await conn.scalar(
+            text(
+                "INSERT INTO security_events (batch_id, camera_id, analysis_task_id, risk_score,"
+                " risk_level, summary, reasoning, detection_count, input_tokens, output_tokens,"
+                " started_at, ended_at, created_at) VALUES ('b-many', 'yard', gen_random_uuid(),"
+                " 10, 'low', 's', 'r', 3, 0, 0, now(), now(), now()) RETURNING id"
+            )
+        )
+    query = "query($id: Int!, $n: Int) { securityEvent(id: $id) { detections(first: $n) { id } } }"
+    counts = []
+    for n in (None, 2, 0):
+        body = (await admin.raw(query, {"id": event_id, "n": n})).json()
+        counts.append(len(body["data"]["securityEvent"]["detections"]))
+    assert counts == [3, 2, 0]

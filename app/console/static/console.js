@@ -28,7 +28,7 @@
     PauseWorkflow: /* graphql */ "mutation PauseWorkflow($id: UUID!) { pauseWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
     ResumeWorkflow: /* graphql */ "mutation ResumeWorkflow($id: UUID!) { resumeWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
     RetryWorkflow: /* graphql */ "mutation RetryWorkflow($id: UUID!) { retryWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
-    Pipeline: /* graphql */ "query Pipeline { cameras { cameraId images lastImageAt aggregatingBatches } activeBatches { batchId cameraId status detectionCount startedAt lastActivityAt dueAt } securityEvents(first: 20) { edges { node { id cameraId riskScore riskLevel summary createdAt detections { id detectionType thumbnail(size: 96) } } } } }",
+    Pipeline: /* graphql */ "query Pipeline { cameras { cameraId images lastImageAt aggregatingBatches } activeBatches { batchId cameraId status detectionCount startedAt lastActivityAt dueAt } securityEvents(first: 20) { edges { node { id cameraId riskScore riskLevel summary createdAt detections(first: 4) { id detectionType thumbnail(size: 96) } } } } }",
     BatchLive: /* graphql */ "subscription BatchLive { batchUpdated { batchId status } }",
     EventsLive: /* graphql */ "subscription EventsLive { securityEvents { id } }",
     FlushBatch: /* graphql */ "mutation FlushBatch($batchId: String!) { flushBatch(batchId: $batchId) { batch { batchId status } errors { code message } } }",
@@ -76,6 +76,19 @@
       });
     }
     return node;
+  }
+  // a reload asked for while one runs (or within `ms` of the last) happens once, afterwards:
+  // a burst of events costs one reload, never one per event
+  function coalesced(fn, ms) {
+    var busy = false, again = false;
+    async function run() {
+      if (busy) { again = true; return; }
+      busy = true;
+      try { await fn(); } finally {
+        setTimeout(function () { busy = false; if (again) { again = false; run(); } }, ms);
+      }
+    }
+    return run;
   }
   function status(word) { return el("span", { class: "status s-" + word, text: word }); }
   function when(iso) { return iso ? new Date(iso).toLocaleString() : "—"; }
@@ -476,7 +489,7 @@
         events.replaceChildren.apply(events, nodes(d.securityEvents).map(function (e) {
           return el("tr", {}, el("td", { text: String(e.id) }), el("td", { text: e.cameraId }),
             el("td", {}, status(e.riskLevel), " " + e.riskScore), el("td", { text: e.summary }),
-            el("td", { class: "frames" }, e.detections.slice(0, 4).map(function (x) {
+            el("td", { class: "frames" }, e.detections.map(function (x) {
               return x.thumbnail
                 ? el("img", { class: "thumb", src: x.thumbnail, alt: x.detectionType || "frame", title: x.detectionType || "" })
                 : el("span", { class: "muted", text: x.detectionType || "?" });
@@ -487,14 +500,15 @@
         var s = Math.max(0, (new Date(iso).getTime() - Date.now()) / 1000);
         return s < 90 ? Math.round(s) + " s" : Math.round(s / 60) + " min";
       }
+      var reload = coalesced(load, 1000);
       await load();
       // the time left counts down between snapshots
       var tick = setInterval(function () {
         batches.querySelectorAll("td.due").forEach(function (td) { td.textContent = left(td.getAttribute("data-due")); });
       }, 1000);
       onLeave(function () { clearInterval(tick); });
-      onLeave(subscribe("BatchLive", {}, load));
-      onLeave(subscribe("EventsLive", {}, load));
+      onLeave(subscribe("BatchLive", {}, reload));
+      onLeave(subscribe("EventsLive", {}, reload));
     },
 
     dlq: async function () {
@@ -523,8 +537,9 @@
             })))));
         }
       }
+      var reload = coalesced(load, 1000);
       await load();
-      onLeave(subscribe("DlqLive", {}, load));
+      onLeave(subscribe("DlqLive", {}, reload));
     },
 
     jobs: async function () {
@@ -588,8 +603,9 @@
             el("td", { text: a.desiredState }), el("td", { text: String(a.replicas) }), el("td", { text: ago(a.lastHeartbeat) }), controls);
         }));
       }
+      var reload = coalesced(load, 1000);
       await load();
-      onLeave(subscribe("AgentsLive", {}, load));
+      onLeave(subscribe("AgentsLive", {}, reload));
     },
 
     alerts: async function () {
@@ -623,8 +639,9 @@
               (r.durationMinutes ? " for " + r.durationMinutes + " min" : "") }), el("td", {}, status(r.severity)));
         }));
       }
+      var reload = coalesced(load, 1000);
       await load();
-      onLeave(subscribe("AlertsLive", {}, load));
+      onLeave(subscribe("AlertsLive", {}, reload));
     },
 
     prompts: async function () {

@@ -194,10 +194,13 @@ class Batch:
     def error(self) -> str | None:
         return self.row.error
 
-    @strawberry.field
-    async def detections(self, info: Info) -> list[Detection]:
+    @strawberry.field(
+        description="The batch's detections, oldest first (`first`: only that many, e.g. for"
+        " thumbnails)."
+    )
+    async def detections(self, info: Info, first: int | None = None) -> list[Detection]:
         rows = await info.context.loaders.batch_detections.load(self.row.batch_id)
-        return [Detection(row=r) for r in rows]
+        return [Detection(row=r) for r in (rows if first is None else rows[: max(0, first)])]
 
 
 @strawberry.type
@@ -265,10 +268,13 @@ class SecurityEvent:
         row = await info.context.loaders.batches.load(self.row.batch_id)
         return Batch(row=row) if row is not None else None
 
-    @strawberry.field
-    async def detections(self, info: Info) -> list[Detection]:
+    @strawberry.field(
+        description="The batch's detections, oldest first (`first`: only that many, e.g. for"
+        " thumbnails)."
+    )
+    async def detections(self, info: Info, first: int | None = None) -> list[Detection]:
         rows = await info.context.loaders.batch_detections.load(self.row.batch_id)
-        return [Detection(row=r) for r in rows]
+        return [Detection(row=r) for r in (rows if first is None else rows[: max(0, first)])]
 
 
 @strawberry.type
