@@ -20,6 +20,17 @@ class Permission(StrEnum):
     ADMIN = "admin"
 
 
+class Scope(StrEnum):
+    """Where an action reaches. Every REST route and GraphQL root field declares one."""
+
+    # the caller's own tenant: a tenant credential sees and changes only its tenant's rows,
+    # an unscoped credential every tenant's
+    TENANT = "tenant"
+    # the whole installation (the camera pipeline, the DLQ, breakers, the LLM semaphore and
+    # stats, system health, opsgraph's own workers): unscoped credentials only
+    INSTALLATION = "installation"
+
+
 ADMIN_ROLES = frozenset({"platform_admin", "super_admin", "system_admin"})
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     **{r: frozenset(Permission) for r in ADMIN_ROLES},
@@ -28,6 +39,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": frozenset({Permission.READ}),
 }
 ROLES = tuple(ROLE_PERMISSIONS)
+# What any credential naming a tenant may hold, whatever its role: the destructive, admin-only
+# actions (clear, purge, overwrite, semaphore clear) are all installation-wide, so a tenant
+# `platform_admin` is a tenant operator. The one place that caps a tenant's rights.
+TENANT_PERMISSIONS = frozenset({Permission.READ, Permission.OPERATE})
+INSTALLATION_WIDE = "installation-wide: not for tenant-scoped credentials"
 
 
 class Unauthenticated(Exception):
@@ -35,7 +51,26 @@ class Unauthenticated(Exception):
 
 
 class Forbidden(Exception):
-    """Valid credentials without the needed role: HTTP 403."""
+    """Valid credentials without the needed role or scope: HTTP 403."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route or root field needs: a permission, and the scope it reaches."""
+
+    permission: Permission
+    scope: Scope
+
+    def __post_init__(self) -> None:
+        if self.permission is Permission.ADMIN and self.scope is not Scope.INSTALLATION:
+            raise ValueError("admin actions are installation-wide (Scope.INSTALLATION)")
+
+
+READ = Access(Permission.READ, Scope.TENANT)
+OPERATE = Access(Permission.OPERATE, Scope.TENANT)
+PLATFORM_READ = Access(Permission.READ, Scope.INSTALLATION)
+PLATFORM_OPERATE = Access(Permission.OPERATE, Scope.INSTALLATION)
+ADMIN = Access(Permission.ADMIN, Scope.INSTALLATION)
 
 
 @dataclass(frozen=True)
@@ -45,12 +80,42 @@ class Principal:
     tenant_id: str | None = None
     expires_at: float | None = None  # a token's `exp` (Unix time); None for API keys
 
-    def can(self, permission: Permission) -> bool:
-        return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        held = ROLE_PERMISSIONS.get(self.role, frozenset())
+        return held if self.tenant_id is None else held & TENANT_PERMISSIONS
 
-    def require(self, permission: Permission) -> None:
-        if not self.can(permission):
-            raise Forbidden(f"role {self.role!r} may not {permission.value}")
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    def allows(self, access: Access) -> bool:
+        return self.can(access.permission) and (
+            access.scope is Scope.TENANT or self.tenant_id is None
+        )
+
+    def require(self, access: Access) -> None:
+        if access.scope is Scope.INSTALLATION and self.tenant_id is not None:
+            raise Forbidden(INSTALLATION_WIDE)
+        if not self.can(access.permission):
+            raise Forbidden(f"role {self.role!r} may not {access.permission.value}")
+
+
+def check_credential(role: str, tenant_id: str | None) -> str | None:
+    """The rules a credential is held to when it is used, applied when it is made too: an error
+    for one that would never be accepted, else a note when the role's installation-wide rights
+    do not apply because it names a tenant (None: nothing to say)."""
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if role == "tenant_admin" and not tenant_id:
+        raise ValueError("a tenant_admin credential must name its tenant (--tenant)")
+    lost = ROLE_PERMISSIONS[role] - TENANT_PERMISSIONS
+    if tenant_id and lost:
+        return (
+            f"note: this {role} credential names tenant {tenant_id!r}, so it acts within that"
+            f" tenant only; {', '.join(sorted(p.value for p in lost))} and installation-wide"
+            " views are for credentials without a tenant"
+        )
+    return None
 
 
 def issue_token(
@@ -61,8 +126,7 @@ def issue_token(
     ttl: int | None = None,
     subject: str = "cli",
 ) -> str:
-    if role not in ROLE_PERMISSIONS:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    check_credential(role, tenant_id)
     if not settings.jwt_secret:
         raise ValueError("OPSGRAPH_JWT_SECRET is not set")
     now = int(time.time())
@@ -121,14 +185,17 @@ class Authenticator:
     async def authenticate(
         self, *, authorization: str | None, api_key: str | None, fresh: bool = False
     ) -> Principal:
-        """`fresh` skips the API key cache (a long-lived connection re-checking its key)."""
-        if api_key:
-            return await self._api_key(api_key, fresh=fresh)
+        """`fresh` skips the API key cache (a long-lived connection re-checking its key).
+
+        A request carrying both is judged by its bearer token alone (the API key is not
+        read): which credential counts never depends on whether the other one verifies."""
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("use 'Authorization: Bearer <token>'")
             return decode_token(self.settings, token.strip())
+        if api_key:
+            return await self._api_key(api_key, fresh=fresh)
         raise Unauthenticated("credentials required")
 
     async def _api_key(self, plaintext: str, *, fresh: bool = False) -> Principal:

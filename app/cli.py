@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app import agent_sim
-from app.auth import ROLES, issue_token
+from app.auth import ROLES, check_credential, issue_token
 from app.config import Settings, get_settings
 
 T = TypeVar("T")
@@ -125,7 +125,19 @@ def cmd_token(args: argparse.Namespace) -> None:
     if not secret:
         raise SystemExit("set OPSGRAPH_JWT_SECRET (or run `opsgraph dev` once)")
     settings = settings.model_copy(update={"jwt_secret": secret})
+    _say_scope(args.role, args.tenant)
     print(issue_token(settings, role=args.role, tenant_id=args.tenant, ttl=args.ttl))
+
+
+def _say_scope(role: str, tenant: str | None) -> None:
+    """What a credential naming a tenant may do, said where it is made (stderr, so the printed
+    credential stays alone on stdout)."""
+    try:
+        note = check_credential(role, tenant)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    if note:
+        print(note, file=sys.stderr)
 
 
 def cmd_apikey(args: argparse.Namespace) -> None:
@@ -135,6 +147,8 @@ def cmd_apikey(args: argparse.Namespace) -> None:
     settings = get_settings()
     if not settings.database_url:
         raise SystemExit("set OPSGRAPH_DATABASE_URL")
+    if args.action == "create":
+        _say_scope(args.role, args.tenant)
 
     async def run() -> str:
         engine = make_engine(settings.database_url, pool_size=1)
@@ -205,6 +219,20 @@ def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], timeout: floa
     raise SystemExit(f"opsgraph dev: the API did not become ready at {url}")
 
 
+def _console_code(redis_url: str, token: str, ttl_seconds: float) -> str:
+    """Written straight to Redis, which every API process reads: nothing to call, and the
+    API needs no way to mint credentials."""
+    import redis
+
+    from app.console import codes
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return codes.mint(client, token, ttl_seconds)
+    finally:
+        client.close()
+
+
 def cmd_dev(args: argparse.Namespace) -> None:
     from app.embedded import start_postgres, start_redis
     from app.migrate import upgrade
@@ -265,6 +293,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
         _wait_ready(url, children)
         settings = base.model_copy(update={"jwt_secret": env["OPSGRAPH_JWT_SECRET"]})
         token = issue_token(settings, role="platform_admin", ttl=30 * 86_400, subject="dev")
+        # the console link carries a one-time code, never the token: a URL lands in the
+        # browser's history (app/console/codes.py)
+        code = _console_code(redis_url, token, base.console_code_ttl_seconds)
+        minutes = f"{base.console_code_ttl_seconds / 60:g}"
         provider = (
             f"OpenAI-compatible at {base.llm_base_url}"
             if base.llm_base_url
@@ -272,7 +304,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         )
         print(
             f"\nopsgraph dev is up\n"
-            f"  console     {url}/console#token={token}\n"
+            f"  console     {url}/console#code={code}  (one-time link, {minutes} min)\n"
             f"  GraphQL     {url}/graphql  (GraphiQL in a browser; ws for subscriptions)\n"
             f"  REST        {url}/api/v1   (OpenAPI at {url}/openapi.json)\n"
             f"  LLM         {provider}\n"

@@ -80,6 +80,25 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(
         25_000, description="Most a GraphQL document may cost (fields x page sizes)."
     )
+    max_thumbnails_per_operation: int = Field(
+        100,
+        ge=0,
+        description="Most thumbnails (`Detection.thumbnail`, a file read and an image decode"
+        " each) one GraphQL operation may ask for, counted from the document as the cost is"
+        " (aliases x page sizes); more is refused at validation. The console asks for 80.",
+    )
+    thumbnail_threads: int = Field(
+        2,
+        ge=1,
+        description="Threads per API process that make thumbnails: no more decodes than this"
+        " run at once (the event loop never decodes); the others wait their turn.",
+    )
+    thumbnail_cache_size: int = Field(
+        512,
+        ge=0,
+        description="Thumbnails kept per API process by (detection, size), least recently"
+        " used dropped first (each a few KB; 320 px ones about 30 KB); 0: none kept.",
+    )
     sync_wait_seconds: float = Field(
         5.0, description="How long POST /api/v1/tasks waits for a result before 'Processing'."
     )
@@ -90,6 +109,12 @@ class Settings(BaseSettings):
     jwt_algorithm: str = Field("HS256", description="JWT algorithm.")
     jwt_issuer: str = Field("opsgraph", description="`iss` claim written and required.")
     token_ttl_seconds: int = Field(86_400, description="Default lifetime of `opsgraph token`.")
+    console_code_ttl_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long the one-time sign-in code of `opsgraph dev`'s console link"
+        " stays usable (it is also spent by its first use).",
+    )
     ws_reauth_seconds: float = Field(
         60.0,
         gt=0,
@@ -122,6 +147,11 @@ class Settings(BaseSettings):
             "analysis_queue",
         ],
         description="Queues a worker consumes when --queues is not given; all known queues.",
+    )
+    reserved_queues: list[str] = Field(
+        default_factory=list,
+        description="Queues only opsgraph's own tasks use, besides the camera pipeline's (always"
+        " reserved): a client's task or workflow step naming one is refused (RESERVED_QUEUE).",
     )
     worker_concurrency: int = Field(10, description="Tasks one worker process runs at once.")
     worker_name: str = Field("", description="Worker name (default: worker-<pid>@<host>).")
@@ -488,7 +518,12 @@ class Settings(BaseSettings):
             max_retries=self.retry_max_retries,
             result_ttl_seconds=self.result_ttl_seconds,
             allow_private_webhooks=self.webhook_allow_private_networks,
+            reserved_queues=frozenset([*self.pipeline_queues, *self.reserved_queues]),
         )
+
+    @property
+    def pipeline_queues(self) -> tuple[str, str, str]:
+        return (self.detection_queue, self.enrichment_queue, self.analysis_queue)
 
     @property
     def semaphore(self) -> SemaphoreConfig:

@@ -19,10 +19,12 @@ from app.config import Settings, get_settings
 from app.gql.direct import DirectSockets
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
+from app.headers import ResponseHeaders
 from app.hygiene import InputHygiene
 from app.limits import BodySizeLimit
 from app.metrics import metrics
 from app.rest import (
+    access,
     ai_audit,
     ai_monitoring,
     dlq,
@@ -73,24 +75,25 @@ def create_rest_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="The paths of the five seed API documents, served over opsgraph's services.",
         openapi_url="/openapi.json",
-        docs_url="/docs" if settings.dev else None,
+        # Swagger UI loads from a CDN: nothing a user runs does (the document is /openapi.json)
+        docs_url=None,
         redoc_url=None,
         dependencies=[Depends(params.known_query_only)],
     )
     # /monitoring/workflows/stats must be matched before /monitoring/workflows/{id}
-    rest.include_router(errors.document_statuses(workflows.router))
+    rest.include_router(access.declared(errors.document_statuses(workflows.router)))
     # seed 004's /monitoring paths live beside seed 001's
     for router in ai_monitoring.routers:
-        rest.include_router(errors.document_statuses(router))
-    rest.include_router(errors.document_statuses(monitoring.router))
-    rest.include_router(errors.document_statuses(llm_queue.router))
-    rest.include_router(errors.document_statuses(llm_server.router))
-    rest.include_router(errors.document_statuses(pipeline.router))
-    rest.include_router(errors.document_statuses(dlq.router))
-    rest.include_router(errors.document_statuses(jobs.router))
+        rest.include_router(access.declared(errors.document_statuses(router)))
+    rest.include_router(access.declared(errors.document_statuses(monitoring.router)))
+    rest.include_router(access.declared(errors.document_statuses(llm_queue.router)))
+    rest.include_router(access.declared(errors.document_statuses(llm_server.router)))
+    rest.include_router(access.declared(errors.document_statuses(pipeline.router)))
+    rest.include_router(access.declared(errors.document_statuses(dlq.router)))
+    rest.include_router(access.declared(errors.document_statuses(jobs.router)))
     for router in ai_audit.routers:
-        rest.include_router(errors.document_statuses(router))
-    rest.include_router(errors.document_statuses(dlq.system))
+        rest.include_router(access.declared(errors.document_statuses(router)))
+    rest.include_router(access.declared(errors.document_statuses(dlq.system)))
     errors.install(rest)
     return rest
 
@@ -125,5 +128,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         # answered in JSON, like every other 404
         exception_handlers={404: not_found},
     )
-    # outermost: websocket connections' own send is visible only here (see app/gql/direct.py)
-    return DirectSockets(BodySizeLimit(app, max_bytes=settings.max_body_bytes))
+    # outermost: websocket connections' own send is visible only here (see app/gql/direct.py);
+    # the response headers wrap everything else, so a 413 or a 404 carries them too
+    return DirectSockets(ResponseHeaders(BodySizeLimit(app, max_bytes=settings.max_body_bytes)))

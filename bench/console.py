@@ -100,15 +100,22 @@ def main(rate: int, seconds: float) -> dict[str, Any]:
     with fresh_stores() as (stores, folder):
         stack = serve(stores, folder)
         try:
-            return asyncio.run(measure(stack, chromium, rate, seconds))
+            return asyncio.run(measure(stack, stores.redis_url, chromium, rate, seconds))
         finally:
             stack.proc.stop()
 
 
-async def measure(stack: Any, chromium: str, rate: int, seconds: float) -> dict[str, Any]:
+async def measure(
+    stack: Any, redis_url: str, chromium: str, rate: int, seconds: float
+) -> dict[str, Any]:
+    import redis
     from playwright.async_api import async_playwright
 
+    from app.console.codes import mint
+
     token = stack.token("platform_admin")
+    # the console signs in with a one-time code, as from `opsgraph dev`'s banner
+    code = mint(redis.Redis.from_url(redis_url), token, ttl_seconds=300)
     commits: dict[str, float] = {}
     bare: dict[str, float] = {}
     ready = asyncio.Event()
@@ -121,7 +128,7 @@ async def measure(stack: Any, chromium: str, rate: int, seconds: float) -> dict[
         await page.add_init_script(PROBE)
         cdp = await page.context.new_cdp_session(page)
         await cdp.send("Performance.enable")
-        await page.goto(f"{stack.base}/console#token={token}")
+        await page.goto(f"{stack.base}/console#code={code}")
         await page.wait_for_selector('main[data-ready="overview"]', timeout=30_000)
         await page.get_by_role("link", name="Tasks", exact=True).click()
         await page.wait_for_selector('main[data-ready="tasks"]', timeout=30_000)

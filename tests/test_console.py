@@ -1,6 +1,8 @@
 """The console in a real browser (Playwright driving Debian's Chromium) against the session's
-server and worker: live rows, actions checked through the API afterwards, roles and tenants,
-no request to another origin, GraphiQL offline, and screenshots of every view (docs/console).
+server and worker: the dev banner's one-time link (no token in the browser's history, no second
+use), live rows, actions checked through the API afterwards, roles and tenants, no request to
+another origin nor policy violation, GraphiQL offline, and screenshots of every view
+(docs/console).
 
 Without Chromium these tests skip with the reason; CI installs it and sets
 OPSGRAPH_REQUIRE_BROWSER=1, under which a missing browser fails instead."""
@@ -11,16 +13,20 @@ import asyncio
 import os
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 from sqlalchemy import text
 
 from app.config import Settings
+from app.console import codes
 from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.factories import insert_alert, insert_batch, insert_detection
@@ -86,12 +92,26 @@ class Session:
         return [u for u in self.requests if urlsplit(u).netloc not in (own, "")]
 
 
+def sign_in_link(server: str, settings: Settings, token: str) -> str:
+    """A link like the dev banner's: a one-time code for `token`, never the token itself."""
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        code = codes.mint(client, token, ttl_seconds=60)
+    finally:
+        client.close()
+    return f"{server}/console#code={code}"
+
+
 async def _session(
-    browser: Browser, server: str, token: str, viewport: tuple[int, int] = (1280, 800)
+    browser: Browser,
+    server: str,
+    settings: Settings,
+    token: str,
+    viewport: tuple[int, int] = (1280, 800),
 ) -> Session:
     context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     session = Session(await context.new_page(), server)
-    await session.page.goto(f"{server}/console#token={token}")
+    await session.page.goto(sign_in_link(server, settings, token))
     await session.page.wait_for_selector('main[data-ready="overview"]', timeout=15_000)
     return session
 
@@ -125,22 +145,60 @@ async def _until(probe: Any, what: str, timeout: float = 15) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_the_dev_banners_console_url_opens_the_overview(
+def history_urls(profile: Path) -> list[str]:
+    """Every URL in the History database of a Chromium profile (closed: it is written then)."""
+    copy = profile / "History.read"
+    shutil.copyfile(profile / "Default" / "History", copy)
+    with closing(sqlite3.connect(copy)) as db:
+        return [url for (url,) in db.execute("SELECT url FROM urls")]
+
+
+async def test_the_dev_banners_link_signs_in_once_and_leaves_no_token_in_history(
     browser: Browser, tmp_path: Path
 ) -> None:
     dev, _, log = start_dev(tmp_path / "dev")
     try:
         banner = await asyncio.to_thread(wait_banner, dev, log)
-        match = re.search(r"console\s+(\S+#token=\S+)", banner)
-        assert match, banner
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        page = await context.new_page()
+        link = re.search(r"console\s+(\S+#code=\S+)", banner)
+        token = re.search(r"admin token (\S+)", banner)
+        assert link and token, banner
+        assert token.group(1) not in link.group(1)
+        # a browser with its profile on disk, as a user's: its History is where the token was
+        # found after one visit of the old `/console#token=...` link
+        profile = tmp_path / "profile"
+        context = await browser.browser_type.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+            viewport={"width": 1280, "height": 800},
+        )
         try:
-            await page.goto(match.group(1))
+            page = await context.new_page()
+            await page.goto(link.group(1))
             await page.wait_for_selector("#queues tr[data-queue='llm']", timeout=20_000)
-            assert "token=" not in page.url
+            # signed in; the code left the address bar and the token is kept for this tab only
+            assert "code=" not in page.url and token.group(1) not in page.url
+            kept = await page.evaluate("sessionStorage.getItem('opsgraph.credential')")
+            assert kept == token.group(1)
+            assert await page.evaluate("localStorage.length") == 0
+            await page.get_by_role("link", name="Tasks", exact=True).click()
+            await page.wait_for_selector('main[data-ready="tasks"]', timeout=10_000)
         finally:
             await context.close()
+        visited = history_urls(profile)
+        assert any("/console" in url for url in visited), visited  # the visit was recorded
+        assert [url for url in visited if token.group(1) in url or "token=" in url] == []
+        # the link is spent: another browser opening it gets the sign-in form, saying why
+        again = await browser.new_context()
+        try:
+            page = await again.new_page()
+            await page.goto(link.group(1))
+            await page.wait_for_selector("#signin:not([hidden])", timeout=15_000)
+            assert "used already or has expired" in await page.locator("#signin-error").inner_text()
+            assert await page.evaluate("sessionStorage.getItem('opsgraph.credential')") is None
+            assert "code=" not in page.url
+        finally:
+            await again.close()
     finally:
         await asyncio.to_thread(stop_dev, dev)
 
@@ -177,11 +235,11 @@ async def test_the_sign_in_form_takes_an_api_key(
 async def test_the_banner_url_signs_in_and_tasks_appear_live(
     browser: Browser, server: str, settings: Settings, admin: GraphQLClient, worker: Proc
 ) -> None:
-    session = await _session(browser, server, make_token(settings))
+    session = await _session(browser, server, settings, make_token(settings))
     page = session.page
     try:
-        # the token left the address bar as soon as it was read
-        assert "token=" not in page.url
+        # the one-time code left the address bar as soon as it was read
+        assert "code=" not in page.url
         # the Overview shows the queues
         await page.wait_for_selector("#queues tr[data-queue='llm']", timeout=10_000)
         assert [await a.inner_text() for a in await page.locator("#nav a").all()] == VIEWS
@@ -211,7 +269,7 @@ async def test_cancel_and_retry_from_the_detail_panel(
         admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
     )
     await _until(lambda: _failed(admin, failing), "the task to fail", timeout=20)
-    session = await _session(browser, server, make_token(settings))
+    session = await _session(browser, server, settings, make_token(settings))
     page = session.page
     try:
         await session.open("Tasks")
@@ -250,7 +308,7 @@ async def test_alert_acknowledged_and_resolved_with_notes(
     browser: Browser, server: str, settings: Settings, admin: GraphQLClient, engine: Any
 ) -> None:
     alert_id = await insert_alert(engine, agent="console-agent")
-    session = await _session(browser, server, make_token(settings))
+    session = await _session(browser, server, settings, make_token(settings))
     session.answer_dialogs("checked by the console")
     page = session.page
     try:
@@ -284,7 +342,7 @@ async def test_a_dlq_entry_requeued_and_a_batch_flushed(
     )
     await _until(lambda: _failed(admin, dead), "a dead letter", 20)
     await insert_batch(engine, "console-batch")
-    session = await _session(browser, server, make_token(settings))
+    session = await _session(browser, server, settings, make_token(settings))
     page = session.page
     try:
         await session.open("DLQ")
@@ -314,7 +372,7 @@ async def test_a_viewer_sees_no_action_and_a_tenant_none_of_another_tenants_rows
     finally:
         await mine_client.aclose()
     await insert_alert(engine, agent="viewer-agent")
-    viewer = await _session(browser, server, make_token(settings, "viewer"))
+    viewer = await _session(browser, server, settings, make_token(settings, "viewer"))
     try:
         for view in ("Tasks", "Alerts", "DLQ", "Agents", "Jobs", "Workflows", "Prompts"):
             await viewer.open(view)
@@ -325,7 +383,9 @@ async def test_a_viewer_sees_no_action_and_a_tenant_none_of_another_tenants_rows
         assert await viewer.page.locator("#task-detail button").count() == 0
     finally:
         await _close(viewer)
-    tenant = await _session(browser, server, make_token(settings, "tenant_admin", "tenant-a"))
+    tenant = await _session(
+        browser, server, settings, make_token(settings, "tenant_admin", "tenant-a")
+    )
     try:
         await tenant.open("Tasks")
         await tenant.page.wait_for_selector(f'tr[data-task="{mine}"]')
@@ -336,6 +396,15 @@ async def test_a_viewer_sees_no_action_and_a_tenant_none_of_another_tenants_rows
         assert "tenant-scoped" in await tenant.page.locator("main").inner_text()
     finally:
         await _close(tenant)
+
+
+# every page records what its policy refused (the policy itself: app/headers.py)
+CSP_WATCH = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.cspViolations.push(e.effectiveDirective + " " + e.blockedURI);
+});
+"""
 
 
 async def test_no_request_leaves_the_origin_and_graphiql_works_offline(
@@ -353,14 +422,16 @@ async def test_no_request_leaves_the_origin_and_graphiql_works_offline(
             await route.continue_()
 
     await context.route("**/*", offline)
+    await context.add_init_script(CSP_WATCH)
     page = await context.new_page()
     try:
         # every console view, with the network to other origins cut
-        await page.goto(f"{server}/console#token={make_token(settings)}")
+        await page.goto(sign_in_link(server, settings, make_token(settings)))
         await page.wait_for_selector('main[data-ready="overview"]', timeout=15_000)
         for view in VIEWS:
             await page.get_by_role("link", name=view, exact=True).click()
             await page.wait_for_selector(f'main[data-ready="{view.lower()}"]', timeout=10_000)
+        violations = await page.evaluate("window.cspViolations")
         # GraphiQL renders its editor and runs a query, offline
         await page.goto(f"{server}/graphql")
         await page.wait_for_selector(".graphiql-container .graphiql-query-editor", timeout=20_000)
@@ -368,6 +439,8 @@ async def test_no_request_leaves_the_origin_and_graphiql_works_offline(
         result = page.locator(".graphiql-response")
         await result.filter(has_text="totalPending").wait_for(timeout=15_000)
         assert blocked == []
+        # ... and neither page does anything its content security policy forbids
+        assert violations + await page.evaluate("window.cspViolations") == []
     finally:
         await context.close()
 
@@ -426,7 +499,7 @@ async def test_screenshots_of_every_view(
     ]
     created = await admin.data("CreateWorkflow", input={"name": "ingest", "steps": steps})
     workflow = created["createWorkflow"]["workflow"]["id"]
-    session = await _session(browser, server, make_token(settings))
+    session = await _session(browser, server, settings, make_token(settings))
     page = session.page
     try:
         for view in VIEWS:
@@ -445,7 +518,7 @@ async def test_screenshots_of_every_view(
             await _shot(session, view.lower())
     finally:
         await _close(session)
-    narrow = await _session(browser, server, make_token(settings), viewport=(390, 844))
+    narrow = await _session(browser, server, settings, make_token(settings), viewport=(390, 844))
     try:
         await narrow.open("Tasks")
         await _shot(narrow, "tasks-390")

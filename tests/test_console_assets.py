@@ -1,6 +1,7 @@
 """The console's files: the vendored third-party code matches its pinned manifest (a stale or
 hand-edited bundle fails), every GraphQL document the console sends is valid against the
-exported schema, nothing it loads names another origin, and the first load stays small."""
+exported schema, nothing it loads names another origin, no script reads a credential from the
+URL, and the first load stays small."""
 
 from __future__ import annotations
 
@@ -57,6 +58,17 @@ def test_nothing_the_console_loads_names_another_origin() -> None:
         text = (STATIC / name).read_text().replace('"http://www.w3.org/2000/svg"', "")
         assert not re.search(r"https?://", text), name
         assert "//unpkg" not in text and "//cdn" not in text, name
+
+
+def test_no_script_takes_a_credential_from_the_url() -> None:
+    # a URL lands in the browser's history: the console's link carries a one-time code, which
+    # console.js exchanges (POST /console/session); neither page reads a token from the URL
+    for name in ("console.js", "graphiql-boot.js"):
+        source = (STATIC / name).read_text()
+        assert "token=" not in source, name
+        assert not re.search(r"location\.(search|href)", source), name
+    console = (STATIC / "console.js").read_text()
+    assert "code=" in console and '"/console/session"' in console
 
 
 def test_the_first_load_is_small() -> None:

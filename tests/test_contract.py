@@ -25,7 +25,7 @@ from app.db.base import make_sessionmaker
 from app.services import api_keys
 
 ROOT = Path(__file__).resolve().parents[1]
-# Bounded for CI; README says how to run a longer one.
+# Bounded for CI; docs/hostile-input.md says how to run a longer one.
 REST_EXAMPLES = int(os.environ.get("OPSGRAPH_FUZZ_EXAMPLES", "10"))
 GRAPHQL_EXAMPLES = int(os.environ.get("OPSGRAPH_FUZZ_GRAPHQL_EXAMPLES", "8"))
 SERVER_ERROR_CODES = {"UNAVAILABLE", "INTERNAL_SERVER_ERROR"}
@@ -40,7 +40,7 @@ async def api_key(engine: AsyncEngine) -> str:
     return key
 
 
-@pytest.mark.timeout(3600)  # README's run at 100 examples per operation takes minutes
+@pytest.mark.timeout(3600)  # the run at 100 examples per operation (docs/hostile-input.md)
 def test_rest_contract_schemathesis(
     server: str, token_for: Callable[..., str], api_key: str
 ) -> None:
@@ -109,7 +109,7 @@ def _json_nodes() -> Any:
     return st.recursive(leaves, containers, max_leaves=12)
 
 
-@pytest.mark.timeout(3600)  # README's longer run
+@pytest.mark.timeout(3600)  # the longer run of docs/hostile-input.md
 def test_graphql_fuzz_finds_no_internal_errors(server: str, token_for: Callable[..., str]) -> None:
     headers = {"Authorization": f"Bearer {token_for()}"}
     schemathesis.graphql.scalar("JSON", _json_nodes())

@@ -1,6 +1,7 @@
 """`opsgraph dev` on a machine without PostgreSQL or Redis: embedded servers, the API and a
-worker come up, a task completes, two stacks run side by side without colliding, and SIGINT
-stops everything, embedded servers included."""
+worker come up, the banner's console link (a one-time code) signs in once, a task completes,
+two stacks run side by side without colliding, and SIGINT stops everything, embedded servers
+included."""
 
 from __future__ import annotations
 
@@ -31,8 +32,14 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
             assert "SIMULATED" in output and f"http://127.0.0.1:{port}/graphql" in output
             token = re.search(r"admin token (\S+)", output)
             assert token, output
-            # the console's URL signs in with the same token, in the fragment only
-            assert f"http://127.0.0.1:{port}/console#token={token.group(1)}" in output
+            # the console's link carries a one-time code, never the token (a URL lands in the
+            # browser's history); the code gives the same token, once
+            link = re.search(rf"console +http://127\.0\.0\.1:{port}/console#code=(\S+)", output)
+            assert link and token.group(1) not in link.group(0), output
+            url = f"http://127.0.0.1:{port}/console/session"
+            exchanged = httpx.post(url, json={"code": link.group(1)})
+            assert exchanged.status_code == 200 and exchanged.json() == {"token": token.group(1)}
+            assert httpx.post(url, json={"code": link.group(1)}).status_code == 400
             names = " ".join(
                 " ".join(p.cmdline()) for p in psutil.Process(dev.pid).children(recursive=True)
             )

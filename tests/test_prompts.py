@@ -273,7 +273,8 @@ async def _slot_grants(http: httpx.AsyncClient) -> int:
 
 
 def fingerprint(prompt: str, temperature: float) -> str:
-    """How README says the simulated analyzer names the configuration it was given."""
+    """How the docs (docs/concepts/pipeline.md, Analysis) say the simulated analyzer names the
+    configuration it was given."""
     return hashlib.sha256(f"{float(temperature):.3f}|{prompt}".encode()).hexdigest()[:8]
 
 

@@ -69,13 +69,19 @@ def test_models_match_the_migrations(stores: Any) -> None:
 
 
 def test_readme_examples_validate() -> None:
+    """Every `graphql` example of README and of the documentation site (docs/)."""
     import re
 
     schema = build_schema(Settings(introspection=True))._schema
-    blocks = re.findall(r"```graphql\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert len(blocks) >= 2
-    for block in blocks:
-        assert not validate(schema, parse(block)), block
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    blocks = [
+        (page.relative_to(ROOT), block)
+        for page in pages
+        for block in re.findall(r"```graphql\n(.*?)```", page.read_text(), re.S)
+    ]
+    assert len(blocks) >= 8
+    for page, block in blocks:
+        assert not validate(schema, parse(block)), f"{page}:\n{block}"
 
 
 async def test_introspection_follows_the_setting() -> None:

@@ -1,7 +1,11 @@
 """Tenancy swept over every door: each REST route and each GraphQL root field has a row saying
-what a tenant-scoped caller may do there, and a tenant-A credential is driven through all of
-them against tenant B's objects. A route or root field added later without a row fails
-`test_every_route_has_a_row` / `test_every_root_field_has_a_row`."""
+what a tenant-scoped caller may do there, and a credential of every role, scoped to tenant A and
+unscoped, is driven through all of them against tenant B's objects. A route or root field added
+later without a row fails `test_every_route_has_a_row` / `test_every_root_field_has_a_row`; one
+that declares no access fails when the app is built (app/rest/access.py, app/gql/permissions.py).
+
+What a row needs of the role: a GET or a query/subscription reads, anything else operates,
+ADMIN rows administer (installation-wide, so never a tenant credential)."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.auth import ROLES
 from app.config import Settings
 from app.gql.schema import build_schema
 from tests.client import GraphQLClient
@@ -39,6 +44,27 @@ from tests.factories import insert_alert
 from tests.receiver import LocalServer
 
 TENANT_A, TENANT_B = "tenant-a", "tenant-b"
+# what each role may do (app/auth.py says it for the server; this is the test's own statement)
+MAY: dict[str, set[str]] = {
+    "platform_admin": {"read", "operate", "admin"},
+    "super_admin": {"read", "operate", "admin"},
+    "system_admin": {"read", "operate", "admin"},
+    "ai_admin": {"read", "operate"},
+    "tenant_admin": {"read", "operate"},
+    "viewer": {"read"},
+}
+# a tenant_admin credential always names its tenant
+UNSCOPED_ROLES = [r for r in ROLES if r != "tenant_admin"]
+
+
+def _needs(route_or_field: str, kind: str) -> str:
+    """The permission a REST route ("GET /x") or a root field ("Query.x") needs."""
+    if kind == "ADMIN":
+        return "admin"
+    reads = route_or_field.startswith(("GET ", "Query.", "Subscription."))
+    return "read" if reads else "operate"
+
+
 # what B's objects say that nothing A reads may contain
 B_SECRET_PATH = "b-secret-hook-path"
 B_LOG_MARK = "b-private-log-line"
@@ -333,57 +359,92 @@ async def test_every_route_has_a_row(server: str) -> None:
     assert REST.keys() - served == set(), "rows for routes that are not served"
 
 
+def _refused(r: httpx.Response) -> bool:
+    return r.status_code == 403 and r.json().get("code") == "insufficient_permissions"
+
+
 async def test_a_tenant_is_refused_installation_wide_routes_and_changes_nothing(
     server: str, settings: Settings, engine: Any, b_objects: Objects
 ) -> None:
-    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
+    """Whatever its role: a credential naming a tenant is a tenant credential."""
     before = await _counts(engine), await _snapshot(engine, b_objects)
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
-        for route, access in REST.items():
-            if access not in ("PLATFORM", "ADMIN"):
-                continue
-            method, template = route.split(" ", 1)
-            body = {} if method in ("POST", "PUT") else None
-            r = await a.request(method, _path(template, b_objects, access), json=body)
-            assert r.status_code == 403, (route, r.status_code, r.text)
-            assert r.json()["code"] == "insufficient_permissions", (route, r.text)
+    for role in ROLES:
+        headers = {"Authorization": f"Bearer {make_token(settings, role, TENANT_A)}"}
+        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+            for route, access in REST.items():
+                if access not in ("PLATFORM", "ADMIN"):
+                    continue
+                method, template = route.split(" ", 1)
+                body = {} if method in ("POST", "PUT") else None
+                r = await a.request(method, _path(template, b_objects, access), json=body)
+                assert _refused(r), (role, route, r.status_code, r.text)
     assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
 
 
 async def test_a_tenant_reaches_none_of_another_tenants_objects(
     server: str, settings: Settings, engine: Any, b_objects: Objects
 ) -> None:
-    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
     before = await _counts(engine), await _snapshot(engine, b_objects)
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
-        for route, access in REST.items():
-            if not access.startswith("B:") and access != "LIST":
-                continue
-            method, template = route.split(" ", 1)
-            path = _path(template, b_objects, access)
-            body = BODIES.get(route)
-            if access == "B:job_bulk":
-                body = {"job_ids": [b_objects.ids["job"]]}
-            r = await a.request(method, path, json=body)
-            assert r.status_code < 500, (route, r.text)
-            if access == "LIST":
-                assert r.status_code == 200, (route, r.status_code, r.text)
-            elif route.endswith("/heartbeat"):
-                # never a takeover: the id is B's
-                assert r.status_code == 409 and r.json()["code"] == "agent_id_taken", r.text
-            elif access == "B:job_bulk":
-                assert r.json()["results"][0]["error"] == "Job not found", r.text
-            elif access == "B:llm_bulk":
-                assert r.status_code == 200 and r.json()["data"]["cancelled"] == 0, r.text
-            else:
-                # seed 000 answers an unknown task's cancel with 400
-                expected = 400 if route == "DELETE /api/v1/llm/tasks/{task_id}" else 404
-                assert r.status_code == expected, (route, r.status_code, r.text)
-            asked = path + json.dumps(body)
-            leaks = [m for m in _leaks(r.text, b_objects) if m not in asked]
-            assert leaks == [], (route, leaks, r.text[:500])
+    for role in ROLES:
+        headers = {"Authorization": f"Bearer {make_token(settings, role, TENANT_A)}"}
+        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+            for route, access in REST.items():
+                if not access.startswith("B:") and access != "LIST":
+                    continue
+                await _reach_b(a, role, route, access, b_objects)
     # a refused action changes nothing: no row added or removed, none of B's objects touched
     assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
+
+
+async def _reach_b(
+    a: httpx.AsyncClient, role: str, route: str, access: str, b_objects: Objects
+) -> None:
+    method, template = route.split(" ", 1)
+    path = _path(template, b_objects, access)
+    body = BODIES.get(route)
+    if access == "B:job_bulk":
+        body = {"job_ids": [b_objects.ids["job"]]}
+    r = await a.request(method, path, json=body)
+    assert r.status_code < 500, (role, route, r.text)
+    if _needs(route, access) not in MAY[role]:
+        assert _refused(r), (role, route, r.status_code, r.text)
+    elif access == "LIST":
+        assert r.status_code == 200, (role, route, r.status_code, r.text)
+    elif route.endswith("/heartbeat"):
+        # never a takeover: the id is B's
+        assert r.status_code == 409 and r.json()["code"] == "agent_id_taken", r.text
+    elif access == "B:job_bulk":
+        assert r.json()["results"][0]["error"] == "Job not found", r.text
+    elif access == "B:llm_bulk":
+        assert r.status_code == 200 and r.json()["data"]["cancelled"] == 0, r.text
+    else:
+        # seed 000 answers an unknown task's cancel with 400
+        expected = 400 if route == "DELETE /api/v1/llm/tasks/{task_id}" else 404
+        assert r.status_code == expected, (role, route, r.status_code, r.text)
+    asked = path + json.dumps(body)
+    leaks = [m for m in _leaks(r.text, b_objects) if m not in asked]
+    assert leaks == [], (role, route, leaks, r.text[:500])
+
+
+async def test_unscoped_credentials_are_refused_by_their_role_alone(
+    server: str, settings: Settings, engine: Any, b_objects: Objects
+) -> None:
+    """The other half of the sweep: without a tenant, every route answers by the role (403
+    exactly when the role may not), B's objects included. Viewers change nothing."""
+    for role in sorted(UNSCOPED_ROLES, key=lambda r: r != "viewer"):  # the viewer first
+        before = await _counts(engine), await _snapshot(engine, b_objects)
+        headers = {"Authorization": f"Bearer {make_token(settings, role)}"}
+        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as c:
+            for route, access in REST.items():
+                method, template = route.split(" ", 1)
+                body = BODIES.get(route, {} if method in ("POST", "PUT") else None)
+                r = await c.request(method, _path(template, b_objects, access), json=body)
+                assert r.status_code < 500, (role, route, r.text)
+                allowed = _needs(route, access) in MAY[role]
+                assert _refused(r) != allowed, (role, route, r.status_code, r.text)
+                assert r.status_code != 401, (role, route, r.text)
+        if role == "viewer":
+            assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
 
 
 async def test_tenant_creations_are_stamped_with_the_tenant(
@@ -571,12 +632,17 @@ def _selection(t: Any, depth: int = 0) -> str:
     for name, f in t.fields.items():
         if any(isinstance(a.type, GraphQLNonNull) for a in f.args.values()):
             continue
+        if name == "thumbnail":
+            continue  # weighed heavily by the cost rule; a string, never another tenant's
         inner = f.type
         while isinstance(inner, GraphQLNonNull | GraphQLList):
             inner = inner.of_type
         if isinstance(inner, GraphQLObjectType):
             if depth < 3:
-                parts.append(f"{name} {_selection(inner, depth + 1)}")
+                # nested lists asked small, so the cost rule admits the whole selection
+                sizes = [a for a in ("first", "limit") if a in f.args and depth > 0]
+                call = f"{name}({sizes[0]}: 2)" if sizes else name
+                parts.append(f"{call} {_selection(inner, depth + 1)}")
         else:
             parts.append(name)
     return "{ " + " ".join(parts or ["__typename"]) + " }"
@@ -642,66 +708,117 @@ async def test_graphql_root_fields_hold_the_tenant_rules(
     server: str, settings: Settings, engine: Any, b_objects: Objects
 ) -> None:
     schema = _schema(settings)
-    token = make_token(settings, "tenant_admin", TENANT_A)
-    a = GraphQLClient(server, token)
     before = await _counts(engine), await _snapshot(engine, b_objects)
-    try:
-        for key, kind in GQL.items():
-            root, name = key.split(".")
-            if kind == "CREATE":
-                continue
-            document = _document(schema, root, name, kind, b_objects)
-            if root == "Subscription":
-                first = await _ws_first(server, token, document, timeout=0.5)
-                text_ = json.dumps(first)
-                if kind in ("PLATFORM", "ADMIN"):
-                    assert first and first["type"] == "error", (key, first)
-                    assert "FORBIDDEN" in text_, (key, first)
-                leaks = [m for m in _leaks(text_, b_objects) if m not in document]
-                assert leaks == [], (key, first)
-                if kind.startswith("B:"):
-                    assert first and "NOT_FOUND" in text_, (key, first)
-                continue
-            response = await a.raw(document)
-            assert response.status_code == 200, (key, response.text)
-            body = response.json()
-            errors = body.get("errors") or []
-            codes = [e.get("extensions", {}).get("code") for e in errors]
-            if kind in ("PLATFORM", "ADMIN"):
-                assert codes and codes[0] == "FORBIDDEN", (key, document, body)
-                continue
-            assert "INTERNAL_SERVER_ERROR" not in codes and not any(
-                e["message"] == "Unexpected error." for e in errors
-            ), (key, document, body)
-            assert not [c for c in codes if c in ("GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")], (
-                key,
-                document,
-                body,
-            )
-            data = json.dumps(body.get("data"))
-            asked = document
-            leaks = [m for m in _leaks(data, b_objects) if m not in asked]
-            assert leaks == [], (key, leaks, data[:500])
-            if kind.startswith("B:") and root == "Query":
-                assert body["data"][name] is None, (key, body)
-            if kind.startswith("B:") and root == "Mutation":
-                assert body["data"], (key, document, body)
-                payload = body["data"][name]
-                if name == "bulkCancelJobs":
-                    assert payload["successful"] == 0, (key, payload)
-                    continue
-                assert payload["errors"], (key, payload)
-                assert payload["errors"][0]["code"] in (
-                    "NOT_FOUND",
-                    "agent_not_found",
-                    "alert_not_found",
-                    "subscription_not_found",
-                    "job_not_found",
-                    "agent_id_taken",
-                ), (key, payload)
-    finally:
-        await a.aclose()
+    for role in ROLES:
+        token = make_token(settings, role, TENANT_A)
+        a = GraphQLClient(server, token)
+        try:
+            checks = [
+                _gql_as_tenant(a, server, token, schema, key, kind, role, b_objects)
+                for key, kind in GQL.items()
+                if kind != "CREATE"
+            ]
+            # subscriptions wait for a first message: all of a role's at once
+            await asyncio.gather(*checks)
+        finally:
+            await a.aclose()
     assert (await _counts(engine), await _snapshot(engine, b_objects)) == before
+
+
+async def _gql_as_tenant(
+    a: GraphQLClient,
+    server: str,
+    token: str,
+    schema: GraphQLSchema,
+    key: str,
+    kind: str,
+    role: str,
+    b_objects: Objects,
+) -> None:
+    root, name = key.split(".")
+    document = _document(schema, root, name, kind, b_objects)
+    refused = kind in ("PLATFORM", "ADMIN") or _needs(key, kind) not in MAY[role]
+    if root == "Subscription":
+        # an answer is awaited where one is due (a refusal, B's id); elsewhere, silence
+        answers = refused or kind.startswith("B:")
+        first = await _ws_first(server, token, document, timeout=10 if answers else 0.5)
+        text_ = json.dumps(first)
+        if refused:
+            assert first and first["type"] == "error", (role, key, first)
+            assert "FORBIDDEN" in text_, (role, key, first)
+        leaks = [m for m in _leaks(text_, b_objects) if m not in document]
+        assert leaks == [], (role, key, first)
+        if kind.startswith("B:"):
+            assert first and "NOT_FOUND" in text_, (role, key, first)
+        return
+    response = await a.raw(document)
+    assert response.status_code == 200, (role, key, response.text)
+    body = response.json()
+    errors = body.get("errors") or []
+    codes = [e.get("extensions", {}).get("code") for e in errors]
+    if refused:
+        assert codes and codes[0] == "FORBIDDEN", (role, key, document, body)
+        return
+    assert "FORBIDDEN" not in codes, (role, key, body)
+    assert "INTERNAL_SERVER_ERROR" not in codes and not any(
+        e["message"] == "Unexpected error." for e in errors
+    ), (role, key, document, body)
+    assert not [c for c in codes if c in ("GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")], (
+        role,
+        key,
+        document,
+        body,
+    )
+    data = json.dumps(body.get("data"))
+    leaks = [m for m in _leaks(data, b_objects) if m not in document]
+    assert leaks == [], (role, key, leaks, data[:500])
+    if kind.startswith("B:") and root == "Query":
+        assert body["data"][name] is None, (role, key, body)
+    if kind.startswith("B:") and root == "Mutation":
+        assert body["data"], (role, key, document, body)
+        payload = body["data"][name]
+        if name == "bulkCancelJobs":
+            assert payload["successful"] == 0, (role, key, payload)
+            return
+        assert payload["errors"], (role, key, payload)
+        assert payload["errors"][0]["code"] in (
+            "NOT_FOUND",
+            "agent_not_found",
+            "alert_not_found",
+            "subscription_not_found",
+            "job_not_found",
+            "agent_id_taken",
+        ), (role, key, payload)
+
+
+async def test_unscoped_graphql_credentials_are_refused_by_their_role_alone(
+    server: str, settings: Settings, b_objects: Objects
+) -> None:
+    schema = _schema(settings)
+
+    async def check(client: GraphQLClient, token: str, role: str, key: str, kind: str) -> None:
+        root, name = key.split(".")
+        document = _document(schema, root, name, kind, b_objects)
+        allowed = _needs(key, kind) in MAY[role]
+        if root == "Subscription":
+            first = await _ws_first(server, token, document, timeout=0.5 if allowed else 10)
+            forbidden = bool(first and first["type"] == "error" and "FORBIDDEN" in str(first))
+        else:
+            body = (await client.raw(document)).json()
+            codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+            assert "INTERNAL_SERVER_ERROR" not in codes, (role, key, body)
+            forbidden = "FORBIDDEN" in codes
+        assert forbidden != allowed, (role, key, allowed, document)
+
+    for role in UNSCOPED_ROLES:
+        token = make_token(settings, role)
+        client = GraphQLClient(server, token)
+        try:
+            await asyncio.gather(
+                *(check(client, token, role, k, v) for k, v in GQL.items() if v != "CREATE")
+            )
+        finally:
+            await client.aclose()
 
 
 async def test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows(

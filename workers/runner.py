@@ -1,7 +1,13 @@
 """The arq job that runs one task attempt: mark RUNNING, run the handler, record the outcome.
 
 Retries go back through arq (`Retry`), so the job never leaves Redis between attempts; the
-PostgreSQL row decides whether another attempt is due."""
+PostgreSQL row decides whether another attempt is due.
+
+What an attempt's error records is what a tenant may read (the task's `errors`, a job's
+`error_message`): an exception the handler did not expect is "internal error (ref …)", its
+details (SQL, parameters, traceback) in this worker's log under the same ref; a data error (a
+value PostgreSQL or the driver refused, a constraint of the data) fails the task at once, since
+running it again would fail the same way; a provider's message loses its URLs and addresses."""
 
 from __future__ import annotations
 
@@ -13,11 +19,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 from arq import Retry
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from app import dispatch
 from app.db.models import Task
+from app.hygiene import redact_internal
+from app.outages import is_data_error
 from app.services import attempt_writes, semaphore, tasks
+from app.services.errors import DomainError, InvalidInput
 from app.services.lifecycle import FINISHED, TaskStatus
 from app.services.pipeline.breakers import CircuitOpen
 from workers.context import WorkerState, state_of
@@ -72,7 +81,47 @@ T = TypeVar("T")
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
 
+def data_fault(exc: BaseException) -> bool:
+    """The data is at fault, not the moment: a value PostgreSQL or the driver refused (SQLSTATE
+    class 22), a constraint of the data (class 23), a value refused before the flush. Running
+    the same task again fails the same way."""
+    if isinstance(exc, InvalidInput | DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return is_data_error(exc)
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
+    # asyncpg's own refusal of an argument (out of range for its type) before sending it
+    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
+
+
+def new_ref() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def safe_error(exc: BaseException, ref: str) -> str:
+    """An unexpected exception as the task records it: no exception text, a ref to the log."""
+    if isinstance(exc, DomainError):  # a service's own message (a refused value names it)
+        return f"{redact_internal(exc.message)[0]} (ref {ref})"
+    if data_fault(exc):
+        return f"data error: a value was refused by the database (ref {ref})"
+    return f"internal error (ref {ref})"
+
+
+def provider_error(task: Task, exc: ProviderError) -> str:
+    """A provider's message as written, less any URL, address or SQL (then with a ref to the
+    log, which keeps the original)."""
+    text, redacted = redact_internal(str(exc))
+    if not redacted:
+        return text
+    ref = new_ref()
+    log.warning("task %s: provider error (ref %s): %s", task.id, ref, exc)
+    return f"{text} (ref {ref})"
+
+
 def _transient(exc: DBAPIError) -> bool:
+    if is_data_error(exc):
+        return False
     code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
     return (
         exc.connection_invalidated
@@ -84,6 +133,8 @@ def _transient(exc: DBAPIError) -> bool:
 def _transient_raw(exc: Exception) -> bool:
     """The same on the raw asyncpg connection: a lost or refused connection (classes 08 and
     57, server restarting), a deadlock or serialization failure, a broken socket."""
+    if data_fault(exc):
+        return False
     if isinstance(exc, asyncpg.InterfaceError | OSError):
         return True
     code = str(getattr(exc, "sqlstate", "") or "")
@@ -147,10 +198,17 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
     except CircuitOpen as exc:
         return await _postponed(state, task, exc)
     except ProviderError as exc:
-        return await _failed(state, task, str(exc), retryable=exc.retryable)
-    except Exception as exc:  # a handler bug must not lose the task: record it and retry
-        log.exception("task %s: handler raised", task.id)
-        return await _failed(state, task, f"{type(exc).__name__}: {exc}", retryable=True)
+        return await _failed(state, task, provider_error(task, exc), retryable=exc.retryable)
+    except Exception as exc:  # a handler bug must not lose the task: record it (and retry)
+        ref, data = new_ref(), data_fault(exc)
+        log.error(
+            "task %s: handler raised (ref %s; %s)",
+            task.id,
+            ref,
+            "a data error: not retried" if data else "retryable",
+            exc_info=exc,
+        )
+        return await _failed(state, task, safe_error(exc, ref), retryable=not data)
 
     async def complete() -> Task | None:
         if attempt_writes.is_plain(task):

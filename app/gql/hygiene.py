@@ -1,7 +1,9 @@
 """GraphQL's side of the input-hygiene rule (app/hygiene.py): text PostgreSQL cannot store and
 values nested deeper than MAX_JSON_DEPTH are refused as BAD_USER_INPUT naming the argument or
-variable, whether they came as a literal in the document or as a variable; and user errors are
-logged as such (one line, no traceback)."""
+variable, whether they came as a literal in the document or as a variable; a value its column
+cannot hold (app/hygiene.py's check before the flush) that a resolver did not answer as a typed
+error is BAD_USER_INPUT naming the field; and user errors are logged as such (one line, no
+traceback)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from app.hygiene import MAX_JSON_DEPTH, TOO_DEEP, json_problems, text_problem
+from app.hygiene import MAX_JSON_DEPTH, TOO_DEEP, Unstorable, json_problems, text_problem
 
 log = logging.getLogger("opsgraph.graphql")
 
@@ -84,6 +86,21 @@ class RefuseUnstorableVariables(SchemaExtension):
         if error is not None:
             raise error
         yield
+
+
+def unstorable_error(error: GraphQLError) -> GraphQLError | None:
+    """A resolver's Unstorable as BAD_USER_INPUT naming the field (None: another error)."""
+    original = error.original_error
+    if not isinstance(original, Unstorable):
+        return None
+    return GraphQLError(
+        original.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "BAD_USER_INPUT", "field": original.field},
+    )
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

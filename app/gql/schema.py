@@ -34,10 +34,16 @@ from app.gql.ai_monitoring import (
 from app.gql.cost import cost_extensions
 from app.gql.execution import LeanExecutionContext
 from app.gql.fanout import SharingSchema
-from app.gql.hygiene import RefuseUnstorableVariables, TextLiteralRule, log_errors
+from app.gql.hygiene import (
+    RefuseUnstorableVariables,
+    TextLiteralRule,
+    log_errors,
+    unstorable_error,
+)
 from app.gql.jobs import JobMutations, JobQueries, JobSubscription
 from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries, WorkerSubscription
+from app.gql.permissions import check_declared
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
 from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
@@ -95,9 +101,13 @@ Subscription = merge_types(
 
 
 class MaskUnexpected(MaskErrors):
-    """Unexpected errors are masked; a store outage says so with code UNAVAILABLE."""
+    """Unexpected errors are masked; a store outage says so with code UNAVAILABLE; a value its
+    column cannot hold is BAD_USER_INPUT naming the field."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        unstorable = unstorable_error(error)
+        if unstorable is not None:
+            return unstorable
         original = error.original_error
         if isinstance(original, STORE_ERRORS) and is_data_error(original):
             return GraphQLError(
@@ -151,7 +161,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection())
-    return OpsgraphSchema(
+    schema = OpsgraphSchema(
         subscriber_buffer=s.subscriber_buffer,
         query=Query,
         mutation=Mutation,
@@ -160,3 +170,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=LeanExecutionContext,
     )
+    check_declared(schema)
+    return schema

@@ -31,6 +31,8 @@ class TaskErrorCode(Enum):
     NOT_FOUND = "NOT_FOUND"
     INVALID = "INVALID"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    # a queue of opsgraph's own (the camera pipeline's): never a client's task
+    RESERVED_QUEUE = "RESERVED_QUEUE"
 
 
 @strawberry.type(description="An expected failure of a mutation: data, not an exception.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.auth import Permission
+from app.auth import ADMIN, OPERATE, PLATFORM_READ
 from app.gql.context import Info
 from app.gql.permissions import CanRead
 
@@ -16,7 +16,9 @@ class Viewer:
     role: str
     tenant_id: str | None
     can_operate: bool = strawberry.field(description="Submit, cancel, retry, acknowledge, ...")
-    can_admin: bool
+    can_admin: bool = strawberry.field(
+        description="Clear, purge, overwrite: installation-wide, so never a tenant credential."
+    )
     can_read_platform: bool = strawberry.field(
         description="Installation-wide views (pipeline, DLQ, workers): unscoped credentials."
     )
@@ -32,7 +34,7 @@ class ViewerQueries:
             subject=p.subject,
             role=p.role,
             tenant_id=p.tenant_id,
-            can_operate=p.can(Permission.OPERATE),
-            can_admin=p.can(Permission.ADMIN),
-            can_read_platform=p.tenant_id is None and p.can(Permission.READ),
+            can_operate=p.allows(OPERATE),
+            can_admin=p.allows(ADMIN),
+            can_read_platform=p.allows(PLATFORM_READ),
         )

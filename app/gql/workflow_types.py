@@ -42,6 +42,8 @@ class WorkflowErrorCode(Enum):
     NOT_FOUND = "NOT_FOUND"
     INVALID = "INVALID"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    # a step naming a queue of opsgraph's own (the camera pipeline's)
+    RESERVED_QUEUE = "RESERVED_QUEUE"
 
 
 @strawberry.type

@@ -240,7 +240,7 @@ class WorkflowMutations:
                 row = await workflows.create_workflow(
                     session=session,
                     spec=spec,
-                    allow_private_webhooks=ctx.state.settings.webhook_allow_private_networks,
+                    defaults=ctx.state.settings.task_defaults,
                 )
         except DomainError as exc:
             return _failure(exc)

@@ -8,7 +8,17 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth import Forbidden, Permission, Principal, Unauthenticated
+from app.auth import (
+    ADMIN,
+    OPERATE,
+    PLATFORM_OPERATE,
+    PLATFORM_READ,
+    READ,
+    Access,
+    Forbidden,
+    Principal,
+    Unauthenticated,
+)
 from app.state import AppState
 
 bearer = HTTPBearer(auto_error=False, description="JWT bearer token")
@@ -24,11 +34,14 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def require(
-    permission: Permission, *, platform: bool = False
-) -> Callable[..., Awaitable[Principal]]:
-    """`platform`: an installation-wide resource (the camera pipeline, the DLQ of every
-    queue, system health), refused to tenant-scoped credentials."""
+ACCESS_ATTRIBUTE = "opsgraph_access"
+
+
+def require(access: Access) -> Callable[..., Awaitable[Principal]]:
+    """The dependency every REST route declares (as `Reader`, `Operator`, `PlatformReader`,
+    `PlatformOperator` or `Admin`): it authenticates and applies the access rule in
+    `Principal.require`. `app.rest.access.check_declared` refuses to build an app with a route
+    that declares none."""
 
     async def dependency(
         request: Request,
@@ -42,20 +55,21 @@ def require(
                 authorization=request.headers.get("authorization"),
                 api_key=api_key,
             )
-            principal.require(permission)
-            if platform and principal.tenant_id is not None:
-                raise Forbidden("installation-wide resource: not for tenant-scoped credentials")
+            principal.require(access)
         except Unauthenticated as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
         except Forbidden as exc:
             raise HTTPException(403, str(exc)) from exc
         return principal
 
+    setattr(dependency, ACCESS_ATTRIBUTE, access)
     return dependency
 
 
-Reader = Annotated[Principal, Depends(require(Permission.READ))]
-Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
-Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
-PlatformReader = Annotated[Principal, Depends(require(Permission.READ, platform=True))]
-PlatformOperator = Annotated[Principal, Depends(require(Permission.OPERATE, platform=True))]
+# tenant scope: a tenant credential acts on its own tenant's objects only
+Reader = Annotated[Principal, Depends(require(READ))]
+Operator = Annotated[Principal, Depends(require(OPERATE))]
+# installation scope: unscoped credentials only
+PlatformReader = Annotated[Principal, Depends(require(PLATFORM_READ))]
+PlatformOperator = Annotated[Principal, Depends(require(PLATFORM_OPERATE))]
+Admin = Annotated[Principal, Depends(require(ADMIN))]

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 
 from app.rest.deps import PlatformOperator, PlatformReader, State
 from app.services import dlq, health
@@ -233,13 +232,6 @@ async def reset_breaker(name: str, state: State, principal: PlatformOperator) ->
     return ResetResponse(name=name, state="closed", message=f"circuit breaker {name} reset")
 
 
-async def _quarantined(state: Any) -> dict[str, Any]:
-    try:
-        return await quarantine.quarantined(state.redis)
-    except (RedisError, OSError):  # Redis down: the health answer says so already
-        return {"quarantined": None, "files": []}
-
-
 @system.get("/api/system/health", summary="System health")
 async def system_health(state: State, principal: PlatformReader) -> JSONResponse:
     found = await state.health.current()
@@ -251,7 +243,9 @@ async def system_health(state: State, principal: PlatformReader) -> JSONResponse
         "status": found.status,
         "services": {name: check(c) for name, c in found.checks.items()},
         "models": {name: check(c) for name, c in found.models.items()},
-        # camera files the watcher gave up on (a bad name, a link out of the root, unreadable)
-        "watcher": await _quarantined(state),
+        # the camera watcher: its state, restarts and last error, and the files it gave up
+        # on (a bad name, a link out of the root, unreadable); this route is refused to
+        # tenant-scoped credentials, so naming files and folders of the host is fine here
+        "watcher": await quarantine.watcher_report(state.redis),
     }
     return JSONResponse(body, status_code=503 if found.status == "unhealthy" else 200)

@@ -1,10 +1,13 @@
 """Store errors as a client should see them: an outage is 503 (the API process stays up and
 recovers by itself when PostgreSQL or Redis come back); a value the database refused is 422; any
-other error is a bug: 500 with no exception text (the log has the traceback)."""
+other error is a bug: 500 with no exception text (the log has the traceback). A value its column
+cannot hold never reaches the database: app/hygiene.py refuses it before the flush (`Unstorable`)
+and it is a 422 whose `loc` names the field."""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -18,9 +21,32 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.hygiene import Unstorable
 from app.outages import STORE_ERRORS, is_data_error, is_outage
 
 log = logging.getLogger(__name__)
+
+
+_FIELD_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def field_loc(field: str | None, where: str = "body") -> list[str | int]:
+    """A service's field as seed 001's `loc`: 'steps[2].task_type' -> ['body', 'steps', 2,
+    'task_type']."""
+    loc: list[str | int] = [where]
+    for name, index in _FIELD_PART.findall(field or ""):
+        loc.append(int(index) if index else name)
+    return loc
+
+
+async def unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """A value its column cannot hold (refused before the flush), naming the field."""
+    assert isinstance(exc, Unstorable)
+    log.info("%s %s: %s", request.method, request.url.path, exc.message)
+    item = {"loc": field_loc(exc.field), "msg": exc.message, "type": "value_error.unstorable"}
+    if request.url.path in FLAT_DETAIL_PATHS:
+        return JSONResponse({"detail": flat_detail([item])}, status_code=422)
+    return JSONResponse({"detail": [item]}, status_code=422)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -53,6 +79,11 @@ class Problem(BaseModel):
     detail: str
 
 
+class RefusedProblem(BaseModel):
+    detail: str
+    code: str  # seed 004's `insufficient_permissions`
+
+
 class InvalidItem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -76,8 +107,15 @@ def document_statuses(router: APIRouter) -> APIRouter:
             continue
         flat = route.path in FLAT_DETAIL_PATHS
         extra = {
-            401: _documented("No credential, or one that is not valid"),
-            403: _documented("The credential's role may not do this"),
+            401: _documented(
+                "No credential, or one that is not valid (with both an Authorization header and"
+                " X-API-Key, the bearer token alone is judged)"
+            ),
+            403: _documented(
+                "The credential's role may not do this, or the operation is installation-wide"
+                " and the credential is tenant-scoped",
+                RefusedProblem,
+            ),
             422: _documented("Invalid input (parameter named in the detail)", Problem)
             if flat
             else _documented("Invalid input (parameter named in loc)", InvalidInputProblem),
@@ -135,5 +173,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     for error in STORE_ERRORS:
         app.add_exception_handler(error, store_unavailable)
+    app.add_exception_handler(Unstorable, unstorable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -246,7 +246,7 @@ async def create_workflow(
             wf = await workflows.create_workflow(
                 session=session,
                 spec=spec,
-                allow_private_webhooks=state.settings.webhook_allow_private_networks,
+                defaults=state.settings.task_defaults,
             )
             steps = (await workflows.steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
     except InvalidInput as exc:

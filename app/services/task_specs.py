@@ -47,8 +47,7 @@ class TaskSpec:
 
 def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
     task_type, operation = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
-    if not QUEUE_NAME.match(spec.queue):
-        raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field="queue")
+    check_queue(spec.queue, defaults, system=spec.system)
     if not 0 <= spec.priority <= 100:
         raise InvalidInput("priority must be between 0 and 100", field="priority")
     for name in ("input", "config", "metadata", "media"):
@@ -84,6 +83,22 @@ def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
     return task_type, operation
 
 
+def check_queue(
+    queue: str, defaults: TaskDefaults, *, field: str = "queue", system: bool = False
+) -> None:
+    """The one check of a queue a submission names: its name, and that a client's task never
+    goes to a queue of opsgraph's own (the camera pipeline's stages run there, on workers that
+    read the cameras' files)."""
+    if not QUEUE_NAME.match(queue):
+        raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field=field)
+    if not system and queue in defaults.reserved_queues:
+        raise InvalidInput(
+            f"queue {queue!r} runs opsgraph's own tasks only; submit to another queue",
+            field=field,
+            code="RESERVED_QUEUE",
+        )
+
+
 def _validate_llm_input(operation: str, data: dict[str, Any]) -> None:
     if operation == "chat_completion":
         has_messages = isinstance(data.get("messages"), list)
@@ -105,3 +120,8 @@ class TaskDefaults:
     max_retries: int = 3
     result_ttl_seconds: int = 3600
     allow_private_webhooks: bool = False
+    # queues only opsgraph's own tasks use (Settings.reserved_queues: the pipeline's and any
+    # the deployment adds); these are the pipeline's default names
+    reserved_queues: frozenset[str] = frozenset(
+        {"detection_queue", "enrichment_queue", "analysis_queue"}
+    )

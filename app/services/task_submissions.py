@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Task
+from app.hygiene import Unstorable, check_objects
 from app.services import effects, task_statements
 from app.services.errors import DomainError, InvalidInput
 from app.services.lifecycle import TaskStatus
@@ -23,6 +25,20 @@ from app.services.tasks import changed
 
 def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
     task_type, operation = validate(spec, defaults)
+    task = _made(spec, defaults, now, task_type, operation)
+    # store_tasks' statement bypasses the flush, where every other write's bounds are
+    # checked (app/hygiene.py): the same check here, naming the field as GraphQL spells it
+    try:
+        check_objects([task])
+    except Unstorable as exc:
+        field = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), exc.field or "")
+        raise InvalidInput(exc.message.replace(exc.field or "", field, 1), field=field) from None
+    return task
+
+
+def _made(
+    spec: TaskSpec, defaults: TaskDefaults, now: datetime, task_type: str, operation: str
+) -> Task:
     retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
     task_id = uuid.uuid4()
     # written by store_tasks' statement, never through a session: no ORM tracking needed

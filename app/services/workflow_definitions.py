@@ -146,7 +146,7 @@ def _find_cycle(steps: Sequence[StepSpec], stuck: set[str]) -> list[str]:
     return list(reversed(path[seen[node] :]))
 
 
-def validate(spec: WorkflowSpec, *, allow_private_webhooks: bool = False) -> list[str]:
+def validate(spec: WorkflowSpec, *, defaults: task_specs.TaskDefaults) -> list[str]:
     """Check the definition; return the step ids in topological order."""
     if not spec.name or not spec.name.strip():
         raise InvalidInput("a workflow needs a name", field="name")
@@ -158,7 +158,7 @@ def validate(spec: WorkflowSpec, *, allow_private_webhooks: bool = False) -> lis
         raise InvalidInput("priority must be between 0 and 100", field="priority")
     if spec.webhook_url is not None:
         outbound.check_url(
-            spec.webhook_url, allow_private=allow_private_webhooks, field="webhook_url"
+            spec.webhook_url, allow_private=defaults.allow_private_webhooks, field="webhook_url"
         )
     seen: set[str] = set()
     for i, step in enumerate(spec.steps):
@@ -180,10 +180,13 @@ def validate(spec: WorkflowSpec, *, allow_private_webhooks: bool = False) -> lis
                 f"step {step.step_id!r}: max_retries must be between 0 and 20",
                 field=f"steps[{i}].max_retries",
             )
-        if step.queue is not None and not task_specs.QUEUE_NAME.match(step.queue):
-            raise InvalidInput(
-                f"step {step.step_id!r}: invalid queue name", field=f"steps[{i}].queue"
-            )
+        if step.queue is not None:
+            try:
+                task_specs.check_queue(step.queue, defaults, field=f"steps[{i}].queue")
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"step {step.step_id!r}: {exc.message}", field=exc.field, code=exc.code
+                ) from exc
     for i, step in enumerate(spec.steps):
         for dep in step.dependencies:
             if dep not in seen:

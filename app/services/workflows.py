@@ -35,9 +35,9 @@ from app.services.workflow_queries import scoped
 
 
 async def create_workflow(
-    *, session: AsyncSession, spec: WorkflowSpec, allow_private_webhooks: bool = False
+    *, session: AsyncSession, spec: WorkflowSpec, defaults: task_specs.TaskDefaults
 ) -> Workflow:
-    order = validate(spec, allow_private_webhooks=allow_private_webhooks)
+    order = validate(spec, defaults=defaults)
     now = utcnow()
     wf = Workflow(
         id=uuid.uuid4(),

@@ -38,10 +38,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         (TENANCY_REST,),
     ),
     Mutation(
-        "GraphQL's installation-wide fields let tenants through",
+        "GraphQL's installation-wide reads let tenants through",
         "app/gql/permissions.py",
-        "        if info.context.principal.tenant_id is not None:",
-        "        if False:",
+        "    access = PLATFORM_READ",
+        "    access = READ",
         (TENANCY_GQL,),
     ),
     Mutation(
@@ -362,7 +362,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "the console shows a viewer the action buttons",
         "app/gql/viewer.py",
-        "            can_operate=p.can(Permission.OPERATE),",
+        "            can_operate=p.allows(OPERATE),",
         "            can_operate=True,",
         (
             "tests/test_console.py::"
@@ -382,5 +382,334 @@ MUTATIONS: tuple[Mutation, ...] = (
         '            "hit_rate": cache.detail.get("hit_rate"),',
         '            "hit_rate": None,',
         ("tests/test_seed_clients.py::test_seed_004_health_names_the_seed_components",),
+    ),
+    # --- safe errors (issue 29) ---
+    Mutation(
+        "data errors are retried",
+        "workers/runner.py",
+        "        ref, data = new_ref(), data_fault(exc)",
+        "        ref, data = new_ref(), False",
+        (
+            "tests/test_safe_errors.py::test_a_job_failing_on_a_data_error_runs_once_and_records_a_safe_error",
+        ),
+    ),
+    Mutation(
+        "job errors store the raw exception",
+        "workers/runner.py",
+        "_failed(state, task, safe_error(exc, ref), retryable=not data)",
+        '_failed(state, task, f"{type(exc).__name__}: {exc}", retryable=not data)',
+        (
+            "tests/test_safe_errors.py::test_a_job_failing_on_a_data_error_runs_once_and_records_a_safe_error",
+            "tests/test_safe_errors.py::"
+            "test_an_unexpected_handler_error_is_retried_and_recorded_as_internal_error",
+        ),
+    ),
+    Mutation(
+        "handler bugs are not retried",
+        "workers/runner.py",
+        "safe_error(exc, ref), retryable=not data)",
+        "safe_error(exc, ref), retryable=False)",
+        (
+            "tests/test_safe_errors.py::"
+            "test_an_unexpected_handler_error_is_retried_and_recorded_as_internal_error",
+        ),
+        fast=False,
+    ),
+    Mutation(
+        "provider errors keep internal addresses",
+        "workers/runner.py",
+        "    text, redacted = redact_internal(str(exc))",
+        "    text, redacted = str(exc), False",
+        ("tests/test_safe_errors.py::test_provider_messages_lose_addresses_and_sql",),
+        fast=False,
+    ),
+    Mutation(
+        "column lengths are not checked",
+        "app/hygiene.py",
+        "        if length is not None and isinstance(value, str) and len(value) > length:",
+        "        if False:",
+        (
+            "tests/test_safe_errors.py::test_a_value_longer_than_its_column_is_refused_naming_the_field",
+        ),
+    ),
+    Mutation(
+        "column integer ranges are not checked",
+        "app/hygiene.py",
+        "        if isinstance(value, int) and not bounds[0] <= value <= bounds[1]:",
+        "        if False:",
+        ("tests/test_safe_errors.py::test_a_huge_number_in_job_parameters_is_refused_naming_it",),
+        fast=False,
+    ),
+    Mutation(
+        "a job's since may lie outside the timestamp range",
+        "app/services/jobs/types.py",
+        "    if timestamp_problem(when if when.tzinfo else when.replace(tzinfo=UTC)):",
+        "    if False:",
+        (
+            "tests/test_safe_errors.py::test_a_since_outside_the_timestamp_range_is_refused_at_start_naming_it",
+        ),
+    ),
+    Mutation(
+        "startJob takes any min_risk_score",
+        "app/services/jobs/types.py",
+        "(not _integer(score) or not 0 <= score <= MAX_RISK_SCORE)",
+        "(not _integer(score))",
+        ("tests/test_safe_errors.py::test_a_huge_number_in_job_parameters_is_refused_naming_it",),
+        fast=False,
+    ),
+    Mutation(
+        "an unstorable value a resolver lets through is masked",
+        "app/gql/hygiene.py",
+        "    if not isinstance(original, Unstorable):",
+        "    if True:",
+        (
+            "tests/test_safe_errors.py::"
+            "test_an_unstorable_value_a_resolver_does_not_catch_is_bad_user_input",
+        ),
+        fast=False,
+    ),
+    # --- query cost (issue 29) ---
+    Mutation(
+        "limit is not priced",
+        "app/gql/cost.py",
+        'SIZE_ARGUMENTS = ("first", "last", "limit")',
+        'SIZE_ARGUMENTS = ("first", "last")',
+        ("tests/test_query_cost.py::test_a_limit_is_priced_as_a_page",),
+    ),
+    Mutation(
+        "a variable's default prices a list size",
+        "app/gql/cost.py",
+        "                given.append(self.largest(coordinate))",
+        "                given.append(1)",
+        ("tests/test_query_cost.py::test_a_limit_is_priced_as_a_page",),
+    ),
+    Mutation(
+        "thumbnails weigh 1",
+        "app/gql/pipeline/types.py",
+        "directives=[Cost(weight=100)],",
+        "directives=[Cost(weight=1)],",
+        ("tests/test_query_cost.py::test_thumbnails_weigh_and_are_capped_per_operation",),
+    ),
+    Mutation(
+        "thumbnails are not capped per operation",
+        "app/gql/cost.py",
+        "                if asked > cap:",
+        "                if False:",
+        ("tests/test_query_cost.py::test_thumbnails_weigh_and_are_capped_per_operation",),
+    ),
+    Mutation(
+        "a thumbnail is decoded again",
+        "app/services/pipeline/thumbnails.py",
+        "    _cache[key] = made",
+        "    return",
+        (
+            "tests/test_query_cost.py::"
+            "test_the_consoles_pipeline_page_is_accepted_and_decodes_each_frame_once",
+        ),
+    ),
+    Mutation(
+        "an aliased thumbnail is decoded once per alias",
+        "app/services/pipeline/thumbnails.py",
+        "    if making is not None and making.get_loop() is loop:",
+        "    if False:",
+        (
+            "tests/test_query_cost.py::"
+            "test_the_consoles_pipeline_page_is_accepted_and_decodes_each_frame_once",
+        ),
+    ),
+    Mutation(
+        "thumbnails decode on the default thread pool",
+        "app/services/pipeline/thumbnails.py",
+        "            _pool(threads),",
+        "            None,",
+        (
+            "tests/test_query_cost.py::"
+            "test_the_consoles_pipeline_page_is_accepted_and_decodes_each_frame_once",
+        ),
+    ),
+    # --- the scope rule (issue 29) ---------------------------------------------------------------
+    Mutation(
+        "a tenant credential keeps its admin role's rights",
+        "app/auth.py",
+        "        return held if self.tenant_id is None else held & TENANT_PERMISSIONS",
+        "        return held",
+        (
+            "tests/test_scope.py::"
+            "test_a_tenant_principal_holds_at_most_read_and_operate_whatever_its_role",
+        ),
+    ),
+    Mutation(
+        "installation-wide routes let tenant credentials through",
+        "app/auth.py",
+        "        if access.scope is Scope.INSTALLATION and self.tenant_id is not None:",
+        "        if False:",
+        (TENANCY_REST,),
+    ),
+    Mutation(
+        "the LLM queue's admin actions are declared tenant-scoped operations",
+        "app/rest/llm_queue.py",
+        "async def clear_llm_semaphore(state: State, principal: Admin)",
+        "async def clear_llm_semaphore(state: State, principal: Operator)",
+        (TENANCY_REST,),
+    ),
+    Mutation(
+        "a route declaring no access is included",
+        "app/rest/access.py",
+        "    if len(declared) != 1:",
+        "    if len(declared) > 1:",
+        ("tests/test_scope.py::test_a_route_without_an_access_declaration_is_not_built",),
+    ),
+    Mutation(
+        "a root field declaring no access is built",
+        "app/gql/permissions.py",
+        "    if len(declared) != 1:",
+        "    if len(declared) > 1:",
+        ("tests/test_scope.py::test_a_root_field_without_an_access_declaration_is_not_built",),
+    ),
+    Mutation(
+        "a viewer may operate when unscoped",
+        "app/auth.py",
+        '    "viewer": frozenset({Permission.READ}),',
+        '    "viewer": frozenset({Permission.READ, Permission.OPERATE}),',
+        ("tests/test_tenancy.py::test_unscoped_credentials_are_refused_by_their_role_alone",),
+    ),
+    Mutation(
+        "the API key wins over the bearer token",
+        "app/auth.py",
+        "        if authorization:\n            scheme, _, token",
+        "        if authorization and not api_key:\n            scheme, _, token",
+        ("tests/test_scope.py::test_two_credentials_are_judged_by_the_bearer_token",),
+    ),
+    Mutation(
+        "a client's task runs on a pipeline queue",
+        "app/services/task_specs.py",
+        "    if not system and queue in defaults.reserved_queues:",
+        "    if False:",
+        ("tests/test_scope.py::test_a_client_task_naming_a_pipeline_queue_is_refused",),
+    ),
+    Mutation(
+        "a live log tail reads every tenant's new lines",
+        "app/services/monitoring/logs.py",
+        "    if tenant_id is not None:\n        stmt = stmt.where(AgentLog.tenant_id == tenant_id)"
+        "\n    return",
+        "    if False:\n        stmt = stmt.where(AgentLog.tenant_id == tenant_id)\n    return",
+        ("tests/test_scope.py::test_a_log_tail_reads_only_its_tenants_lines_of_a_mixed_ingest",),
+    ),
+    # --- watcher supervision (issue 29) ---
+    Mutation(
+        "the camera watcher dies with its event source",
+        "workers/pipeline/watcher.py",
+        "            except Exception as exc:  # (an ExceptionGroup too;",
+        "            except OSError as exc:  # (an ExceptionGroup too;",
+        (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
+        fast=False,
+    ),
+    Mutation(
+        "the camera watcher restarts without a rescan",
+        "workers/pipeline/watcher.py",
+        "                await self._catch_up()",
+        "                pass",
+        (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
+        fast=False,
+    ),
+    Mutation(
+        "health hides the camera watcher's restarts",
+        "app/services/pipeline/quarantine.py",
+        '        "restarts": int(found.get("restarts") or 0),',
+        '        "restarts": 0,',
+        (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
+        fast=False,
+    ),
+    # --- pages and files (issue 29) ---
+    Mutation(
+        "GraphiQL and the console without CSP, frame-ancestors or Referrer-Policy",
+        "app/headers.py",
+        "    if content_type in HTML_TYPES:",
+        "    if False:",
+        ("tests/test_pages.py::test_every_html_page_carries_the_page_headers",),
+    ),
+    Mutation(
+        "pages may be framed",
+        "app/headers.py",
+        "form-action 'self'; frame-ancestors 'none'\"",
+        "form-action 'self'\"",
+        ("tests/test_pages.py::test_every_html_page_carries_the_page_headers",),
+    ),
+    Mutation(
+        "a page whose type names a charset escapes the policy",
+        "app/headers.py",
+        '            content_type = value.split(b";", 1)[0].strip().lower()',
+        "            content_type = value.strip().lower()",
+        ("tests/test_pages.py::test_every_html_page_carries_the_page_headers",),
+    ),
+    Mutation(
+        "responses without nosniff",
+        "app/headers.py",
+        "    ours = [NOSNIFF]",
+        "    ours = []",
+        ("tests/test_pages.py::test_every_response_is_nosniff",),
+    ),
+    Mutation(
+        "downloads cacheable",
+        "app/headers.py",
+        "    if attachment:",
+        "    if False:",
+        ("tests/test_pages.py::test_export_downloads_are_never_cached",),
+    ),
+    Mutation(
+        "the asset mount serves the console's HTML",
+        "app/console/__init__.py",
+        "        if media_type not in ASSET_TYPES:",
+        "        if False:",
+        ("tests/test_pages.py::test_no_html_comes_from_the_asset_mount",),
+    ),
+    Mutation(
+        "a console code works twice",
+        "app/console/codes.py",
+        '    token = await request.scope["state"]["app"].redis.getdel(code_key(code))',
+        '    token = await request.scope["state"]["app"].redis.get(code_key(code))',
+        ("tests/test_pages.py::test_a_console_code_gives_its_token_once",),
+    ),
+    Mutation(
+        "a console code never expires",
+        "app/console/codes.py",
+        "    client.set(code_key(code), token, px=max(1, int(ttl_seconds * 1000)))",
+        "    client.set(code_key(code), token)",
+        ("tests/test_pages.py::test_an_expired_console_code_gives_nothing",),
+    ),
+    Mutation(
+        "the page policy refuses GraphiQL's fonts",
+        "app/headers.py",
+        """    " style-src 'self' 'unsafe-inline'; font-src 'self' data:; script-src 'self';\"""",
+        """    " style-src 'self' 'unsafe-inline'; font-src 'self'; script-src 'self';\"""",
+        ("tests/test_console.py::test_no_request_leaves_the_origin_and_graphiql_works_offline",),
+    ),
+    Mutation(
+        "the dev banner's console link carries the token",
+        "app/cli.py",
+        "        code = _console_code(redis_url, token, base.console_code_ttl_seconds)",
+        "        code = token",
+        ("tests/test_dev_stack.py",),
+        fast=False,
+    ),
+    Mutation(
+        "a spent sign-in link is taken for a credential",
+        "app/console/static/console.js",
+        '      if (!r.ok) return "This sign-in link was used already',
+        '      if (false) return "This sign-in link was used already',
+        (
+            "tests/test_console.py::"
+            "test_the_dev_banners_link_signs_in_once_and_leaves_no_token_in_history",
+        ),
+        fast=False,
+    ),
+    Mutation(
+        "task submissions skip the column bounds",
+        "app/services/task_submissions.py",
+        "        check_objects([task])",
+        "        pass",
+        (
+            "tests/test_safe_errors.py::test_a_task_field_longer_than_its_column_is_refused_naming_it",
+        ),
     ),
 )

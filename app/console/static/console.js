@@ -105,15 +105,26 @@
   var credential = null;
   var me = { canOperate: false, canAdmin: false, canReadPlatform: false };
 
-  function readFragmentToken() {
-    // the dev banner's URL carries the token in the fragment (never sent to the server);
-    // it is kept for this tab only and removed from the address bar at once
-    var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  // The dev banner's link carries a one-time code in the fragment (never a token: a URL lands
+  // in the browser's history). It leaves the address bar at once and is exchanged for the
+  // token, which is kept for this tab only. A used or expired code brings the sign-in form.
+  async function readCredential() {
+    var m = /(?:^#|&)code=([^&]+)/.exec(location.hash);
     if (m) {
-      sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
       history.replaceState(null, "", location.pathname + "#/overview");
+      var r = null;
+      try {
+        r = await fetch("/console/session", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ code: decodeURIComponent(m[1]) }),
+        });
+      } catch (e) { return "Could not reach opsgraph to use the sign-in link: " + e.message; }
+      if (!r.ok) return "This sign-in link was used already or has expired: sign in below.";
+      sessionStorage.setItem(KEY, (await r.json()).token);
     }
     credential = sessionStorage.getItem(KEY) || localStorage.getItem(KEY);
+    return null;
   }
   function authHeaders() {
     if (!credential) return {};
@@ -745,8 +756,8 @@
   }
 
   async function boot() {
-    readFragmentToken();
-    if (!credential) { showSignIn(); return; }
+    var refused = await readCredential();
+    if (refused || !credential) { showSignIn(refused); return; }
     try {
       me = (await gql("Viewer")).viewer;
     } catch (e) { return; }

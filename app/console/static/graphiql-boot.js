@@ -1,16 +1,15 @@
 // GraphiQL over opsgraph's own endpoint, queries and subscriptions, signed in with the console's
-// credential (a `#token=` fragment, or the one the console keeps in this browser's storage).
+// credential (the one the console keeps in this browser's storage; never one from the URL,
+// which would land in the browser's history).
 (function () {
   "use strict";
   var KEY = "opsgraph.credential";
-  var match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-  if (match) {
-    sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
   var token = sessionStorage.getItem(KEY) || localStorage.getItem(KEY);
   var url = window.location.origin + "/graphql";
-  var auth = token ? { Authorization: "Bearer " + token } : {};
+  // a JWT is a bearer token; anything else the console accepted is an API key
+  var auth = !token ? {} : token.split(".").length === 3
+    ? { Authorization: "Bearer " + token }
+    : { "X-API-Key": token };
   var fetcher = GraphiQL.createFetcher({
     url: url,
     headers: auth,

@@ -20,6 +20,7 @@ from app.gql.pipeline.types import (
     BatchStats,
     BatchStatus,
     Camera,
+    CameraWatcher,
     CircuitBreaker,
     Detection,
     DlqJob,
@@ -33,7 +34,7 @@ from app.gql.pipeline.types import (
 )
 from app.services import dlq, health
 from app.services.errors import NotFound
-from app.services.pipeline import queries
+from app.services.pipeline import quarantine, queries
 from app.services.pipeline.breakers import Breakers
 from app.uow import read_only
 
@@ -330,8 +331,10 @@ class PipelineQueries:
                 name=name, status=c.status, latency_ms=c.latency_ms, detail=cast(JSON, c.detail)
             )
 
+        watcher = await quarantine.watcher_report(state.redis)
         return SystemHealth(
             status=found.status,
             checks=[check(n, c) for n, c in found.checks.items()],
             models=[check(n, c) for n, c in found.models.items()],
+            watcher=CameraWatcher(**{**watcher, "files": cast(JSON, watcher["files"])}),
         )

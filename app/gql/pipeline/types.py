@@ -3,7 +3,6 @@ fixed number of SQL statements, whatever its length)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import cast
@@ -16,6 +15,7 @@ from app.db.models import Detection as DetectionRow
 from app.db.models import Enrichment as EnrichmentRow
 from app.db.models import SecurityEvent as EventRow
 from app.gql.context import Info
+from app.gql.cost import Cost, per_operation
 from app.services.pipeline import thumbnails
 from app.services.pipeline.breakers import BreakerState
 
@@ -120,17 +120,26 @@ class Detection:
 
     @strawberry.field(
         description="The frame as a JPEG data URL whose longest side is `size` (32-320); null"
-        " when the file is gone or unreadable."
+        " when the file is gone or unreadable. Each is a file read and an image decode: it"
+        " weighs 100 in the query cost, and one operation may ask for at most"
+        " OPSGRAPH_MAX_THUMBNAILS_PER_OPERATION (100) of them.",
+        # weight: a decode is tens of milliseconds of CPU where a plain field is microseconds,
+        # yet the console's 20 events x 4 frames must stay well under the cost limit (about
+        # 8,400 of 25,000); the per-operation cap is what bounds the decodes
+        directives=[Cost(weight=100)],
+        metadata=per_operation("max_thumbnails_per_operation"),
     )
     async def thumbnail(self, info: Info, size: int = 160) -> str | None:
         settings = info.context.state.settings
-        return await asyncio.to_thread(
-            thumbnails.thumbnail,
+        return await thumbnails.cached_thumbnail(
+            self.row.id,
             self.row.file_path,
             root=settings.cameras_folder,
             size=max(thumbnails.MIN_SIZE, min(size, thumbnails.MAX_SIZE)),
             max_bytes=settings.camera_max_image_bytes,
             max_pixels=settings.camera_max_image_pixels,
+            threads=settings.thumbnail_threads,
+            cache_size=settings.thumbnail_cache_size,
         )
 
 
@@ -354,10 +363,28 @@ class HealthCheck:
 
 
 @strawberry.type
+class CameraWatcher:
+    """The camera folder watcher (null figures: Redis is unreachable)."""
+
+    state: str | None = strawberry.field(
+        description="running, restarting (its event source failed: it rescans and restarts"
+        " after a bounded backoff) or stopped (no process watches)"
+    )
+    worker: str | None
+    since: str | None
+    restarts: int | None
+    last_error: str | None
+    last_error_at: str | None
+    quarantined: int | None = strawberry.field(description="Files the watcher gave up on.")
+    files: JSON = strawberry.field(description="Some quarantined files, with their reasons.")
+
+
+@strawberry.type
 class SystemHealth:
     status: str
     checks: list[HealthCheck]
     models: list[HealthCheck]
+    watcher: CameraWatcher
 
 
 @strawberry.enum

@@ -10,7 +10,7 @@ import csv
 import json
 import os
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +74,18 @@ def path_of(exports_dir: Path, job_id: Any, target: str, fmt: str) -> Path:
     return exports_dir / f"{target}-{job_id}.{fmt}"
 
 
+def _instant(value: str | None) -> datetime | None:
+    """A job's date-time parameter; a naive one is UTC (never the worker's local time)."""
+    if not value:
+        return None
+    when = datetime.fromisoformat(value)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _query(target: str, params: dict[str, Any]) -> Select[Any]:
     columns = COLUMNS[target]
     stmt: Select[Any] = select(*columns)
-    since = datetime.fromisoformat(params["since"]) if params.get("since") else None
-    until = datetime.fromisoformat(params["until"]) if params.get("until") else None
+    since, until = _instant(params.get("since")), _instant(params.get("until"))
     tenant = params.get("tenant_id")
     when: Any
     key: Any

@@ -1,12 +1,17 @@
 """The registry of job types: what each does, whether a running one may be aborted, and the
-parameters it takes (validated before anything is stored)."""
+parameters it takes (validated before anything is stored). Both doors (REST `POST /api/jobs` and
+GraphQL `startJob`) start a job through `validate`: a parameter PostgreSQL would refuse when the
+job runs (a date-time outside what a timestamp column holds, a number outside its column's
+range) is refused here, naming it, rather than failing the job with a database error."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from app.db.models import SecurityEvent
+from app.hygiene import TIMESTAMP_RANGE, timestamp_problem, value_problem
 from app.services.errors import InvalidInput
 
 
@@ -26,6 +31,9 @@ CLEANUP_MIN_DAYS = 1 / 24
 MAX_EVENT_IDS = 10_000  # events one ai_processing job judges (as the batch route)
 EXPORT_TARGETS = ("security_events", "tasks", "logs", "metrics")
 FORMATS = ("csv", "json")
+LOG_LEVELS = ("debug", "info", "warn", "error")  # a logs export's floor
+TASK_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")  # either case
+MAX_RISK_SCORE = 100  # an analysis's score: 0 to 100
 
 JOB_TYPES: dict[str, JobType] = {
     "export": JobType(
@@ -90,11 +98,18 @@ def _time(params: dict[str, Any], key: str) -> None:
     if not isinstance(value, str):
         raise InvalidInput(f"params.{key} must be an ISO 8601 date-time", field=f"params.{key}")
     try:
-        datetime.fromisoformat(value)
+        when = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(
             f"params.{key} must be an ISO 8601 date-time", field=f"params.{key}"
         ) from None
+    # compared with a timestamp column when the job runs (a naive value is UTC there)
+    if timestamp_problem(when if when.tzinfo else when.replace(tzinfo=UTC)):
+        raise InvalidInput(f"params.{key} {TIMESTAMP_RANGE}", field=f"params.{key}")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate(kind: JobType, params: dict[str, Any]) -> str:
@@ -115,11 +130,26 @@ def validate(kind: JobType, params: dict[str, Any]) -> str:
         for key in ("camera_id", "queue", "status", "agent_id"):
             if key in params and not isinstance(params[key], str):
                 raise InvalidInput(f"params.{key} must be a string", field=f"params.{key}")
+        score = params.get("min_risk_score")
+        if score is not None and (not _integer(score) or not 0 <= score <= MAX_RISK_SCORE):
+            raise InvalidInput(
+                f"params.min_risk_score must be an integer from 0 to {MAX_RISK_SCORE}",
+                field="params.min_risk_score",
+            )
+        if params.get("level") is not None and params["level"] not in LOG_LEVELS:
+            raise InvalidInput(
+                f"params.level must be one of {', '.join(LOG_LEVELS)}", field="params.level"
+            )
+        if params.get("status") is not None and params["status"].upper() not in TASK_STATUSES:
+            raise InvalidInput(
+                f"params.status must be one of {', '.join(TASK_STATUSES)}", field="params.status"
+            )
         return str(target)
     if kind.type == "ai_processing":
         ids = params.get("event_ids")
+        id_type = SecurityEvent.__table__.c.id.type  # compared with the events' ids
         if not isinstance(ids, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids
+            _integer(i) and i > 0 and value_problem(id_type, i) is None for i in ids
         ):
             raise InvalidInput(
                 "params.event_ids must be a list of event ids", field="params.event_ids"
