@@ -1,6 +1,7 @@
-"""Webhook signatures checked the way README tells a receiver to, independently of opsgraph's
-own code: HMAC-SHA256 with the secret over `<X-Opsgraph-Timestamp>.<body>`, sent as
-`X-Opsgraph-Signature: sha256=<hex>`, with a timestamp of now."""
+"""Webhook signatures checked the way the docs tell a receiver to (docs/concepts/lifecycle.md,
+docs/concepts/monitoring.md), independently of opsgraph's own code: HMAC-SHA256 with the
+secret over `<X-Opsgraph-Timestamp>.<body>`, sent as `X-Opsgraph-Signature: sha256=<hex>`,
+with a timestamp of now."""
 
 from __future__ import annotations
 
