@@ -9,14 +9,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.services.agents.status import StatusRules
-from app.services.health import ModelService
+from app.services.fleet.breakers import BreakerConfig
+from app.services.fleet.health import ModelService
 from app.services.jobs.config import JobsConfig
 from app.services.jobs.types import JOB_TYPES
+from app.services.llm.semaphore import SemaphoreConfig
 from app.services.monitoring.config import MonitoringConfig
-from app.services.pipeline.breakers import BreakerConfig
 from app.services.pipeline.config import PipelineConfig
-from app.services.semaphore import SemaphoreConfig
-from app.services.task_specs import TaskDefaults
+from app.services.tasks.specs import TaskDefaults
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     # USD per 1,000 tokens; unknown models cost 0.

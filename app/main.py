@@ -14,15 +14,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
-from app import clock, console
+from app import console
 from app.config import Settings, get_settings
+from app.edge.headers import ResponseHeaders
+from app.edge.hygiene import InputHygiene
+from app.edge.limits import BodySizeLimit
+from app.edge.state import AppState, open_state
 from app.gql.direct import DirectSockets
 from app.gql.schema import build_schema
 from app.gql.view import GraphQLEndpoint
-from app.headers import ResponseHeaders
-from app.hygiene import InputHygiene
-from app.limits import BodySizeLimit
 from app.metrics import metrics
+from app.platform import clock
 from app.rest import (
     access,
     ai_audit,
@@ -38,7 +40,6 @@ from app.rest import (
     workflows,
 )
 from app.rest.methods import MethodGuard
-from app.state import AppState, open_state
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         async with open_state(settings) as state:
             yield {"app": state}
 
-    graphql = GraphQLEndpoint(build_schema(settings), settings)
+    graphql = GraphQLEndpoint(build_schema(settings), settings, ide_html=console.graphiql_html)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),

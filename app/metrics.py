@@ -17,11 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.auth import ADMIN, Forbidden, Unauthenticated
+from app.auth.principals import ADMIN, Forbidden, Unauthenticated
+from app.edge.state import AppState
+from app.edge.uow import read_only
 from app.gql import fanout
-from app.services import counters, semaphore, stats
-from app.state import AppState
-from app.uow import read_only
+from app.services.fleet import stats
+from app.services.llm import semaphore
+from app.services.tasks import counters
 
 _cache: dict[int, tuple[float, bytes]] = {}
 _lock = asyncio.Lock()

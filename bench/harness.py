@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.auth import issue_token
+from app.auth.tokens import issue_token
 from app.config import Settings
 from tests.processes import Proc, start_server
 from tests.stores import Stores, open_stores

@@ -19,9 +19,10 @@ from typing import Any
 import asyncpg
 
 from app.config import Settings
-from app.services import task_specs, task_submissions
-from app.state import open_state
-from app.uow import unit_of_work
+from app.edge.state import open_state
+from app.edge.uow import unit_of_work
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
 from tests.processes import start_worker
 from tests.stores import open_stores
 from tests.test_pipeline import jpeg

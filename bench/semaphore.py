@@ -19,9 +19,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.embedded import start_redis
-from app.services import semaphore
-from app.services.semaphore import SemaphoreConfig
+from app.platform.embedded import start_redis
+from app.services.llm import semaphore
+from app.services.llm.semaphore import SemaphoreConfig
 
 CONTENDERS = (1, 8, 64)
 

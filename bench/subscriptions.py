@@ -29,7 +29,7 @@ import httpx
 import psutil
 import redis.asyncio as aioredis
 
-from app.cli import run_loop
+from app.cli.run import run_loop
 from bench.harness import fresh_stores, serve
 
 SUBSCRIPTION = 'subscription { taskUpdated(queue: "bench-sub") { id status updatedAt } }'

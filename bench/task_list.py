@@ -20,14 +20,14 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.auth import Principal
+from app.auth.principals import Principal
 from app.config import Settings
+from app.edge.state import open_state
 from app.gql.context import Context
 from app.gql.pagination import cursor_tag, encode_cursor
 from app.gql.schema import build_schema
 from app.gql.tasks import TaskFilter
-from app.services.paging import Keyset
-from app.state import open_state
+from app.kernel.paging import Keyset
 from bench.harness import fresh_stores, serve
 
 FILL = """

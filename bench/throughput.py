@@ -36,11 +36,11 @@ from arq.worker import Worker
 from sqlalchemy import func as sqlfunc
 from sqlalchemy import select, text
 
-from app.cli import run_loop
+from app.cli.run import run_loop
 from app.config import Settings
 from app.db.models import Task
-from app.services import task_specs
-from app.submissions import Submissions
+from app.edge.submissions import Submissions
+from app.services.tasks import specs as task_specs
 from tests.stores import open_stores
 from workers.main import build_state, build_workers, close_state, redis_settings
 
@@ -90,7 +90,7 @@ SPEC = task_specs.TaskSpec(
 
 async def _submit_all(state: Any, n: int) -> None:
     """`n` tasks submitted one at a time by each of SUBMITTERS at once, through the path an
-    API call takes (app/submissions.py: stored, then enqueued, before the call returns)."""
+    API call takes (app/edge/submissions.py: stored, then enqueued, before the call returns)."""
     submissions = Submissions(state.sessionmaker, state.redis)
 
     async def submit(count: int) -> None:

@@ -117,8 +117,14 @@ def mutations() -> str:
 
 
 def roles() -> str:
-    """Each role's permissions, unscoped and naming a tenant (app/auth.py decides both)."""
-    from app.auth import ROLE_PERMISSIONS, TENANT_PERMISSIONS, Permission, check_credential
+    """Each role's permissions, unscoped and naming a tenant (app/auth/principals.py decides
+    both)."""
+    from app.auth.principals import (
+        ROLE_PERMISSIONS,
+        TENANT_PERMISSIONS,
+        Permission,
+        check_credential,
+    )
 
     def names(held: frozenset[Permission]) -> str:
         return ", ".join(p.value for p in Permission if p in held) or "—"

@@ -13,16 +13,38 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
-from app.auth import issue_token
+from app.auth.tokens import issue_token
 from app.config import Settings
 from app.db.base import make_engine
-from app.embedded import free_port
+from app.platform.embedded import free_port
 from tests.client import GraphQLClient
 from tests.processes import Proc, start_server, start_worker
 from tests.stores import Stores, open_stores
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 WEBHOOK_SECRET = "test-webhook-secret"
+
+# pytest runs on two pytest-xdist workers (pyproject: -n 2 --dist loadgroup), each with its own
+# database, Redis database, API and worker processes, ports and temporary folders
+# (tests/stores.py). The tests of a group below run one after another on one worker:
+SERIAL_GROUPS = {
+    # one Chromium per run, not one per worker; the console's dev-stack test starts a stack
+    "tests/test_console.py": "browser",
+    # each stops an embedded Redis and starts it again on the same port: two at once could
+    # take each other's freed port
+    "tests/test_redis_restart.py": "redis_restart",
+    "tests/test_hardening.py::test_effects_survive_a_redis_outage": "redis_restart",
+    "tests/test_llm_queue.py::test_503_while_redis_is_down_then_recovery": "redis_restart",
+    "tests/test_monitoring.py::test_health_names_the_component_that_is_down": "redis_restart",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for prefix, group in SERIAL_GROUPS.items():
+            if item.nodeid == prefix or item.nodeid.startswith((prefix + "::", prefix + "[")):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +56,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
 
 @pytest.fixture(scope="session")
 def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every process of the session reads the monitoring clock's offset here (see app/clock.py);
-    tests that move it put it back."""
+    """Every process of the session reads the monitoring clock's offset here (see
+    app/platform/clock.py); tests that move it put it back."""
     path = tmp_path_factory.mktemp("clock") / "offset"
     # (the folder also serves as the processes' data folder: exports land there)
     path.write_text("0")

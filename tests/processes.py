@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from app.embedded import free_port
+from app.platform.embedded import free_port
 
 
 @dataclass

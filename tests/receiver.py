@@ -9,7 +9,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from app.embedded import free_port
+from app.platform.embedded import free_port
 
 
 def chat_reply(model: str, answer: Any, *, prompt_tokens: int, completion_tokens: int) -> Any:

@@ -206,8 +206,8 @@ async def test_the_dev_banners_link_signs_in_once_and_leaves_no_token_in_history
 async def test_the_sign_in_form_takes_an_api_key(
     browser: Browser, server: str, engine: Any
 ) -> None:
+    from app.auth import api_keys
     from app.db.base import make_sessionmaker
-    from app.services import api_keys
 
     async with make_sessionmaker(engine)() as session, session.begin():
         _, key = await api_keys.create_api_key(
@@ -398,7 +398,7 @@ async def test_a_viewer_sees_no_action_and_a_tenant_none_of_another_tenants_rows
         await _close(tenant)
 
 
-# every page records what its policy refused (the policy itself: app/headers.py)
+# every page records what its policy refused (the policy itself: app/edge/headers.py)
 CSP_WATCH = """
 window.cspViolations = [];
 document.addEventListener("securitypolicyviolation", function (e) {

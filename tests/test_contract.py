@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.auth import api_keys
 from app.db.base import make_sessionmaker
-from app.services import api_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 # Bounded for CI; docs/hostile-input.md says how to run a longer one.

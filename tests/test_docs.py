@@ -109,7 +109,7 @@ def _tables() -> ModuleType:
 
 
 def test_generated_tables_follow_the_code() -> None:
-    from app.auth import ROLE_PERMISSIONS
+    from app.auth.principals import ROLE_PERMISSIONS
     from app.config import Settings
     from tests.mutations.catalog import MUTATIONS
 

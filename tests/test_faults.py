@@ -146,7 +146,7 @@ def link_out(cameras: Path, elsewhere: Path, watching: bool) -> tuple[str, str |
 
 def unreadable(cameras: Path, elsewhere: Path, watching: bool) -> tuple[str, str | None]:
     path = cameras / "locked" / "x.jpg"
-    path.parent.mkdir()
+    path.parent.mkdir(exist_ok=True)  # (the watching test makes it before the watch starts)
     if os.geteuid() != 0:
         path.write_bytes(jpeg(25))
         path.chmod(0)
@@ -250,6 +250,7 @@ async def test_poison_arriving_while_watching_holds_up_no_other_camera(
     # a folder made just before, the file can beat the folder's OS watch and only a scan
     # finds it)
     (cameras / "cam-x").mkdir()
+    (cameras / "locked").mkdir()  # the same race for the unreadable file's folder
     # (no periodic rescan during the test: only events, and the watcher's own recovery, can
     # bring the files in)
     pipeline_worker(OPSGRAPH_CAMERA_RESCAN_SECONDS="3600")
@@ -495,8 +496,8 @@ async def test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_onc
 async def _export_job(engine: Any, settings: Settings, params: dict[str, Any]) -> Any:
     """An export job's task as a worker would be handed it."""
     from app.db.base import make_sessionmaker
-    from app.services import task_submissions
-    from app.services.task_specs import TaskSpec
+    from app.services.tasks import submissions as task_submissions
+    from app.services.tasks.specs import TaskSpec
 
     async with make_sessionmaker(engine, settings.session_info())() as session, session.begin():
         return await task_submissions.submit_task(

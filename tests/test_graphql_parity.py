@@ -19,7 +19,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from app.config import Settings
-from app.services.pipeline.breakers import Breakers
+from app.services.fleet.breakers import Breakers
 from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.factories import insert_batch, insert_detection, insert_events

@@ -14,10 +14,11 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import event, text
 
 from app.db.base import make_sessionmaker
-from app.group_commit import GroupCommit
-from app.services.errors import DomainError
-from app.services.task_specs import TaskSpec
-from app.submissions import Submissions
+from app.edge import domains
+from app.edge.submissions import Submissions
+from app.kernel.errors import DomainError
+from app.platform.group_commit import GroupCommit
+from app.services.tasks.specs import TaskSpec
 from tests.client import GraphQLClient
 from tests.processes import Proc
 from tests.stores import Stores
@@ -41,7 +42,9 @@ def spec(i: int, **overrides: Any) -> TaskSpec:
 
 
 async def test_concurrent_submissions_share_transactions(engine: Any, arq_redis: ArqRedis) -> None:
-    # given a submitter and a count of the INSERT statements PostgreSQL receives
+    # given a submitter, assembled as open_state assembles it (the domains' reactions
+    # installed), and a count of the INSERT statements PostgreSQL receives
+    domains.install()
     inserts: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

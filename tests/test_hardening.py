@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from app.auth.api_keys import create_api_key, revoke_api_keys
 from app.config import Settings
-from app.embedded import start_redis
-from app.services.api_keys import create_api_key, revoke_api_keys
+from app.platform.embedded import start_redis
 from tests.client import GraphQLClient
 from tests.conftest import WEBHOOK_SECRET, make_token, wait_for_status
 from tests.processes import Proc, start_server, start_worker
@@ -300,7 +300,7 @@ def _json(value: Any) -> str:
 
 
 async def test_an_expired_token_closes_its_websocket(server: str, settings: Settings) -> None:
-    from app.auth import issue_token
+    from app.auth.tokens import issue_token
 
     token = issue_token(settings, role="viewer", ttl=2, subject="short-lived")
     ws = await _open_subscription(server, {"Authorization": f"Bearer {token}"})
@@ -585,7 +585,7 @@ async def test_task_counters_equal_a_count_of_the_rows(
     # then the maintained counters equal an independent count over the rows
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from app.services.counters import task_counts
+    from app.services.tasks.counters import task_counts
 
     async with AsyncSession(engine) as session:
         counted = {

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.services.webhooks import SIGNATURE_HEADER
+from app.services.webhooks.deliveries import SIGNATURE_HEADER
 from tests.client import GraphQLClient
 from tests.conftest import WEBHOOK_SECRET, wait_for_status
 from tests.processes import Proc

@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from app.db.base import make_sessionmaker
 from app.db.models import Task
-from app.embedded import start_redis
-from app.services import task_specs, task_submissions
-from app.services.llm_queue import human_duration
+from app.platform.embedded import start_redis
+from app.services.llm.queue import human_duration
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc, start_server

@@ -233,20 +233,24 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
             )
             assert triggered[0]["data"]["severity"] == "critical"
             assert triggered[0]["data"]["status"] == "active"
+
             # and the rule's channels (the operator's Slack and PagerDuty bridges) got it too,
             # signed with the installation's secret
-            paged = await eventually(
-                lambda: _async(
-                    [
-                        (channel, json.loads(body))
-                        for channel, headers, body in channel_receiver.received
-                        if json.loads(body)["event"] == "monitoring.alert_triggered"
-                        and json.loads(body)["data"]["agent_id"] == "sim_b_001"
-                        and signed_by(WEBHOOK_SECRET, headers, body)
-                    ]
-                ),
+            def on_channels() -> list[tuple[str, Any]]:
+                return [
+                    (channel, json.loads(body))
+                    for channel, headers, body in channel_receiver.received
+                    if json.loads(body)["event"] == "monitoring.alert_triggered"
+                    and json.loads(body)["data"]["agent_id"] == "sim_b_001"
+                    and signed_by(WEBHOOK_SECRET, headers, body)
+                ]
+
+            # the two channels deliver independently: wait for both, not for the first
+            await eventually(
+                lambda: _async(len({c for c, _ in on_channels()}) == 2),
                 "the alert on the slack and pagerduty channels",
             )
+            paged = on_channels()
             assert sorted(c for c, _ in paged) == ["pagerduty", "slack"]
             assert {b["channel"] for _, b in paged} == {"pagerduty", "slack"}
             went_offline = await eventually(
@@ -934,7 +938,7 @@ async def test_health_names_the_component_that_is_down(
 ) -> None:
     """Given an API process on a Redis of its own; when that Redis stops, both health routes
     answer 503 naming Redis (and only Redis) unhealthy; when it is back, healthy again."""
-    from app.embedded import start_redis
+    from app.platform.embedded import start_redis
     from tests.conftest import make_token
     from tests.processes import start_server
 

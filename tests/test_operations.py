@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import text
 
 from app.config import Settings
-from app.services.pipeline.breakers import Breakers
+from app.services.fleet.breakers import Breakers
 from tests.client import OPERATIONS, GraphQLClient
 from tests.factories import insert_alert
 from tests.processes import Proc

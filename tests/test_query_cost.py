@@ -19,14 +19,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import event, text
 
-from app.auth import Principal
+from app.auth.principals import Principal
 from app.config import Settings
+from app.edge.state import AppState, open_state
 from app.gql import cost
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.services import task_specs, task_submissions
 from app.services.pipeline import thumbnails
-from app.state import AppState, open_state
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
 from tests.client import operations
 from tests.factories import insert_detection
 

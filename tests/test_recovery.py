@@ -133,7 +133,8 @@ async def test_task_a_live_worker_no_longer_runs_is_resumed(
 async def test_reconciler_puts_back_thousands_of_lost_jobs_in_one_pass(
     worker: Proc, engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:
-    from app.services import task_specs, task_submissions
+    from app.services.tasks import specs as task_specs
+    from app.services.tasks import submissions as task_submissions
 
     # given 2,500 QUEUED tasks whose jobs never reached Redis (written, never enqueued)
     async with make_sessionmaker(engine)() as session, session.begin():

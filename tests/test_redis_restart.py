@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from app.embedded import start_redis
+from app.platform.embedded import start_redis
 from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.processes import Proc, start_server, start_worker

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.base import make_sessionmaker
 from app.db.models import Task
-from app.services import task_specs, task_submissions
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
 from tests.client import GraphQLClient
 
 BASE = "/api/v1/monitoring"

@@ -292,7 +292,7 @@ async def test_an_unstorable_value_a_resolver_does_not_catch_is_bad_user_input()
     from fastapi import FastAPI
 
     from app.gql.schema import MaskUnexpected, _mask
-    from app.hygiene import Unstorable
+    from app.platform.storable import Unstorable
     from app.rest import errors
 
     @strawberry.type

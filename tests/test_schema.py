@@ -62,7 +62,7 @@ async def test_queries_over_get(admin: Any) -> None:
 def test_models_match_the_migrations(stores: Any) -> None:
     from alembic import command
 
-    from app.migrate import alembic_config
+    from app.cli.migrate import alembic_config
 
     # raises when the ORM models and the migrated database differ
     command.check(alembic_config(stores.database_url))

@@ -18,7 +18,7 @@ import strawberry
 from fastapi import APIRouter, Depends
 from sqlalchemy import text
 
-from app.auth import (
+from app.auth.principals import (
     ADMIN,
     OPERATE,
     PLATFORM_OPERATE,

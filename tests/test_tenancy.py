@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.auth import ROLES
+from app.auth.principals import ROLES
 from app.config import Settings
 from app.gql.schema import build_schema
 from tests.client import GraphQLClient
@@ -44,7 +44,8 @@ from tests.factories import insert_alert
 from tests.receiver import LocalServer
 
 TENANT_A, TENANT_B = "tenant-a", "tenant-b"
-# what each role may do (app/auth.py says it for the server; this is the test's own statement)
+# what each role may do (app/auth/principals.py says it for the server; this is the test's own
+# statement)
 MAY: dict[str, set[str]] = {
     "platform_admin": {"read", "operate", "admin"},
     "super_admin": {"read", "operate", "admin"},

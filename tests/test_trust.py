@@ -382,7 +382,7 @@ async def test_installations_on_one_redis_server_never_hear_each_others_events(
     # (the session's and the next one) must each hear their own events only
     from redis.asyncio import Redis
 
-    from app import events
+    from app.platform import events
 
     base, _, db = stores.redis_url.rpartition("/")
     other_db = (int(db or 0) + 1) % 16

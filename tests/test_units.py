@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from app.services.backoff import BackoffPolicy
-from app.services.errors import InvalidInput
-from app.services.pricing import cost_usd
-from app.services.workflow_definitions import StepSpec, topological_order
+from app.kernel.errors import InvalidInput
+from app.services.llm.pricing import cost_usd
+from app.services.tasks.backoff import BackoffPolicy
+from app.services.workflows.definitions import StepSpec, topological_order
 
 
 def test_backoff_follows_seed_002_defaults() -> None:

@@ -16,8 +16,8 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ResponseError
 
-from app.services import semaphore
-from app.services.semaphore import SemaphoreConfig
+from app.services.llm import semaphore
+from app.services.llm.semaphore import SemaphoreConfig
 from tests.stores import Stores
 from workers.consumer import Consumer, Slots
 from workers.llm_slots import BatchedCalls

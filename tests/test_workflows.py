@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth import Principal
+from app.auth.principals import Principal
 from app.config import Settings
 from app.db.base import make_sessionmaker
 from app.db.models import Task, Workflow
+from app.edge.state import open_state
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.state import open_state
 from tests.client import GraphQLClient, operations
 from tests.processes import Proc
 from tests.stores import Stores
@@ -543,7 +543,7 @@ async def test_workflow_webhook_once_on_completion(
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from app.services.webhooks import deliveries_for
+    from app.services.webhooks.deliveries import deliveries_for
     from tests.conftest import WEBHOOK_SECRET
     from tests.receiver import LocalServer
     from tests.signatures import signed_by

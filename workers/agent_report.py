@@ -8,8 +8,8 @@ import asyncio
 import logging
 import re
 
+from app.edge.uow import unit_of_work
 from app.services.agents import registry
-from app.uow import unit_of_work
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)

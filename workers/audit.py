@@ -8,14 +8,14 @@ import json
 from typing import Any
 
 from app.db.models import Task
-from app.services import tasks
+from app.edge.uow import read_only
+from app.kernel.errors import NotFound
 from app.services.audit import evaluations
-from app.services.errors import NotFound
-from app.services.tasks import Usage
-from app.uow import read_only
+from app.services.tasks import commands as tasks
+from app.services.tasks.commands import Usage
 from workers.context import WorkerState
 from workers.jobs import log_line, progress_line
-from workers.pipeline.models import guarded
+from workers.models import guarded
 from workers.providers import ProviderError
 from workers.usage import chat_usage
 

@@ -14,11 +14,11 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.services.backoff import BackoffPolicy
-from app.services.heartbeats import WorkerBeat
-from app.uow import unit_of_work
+from app.edge.uow import unit_of_work
+from app.services.fleet.heartbeats import WorkerBeat
+from app.services.tasks.backoff import BackoffPolicy
 from workers.llm_slots import BatchedCalls
-from workers.pipeline.models import PipelineModels
+from workers.models import PipelineModels
 from workers.providers import Provider
 from workers.writes import AttemptWrites
 
@@ -66,7 +66,7 @@ class WorkerState:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    # plain asyncpg connections for the attempt hot path (app/services/attempt_writes.py)
+    # plain asyncpg connections for the attempt hot path (app/services/tasks/attempt_writes.py)
     raw: asyncpg.Pool
     redis: ArqRedis
     # the same connections, for the consumers: their jobs' transactions merged

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.db.models import Task
-from app.services import tasks
-from app.services.pricing import cost_usd
-from app.services.tasks import Usage
+from app.services.llm.pricing import cost_usd
+from app.services.tasks import commands as tasks
+from app.services.tasks.commands import Usage
 from workers import audit, jobs
 from workers.context import WorkerState
 from workers.pipeline import handlers as pipeline

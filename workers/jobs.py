@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.db.models import Task
-from app.services import tasks
+from app.edge.uow import read_only
 from app.services.jobs import cleanup as retention
 from app.services.jobs import exports as job_exports
 from app.services.monitoring import exports as metric_exports
-from app.services.tasks import Usage
-from app.uow import read_only
+from app.services.tasks import commands as tasks
+from app.services.tasks.commands import Usage
 from workers.context import WorkerState
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from app.group_commit import GroupCommit
-from app.services import semaphore
-from app.services.semaphore import SemaphoreConfig
+from app.platform.group_commit import GroupCommit
+from app.services.llm import semaphore
+from app.services.llm.semaphore import SemaphoreConfig
 
 
 class BatchedCalls:
-    """`semaphore.Calls` for one process, batched (see app/group_commit.py: a batch that fails
-    is sent again one request at a time, so one waiter's error stays its own)."""
+    """`semaphore.Calls` for one process, batched (see app/platform/group_commit.py: a batch
+    that fails is sent again one request at a time, so one waiter's error stays its own)."""
 
     def __init__(self, redis: Redis, config: SemaphoreConfig, *, batch: int) -> None:
         self._redis = redis

@@ -17,19 +17,20 @@ from arq import func
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
-from app import clock, dispatch
 from app.config import Settings
 from app.db.base import make_engine, make_raw_pool, make_sessionmaker
-from app.services import heartbeats
-from app.services.backoff import BackoffPolicy
+from app.edge import domains
+from app.platform import clock, dispatch
+from app.services.fleet import heartbeats
+from app.services.tasks.backoff import BackoffPolicy
 from workers.agent_report import report_forever
 from workers.consumer import Consumer, Slots
 from workers.context import WorkerState
 from workers.llm_slots import BatchedCalls
 from workers.merged_redis import MergedRedis
+from workers.models import make_models
 from workers.monitoring import evaluate_forever
 from workers.pipeline.batcher import close_due_forever
-from workers.pipeline.models import make_models
 from workers.pipeline.watcher import watch_forever
 from workers.providers import Provider
 from workers.providers.openai import OpenAIProvider
@@ -90,6 +91,7 @@ async def _promote_loop(state: WorkerState) -> None:
 
 
 async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
+    domains.install()  # the reactions its units of work and its attempt writes consult
     name = settings.worker_name or f"worker-{os.getpid()}@{socket.gethostname()}"
     redis: ArqRedis = await create_pool(redis_settings(settings.redis_url))
     http = httpx.AsyncClient()

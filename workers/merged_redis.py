@@ -22,7 +22,7 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
-from app.group_commit import GroupCommit
+from app.platform.group_commit import GroupCommit
 
 Stack = list[Any]  # a pipeline's queued commands: (args, options) pairs
 Answer = list[Any] | Exception  # a transaction's replies, or why it may not have been applied
@@ -53,7 +53,7 @@ class _MergedPipeline(Pipeline):  # type: ignore[misc]
 
 class MergedRedis(ArqRedis):
     """An ArqRedis on `redis`'s connection pool whose plain transactions are merged (see the
-    module doc); at most `batch` transactions go in one (app/group_commit.py)."""
+    module doc); at most `batch` transactions go in one (app/platform/group_commit.py)."""
 
     def __init__(self, redis: ArqRedis, *, batch: int) -> None:
         super().__init__(

@@ -9,8 +9,8 @@ import logging
 
 from redis.exceptions import RedisError
 
+from app.edge.uow import unit_of_work
 from app.services.monitoring import evaluator
-from app.uow import unit_of_work
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)

@@ -17,13 +17,14 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import dispatch
 from app.db.base import utcnow
 from app.db.models import Task
-from app.services import counters, tasks
-from app.services.heartbeats import WorkerBeat, live_workers
-from app.services.lifecycle import TaskStatus
-from app.uow import read_only, unit_of_work
+from app.edge.uow import read_only, unit_of_work
+from app.platform import dispatch
+from app.services.fleet.heartbeats import WorkerBeat, live_workers
+from app.services.tasks import commands as tasks
+from app.services.tasks import counters
+from app.services.tasks.lifecycle import TaskStatus
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)

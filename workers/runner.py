@@ -21,14 +21,16 @@ import asyncpg
 from arq import Retry
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from app import dispatch
 from app.db.models import Task
-from app.hygiene import redact_internal
-from app.outages import is_data_error
-from app.services import attempt_writes, semaphore, tasks
-from app.services.errors import DomainError, InvalidInput
-from app.services.lifecycle import FINISHED, TaskStatus
-from app.services.pipeline.breakers import CircuitOpen
+from app.edge.hygiene import redact_internal
+from app.kernel.errors import DomainError, InvalidInput
+from app.platform import dispatch
+from app.platform.outages import is_data_error
+from app.services.fleet.breakers import CircuitOpen
+from app.services.llm import semaphore
+from app.services.tasks import attempt_writes
+from app.services.tasks import commands as tasks
+from app.services.tasks.lifecycle import FINISHED, TaskStatus
 from workers.context import WorkerState, state_of
 from workers.handlers import HANDLERS
 from workers.providers import ProviderError

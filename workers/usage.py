@@ -3,8 +3,8 @@ request for the task's service log)."""
 
 from __future__ import annotations
 
-from app.services.pricing import cost_usd
-from app.services.tasks import Usage
+from app.services.llm.pricing import cost_usd
+from app.services.tasks.commands import Usage
 from workers.context import WorkerState
 from workers.providers.base import ChatResult
 

@@ -20,9 +20,10 @@ import httpx
 from sqlalchemy.exc import DBAPIError
 
 from app.db.models import WebhookDelivery
-from app.services import outbound, webhooks
+from app.edge.uow import transaction
 from app.services.monitoring import notify
-from app.uow import transaction
+from app.services.webhooks import deliveries as webhooks
+from app.services.webhooks import outbound
 from workers.context import WorkerState, state_of
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The attempt writes of one worker process, group-committed: the plain tasks whose attempts
 start (or complete) at about the same time are written by one statement (see
-app/group_commit.py and attempt_writes), and their events are published after it, in order,
+app/platform/group_commit.py and attempt_writes), and their events are published after it, in order,
 by one background publisher, so an attempt does not wait for Redis between its writes."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from contextlib import suppress
 import asyncpg
 from arq.connections import ArqRedis
 
-from app import dispatch
 from app.db.models import Task
-from app.group_commit import GroupCommit
-from app.services import attempt_writes
-from app.services.attempt_writes import Outcome, Written
-from app.services.effects import Effect
+from app.kernel.effects import Effect
+from app.platform import dispatch
+from app.platform.group_commit import GroupCommit
+from app.services.tasks import attempt_writes
+from app.services.tasks.attempt_writes import Outcome, Written
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ package (app/console/static; third-party code under vendor/, pinned by
 scripts/vendor_console.py), so nothing is fetched from a CDN. The console is a client of
 /graphql; its one route of its own, POST /console/session, turns the dev banner's one-time
 code into a token (app/console/codes.py). Every page's security headers come from
-app/headers.py, which sets them on every HTML response."""
+app/edge/headers.py, which sets them on every HTML response."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def code_key(code: str) -> str:
 
 def mint(client: redis.Redis, token: str, ttl_seconds: float) -> str:
     """Store `token` under a fresh code usable once within `ttl_seconds`; answer the code.
-    Synchronous: the CLI calls it (see app/cli.py cmd_dev), as do tests."""
+    Synchronous: the CLI calls it (see app/cli/dev.py cmd_dev), as do tests."""
     code = secrets.token_urlsafe(32)
     client.set(code_key(code), token, px=max(1, int(ttl_seconds * 1000)))
     return code

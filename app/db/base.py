@@ -39,7 +39,7 @@ def make_engine(
     """`pre_ping` checks each connection on checkout (one round trip) so a request never meets
     a connection PostgreSQL dropped; workers turn it off and retry their writes instead.
     `autocommit`: statements run outside any transaction (no BEGIN/COMMIT round trips), for
-    single-statement reads (app/uow.read)."""
+    single-statement reads (app/edge/uow.read)."""
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, **options

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
-from app.auth import Principal
+from app.auth.principals import Permission, Principal
+from app.edge.state import AppState
+from app.edge.uow import read_only, unit_of_work
 from app.gql.loaders import Loaders
-from app.state import AppState
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +33,29 @@ class Context:
     @property
     def tenant_id(self) -> str | None:
         return self.principal.tenant_id if self.principal else None
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as audit records and authored rows name them."""
+        return self.principal.subject if self.principal else "?"
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.principal and self.principal.can(Permission.ADMIN))
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read-only session."""
+        return read_only(self.state.sessionmaker)
+
+    def writing(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A unit of work: one transaction, its effects carried out after it commits."""
+        return unit_of_work(self.state.sessionmaker, self.state.redis)
+
+    async def act(self, action: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
+        """A service's action in a unit of work, within the caller's tenant:
+        `action(session=, tenant_id=, **arguments)`."""
+        async with self.writing() as session:
+            return await action(session=session, tenant_id=self.tenant_id, **arguments)
 
 
 Info = StrawberryInfo[Context, None]

@@ -1,9 +1,9 @@
-"""GraphQL's side of the input-hygiene rule (app/hygiene.py): text PostgreSQL cannot store and
+"""GraphQL's side of the input-hygiene rule (app/edge/hygiene.py): text PostgreSQL cannot store and
 values nested deeper than MAX_JSON_DEPTH are refused as BAD_USER_INPUT naming the argument or
 variable, whether they came as a literal in the document or as a variable; a value its column
-cannot hold (app/hygiene.py's check before the flush) that a resolver did not answer as a typed
-error is BAD_USER_INPUT naming the field; and user errors are logged as such (one line, no
-traceback)."""
+cannot hold (app/platform/storable.py's check before the flush) that a resolver did not answer
+as a typed error is BAD_USER_INPUT naming the field; and user errors are logged as such (one
+line, no traceback)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from app.hygiene import MAX_JSON_DEPTH, TOO_DEEP, Unstorable, json_problems, text_problem
+from app.edge.hygiene import MAX_JSON_DEPTH, TOO_DEEP, json_problems, text_problem
+from app.platform.storable import Unstorable
 
 log = logging.getLogger("opsgraph.graphql")
 

@@ -5,27 +5,26 @@ bulk cancel; a job's live progress."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
-from app.auth import Permission
 from app.db.models import Task as TaskRow
-from app.events import Event
 from app.gql.context import Info
-from app.gql.pagination import Connection, Slice, connection
+from app.gql.errors import CaptureErrors, json_object, raised, user_error
+from app.gql.forward import forward
+from app.gql.pagination import Connection, Paged, Slice, Sort, connection
 from app.gql.permissions import CanOperate, CanRead
+from app.gql.reads import or_not_found, or_null
 from app.gql.throttle import visible
-from app.services.errors import DomainError, InvalidInput, NotFound
+from app.kernel.errors import DomainError
+from app.platform.events import Event
 from app.services.jobs import actions, queries, types
-from app.services.paging import Page, PageRequest
-from app.uow import read_only, unit_of_work
 
 
 @strawberry.enum
@@ -66,59 +65,34 @@ def _word(status: str | None) -> JobStatus | None:
 @strawberry.type
 class Job:
     row: strawberry.Private[TaskRow]
+    id: strawberry.ID
+    job_type: str
+    status: JobStatus
+    progress: float
+    queue: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_message: str | None
+    result: JSON | None
+    metadata: JSON = strawberry.field(
+        description="The job's parameters and what it was started with."
+    )
+    attempts: int
+    max_attempts: int
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def job_type(self) -> str:
-        return self.row.task_type
-
-    @strawberry.field
-    def status(self) -> JobStatus:
-        return JobStatus(types.STATUS_WORDS[self.row.status])
-
-    @strawberry.field
-    def progress(self) -> float:
-        return self.row.progress
-
-    @strawberry.field
-    def queue(self) -> str:
-        return self.row.queue
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def started_at(self) -> datetime | None:
-        return self.row.started_at
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.row.completed_at
-
-    @strawberry.field
-    def error_message(self) -> str | None:
-        return self.row.errors[-1] if self.row.errors else None
-
-    @strawberry.field
-    def result(self) -> JSON | None:
-        return cast(JSON, self.row.result)
-
-    @strawberry.field(description="The job's parameters and what it was started with.")
-    def metadata(self) -> JSON:
-        params = {k: v for k, v in self.row.input.items() if k != "tenant_id"}
-        return cast(JSON, {**params, **self.row.meta})
-
-    @strawberry.field
-    def attempts(self) -> int:
-        return self.row.attempts
-
-    @strawberry.field
-    def max_attempts(self) -> int:
-        return self.row.max_attempts
+    @classmethod
+    def of(cls, row: TaskRow) -> Job:
+        params = {k: v for k, v in row.input.items() if k != "tenant_id"}
+        return forward(
+            cls,
+            row,
+            row=row,
+            job_type=row.task_type,
+            status=_word(row.status),
+            error_message=row.errors[-1] if row.errors else None,
+            metadata=cast(JSON, {**params, **row.meta}),
+        )
 
     @strawberry.field
     def progress_history(self) -> list[JobProgressPoint]:
@@ -133,14 +107,11 @@ class Job:
 
     @strawberry.field
     async def transitions(self, info: Info) -> list[JobTransition]:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             history = await queries.transitions(session, self.row.id)
         return [
-            JobTransition(
-                from_status=_word(t.from_status),
-                to_status=JobStatus(types.STATUS_WORDS[t.to_status]),
-                at=t.at,
-                reason=t.reason,
+            forward(
+                JobTransition, t, from_status=_word(t.from_status), to_status=_word(t.to_status)
             )
             for t in history
         ]
@@ -150,7 +121,7 @@ class Job:
         self, info: Info, level: str | None = None, limit: int = 100
     ) -> list[JobLogLine]:
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 lines = await queries.logs(
                     session=session,
                     job_id=self.row.id,
@@ -159,8 +130,8 @@ class Job:
                     limit=max(1, min(limit, 1000)),
                 )
         except DomainError as exc:
-            raise GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT"}) from None
-        return [JobLogLine(timestamp=x.timestamp, level=x.level, message=x.message) for x in lines]
+            raise user_error(exc.message) from None
+        return [forward(JobLogLine, x) for x in lines]
 
 
 @strawberry.input
@@ -178,18 +149,11 @@ class JobFilter:
     max_duration: float | None = None
 
     def to_service(self, tenant_id: str | None) -> queries.JobFilter:
-        return queries.JobFilter(
+        return forward(
+            queries.JobFilter,
+            self,
             job_types=list(self.job_types or ()),
             statuses=[types.STATUSES[s.value] for s in self.statuses or ()],
-            queue=self.queue,
-            text=self.text,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            completed_after=self.completed_after,
-            completed_before=self.completed_before,
-            has_error=self.has_error,
-            min_duration=self.min_duration,
-            max_duration=self.max_duration,
             tenant_id=tenant_id,
         )
 
@@ -223,40 +187,27 @@ class JobStats:
     jobs_this_hour: int
 
 
-def _bad(exc: DomainError) -> GraphQLError:
-    return GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT", "field": exc.field})
+def _counts(found: dict[str, int]) -> list[JobCount]:
+    return [JobCount(key=k, count=v) for k, v in found.items()]
 
 
 @strawberry.type
 class JobQueries:
-    @strawberry.field(permission_classes=[CanRead], description="Jobs, newest first.")
+    @strawberry.field(
+        permission_classes=[CanRead], description="Jobs, newest first.", extensions=[Paged()]
+    )
     async def jobs(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: JobFilter | None = None,
+        self, info: Info, window: Slice, filter: JobFilter | None = None
     ) -> Connection[Job]:
-        scope = (filter or JobFilter()).to_service(info.context.tenant_id)
-
-        async def rows(session: AsyncSession, request: PageRequest) -> Page[TaskRow]:
-            return await queries.list_jobs(session=session, filter=scope, page=request)
-
-        async def count(session: AsyncSession) -> int:
-            return await queries.count_jobs(session=session, filter=scope)
-
         return await connection(
             info,
-            Slice(first, after, last, before),
+            window,
             name="jobs",
-            order_by="created_at",
-            descending=True,
-            scope=scope,
-            rows=rows,
-            count=count,
-            node=lambda row: Job(row=row),
+            order=Sort("created_at"),
+            scope=(filter or JobFilter()).to_service(info.context.tenant_id),
+            rows=queries.list_jobs,
+            count=queries.count_jobs,
+            node=Job.of,
         )
 
     @strawberry.field(
@@ -266,45 +217,28 @@ class JobQueries:
     async def job_facets(self, info: Info, filter: JobFilter | None = None) -> JobFacets:
         scope = (filter or JobFilter()).to_service(info.context.tenant_id)
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 f = await queries.facets(session=session, filter=scope)
         except DomainError as exc:
-            raise _bad(exc) from None
-        return JobFacets(
-            by_status=[JobCount(key=k, count=v) for k, v in f.by_status.items()],
-            by_type=[JobCount(key=k, count=v) for k, v in f.by_type.items()],
-        )
+            raise raised(exc) from None
+        return JobFacets(by_status=_counts(f.by_status), by_type=_counts(f.by_type))
 
     @strawberry.field(permission_classes=[CanRead], description="One job, or null.")
     async def job(self, info: Info, id: uuid.UUID) -> Job | None:
-        async with read_only(info.context.state.sessionmaker) as session:
-            try:
-                row = await actions.get_job(
-                    session=session, job_id=id, tenant_id=info.context.tenant_id
-                )
-            except NotFound:
-                return None
-        return Job(row=row)
+        tenant = info.context.tenant_id
+        return await or_null(
+            info, lambda s: actions.get_job(session=s, job_id=id, tenant_id=tenant), Job.of
+        )
 
     @strawberry.field(permission_classes=[CanRead])
     def job_types(self) -> list[JobTypeInfo]:
-        return [
-            JobTypeInfo(type=t.type, description=t.description, supports_abort=t.supports_abort)
-            for t in types.JOB_TYPES.values()
-        ]
+        return [forward(JobTypeInfo, t) for t in types.JOB_TYPES.values()]
 
     @strawberry.field(permission_classes=[CanRead])
     async def job_stats(self, info: Info) -> JobStats:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             s = await queries.stats(session=session, tenant_id=info.context.tenant_id)
-        return JobStats(
-            total_jobs=s.total_jobs,
-            by_status=[JobCount(key=k, count=v) for k, v in s.by_status.items()],
-            by_type=[JobCount(key=k, count=v) for k, v in s.by_type.items()],
-            avg_duration_seconds=s.avg_duration_seconds,
-            jobs_today=s.jobs_today,
-            jobs_this_hour=s.jobs_this_hour,
-        )
+        return forward(JobStats, s, by_status=_counts(s.by_status), by_type=_counts(s.by_type))
 
 
 @strawberry.type
@@ -337,55 +271,36 @@ class BulkCancelPayload:
     results: list[BulkCancelResult]
 
 
-def _failed(exc: DomainError) -> JobPayload:
-    return JobPayload(
-        job=None, errors=[JobError(field=exc.field, code=exc.code, message=exc.message)]
-    )
-
-
 @strawberry.type
 class JobMutations:
-    @strawberry.mutation(permission_classes=[CanOperate])
+    @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def start_job(self, info: Info, type: str, params: JSON | None = None) -> JobPayload:
         ctx = info.context
-        try:
-            if params is not None and not isinstance(params, dict):
-                raise InvalidInput("params must be a JSON object", field="params")
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await actions.start_job(
-                    session=session,
-                    job_type=type,
-                    params=dict(cast(dict[str, Any], params or {})),
-                    actor=ctx.principal.subject if ctx.principal else "?",
-                    tenant_id=ctx.tenant_id,
-                    is_admin=bool(ctx.principal and ctx.principal.can(Permission.ADMIN)),
-                )
-        except DomainError as exc:
-            return _failed(exc)
-        return JobPayload(job=Job(row=row), errors=[])
+        wanted = cast(dict[str, Any], json_object(params, "params"))
+        async with ctx.writing() as session:
+            row = await actions.start_job(
+                session=session,
+                job_type=type,
+                params=dict(wanted),
+                actor=ctx.actor,
+                tenant_id=ctx.tenant_id,
+                is_admin=ctx.is_admin,
+            )
+        return JobPayload(job=Job.of(row), errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperate], description="A pending job.")
+    @strawberry.mutation(
+        permission_classes=[CanOperate], description="A pending job.", extensions=[CaptureErrors()]
+    )
     async def cancel_job(self, info: Info, id: uuid.UUID) -> JobPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await actions.cancel_job(session=session, job_id=id, tenant_id=ctx.tenant_id)
-        except DomainError as exc:
-            return _failed(exc)
-        return JobPayload(job=Job(row=row), errors=[])
+        return await _act(info, actions.cancel_job, id)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
         description="A running, abortable job: its worker stops; it ends CANCELLED.",
+        extensions=[CaptureErrors()],
     )
     async def abort_job(self, info: Info, id: uuid.UUID) -> JobPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await actions.abort_job(session=session, job_id=id, tenant_id=ctx.tenant_id)
-        except DomainError as exc:
-            return _failed(exc)
-        return JobPayload(job=Job(row=row), errors=[])
+        return await _act(info, actions.abort_job, id)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -394,13 +309,11 @@ class JobMutations:
     async def bulk_cancel_jobs(self, info: Info, ids: list[uuid.UUID]) -> BulkCancelPayload:
         ctx = info.context
         if len(ids) > actions.MAX_BULK:
-            raise GraphQLError(
-                f"at most {actions.MAX_BULK} jobs", extensions={"code": "BAD_USER_INPUT"}
-            )
+            raise user_error(f"at most {actions.MAX_BULK} jobs")
         results = []
         for job_id in dict.fromkeys(ids):
             try:
-                async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                async with ctx.writing() as session:
                     done = await actions.stop_job(
                         session=session, job_id=job_id, tenant_id=ctx.tenant_id
                     )
@@ -419,6 +332,13 @@ class JobMutations:
         return BulkCancelPayload(successful=ok, failed=len(results) - ok, results=results)
 
 
+async def _act(
+    info: Info, action: Callable[..., Awaitable[TaskRow]], job_id: uuid.UUID
+) -> JobPayload:
+    row = await info.context.act(action, job_id=job_id)
+    return JobPayload(job=Job.of(row), errors=[])
+
+
 @strawberry.type
 class JobSubscription:
     @strawberry.subscription(
@@ -433,20 +353,17 @@ class JobSubscription:
         def predicate(e: Event) -> bool:
             return e.kind == "task" and e.key == key and visible(e, tenant)
 
-        async def load() -> TaskRow:
-            async with read_only(ctx.state.sessionmaker) as session:
-                return await actions.get_job(session=session, job_id=id, tenant_id=tenant)
+        def load(session: AsyncSession) -> Awaitable[TaskRow]:
+            return actions.get_job(session=session, job_id=id, tenant_id=tenant)
 
         async with ctx.state.broker.subscribe(predicate) as sub:
-            try:
-                row = await load()
-            except NotFound as exc:
-                raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from exc
-            yield Job(row=row)
+            row = await or_not_found(info, load)
+            yield Job.of(row)
             if row.status in ("COMPLETED", "FAILED", "CANCELLED"):
                 return
             async for _ in sub:
-                row = await load()
-                yield Job(row=row)
+                async with ctx.reading() as session:
+                    row = await load(session)
+                yield Job.of(row)
                 if row.status in ("COMPLETED", "FAILED", "CANCELLED"):
                     return

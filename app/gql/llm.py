@@ -11,11 +11,15 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.gql.context import Info
+from app.gql.errors import CaptureErrors
+from app.gql.forward import forward
 from app.gql.permissions import CanAdmin, CanOperate, CanRead
 from app.gql.throttle import throttled_snapshots
-from app.gql.types import Task, TaskError, TaskErrorCode
-from app.services import llm_queue, semaphore, stats
-from app.uow import read_only, unit_of_work
+from app.gql.types import Task, TaskError
+from app.kernel.errors import InvalidInput
+from app.services.fleet import stats
+from app.services.llm import queue as llm_queue
+from app.services.llm import semaphore
 
 
 @strawberry.type
@@ -82,7 +86,7 @@ def _usage(rows: list[llm_queue.Usage]) -> list[UsageTotal]:
 
 async def load_llm_stats(info: Info) -> LlmStats:
     state = info.context.state
-    async with read_only(state.sessionmaker) as session:
+    async with info.context.reading() as session:
         s = await llm_queue.llm_stats(
             session=session,
             redis=state.redis,
@@ -91,22 +95,15 @@ async def load_llm_stats(info: Info) -> LlmStats:
             max_depth=state.settings.llm_queue_max_depth,
             tenant_id=info.context.tenant_id,
         )
-    return LlmStats(
-        queues=[
-            LlmQueueStats(
-                **{k: v for k, v in vars(q).items() if k != "estimate_basis_seconds"},
-                estimated_human=llm_queue.human_duration(q.estimated_seconds),
-            )
-            for q in s.queues
-        ],
-        total_queued=s.total_queued,
-        total_cost_usd=s.total_cost_usd,
-        total_input_tokens=s.total_input_tokens,
-        total_output_tokens=s.total_output_tokens,
-        total_tokens=s.total_tokens,
-        estimated_completion_time_seconds=s.estimated_completion_time_seconds,
-        estimated_completion_time_human=s.estimated_completion_time_human,
-        semaphore_stats=SemaphoreStats(**vars(s.semaphore)),
+    queues = [
+        forward(LlmQueueStats, q, estimated_human=llm_queue.human_duration(q.estimated_seconds))
+        for q in s.queues
+    ]
+    return forward(
+        LlmStats,
+        s,
+        queues=queues,
+        semaphore_stats=forward(SemaphoreStats, s.semaphore),
         by_model=_usage(s.by_model),
         by_tenant=_usage(s.by_tenant),
         totals_since=s.reset_at,
@@ -135,19 +132,11 @@ class LlmQueries:
     )
     async def server_metrics(self, info: Info) -> ServerMetrics:
         settings = info.context.state.settings
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             m = await stats.server_metrics(session=session, tenant_id=info.context.tenant_id)
         model = stats.chat_model(settings.llm_provider_name, settings.llm_chat_model)
-        return ServerMetrics(
-            server_status="online",
-            llm_status=cast(JSON, {model: "online"}),
-            tokens_per_second=m.tokens_per_second,
-            average_response_time=m.average_response_time,
-            total_requests=m.total_requests,
-            active_tasks=m.active_tasks,
-            queue_length=m.queue_length,
-            success_rate=m.success_rate,
-            api_costs=m.api_costs,
+        return forward(
+            ServerMetrics, m, server_status="online", llm_status=cast(JSON, {model: "online"})
         )
 
     @strawberry.field(permission_classes=[CanRead])
@@ -157,7 +146,7 @@ class LlmQueries:
     @strawberry.field(permission_classes=[CanRead], description="Queued and running LLM tasks.")
     async def llm_tasks(self, info: Info, first: int = 100) -> list[Task]:
         first = max(1, min(first, info.context.state.settings.page_size_max))
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             rows = await llm_queue.active_llm_tasks(
                 session=session, tenant_id=info.context.tenant_id, limit=first
             )
@@ -198,10 +187,7 @@ class LlmMutations:
     )
     async def cancel_all_llm_tasks(self, info: Info) -> CancelAllPayload:
         ctx = info.context
-        count = await llm_queue.cancel_all_llm_tasks(
-            units=lambda: unit_of_work(ctx.state.sessionmaker, ctx.state.redis),
-            tenant_id=ctx.tenant_id,
-        )
+        count = await llm_queue.cancel_all_llm_tasks(units=ctx.writing, tenant_id=ctx.tenant_id)
         return CancelAllPayload(
             cancelled=count, message="Task cancellation requested for LLM queue"
         )
@@ -209,21 +195,13 @@ class LlmMutations:
     @strawberry.mutation(
         permission_classes=[CanAdmin],
         description="Reset the totals and delete finished LLM tasks older than the cut-off.",
+        extensions=[CaptureErrors()],
     )
     async def clear_llm_stats(self, info: Info, input: ClearLlmStatsInput) -> ClearLlmStatsPayload:
         if not 0 <= input.older_than_hours <= 8760:
-            return ClearLlmStatsPayload(
-                deleted_tasks=0,
-                errors=[
-                    TaskError(
-                        field="olderThanHours",
-                        code=TaskErrorCode.INVALID,
-                        message="olderThanHours must be between 0 and 8760",
-                    )
-                ],
-            )
+            raise InvalidInput("olderThanHours must be between 0 and 8760", field="olderThanHours")
         ctx = info.context
-        async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+        async with ctx.writing() as session:
             deleted = await llm_queue.clear_stats(
                 session=session, redis=ctx.state.redis, older_than_hours=input.older_than_hours
             )

@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from app.db.models import Batch, Detection, Enrichment, Task, TaskLog, TaskTransition, WorkflowStep
-from app.services import task_queries, workflows
+from app.edge.uow import read_only
 from app.services.pipeline import queries as pipeline
-from app.uow import read_only
+from app.services.tasks import queries as task_queries
+from app.services.workflows import engine as workflows
 
 
 class Loaders:

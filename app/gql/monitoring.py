@@ -7,36 +7,28 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.gql.context import Info
+from app.gql.forward import forward
 from app.gql.permissions import CanRead, CanReadPlatform
 from app.gql.throttle import throttled_snapshots
 from app.gql.types import QueueStats, TaskStats, Worker, WorkerHealth, WorkerStats
-from app.services import heartbeats, stats
-from app.uow import read_only
+from app.services.fleet import heartbeats, stats
 
 
 async def load_queue_stats(info: Info) -> QueueStats:
     state = info.context.state
-    async with read_only(state.sessionmaker) as session:
+    async with info.context.reading() as session:
         overview = await stats.queue_overview(
             session=session,
             redis=state.redis,
             known_queues=state.settings.queues,
             tenant_id=info.context.tenant_id,
         )
-    return QueueStats.from_overview(overview)
+    return QueueStats.of(overview)
 
 
 async def load_worker_stats(info: Info) -> WorkerStats:
     o = await stats.worker_overview(redis=info.context.state.redis)
-    return WorkerStats(
-        workers=[Worker.from_beat(w) for w in o.workers],
-        total_workers=o.total_workers,
-        total_capacity=o.total_capacity,
-        total_active=o.total_active,
-        total_utilization_pct=o.total_utilization_pct,
-        workers_at_capacity=o.workers_at_capacity,
-        timestamp=o.timestamp,
-    )
+    return forward(WorkerStats, o, workers=[Worker.of(w) for w in o.workers])
 
 
 @strawberry.type
@@ -45,14 +37,14 @@ class MonitoringQueries:
     async def task_stats(
         self, info: Info, origin_instance: str | None = None, origin_zone: str | None = None
     ) -> TaskStats:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             s = await stats.aggregate_stats(
                 session=session,
                 tenant_id=info.context.tenant_id,
                 origin_instance=origin_instance,
                 origin_zone=origin_zone,
             )
-        return TaskStats.from_stats(s)
+        return TaskStats.of(s)
 
     @strawberry.field(permission_classes=[CanRead])
     async def queue_stats(self, info: Info) -> QueueStats:

@@ -4,7 +4,12 @@ info, and `totalCount` counted only when selected.
 A cursor holds the sort value and id of its row plus a tag of the list, order and filter it was
 made for; a cursor brought to another list, order or filter is refused (BAD_USER_INPUT) rather
 than silently read in the wrong order. Rows inserted or changed between pages never shift a
-page: the next one starts strictly after the last row seen."""
+page: the next one starts strictly after the last row seen.
+
+Every list is declared the same way: its field takes `extensions=[Paged()]` (the four Relay
+arguments, declared once) and its resolver a `window: Slice`, which it hands to `connection`
+with the list's order (its `...Order` input, or a fixed `Sort`), the service's filter and the
+service's page and count queries."""
 
 from __future__ import annotations
 
@@ -18,15 +23,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.extensions import FieldExtension
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.field import StrawberryField
 
+from app.edge.uow import read, read_only
 from app.gql.context import Info
-from app.services.errors import InvalidInput
-from app.services.paging import Keyset, Page, PageRequest
-from app.uow import read, read_only
+from app.gql.errors import user_error
+from app.kernel.errors import InvalidInput
+from app.kernel.paging import Keyset, Page, PageRequest
 
 N = TypeVar("N")
 R = TypeVar("R")
@@ -71,10 +80,6 @@ class Connection(Generic[N]):
     @strawberry.field(description="Counted only when asked for.")
     async def total_count(self) -> int:
         return await self.counter()
-
-
-def _bad(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
 
 
 def _encode_value(value: Any) -> Any:
@@ -124,9 +129,9 @@ def decode_cursor(cursor: str, tag: str, argument: str) -> Keyset:
         if key.id is None:
             raise ValueError("a cursor names its row")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _bad(f"`{argument}` is not a cursor of this list") from None
+        raise user_error(f"`{argument}` is not a cursor of this list") from None
     if cursor_tag != tag:
-        raise _bad(
+        raise user_error(
             f"`{argument}` was made for another order or filter; start again without a cursor"
         )
     return key
@@ -150,10 +155,60 @@ class Slice:
     before: str | None = None
 
 
+_RELAY = (("first", int), ("after", str), ("last", int), ("before", str))
+
+
+class Paged(FieldExtension):
+    """The four Relay arguments of every list, declared once: the field takes `first`, `after`,
+    `last` and `before` (then its own arguments), its resolver one `window: Slice`."""
+
+    def apply(self, field: StrawberryField) -> None:
+        own = [a for a in field.arguments if a.python_name != "window"]
+        relay = [
+            StrawberryArgument(
+                python_name=name,
+                graphql_name=None,
+                type_annotation=StrawberryAnnotation(kind | None),
+                default=None,
+            )
+            for name, kind in _RELAY
+        ]
+        field.arguments = [*relay, *own]
+
+    def map_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        window = Slice(*(kwargs.get(name) for name, _ in _RELAY))
+        own = {k: v for k, v in kwargs.items() if k not in Slice.__dataclass_fields__}
+        return {**own, "window": window}
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A list's order: its column and direction."""
+
+    column: str
+    descending: bool = True
+
+
+class Ordering(Protocol):
+    """A list's order input (`TaskOrder` ...): one of its order fields and a direction."""
+
+    @property
+    def field(self) -> Enum: ...
+
+    @property
+    def direction(self) -> OrderDirection: ...
+
+
+def _sort(order: Ordering | Sort) -> Sort:
+    if isinstance(order, Sort):
+        return order
+    return Sort(order.field.value, descending=order.direction == OrderDirection.DESC)
+
+
 def _limit(info: Info, argument: str, value: int) -> int:
     cap = info.context.state.settings.page_size_max
     if not 1 <= value <= cap:
-        raise _bad(f"{argument} must be between 1 and {cap}")
+        raise user_error(f"{argument} must be between 1 and {cap}")
     return value
 
 
@@ -162,21 +217,22 @@ async def connection(
     window: Slice,
     *,
     name: str,
-    order_by: str,
-    descending: bool,
+    order: Ordering | Sort,
     scope: object,
-    rows: Callable[[Any, PageRequest], Awaitable[Page[R]]],
-    count: Callable[[Any], Awaitable[int]],
+    rows: Callable[..., Awaitable[Page[R]]],
+    count: Callable[..., Awaitable[int]],
     node: Callable[[R], N],
     single_statement: bool = False,
 ) -> Connection[N]:
-    """One page of a list: `rows` runs the service query for a typed page request, `count`
-    the total (only if selected), `node` shapes each row. `scope` is the service filter.
-    They get a session, or with `single_statement` (services that read plain columns in one
-    statement) a connection of the autocommit reads engine: no transaction around them."""
+    """One page of the list `name` in `order`: `rows(session=, filter=scope, page=)` is the
+    service's query of a typed page request, `count(session=, filter=scope)` its total (run
+    only if selected), `node` shapes each row. They get a session, or with `single_statement`
+    (services that read plain columns in one statement) a connection of the autocommit reads
+    engine: no transaction around them."""
     if window.first is not None and window.last is not None:
-        raise _bad("pass either first or last, not both")
-    tag = cursor_tag(name, order_by, descending, scope)
+        raise user_error("pass either first or last, not both")
+    sort = _sort(order)
+    tag = cursor_tag(name, sort.column, sort.descending, scope)
     from_end = window.last is not None
     if from_end:
         limit = _limit(info, "last", window.last or 0)
@@ -184,8 +240,8 @@ async def connection(
         limit = _limit(info, "first", window.first if window.first is not None else DEFAULT_PAGE)
     request = PageRequest(
         limit=limit,
-        order_by=order_by,
-        descending=descending,
+        order_by=sort.column,
+        descending=sort.descending,
         after=decode_cursor(window.after, tag, "after") if window.after else None,
         before=decode_cursor(window.before, tag, "before") if window.before else None,
         from_end=from_end,
@@ -199,13 +255,13 @@ async def connection(
             return await query(session)
 
     try:
-        result = await run(lambda reader: rows(reader, request))
+        result = await run(lambda reader: rows(session=reader, filter=scope, page=request))
     except InvalidInput as exc:
-        raise _bad(exc.message) from None
+        raise user_error(exc.message) from None
     edges = [Edge(node=node(row), tag=tag, key=key) for row, key in result.rows]
 
     async def counter() -> int:
-        return await run(count)
+        return await run(lambda reader: count(session=reader, filter=scope))
 
     return Connection(
         edges=edges,

@@ -9,7 +9,15 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.permission import BasePermission, PermissionExtension
 
-from app.auth import ADMIN, OPERATE, PLATFORM_OPERATE, PLATFORM_READ, READ, Access, Forbidden
+from app.auth.principals import (
+    ADMIN,
+    OPERATE,
+    PLATFORM_OPERATE,
+    PLATFORM_READ,
+    READ,
+    Access,
+    Forbidden,
+)
 
 
 class Needs(BasePermission):

@@ -49,7 +49,7 @@ from app.gql.subscriptions import TaskSubscription
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.viewer import ViewerQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
-from app.outages import STORE_ERRORS, is_data_error, is_outage
+from app.platform.outages import STORE_ERRORS, is_data_error, is_outage
 
 Query = merge_types(
     "Query",
@@ -110,24 +110,23 @@ class MaskUnexpected(MaskErrors):
             return unstorable
         original = error.original_error
         if isinstance(original, STORE_ERRORS) and is_data_error(original):
-            return GraphQLError(
-                "a value in this request cannot be stored",
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": "BAD_USER_INPUT"},
-            )
+            return _instead(error, "a value in this request cannot be stored", "BAD_USER_INPUT")
         if isinstance(original, STORE_ERRORS) and is_outage(original):
-            return GraphQLError(
-                "service unavailable: a backing store is unreachable; retry shortly",
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": "UNAVAILABLE"},
-            )
+            message = "service unavailable: a backing store is unreachable; retry shortly"
+            return _instead(error, message, "UNAVAILABLE")
         return super().anonymise_error(error)
+
+
+def _instead(error: GraphQLError, message: str, code: str) -> GraphQLError:
+    """`error` told otherwise, at the same place."""
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": code},
+    )
 
 
 def _mask(error: GraphQLError) -> bool:

@@ -6,19 +6,17 @@ import uuid
 from collections.abc import AsyncGenerator
 
 import strawberry
-from graphql import GraphQLError
 
-from app.events import Event
 from app.gql.context import Info
 from app.gql.loaders import Loaders
 from app.gql.monitoring import load_queue_stats
 from app.gql.permissions import CanRead
+from app.gql.reads import or_not_found
 from app.gql.throttle import throttled_snapshots, visible
 from app.gql.types import QueueStats, Task, TaskStatus
-from app.services import tasks
-from app.services.errors import NotFound
-from app.services.snapshots import task_from_snapshot
-from app.uow import read_only
+from app.platform.events import Event
+from app.services.tasks import commands as tasks
+from app.services.tasks.snapshots import task_from_snapshot
 
 
 @strawberry.type
@@ -50,11 +48,9 @@ class TaskSubscription:
 
         async with ctx.state.broker.subscribe(predicate) as sub:
             if id is not None:
-                async with read_only(ctx.state.sessionmaker) as session:
-                    try:
-                        row = await tasks.get_task(session=session, task_id=id, tenant_id=tenant)
-                    except NotFound as exc:
-                        raise GraphQLError(exc.message, extensions={"code": "NOT_FOUND"}) from exc
+                row = await or_not_found(
+                    info, lambda s: tasks.get_task(session=s, task_id=id, tenant_id=tenant)
+                )
                 if not wanted or row.status in wanted:
                     yield Task.of(row)
             async for event in sub:

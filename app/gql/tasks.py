@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 
@@ -11,13 +13,18 @@ from strawberry.scalars import JSON
 
 from app.db.models import Task as TaskRow
 from app.gql.context import Info
-from app.gql.pagination import Connection, OrderDirection, Slice, connection
+from app.gql.errors import CaptureErrors, error_of, json_object
+from app.gql.forward import forward
+from app.gql.pagination import Connection, OrderDirection, Paged, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
+from app.gql.reads import or_null
 from app.gql.selection import columns_for, node_fields
 from app.gql.types import TASK_FIELD_COLUMNS, Task, TaskError, TaskErrorCode, TaskStatus
-from app.services import task_queries, task_specs, task_submissions, tasks
-from app.services.errors import DomainError, InvalidInput
-from app.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError
+from app.services.tasks import commands as tasks
+from app.services.tasks import queries as task_queries
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
 
 
 @strawberry.enum
@@ -54,18 +61,13 @@ class TaskFilter:
     dead_lettered: bool | None = None
 
     def to_service(self) -> task_queries.TaskFilter:
-        return task_queries.TaskFilter(
+        return forward(
+            task_queries.TaskFilter,
+            self,
             statuses=[s.value for s in self.status or []],
             task_types=self.task_type or [],
             queues=self.queue or [],
             providers=self.provider or [],
-            origin_instance=self.origin_instance,
-            origin_zone=self.origin_zone,
-            origin_tenant_id=self.origin_tenant_id,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            id_prefix=self.id_prefix,
-            dead_lettered=self.dead_lettered,
         )
 
 
@@ -73,42 +75,30 @@ class TaskFilter:
 class TaskQueries:
     @strawberry.field(permission_classes=[CanRead], description="One task, or null if unknown.")
     async def task(self, info: Info, id: uuid.UUID) -> Task | None:
-        async with read_only(info.context.state.sessionmaker) as session:
-            try:
-                row = await tasks.get_task(
-                    session=session, task_id=id, tenant_id=info.context.tenant_id
-                )
-            except DomainError:
-                return None
-        return Task.of(row)
+        tenant = info.context.tenant_id
+        return await or_null(
+            info, lambda s: tasks.get_task(session=s, task_id=id, tenant_id=tenant), Task.of
+        )
 
-    @strawberry.field(permission_classes=[CanRead])
+    @strawberry.field(permission_classes=[CanRead], extensions=[Paged()])
     async def tasks(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Slice,
         filter: TaskFilter | None = None,
         order_by: TaskOrder | None = None,
     ) -> Connection[Task]:
-        order = order_by or TaskOrder()
-        flt = (filter or TaskFilter()).to_service()
         tenant = info.context.tenant_id
         columns = columns_for(node_fields(info), TASK_FIELD_COLUMNS, always=("id",))
         return await connection(
             info,
-            Slice(first, after, last, before),
+            window,
             name="tasks",
-            order_by=order.field.value,
-            descending=order.direction == OrderDirection.DESC,
-            scope=flt,
-            rows=lambda s, page: task_queries.list_tasks(
-                session=s, filter=flt, page=page, tenant_id=tenant, columns=columns
-            ),
-            count=lambda s: task_queries.count_tasks(session=s, filter=flt, tenant_id=tenant),
-            node=lambda row: Task.of(row),
+            order=order_by or TaskOrder(),
+            scope=(filter or TaskFilter()).to_service(),
+            rows=functools.partial(task_queries.list_tasks, tenant_id=tenant, columns=columns),
+            count=functools.partial(task_queries.count_tasks, tenant_id=tenant),
+            node=Task.of,
             single_statement=True,  # lean columns, one statement each: no transaction
         )
 
@@ -146,21 +136,6 @@ class TaskPayload:
     errors: list[TaskError]
 
 
-def _errors(exc: DomainError) -> TaskPayload:
-    return TaskPayload(
-        task=None,
-        errors=[TaskError(field=exc.field, code=TaskErrorCode(exc.code), message=exc.message)],
-    )
-
-
-def _json_object(value: object, field: str) -> dict[str, object]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be a JSON object", field=field)
-    return value
-
-
 @strawberry.type
 class BatchItemError:
     index: int = strawberry.field(description="The item's position in the input (-1: the batch)")
@@ -176,25 +151,15 @@ class SubmitTasksPayload:
     submitted: int
 
 
-def _item_error(index: int, field: str | None, code: str, message: str) -> BatchItemError:
-    known = {c.value for c in TaskErrorCode}
-    return BatchItemError(
-        index=index,
-        field=field,
-        code=TaskErrorCode(code if code in known else "INVALID"),
-        message=message,
-    )
-
-
 def _spec(input: SubmitTaskInput, tenant_id: str | None) -> task_specs.TaskSpec:
     return task_specs.TaskSpec(
         task_type=input.task_type,
         operation=input.operation,
         queue=input.queue,
         priority=input.priority,
-        input=_json_object(input.input, "input"),
-        config=_json_object(input.config, "config"),
-        metadata=_json_object(input.metadata, "metadata"),
+        input=json_object(input.input, "input"),
+        config=json_object(input.config, "config"),
+        metadata=json_object(input.metadata, "metadata"),
         webhook_url=input.webhook_url,
         origin_instance=input.origin_instance,
         origin_zone=input.origin_zone,
@@ -207,16 +172,11 @@ def _spec(input: SubmitTaskInput, tenant_id: str | None) -> task_specs.TaskSpec:
 
 @strawberry.type
 class TaskMutations:
-    @strawberry.mutation(permission_classes=[CanOperate])
+    @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def submit_task(self, info: Info, input: SubmitTaskInput) -> TaskPayload:
         ctx = info.context
-        try:
-            spec = _spec(input, ctx.tenant_id)
-            row: TaskRow = await ctx.state.submissions.submit(
-                spec, ctx.state.settings.task_defaults
-            )
-        except DomainError as exc:
-            return _errors(exc)
+        spec = _spec(input, ctx.tenant_id)
+        row: TaskRow = await ctx.state.submissions.submit(spec, ctx.state.settings.task_defaults)
         return TaskPayload(task=Task.of(row), errors=[])
 
     @strawberry.mutation(
@@ -237,17 +197,17 @@ class TaskMutations:
                 specs.append(_spec(item, ctx.tenant_id))
                 positions.append(i)
             except DomainError as exc:
-                errors.append(_item_error(i, exc.field, exc.code, exc.message))
+                errors.append(error_of(BatchItemError, exc, index=i))
         if errors and not partial:
             # nothing is stored: say what is wrong with every item
             more = task_submissions.invalid_items(specs, ctx.state.settings.task_defaults)
-            errors += [_item_error(positions[e.index], e.field, e.code, e.message) for e in more]
+            errors += [error_of(BatchItemError, e, index=positions[e.index]) for e in more]
             errors.sort(key=lambda e: e.index)
             return SubmitTasksPayload(tasks=[], errors=errors, submitted=0)
         rows: list[TaskRow] = []
         if specs:
             try:
-                async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+                async with ctx.writing() as session:
                     rows, refused = await task_submissions.submit_tasks(
                         session=session,
                         specs=specs,
@@ -258,11 +218,9 @@ class TaskMutations:
                 refused, rows = exc.errors, []
             except DomainError as exc:
                 return SubmitTasksPayload(
-                    tasks=[],
-                    errors=[_item_error(-1, exc.field, exc.code, exc.message)],
-                    submitted=0,
+                    tasks=[], errors=[error_of(BatchItemError, exc, index=-1)], submitted=0
                 )
-            errors += [_item_error(positions[e.index], e.field, e.code, e.message) for e in refused]
+            errors += [error_of(BatchItemError, e, index=positions[e.index]) for e in refused]
         errors.sort(key=lambda e: e.index)
         return SubmitTasksPayload(
             tasks=[Task.of(r) for r in rows], errors=errors, submitted=len(rows)
@@ -271,29 +229,22 @@ class TaskMutations:
     @strawberry.mutation(
         permission_classes=[CanOperate],
         description="Cancel a QUEUED task now, or ask a RUNNING one to stop.",
+        extensions=[CaptureErrors()],
     )
     async def cancel_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await tasks.cancel_task(
-                    session=session, task_id=input.id, tenant_id=ctx.tenant_id
-                )
-        except DomainError as exc:
-            return _errors(exc)
-        return TaskPayload(task=Task.of(row), errors=[])
+        return await _act(info, tasks.cancel_task, input.id)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
         description="Put a FAILED or CANCELLED task back in its queue.",
+        extensions=[CaptureErrors()],
     )
     async def retry_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await tasks.retry_task(
-                    session=session, task_id=input.id, tenant_id=ctx.tenant_id
-                )
-        except DomainError as exc:
-            return _errors(exc)
-        return TaskPayload(task=Task.of(row), errors=[])
+        return await _act(info, tasks.retry_task, input.id)
+
+
+async def _act(
+    info: Info, action: Callable[..., Awaitable[TaskRow]], task_id: uuid.UUID
+) -> TaskPayload:
+    row = await info.context.act(action, task_id=task_id)
+    return TaskPayload(task=Task.of(row), errors=[])

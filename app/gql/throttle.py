@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from typing import TypeVar
 
-from app.events import Event
 from app.gql.context import Info
+from app.platform.events import Event
 
 T = TypeVar("T")
 MIN_INTERVAL = 0.5  # seconds between two snapshots

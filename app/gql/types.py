@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
@@ -10,11 +11,11 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from app.db.models import TaskLog, TaskTransition
 from app.gql.context import Info
-from app.services import stats
-from app.services.heartbeats import WorkerBeat
-from app.services.timing import duration_ms
+from app.gql.forward import Forwards, forward
+from app.kernel.timing import duration_ms
+from app.services.fleet import stats
+from app.services.fleet.heartbeats import WorkerBeat
 
 
 @strawberry.enum(description="The canonical task lifecycle.")
@@ -51,31 +52,18 @@ class Origin:
 
 
 @strawberry.type
-class TaskTransitionRecord:
+class TaskTransitionRecord(Forwards):
     from_status: TaskStatus | None
     to_status: TaskStatus
     at: datetime
     reason: str | None
 
-    @classmethod
-    def from_row(cls, row: TaskTransition) -> TaskTransitionRecord:
-        return cls(
-            from_status=TaskStatus(row.from_status) if row.from_status else None,
-            to_status=TaskStatus(row.to_status),
-            at=row.at,
-            reason=row.reason,
-        )
-
 
 @strawberry.type
-class TaskLogLine:
+class TaskLogLine(Forwards):
     at: datetime
     level: str
     message: str
-
-    @classmethod
-    def from_row(cls, row: TaskLog) -> TaskLogLine:
-        return cls(at=row.at, level=row.level, message=row.message)
 
 
 @strawberry.type
@@ -114,44 +102,11 @@ def media_items(raw: Any) -> list[MediaItem]:
     return items
 
 
-# Fields read straight off the row: plain attributes, which Strawberry resolves without
-# building an Info or running a resolver (most of a list's cost is per field).
-PLAIN_FIELDS = (
-    "id",
-    "task_type",
-    "operation",
-    "queue",
-    "priority",
-    "result",
-    "result_ttl_seconds",
-    "attempts",
-    "max_attempts",
-    "retry_count",
-    "next_attempt_at",
-    "dead_lettered",
-    "cancel_requested_at",
-    "is_resumed",
-    "resume_attempt_count",
-    "last_resume_attempt",
-    "progress",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "latency_ms",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "completed_at",
-    "worker_name",
-    "job_id",
-    "webhook_url",
-)
-
-
 @strawberry.type(description="One unit of work: an LLM call, an echo, a job or a step.")
 class Task:
+    # The fields declared here (but `status`, an enum) are read straight off the row
+    # (PLAIN_FIELDS): plain attributes, which Strawberry resolves without building an Info or
+    # running a resolver (most of a list's cost is per field).
     row: strawberry.Private[Any]
     id: uuid.UUID
     task_type: str
@@ -264,12 +219,17 @@ class Task:
     @strawberry.field(description="Every status change, oldest first.")
     async def transitions(self, info: Info) -> list[TaskTransitionRecord]:
         rows = await info.context.loaders.transitions.load(self.id)
-        return [TaskTransitionRecord.from_row(r) for r in rows]
+        return [TaskTransitionRecord.of(r) for r in rows]
 
     @strawberry.field(description="Log lines (failures, retries, cancels, resumes), oldest first.")
     async def logs(self, info: Info) -> list[TaskLogLine]:
         rows = await info.context.loaders.logs.load(self.id)
-        return [TaskLogLine.from_row(r) for r in rows]
+        return [TaskLogLine.of(r) for r in rows]
+
+
+PLAIN_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Task) if f.init and f.name not in ("row", "status")
+)
 
 
 # The row attributes each Task field reads (GraphQL name -> ORM attribute names), so a list
@@ -320,14 +280,13 @@ class TaskStats:
     tasks_last_24h: int
 
     @classmethod
-    def from_stats(cls, s: stats.AggregateStats) -> TaskStats:
-        return cls(
-            total_tasks=s.total_tasks,
+    def of(cls, s: stats.AggregateStats) -> TaskStats:
+        return forward(
+            cls,
+            s,
             by_status=counts(s.by_status),
             by_provider=counts(s.by_provider),
             by_task_type=counts(s.by_task_type),
-            tasks_last_hour=s.tasks_last_hour,
-            tasks_last_24h=s.tasks_last_24h,
         )
 
 
@@ -350,13 +309,8 @@ class QueueStats:
     timestamp: datetime
 
     @classmethod
-    def from_overview(cls, o: stats.QueueOverview) -> QueueStats:
-        return cls(
-            queues=[QueueFigures(**vars(q)) for q in o.queues],
-            total_pending=o.total_pending,
-            total_active=o.total_active,
-            timestamp=o.timestamp,
-        )
+    def of(cls, o: stats.QueueOverview) -> QueueStats:
+        return forward(cls, o, queues=[forward(QueueFigures, q) for q in o.queues])
 
 
 @strawberry.type
@@ -374,18 +328,13 @@ class Worker:
     last_seen: datetime
 
     @classmethod
-    def from_beat(cls, w: WorkerBeat) -> Worker:
-        return cls(
-            name=w.name,
-            queues=w.queues,
-            concurrency=w.concurrency,
+    def of(cls, w: WorkerBeat) -> Worker:
+        return forward(
+            cls,
+            w,
             active_tasks=w.active,
-            utilization_pct=w.utilization_pct,
-            has_capacity=w.has_capacity,
             tasks_completed_total=w.completed,
             tasks_failed_total=w.failed,
-            tasks_per_minute=w.tasks_per_minute,
-            memory_mb=w.memory_mb,
             last_seen=datetime.fromtimestamp(w.last_seen, UTC),
         )
 

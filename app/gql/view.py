@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -26,14 +27,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 
-from app import console
-from app.auth import Principal, Unauthenticated
+from app.auth.principals import Principal, Unauthenticated
 from app.config import Settings
+from app.edge.hygiene import TOO_DEEP
+from app.edge.state import AppState
 from app.gql.context import Context
 from app.gql.direct import direct_socket
 from app.gql.fanout import Joined, next_text
-from app.hygiene import TOO_DEEP
-from app.state import AppState
 
 PRINCIPAL = "opsgraph.principal"
 log = logging.getLogger(__name__)
@@ -74,11 +74,13 @@ class GraphQLView(GraphQL[Context, None]):
 
     @property
     def graphql_ide_html(self) -> str:
-        # GraphiQL from opsgraph's own files (app/console/static), never from a CDN
-        return console.graphiql_html()
+        # GraphiQL from opsgraph's own files (app/console/static), never from a CDN: the page
+        # is handed over where the app is assembled (app/main.py)
+        return self._ide_html()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ide_html: Callable[[], str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._ide_html = ide_html
         self._payloads: OrderedDict[tuple[int, int], tuple[Any, Any, str]] = OrderedDict()
         # One credential watcher per open websocket; each ends with its connection.
         self._watchers: set[asyncio.Task[None]] = set()
@@ -181,7 +183,10 @@ async def _keep_authenticated(
 class GraphQLEndpoint:
     """Authenticates HTTP GraphQL requests, then hands over to the Strawberry view."""
 
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+    def __init__(
+        self, schema: BaseSchema, settings: Settings, *, ide_html: Callable[[], str]
+    ) -> None:
+        """`ide_html`: GraphiQL's page (the console's files)."""
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
@@ -190,6 +195,7 @@ class GraphQLEndpoint:
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             subscription_protocols=protocols,
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            ide_html=ide_html,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.auth import ADMIN, OPERATE, PLATFORM_READ
+from app.auth.principals import ADMIN, OPERATE, PLATFORM_READ
 from app.gql.context import Info
 from app.gql.permissions import CanRead
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.auth import Access, Scope
+from app.auth.principals import Access, Scope
 from app.rest.deps import ACCESS_ATTRIBUTE
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth import (
+from app.auth.principals import (
     ADMIN,
     OPERATE,
     PLATFORM_OPERATE,
@@ -19,7 +19,7 @@ from app.auth import (
     Principal,
     Unauthenticated,
 )
-from app.state import AppState
+from app.edge.state import AppState
 
 bearer = HTTPBearer(auto_error=False, description="JWT bearer token")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")

@@ -10,12 +10,13 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import NotFound
 from app.rest.deps import PlatformOperator, PlatformReader, State
-from app.services import dlq, health
-from app.services.errors import NotFound
+from app.services.fleet import health
+from app.services.fleet.breakers import Breakers
 from app.services.pipeline import quarantine
-from app.services.pipeline.breakers import Breakers
-from app.uow import read_only, unit_of_work
+from app.services.tasks import dlq
 
 router = APIRouter(tags=["Dead Letter Queue"])
 system = APIRouter(tags=["System"])

@@ -1,8 +1,8 @@
 """Store errors as a client should see them: an outage is 503 (the API process stays up and
 recovers by itself when PostgreSQL or Redis come back); a value the database refused is 422; any
 other error is a bug: 500 with no exception text (the log has the traceback). A value its column
-cannot hold never reaches the database: app/hygiene.py refuses it before the flush (`Unstorable`)
-and it is a 422 whose `loc` names the field."""
+cannot hold never reaches the database: app/platform/storable.py refuses it before the flush
+(`Unstorable`) and it is a 422 whose `loc` names the field."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.hygiene import Unstorable
-from app.outages import STORE_ERRORS, is_data_error, is_outage
+from app.platform.outages import STORE_ERRORS, is_data_error, is_outage
+from app.platform.storable import Unstorable
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,16 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from app.auth import Permission
+from app.auth.principals import Permission
 from app.db.models import Task
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError, NotFound
+from app.kernel.paging import PageRequest
 from app.rest.deps import Operator, Reader, State
 from app.rest.job_start import StartIn, params_of
 from app.rest.params import IsoDateTime, Offset, PathId
-from app.services.errors import DomainError, NotFound
 from app.services.jobs import actions, queries, types
 from app.services.jobs import exports as job_exports
-from app.services.paging import PageRequest
-from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/jobs", tags=["Background Jobs"])
 KNOWN: dict[int | str, dict[str, Any]] = {

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from app.db.models import Task
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import InvalidTransition, NotFound
 from app.rest.deps import Admin, Operator, Reader, State
 from app.rest.params import PathId
-from app.services import llm_queue, semaphore
-from app.services.errors import InvalidTransition, NotFound
-from app.uow import read_only, unit_of_work
+from app.services.llm import queue as llm_queue
+from app.services.llm import semaphore
 
 router = APIRouter(prefix="/api/v1/llm", tags=["LLM Monitoring"])
 

@@ -10,11 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
-from app.events import Event
+from app.edge.uow import read_only, unit_of_work
+from app.platform.events import Event
 from app.rest.deps import Operator, Reader, State
-from app.services import stats, task_specs, task_submissions, tasks
-from app.services.lifecycle import FINISHED
-from app.uow import read_only, unit_of_work
+from app.services.fleet import stats
+from app.services.tasks import commands as tasks
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.lifecycle import FINISHED
 
 router = APIRouter(prefix="/api/v1", tags=["LLM server"])
 

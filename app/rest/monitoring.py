@@ -9,13 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from app.db.models import Task
+from app.edge.uow import read_only
+from app.kernel.errors import NotFound
+from app.kernel.timing import duration_ms
 from app.rest import schemas_monitoring as s
 from app.rest.deps import PlatformReader, Reader, State
 from app.rest.params import IsoDateTime, Page, SortOrder, page_count, page_request
-from app.services import stats, task_queries, tasks
-from app.services.errors import NotFound
-from app.services.timing import duration_ms
-from app.uow import read_only
+from app.services.fleet import stats
+from app.services.tasks import commands as tasks
+from app.services.tasks import queries as task_queries
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["Monitoring"])
 

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator, WithJsonSchema
 
-from app.services.paging import PageRequest
+from app.kernel.paging import PageRequest
 
 
 class SortOrder(StrEnum):

@@ -11,11 +11,11 @@ from pydantic import BaseModel
 
 from app.db.base import utcnow
 from app.db.models import Batch, Enrichment
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import NotFound
 from app.rest.deps import PlatformOperator, PlatformReader, State
 from app.rest.params import IsoDateTime, Offset, page_request
-from app.services.errors import NotFound
 from app.services.pipeline import batches, queries, stages
-from app.uow import read_only, unit_of_work
 
 router = APIRouter(tags=["AI Pipeline"])
 

@@ -14,12 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.db.models import Workflow, WorkflowStep
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import InvalidInput, NotFound
+from app.kernel.timing import duration_ms
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import IsoDateTime, JsonInt, Page, SortOrder, page_count, page_request
-from app.services import workflow_definitions, workflow_queries, workflows
-from app.services.errors import InvalidInput, NotFound
-from app.services.timing import duration_ms
-from app.uow import read_only, unit_of_work
+from app.services.workflows import definitions as workflow_definitions
+from app.services.workflows import engine as workflows
+from app.services.workflows import queries as workflow_queries
 
 router = APIRouter(tags=["Workflows"])
 

@@ -33,8 +33,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a tenant reads every prompt (REST)",
         "app/rest/ai_audit/prompts.py",
-        "async def get_prompts(state: State, principal: PlatformReader) -> Any:",
-        "async def get_prompts(state: State, principal: Reader) -> Any:",
+        "from app.rest.deps import PlatformOperator, PlatformReader, State",
+        "from app.rest.deps import PlatformOperator, State\n"
+        "from app.rest.deps import Reader as PlatformReader",
         (TENANCY_REST,),
     ),
     Mutation(
@@ -110,14 +111,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "tenants read internal URLs in health",
-        "app/services/health.py",
+        "app/services/fleet/health.py",
         "        return found if tenant_id is None else for_tenant(found)",
         "        return found",
         (f"{TRUST}::test_health_tells_tenants_statuses_only_and_probes_are_cached",),
     ),
     Mutation(
         "every health read probes the model services",
-        "app/services/health.py",
+        "app/services/fleet/health.py",
         "            if self._found is None or now - self._at >= self.ttl:",
         "            if True:",
         (f"{TRUST}::test_health_tells_tenants_statuses_only_and_probes_are_cached",),
@@ -162,7 +163,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "health calls a dead Redis healthy",
-        "app/services/health.py",
+        "app/services/fleet/health.py",
         '    if not ok:\n        return Check("unhealthy", round(ms, 2), {"error": error})\n'
         "    detail: dict[str, Any] = {}",
         '    if False:\n        return Check("unhealthy", round(ms, 2), {"error": error})\n'
@@ -178,7 +179,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a refusal names the resolved address",
-        "app/services/outbound.py",
+        "app/services/webhooks/outbound.py",
         '            raise RefusedURL("refused: not a public address")',
         '            raise RefusedURL(f"{host} resolves to a forbidden address ({bad[0]})")',
         (f"{TRUST}::test_alert_channels_have_their_own_allow_list_and_user_urls_stay_public",),
@@ -201,7 +202,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "images of any pixel count are decoded",
-        "workers/pipeline/models.py",
+        "workers/models.py",
         "                if im.width * im.height > max_pixels:",
         "                if False:",
         (f"{FAULTS}::test_poison_files_are_quarantined_and_every_other_file_flows_on",),
@@ -216,7 +217,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a DLQ requeue takes nothing",
-        "app/services/dlq.py",
+        "app/services/tasks/dlq.py",
         "        .limit(min(limit, REQUEUE_ALL_MAX))",
         "        .limit(0)",
         ("tests/test_pipeline.py::test_corrupt_image_is_dead_lettered_without_retries",),
@@ -240,7 +241,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a refused request counts against the breaker",
-        "workers/pipeline/models.py",
+        "workers/models.py",
         "        await breakers.record(name, ok=not exc.retryable, generation=generation,"
         " error=str(exc))",
         "        await breakers.record(name, ok=False, generation=generation, error=str(exc))",
@@ -255,7 +256,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a call from before an open closes the breaker",
-        "app/services/pipeline/breakers.py",
+        "app/services/fleet/breakers.py",
         "if tonumber(redis.call('hget', key, 'gen') or '0') ~= tonumber(ARGV[6]) then",
         "if false then",
         ("tests/test_pipeline.py::test_breaker_states_on_redis",),
@@ -277,7 +278,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "CSV cells keep their formulas",
-        "app/services/export_files.py",
+        "app/kernel/export_files.py",
         """        return "'" + value""",
         "        return value",
         (f"{FAULTS}::test_csv_exports_neutralise_formulas",),
@@ -291,7 +292,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "keyset pages drop the id tie-breaker",
-        "app/services/paging.py",
+        "app/kernel/paging.py",
         "    return ordered, (id_column.desc() if descending else id_column.asc())",
         "    return ordered, (id_column.asc() if descending else id_column.desc())",
         ("tests/test_pagination.py::test_security_events_by_risk_score_walk_ties_exactly_once",),
@@ -299,7 +300,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- hostile input ---------------------------------------------------------------------------
     Mutation(
         "JSON of any depth",
-        "app/hygiene.py",
+        "app/edge/hygiene.py",
         "        if depth >= MAX_JSON_DEPTH:",
         "        if False:",
         (f"{FAULTS}::test_deeply_nested_json_is_bad_input_on_both_doors",),
@@ -322,7 +323,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a deep page loses its first row",
-        "app/services/paging.py",
+        "app/kernel/paging.py",
         "or_(follows(column, id_column, start, descending=desc), id_column == start.id)",
         "or_(follows(column, id_column, start, descending=desc), id_column != id_column)",
         ("tests/test_pagination.py::test_every_page_seed_001_counts_is_served",),
@@ -339,14 +340,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "an opening breaker announces the wrong state",
-        "app/services/pipeline/breakers.py",
+        "app/services/fleet/breakers.py",
         "state = 'open', previous_state = state",
         "state = 'closed', previous_state = state",
         ("tests/test_graphql_parity.py::test_circuit_breaker_changes_are_pushed",),
     ),
     Mutation(
         "two installations on one Redis share an events channel",
-        "app/events.py",
+        "app/platform/events.py",
         '    return CHANNEL if db == 0 else f"{CHANNEL}:{db}"',
         "    return CHANNEL",
         (f"{TRUST}::test_installations_on_one_redis_server_never_hear_each_others_events",),
@@ -425,7 +426,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "column lengths are not checked",
-        "app/hygiene.py",
+        "app/platform/storable.py",
         "        if length is not None and isinstance(value, str) and len(value) > length:",
         "        if False:",
         (
@@ -434,7 +435,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "column integer ranges are not checked",
-        "app/hygiene.py",
+        "app/platform/storable.py",
         "        if isinstance(value, int) and not bounds[0] <= value <= bounds[1]:",
         "        if False:",
         ("tests/test_safe_errors.py::test_a_huge_number_in_job_parameters_is_refused_naming_it",),
@@ -530,7 +531,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- the scope rule (issue 29) ---------------------------------------------------------------
     Mutation(
         "a tenant credential keeps its admin role's rights",
-        "app/auth.py",
+        "app/auth/principals.py",
         "        return held if self.tenant_id is None else held & TENANT_PERMISSIONS",
         "        return held",
         (
@@ -540,7 +541,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "installation-wide routes let tenant credentials through",
-        "app/auth.py",
+        "app/auth/principals.py",
         "        if access.scope is Scope.INSTALLATION and self.tenant_id is not None:",
         "        if False:",
         (TENANCY_REST,),
@@ -568,21 +569,21 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a viewer may operate when unscoped",
-        "app/auth.py",
+        "app/auth/principals.py",
         '    "viewer": frozenset({Permission.READ}),',
         '    "viewer": frozenset({Permission.READ, Permission.OPERATE}),',
         ("tests/test_tenancy.py::test_unscoped_credentials_are_refused_by_their_role_alone",),
     ),
     Mutation(
         "the API key wins over the bearer token",
-        "app/auth.py",
+        "app/auth/credentials.py",
         "        if authorization:\n            scheme, _, token",
         "        if authorization and not api_key:\n            scheme, _, token",
         ("tests/test_scope.py::test_two_credentials_are_judged_by_the_bearer_token",),
     ),
     Mutation(
         "a client's task runs on a pipeline queue",
-        "app/services/task_specs.py",
+        "app/services/tasks/specs.py",
         "    if not system and queue in defaults.reserved_queues:",
         "    if False:",
         ("tests/test_scope.py::test_a_client_task_naming_a_pipeline_queue_is_refused",),
@@ -623,35 +624,35 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- pages and files (issue 29) ---
     Mutation(
         "GraphiQL and the console without CSP, frame-ancestors or Referrer-Policy",
-        "app/headers.py",
+        "app/edge/headers.py",
         "    if content_type in HTML_TYPES:",
         "    if False:",
         ("tests/test_pages.py::test_every_html_page_carries_the_page_headers",),
     ),
     Mutation(
         "pages may be framed",
-        "app/headers.py",
+        "app/edge/headers.py",
         "form-action 'self'; frame-ancestors 'none'\"",
         "form-action 'self'\"",
         ("tests/test_pages.py::test_every_html_page_carries_the_page_headers",),
     ),
     Mutation(
         "a page whose type names a charset escapes the policy",
-        "app/headers.py",
+        "app/edge/headers.py",
         '            content_type = value.split(b";", 1)[0].strip().lower()',
         "            content_type = value.strip().lower()",
         ("tests/test_pages.py::test_every_html_page_carries_the_page_headers",),
     ),
     Mutation(
         "responses without nosniff",
-        "app/headers.py",
+        "app/edge/headers.py",
         "    ours = [NOSNIFF]",
         "    ours = []",
         ("tests/test_pages.py::test_every_response_is_nosniff",),
     ),
     Mutation(
         "downloads cacheable",
-        "app/headers.py",
+        "app/edge/headers.py",
         "    if attachment:",
         "    if False:",
         ("tests/test_pages.py::test_export_downloads_are_never_cached",),
@@ -679,14 +680,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "the page policy refuses GraphiQL's fonts",
-        "app/headers.py",
+        "app/edge/headers.py",
         """    " style-src 'self' 'unsafe-inline'; font-src 'self' data:; script-src 'self';\"""",
         """    " style-src 'self' 'unsafe-inline'; font-src 'self'; script-src 'self';\"""",
         ("tests/test_console.py::test_no_request_leaves_the_origin_and_graphiql_works_offline",),
     ),
     Mutation(
         "the dev banner's console link carries the token",
-        "app/cli.py",
+        "app/cli/dev.py",
         "        code = _console_code(redis_url, token, base.console_code_ttl_seconds)",
         "        code = token",
         ("tests/test_dev_stack.py",),
@@ -705,7 +706,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "task submissions skip the column bounds",
-        "app/services/task_submissions.py",
+        "app/services/tasks/submissions.py",
         "        check_objects([task])",
         "        pass",
         (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from app.edge.uow import unit_of_work
 from app.services.pipeline import batches
-from app.uow import unit_of_work
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)

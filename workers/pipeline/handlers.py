@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from app.db.models import Task
+from app.edge.uow import read_only
 from app.services.pipeline import queries, risk
 from app.services.prompts import versions
-from app.services.tasks import Usage
-from app.uow import read_only
+from app.services.tasks.commands import Usage
 from workers.context import WorkerState
-from workers.pipeline.models import Picture, guarded, read_picture
+from workers.models import Picture, guarded, read_picture
 from workers.providers import ProviderError
 from workers.usage import chat_usage
 

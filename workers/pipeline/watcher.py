@@ -30,7 +30,8 @@ from pathlib import Path
 from redis.exceptions import RedisError
 from watchfiles import Change, awatch
 
-from app.outages import is_outage
+from app.edge.uow import unit_of_work
+from app.platform.outages import is_outage
 from app.services.pipeline import images
 from app.services.pipeline.quarantine import (
     ALIVE_KEY,
@@ -38,7 +39,6 @@ from app.services.pipeline.quarantine import (
     QUARANTINE_MAX,
     STATE_KEY,
 )
-from app.uow import unit_of_work
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ MAX_PATH_CHARS = 1024
 # after the watch fails: wait RESTART_MIN_SECONDS, doubling up to RESTART_MAX_SECONDS while it
 # keeps failing (a crash loop neither spins nor leaves new images waiting for long), back to
 # the minimum once a watch has lasted STABLE_SECONDS
+# a new folder is scanned when its event comes and again this much later
+FOLDER_RECHECK_SECONDS = 2.0
 RESTART_MIN_SECONDS = 0.5
 RESTART_MAX_SECONDS = 10.0
 STABLE_SECONDS = 60.0
@@ -273,6 +275,7 @@ class Watcher:
         async for changes in awatch(
             self.root, recursive=True, rust_timeout=tick, yield_on_timeout=True, stop_event=lost
         ):
+            new_folder = False
             for change, raw in changes:
                 path = Path(raw)
                 if change != Change.deleted and self._is_image(path):
@@ -281,12 +284,18 @@ class Watcher:
                     # a new folder (a camera's first upload): files written into it before the
                     # OS watch on it was in place send no event of their own, so look
                     self.rescan = True
+                    new_folder = True
             if time.monotonic() >= self.next_scan:
                 self.rescan = True
             if self.rescan:
                 self.rescan = False
                 self.next_scan = time.monotonic() + self.settings.camera_rescan_seconds
                 await asyncio.to_thread(self._scan)
+            if new_folder:
+                # and look once more a moment later: a file written after that scan but before
+                # the OS watch on the folder was in place sends no event either (under load,
+                # that window is wide enough to lose a file until the periodic rescan)
+                self.next_scan = min(self.next_scan, time.monotonic() + FOLDER_RECHECK_SECONDS)
             await self._settled()
 
     async def supervise(self, lost: asyncio.Event) -> None:

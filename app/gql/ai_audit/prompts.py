@@ -8,24 +8,22 @@ from datetime import datetime
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
-from app.auth import Permission
-from app.db.models import PromptVersion
+from app.edge.waiting import submit_and_wait
 from app.gql.context import Info
+from app.gql.errors import CaptureErrors, user_error
+from app.gql.forward import Forwards
 from app.gql.permissions import CanOperatePlatform, CanReadPlatform
-from app.services.errors import DomainError
+from app.kernel.errors import DomainError
 from app.services.prompts import testing, versions
 from app.services.prompts.versions import PromptConfig
-from app.uow import read_only, unit_of_work
-from app.waiting import submit_and_wait
 
 TEST_WAIT_SECONDS = 120.0
 
 
 @strawberry.type
-class Prompt:
+class Prompt(Forwards):
     model: str
     version: int
     system_prompt: str
@@ -35,20 +33,6 @@ class Prompt:
     author: str
     restored_from: int | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, p: PromptVersion) -> Prompt:
-        return cls(
-            model=p.model,
-            version=p.version,
-            system_prompt=p.system_prompt,
-            temperature=p.temperature,
-            max_tokens=p.max_tokens,
-            description=p.description,
-            author=p.author,
-            restored_from=p.restored_from,
-            created_at=p.created_at,
-        )
 
 
 @strawberry.type
@@ -63,10 +47,6 @@ class PromptError:
     field: str | None
     code: str
     message: str
-
-
-def payload_errors(exc: DomainError) -> list[PromptError]:
-    return [PromptError(field=exc.field, code=exc.code, message=exc.message)]
 
 
 @strawberry.type
@@ -120,7 +100,7 @@ def _assessment(result: dict[str, Any] | None) -> Assessment | None:
 class PromptQueries:
     @strawberry.field(permission_classes=[CanReadPlatform], description="A model's current prompt.")
     async def prompt(self, info: Info, model: str) -> Prompt | None:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             found = await versions.current(session, model)
         return Prompt.of(found) if found else None
 
@@ -128,7 +108,7 @@ class PromptQueries:
         permission_classes=[CanReadPlatform], description="Every model's current prompt."
     )
     async def prompts(self, info: Info) -> list[Prompt]:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             found = await versions.all_current(session)
         return [Prompt.of(p) for p in found.values()]
 
@@ -136,7 +116,7 @@ class PromptQueries:
     async def prompt_history(
         self, info: Info, model: str, limit: int = 50, offset: int = 0
     ) -> PromptHistory:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             rows, total = await versions.history(
                 session=session,
                 model=model,
@@ -151,11 +131,8 @@ class PromptQueries:
     )
     async def prompt_histories(self, info: Info, limit: int = 10) -> list[PromptHistory]:
         if not 1 <= limit <= 100:
-            raise GraphQLError(
-                "limit must be between 1 and 100",
-                extensions={"code": "BAD_USER_INPUT", "field": "limit"},
-            )
-        async with read_only(info.context.state.sessionmaker) as session:
+            raise user_error("limit must be between 1 and 100", field="limit")
+        async with info.context.reading() as session:
             found = await versions.history_all(session=session, limit=limit)
             totals = await versions.version_counts(session)
         return [
@@ -169,13 +146,17 @@ class PromptQueries:
         " configurations and every version; `importPrompts` takes it back.",
     )
     async def prompt_export(self, info: Info) -> JSON:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             return cast(JSON, await versions.export(session))
 
 
 @strawberry.type
 class PromptMutations:
-    @strawberry.mutation(permission_classes=[CanOperatePlatform], description="Appends a version.")
+    @strawberry.mutation(
+        permission_classes=[CanOperatePlatform],
+        description="Appends a version.",
+        extensions=[CaptureErrors()],
+    )
     async def update_prompt(
         self,
         info: Info,
@@ -186,39 +167,35 @@ class PromptMutations:
         description: str | None = None,
     ) -> PromptPayload:
         ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row, previous = await versions.update(
-                    session=session,
-                    model=model,
-                    system_prompt=system_prompt,
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                    description=description,
-                    author=ctx.principal.subject if ctx.principal else "?",
-                )
-        except DomainError as exc:
-            return PromptPayload(prompt=None, previous_version=None, errors=payload_errors(exc))
+        async with ctx.writing() as session:
+            row, previous = await versions.update(
+                session=session,
+                model=model,
+                system_prompt=system_prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                description=description,
+                author=ctx.actor,
+            )
         return PromptPayload(prompt=Prompt.of(row), previous_version=previous, errors=[])
 
     @strawberry.mutation(
-        permission_classes=[CanOperatePlatform], description="A new version copying one."
+        permission_classes=[CanOperatePlatform],
+        description="A new version copying one.",
+        extensions=[CaptureErrors()],
     )
     async def restore_prompt(
         self, info: Info, model: str, version: int, description: str | None = None
     ) -> PromptPayload:
         ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await versions.restore(
-                    session=session,
-                    model=model,
-                    version=version,
-                    author=ctx.principal.subject if ctx.principal else "?",
-                    description=description,
-                )
-        except DomainError as exc:
-            return PromptPayload(prompt=None, previous_version=None, errors=payload_errors(exc))
+        async with ctx.writing() as session:
+            row = await versions.restore(
+                session=session,
+                model=model,
+                version=version,
+                author=ctx.actor,
+                description=description,
+            )
         return PromptPayload(prompt=Prompt.of(row), previous_version=row.version - 1, errors=[])
 
     @strawberry.mutation(
@@ -230,13 +207,13 @@ class PromptMutations:
     ) -> ImportPayload:
         ctx = info.context
         try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+            async with ctx.writing() as session:
                 result = await versions.import_(
                     session=session,
                     document=document,
                     overwrite=overwrite,
-                    author=ctx.principal.subject if ctx.principal else "?",
-                    may_overwrite=bool(ctx.principal and ctx.principal.can(Permission.ADMIN)),
+                    author=ctx.actor,
+                    may_overwrite=ctx.is_admin,
                 )
         except DomainError as exc:
             return ImportPayload(
@@ -251,6 +228,7 @@ class PromptMutations:
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
         description="An event analysed with the current and a candidate configuration.",
+        extensions=[CaptureErrors()],
     )
     async def test_prompt(
         self,
@@ -276,20 +254,10 @@ class PromptMutations:
                 model=model,
                 event_id=event_id,
                 candidates=runs,
-                actor=ctx.principal.subject if ctx.principal else "?",
+                actor=ctx.actor,
             )
 
-        try:
-            runs = await submit_and_wait(ctx.state, submit, TEST_WAIT_SECONDS)
-        except DomainError as exc:
-            return PromptTestPayload(
-                current=None,
-                modified=None,
-                risk_score_diff=None,
-                latency_diff_ms=None,
-                pending_task_ids=[],
-                errors=payload_errors(exc),
-            )
+        runs = await submit_and_wait(ctx.state, submit, TEST_WAIT_SECONDS)
         a, b = (testing.outcome(t) for t in runs)
         latency = (
             round(float(b.get("latency_ms") or 0) - float(a.get("latency_ms") or 0), 1)

@@ -5,20 +5,19 @@ batch selected by ids, camera and dates)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
-from app.auth import Permission
-from app.gql.ai_audit.prompts import TEST_WAIT_SECONDS, PromptError, payload_errors
+from app.edge.waiting import submit_and_wait
+from app.gql.ai_audit.prompts import TEST_WAIT_SECONDS, PromptError
 from app.gql.context import Info
+from app.gql.errors import CaptureErrors, failure, raised
+from app.gql.forward import forward
 from app.gql.permissions import CanOperatePlatform, CanReadPlatform
+from app.kernel.errors import DomainError, NotFound
 from app.services.audit import batch, evaluations, reports
-from app.services.errors import DomainError, NotFound
-from app.uow import read_only, unit_of_work
-from app.waiting import submit_and_wait
 
 
 @strawberry.type
@@ -123,11 +122,6 @@ class BatchAuditPayload:
     errors: list[PromptError]
 
 
-def _bad(exc: DomainError) -> GraphQLError:
-    code = "NOT_FOUND" if isinstance(exc, NotFound) else "BAD_USER_INPUT"
-    return GraphQLError(exc.message, extensions={"code": code, "field": exc.field})
-
-
 @strawberry.type
 class EvaluatePayload:
     audit: EventAudit | None
@@ -135,7 +129,7 @@ class EvaluatePayload:
 
 
 async def _event_audit(info: Info, event_id: int) -> EventAudit | None:
-    async with read_only(info.context.state.sessionmaker) as session:
+    async with info.context.reading() as session:
         try:
             event, decisions = await evaluations.material(session, event_id)
         except NotFound:
@@ -156,20 +150,7 @@ async def _event_audit(info: Info, event_id: int) -> EventAudit | None:
             for s in (found.prompt_suggestions if found else [])
         ],
         evaluated_at=found.created_at if found else None,
-        decisions=[
-            Decision(
-                stage=d.stage,
-                model=d.model,
-                prompt_version=d.prompt_version,
-                input_summary=d.input_summary,
-                output=cast(JSON, d.output),
-                input_tokens=d.input_tokens,
-                output_tokens=d.output_tokens,
-                latency_ms=d.latency_ms,
-                created_at=d.created_at,
-            )
-            for d in decisions
-        ],
+        decisions=[forward(Decision, d) for d in decisions],
     )
 
 
@@ -187,10 +168,10 @@ class AuditQueries:
         self, info: Info, days: int = 7, camera_id: str | None = None
     ) -> AuditStats:
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 s = await reports.stats(session=session, days=days, camera_id=camera_id)
         except DomainError as exc:
-            raise _bad(exc) from None
+            raise raised(exc) from None
         return AuditStats(
             period_days=days,
             total_events=s.total_events,
@@ -208,10 +189,10 @@ class AuditQueries:
     @strawberry.field(permission_classes=[CanReadPlatform], description="Models by contribution.")
     async def model_leaderboard(self, info: Info, days: int = 7) -> list[LeaderboardEntry]:
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 entries, _ = await reports.leaderboard(session=session, days=days)
         except DomainError as exc:
-            raise _bad(exc) from None
+            raise raised(exc) from None
         return [LeaderboardEntry(**e.__dict__) for e in entries]
 
     @strawberry.field(
@@ -220,10 +201,10 @@ class AuditQueries:
     )
     async def audit_recommendations(self, info: Info, days: int = 7) -> Recommendations:
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 found, total = await reports.recommendations(session=session, days=days)
         except DomainError as exc:
-            raise _bad(exc) from None
+            raise raised(exc) from None
         return Recommendations(
             recommendations=[Recommendation(**r.__dict__) for r in found],
             period_days=days,
@@ -241,22 +222,18 @@ class AuditMutations:
         self, info: Info, event_id: int, force: bool = False
     ) -> EvaluatePayload:
         ctx = info.context
-        async with read_only(ctx.state.sessionmaker) as session:
+        async with ctx.reading() as session:
             try:
                 await evaluations.material(session, event_id)
             except NotFound as exc:
                 # a missing event is a payload error, like every mutation's expected failures
-                return EvaluatePayload(audit=None, errors=payload_errors(exc))
+                return failure(EvaluatePayload, exc)
             existing = await evaluations.latest(session, event_id)
         if existing is None or force:
 
             async def submit(session: Any) -> Any:
                 return [
-                    await evaluations.start(
-                        session=session,
-                        event_id=event_id,
-                        actor=ctx.principal.subject if ctx.principal else "?",
-                    )
+                    await evaluations.start(session=session, event_id=event_id, actor=ctx.actor)
                 ]
 
             await submit_and_wait(ctx.state, submit, TEST_WAIT_SECONDS)
@@ -266,6 +243,7 @@ class AuditMutations:
         permission_classes=[CanOperatePlatform],
         description="Queue the events selected by ids, camera and dates (those already"
         " evaluated left out unless `force`) as one ai_processing job.",
+        extensions=[CaptureErrors()],
     )
     async def batch_audit(
         self,
@@ -277,24 +255,21 @@ class AuditMutations:
         force: bool = False,
     ) -> BatchAuditPayload:
         ctx = info.context
-        principal = ctx.principal
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                ids, job = await batch.queue(
-                    session=session,
-                    selection=batch.Selection(
-                        event_ids=event_ids,
-                        camera_id=camera_id,
-                        start_date=start_date,
-                        end_date=end_date,
-                        force=force,
-                    ),
-                    actor=principal.subject if principal else "?",
-                    tenant_id=ctx.tenant_id,
-                    is_admin=bool(principal and principal.can(Permission.ADMIN)),
-                )
-        except DomainError as exc:
-            return BatchAuditPayload(queued_count=0, job_id=None, errors=payload_errors(exc))
+        selection = batch.Selection(
+            event_ids=event_ids,
+            camera_id=camera_id,
+            start_date=start_date,
+            end_date=end_date,
+            force=force,
+        )
+        async with ctx.writing() as session:
+            ids, job = await batch.queue(
+                session=session,
+                selection=selection,
+                actor=ctx.actor,
+                tenant_id=ctx.tenant_id,
+                is_admin=ctx.is_admin,
+            )
         return BatchAuditPayload(
             queued_count=len(ids), job_id=str(job.id) if job else None, errors=[]
         )

@@ -3,23 +3,24 @@ set and the metrics a rule may name; acknowledge, resolve, replace the rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Alert as AlertRow
 from app.db.models import AlertRule as RuleRow
 from app.gql.context import Info
-from app.gql.pagination import Connection, Slice, connection
+from app.gql.errors import CaptureErrors
+from app.gql.forward import forward
+from app.gql.pagination import Connection, Paged, Slice, Sort, connection
 from app.gql.permissions import CanOperate, CanOperatePlatform, CanRead
-from app.services.errors import DomainError, NotFound
+from app.gql.reads import or_null
+from app.kernel.errors import NotFound
 from app.services.monitoring import alerts, rules
-from app.services.paging import Page, PageRequest
-from app.uow import read_only, unit_of_work
 
 
 @strawberry.enum
@@ -70,31 +71,7 @@ class Alert:
 
     @classmethod
     def of(cls, a: AlertRow) -> Alert:
-        return cls(
-            id=strawberry.ID(str(a.id)),
-            agent_id=a.agent_id,
-            rule_name=a.rule_name,
-            type=a.type,
-            severity=AlertSeverity(a.severity),
-            status=AlertStatus(a.status),
-            title=a.title,
-            message=a.message,
-            threshold=AlertThreshold(
-                metric=a.metric, operator=a.operator, value=a.threshold, current=a.current
-            ),
-            triggered_at=a.triggered_at,
-            last_occurrence=a.last_occurrence,
-            occurrence_count=a.occurrence_count,
-            acknowledged_by=a.acknowledged_by,
-            acknowledged_at=a.acknowledged_at,
-            acknowledge_notes=a.acknowledge_notes,
-            resolved_at=a.resolved_at,
-            resolved_by=a.resolved_by,
-            resolution=a.resolution,
-            root_cause=a.root_cause,
-            auto_resolved=a.auto_resolved,
-            remediation_attempts=a.remediation_attempts,
-        )
+        return forward(cls, a, threshold=forward(AlertThreshold, a, value=a.threshold))
 
 
 @strawberry.type
@@ -128,24 +105,14 @@ class AlertRule:
     @classmethod
     def of(cls, r: RuleRow) -> AlertRule:
         plan = r.auto_remediate
-        return cls(
-            id=strawberry.ID(str(r.id)),
-            name=r.name,
-            metric=r.metric,
-            operator=r.operator,
-            threshold=r.threshold,
-            duration_minutes=r.duration_minutes,
-            severity=AlertSeverity(r.severity),
-            channels=list(r.channels),
-            recipients=list(r.recipients),
-            auto_remediate=AutoRemediation(
+        remediation = (
+            AutoRemediation(
                 action=str(plan["action"]), max_attempts=int(plan.get("max_attempts", 1))
             )
             if plan
-            else None,
-            updated_by=r.updated_by,
-            updated_at=r.updated_at,
+            else None
         )
+        return forward(cls, r, auto_remediate=remediation)
 
 
 @strawberry.type
@@ -164,15 +131,11 @@ class AlertFilter:
 
 @strawberry.type
 class AlertQueries:
-    @strawberry.field(permission_classes=[CanRead], description="Alerts, newest first.")
+    @strawberry.field(
+        permission_classes=[CanRead], description="Alerts, newest first.", extensions=[Paged()]
+    )
     async def alerts(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: AlertFilter | None = None,
+        self, info: Info, window: Slice, filter: AlertFilter | None = None
     ) -> Connection[Alert]:
         f = filter or AlertFilter()
         scope = alerts.AlertFilter(
@@ -181,22 +144,14 @@ class AlertQueries:
             agent_id=f.agent_id,
             tenant_id=info.context.tenant_id,
         )
-
-        async def rows(session: AsyncSession, request: PageRequest) -> Page[AlertRow]:
-            return await alerts.list_alerts(session=session, filter=scope, page=request)
-
-        async def count(session: AsyncSession) -> int:
-            return await alerts.count_alerts(session=session, filter=scope)
-
         return await connection(
             info,
-            Slice(first, after, last, before),
+            window,
             name="alerts",
-            order_by="triggered_at",
-            descending=True,
+            order=Sort("triggered_at"),
             scope=scope,
-            rows=rows,
-            count=count,
+            rows=alerts.list_alerts,
+            count=alerts.count_alerts,
             node=Alert.of,
         )
 
@@ -204,7 +159,7 @@ class AlertQueries:
         permission_classes=[CanRead], description="Open alerts by severity (seed 004's summary)."
     )
     async def alert_summary(self, info: Info, agent_id: str | None = None) -> AlertSummary:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             counts = await alerts.severity_counts(
                 session=session,
                 filter=alerts.AlertFilter(agent_id=agent_id, tenant_id=info.context.tenant_id),
@@ -217,26 +172,21 @@ class AlertQueries:
             alert_id = uuid.UUID(str(id))
         except ValueError:
             return None
-        async with read_only(info.context.state.sessionmaker) as session:
-            try:
-                row = await alerts.get_alert(
-                    session=session, alert_id=alert_id, tenant_id=info.context.tenant_id
-                )
-            except DomainError:
-                return None
-        return Alert.of(row)
+        tenant = info.context.tenant_id
+        return await or_null(
+            info,
+            lambda s: alerts.get_alert(session=s, alert_id=alert_id, tenant_id=tenant),
+            Alert.of,
+        )
 
     @strawberry.field(permission_classes=[CanRead], description="The rule set, in order.")
     async def alert_rules(self, info: Info) -> list[AlertRule]:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             return [AlertRule.of(r) for r in await rules.list_rules(session)]
 
     @strawberry.field(permission_classes=[CanRead], description="The metrics a rule may name.")
     def alert_metrics(self) -> list[AlertMetric]:
-        return [
-            AlertMetric(name=name, unit=m.unit, description=m.description)
-            for name, m in rules.METRICS.items()
-        ]
+        return [forward(AlertMetric, m, name=name) for name, m in rules.METRICS.items()]
 
 
 @strawberry.type
@@ -247,10 +197,6 @@ class MonitoringError:
         " subscription_not_found, insufficient_permissions, INVALID"
     )
     message: str
-
-
-def errors_of(exc: DomainError) -> list[MonitoringError]:
-    return [MonitoringError(field=exc.field, code=exc.code, message=exc.message)]
 
 
 @strawberry.type
@@ -284,31 +230,24 @@ class AlertRuleInput:
     auto_remediate: AutoRemediationInput | None = None
 
 
-def _actor(info: Info) -> str:
-    return info.context.principal.subject if info.context.principal else "?"
-
-
 @strawberry.type
 class AlertMutations:
-    @strawberry.mutation(permission_classes=[CanOperate])
+    @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def ack_alert(
         self, info: Info, id: strawberry.ID, notes: str | None = None
     ) -> AlertPayload:
         ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await alerts.acknowledge(
-                    session=session,
-                    alert_id=_alert_id(id),
-                    actor=_actor(info),
-                    notes=notes,
-                    tenant_id=ctx.tenant_id,
-                )
-        except DomainError as exc:
-            return AlertPayload(alert=None, errors=errors_of(exc))
+        async with ctx.writing() as session:
+            row = await alerts.acknowledge(
+                session=session,
+                alert_id=_alert_id(id),
+                actor=ctx.actor,
+                notes=notes,
+                tenant_id=ctx.tenant_id,
+            )
         return AlertPayload(alert=Alert.of(row), errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperate])
+    @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def resolve_alert(
         self,
         info: Info,
@@ -317,24 +256,22 @@ class AlertMutations:
         root_cause: str | None = None,
     ) -> AlertPayload:
         ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await alerts.resolve(
-                    session=session,
-                    alert_id=_alert_id(id),
-                    actor=_actor(info),
-                    resolution=resolution,
-                    root_cause=root_cause,
-                    tenant_id=ctx.tenant_id,
-                )
-        except DomainError as exc:
-            return AlertPayload(alert=None, errors=errors_of(exc))
+        async with ctx.writing() as session:
+            row = await alerts.resolve(
+                session=session,
+                alert_id=_alert_id(id),
+                actor=ctx.actor,
+                resolution=resolution,
+                root_cause=root_cause,
+                tenant_id=ctx.tenant_id,
+            )
         return AlertPayload(alert=Alert.of(row), errors=[])
 
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
         description="Replace the whole rule set; nothing changes when any rule is invalid."
         " Installation-wide: tenant-scoped credentials get FORBIDDEN.",
+        extensions=[CaptureErrors()],
     )
     async def set_alert_rules(
         self,
@@ -343,30 +280,19 @@ class AlertMutations:
     ) -> AlertRulesPayload:
         ctx = info.context
         wanted = [
-            rules.RuleInput(
-                name=r.name,
-                metric=r.metric,
-                operator=r.operator,
-                threshold=r.threshold,
+            forward(
+                rules.RuleInput,
+                r,
                 severity=r.severity.value,
-                duration_minutes=r.duration_minutes,
                 channels=list(r.channels),
                 recipients=list(r.recipients),
-                auto_remediate={
-                    "action": r.auto_remediate.action,
-                    "max_attempts": r.auto_remediate.max_attempts,
-                }
-                if r.auto_remediate
-                else None,
+                auto_remediate=dataclasses.asdict(r.auto_remediate) if r.auto_remediate else None,
             )
             for r in rule_set
         ]
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                saved = await rules.set_rules(session=session, rules=wanted, actor=_actor(info))
-                out = [AlertRule.of(r) for r in saved]
-        except DomainError as exc:
-            return AlertRulesPayload(rules=[], errors=errors_of(exc))
+        async with ctx.writing() as session:
+            saved = await rules.set_rules(session=session, rules=wanted, actor=ctx.actor)
+            out = [AlertRule.of(r) for r in saved]
         return AlertRulesPayload(rules=out, errors=[])
 
 

@@ -10,14 +10,15 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from app.events import Event
 from app.gql.ai_monitoring.alerts import MonitoringError
 from app.gql.ai_monitoring.observe import LogEntry, LogLevel
 from app.gql.context import Info
+from app.gql.errors import errors_of
+from app.gql.forward import forward
 from app.gql.permissions import CanOperate, CanRead
-from app.services.errors import DomainError
+from app.kernel.errors import DomainError
+from app.platform.events import Event
 from app.services.monitoring import logs
-from app.uow import read_only, unit_of_work
 
 
 @strawberry.input
@@ -48,22 +49,22 @@ class LogMutations:
     async def ingest_logs(self, info: Info, entries: list[LogInput]) -> IngestLogsPayload:
         ctx = info.context
         batch = [
-            logs.LogEntry(
-                timestamp=e.timestamp,
+            forward(
+                logs.LogEntry,
+                e,
                 level=e.level.value,
-                message=e.message,
-                agent_id=e.agent_id,
                 context=cast(dict[str, Any], e.context if e.context is not None else {}),
-                trace_id=e.trace_id,
             )
             for e in entries
         ]
         try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
+            async with ctx.writing() as session:
                 n = await logs.ingest(session=session, entries=batch, tenant_id=ctx.tenant_id)
         except DomainError as exc:
-            error = MonitoringError(field=exc.field, code="INVALID", message=exc.message)
-            return IngestLogsPayload(accepted=0, errors=[error])
+            # any refusal of a batch (too many lines included) answers INVALID here
+            return IngestLogsPayload(
+                accepted=0, errors=errors_of(MonitoringError, exc, code="INVALID")
+            )
         return IngestLogsPayload(accepted=n, errors=[])
 
 
@@ -93,7 +94,7 @@ class LogSubscription:
 
         async with ctx.state.broker.subscribe(wanted) as sub:
             async for event in sub:
-                async with read_only(ctx.state.sessionmaker) as session:
+                async with ctx.reading() as session:
                     rows = await logs.lines(
                         session=session,
                         ids=[int(i) for i in event.data.get("ids", [])],

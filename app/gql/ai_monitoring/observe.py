@@ -9,16 +9,16 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.scalars import JSON
 
-from app import clock
 from app.gql.context import Info
+from app.gql.errors import raised
+from app.gql.forward import forward
 from app.gql.permissions import CanRead
-from app.services.errors import DomainError, InvalidInput
+from app.kernel.errors import DomainError, InvalidInput
+from app.platform import clock
 from app.services.monitoring import dashboard as dashboards
 from app.services.monitoring import logs, metrics
-from app.uow import read_only
 
 
 @strawberry.enum
@@ -42,15 +42,7 @@ class LogEntry:
     @classmethod
     def of(cls, row: Any) -> LogEntry:
         """A stored line (a row of logs.COLUMNS)."""
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            timestamp=row.at,
-            level=LogLevel(row.level),
-            agent_id=row.agent_id,
-            message=row.message,
-            context=cast(JSON, row.context),
-            trace_id=row.trace_id,
-        )
+        return forward(cls, row, timestamp=row.at)
 
 
 @strawberry.type
@@ -222,10 +214,6 @@ class MonitoringHealth:
     components: list[HealthComponent]
 
 
-def _bad(exc: DomainError) -> GraphQLError:
-    return GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT", "field": exc.field})
-
-
 @strawberry.type
 class ObserveQueries:
     @strawberry.field(permission_classes=[CanRead], description="Agent logs, newest first.")
@@ -249,10 +237,10 @@ class ObserveQueries:
             tenant_id=info.context.tenant_id,
         )
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 found = await logs.search(session=session, query=query)
         except InvalidInput as exc:
-            raise _bad(exc) from None
+            raise raised(exc) from None
         return [LogEntry.of(r) for r in found]
 
     @strawberry.field(permission_classes=[CanRead], description="Metric series (UTC buckets).")
@@ -264,7 +252,7 @@ class ObserveQueries:
         granularity: str | None = None,
     ) -> MetricsReport:
         try:
-            async with read_only(info.context.state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 report = await metrics.report(
                     session,
                     period=period,
@@ -272,7 +260,7 @@ class ObserveQueries:
                     scope=metrics.Scope(agent_id=agent_id, tenant_id=info.context.tenant_id),
                 )
         except DomainError as exc:
-            raise _bad(exc) from None
+            raise raised(exc) from None
         return MetricsReport.of(report)
 
     @strawberry.field(permission_classes=[CanRead], description="Seed 004's dashboard.")
@@ -281,7 +269,7 @@ class ObserveQueries:
     ) -> Dashboard:
         state = info.context.state
         try:
-            async with read_only(state.sessionmaker) as session:
+            async with info.context.reading() as session:
                 d = await dashboards.dashboard(
                     session=session,
                     period=period,
@@ -289,7 +277,7 @@ class ObserveQueries:
                     prices=state.settings.prices,
                 )
         except DomainError as exc:
-            raise _bad(exc) from None
+            raise raised(exc) from None
         r = d.report
         return Dashboard(
             generated_at=d.generated_at,
@@ -312,16 +300,7 @@ class ObserveQueries:
             p99_latency_ms=r.latency["p99"],
             total_tokens=sum(c.tokens for c in d.costs),
             estimated_cost_usd=round(sum(c.cost for c in d.costs), 4),
-            cost_by_model=[
-                ModelCost(
-                    model=c.model,
-                    tokens=c.tokens,
-                    input_tokens=c.input_tokens,
-                    output_tokens=c.output_tokens,
-                    cost=c.cost,
-                )
-                for c in d.costs
-            ],
+            cost_by_model=[forward(ModelCost, c) for c in d.costs],
             active_alerts=d.active_alerts,
             top_issues=[Issue(**i) for i in d.top_issues],
         )
@@ -342,9 +321,7 @@ class ObserveQueries:
                 detail=cast(JSON, {}),
             ),
             *(
-                HealthComponent(
-                    name=n, status=c.status, latency_ms=c.latency_ms, detail=cast(JSON, c.detail)
-                )
+                forward(HealthComponent, c, name=n)
                 for n, c in {**found.checks, **found.models}.items()
             ),
         ]

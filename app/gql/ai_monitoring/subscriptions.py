@@ -4,19 +4,20 @@ agent status changes. A tenant-scoped subscriber receives its tenant's only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import datetime
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.events import Event
+from app.db.models import Alert as AlertRow
 from app.gql.ai_monitoring.agents import AgentStatus
 from app.gql.ai_monitoring.alerts import Alert, AlertSeverity
 from app.gql.context import Info
 from app.gql.permissions import CanRead
-from app.services.errors import NotFound
+from app.gql.reads import each_found
+from app.platform.events import Event
 from app.services.monitoring import alerts
-from app.uow import read_only
 
 
 @strawberry.type
@@ -56,16 +57,13 @@ class MonitoringSubscription:
                 and (agent_id is None or e.data.get("agent_id") == agent_id)
             )
 
+        def load(session: AsyncSession, event: Event) -> Awaitable[AlertRow]:
+            alert_id = uuid.UUID(event.key)
+            return alerts.get_alert(session=session, alert_id=alert_id, tenant_id=tenant)
+
         async with ctx.state.broker.subscribe(wanted) as sub:
-            async for event in sub:
-                async with read_only(ctx.state.sessionmaker) as session:
-                    try:
-                        row = await alerts.get_alert(
-                            session=session, alert_id=uuid.UUID(event.key), tenant_id=tenant
-                        )
-                    except NotFound:
-                        continue
-                yield Alert.of(row)
+            async for alert in each_found(info, sub, load, Alert.of):
+                yield alert
 
     @strawberry.subscription(
         permission_classes=[CanRead], description="An agent's status each time it changes."

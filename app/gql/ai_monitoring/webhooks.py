@@ -8,14 +8,15 @@ from datetime import datetime
 
 import strawberry
 
-from app.auth import Permission
+from app.auth.principals import Permission
 from app.db.models import WebhookSubscription as SubscriptionRow
-from app.gql.ai_monitoring.alerts import MonitoringError, errors_of
+from app.gql.ai_monitoring.alerts import MonitoringError
 from app.gql.context import Info
+from app.gql.errors import CaptureErrors
+from app.gql.forward import forward
 from app.gql.permissions import CanOperate, CanRead
-from app.services.errors import DomainError, NotFound
+from app.kernel.errors import NotFound
 from app.services.monitoring import notify
-from app.uow import read_only, unit_of_work
 
 
 @strawberry.type
@@ -62,30 +63,18 @@ class WebhookSubscription:
 
     @strawberry.field(description="Newest first.")
     async def deliveries(self, info: Info, limit: int = 20) -> list[WebhookDelivery]:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             found = await notify.deliveries(
                 session=session, subscription_id=self.row.id, limit=max(1, min(limit, 500))
             )
-        return [
-            WebhookDelivery(
-                id=strawberry.ID(str(d.id)),
-                event=d.event,
-                status=d.status,
-                attempts=d.attempts,
-                last_status_code=d.last_status_code,
-                last_error=d.last_error,
-                created_at=d.created_at,
-                finished_at=d.finished_at,
-            )
-            for d in found
-        ]
+        return [forward(WebhookDelivery, d) for d in found]
 
 
 @strawberry.type
 class WebhookQueries:
     @strawberry.field(permission_classes=[CanRead])
     async def webhook_subscriptions(self, info: Info) -> list[WebhookSubscription]:
-        async with read_only(info.context.state.sessionmaker) as session:
+        async with info.context.reading() as session:
             subs = await notify.list_subscriptions(
                 session=session, tenant_id=info.context.tenant_id
             )
@@ -115,7 +104,7 @@ class UnsubscribePayload:
 
 @strawberry.type
 class WebhookMutations:
-    @strawberry.mutation(permission_classes=[CanOperate])
+    @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def create_webhook_subscription(
         self,
         info: Info,
@@ -125,41 +114,33 @@ class WebhookMutations:
         secret: str | None = None,
     ) -> SubscribePayload:
         ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                sub = await notify.subscribe(
-                    session=session,
-                    url=url,
-                    events=events,
-                    actor=ctx.principal.subject if ctx.principal else "?",
-                    tenant_id=ctx.tenant_id,
-                    description=description,
-                    secret=secret,
-                )
-        except DomainError as exc:
-            return SubscribePayload(subscription=None, secret=None, errors=errors_of(exc))
+        async with ctx.writing() as session:
+            sub = await notify.subscribe(
+                session=session,
+                url=url,
+                events=events,
+                actor=ctx.actor,
+                tenant_id=ctx.tenant_id,
+                description=description,
+                secret=secret,
+            )
         return SubscribePayload(
             subscription=WebhookSubscription(row=sub), secret=sub.secret, errors=[]
         )
 
-    @strawberry.mutation(permission_classes=[CanOperate])
+    @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def delete_webhook_subscription(
         self, info: Info, id: strawberry.ID
     ) -> UnsubscribePayload:
         ctx = info.context
         try:
-            try:
-                subscription_id = uuid.UUID(str(id))
-            except ValueError:
-                raise NotFound(
-                    f"webhook subscription {id} not found",
-                    field="id",
-                    code="subscription_not_found",
-                ) from None
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                await notify.unsubscribe(
-                    session=session, subscription_id=subscription_id, tenant_id=ctx.tenant_id
-                )
-        except DomainError as exc:
-            return UnsubscribePayload(deleted=False, errors=errors_of(exc))
+            subscription_id = uuid.UUID(str(id))
+        except ValueError:
+            raise NotFound(
+                f"webhook subscription {id} not found", field="id", code="subscription_not_found"
+            ) from None
+        async with ctx.writing() as session:
+            await notify.unsubscribe(
+                session=session, subscription_id=subscription_id, tenant_id=ctx.tenant_id
+            )
         return UnsubscribePayload(deleted=True, errors=[])

@@ -6,18 +6,13 @@ from __future__ import annotations
 import strawberry
 
 from app.gql.context import Info
+from app.gql.errors import CaptureErrors
 from app.gql.permissions import CanOperatePlatform
 from app.gql.pipeline.queries import breakers_of, configured_breakers, dlq_queue
-from app.gql.pipeline.types import Batch, CircuitBreaker, PipelineError, PipelineErrorCode
-from app.services import dlq
-from app.services.errors import DomainError, NotFound
+from app.gql.pipeline.types import Batch, CircuitBreaker, PipelineError
+from app.kernel.errors import NotFound
 from app.services.pipeline import batches, stages
-from app.uow import unit_of_work
-
-
-def _error(exc: DomainError) -> list[PipelineError]:
-    code = PipelineErrorCode.NOT_FOUND if isinstance(exc, NotFound) else PipelineErrorCode.INVALID
-    return [PipelineError(field=exc.field, code=code, message=exc.message)]
+from app.services.tasks import dlq
 
 
 @strawberry.type
@@ -54,13 +49,9 @@ class BreakerPayload:
 
 
 async def _requeue(info: Info, queue: str, limit: int) -> RequeuePayload:
-    ctx = info.context
-    try:
-        async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-            name = await dlq_queue(info, session, queue)
-            done, remaining = await dlq.requeue(session=session, queue=name, limit=limit)
-    except DomainError as exc:
-        return RequeuePayload(requeued_count=0, remaining_count=0, task_ids=[], errors=_error(exc))
+    async with info.context.writing() as session:
+        name = await dlq_queue(info, session, queue)
+        done, remaining = await dlq.requeue(session=session, queue=name, limit=limit)
     return RequeuePayload(
         requeued_count=len(done),
         remaining_count=remaining,
@@ -72,29 +63,25 @@ async def _requeue(info: Info, queue: str, limit: int) -> RequeuePayload:
 @strawberry.type
 class PipelineMutations:
     @strawberry.mutation(
-        permission_classes=[CanOperatePlatform], description="Close a batch now and analyse it."
+        permission_classes=[CanOperatePlatform],
+        description="Close a batch now and analyse it.",
+        extensions=[CaptureErrors()],
     )
     async def flush_batch(self, info: Info, batch_id: str) -> BatchPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                row = await batches.flush(session=session, batch_id=batch_id)
-        except DomainError as exc:
-            return BatchPayload(batch=None, errors=_error(exc))
-        return BatchPayload(batch=Batch(row=row), errors=[])
+        async with info.context.writing() as session:
+            row = await batches.flush(session=session, batch_id=batch_id)
+        return BatchPayload(batch=Batch.of(row), errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperatePlatform])
+    @strawberry.mutation(permission_classes=[CanOperatePlatform], extensions=[CaptureErrors()])
     async def reprocess_enrichment(self, info: Info, detection_id: int) -> ReprocessPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                await stages.reprocess(session=session, detection_id=detection_id)
-        except DomainError as exc:
-            return ReprocessPayload(detection_id=None, status=None, errors=_error(exc))
+        async with info.context.writing() as session:
+            await stages.reprocess(session=session, detection_id=detection_id)
         return ReprocessPayload(detection_id=detection_id, status="queued", errors=[])
 
     @strawberry.mutation(
-        permission_classes=[CanOperatePlatform], description="Requeue the oldest dead letter."
+        permission_classes=[CanOperatePlatform],
+        description="Requeue the oldest dead letter.",
+        extensions=[CaptureErrors()],
     )
     async def requeue_dlq_job(self, info: Info, queue: str) -> RequeuePayload:
         return await _requeue(info, queue, 1)
@@ -102,6 +89,7 @@ class PipelineMutations:
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
         description=f"Requeue dead letters, oldest first, at most {dlq.REQUEUE_ALL_MAX} per call.",
+        extensions=[CaptureErrors()],
     )
     async def requeue_all_dlq_jobs(self, info: Info, queue: str) -> RequeuePayload:
         return await _requeue(info, queue, dlq.REQUEUE_ALL_MAX)
@@ -109,26 +97,20 @@ class PipelineMutations:
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
         description="Take every task out of a DLQ (they stay FAILED in history).",
+        extensions=[CaptureErrors()],
     )
     async def clear_dlq(self, info: Info, queue: str) -> ClearDlqPayload:
-        ctx = info.context
-        try:
-            async with unit_of_work(ctx.state.sessionmaker, ctx.state.redis) as session:
-                name = await dlq_queue(info, session, queue)
-                cleared = await dlq.clear(session=session, queue=name)
-        except DomainError as exc:
-            return ClearDlqPayload(cleared_count=0, errors=_error(exc))
+        async with info.context.writing() as session:
+            name = await dlq_queue(info, session, queue)
+            cleared = await dlq.clear(session=session, queue=name)
         return ClearDlqPayload(cleared_count=cleared, errors=[])
 
-    @strawberry.mutation(permission_classes=[CanOperatePlatform])
+    @strawberry.mutation(permission_classes=[CanOperatePlatform], extensions=[CaptureErrors()])
     async def reset_circuit_breaker(self, info: Info, name: str) -> BreakerPayload:
         breakers = breakers_of(info)
         known = {b.name for b in await breakers.states(configured_breakers(info))}
         if name not in known:
-            return BreakerPayload(
-                circuit_breaker=None,
-                errors=_error(NotFound(f"unknown circuit breaker {name!r}", field="name")),
-            )
+            raise NotFound(f"unknown circuit breaker {name!r}", field="name")
         await breakers.reset(name)
         (state,) = [b for b in await breakers.states([name]) if b.name == name]
         return BreakerPayload(circuit_breaker=CircuitBreaker.of(state), errors=[])

@@ -3,20 +3,23 @@ of state."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import UTC, datetime
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.events import Event
+from app.db.models import Batch as BatchRow
+from app.db.models import SecurityEvent as EventRow
 from app.gql.context import Info
 from app.gql.permissions import CanReadPlatform
 from app.gql.pipeline.queries import breakers_of, load_dlq_stats
 from app.gql.pipeline.types import Batch, CircuitBreaker, DlqStats, SecurityEvent
+from app.gql.reads import each_found
 from app.gql.throttle import throttled_snapshots
-from app.services.errors import NotFound
-from app.services.pipeline import breakers, queries
-from app.uow import read_only
+from app.platform.events import Event
+from app.services.fleet import breakers
+from app.services.pipeline import queries
 
 
 @strawberry.type
@@ -45,15 +48,12 @@ class PipelineSubscription:
                 and (min_risk_score is None or int(e.data.get("risk_score", 0)) >= min_risk_score)
             )
 
-        ctx = info.context
-        async with ctx.state.broker.subscribe(wanted) as sub:
-            async for event in sub:
-                async with read_only(ctx.state.sessionmaker) as session:
-                    try:
-                        row = await queries.get_event(session=session, event_id=int(event.key))
-                    except NotFound:
-                        continue
-                yield SecurityEvent(row=row)
+        def load(session: AsyncSession, event: Event) -> Awaitable[EventRow]:
+            return queries.get_event(session=session, event_id=int(event.key))
+
+        async with info.context.state.broker.subscribe(wanted) as sub:
+            async for found in each_found(info, sub, load, SecurityEvent.of):
+                yield found
 
     @strawberry.subscription(
         permission_classes=[CanReadPlatform],
@@ -65,15 +65,12 @@ class PipelineSubscription:
         def wanted(e: Event) -> bool:
             return e.kind == "batch" and (camera_id is None or e.data.get("camera_id") == camera_id)
 
-        ctx = info.context
-        async with ctx.state.broker.subscribe(wanted) as sub:
-            async for event in sub:
-                async with read_only(ctx.state.sessionmaker) as session:
-                    try:
-                        row = await queries.get_batch(session=session, batch_id=event.key)
-                    except NotFound:
-                        continue
-                yield Batch(row=row)
+        def load(session: AsyncSession, event: Event) -> Awaitable[BatchRow]:
+            return queries.get_batch(session=session, batch_id=event.key)
+
+        async with info.context.state.broker.subscribe(wanted) as sub:
+            async for found in each_found(info, sub, load, Batch.of):
+                yield found
 
     @strawberry.subscription(
         permission_classes=[CanReadPlatform],

@@ -5,118 +5,50 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
-from app.db.models import Batch as BatchRow
-from app.db.models import Detection as DetectionRow
-from app.db.models import Enrichment as EnrichmentRow
-from app.db.models import SecurityEvent as EventRow
 from app.gql.context import Info
 from app.gql.cost import Cost, per_operation
+from app.gql.forward import Forwards
 from app.services.pipeline import thumbnails
-from app.services.pipeline.breakers import BreakerState
 
 
 @strawberry.type
-class Enrichment:
-    row: strawberry.Private[EnrichmentRow]
-
-    @strawberry.field
-    def id(self) -> int:
-        return self.row.id
-
-    @strawberry.field
-    def detection_id(self) -> int:
-        return self.row.detection_id
-
-    @strawberry.field
-    def camera_id(self) -> str:
-        return self.row.camera_id
-
-    @strawberry.field
-    def detection_type(self) -> str | None:
-        return self.row.detection_type
-
-    @strawberry.field
-    def model_name(self) -> str:
-        return self.row.model_name
-
-    @strawberry.field
-    def model_version(self) -> str | None:
-        return self.row.model_version
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def attributes(self) -> JSON:
-        return cast(JSON, self.row.attributes)
-
-    @strawberry.field
-    def confidence(self) -> float | None:
-        return self.row.confidence
-
-    @strawberry.field
-    def latency_ms(self) -> float | None:
-        return self.row.latency_ms
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
+class Enrichment(Forwards):
+    id: int
+    detection_id: int
+    camera_id: str
+    detection_type: str | None
+    model_name: str
+    model_version: str | None
+    description: str
+    attributes: JSON
+    confidence: float | None
+    latency_ms: float | None
+    created_at: datetime
 
 
 @strawberry.type
-class Detection:
-    row: strawberry.Private[DetectionRow]
-
-    @strawberry.field
-    def id(self) -> int:
-        return self.row.id
-
-    @strawberry.field
-    def camera_id(self) -> str:
-        return self.row.camera_id
-
-    @strawberry.field
-    def file_path(self) -> str:
-        return self.row.file_path
-
-    @strawberry.field(description="The most confident object's label.")
-    def detection_type(self) -> str | None:
-        return self.row.detection_type
-
-    @strawberry.field
-    def confidence(self) -> float | None:
-        return self.row.confidence
-
-    @strawberry.field(description="Every object found: label, confidence, bbox [x1, y1, x2, y2].")
-    def objects(self) -> JSON:
-        return cast(JSON, self.row.objects)
-
-    @strawberry.field
-    def model_name(self) -> str:
-        return self.row.model_name
-
-    @strawberry.field
-    def latency_ms(self) -> float | None:
-        return self.row.latency_ms
-
-    @strawberry.field
-    def captured_at(self) -> datetime:
-        return self.row.captured_at
-
-    @strawberry.field
-    def batch_id(self) -> str | None:
-        return self.row.batch_id
+class Detection(Forwards):
+    id: int
+    camera_id: str
+    file_path: str
+    detection_type: str | None = strawberry.field(description="The most confident object's label.")
+    confidence: float | None
+    objects: JSON = strawberry.field(
+        description="Every object found: label, confidence, bbox [x1, y1, x2, y2]."
+    )
+    model_name: str
+    latency_ms: float | None
+    captured_at: datetime
+    batch_id: str | None
 
     @strawberry.field(description="Oldest first; the last is the current one.")
     async def enrichments(self, info: Info) -> list[Enrichment]:
-        rows = await info.context.loaders.detection_enrichments.load(self.row.id)
-        return [Enrichment(row=r) for r in rows]
+        rows = await info.context.loaders.detection_enrichments.load(self.id)
+        return [Enrichment.of(r) for r in rows]
 
     @strawberry.field(
         description="The frame as a JPEG data URL whose longest side is `size` (32-320); null"
@@ -132,8 +64,8 @@ class Detection:
     async def thumbnail(self, info: Info, size: int = 160) -> str | None:
         settings = info.context.state.settings
         return await thumbnails.cached_thumbnail(
-            self.row.id,
-            self.row.file_path,
+            self.id,
+            self.file_path,
             root=settings.cameras_folder,
             size=max(thumbnails.MIN_SIZE, min(size, thumbnails.MAX_SIZE)),
             max_bytes=settings.camera_max_image_bytes,
@@ -150,140 +82,66 @@ class BatchStatus(Enum):
     FAILED = "failed"
 
 
+async def _detections(info: Info, batch_id: str, first: int | None) -> list[Detection]:
+    rows = await info.context.loaders.batch_detections.load(batch_id)
+    return [Detection.of(r) for r in (rows if first is None else rows[: max(0, first)])]
+
+
+_DETECTIONS = "The batch's detections, oldest first (`first`: only that many, e.g. for thumbnails)."
+
+
 @strawberry.type
-class Batch:
-    row: strawberry.Private[BatchRow]
-
-    @strawberry.field
-    def batch_id(self) -> str:
-        return self.row.batch_id
-
-    @strawberry.field
-    def camera_id(self) -> str:
-        return self.row.camera_id
-
-    @strawberry.field
-    def status(self) -> BatchStatus:
-        return BatchStatus(self.row.status)
-
-    @strawberry.field
-    def detection_count(self) -> int:
-        return self.row.detection_count
-
-    @strawberry.field
-    def started_at(self) -> datetime:
-        return self.row.started_at
-
-    @strawberry.field
-    def last_activity_at(self) -> datetime:
-        return self.row.last_activity_at
-
-    @strawberry.field(
+class Batch(Forwards):
+    batch_id: str
+    camera_id: str
+    status: BatchStatus
+    detection_count: int
+    started_at: datetime
+    last_activity_at: datetime
+    due_at: datetime = strawberry.field(
         description="When an aggregating batch closes unless more detections arrive (its"
         " window's end or its idle timeout, whichever is sooner)."
     )
-    def due_at(self) -> datetime:
-        return self.row.due_at
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.row.completed_at
-
-    @strawberry.field(
+    completed_at: datetime | None
+    trigger: str | None = strawberry.field(
         description="Why it closed: time_window, idle_timeout, max_size or manual_flush."
     )
-    def trigger(self) -> str | None:
-        return self.row.trigger
+    event_id: int | None
+    error: str | None
 
-    @strawberry.field
-    def event_id(self) -> int | None:
-        return self.row.event_id
-
-    @strawberry.field
-    def error(self) -> str | None:
-        return self.row.error
-
-    @strawberry.field(
-        description="The batch's detections, oldest first (`first`: only that many, e.g. for"
-        " thumbnails)."
-    )
+    @strawberry.field(description=_DETECTIONS)
     async def detections(self, info: Info, first: int | None = None) -> list[Detection]:
-        rows = await info.context.loaders.batch_detections.load(self.row.batch_id)
-        return [Detection(row=r) for r in (rows if first is None else rows[: max(0, first)])]
+        return await _detections(info, self.batch_id, first)
 
 
 @strawberry.type
-class SecurityEvent:
-    row: strawberry.Private[EventRow]
-
-    @strawberry.field
-    def id(self) -> int:
-        return self.row.id
-
-    @strawberry.field
-    def camera_id(self) -> str:
-        return self.row.camera_id
-
-    @strawberry.field
-    def risk_score(self) -> int:
-        return self.row.risk_score
-
-    @strawberry.field(description="low (0-29), medium (30-59), high (60-84), critical (85-100).")
-    def risk_level(self) -> str:
-        return self.row.risk_level
-
-    @strawberry.field
-    def summary(self) -> str:
-        return self.row.summary
-
-    @strawberry.field
-    def reasoning(self) -> str:
-        return self.row.reasoning
-
-    @strawberry.field
-    def detection_count(self) -> int:
-        return self.row.detection_count
-
-    @strawberry.field
-    def model_name(self) -> str | None:
-        return self.row.model_name
-
-    @strawberry.field
-    def input_tokens(self) -> int:
-        return self.row.input_tokens
-
-    @strawberry.field
-    def output_tokens(self) -> int:
-        return self.row.output_tokens
-
-    @strawberry.field
-    def latency_ms(self) -> float | None:
-        return self.row.latency_ms
-
-    @strawberry.field
-    def started_at(self) -> datetime:
-        return self.row.started_at
-
-    @strawberry.field
-    def ended_at(self) -> datetime:
-        return self.row.ended_at
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
+class SecurityEvent(Forwards):
+    batch_id: strawberry.Private[str]
+    id: int
+    camera_id: str
+    risk_score: int
+    risk_level: str = strawberry.field(
+        description="low (0-29), medium (30-59), high (60-84), critical (85-100)."
+    )
+    summary: str
+    reasoning: str
+    detection_count: int
+    model_name: str | None
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float | None
+    started_at: datetime
+    ended_at: datetime
+    created_at: datetime
 
     @strawberry.field
     async def batch(self, info: Info) -> Batch | None:
-        row = await info.context.loaders.batches.load(self.row.batch_id)
-        return Batch(row=row) if row is not None else None
+        row = await info.context.loaders.batches.load(self.batch_id)
+        return Batch.of(row) if row is not None else None
 
-    @strawberry.field(
-        description="The batch's detections, oldest first (`first`: only that many, e.g. for"
-        " thumbnails)."
-    )
+    @strawberry.field(description=_DETECTIONS)
     async def detections(self, info: Info, first: int | None = None) -> list[Detection]:
-        rows = await info.context.loaders.batch_detections.load(self.row.batch_id)
-        return [Detection(row=r) for r in (rows if first is None else rows[: max(0, first)])]
+        return await _detections(info, self.batch_id, first)
 
 
 @strawberry.type
@@ -332,7 +190,7 @@ class DlqJob:
 
 
 @strawberry.type
-class CircuitBreaker:
+class CircuitBreaker(Forwards):
     name: str
     state: str = strawberry.field(description="closed, open or half_open")
     failure_count: int
@@ -340,18 +198,6 @@ class CircuitBreaker:
     total_failures: int
     times_opened: int
     last_error: str | None
-
-    @classmethod
-    def of(cls, b: BreakerState) -> CircuitBreaker:
-        return cls(
-            name=b.name,
-            state=b.state,
-            failure_count=b.failure_count,
-            total_calls=b.total_calls,
-            total_failures=b.total_failures,
-            times_opened=b.times_opened,
-            last_error=b.last_error,
-        )
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 from app.db.models import Task
-from app.services.errors import DomainError, NotFound
+from app.kernel.errors import DomainError, NotFound
 from app.services.prompts import versions
 
 KNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model or version"}}

@@ -9,16 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
-from app.auth import Permission
+from app.auth.principals import Permission
 from app.db.models import PromptVersion, Task
+from app.edge.uow import read_only, unit_of_work
+from app.edge.waiting import submit_and_wait
+from app.kernel.errors import DomainError
 from app.rest.ai_audit.common import KNOWN, TEST_WAIT_SECONDS, refuse, unfinished
 from app.rest.deps import PlatformOperator, PlatformReader, State
 from app.rest.params import Offset
-from app.services.errors import DomainError
 from app.services.prompts import testing, versions
 from app.services.prompts.versions import PromptConfig
-from app.uow import read_only, unit_of_work
-from app.waiting import submit_and_wait
 
 router = APIRouter(prefix="/api/ai-audit", tags=["AI Audit"])
 Model = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]

@@ -8,16 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
-from app.auth import Permission
+from app.auth.principals import Permission
 from app.db.models import AuditRecord, Task
+from app.edge.uow import read_only, unit_of_work
+from app.edge.waiting import submit_and_wait
+from app.kernel.errors import DomainError
 from app.rest.ai_audit.common import KNOWN, TEST_WAIT_SECONDS, refuse, unfinished
 from app.rest.deps import PlatformOperator, PlatformReader, State
 from app.rest.params import IsoDateTime
 from app.services.audit import batch, evaluations, reports
-from app.services.errors import DomainError
 from app.services.jobs import actions
-from app.uow import read_only, unit_of_work
-from app.waiting import submit_and_wait
 
 router = APIRouter(prefix="/api/ai-audit", tags=["AI Audit"])
 Days = Annotated[int, Query(ge=1, le=90, description="Days to include (1-90)")]

@@ -13,13 +13,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field, Strict, StrictBool, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError, NotFound
+from app.platform import clock
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import JsonInt, json_integer
 from app.services.agents import controls, queries, registry
-from app.services.errors import DomainError, NotFound
-from app.uow import read_only, unit_of_work
 
 T = TypeVar("T")
 

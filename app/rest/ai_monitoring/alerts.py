@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from app.db.models import Alert, AlertRule
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError
+from app.kernel.paging import PageRequest
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, PlatformOperator, Reader, State
 from app.rest.params import JsonInt, Offset, PathId
-from app.services.errors import DomainError
 from app.services.monitoring import alerts, rules
-from app.services.paging import PageRequest
-from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/monitoring/alerts", tags=["AI Monitoring: alerts"])
 NOT_FOUND = documented((404, "alert_not_found"), (409, "alert_already_resolved"))

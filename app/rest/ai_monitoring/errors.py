@@ -8,9 +8,9 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.kernel.errors import DomainError, NotFound
 from app.services.agents.controls import AlreadyPaused
 from app.services.agents.registry import AgentIdTaken
-from app.services.errors import DomainError, NotFound
 from app.services.monitoring.alerts import AlertAlreadyResolved
 from app.services.monitoring.exports import ExportNotReady
 from app.services.monitoring.logs import TooManyEntries

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.errors import TOO_LARGE
 from app.rest.params import IsoDateTime
-from app.services.errors import DomainError
 from app.services.monitoring import logs
-from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/monitoring/logs", tags=["AI Monitoring: logs"])
 Level = Literal["debug", "info", "warn", "error"]

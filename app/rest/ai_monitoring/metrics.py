@@ -11,12 +11,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app.db.models import Task
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import PathId
-from app.services.errors import DomainError
 from app.services.monitoring import exports, metrics
-from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/monitoring/metrics", tags=["AI Monitoring: metrics"])
 Family = Literal["requests", "latency", "tokens", "errors"]

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from app import clock
+from app.edge.uow import read_only
+from app.kernel.errors import DomainError
+from app.platform import clock
 from app.rest.ai_monitoring.errors import fail
 from app.rest.deps import Reader, State
-from app.services import health
-from app.services.errors import DomainError
+from app.services.fleet import health
 from app.services.monitoring import dashboard as dashboards
-from app.uow import read_only
 
 router = APIRouter(prefix="/api/v1/monitoring", tags=["AI Monitoring: overview"])
 

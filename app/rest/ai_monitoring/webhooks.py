@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from app.auth import Permission, Principal
+from app.auth.principals import Permission, Principal
 from app.db.models import WebhookDelivery, WebhookSubscription
+from app.edge.uow import read_only, unit_of_work
+from app.kernel.errors import DomainError
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import PathId
-from app.services.errors import DomainError
 from app.services.monitoring import notify
-from app.uow import read_only, unit_of_work
 
 router = APIRouter(prefix="/api/v1/monitoring/webhooks", tags=["AI Monitoring: webhooks"])
 NOT_FOUND = documented((404, "subscription_not_found"))

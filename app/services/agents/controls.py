@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Agent, AgentControl
+from app.kernel.errors import DomainError, InvalidInput
+from app.platform import clock
+from app.services.agents import announce
 from app.services.agents.registry import get_agent, quick_status, resume_if_due
 from app.services.agents.status import StatusRules, status_of
-from app.services.errors import DomainError, InvalidInput
-from app.services.monitoring import notify
 
 MAX_REPLICAS = 1000
 MAX_PAUSE_MINUTES = 7 * 24 * 60
@@ -90,7 +90,7 @@ async def pause(
     agent.paused_at = now
     agent.pause_reason = reason
     agent.resume_at = now + timedelta(minutes=duration_minutes) if duration_minutes else None
-    await notify.agent_status(session, agent, "paused")
+    await announce.status(session, agent, "paused")
     _record(
         session,
         agent,
@@ -117,7 +117,7 @@ async def resume(
     agent, previous, now = await _control(session, agent_id, tenant_id, rules)
     agent.desired_state = "running"
     agent.paused_at = agent.resume_at = None
-    await notify.agent_status(session, agent, quick_status(agent, now, rules))
+    await announce.status(session, agent, quick_status(agent, now, rules))
     _record(
         session, agent, "resume", actor=actor, reason=reason, previous=previous, at=now, details={}
     )
@@ -137,9 +137,9 @@ async def restart(
 ) -> ControlResult:
     agent, previous, now = await _control(session, agent_id, tenant_id, rules)
     agent.restart_generation += 1
-    notify.emit(
+    await announce.restarted(
         session,
-        "monitoring.agent_restarted",
+        agent,
         {
             "agent_id": agent.id,
             "restart_generation": agent.restart_generation,
@@ -147,9 +147,6 @@ async def restart(
             "force": force,
             "requested_by": actor,
         },
-        object_id=agent.id,
-        tenant_id=agent.tenant_id,
-        subscribers=await notify.load_subscribers(session),
     )
     _record(
         session,

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Float, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Agent, AgentSample
+from app.platform import clock
 from app.services.agents.status import StatusRules, failing_checks, status_of
 
 WINDOW = timedelta(hours=24)

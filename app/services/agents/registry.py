@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Agent, AgentControl, AgentSample
+from app.kernel.errors import DomainError, InvalidInput, NotFound
+from app.platform import clock
+from app.services.agents import announce
 from app.services.agents.status import StatusRules, status_of
-from app.services.errors import DomainError, InvalidInput, NotFound
-from app.services.monitoring import notify
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ async def heartbeat(
     agent.reported_state = beat.state
     agent.last_heartbeat_at = now
     resume_if_due(session, agent, now)
-    await notify.agent_status(session, agent, quick_status(agent, now, rules))
+    await announce.status(session, agent, quick_status(agent, now, rules))
     m = beat.metrics
     session.add(
         AgentSample(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Evaluation, SecurityEvent, Task
-from app.services.errors import InvalidInput
+from app.kernel.errors import InvalidInput
 from app.services.jobs import actions
 
 MAX_EVENTS = 10_000

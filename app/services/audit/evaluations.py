@@ -13,13 +13,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AuditRecord, Evaluation, SecurityEvent, Task
-from app.services import effects, task_submissions
+from app.kernel import effects
+from app.kernel.errors import InvalidInput
 from app.services.audit import records
-from app.services.errors import InvalidInput
-from app.services.lifecycle import TaskStatus
 from app.services.pipeline import queries
 from app.services.pipeline.config import config_of
-from app.services.task_specs import TaskSpec
+from app.services.tasks import reactions
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.lifecycle import TaskStatus
+from app.services.tasks.specs import TaskSpec
 
 DIMENSIONS = ("coherence", "relevance", "consistency")
 # the share of an event's decision each stage accounts for, before the judge says otherwise
@@ -244,7 +246,7 @@ async def start(*, session: AsyncSession, event_id: int, actor: str) -> Task:
     )
 
 
-# The task types `react` watches (a plain attempt write must not bypass it).
+# The task types `react` watches (registered: a plain attempt write must not bypass it).
 WATCHED_TYPES = frozenset({"evaluation"})
 
 
@@ -283,3 +285,9 @@ async def _evaluated(session: AsyncSession, snap: dict[str, Any]) -> None:
 def check_days(days: int) -> None:
     if not 1 <= days <= 90:
         raise InvalidInput("days must be between 1 and 90", field="days")
+
+
+def register() -> None:
+    """Store each verdict in the transaction that completes its evaluation task
+    (app/edge/domains.py)."""
+    reactions.register("audit.evaluations", react, task_types=WATCHED_TYPES)

@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import task_submissions, tasks
-from app.services.errors import DomainError, InvalidInput, NotFound
+from app.kernel.errors import DomainError, InvalidInput, NotFound
 from app.services.jobs import types
 from app.services.jobs.config import config_of
 from app.services.monitoring import exports as metric_exports
-from app.services.task_specs import TaskSpec
+from app.services.tasks import commands as tasks
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.specs import TaskSpec
 
 MAX_BULK = 1000
 

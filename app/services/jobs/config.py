@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.services.task_specs import TaskDefaults
+from app.services.tasks.specs import TaskDefaults
 
 
 @dataclass(frozen=True)

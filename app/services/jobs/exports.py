@@ -18,7 +18,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AgentLog, SecurityEvent, Task
-from app.services import export_files
+from app.kernel import export_files
 from app.services.jobs.config import config_of
 
 BATCH = 500

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
-from app.services.errors import InvalidInput
+from app.kernel.errors import InvalidInput
+from app.kernel.paging import Page, PageRequest, fetch_page
 from app.services.jobs import types
-from app.services.paging import Page, PageRequest, fetch_page
 
 DURATION = extract("epoch", Task.completed_at - Task.started_at)
 ORDER = {

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.db.models import SecurityEvent
-from app.hygiene import TIMESTAMP_RANGE, timestamp_problem, value_problem
-from app.services.errors import InvalidInput
+from app.kernel.errors import InvalidInput
+from app.platform.storable import TIMESTAMP_RANGE, timestamp_problem, value_problem
 
 
 @dataclass(frozen=True)

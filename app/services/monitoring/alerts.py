@@ -12,11 +12,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Alert, AlertPending
-from app.services.errors import DomainError, NotFound
+from app.kernel.errors import DomainError, NotFound
+from app.kernel.paging import Page, PageRequest, fetch_page
+from app.platform import clock
 from app.services.monitoring import notify
-from app.services.paging import Page, PageRequest, fetch_page
 
 STATUSES = ("active", "acknowledged", "resolved")
 ORDER = {"triggered_at": Alert.triggered_at}

@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Alert
+from app.kernel.errors import InvalidInput
+from app.platform import clock
 from app.services.agents import queries
-from app.services.errors import InvalidInput
+from app.services.llm.pricing import cost_usd
 from app.services.monitoring import metrics
 from app.services.monitoring.config import config_of
-from app.services.pricing import cost_usd
 
 PERIODS = ("1h", "24h", "7d")
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}

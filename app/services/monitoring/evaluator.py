@@ -17,7 +17,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import (
     Agent,
     AgentLog,
@@ -27,6 +26,7 @@ from app.db.models import (
     AlertRule,
     MonitoringPass,
 )
+from app.platform import clock
 from app.services.agents import controls, queries, registry
 from app.services.agents.queries import AgentFigures
 from app.services.agents.status import failing_checks, status_of

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import export_files, task_submissions, tasks
-from app.services.errors import DomainError, InvalidInput, NotFound
+from app.kernel import export_files
+from app.kernel.errors import DomainError, InvalidInput, NotFound
 from app.services.monitoring import metrics
 from app.services.monitoring.config import config_of
-from app.services.task_specs import TaskSpec
+from app.services.tasks import commands as tasks
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.specs import TaskSpec
 
 FORMATS = ("csv", "json")
 COLUMNS = {

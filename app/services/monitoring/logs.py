@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Agent, AgentLog
-from app.services import effects
-from app.services.errors import InvalidInput
+from app.kernel import effects
+from app.kernel.errors import InvalidInput
+from app.platform import clock
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 MAX_BATCH = 1000

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
-from app.services.errors import InvalidInput
+from app.kernel.errors import InvalidInput
+from app.platform import clock
 from app.services.monitoring.rules import InvalidMetric
 
 PERIODS = {

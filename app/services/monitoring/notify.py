@@ -15,11 +15,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
-from app.db.models import WebhookDelivery, WebhookSubscription
-from app.services import effects, outbound, webhooks
-from app.services.errors import InvalidInput, NotFound
+from app.db.models import Agent, WebhookDelivery, WebhookSubscription
+from app.kernel import effects
+from app.kernel.errors import InvalidInput, NotFound
+from app.platform import clock
+from app.services.agents import announce
 from app.services.monitoring.config import config_of
+from app.services.webhooks import deliveries as webhooks
+from app.services.webhooks import outbound
 
 log = logging.getLogger(__name__)
 
@@ -221,32 +224,43 @@ async def secret_of(session: AsyncSession, subscription_id: uuid.UUID) -> str | 
 
 async def agent_status(
     session: AsyncSession,
-    agent: Any,
+    agent: Agent,
     status: str,
     subscribers: list[WebhookSubscription] | None = None,
 ) -> bool:
-    """Announce an agent's derived status when it differs from the last one announced (GraphQL
+    """Announce an agent's derived status when it differs from the last one observed (GraphQL
     subscribers and monitoring.agent_status_changed). `subscribers` None: loaded if needed."""
-    previous = agent.observed_status
-    if previous == status:
+    data = announce.observe(session, agent, status)
+    if data is None:
         return False
-    agent.observed_status = status
-    data = {
-        "agent_id": agent.id,
-        "name": agent.name,
-        "type": agent.type,
-        "tenant_id": agent.tenant_id,
-        "status": status,
-        "previous_status": previous,
-        "last_heartbeat": agent.last_heartbeat_at.isoformat(),
-    }
-    publish(session, "agent_status", agent.id, data)
+    await _announced(session, agent, announce.STATUS_CHANGED, data, subscribers)
+    return True
+
+
+# What agents' announcements are as monitoring events (app/services/agents/announce.py)
+AGENT_EVENTS = {
+    announce.STATUS_CHANGED: "monitoring.agent_status_changed",
+    announce.RESTARTED: "monitoring.agent_restarted",
+}
+
+
+async def _announced(
+    session: AsyncSession,
+    agent: Agent,
+    what: str,
+    data: dict[str, Any],
+    subscribers: list[WebhookSubscription] | None = None,
+) -> None:
     emit(
         session,
-        "monitoring.agent_status_changed",
+        AGENT_EVENTS[what],
         data,
         object_id=agent.id,
         tenant_id=agent.tenant_id,
         subscribers=subscribers if subscribers is not None else await load_subscribers(session),
     )
-    return True
+
+
+def register() -> None:
+    """Hear the agents' announcements as monitoring events (app/edge/domains.py)."""
+    announce.listen("monitoring", _announced)

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
 from app.db.models import Alert, AlertPending, AlertRule
-from app.services.errors import DomainError, InvalidInput
+from app.kernel.errors import DomainError, InvalidInput
+from app.platform import clock
 from app.services.monitoring import alerts, notify
 from app.services.monitoring.notify import CHANNELS
 

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Batch, Detection
-from app.services import effects, task_submissions
-from app.services.errors import NotFound
+from app.kernel import effects
+from app.kernel.errors import NotFound
 from app.services.pipeline.config import PipelineConfig, config_of
-from app.services.task_specs import TaskSpec
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.specs import TaskSpec
 
 AGGREGATING, COMPLETED, FAILED = "aggregating", "completed", "failed"
 TRIGGERS = ("time_window", "idle_timeout", "max_size", "manual_flush")

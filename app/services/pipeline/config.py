@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.services.task_specs import TaskDefaults
+from app.services.tasks.specs import TaskDefaults
 
 
 @dataclass(frozen=True)

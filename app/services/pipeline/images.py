@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import CameraImage, Task
-from app.services import task_submissions
 from app.services.pipeline.config import config_of
-from app.services.task_specs import TaskSpec
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.specs import TaskSpec
 
 
 async def register_image(

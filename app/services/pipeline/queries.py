@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Batch, CameraImage, Detection, Enrichment, SecurityEvent
-from app.services.errors import NotFound
-from app.services.paging import Page, PageRequest, fetch_page
+from app.kernel.errors import NotFound
+from app.kernel.paging import Page, PageRequest, fetch_page
 from app.services.pipeline import batches
 
 # --- enrichments ----------------------------------------------------------------------------

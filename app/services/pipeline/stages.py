@@ -1,10 +1,13 @@
 """The reactions that chain the stages, run inside the transaction that finishes a stage's
 task (as workflows do): a detection's result is stored and its enrichment written in the same
-commit as the detection task's COMPLETED, so no stage is lost or done twice between them."""
+commit as the detection task's COMPLETED, so no stage is lost or done twice between them.
+Each stage's AI decision is recorded as an effect (Decided) of that transaction, for whoever
+keeps such records (the audit)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import select
@@ -12,13 +15,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Batch, Detection, Enrichment, SecurityEvent
-from app.services import effects, task_submissions
-from app.services.audit import records
-from app.services.errors import NotFound
-from app.services.lifecycle import TaskStatus
+from app.kernel import effects
+from app.kernel.errors import NotFound
 from app.services.pipeline import batches
 from app.services.pipeline.config import config_of
-from app.services.task_specs import TaskSpec
+from app.services.tasks import reactions
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.lifecycle import TaskStatus
+from app.services.tasks.specs import TaskSpec
 
 _SEEN = "opsgraph.pipeline.seen"
 STAGES = frozenset({"detection", "enrichment", "analysis"})
@@ -43,6 +47,26 @@ async def react(session: AsyncSession) -> None:
             return
         for snap in todo:
             await _REACTIONS[snap["task_type"]](session, snap)
+
+
+def _image_name(path: str) -> str:
+    return PurePath(path).name
+
+
+def _decided(
+    session: AsyncSession,
+    stage: str,
+    snap: dict[str, Any],
+    detection: Detection,
+    model: str,
+    summary: str,
+    output: dict[str, Any],
+) -> None:
+    """A decision about a detection, recorded for whoever keeps decisions (the audit)."""
+    decision = effects.Decided(
+        stage, snap, detection.camera_id, model, summary, output, detection_id=detection.id
+    )
+    effects.record(session, decision)
 
 
 def _last_error(snap: dict[str, Any]) -> str:
@@ -79,21 +103,13 @@ async def _detected(session: AsyncSession, snap: dict[str, Any]) -> None:
     detection = row.scalar_one_or_none()
     if detection is None:
         return  # stored before (a re-run)
-    await records.record(
-        session,
-        stage="detection",
-        snap=snap,
-        camera_id=detection.camera_id,
-        model=detection.model_name,
-        input_summary=f"image {records.image_name(detection.file_path)} from camera "
-        f"{detection.camera_id}",
-        output={
-            "objects": objects,
-            "detection_type": detection.detection_type,
-            "confidence": detection.confidence,
-        },
-        detection_id=detection.id,
-    )
+    summary = f"image {_image_name(detection.file_path)} from camera {detection.camera_id}"
+    output = {
+        "objects": objects,
+        "detection_type": detection.detection_type,
+        "confidence": detection.confidence,
+    }
+    _decided(session, "detection", snap, detection, detection.model_name, summary, output)
     if top is None:
         return  # nothing in the picture: nothing to analyse
     await submit_enrichment(session, detection)
@@ -140,21 +156,16 @@ async def _enriched(session: AsyncSession, snap: dict[str, Any]) -> None:
     if snap["status"] == TaskStatus.COMPLETED:
         result = snap.get("result") or {}
         model = str(result.get("model") or config_of(session).enricher)
-        await records.record(
-            session,
-            stage="enrichment",
-            snap=snap,
-            camera_id=detection.camera_id,
-            model=model,
-            input_summary=f"detection {detection.id} ({detection.detection_type}) in image "
-            f"{records.image_name(detection.file_path)}",
-            output={
-                "description": result.get("description"),
-                "attributes": result.get("attributes") or {},
-                "confidence": result.get("confidence"),
-            },
-            detection_id=detection.id,
+        summary = (
+            f"detection {detection.id} ({detection.detection_type}) in image "
+            f"{_image_name(detection.file_path)}"
         )
+        output = {
+            "description": result.get("description"),
+            "attributes": result.get("attributes") or {},
+            "confidence": result.get("confidence"),
+        }
+        _decided(session, "enrichment", snap, detection, model, summary, output)
         await session.execute(
             insert(Enrichment)
             .values(
@@ -212,17 +223,19 @@ async def _analysed(session: AsyncSession, snap: dict[str, Any]) -> None:
     event = row.scalar_one_or_none()
     if event is None:
         return
-    await records.record(
+    effects.record(
         session,
-        stage="analysis",
-        snap=snap,
-        camera_id=batch.camera_id,
-        model=str(snap.get("model") or result.get("model") or config_of(session).analyzer),
-        input_summary=f"batch {batch_id}: {batch.detection_count} detection(s) from camera "
-        f"{batch.camera_id}",
-        output={k: result.get(k) for k in ("risk_score", "risk_level", "summary", "reasoning")},
-        batch_id=batch_id,
-        event_id=event.id,
+        effects.Decided(
+            stage="analysis",
+            snapshot=snap,
+            camera_id=batch.camera_id,
+            model=str(snap.get("model") or result.get("model") or config_of(session).analyzer),
+            input_summary=f"batch {batch_id}: {batch.detection_count} detection(s) from camera "
+            f"{batch.camera_id}",
+            output={k: result.get(k) for k in ("risk_score", "risk_level", "summary", "reasoning")},
+            batch_id=batch_id,
+            event_id=event.id,
+        ),
     )
     await batches.settle(session=session, batch_id=batch_id, event_id=event.id, error=None)
     effects.record(
@@ -241,3 +254,8 @@ def event_snapshot(event: SecurityEvent) -> dict[str, Any]:
 
 
 _REACTIONS = {"detection": _detected, "enrichment": _enriched, "analysis": _analysed}
+
+
+def register() -> None:
+    """Chain the stages inside the transaction that finishes one (app/edge/domains.py)."""
+    reactions.register("pipeline", react, task_types=STAGES)

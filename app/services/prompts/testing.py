@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
-from app.services import task_submissions
-from app.services.errors import InvalidInput
+from app.kernel.errors import InvalidInput
 from app.services.pipeline import queries
 from app.services.pipeline.config import config_of
 from app.services.prompts.versions import PromptConfig, check_config, require_current
-from app.services.task_specs import TaskSpec
+from app.services.tasks import submissions as task_submissions
+from app.services.tasks.specs import TaskSpec
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.base import utcnow
 from app.db.models import PromptVersion
-from app.services.errors import DomainError, InvalidInput, NotFound
+from app.kernel.errors import DomainError, InvalidInput, NotFound
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
 MAX_PROMPT_CHARS = 20_000

@@ -1,0 +1,128 @@
+"""What a submission says (TaskSpec), what it leaves to the deployment (TaskDefaults), and
+the checks it must pass before anything is written."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.kernel.errors import InvalidInput
+from app.services.tasks import types as task_types
+from app.services.webhooks import outbound
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+SIMULATE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "latency_ms": (int, float),
+    "fail_attempts": int,
+    "error": str,
+    "input_tokens": int,
+    "output_tokens": int,
+    "fail_until": (int, float),
+}
+
+
+@dataclass
+class TaskSpec:
+    task_type: str | None = None
+    operation: str | None = None
+    queue: str = "llm"
+    priority: int = 50
+    input: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = None
+    origin_instance: str = "api"
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    max_retries: int | None = None
+    result_ttl_seconds: int | None = None
+    media: dict[str, Any] = field(default_factory=dict)
+    workflow_id: uuid.UUID | None = None
+    workflow_step_id: uuid.UUID | None = None
+    # set by opsgraph's own services (pipeline stages), never from a client's input
+    system: bool = False
+
+
+def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
+    task_type, operation = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
+    check_queue(spec.queue, defaults, system=spec.system)
+    if not 0 <= spec.priority <= 100:
+        raise InvalidInput("priority must be between 0 and 100", field="priority")
+    for name in ("input", "config", "metadata", "media"):
+        if not isinstance(getattr(spec, name), dict):
+            raise InvalidInput(f"{name} must be a JSON object", field=name)
+    if spec.webhook_url is not None:
+        outbound.check_url(spec.webhook_url, allow_private=defaults.allow_private_webhooks)
+    if spec.max_retries is not None and not 0 <= spec.max_retries <= 20:
+        raise InvalidInput("maxRetries must be between 0 and 20", field="maxRetries")
+    if spec.result_ttl_seconds is not None and spec.result_ttl_seconds < 0:
+        raise InvalidInput("resultTtlSeconds must not be negative", field="resultTtlSeconds")
+    if not spec.origin_instance:
+        raise InvalidInput("originInstance must not be empty", field="originInstance")
+    simulate = spec.config.get("simulate")
+    if simulate is not None:
+        if not isinstance(simulate, dict):
+            raise InvalidInput("config.simulate must be an object", field="config")
+        for key, value in simulate.items():
+            expected = SIMULATE_KEYS.get(key)
+            if expected is None:
+                raise InvalidInput(
+                    f"config.simulate.{key} is unknown; known: {sorted(SIMULATE_KEYS)}",
+                    field="config",
+                )
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise InvalidInput(f"config.simulate.{key} has the wrong type", field="config")
+        if simulate.get("error", "retryable") not in ("retryable", "fatal"):
+            raise InvalidInput(
+                "config.simulate.error must be 'retryable' or 'fatal'", field="config"
+            )
+    if task_type == "llm":
+        _validate_llm_input(operation, spec.input)
+    return task_type, operation
+
+
+def check_queue(
+    queue: str, defaults: TaskDefaults, *, field: str = "queue", system: bool = False
+) -> None:
+    """The one check of a queue a submission names: its name, and that a client's task never
+    goes to a queue of opsgraph's own (the camera pipeline's stages run there, on workers that
+    read the cameras' files)."""
+    if not QUEUE_NAME.match(queue):
+        raise InvalidInput("queue must be 1-64 of A-Z a-z 0-9 _ . : -", field=field)
+    if not system and queue in defaults.reserved_queues:
+        raise InvalidInput(
+            f"queue {queue!r} runs opsgraph's own tasks only; submit to another queue",
+            field=field,
+            code="RESERVED_QUEUE",
+        )
+
+
+def _validate_llm_input(operation: str, data: dict[str, Any]) -> None:
+    if operation == "chat_completion":
+        has_messages = isinstance(data.get("messages"), list)
+        if not has_messages and not isinstance(data.get("prompt"), str):
+            raise InvalidInput(
+                "a chat_completion needs input.messages (a list) or input.prompt (a string)",
+                field="input",
+            )
+    elif not isinstance(data.get("input", data.get("text")), str | list):
+        raise InvalidInput(
+            "a generate_embedding needs input.input (a string or a list)", field="input"
+        )
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What a submission does not say: the deployment's settings."""
+
+    max_retries: int = 3
+    result_ttl_seconds: int = 3600
+    allow_private_webhooks: bool = False
+    # queues only opsgraph's own tasks use (Settings.reserved_queues: the pipeline's and any
+    # the deployment adds); these are the pipeline's default names
+    reserved_queues: frozenset[str] = frozenset(
+        {"detection_queue", "enrichment_queue", "analysis_queue"}
+    )

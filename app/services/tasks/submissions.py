@@ -1,0 +1,182 @@
+"""Submitting tasks: one or a batch, validated item by item, written QUEUED with their
+`submitted` transitions in one statement, enqueued after commit (written before enqueued)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Task
+from app.kernel import effects
+from app.kernel.errors import DomainError, InvalidInput
+from app.platform.storable import Unstorable, check_objects
+from app.services.tasks import statements as task_statements
+from app.services.tasks.commands import changed
+from app.services.tasks.lifecycle import TaskStatus
+from app.services.tasks.snapshots import detached_task
+from app.services.tasks.specs import TaskDefaults, TaskSpec, validate
+
+
+def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
+    task_type, operation = validate(spec, defaults)
+    task = _made(spec, defaults, now, task_type, operation)
+    # store_tasks' statement bypasses the flush, where every other write's bounds are
+    # checked (app/platform/storable.py): the same check here, naming the field as GraphQL spells it
+    try:
+        check_objects([task])
+    except Unstorable as exc:
+        field = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), exc.field or "")
+        raise InvalidInput(exc.message.replace(exc.field or "", field, 1), field=field) from None
+    return task
+
+
+def _made(
+    spec: TaskSpec, defaults: TaskDefaults, now: datetime, task_type: str, operation: str
+) -> Task:
+    retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
+    task_id = uuid.uuid4()
+    # written by store_tasks' statement, never through a session: no ORM tracking needed
+    return detached_task(
+        dict(
+            id=task_id,
+            task_type=task_type,
+            operation=operation,
+            status=TaskStatus.QUEUED.value,
+            queue=spec.queue,
+            priority=spec.priority,
+            origin_instance=spec.origin_instance,
+            origin_zone=spec.origin_zone,
+            origin_tenant_id=spec.origin_tenant_id,
+            origin_reference=spec.origin_reference,
+            input=spec.input,
+            config=spec.config,
+            meta=spec.metadata,
+            result=None,
+            result_ttl_seconds=spec.result_ttl_seconds or defaults.result_ttl_seconds or None,
+            errors=[],
+            attempts=0,
+            max_attempts=retries + 1,
+            retry_count=0,
+            dead_lettered=False,
+            is_resumed=False,
+            resume_attempt_count=0,
+            progress=0.0,
+            progress_history=[],
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            created_at=now,
+            updated_at=now,
+            webhook_url=spec.webhook_url,
+            media=spec.media,
+            service_requests=[],
+            workflow_id=spec.workflow_id,
+            workflow_step_id=spec.workflow_step_id,
+            job_id=str(task_id),
+        )
+    )
+
+
+def _row(task: Task) -> dict[str, Any]:
+    loaded = task.__dict__  # see task_snapshot
+    return {
+        col: loaded[key] if key in loaded else getattr(task, key)
+        for key, col in task_statements.TASK_COLUMNS.items()
+    }
+
+
+async def submit_task(
+    *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
+) -> Task:
+    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
+    task = new_task(spec, defaults)
+    await store_tasks(session=session, made=[task])
+    return task
+
+
+def new_task(spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
+    """The task `spec` describes, validated (a DomainError says why not), not yet stored."""
+    return _new_task(spec, defaults, utcnow())
+
+
+async def store_tasks(*, session: AsyncSession, made: Sequence[Task]) -> None:
+    """Write new tasks QUEUED, each with its `submitted` transition, in one statement; their
+    Enqueue effects go out (one Redis pipeline) after the caller's commit."""
+    if len(made) == 1:
+        await session.execute(task_statements.SUBMIT, _row(made[0]))
+    elif made:
+        await session.execute(
+            task_statements.SUBMIT_MANY,
+            task_statements.submit_many_params([_row(t) for t in made]),
+        )
+    for task in made:
+        effects.record(session, effects.Enqueue.of(task))
+        changed(session, task)
+
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ItemError:
+    index: int
+    field: str | None
+    code: str
+    message: str
+
+
+class BatchRefused(DomainError):
+    """Some items are invalid and the batch is not `partial`: nothing was stored."""
+
+    code = "INVALID"
+
+    def __init__(self, errors: list[ItemError]) -> None:
+        super().__init__(f"{len(errors)} invalid item(s); nothing was submitted", field="input")
+        self.errors = errors
+
+
+def invalid_items(specs: Sequence[TaskSpec], defaults: TaskDefaults) -> list[ItemError]:
+    """What submit_tasks would refuse, item by item, without storing anything."""
+    out = []
+    for i, spec in enumerate(specs):
+        try:
+            validate(spec, defaults)
+        except DomainError as exc:
+            out.append(ItemError(i, exc.field, exc.code, exc.message))
+    return out
+
+
+async def submit_tasks(
+    *,
+    session: AsyncSession,
+    specs: Sequence[TaskSpec],
+    defaults: TaskDefaults = TaskDefaults(),
+    partial: bool = False,
+) -> tuple[list[Task], list[ItemError]]:
+    """Validate every item; store the valid ones (all of them, or none unless `partial`) in
+    multi-row statements of the caller's transaction, each with its `submitted` transition;
+    their Enqueue effects go out in one Redis pipeline after commit."""
+    if not 1 <= len(specs) <= MAX_BATCH:
+        raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} tasks", field="input")
+    now = utcnow()
+    made: list[Task] = []
+    errors: list[ItemError] = []
+    for i, spec in enumerate(specs):
+        try:
+            made.append(_new_task(spec, defaults, now))
+        except DomainError as exc:
+            errors.append(ItemError(i, exc.field, exc.code, exc.message))
+    if errors and not partial:
+        raise BatchRefused(errors)
+    await store_tasks(session=session, made=made)
+    return made, errors
+
+
+# --- reading ------------------------------------------------------------------------------

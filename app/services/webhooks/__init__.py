@@ -1,0 +1,2 @@
+"""Outbound webhooks: the delivery outbox, payloads and signatures (deliveries), and the guard
+for every URL opsgraph calls (outbound)."""
