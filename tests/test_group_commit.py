@@ -150,7 +150,10 @@ async def test_a_workers_attempts_share_statements_and_events_keep_their_order(
         positions: dict[str, list[int]] = defaultdict(list)
         done: set[str] = set()
         while done != ids:
-            task = (await feed.next(timeout=30))["taskUpdated"]
+            try:
+                task = (await feed.next(timeout=30))["taskUpdated"]
+            except TimeoutError:
+                pytest.fail(f"no event for 30 s; {len(ids - done)} tasks never seen COMPLETED")
             positions[task["id"]].append(2 * task["attempts"] + rank[task["status"]])
             if task["status"] == "COMPLETED":
                 done.add(task["id"])

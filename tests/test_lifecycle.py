@@ -92,9 +92,13 @@ async def test_transient_failure_recovers_within_retries(
     admin: GraphQLClient, worker: Proc
 ) -> None:
     data = await admin.data("SubmitTask", input=echo(simulate={"fail_attempts": 2}))
-    task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"COMPLETED"})
+    task_id = data["submitTask"]["task"]["id"]
+    task = await wait_for_status(admin, task_id, {"COMPLETED"})
     assert task["attempts"] == 3 and task["retryCount"] == 2 and len(task["errors"]) == 2
     assert task["deadLettered"] is False
+    # a completed task is final: it cannot be retried
+    again = (await admin.data("RetryTask", id=task_id))["retryTask"]
+    assert again["task"] is None and again["errors"][0]["code"] == "INVALID_TRANSITION"
 
 
 async def test_retry_task_reruns_a_failed_task(admin: GraphQLClient, worker: Proc) -> None:
