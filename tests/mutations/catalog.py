@@ -606,14 +606,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         fast=False,
     ),
     Mutation(
-        "the camera watcher restarts without a rescan",
-        "workers/pipeline/watcher.py",
-        "                await self._catch_up()",
-        "                pass",
-        (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
-        fast=False,
-    ),
-    Mutation(
         "health hides the camera watcher's restarts",
         "app/services/pipeline/quarantine.py",
         '        "restarts": int(found.get("restarts") or 0),',
