@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.kernel.bounds import PAGE_SIZE_MAX, PRIORITY_MAX, PRIORITY_MIN
 from app.services.agents.status import StatusRules
 from app.services.fleet.breakers import BreakerConfig
 from app.services.fleet.health import ModelService
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(12, description="Deepest GraphQL selection accepted.")
     max_query_tokens: int = Field(4000, description="Most tokens in one GraphQL document.")
     max_query_aliases: int = Field(30, description="Most aliases in one GraphQL document.")
-    page_size_max: int = Field(100, description="Largest page any list returns.")
+    page_size_max: int = Field(PAGE_SIZE_MAX, description="Largest page any list returns.")
     max_query_cost: int = Field(
         25_000, description="Most a GraphQL document may cost (fields x page sizes)."
     )
@@ -221,7 +222,10 @@ class Settings(BaseSettings):
         1, ge=0, description="Slots only high-priority tasks may take."
     )
     llm_high_priority_threshold: int = Field(
-        50, ge=0, le=100, description="Priority at or above which a task is high priority."
+        50,
+        ge=PRIORITY_MIN,
+        le=PRIORITY_MAX,
+        description="Priority at or above which a task is high priority.",
     )
     llm_lease_ttl_seconds: float = Field(
         30.0, gt=0, description="A slot's lease; renewed while the call runs, freed if not."

@@ -89,7 +89,8 @@ def create_rest_app(settings: Settings) -> FastAPI:
     rest.include_router(access.declared(errors.document_statuses(monitoring.router)))
     rest.include_router(access.declared(errors.document_statuses(llm_queue.router)))
     rest.include_router(access.declared(errors.document_statuses(llm_server.router)))
-    rest.include_router(access.declared(errors.document_statuses(pipeline.router)))
+    for router in pipeline.routers:
+        rest.include_router(access.declared(errors.document_statuses(router)))
     rest.include_router(access.declared(errors.document_statuses(dlq.router)))
     rest.include_router(access.declared(errors.document_statuses(jobs.router)))
     for router in ai_audit.routers:

@@ -31,7 +31,7 @@ from workers.merged_redis import MergedRedis
 from workers.models import make_models
 from workers.monitoring import evaluate_forever
 from workers.pipeline.batcher import close_due_forever
-from workers.pipeline.watcher import watch_forever
+from workers.pipeline.supervision import watch_forever
 from workers.providers import Provider
 from workers.providers.openai import OpenAIProvider
 from workers.providers.simulated import SimulatedProvider

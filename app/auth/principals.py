@@ -47,6 +47,10 @@ class Forbidden(Exception):
     """Valid credentials without the needed role or scope: HTTP 403."""
 
 
+class OtherTenant(Forbidden):
+    """A tenant credential named another tenant (see Principal.tenant_for)."""
+
+
 @dataclass(frozen=True)
 class Access:
     """What a route or root field needs: a permission, and the scope it reaches."""
@@ -91,6 +95,17 @@ class Principal:
             raise Forbidden(INSTALLATION_WIDE)
         if not self.can(access.permission):
             raise Forbidden(f"role {self.role!r} may not {access.permission.value}")
+
+    def tenant_for(self, requested: str | None, *, strict: bool = False) -> str | None:
+        """The tenant a request is for where it may name one (a filter's `tenant_id`, a new
+        row's origin): an unscoped credential's choice (None: every tenant), a tenant
+        credential's own tenant whatever it names, or OtherTenant when `strict` and it names
+        another."""
+        if self.tenant_id is None:
+            return requested
+        if strict and requested not in (None, self.tenant_id):
+            raise OtherTenant(f"tenant {requested!r} is not this credential's tenant")
+        return self.tenant_id
 
 
 def check_credential(role: str, tenant_id: str | None) -> str | None:

@@ -34,6 +34,10 @@ class Context:
     def tenant_id(self) -> str | None:
         return self.principal.tenant_id if self.principal else None
 
+    def tenant_for(self, requested: str | None) -> str | None:
+        """The tenant a filter or a new row's origin is for: Principal.tenant_for."""
+        return self.principal.tenant_for(requested) if self.principal else requested
+
     @property
     def actor(self) -> str:
         """Who acts, as audit records and authored rows name them."""
@@ -56,6 +60,10 @@ class Context:
         `action(session=, tenant_id=, **arguments)`."""
         async with self.writing() as session:
             return await action(session=session, tenant_id=self.tenant_id, **arguments)
+
+    async def act_as_caller(self, action: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
+        """`act`, naming who acts too: `action(session=, tenant_id=, actor=, **arguments)`."""
+        return await self.act(action, actor=self.actor, **arguments)
 
 
 Info = StrawberryInfo[Context, None]

@@ -47,6 +47,7 @@ from strawberry.schema_directive import Location
 
 from app.config import Settings
 from app.gql.pagination import DEFAULT_PAGE
+from app.kernel.bounds import DELIVERIES_LIMIT_MAX, HISTORY_LIMIT_MAX, LIMIT_MAX
 from app.services.monitoring.logs import MAX_LIMIT as LOG_SEARCH_MAX
 
 # The arguments that size a list; `start`, `offset` and `after` only move through it.
@@ -60,11 +61,11 @@ SIZE_ARGUMENTS = ("first", "last", "limit")
 LIST_BOUNDS: dict[str, int | str] = {
     "Query.llmTasks": "page_size_max",
     "Query.logs": LOG_SEARCH_MAX,
-    "Query.dlqJobs": 1000,
-    "Query.promptHistory": 100,
-    "Query.promptHistories": 100,
-    "Job.logs": 1000,
-    "WebhookSubscription.deliveries": 500,
+    "Query.dlqJobs": LIMIT_MAX,
+    "Query.promptHistory": HISTORY_LIMIT_MAX,
+    "Query.promptHistories": HISTORY_LIMIT_MAX,
+    "Job.logs": LIMIT_MAX,
+    "WebhookSubscription.deliveries": DELIVERIES_LIMIT_MAX,
     # without `first`, an event's (a batch's) every detection: a batch closes at this many
     "SecurityEvent.detections": "batch_max_size",
     "Batch.detections": "batch_max_size",

@@ -1,12 +1,14 @@
 """Domain errors at the GraphQL door, mapped in one place.
 
 A mutation's expected failure is data: its payload's `errors`, each of the payload's error type
-(`field`, `code`, `message`), whose `code` is an enum per mutation family or free text. A
+(`field`, `code`, `message`), whose `code` is an enum per mutation family or free text (its
+success: the payload's object, and no errors). A
 query's is a GraphQL error with a code clients branch on (BAD_USER_INPUT, NOT_FOUND); for one
 object asked for by its id, null when there is none (app/gql/reads.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, Protocol, TypeVar, cast
 
@@ -16,10 +18,12 @@ from strawberry.types.base import StrawberryList, StrawberryOptional, get_object
 from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.field import StrawberryField
 
+from app.gql.context import Info
 from app.kernel.errors import DomainError, InvalidInput, NotFound
 
 E = TypeVar("E")
 P = TypeVar("P")
+R = TypeVar("R")
 
 
 def user_error(message: str, code: str = "BAD_USER_INPUT", **extensions: Any) -> GraphQLError:
@@ -108,6 +112,26 @@ def failure(payload: type[P], exc: DomainError) -> P:
     errors: list[Any] = errors_of(_error_type(payload), exc)
     failed: P = cast(Any, payload)(errors=errors, **_empties(payload))
     return failed
+
+
+def success(payload: type[P], value: object) -> P:
+    """The payload of a mutation that succeeded with `value`: its one field besides `errors`."""
+    (field,) = _empties(payload)
+    done: P = cast(Any, payload)(errors=[], **{field: value})
+    return done
+
+
+async def acted(
+    info: Info,
+    action: Callable[..., Awaitable[R]],
+    payload: type[P],
+    node: Callable[[R], object],
+    /,
+    **arguments: Any,
+) -> P:
+    """A service's action on one object, in the caller's tenant (`Context.act`), answered as
+    `payload` with the object shaped by `node`."""
+    return success(payload, node(await info.context.act(action, **arguments)))
 
 
 class CaptureErrors(FieldExtension):

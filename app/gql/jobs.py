@@ -5,7 +5,7 @@ bulk cancel; a job's live progress."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
@@ -16,12 +16,13 @@ from strawberry.scalars import JSON
 
 from app.db.models import Task as TaskRow
 from app.gql.context import Info
-from app.gql.errors import CaptureErrors, json_object, raised, user_error
+from app.gql.errors import CaptureErrors, acted, json_object, raised, user_error
 from app.gql.forward import forward
-from app.gql.pagination import Connection, Paged, Slice, Sort, connection
+from app.gql.pagination import Connection, Listed, Paged, Slice, Sort, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.reads import or_not_found, or_null
 from app.gql.throttle import visible
+from app.kernel.bounds import LIMIT_MAX
 from app.kernel.errors import DomainError
 from app.platform.events import Event
 from app.services.jobs import actions, queries, types
@@ -127,7 +128,7 @@ class Job:
                     job_id=self.row.id,
                     level=level,
                     since=None,
-                    limit=max(1, min(limit, 1000)),
+                    limit=max(1, min(limit, LIMIT_MAX)),
                 )
         except DomainError as exc:
             raise user_error(exc.message) from None
@@ -191,24 +192,19 @@ def _counts(found: dict[str, int]) -> list[JobCount]:
     return [JobCount(key=k, count=v) for k, v in found.items()]
 
 
+JOBS = Listed("jobs", queries.JOBS, Job.of, Sort("created_at"))
+
+
 @strawberry.type
 class JobQueries:
     @strawberry.field(
-        permission_classes=[CanRead], description="Jobs, newest first.", extensions=[Paged()]
+        permission_classes=[CanRead],
+        description="Jobs, newest first.",
+        extensions=[Paged(JobFilter)],
     )
-    async def jobs(
-        self, info: Info, window: Slice, filter: JobFilter | None = None
-    ) -> Connection[Job]:
-        return await connection(
-            info,
-            window,
-            name="jobs",
-            order=Sort("created_at"),
-            scope=(filter or JobFilter()).to_service(info.context.tenant_id),
-            rows=queries.list_jobs,
-            count=queries.count_jobs,
-            node=Job.of,
-        )
+    async def jobs(self, info: Info, window: Slice) -> Connection[Job]:
+        scope = window.filter.to_service(info.context.tenant_id)
+        return await connection(info, window, JOBS, scope)
 
     @strawberry.field(
         permission_classes=[CanRead],
@@ -292,7 +288,7 @@ class JobMutations:
         permission_classes=[CanOperate], description="A pending job.", extensions=[CaptureErrors()]
     )
     async def cancel_job(self, info: Info, id: uuid.UUID) -> JobPayload:
-        return await _act(info, actions.cancel_job, id)
+        return await acted(info, actions.cancel_job, JobPayload, Job.of, job_id=id)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -300,7 +296,7 @@ class JobMutations:
         extensions=[CaptureErrors()],
     )
     async def abort_job(self, info: Info, id: uuid.UUID) -> JobPayload:
-        return await _act(info, actions.abort_job, id)
+        return await acted(info, actions.abort_job, JobPayload, Job.of, job_id=id)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -330,13 +326,6 @@ class JobMutations:
                 )
         ok = sum(1 for r in results if r.success)
         return BulkCancelPayload(successful=ok, failed=len(results) - ok, results=results)
-
-
-async def _act(
-    info: Info, action: Callable[..., Awaitable[TaskRow]], job_id: uuid.UUID
-) -> JobPayload:
-    row = await info.context.act(action, job_id=job_id)
-    return JobPayload(job=Job.of(row), errors=[])
 
 
 @strawberry.type

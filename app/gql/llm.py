@@ -16,6 +16,7 @@ from app.gql.forward import forward
 from app.gql.permissions import CanAdmin, CanOperate, CanRead
 from app.gql.throttle import throttled_snapshots
 from app.gql.types import Task, TaskError
+from app.kernel.bounds import CLEAR_STATS_HOURS_MAX
 from app.kernel.errors import InvalidInput
 from app.services.fleet import stats
 from app.services.llm import queue as llm_queue
@@ -162,7 +163,8 @@ class CancelAllPayload:
 @strawberry.input
 class ClearLlmStatsInput:
     older_than_hours: int = strawberry.field(
-        default=24, description="Delete finished LLM tasks older than this (0-8760)."
+        default=24,
+        description=f"Delete finished LLM tasks older than this (0-{CLEAR_STATS_HOURS_MAX}).",
     )
 
 
@@ -198,8 +200,11 @@ class LlmMutations:
         extensions=[CaptureErrors()],
     )
     async def clear_llm_stats(self, info: Info, input: ClearLlmStatsInput) -> ClearLlmStatsPayload:
-        if not 0 <= input.older_than_hours <= 8760:
-            raise InvalidInput("olderThanHours must be between 0 and 8760", field="olderThanHours")
+        if not 0 <= input.older_than_hours <= CLEAR_STATS_HOURS_MAX:
+            raise InvalidInput(
+                f"olderThanHours must be between 0 and {CLEAR_STATS_HOURS_MAX}",
+                field="olderThanHours",
+            )
         ctx = info.context
         async with ctx.writing() as session:
             deleted = await llm_queue.clear_stats(

@@ -6,10 +6,11 @@ made for; a cursor brought to another list, order or filter is refused (BAD_USER
 than silently read in the wrong order. Rows inserted or changed between pages never shift a
 page: the next one starts strictly after the last row seen.
 
-Every list is declared the same way: its field takes `extensions=[Paged()]` (the four Relay
-arguments, declared once) and its resolver a `window: Slice`, which it hands to `connection`
-with the list's order (its `...Order` input, or a fixed `Sort`), the service's filter and the
-service's page and count queries."""
+Every list is declared the same way: its field takes `extensions=[Paged(Filter, Order)]` (the
+four Relay arguments and the list's filter and order inputs, declared once) and its resolver a
+`window: Slice`, which it hands to `connection` with the list (`Listed`: its name, the
+service's pages, what shapes a row, a fixed order unless it has an order input) and the
+service's filter made of the window's."""
 
 from __future__ import annotations
 
@@ -147,38 +148,52 @@ def cursor_tag(name: str, order_by: str, descending: bool, scope: object) -> str
 
 @dataclass(frozen=True)
 class Slice:
-    """The four Relay arguments as a resolver received them."""
+    """The four Relay arguments as a resolver received them, and the list's own filter and
+    order inputs (their defaults when left out) when its `Paged` declares them."""
 
     first: int | None = None
     after: str | None = None
     last: int | None = None
     before: str | None = None
+    filter: Any = None
+    order: Any = None
 
 
 _RELAY = (("first", int), ("after", str), ("last", int), ("before", str))
 
 
 class Paged(FieldExtension):
-    """The four Relay arguments of every list, declared once: the field takes `first`, `after`,
-    `last` and `before` (then its own arguments), its resolver one `window: Slice`."""
+    """The arguments of every list, declared once: the field takes `first`, `after`, `last` and
+    `before`, then `filter` and `orderBy` when given their input types (then its own
+    arguments), its resolver one `window: Slice`."""
+
+    def __init__(self, filter: type | None = None, order: type | None = None) -> None:
+        self.inputs = {"filter": filter, "order_by": order}
 
     def apply(self, field: StrawberryField) -> None:
         own = [a for a in field.arguments if a.python_name != "window"]
-        relay = [
-            StrawberryArgument(
-                python_name=name,
-                graphql_name=None,
-                type_annotation=StrawberryAnnotation(kind | None),
-                default=None,
-            )
-            for name, kind in _RELAY
+        declared = [*_RELAY, *((name, kind) for name, kind in self.inputs.items() if kind)]
+        field.arguments = [
+            *(
+                StrawberryArgument(
+                    python_name=name,
+                    graphql_name=None,
+                    type_annotation=StrawberryAnnotation(kind | None),
+                    default=None,
+                )
+                for name, kind in declared
+            ),
+            *own,
         ]
-        field.arguments = [*relay, *own]
 
     def map_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        window = Slice(*(kwargs.get(name) for name, _ in _RELAY))
-        own = {k: v for k, v in kwargs.items() if k not in Slice.__dataclass_fields__}
-        return {**own, "window": window}
+        kwargs = dict(kwargs)
+        given = {name: kwargs.pop(name, None) for name, _ in _RELAY}
+        for name, kind in self.inputs.items():
+            if kind is not None:
+                value = kwargs.pop(name, None)
+                given["order" if name == "order_by" else name] = value or kind()
+        return {**kwargs, "window": Slice(**given)}
 
 
 @dataclass(frozen=True)
@@ -212,27 +227,41 @@ def _limit(info: Info, argument: str, value: int) -> int:
     return value
 
 
+class Pages(Protocol[R]):
+    """A service's list (app/services/rows.py's `Listing`): `page(session=, filter=, page=, ...)`,
+    a page of rows under a filter, and `count(session=, filter=, ...)`, how many it holds."""
+
+    @property
+    def page(self) -> Callable[..., Awaitable[Page[R]]]: ...
+
+    @property
+    def count(self) -> Callable[..., Awaitable[int]]: ...
+
+
+@dataclass(frozen=True)
+class Listed(Generic[R, N]):
+    """A list as GraphQL serves it: `name` (what its cursors are tagged with), the service's
+    `pages`, what shapes a row (`node`), and its fixed `order` (else the one its order input
+    asks for). With `single_statement` (services that read plain columns in one statement)
+    its queries get a connection of the autocommit reads engine: no transaction around them."""
+
+    name: str
+    pages: Pages[R]
+    node: Callable[[R], N]
+    order: Sort | None = None
+    single_statement: bool = False
+
+
 async def connection(
-    info: Info,
-    window: Slice,
-    *,
-    name: str,
-    order: Ordering | Sort,
-    scope: object,
-    rows: Callable[..., Awaitable[Page[R]]],
-    count: Callable[..., Awaitable[int]],
-    node: Callable[[R], N],
-    single_statement: bool = False,
+    info: Info, window: Slice, listed: Listed[R, N], scope: object, **within: Any
 ) -> Connection[N]:
-    """One page of the list `name` in `order`: `rows(session=, filter=scope, page=)` is the
-    service's query of a typed page request, `count(session=, filter=scope)` its total (run
-    only if selected), `node` shapes each row. They get a session, or with `single_statement`
-    (services that read plain columns in one statement) a connection of the autocommit reads
-    engine: no transaction around them."""
+    """One page of `listed` under `scope`, the service's filter: `pages.page(session=,
+    filter=scope, page=, **within)` and, only if `totalCount` is selected, `pages.count(session=,
+    filter=scope, **within)` (`within`: what else both take, a tenant ...)."""
     if window.first is not None and window.last is not None:
         raise user_error("pass either first or last, not both")
-    sort = _sort(order)
-    tag = cursor_tag(name, sort.column, sort.descending, scope)
+    sort = _sort(listed.order or window.order)
+    tag = cursor_tag(listed.name, sort.column, sort.descending, scope)
     from_end = window.last is not None
     if from_end:
         limit = _limit(info, "last", window.last or 0)
@@ -249,19 +278,22 @@ async def connection(
     state = info.context.state
 
     async def run(query: Callable[[Any], Awaitable[T]]) -> T:
-        if single_statement:
+        if listed.single_statement:
             return await read(state.reads, query)
         async with read_only(state.sessionmaker) as session:
             return await query(session)
 
+    pages = listed.pages
     try:
-        result = await run(lambda reader: rows(session=reader, filter=scope, page=request))
+        result = await run(
+            lambda reader: pages.page(session=reader, filter=scope, page=request, **within)
+        )
     except InvalidInput as exc:
         raise user_error(exc.message) from None
-    edges = [Edge(node=node(row), tag=tag, key=key) for row, key in result.rows]
+    edges = [Edge(node=listed.node(row), tag=tag, key=key) for row, key in result.rows]
 
     async def counter() -> int:
-        return await run(lambda reader: count(session=reader, filter=scope))
+        return await run(lambda reader: pages.count(session=reader, filter=scope, **within))
 
     return Connection(
         edges=edges,

@@ -13,9 +13,10 @@ from app.gql.monitoring import load_queue_stats
 from app.gql.permissions import CanRead
 from app.gql.reads import or_not_found
 from app.gql.throttle import throttled_snapshots, visible
-from app.gql.types import QueueStats, Task, TaskStatus
+from app.gql.types import QueueStats, Task
 from app.platform.events import Event
 from app.services.tasks import commands as tasks
+from app.services.tasks.lifecycle import TaskStatus
 from app.services.tasks.snapshots import task_from_snapshot
 
 

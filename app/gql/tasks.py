@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 
@@ -12,19 +10,21 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.db.models import Task as TaskRow
-from app.gql.context import Info
-from app.gql.errors import CaptureErrors, error_of, json_object
+from app.gql.context import Context, Info
+from app.gql.errors import CaptureErrors, acted, error_of, json_object
 from app.gql.forward import forward
-from app.gql.pagination import Connection, OrderDirection, Paged, Slice, connection
+from app.gql.pagination import Connection, Listed, OrderDirection, Paged, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.reads import or_null
 from app.gql.selection import columns_for, node_fields
-from app.gql.types import TASK_FIELD_COLUMNS, Task, TaskError, TaskErrorCode, TaskStatus
+from app.gql.types import TASK_FIELD_COLUMNS, Task, TaskError, TaskErrorCode
+from app.kernel.bounds import PRIORITY_MAX, PRIORITY_MIN
 from app.kernel.errors import DomainError
 from app.services.tasks import commands as tasks
 from app.services.tasks import queries as task_queries
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
+from app.services.tasks.lifecycle import TaskStatus
 
 
 @strawberry.enum
@@ -71,6 +71,10 @@ class TaskFilter:
         )
 
 
+# lean columns, one statement each: no transaction
+TASKS = Listed("tasks", task_queries.TASKS, Task.of, single_statement=True)
+
+
 @strawberry.type
 class TaskQueries:
     @strawberry.field(permission_classes=[CanRead], description="One task, or null if unknown.")
@@ -80,27 +84,12 @@ class TaskQueries:
             info, lambda s: tasks.get_task(session=s, task_id=id, tenant_id=tenant), Task.of
         )
 
-    @strawberry.field(permission_classes=[CanRead], extensions=[Paged()])
-    async def tasks(
-        self,
-        info: Info,
-        window: Slice,
-        filter: TaskFilter | None = None,
-        order_by: TaskOrder | None = None,
-    ) -> Connection[Task]:
-        tenant = info.context.tenant_id
+    @strawberry.field(permission_classes=[CanRead], extensions=[Paged(TaskFilter, TaskOrder)])
+    async def tasks(self, info: Info, window: Slice) -> Connection[Task]:
         columns = columns_for(node_fields(info), TASK_FIELD_COLUMNS, always=("id",))
-        return await connection(
-            info,
-            window,
-            name="tasks",
-            order=order_by or TaskOrder(),
-            scope=(filter or TaskFilter()).to_service(),
-            rows=functools.partial(task_queries.list_tasks, tenant_id=tenant, columns=columns),
-            count=functools.partial(task_queries.count_tasks, tenant_id=tenant),
-            node=Task.of,
-            single_statement=True,  # lean columns, one statement each: no transaction
-        )
+        scope = window.filter.to_service()
+        tenant = info.context.tenant_id
+        return await connection(info, window, TASKS, scope, tenant_id=tenant, columns=columns)
 
 
 @strawberry.input
@@ -110,7 +99,9 @@ class SubmitTaskInput:
     )
     task_type: str | None = strawberry.field(default=None, description="e.g. llm, echo")
     queue: str = "llm"
-    priority: int = strawberry.field(default=50, description="0-100; higher runs first.")
+    priority: int = strawberry.field(
+        default=50, description=f"{PRIORITY_MIN}-{PRIORITY_MAX}; higher runs first."
+    )
     input: JSON | None = None
     config: JSON | None = None
     metadata: JSON | None = None
@@ -151,7 +142,7 @@ class SubmitTasksPayload:
     submitted: int
 
 
-def _spec(input: SubmitTaskInput, tenant_id: str | None) -> task_specs.TaskSpec:
+def _spec(input: SubmitTaskInput, ctx: Context) -> task_specs.TaskSpec:
     return task_specs.TaskSpec(
         task_type=input.task_type,
         operation=input.operation,
@@ -163,7 +154,7 @@ def _spec(input: SubmitTaskInput, tenant_id: str | None) -> task_specs.TaskSpec:
         webhook_url=input.webhook_url,
         origin_instance=input.origin_instance,
         origin_zone=input.origin_zone,
-        origin_tenant_id=tenant_id or input.origin_tenant_id,
+        origin_tenant_id=ctx.tenant_for(input.origin_tenant_id),
         origin_reference=input.origin_reference,
         max_retries=input.max_retries,
         result_ttl_seconds=input.result_ttl_seconds,
@@ -175,7 +166,7 @@ class TaskMutations:
     @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def submit_task(self, info: Info, input: SubmitTaskInput) -> TaskPayload:
         ctx = info.context
-        spec = _spec(input, ctx.tenant_id)
+        spec = _spec(input, ctx)
         row: TaskRow = await ctx.state.submissions.submit(spec, ctx.state.settings.task_defaults)
         return TaskPayload(task=Task.of(row), errors=[])
 
@@ -194,7 +185,7 @@ class TaskMutations:
         errors: list[BatchItemError] = []
         for i, item in enumerate(input):
             try:
-                specs.append(_spec(item, ctx.tenant_id))
+                specs.append(_spec(item, ctx))
                 positions.append(i)
             except DomainError as exc:
                 errors.append(error_of(BatchItemError, exc, index=i))
@@ -232,7 +223,7 @@ class TaskMutations:
         extensions=[CaptureErrors()],
     )
     async def cancel_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        return await _act(info, tasks.cancel_task, input.id)
+        return await acted(info, tasks.cancel_task, TaskPayload, Task.of, task_id=input.id)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -240,11 +231,4 @@ class TaskMutations:
         extensions=[CaptureErrors()],
     )
     async def retry_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        return await _act(info, tasks.retry_task, input.id)
-
-
-async def _act(
-    info: Info, action: Callable[..., Awaitable[TaskRow]], task_id: uuid.UUID
-) -> TaskPayload:
-    row = await info.context.act(action, task_id=task_id)
-    return TaskPayload(task=Task.of(row), errors=[])
+        return await acted(info, tasks.retry_task, TaskPayload, Task.of, task_id=input.id)

@@ -13,18 +13,14 @@ from strawberry.scalars import JSON
 
 from app.gql.context import Info
 from app.gql.forward import Forwards, forward
+from app.kernel.bounds import PRIORITY_MAX, PRIORITY_MIN
 from app.kernel.timing import duration_ms
 from app.services.fleet import stats
 from app.services.fleet.heartbeats import WorkerBeat
+from app.services.tasks.lifecycle import TaskStatus
 
-
-@strawberry.enum(description="The canonical task lifecycle.")
-class TaskStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+# the lifecycle's own statuses, declared once (app/services/tasks/lifecycle.py)
+strawberry.enum(TaskStatus, description="The canonical task lifecycle.")
 
 
 @strawberry.enum
@@ -113,7 +109,9 @@ class Task:
     operation: str | None
     status: TaskStatus
     queue: str
-    priority: int = strawberry.field(description="0-100; higher runs first.")
+    priority: int = strawberry.field(
+        description=f"{PRIORITY_MIN}-{PRIORITY_MAX}; higher runs first."
+    )
     result: JSON | None
     result_ttl_seconds: int | None
     attempts: int = strawberry.field(

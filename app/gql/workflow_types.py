@@ -14,25 +14,11 @@ from app.gql.context import Info
 from app.gql.forward import Forwards
 from app.gql.types import Task
 from app.kernel.timing import duration_ms
+from app.services.workflows.definitions import StepStatus, WorkflowStatus
 
-
-@strawberry.enum
-class WorkflowStatus(Enum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-@strawberry.enum
-class StepStatus(Enum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+# the statuses of app/services/workflows/definitions.py, declared once
+strawberry.enum(WorkflowStatus)
+strawberry.enum(StepStatus)
 
 
 @strawberry.enum

@@ -4,27 +4,27 @@ subscription per workflow."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import datetime
 from enum import Enum
-from functools import partial
 from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
-from app.gql.context import Info
-from app.gql.errors import CaptureErrors, json_object
+from app.gql.context import Context, Info
+from app.gql.errors import CaptureErrors, acted, json_object
 from app.gql.forward import forward
-from app.gql.pagination import Connection, OrderDirection, Paged, Slice, connection
+from app.gql.pagination import Connection, Listed, OrderDirection, Paged, Slice, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.reads import or_not_found, or_null
 from app.gql.types import CountByKey, counts
-from app.gql.workflow_types import Workflow, WorkflowError, WorkflowStatus
+from app.gql.workflow_types import Workflow, WorkflowError
 from app.platform.events import Event
 from app.services.workflows import definitions as workflow_definitions
 from app.services.workflows import engine as workflows
 from app.services.workflows import queries as workflow_queries
+from app.services.workflows.definitions import WorkflowStatus
 
 
 @strawberry.enum
@@ -71,6 +71,9 @@ class WorkflowStats:
     avg_steps_per_workflow: float
 
 
+WORKFLOWS = Listed("workflows", workflow_queries.WORKFLOWS, Workflow.of)
+
+
 @strawberry.type
 class WorkflowQueries:
     @strawberry.field(permission_classes=[CanRead])
@@ -82,25 +85,12 @@ class WorkflowQueries:
             Workflow.of,
         )
 
-    @strawberry.field(permission_classes=[CanRead], extensions=[Paged()])
-    async def workflows(
-        self,
-        info: Info,
-        window: Slice,
-        filter: WorkflowFilter | None = None,
-        order_by: WorkflowOrder | None = None,
-    ) -> Connection[Workflow]:
-        tenant = info.context.tenant_id
-        return await connection(
-            info,
-            window,
-            name="workflows",
-            order=order_by or WorkflowOrder(),
-            scope=(filter or WorkflowFilter()).to_service(),
-            rows=partial(workflow_queries.list_workflows, tenant_id=tenant),
-            count=partial(workflow_queries.count_workflows, tenant_id=tenant),
-            node=Workflow.of,
-        )
+    @strawberry.field(
+        permission_classes=[CanRead], extensions=[Paged(WorkflowFilter, WorkflowOrder)]
+    )
+    async def workflows(self, info: Info, window: Slice) -> Connection[Workflow]:
+        scope = window.filter.to_service()
+        return await connection(info, window, WORKFLOWS, scope, tenant_id=info.context.tenant_id)
 
     @strawberry.field(permission_classes=[CanRead])
     async def workflow_stats(
@@ -157,12 +147,12 @@ class WorkflowPayload:
     errors: list[WorkflowError]
 
 
-def _spec(input: CreateWorkflowInput, tenant_id: str | None) -> workflow_definitions.WorkflowSpec:
+def _spec(input: CreateWorkflowInput, ctx: Context) -> workflow_definitions.WorkflowSpec:
     return forward(
         workflow_definitions.WorkflowSpec,
         input,
         config=json_object(input.config, "config"),
-        origin_tenant_id=tenant_id or input.origin_tenant_id,
+        origin_tenant_id=ctx.tenant_for(input.origin_tenant_id),
         steps=[
             forward(
                 workflow_definitions.StepSpec,
@@ -182,7 +172,7 @@ class WorkflowMutations:
     @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def create_workflow(self, info: Info, input: CreateWorkflowInput) -> WorkflowPayload:
         ctx = info.context
-        spec = _spec(input, ctx.tenant_id)
+        spec = _spec(input, ctx)
         async with ctx.writing() as session:
             row = await workflows.create_workflow(
                 session=session, spec=spec, defaults=ctx.state.settings.task_defaults
@@ -195,11 +185,11 @@ class WorkflowMutations:
         extensions=[CaptureErrors()],
     )
     async def pause_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
-        return await _act(info, workflows.pause_workflow, input.id)
+        return await _act(info, workflows.pause_workflow, input)
 
     @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def resume_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
-        return await _act(info, workflows.resume_workflow, input.id)
+        return await _act(info, workflows.resume_workflow, input)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -207,7 +197,7 @@ class WorkflowMutations:
         extensions=[CaptureErrors()],
     )
     async def cancel_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
-        return await _act(info, workflows.cancel_workflow, input.id)
+        return await _act(info, workflows.cancel_workflow, input)
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -215,12 +205,13 @@ class WorkflowMutations:
         extensions=[CaptureErrors()],
     )
     async def retry_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
-        return await _act(info, workflows.retry_workflow, input.id)
+        return await _act(info, workflows.retry_workflow, input)
 
 
-async def _act(info: Info, action: workflows.Action, workflow_id: uuid.UUID) -> WorkflowPayload:
-    row = await info.context.act(action, workflow_id=workflow_id)
-    return WorkflowPayload(workflow=Workflow.of(row), errors=[])
+def _act(
+    info: Info, action: workflows.Action, input: WorkflowIdInput
+) -> Awaitable[WorkflowPayload]:
+    return acted(info, action, WorkflowPayload, Workflow.of, workflow_id=input.id)
 
 
 @strawberry.type

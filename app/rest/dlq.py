@@ -9,10 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.edge.uow import read_only, unit_of_work
-from app.kernel.errors import NotFound
+from app.edge.state import AppState
+from app.edge.uow import read_only
+from app.kernel.bounds import LIMIT_MAX
 from app.rest.deps import PlatformOperator, PlatformReader, State
+from app.rest.refusals import not_found_only, reading, writing
+from app.rest.shapes import shaped
 from app.services.fleet import health
 from app.services.fleet.breakers import Breakers
 from app.services.pipeline import quarantine
@@ -61,13 +65,8 @@ class ClearResponse(BaseModel):
     message: str
 
 
-async def _queue(session: Any, state: Any, name: str) -> str:
-    try:
-        return await dlq.find_queue(
-            session=session, name=name, configured=state.settings.known_queues
-        )
-    except NotFound as exc:
-        raise HTTPException(404, exc.message) from None
+async def _queue(session: AsyncSession, state: AppState, name: str) -> str:
+    return await dlq.find_queue(session=session, name=name, configured=state.settings.known_queues)
 
 
 @router.get("/api/dlq/stats", summary="DLQ statistics")
@@ -80,17 +79,15 @@ async def dlq_stats(state: State, principal: PlatformReader) -> dict[str, int]:
     return {**{f"{q}_count": n for q, n in found.items()}, "total_count": sum(found.values())}
 
 
-@router.get(
-    "/api/dlq/jobs/{queue_name}", response_model=DeadJobs, responses=UNKNOWN, summary="List jobs"
-)
+@router.get("/api/dlq/jobs/{queue_name}", responses=UNKNOWN, summary="List jobs")
 async def dlq_jobs(
     queue_name: str,
     state: State,
     principal: PlatformReader,
     start: Annotated[int, Query(ge=0, le=dlq.MAX_START, description="Start index (0-based)")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Maximum jobs to return")] = 100,
+    limit: Annotated[int, Query(ge=1, le=LIMIT_MAX, description="Maximum jobs to return")] = 100,
 ) -> DeadJobs:
-    async with read_only(state.sessionmaker) as session:
+    async with reading(state, not_found_only) as session:
         queue = await _queue(session, state, queue_name)
         dead = await dlq.list_dead(session=session, queue=queue, start=start, limit=limit)
     jobs = [
@@ -108,8 +105,8 @@ async def dlq_jobs(
     return DeadJobs(queue_name=queue_name, jobs=jobs, count=len(jobs))
 
 
-async def _requeue(state: Any, queue_name: str, limit: int) -> RequeueResponse:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+async def _requeue(state: AppState, queue_name: str, limit: int) -> RequeueResponse:
+    async with writing(state, not_found_only) as session:
         queue = await _queue(session, state, queue_name)
         done, remaining = await dlq.requeue(session=session, queue=queue, limit=limit)
     return RequeueResponse(
@@ -124,7 +121,6 @@ async def _requeue(state: Any, queue_name: str, limit: int) -> RequeueResponse:
 
 @router.post(
     "/api/dlq/requeue/{queue_name}",
-    response_model=RequeueResponse,
     responses=UNKNOWN,
     summary="Requeue single job (oldest first)",
 )
@@ -136,7 +132,6 @@ async def requeue_one(
 
 @router.post(
     "/api/dlq/requeue-all/{queue_name}",
-    response_model=RequeueResponse,
     responses=UNKNOWN,
     summary=f"Requeue all jobs (at most {dlq.REQUEUE_ALL_MAX} per call)",
 )
@@ -146,11 +141,9 @@ async def requeue_all(
     return await _requeue(state, queue_name, dlq.REQUEUE_ALL_MAX)
 
 
-@router.delete(
-    "/api/dlq/{queue_name}", response_model=ClearResponse, responses=UNKNOWN, summary="Clear queue"
-)
+@router.delete("/api/dlq/{queue_name}", responses=UNKNOWN, summary="Clear queue")
 async def clear_queue(queue_name: str, state: State, principal: PlatformOperator) -> ClearResponse:
-    async with unit_of_work(state.sessionmaker, state.redis) as session:
+    async with writing(state, not_found_only) as session:
         queue = await _queue(session, state, queue_name)
         cleared = await dlq.clear(session=session, queue=queue)
     return ClearResponse(
@@ -194,23 +187,10 @@ def _configured(state: Any) -> list[str]:
     return [s.name for s in state.settings.model_services()]
 
 
-@system.get(
-    "/api/system/circuit-breakers", response_model=BreakersResponse, summary="Circuit breakers"
-)
+@system.get("/api/system/circuit-breakers", summary="Circuit breakers")
 async def circuit_breakers(state: State, principal: PlatformReader) -> BreakersResponse:
     found = await _breakers(state).states(_configured(state))
-    views = {
-        b.name: BreakerView(
-            name=b.name,
-            state=b.state,
-            failure_count=b.failure_count,
-            total_calls=b.total_calls,
-            total_failures=b.total_failures,
-            times_opened=b.times_opened,
-            last_error=b.last_error,
-        )
-        for b in found
-    }
+    views = {b.name: shaped(BreakerView, b) for b in found}
     return BreakersResponse(
         circuit_breakers=views,
         total_count=len(views),
@@ -220,7 +200,6 @@ async def circuit_breakers(state: State, principal: PlatformReader) -> BreakersR
 
 @system.post(
     "/api/system/circuit-breakers/{name}/reset",
-    response_model=ResetResponse,
     responses=UNKNOWN,
     summary="Reset circuit breaker",
 )

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.platform.outages import STORE_ERRORS, is_data_error, is_outage
 from app.platform.storable import Unstorable
+from app.rest.refusals import Coded
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,11 @@ async def invalid_request(request: Request, exc: Exception) -> Response:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Refusals by role carry seed 004's code beside the message."""
+    """Refusals by role carry seed 004's code beside the message, as seed 004's routes'
+    refusals (`Coded`) do."""
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, Coded):
+        return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
     if exc.status_code == 403:
         return JSONResponse(
             {"detail": exc.detail, "code": "insufficient_permissions"},

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from app.rest.params import IsoDateTime
+from app.rest.params import ROW_ID_MAX, IsoDateTime
 from app.services.jobs import types
 from app.services.monitoring import metrics as series
 
@@ -32,7 +32,7 @@ class RowExport(_Params):
         0, description="Pause between batches of 500 rows (spares the database)."
     )
     camera_id: Text | None = Field(None, description="security_events")
-    min_risk_score: Annotated[StrictInt, Field(ge=0, le=100)] | None = Field(
+    min_risk_score: Annotated[StrictInt, Field(ge=0, le=types.MAX_RISK_SCORE)] | None = Field(
         None, description="security_events"
     )
     queue: Text | None = Field(None, description="tasks")
@@ -77,7 +77,7 @@ class ExportJob(BaseModel):
 
 
 class Evaluate(_Params):
-    event_ids: list[Annotated[StrictInt, Field(ge=1, le=2**53)]] = Field(
+    event_ids: list[Annotated[StrictInt, Field(ge=1, le=ROW_ID_MAX)]] = Field(
         max_length=types.MAX_EVENT_IDS
     )
     force: StrictBool = False

@@ -5,43 +5,40 @@ cancelled. Mutating calls accept the seed's `X-API-Key` header."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principals import Permission
+from app.auth.principals import Permission, Principal
 from app.db.models import Task
+from app.edge.state import AppState
 from app.edge.uow import read_only, unit_of_work
 from app.kernel.errors import DomainError, NotFound
 from app.kernel.paging import PageRequest
+from app.rest import files, pages
 from app.rest.deps import Operator, Reader, State
 from app.rest.job_start import StartIn, params_of
-from app.rest.params import IsoDateTime, Offset, PathId
+from app.rest.params import IsoDateTime, Limit, Offset, PathId
+from app.rest.refusals import Refusals, reading, writing
 from app.services.jobs import actions, queries, types
 from app.services.jobs import exports as job_exports
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/api/jobs", tags=["Background Jobs"])
 KNOWN: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown job"},
     409: {"description": "Not in a state for this"},
 }
-Limit = Annotated[int, Query(ge=1, le=1000, description="Max results (1-1000)")]
-
-
-def _refuse(exc: DomainError) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, exc.message)
-    if isinstance(exc, actions.JobConflict):
-        return HTTPException(409, exc.message)
-    if isinstance(exc, actions.NotAllowed):
-        return HTTPException(403, exc.message)
-    where = "query" if exc.field in ("status", "job_type", "sort", "level") else "body"
-    return HTTPException(
-        422, [{"loc": [where, exc.field or where], "msg": exc.message, "type": "value_error"}]
-    )
+refuse = Refusals(
+    {actions.JobConflict: 409, actions.NotAllowed: 403},
+    query_fields=frozenset({"status", "job_type", "sort", "level"}),
+)
 
 
 def _metadata(job: Task) -> dict[str, Any]:
@@ -86,19 +83,16 @@ async def start_job(body: StartIn, state: State, principal: Operator) -> Any:
     `agent_id`, `level`; `pause_ms` between batches of 500 rows spares the database.
     `cleanup` (admin role): `older_than_days` (else each kind's retention setting; below one
     hour only with `force: true`)."""
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            job = await actions.start_job(
-                session=session,
-                job_type=body.job_type,
-                params=params_of(body),
-                actor=principal.subject,
-                tenant_id=principal.tenant_id,
-                is_admin=principal.can(Permission.ADMIN),
-            )
-            return job_out(job)
-    except DomainError as exc:
-        raise _refuse(exc) from None
+    async with writing(state, refuse) as session:
+        job = await actions.start_job(
+            session=session,
+            job_type=body.job_type,
+            params=params_of(body),
+            actor=principal.subject,
+            tenant_id=principal.tenant_id,
+            is_admin=principal.can(Permission.ADMIN),
+        )
+        return job_out(job)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -115,21 +109,15 @@ async def list_jobs(
 ) -> Any:
     """Newest first. `count` is the seed's (the jobs on this page); `total` (beyond the seed)
     is every job the filter matches, so a client knows how far to page."""
-    try:
-        f = queries.JobFilter(
-            job_types=[job_type] if job_type else (),
-            statuses=types.statuses([status]) if status else (),
-            tenant_id=principal.tenant_id,
-        )
-        async with read_only(state.sessionmaker) as session:
-            page = await queries.list_jobs(
-                session=session, filter=f, page=PageRequest(limit=limit, offset=offset)
-            )
-            total = await queries.count_jobs(session=session, filter=f)
-    except DomainError as exc:
-        raise _refuse(exc) from None
-    jobs = [job_out(j) for j, _ in page.rows]
-    return {"jobs": jobs, "count": len(jobs), "total": total, "limit": limit, "offset": offset}
+    f = queries.JobFilter(
+        job_types=[job_type] if job_type else (),
+        statuses=types.statuses([status]) if status else (),
+        tenant_id=principal.tenant_id,
+    )
+    found, figures = await pages.windowed(
+        state, queries.JOBS, f, order_by="created_at", limit=limit, offset=offset
+    )
+    return {"jobs": [job_out(j) for j in found], **figures}
 
 
 @router.get("/search", summary="Advanced job search with facets")
@@ -167,7 +155,7 @@ async def search_jobs(
 ) -> Any:
     """`count` is the number matching (all pages); `aggregations` count by status and by type,
     each under every filter but its own."""
-    try:
+    async with reading(state, refuse) as session:
         f = queries.JobFilter(
             job_types=_words(job_type),
             statuses=types.statuses(_words(status)),
@@ -182,20 +170,11 @@ async def search_jobs(
             max_duration=max_duration,
             tenant_id=principal.tenant_id,
         )
-        async with read_only(state.sessionmaker) as session:
-            page = await queries.list_jobs(
-                session=session,
-                filter=f,
-                page=PageRequest(
-                    limit=limit, order_by=sort, descending=order == "desc", offset=offset
-                ),
-            )
-            total = await queries.count_jobs(session=session, filter=f)
-            facets = await queries.facets(session=session, filter=f)
-    except DomainError as exc:
-        raise _refuse(exc) from None
+        window = PageRequest(limit=limit, order_by=sort, descending=order == "desc", offset=offset)
+        found, total = await pages.listed(session, queries.JOBS, f, window)
+        facets = await queries.facets(session=session, filter=f)
     return {
-        "jobs": [job_out(j) for j, _ in page.rows],
+        "jobs": [job_out(j) for j in found],
         "count": total,
         "limit": limit,
         "offset": offset,
@@ -251,22 +230,28 @@ async def bulk_cancel(body: BulkIn, state: State, principal: Operator) -> Any:
     return {"successful": ok, "failed": len(results) - ok, "results": results}
 
 
-async def _job(state: Any, job_id: uuid.UUID, tenant_id: str | None) -> Task:
-    try:
-        async with read_only(state.sessionmaker) as session:
-            return await actions.get_job(session=session, job_id=job_id, tenant_id=tenant_id)
-    except NotFound as exc:
-        raise HTTPException(404, exc.message) from None
+async def _job(session: AsyncSession, job_id: uuid.UUID, principal: Principal) -> Task:
+    return await actions.get_job(session=session, job_id=job_id, tenant_id=principal.tenant_id)
+
+
+async def _act(
+    action: Callable[..., Awaitable[T]], job_id: uuid.UUID, state: AppState, principal: Principal
+) -> T:
+    """Stop the caller's job (cancel, abort, or whichever fits) in a unit of work."""
+    async with writing(state, refuse) as session:
+        return await action(session=session, job_id=job_id, tenant_id=principal.tenant_id)
 
 
 @router.get("/{job_id}", responses=KNOWN, summary="Get job status")
 async def get_job(job_id: PathId, state: State, principal: Reader) -> Any:
-    return job_out(await _job(state, job_id, principal.tenant_id))
+    async with reading(state, refuse) as session:
+        return job_out(await _job(session, job_id, principal))
 
 
 @router.get("/{job_id}/detail", responses=KNOWN, summary="Get detailed job information")
 async def job_detail(job_id: PathId, state: State, principal: Reader) -> Any:
-    job = await _job(state, job_id, principal.tenant_id)
+    async with reading(state, refuse) as session:
+        job = await _job(session, job_id, principal)
     end = job.completed_at or (datetime.now(job.created_at.tzinfo) if job.started_at else None)
     return {
         **job_out(job),
@@ -295,8 +280,8 @@ async def job_detail(job_id: PathId, state: State, principal: Reader) -> Any:
 
 @router.get("/{job_id}/history", responses=KNOWN, summary="Get job execution history")
 async def job_history(job_id: PathId, state: State, principal: Reader) -> Any:
-    job = await _job(state, job_id, principal.tenant_id)
-    async with read_only(state.sessionmaker) as session:
+    async with reading(state, refuse) as session:
+        job = await _job(session, job_id, principal)
         history = await queries.transitions(session, job.id)
 
     def word(status: str | None) -> str | None:
@@ -334,8 +319,8 @@ async def job_logs(
     since: IsoDateTime | None = None,
     limit: Limit = 100,
 ) -> Any:
-    job = await _job(state, job_id, principal.tenant_id)
-    async with read_only(state.sessionmaker) as session:
+    async with reading(state, refuse) as session:
+        job = await _job(session, job_id, principal)
         lines = await queries.logs(
             session=session, job_id=job.id, level=level, since=since, limit=limit
         )
@@ -348,13 +333,13 @@ async def job_logs(
 
 @router.get(
     "/{job_id}/download",
-    responses={**KNOWN, 200: {"content": {"text/csv": {}, "application/json": {}}}},
+    responses={**KNOWN, **files.DOWNLOADED},
     response_class=FileResponse,
     summary="Download an export's file (beyond the seed)",
 )
 async def download(job_id: PathId, state: State, principal: Reader) -> Any:
-    job = await _job(state, job_id, principal.tenant_id)
-    async with read_only(state.sessionmaker) as session:
+    async with reading(state, refuse) as session:
+        job = await _job(session, job_id, principal)
         path = job_exports.file_of(session, job)
     if path is None:
         raise HTTPException(
@@ -368,17 +353,12 @@ async def download(job_id: PathId, state: State, principal: Reader) -> Any:
                 else " (removed by retention)"
             ),
         )
-    media = "text/csv" if path.suffix == ".csv" else "application/json"
-    return FileResponse(path, media_type=media, filename=path.name)
+    return files.download(path)
 
 
 @router.post("/{job_id}/cancel", responses=KNOWN, summary="Cancel a queued job")
 async def cancel_job(job_id: PathId, state: State, principal: Operator) -> Any:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            await actions.cancel_job(session=session, job_id=job_id, tenant_id=principal.tenant_id)
-    except DomainError as exc:
-        raise _refuse(exc) from None
+    await _act(actions.cancel_job, job_id, state, principal)
     return {"job_id": str(job_id), "status": "cancelled", "message": "Job cancelled successfully"}
 
 
@@ -386,23 +366,13 @@ async def cancel_job(job_id: PathId, state: State, principal: Operator) -> Any:
 async def abort_job(job_id: PathId, state: State, principal: Operator) -> Any:
     """The worker stops within a second; the job then ends `cancelled` and an export's
     partial file is removed."""
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            await actions.abort_job(session=session, job_id=job_id, tenant_id=principal.tenant_id)
-    except DomainError as exc:
-        raise _refuse(exc) from None
+    await _act(actions.abort_job, job_id, state, principal)
     return {"job_id": str(job_id), "status": "aborted", "message": "Abort signal sent to worker"}
 
 
 @router.delete("/{job_id}", responses=KNOWN, summary="Cancel or abort a job")
 async def delete_job(job_id: PathId, state: State, principal: Operator) -> Any:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            done = await actions.stop_job(
-                session=session, job_id=job_id, tenant_id=principal.tenant_id
-            )
-    except DomainError as exc:
-        raise _refuse(exc) from None
+    done = await _act(actions.stop_job, job_id, state, principal)
     return {
         "job_id": str(job_id),
         "action": done.action,

@@ -7,19 +7,39 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from app.db.models import Task
 from app.edge.uow import read_only, unit_of_work
+from app.kernel.bounds import CLEAR_STATS_HOURS_MAX
 from app.kernel.errors import InvalidTransition, NotFound
 from app.rest.deps import Admin, Operator, Reader, State
 from app.rest.params import PathId
+from app.rest.refusals import Refusals, reading, task_not_found, writing
+from app.rest.shapes import columns
 from app.services.llm import queue as llm_queue
 from app.services.llm import semaphore
 
 router = APIRouter(prefix="/api/v1/llm", tags=["LLM Monitoring"])
 
 OPERATION_KIND = {"chat_completion": "CHAT", "generate_embedding": "EMBEDDING"}
+# seed 000's figures of each queue, in its order
+QUEUE_FIGURES = (
+    "queue",
+    "queued",
+    "running",
+    "workers",
+    "max_depth",
+    "depth_percent",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cost_usd",
+)
+NOT_CANCELLED = Refusals(
+    {NotFound: 400, InvalidTransition: 400},
+    message="Task could not be cancelled (not found or already completed)",
+    invalid_input=False,
+)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -68,27 +88,17 @@ async def get_llm_stats(state: State, principal: Reader) -> dict[str, Any]:
         )
     return {
         "data": {
-            "queues": [
-                {
-                    "queue": q.queue,
-                    "queued": q.queued,
-                    "running": q.running,
-                    "workers": q.workers,
-                    "max_depth": q.max_depth,
-                    "depth_percent": q.depth_percent,
-                    "total_input_tokens": q.total_input_tokens,
-                    "total_output_tokens": q.total_output_tokens,
-                    "total_cost_usd": q.total_cost_usd,
-                }
-                for q in s.queues
-            ],
-            "total_queued": s.total_queued,
-            "total_cost_usd": s.total_cost_usd,
-            "total_input_tokens": s.total_input_tokens,
-            "total_output_tokens": s.total_output_tokens,
-            "total_tokens": s.total_tokens,
-            "estimated_completion_time_seconds": s.estimated_completion_time_seconds,
-            "estimated_completion_time_human": s.estimated_completion_time_human,
+            "queues": [columns(q, *QUEUE_FIGURES) for q in s.queues],
+            **columns(
+                s,
+                "total_queued",
+                "total_cost_usd",
+                "total_input_tokens",
+                "total_output_tokens",
+                "total_tokens",
+                "estimated_completion_time_seconds",
+                "estimated_completion_time_human",
+            ),
             "estimated_completion_times_human": {
                 q.queue: llm_queue.human_duration(q.estimated_seconds) for q in s.queues
             },
@@ -102,7 +112,8 @@ async def clear_llm_stats(
     state: State,
     principal: Admin,
     older_than_hours: Annotated[
-        int, Query(ge=0, le=8760, description="Remove completed tasks older than this")
+        int,
+        Query(ge=0, le=CLEAR_STATS_HOURS_MAX, description="Remove completed tasks older than this"),
     ] = 24,
 ) -> Response:
     async with unit_of_work(state.sessionmaker, state.redis) as session:
@@ -130,13 +141,10 @@ async def cancel_all_llm_tasks(state: State, principal: Operator) -> dict[str, A
 
 @router.get("/tasks/{task_id}", summary="Get Task Status")
 async def get_llm_task(task_id: PathId, state: State, principal: Reader) -> dict[str, Any]:
-    async with read_only(state.sessionmaker) as session:
-        try:
-            task = await llm_queue.get_llm_task(
-                session=session, task_id=task_id, tenant_id=principal.tenant_id
-            )
-        except NotFound as exc:
-            raise HTTPException(404, "Task not found") from exc
+    async with reading(state, task_not_found) as session:
+        task = await llm_queue.get_llm_task(
+            session=session, task_id=task_id, tenant_id=principal.tenant_id
+        )
     return {"data": task_status(task)}
 
 
@@ -147,15 +155,10 @@ async def get_llm_task(task_id: PathId, state: State, principal: Reader) -> dict
     responses={400: {"description": "Unknown task, or one already finished"}},
 )
 async def cancel_llm_task(task_id: PathId, state: State, principal: Operator) -> Response:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            await llm_queue.cancel_llm_task(
-                session=session, task_id=task_id, tenant_id=principal.tenant_id
-            )
-    except (NotFound, InvalidTransition) as exc:
-        raise HTTPException(
-            400, "Task could not be cancelled (not found or already completed)"
-        ) from exc
+    async with writing(state, NOT_CANCELLED) as session:
+        await llm_queue.cancel_llm_task(
+            session=session, task_id=task_id, tenant_id=principal.tenant_id
+        )
     return Response(status_code=204)
 
 

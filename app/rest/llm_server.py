@@ -11,8 +11,11 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.edge.uow import read_only, unit_of_work
+from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
 from app.platform.events import Event
 from app.rest.deps import Operator, Reader, State
+from app.rest.shapes import shaped
+from app.rest.statuses import in_words
 from app.services.fleet import stats
 from app.services.tasks import commands as tasks
 from app.services.tasks import specs as task_specs
@@ -21,13 +24,7 @@ from app.services.tasks.lifecycle import FINISHED
 
 router = APIRouter(prefix="/api/v1", tags=["LLM server"])
 
-STATUS_003 = {
-    "QUEUED": "Processing",
-    "RUNNING": "Processing",
-    "COMPLETED": "Completed",
-    "FAILED": "Failed",
-    "CANCELLED": "Failed",
-}
+STATUS_003 = in_words("Processing", "Processing", "Completed", "Failed", "Failed")
 
 
 class CreateTaskRequest(BaseModel):
@@ -115,17 +112,7 @@ async def get_metrics(state: State, principal: Reader) -> MetricsResponse:
     async with read_only(state.sessionmaker) as session:
         m = await stats.server_metrics(session=session, tenant_id=principal.tenant_id)
     model = stats.chat_model(state.settings.llm_provider_name, state.settings.llm_chat_model)
-    return MetricsResponse(
-        server_status="online",
-        llm_status={model: "online"},
-        tokens_per_second=m.tokens_per_second,
-        average_response_time=m.average_response_time,
-        total_requests=m.total_requests,
-        active_tasks=m.active_tasks,
-        queue_length=m.queue_length,
-        success_rate=m.success_rate,
-        api_costs=m.api_costs,
-    )
+    return shaped(MetricsResponse, m, server_status="online", llm_status={model: "online"})
 
 
 # --- bulk submission (beyond the seeds) ------------------------------------------------------
@@ -139,14 +126,14 @@ class BatchTask(BaseModel):
     task_type: Annotated[str, Field(max_length=64)] | None = None
     operation: Annotated[str, Field(max_length=64)] | None = None
     queue: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = "llm"
-    priority: Annotated[StrictInt, Field(ge=0, le=100)] = 50
+    priority: Annotated[StrictInt, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = 50
     input: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     webhook_url: Annotated[str, Field(max_length=2048)] | None = None
     origin_instance: Annotated[str, Field(min_length=1, max_length=255)] = "api"
     origin_reference: Annotated[str, Field(max_length=255)] | None = None
-    max_retries: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
+    max_retries: Annotated[StrictInt, Field(ge=0, le=MAX_RETRIES_MAX)] | None = None
 
 
 class BatchIn(BaseModel):
@@ -160,20 +147,7 @@ async def submit_batch(body: BatchIn, state: State, principal: Operator) -> Any:
     one Redis pipeline. With an invalid item nothing is stored (422 naming each item by its
     index) unless `partial`, which stores the valid ones and lists the others in `errors`."""
     specs = [
-        task_specs.TaskSpec(
-            task_type=t.task_type,
-            operation=t.operation,
-            queue=t.queue,
-            priority=t.priority,
-            input=t.input,
-            config=t.config,
-            metadata=t.metadata,
-            webhook_url=t.webhook_url,
-            origin_instance=t.origin_instance,
-            origin_tenant_id=principal.tenant_id,
-            origin_reference=t.origin_reference,
-            max_retries=t.max_retries,
-        )
+        task_specs.TaskSpec(**t.model_dump(), origin_tenant_id=principal.tenant_id)
         for t in body.tasks
     ]
 

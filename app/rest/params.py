@@ -1,21 +1,21 @@
-"""Query parameters and page arithmetic shared by seed 001's paginated lists."""
+"""Parameter types the REST routes share: dates, ids, integers as JSON means them, the page
+parameters of the seeds' lists with their bounds; and the refusal of unknown parameters."""
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from app.kernel.paging import PageRequest
+from app.kernel.bounds import LIMIT_MAX, PAGE_SIZE_MAX
 
 
 class SortOrder(StrEnum):
@@ -61,6 +61,13 @@ PathId = Annotated[
 ]
 
 
+# ids of bigint rows (events, detections, enrichments) up to 2**53: exact in every JSON number
+# (a 2**63 bound is not, once read as a float)
+ROW_ID_MAX = 2**53
+RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+RowIdPath = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+
+
 def json_integer(value: Any) -> Any:
     # JSON Schema's integer: 3 and 3.0 are integers, "3" and true are not
     if isinstance(value, str | bool):
@@ -73,10 +80,6 @@ def json_integer(value: Any) -> Any:
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
 
 
-def page_count(total: int, page_size: int) -> int:
-    return math.ceil(total / page_size) if total else 0
-
-
 # Every page a response counts is served (`pages`, `total`): a deep page seeks its first row on
 # the order's key columns (services/paging.py), so it costs a key scan, not the rows it skips.
 # The bound is the documented size of the parameters themselves (a 32-bit integer).
@@ -86,19 +89,10 @@ Page = Annotated[
     Query(ge=1, le=OFFSET_MAX, description="Page number (1-indexed)"),
 ]
 Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX, description="Results to skip")]
-
-
-def page_request(
-    *,
-    page: int,
-    page_size: int,
-    order_by: str,
-    descending: bool,
-    offset: int | None = None,
-) -> PageRequest:
-    """A seed's page/page_size (or limit/offset: pass `offset`) as a service page request."""
-    offset = offset if offset is not None else (page - 1) * page_size
-    return PageRequest(limit=page_size, order_by=order_by, descending=descending, offset=offset)
+# seed 001's page size
+PageSize = Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX, description="Items per page")]
+# seed 002's `limit` of its lists, as the seed states it
+Limit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description=f"Max results (1-{LIMIT_MAX})")]
 
 
 def _query_names(dependant: Dependant) -> set[str]:

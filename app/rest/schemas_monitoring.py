@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-class TaskListItem(BaseModel):
+class _TaskHead(BaseModel):
+    """The fields every task answer opens with (seed 001's order)."""
+
     id: uuid.UUID
     task_type: str
     provider_type: str | None = None
@@ -18,6 +20,9 @@ class TaskListItem(BaseModel):
     origin_instance: str
     origin_zone: str | None = None
     origin_tenant_id: str | None = None
+
+
+class TaskListItem(_TaskHead):
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -33,15 +38,7 @@ class TaskListResponse(BaseModel):
     pages: int
 
 
-class TaskDetailResponse(BaseModel):
-    id: uuid.UUID
-    task_type: str
-    provider_type: str | None = None
-    status: str
-    progress: float = 0.0
-    origin_instance: str
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
+class TaskDetailResponse(_TaskHead):
     origin_reference: str | None = None
     created_at: datetime
     updated_at: datetime

@@ -3,30 +3,37 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.db.models import Workflow, WorkflowStep
 from app.edge.uow import read_only, unit_of_work
-from app.kernel.errors import InvalidInput, NotFound
+from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
+from app.kernel.errors import InvalidInput
 from app.kernel.timing import duration_ms
+from app.rest import pages
 from app.rest.deps import Operator, Reader, State
-from app.rest.params import IsoDateTime, JsonInt, Page, SortOrder, page_count, page_request
+from app.rest.errors import field_loc
+from app.rest.params import IsoDateTime, JsonInt, Page, PageSize, SortOrder
+from app.rest.refusals import Refusals, reading
+from app.rest.shapes import shaped
 from app.services.workflows import definitions as workflow_definitions
 from app.services.workflows import engine as workflows
 from app.services.workflows import queries as workflow_queries
 
 router = APIRouter(tags=["Workflows"])
+NOT_FOUND = Refusals(message="Workflow not found", invalid_input=False)
 
 
-class WorkflowListItem(BaseModel):
+class _WorkflowHead(BaseModel):
+    """The fields every workflow answer opens with (seed 001's order)."""
+
     id: uuid.UUID
     name: str
     description: str | None = None
@@ -36,6 +43,9 @@ class WorkflowListItem(BaseModel):
     progress: float = 0.0
     current_step: str | None = None
     final_step_id: str | None = None
+
+
+class WorkflowListItem(_WorkflowHead):
     origin_instance: str
     origin_zone: str | None = None
     origin_tenant_id: str | None = None
@@ -72,16 +82,7 @@ class WorkflowStepMonitor(BaseModel):
     result: Any | None = None
 
 
-class WorkflowDetailResponse(BaseModel):
-    id: uuid.UUID
-    name: str
-    description: str | None = None
-    status: str
-    total_steps: int = 0
-    completed_steps: int = 0
-    progress: float = 0.0
-    current_step: str | None = None
-    final_step_id: str | None = None
+class WorkflowDetailResponse(_WorkflowHead):
     canvas_task_id: str | None = None
     origin_instance: str
     origin_zone: str | None = None
@@ -116,7 +117,7 @@ class StepIn(BaseModel):
     input_mappings: list[dict[str, Any]] = Field(default_factory=list)
     input: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
-    max_retries: JsonInt = Field(0, ge=0, le=20)
+    max_retries: JsonInt = Field(0, ge=0, le=MAX_RETRIES_MAX)
 
 
 class WorkflowIn(BaseModel):
@@ -129,7 +130,7 @@ class WorkflowIn(BaseModel):
     origin_tenant_id: str | None = None
     origin_reference: str | None = None
     final_step_id: str | None = None
-    priority: JsonInt = Field(50, ge=0, le=100)
+    priority: JsonInt = Field(50, ge=PRIORITY_MIN, le=PRIORITY_MAX)
     steps: list[StepIn] = Field(min_length=1, max_length=workflow_definitions.MAX_STEPS)
 
 
@@ -155,70 +156,31 @@ class WorkflowSortBy(StrEnum):
 
 
 def list_item(wf: Workflow) -> WorkflowListItem:
-    return WorkflowListItem(
-        id=wf.id,
-        name=wf.name,
-        description=wf.description,
-        status=wf.status,
-        total_steps=wf.total_steps,
-        completed_steps=wf.completed_steps,
-        progress=wf.progress,
-        current_step=wf.current_step,
-        final_step_id=wf.final_step_id,
-        origin_instance=wf.origin_instance,
-        origin_zone=wf.origin_zone,
-        origin_tenant_id=wf.origin_tenant_id,
-        created_at=wf.created_at,
-        started_at=wf.started_at,
-        completed_at=wf.completed_at,
+    return shaped(
+        WorkflowListItem,
+        wf,
         duration_ms=duration_ms(wf.started_at, wf.completed_at),
         has_error=bool(wf.error_message or wf.errors),
     )
 
 
 def step_monitor(step: WorkflowStep) -> WorkflowStepMonitor:
-    return WorkflowStepMonitor(
-        id=step.id,
-        step_id=step.step_id,
-        task_type=step.task_type,
-        status=step.status,
+    return shaped(
+        WorkflowStepMonitor,
+        step,
         task_id=str(step.task_id) if step.task_id else None,
-        dependencies=step.dependencies,
-        input_mappings=step.input_mappings,
-        config=step.config,
-        started_at=step.started_at,
-        completed_at=step.completed_at,
         duration_ms=duration_ms(step.started_at, step.completed_at),
-        error_message=step.error_message,
-        retry_count=step.retry_count,
-        max_retries=step.max_retries,
-        result=step.result,
     )
 
 
 def detail(wf: Workflow, steps: list[WorkflowStep]) -> WorkflowDetailResponse:
-    return WorkflowDetailResponse(
-        **list_item(wf).model_dump(exclude={"has_error"}),
+    return shaped(
+        WorkflowDetailResponse,
+        wf,
         canvas_task_id=None,
-        origin_reference=wf.origin_reference,
-        config=wf.config,
-        webhook_url=wf.webhook_url,
-        updated_at=wf.updated_at,
-        error_message=wf.error_message,
-        errors=wf.errors,
+        duration_ms=duration_ms(wf.started_at, wf.completed_at),
         steps=[step_monitor(s) for s in steps],
     )
-
-
-_FIELD = re.compile(r"([A-Za-z_]+)|\[(\d+)\]")
-
-
-def _loc(field: str | None) -> list[str | int]:
-    """'steps[2].dependencies' -> ['body', 'steps', 2, 'dependencies']"""
-    loc: list[str | int] = ["body"]
-    for name, index in _FIELD.findall(field or ""):
-        loc.append(int(index) if index else name)
-    return loc
 
 
 @router.post(
@@ -231,16 +193,8 @@ async def create_workflow(
     body: WorkflowIn, state: State, principal: Operator
 ) -> WorkflowDetailResponse | JSONResponse:
     spec = workflow_definitions.WorkflowSpec(
-        name=body.name,
-        description=body.description,
-        config=body.config,
-        webhook_url=body.webhook_url,
-        origin_instance=body.origin_instance,
-        origin_zone=body.origin_zone,
-        origin_tenant_id=principal.tenant_id or body.origin_tenant_id,
-        origin_reference=body.origin_reference,
-        final_step_id=body.final_step_id,
-        priority=body.priority,
+        **body.model_dump(exclude={"origin_tenant_id", "steps"}),
+        origin_tenant_id=principal.tenant_for(body.origin_tenant_id),
         steps=[workflow_definitions.StepSpec(**s.model_dump()) for s in body.steps],
     )
     try:
@@ -255,7 +209,11 @@ async def create_workflow(
         return JSONResponse(
             {
                 "detail": [
-                    {"loc": _loc(exc.field), "msg": exc.message, "type": "value_error.workflow"}
+                    {
+                        "loc": field_loc(exc.field),
+                        "msg": exc.message,
+                        "type": "value_error.workflow",
+                    }
                 ]
             },
             status_code=422,
@@ -263,11 +221,7 @@ async def create_workflow(
     return detail(wf, steps)
 
 
-@router.get(
-    "/api/v1/monitoring/workflows",
-    response_model=MonitoringWorkflowListResponse,
-    summary="List Monitored Workflows",
-)
+@router.get("/api/v1/monitoring/workflows", summary="List Monitored Workflows")
 async def list_monitored_workflows(
     state: State,
     principal: Reader,
@@ -277,7 +231,7 @@ async def list_monitored_workflows(
     origin_tenant_id: Annotated[str | None, Query(max_length=255)] = None,
     origin_zone: Annotated[str | None, Query(max_length=255)] = None,
     page: Page = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+    page_size: PageSize = 50,
     search: Annotated[
         str | None,
         Query(min_length=1, max_length=255, description="Search by workflow name or ID prefix"),
@@ -295,36 +249,13 @@ async def list_monitored_workflows(
         created_before=created_before,
         search=search,
     )
-    window = page_request(
-        page=page,
-        page_size=page_size,
-        order_by=sort_by.value,
-        descending=sort_order == SortOrder.desc,
+    found, figures = await pages.numbered(
+        state, workflow_queries.WORKFLOWS, flt, page, page_size, sort_by, sort_order, principal
     )
-    async with read_only(state.sessionmaker) as session:
-        total = await workflow_queries.count_workflows(
-            session=session, filter=flt, tenant_id=principal.tenant_id
-        )
-        rows = await workflow_queries.list_workflows(
-            session=session,
-            filter=flt,
-            page=window,
-            tenant_id=principal.tenant_id,
-        )
-    return MonitoringWorkflowListResponse(
-        items=[list_item(w) for w, _ in rows.rows],
-        total=total,
-        page=page,
-        page_size=page_size,
-        pages=page_count(total, page_size),
-    )
+    return MonitoringWorkflowListResponse(items=[list_item(w) for w in found], **figures)
 
 
-@router.get(
-    "/api/v1/monitoring/workflows/stats",
-    response_model=WorkflowAggregateStats,
-    summary="Get Workflow Monitoring Stats",
-)
+@router.get("/api/v1/monitoring/workflows/stats", summary="Get Workflow Monitoring Stats")
 async def get_workflow_stats(
     state: State,
     principal: Reader,
@@ -341,20 +272,13 @@ async def get_workflow_stats(
     return WorkflowAggregateStats(**vars(s))
 
 
-@router.get(
-    "/api/v1/monitoring/workflows/{workflow_id}",
-    response_model=WorkflowDetailResponse,
-    summary="Get Monitored Workflow",
-)
+@router.get("/api/v1/monitoring/workflows/{workflow_id}", summary="Get Monitored Workflow")
 async def get_monitored_workflow(
     workflow_id: uuid.UUID, state: State, principal: Reader
 ) -> WorkflowDetailResponse:
-    async with read_only(state.sessionmaker) as session:
-        try:
-            wf = await workflows.get_workflow(
-                session=session, workflow_id=workflow_id, tenant_id=principal.tenant_id
-            )
-        except NotFound as exc:
-            raise HTTPException(404, "Workflow not found") from exc
+    async with reading(state, NOT_FOUND) as session:
+        wf = await workflows.get_workflow(
+            session=session, workflow_id=workflow_id, tenant_id=principal.tenant_id
+        )
         steps = (await workflows.steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
     return detail(wf, steps)

@@ -599,7 +599,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- watcher supervision (issue 29) ---
     Mutation(
         "the camera watcher dies with its event source",
-        "workers/pipeline/watcher.py",
+        "workers/pipeline/supervision.py",
         "            except Exception as exc:  # (an ExceptionGroup too;",
         "            except OSError as exc:  # (an ExceptionGroup too;",
         (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
@@ -733,7 +733,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a workflow step runs once any of its dependencies completed",
-        "app/services/workflows/engine.py",
+        "app/services/workflows/scheduling.py",
         "        if not all(dep in done for dep in step.dependencies):",
         "        if step.dependencies and not any(dep in done for dep in step.dependencies):",
         ("tests/test_workflows.py::test_diamond_runs_branches_in_parallel_and_maps_results",),
@@ -742,7 +742,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a failed step does not fail its workflow",
         "app/services/workflows/engine.py",
-        '            await _fail(session, wf, steps, f"step {step.step_id!r} failed: '
+        '            await fail(session, wf, steps, f"step {step.step_id!r} failed: '
         '{step.error_message}")',
         "            pass",
         ("tests/test_workflows.py::test_failure_cancels_downstream_then_retry_completes",),
@@ -750,7 +750,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "low-priority LLM calls take the reserved slots",
-        "app/services/llm/semaphore.py",
+        "app/services/llm/semaphore_scripts.py",
         "      admit = active < (max_concurrent - reserved) and",
         "      admit = active < max_concurrent and",
         ("tests/test_llm_queue.py::test_semaphore_bounds_calls_and_admits_high_first",),

@@ -1,17 +1,13 @@
 """The camera folder watcher: `<root>/<camera_id>/<file>` becomes a detection task once per
 content hash. Files present at start are picked up too; a file is read only once it has stayed
-unchanged for `camera_settle_seconds` (an upload in progress is never read half-written). One
-watcher per root runs at a time: a Redis lock, renewed while it runs, taken over by a standby
-watcher if its holder dies. A file that cannot be registered (a name that is not UTF-8, a
-camera folder name the API would refuse, a link out of the camera root, an unreadable file,
-or one the database refuses QUARANTINE_ATTEMPTS times) is quarantined: logged, listed in
-`/api/system/health`, never tried again by this process; every other file flows on.
+unchanged for `camera_settle_seconds` (an upload in progress is never read half-written). A
+file that cannot be registered (a name that is not UTF-8, a camera folder name the API would
+refuse, a link out of the camera root, an unreadable file, or one the database refuses
+QUARANTINE_ATTEMPTS times) is quarantined: logged, listed in `/api/system/health`, never tried
+again by this process; every other file flows on.
 
-The watch is supervised: whatever its event source raises (watchfiles fails a whole batch of
-events, from its Rust side, on one name that is not UTF-8 created while it watches) is logged,
-counted and reported in `/api/system/health`; the watcher waits a bounded backoff, rescans the
-folders (which finds, and quarantines, the file that broke it, and the files whose events were
-lost with it) and watches again."""
+Who watches, and what keeps the watch going when it fails (one watcher per root across
+processes, restarts with backoff, health), is supervision.py's."""
 
 from __future__ import annotations
 
@@ -23,7 +19,6 @@ import os
 import re
 import time
 from collections import OrderedDict
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,17 +28,11 @@ from watchfiles import Change, awatch
 from app.edge.uow import unit_of_work
 from app.platform.outages import is_outage
 from app.services.pipeline import images
-from app.services.pipeline.quarantine import (
-    ALIVE_KEY,
-    QUARANTINE_KEY,
-    QUARANTINE_MAX,
-    STATE_KEY,
-)
+from app.services.pipeline.quarantine import QUARANTINE_KEY, QUARANTINE_MAX
 from workers.context import WorkerState
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_MS = 10_000
 PENDING_MAX = 10_000  # files waiting to settle; beyond it, a rescan catches up
 DONE_MAX = 50_000  # (path, size, mtime) already registered: skipped without hashing again
 REGISTER_BATCH = 50  # images registered per transaction (one by one when a batch fails)
@@ -51,30 +40,8 @@ QUARANTINE_ATTEMPTS = 3  # a file unreadable or refused this often is quarantine
 # what the API accepts as a camera id (and what fits the task's origin, "camera:<id>")
 CAMERA_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_PATH_CHARS = 1024
-# after the watch fails: wait RESTART_MIN_SECONDS, doubling up to RESTART_MAX_SECONDS while it
-# keeps failing (a crash loop neither spins nor leaves new images waiting for long), back to
-# the minimum once a watch has lasted STABLE_SECONDS
 # a new folder is scanned when its event comes and again this much later
 FOLDER_RECHECK_SECONDS = 2.0
-RESTART_MIN_SECONDS = 0.5
-RESTART_MAX_SECONDS = 10.0
-STABLE_SECONDS = 60.0
-ERROR_CHARS = 300  # of the last error kept for health
-
-_EXTEND = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
-def lock_key(root: Path) -> str:
-    return "opsgraph:watcher:" + hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
 
 
 def _stat(path: Path) -> tuple[int, float] | None:
@@ -83,21 +50,6 @@ def _stat(path: Path) -> tuple[int, float] | None:
     except OSError:
         return None
     return st.st_size, st.st_mtime
-
-
-def describe(exc: BaseException) -> str:
-    """One line for an error; an exception group (what watchfiles raises) by its leaves."""
-    leaves: list[BaseException] = []
-
-    def walk(e: BaseException) -> None:
-        if isinstance(e, BaseExceptionGroup):
-            for inner in e.exceptions:
-                walk(inner)
-        else:
-            leaves.append(e)
-
-    walk(exc)
-    return "; ".join(f"{type(e).__name__}: {e}" for e in leaves)[:ERROR_CHARS]
 
 
 def _hash(path: Path) -> str:
@@ -119,7 +71,6 @@ class Watcher:
         self.next_scan = 0.0
         # failed registrations per pending file (bounded with `pending`)
         self.failures: dict[Path, int] = {}
-        self.restarts = 0  # of the watch, in this process
 
     def _is_image(self, path: Path) -> bool:
         rel = path.relative_to(self.root)
@@ -298,41 +249,7 @@ class Watcher:
                 self.next_scan = min(self.next_scan, time.monotonic() + FOLDER_RECHECK_SECONDS)
             await self._settled()
 
-    async def supervise(self, lost: asyncio.Event) -> None:
-        """Watch until `lost` is set, whatever the watch raises: log, count and report the
-        error, wait a bounded backoff, rescan and watch again."""
-        delay = RESTART_MIN_SECONDS
-        while not lost.is_set():
-            started = time.monotonic()
-            await self._report("running")
-            try:
-                await self.watch(lost)
-                return  # `lost` is set: the lock is another process's now
-            except Exception as exc:  # (an ExceptionGroup too; a cancellation is not caught)
-                if time.monotonic() - started >= STABLE_SECONDS:
-                    delay = RESTART_MIN_SECONDS  # a new failure, not the same crash loop
-                error = describe(exc)
-                self.restarts += 1
-                log.error(
-                    "camera watcher failed (%s); restart %d in %.1fs, with a full rescan",
-                    error,
-                    self.restarts,
-                    delay,
-                    # the traceback once per crash loop, not at every turn of it
-                    exc_info=exc if delay == RESTART_MIN_SECONDS else None,
-                )
-                await self._report("restarting", error=error)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), delay)
-            delay = min(delay * 2, RESTART_MAX_SECONDS)
-            if lost.is_set():
-                return
-            try:
-                await self._catch_up()
-            except Exception as exc:
-                log.warning("camera folders not rescanned: %s", describe(exc))
-
-    async def _catch_up(self) -> None:
+    async def catch_up(self) -> None:
         """After a failed watch: the events of its last batch are lost, so a full scan finds
         their files (and the one with the bad name, quarantined now instead of breaking the
         watch again). Here, so files flow at the backoff's pace even when the watch cannot
@@ -341,77 +258,3 @@ class Watcher:
         self.rescan = True
         await asyncio.to_thread(self._scan)
         await self._settled()
-
-    async def _report(self, status: str, *, error: str | None = None) -> None:
-        """The watcher's state for `/api/system/health` (best effort: Redis may be down)."""
-        now = datetime.now(UTC).isoformat()
-        fields = {"state": status, "since": now}
-        if error is not None:
-            fields |= {"last_error": error, "last_error_at": now}
-        try:
-            async with self.state.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(STATE_KEY, mapping=fields)
-                if error is not None:
-                    pipe.hincrby(STATE_KEY, "restarts", 1)
-                pipe.set(ALIVE_KEY, self.state.name, px=LOCK_TTL_MS)
-                await pipe.execute()
-        except Exception as exc:  # reporting must never be what stops the watch
-            log.debug("watcher state not recorded in Redis: %s", exc)
-
-
-async def watch_forever(state: WorkerState) -> None:
-    """Hold the root's lock and watch; stand by while another process holds it. What the
-    watch raises is `supervise`'s to ride out; should anything else end this, it says so
-    (and health reads `stopped`)."""
-    try:
-        await _hold_and_watch(state)
-    except Exception:
-        log.exception("camera watcher stopped: no camera folder is watched by %s", state.name)
-        raise
-
-
-async def _hold_and_watch(state: WorkerState) -> None:
-    redis = state.redis
-    watcher = Watcher(state)
-    key, me = lock_key(watcher.root), state.name
-    extend, release = redis.register_script(_EXTEND), redis.register_script(_RELEASE)
-    announced = False
-    while True:
-        try:
-            held = await redis.set(key, me, nx=True, px=LOCK_TTL_MS)
-        except (RedisError, OSError) as exc:
-            log.warning("watcher lock unavailable: %s", exc)
-            held = False
-        if not held:
-            if not announced:
-                log.info("another process watches %s; standing by", watcher.root)
-                announced = True
-            await asyncio.sleep(LOCK_TTL_MS / 3000)
-            continue
-        log.info("watching %s (one folder per camera)", watcher.root)
-        lost = asyncio.Event()
-
-        async def keep(lost: asyncio.Event = lost) -> None:
-            while not lost.is_set():
-                await asyncio.sleep(LOCK_TTL_MS / 3000)
-                try:
-                    if not await extend(keys=[key], args=[me, LOCK_TTL_MS]):
-                        lost.set()
-                        continue
-                except (RedisError, OSError):
-                    lost.set()
-                    continue
-                with suppress(RedisError, OSError):
-                    # health reads `stopped` if this process dies and no one takes over
-                    await redis.set(ALIVE_KEY, me, px=LOCK_TTL_MS)
-
-        keeper = asyncio.create_task(keep())
-        watcher.rescan = True
-        try:
-            await watcher.supervise(lost)
-        finally:
-            keeper.cancel()
-            with suppress(RedisError, OSError):
-                await release(keys=[key], args=[me])
-                await release(keys=[ALIVE_KEY], args=[me])
-        log.warning("lost the watcher lock on %s; trying to take it again", watcher.root)

@@ -15,6 +15,7 @@ from app.gql.context import Info
 from app.gql.errors import CaptureErrors, user_error
 from app.gql.forward import Forwards
 from app.gql.permissions import CanOperatePlatform, CanReadPlatform
+from app.kernel.bounds import HISTORY_LIMIT_MAX
 from app.kernel.errors import DomainError
 from app.services.prompts import testing, versions
 from app.services.prompts.versions import PromptConfig
@@ -120,18 +121,19 @@ class PromptQueries:
             rows, total = await versions.history(
                 session=session,
                 model=model,
-                limit=max(1, min(limit, 100)),
+                limit=max(1, min(limit, HISTORY_LIMIT_MAX)),
                 offset=max(0, offset),
             )
         return PromptHistory(model=model, versions=[Prompt.of(p) for p in rows], total=total)
 
     @strawberry.field(
         permission_classes=[CanReadPlatform],
-        description="The latest `limit` versions (1-100) of every model, newest first.",
+        description=f"The latest `limit` versions (1-{HISTORY_LIMIT_MAX}) of every model, newest"
+        " first.",
     )
     async def prompt_histories(self, info: Info, limit: int = 10) -> list[PromptHistory]:
-        if not 1 <= limit <= 100:
-            raise user_error("limit must be between 1 and 100", field="limit")
+        if not 1 <= limit <= HISTORY_LIMIT_MAX:
+            raise user_error(f"limit must be between 1 and {HISTORY_LIMIT_MAX}", field="limit")
         async with info.context.reading() as session:
             found = await versions.history_all(session=session, limit=limit)
             totals = await versions.version_counts(session)

@@ -66,12 +66,8 @@ class EventAudit:
 
 
 @strawberry.type
-class LeaderboardEntry:
-    model_name: str
-    contribution_rate: float
-    total_events: int
-    avg_quality_score: float | None
-    quality_correlation: float | None
+class LeaderboardEntry(reports.LeaderboardEntry):
+    """A model on the leaderboard: its fields are the report's (app/services/audit/reports.py)."""
 
 
 @strawberry.type
@@ -99,13 +95,8 @@ class AuditStats:
 
 
 @strawberry.type
-class Recommendation:
-    model: str
-    priority: str
-    category: str
-    suggestion: str
-    impact_estimate: float
-    affected_events: int
+class Recommendation(reports.Recommendation):
+    """A grouped suggestion: its fields are the report's (app/services/audit/reports.py)."""
 
 
 @strawberry.type

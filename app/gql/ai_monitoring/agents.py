@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
-from functools import partial
 from typing import Any, cast
 
 import strawberry
@@ -16,7 +15,7 @@ from strawberry.scalars import JSON
 from app.gql.context import Info
 from app.gql.errors import CaptureErrors
 from app.gql.forward import forward
-from app.gql.pagination import Connection, Paged, Slice, Sort, connection
+from app.gql.pagination import Connection, Listed, Paged, Slice, Sort, connection
 from app.gql.permissions import CanOperate, CanRead
 from app.gql.reads import or_null
 from app.kernel.errors import InvalidInput
@@ -129,49 +128,46 @@ class _Scope:
     tenant_id: str | None
 
 
-async def _page(
-    *, session: AsyncSession, filter: _Scope, page: PageRequest, rules: StatusRules
-) -> Page[queries.AgentView]:
-    views, more = await queries.page_agents(
-        session=session,
-        rules=rules,
-        limit=page.limit,
-        after=str(page.after.id) if page.after else None,
-        before=str(page.before.id) if page.before else None,
-        from_end=page.from_end,
-        **vars(filter),
-    )
-    return Page(rows=[(v, Keyset(v.agent.id, v.agent.id)) for v in views], more=more)
+class _Agents:
+    """The agents' pages (keyed by id; their status is computed, so not a plain listing)."""
+
+    async def page(
+        self, *, session: AsyncSession, filter: _Scope, page: PageRequest, rules: StatusRules
+    ) -> Page[queries.AgentView]:
+        views, more = await queries.page_agents(
+            session=session,
+            rules=rules,
+            limit=page.limit,
+            after=str(page.after.id) if page.after else None,
+            before=str(page.before.id) if page.before else None,
+            from_end=page.from_end,
+            **vars(filter),
+        )
+        return Page(rows=[(v, Keyset(v.agent.id, v.agent.id)) for v in views], more=more)
+
+    async def count(self, *, session: AsyncSession, filter: _Scope, rules: StatusRules) -> int:
+        return await queries.count_agents(session=session, rules=rules, **vars(filter))
 
 
-async def _count(*, session: AsyncSession, filter: _Scope, rules: StatusRules) -> int:
-    return await queries.count_agents(session=session, rules=rules, **vars(filter))
+AGENTS = Listed("agents", _Agents(), Agent.of, Sort("id", descending=False))
 
 
 @strawberry.type
 class AgentQueries:
     @strawberry.field(
-        permission_classes=[CanRead], description="Agents ordered by id.", extensions=[Paged()]
+        permission_classes=[CanRead],
+        description="Agents ordered by id.",
+        extensions=[Paged(AgentFilter)],
     )
-    async def agents(
-        self, info: Info, window: Slice, filter: AgentFilter | None = None
-    ) -> Connection[Agent]:
-        f = filter or AgentFilter()
-        rules = info.context.state.settings.agent_rules
-        return await connection(
-            info,
-            window,
-            name="agents",
-            order=Sort("id", descending=False),
-            scope=_Scope(
-                status=f.status.value if f.status else None,
-                type=f.type,
-                tenant_id=info.context.tenant_id or f.tenant_id,
-            ),
-            rows=partial(_page, rules=rules),
-            count=partial(_count, rules=rules),
-            node=Agent.of,
+    async def agents(self, info: Info, window: Slice) -> Connection[Agent]:
+        f: AgentFilter = window.filter
+        scope = _Scope(
+            status=f.status.value if f.status else None,
+            type=f.type,
+            tenant_id=info.context.tenant_for(f.tenant_id),
         )
+        rules = info.context.state.settings.agent_rules
+        return await connection(info, window, AGENTS, scope, rules=rules)
 
     @strawberry.field(permission_classes=[CanRead], description="One agent, or null if unknown.")
     async def agent(self, info: Info, id: str) -> Agent | None:
@@ -248,16 +244,8 @@ async def _control(
     info: Info, call: Callable[..., Awaitable[controls.ControlResult]], agent_id: str, **more: Any
 ) -> AgentControlPayload:
     """Run one control of an agent in a unit of work as the caller (actor, tenant)."""
-    ctx = info.context
-    async with ctx.writing() as session:
-        done = await call(
-            session=session,
-            agent_id=agent_id,
-            actor=ctx.actor,
-            rules=ctx.state.settings.agent_rules,
-            tenant_id=ctx.tenant_id,
-            **more,
-        )
+    rules = info.context.state.settings.agent_rules
+    done = await info.context.act_as_caller(call, agent_id=agent_id, rules=rules, **more)
     a = done.agent
     return forward(
         AgentControlPayload, a, agent_id=a.id, previous_status=done.previous_status, errors=[]

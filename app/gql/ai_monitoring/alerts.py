@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from app.db.models import Alert as AlertRow
 from app.db.models import AlertRule as RuleRow
 from app.gql.context import Info
-from app.gql.errors import CaptureErrors
+from app.gql.errors import CaptureErrors, success
 from app.gql.forward import forward
-from app.gql.pagination import Connection, Paged, Slice, Sort, connection
+from app.gql.pagination import Connection, Listed, Paged, Slice, Sort, connection
 from app.gql.permissions import CanOperate, CanOperatePlatform, CanRead
 from app.gql.reads import or_null
 from app.kernel.errors import NotFound
@@ -129,31 +130,25 @@ class AlertFilter:
     agent_id: str | None = None
 
 
+ALERTS = Listed("alerts", alerts.ALERTS, Alert.of, Sort("triggered_at"))
+
+
 @strawberry.type
 class AlertQueries:
     @strawberry.field(
-        permission_classes=[CanRead], description="Alerts, newest first.", extensions=[Paged()]
+        permission_classes=[CanRead],
+        description="Alerts, newest first.",
+        extensions=[Paged(AlertFilter)],
     )
-    async def alerts(
-        self, info: Info, window: Slice, filter: AlertFilter | None = None
-    ) -> Connection[Alert]:
-        f = filter or AlertFilter()
+    async def alerts(self, info: Info, window: Slice) -> Connection[Alert]:
+        f: AlertFilter = window.filter
         scope = alerts.AlertFilter(
             status=f.status.value if f.status else None,
             severity=f.severity.value if f.severity else None,
             agent_id=f.agent_id,
             tenant_id=info.context.tenant_id,
         )
-        return await connection(
-            info,
-            window,
-            name="alerts",
-            order=Sort("triggered_at"),
-            scope=scope,
-            rows=alerts.list_alerts,
-            count=alerts.count_alerts,
-            node=Alert.of,
-        )
+        return await connection(info, window, ALERTS, scope)
 
     @strawberry.field(
         permission_classes=[CanRead], description="Open alerts by severity (seed 004's summary)."
@@ -236,16 +231,7 @@ class AlertMutations:
     async def ack_alert(
         self, info: Info, id: strawberry.ID, notes: str | None = None
     ) -> AlertPayload:
-        ctx = info.context
-        async with ctx.writing() as session:
-            row = await alerts.acknowledge(
-                session=session,
-                alert_id=_alert_id(id),
-                actor=ctx.actor,
-                notes=notes,
-                tenant_id=ctx.tenant_id,
-            )
-        return AlertPayload(alert=Alert.of(row), errors=[])
+        return await _change(info, alerts.acknowledge, id, notes=notes)
 
     @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
     async def resolve_alert(
@@ -255,17 +241,7 @@ class AlertMutations:
         resolution: str | None = None,
         root_cause: str | None = None,
     ) -> AlertPayload:
-        ctx = info.context
-        async with ctx.writing() as session:
-            row = await alerts.resolve(
-                session=session,
-                alert_id=_alert_id(id),
-                actor=ctx.actor,
-                resolution=resolution,
-                root_cause=root_cause,
-                tenant_id=ctx.tenant_id,
-            )
-        return AlertPayload(alert=Alert.of(row), errors=[])
+        return await _change(info, alerts.resolve, id, resolution=resolution, root_cause=root_cause)
 
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
@@ -294,6 +270,14 @@ class AlertMutations:
             saved = await rules.set_rules(session=session, rules=wanted, actor=ctx.actor)
             out = [AlertRule.of(r) for r in saved]
         return AlertRulesPayload(rules=out, errors=[])
+
+
+async def _change(
+    info: Info, action: Callable[..., Awaitable[AlertRow]], id: strawberry.ID, **more: Any
+) -> AlertPayload:
+    """One operator's change of an alert, by the caller (actor, tenant)."""
+    row = await info.context.act_as_caller(action, alert_id=_alert_id(id), **more)
+    return success(AlertPayload, Alert.of(row))
 
 
 def _alert_id(id: strawberry.ID) -> uuid.UUID:

@@ -273,7 +273,7 @@ class ObserveQueries:
                 d = await dashboards.dashboard(
                     session=session,
                     period=period,
-                    tenant_id=info.context.tenant_id or tenant_id,
+                    tenant_id=info.context.tenant_for(tenant_id),
                     prices=state.settings.prices,
                 )
         except DomainError as exc:

@@ -15,7 +15,7 @@ from app.gql.ai_monitoring.agents import AgentStatus
 from app.gql.ai_monitoring.alerts import Alert, AlertSeverity
 from app.gql.context import Info
 from app.gql.permissions import CanRead
-from app.gql.reads import each_found
+from app.gql.reads import events_of, live
 from app.platform.events import Event
 from app.services.monitoring import alerts
 
@@ -29,9 +29,19 @@ class AgentStatusChange:
     previous_status: AgentStatus | None
     last_heartbeat: datetime
 
-
-def _visible(e: Event, tenant_id: str | None) -> bool:
-    return tenant_id is None or e.data.get("tenant_id") == tenant_id
+    @classmethod
+    def of(cls, event: Event) -> AgentStatusChange:
+        """The change an `agent_status` event tells (app/services/agents/announce.py)."""
+        d = event.data
+        previous = d.get("previous_status")
+        return cls(
+            agent_id=str(d["agent_id"]),
+            name=str(d["name"]),
+            type=str(d["type"]),
+            status=AgentStatus(d["status"]),
+            previous_status=AgentStatus(previous) if previous else None,
+            last_heartbeat=datetime.fromisoformat(str(d["last_heartbeat"])),
+        )
 
 
 @strawberry.type
@@ -46,24 +56,20 @@ class MonitoringSubscription:
         severity: AlertSeverity | None = None,
         agent_id: str | None = None,
     ) -> AsyncGenerator[Alert, None]:
-        ctx = info.context
-        tenant = ctx.tenant_id
-
-        def wanted(e: Event) -> bool:
-            return (
-                e.kind == "alert"
-                and _visible(e, tenant)
-                and (severity is None or e.data.get("severity") == severity.value)
-                and (agent_id is None or e.data.get("agent_id") == agent_id)
-            )
+        tenant = info.context.tenant_id
+        wanted = events_of(
+            "alert",
+            tenant_id=tenant,
+            severity=severity.value if severity else None,
+            agent_id=agent_id,
+        )
 
         def load(session: AsyncSession, event: Event) -> Awaitable[AlertRow]:
             alert_id = uuid.UUID(event.key)
             return alerts.get_alert(session=session, alert_id=alert_id, tenant_id=tenant)
 
-        async with ctx.state.broker.subscribe(wanted) as sub:
-            async for alert in each_found(info, sub, load, Alert.of):
-                yield alert
+        async for alert in live(info, wanted, load, Alert.of):
+            yield alert
 
     @strawberry.subscription(
         permission_classes=[CanRead], description="An agent's status each time it changes."
@@ -72,24 +78,7 @@ class MonitoringSubscription:
         self, info: Info, agent_id: str | None = None
     ) -> AsyncGenerator[AgentStatusChange, None]:
         ctx = info.context
-        tenant = ctx.tenant_id
-
-        def wanted(e: Event) -> bool:
-            return (
-                e.kind == "agent_status"
-                and _visible(e, tenant)
-                and (agent_id is None or e.key == agent_id)
-            )
-
+        wanted = events_of("agent_status", tenant_id=ctx.tenant_id, key=agent_id)
         async with ctx.state.broker.subscribe(wanted) as sub:
             async for event in sub:
-                d = event.data
-                previous = d.get("previous_status")
-                yield AgentStatusChange(
-                    agent_id=str(d["agent_id"]),
-                    name=str(d["name"]),
-                    type=str(d["type"]),
-                    status=AgentStatus(d["status"]),
-                    previous_status=AgentStatus(previous) if previous else None,
-                    last_heartbeat=datetime.fromisoformat(str(d["last_heartbeat"])),
-                )
+                yield AgentStatusChange.of(event)

@@ -15,6 +15,7 @@ from app.gql.context import Info
 from app.gql.errors import CaptureErrors
 from app.gql.forward import forward
 from app.gql.permissions import CanOperate, CanRead
+from app.kernel.bounds import DELIVERIES_LIMIT_MAX
 from app.kernel.errors import NotFound
 from app.services.monitoring import notify
 
@@ -65,7 +66,9 @@ class WebhookSubscription:
     async def deliveries(self, info: Info, limit: int = 20) -> list[WebhookDelivery]:
         async with info.context.reading() as session:
             found = await notify.deliveries(
-                session=session, subscription_id=self.row.id, limit=max(1, min(limit, 500))
+                session=session,
+                subscription_id=self.row.id,
+                limit=max(1, min(limit, DELIVERIES_LIMIT_MAX)),
             )
         return [forward(WebhookDelivery, d) for d in found]
 
@@ -113,17 +116,9 @@ class WebhookMutations:
         description: str | None = None,
         secret: str | None = None,
     ) -> SubscribePayload:
-        ctx = info.context
-        async with ctx.writing() as session:
-            sub = await notify.subscribe(
-                session=session,
-                url=url,
-                events=events,
-                actor=ctx.actor,
-                tenant_id=ctx.tenant_id,
-                description=description,
-                secret=secret,
-            )
+        sub = await info.context.act_as_caller(
+            notify.subscribe, url=url, events=events, description=description, secret=secret
+        )
         return SubscribePayload(
             subscription=WebhookSubscription(row=sub), secret=sub.secret, errors=[]
         )
@@ -132,15 +127,11 @@ class WebhookMutations:
     async def delete_webhook_subscription(
         self, info: Info, id: strawberry.ID
     ) -> UnsubscribePayload:
-        ctx = info.context
         try:
             subscription_id = uuid.UUID(str(id))
         except ValueError:
             raise NotFound(
                 f"webhook subscription {id} not found", field="id", code="subscription_not_found"
             ) from None
-        async with ctx.writing() as session:
-            await notify.unsubscribe(
-                session=session, subscription_id=subscription_id, tenant_id=ctx.tenant_id
-            )
+        await info.context.act(notify.unsubscribe, subscription_id=subscription_id)
         return UnsubscribePayload(deleted=True, errors=[])

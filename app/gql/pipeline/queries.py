@@ -14,7 +14,15 @@ from strawberry.scalars import JSON
 from app.gql.context import Info
 from app.gql.errors import user_error
 from app.gql.forward import forward
-from app.gql.pagination import Connection, OrderDirection, Paged, Slice, Sort, connection
+from app.gql.pagination import (
+    Connection,
+    Listed,
+    OrderDirection,
+    Paged,
+    Slice,
+    Sort,
+    connection,
+)
 from app.gql.permissions import CanReadPlatform
 from app.gql.pipeline.types import (
     Batch,
@@ -34,6 +42,7 @@ from app.gql.pipeline.types import (
     SystemHealth,
 )
 from app.gql.reads import or_null
+from app.kernel.bounds import LIMIT_MAX
 from app.kernel.errors import NotFound
 from app.services.fleet.breakers import Breakers
 from app.services.pipeline import quarantine, queries
@@ -128,26 +137,19 @@ async def load_dlq_stats(info: Info) -> DlqStats:
     )
 
 
+EVENTS = Listed("securityEvents", queries.EVENTS, SecurityEvent.of)
+BATCHES = Listed("batches", queries.BATCHES, Batch.of, Sort("started_at"))
+ENRICHMENTS = Listed("enrichments", queries.ENRICHMENTS, Enrichment.of, Sort("created_at"))
+
+
 @strawberry.type
 class PipelineQueries:
-    @strawberry.field(permission_classes=[CanReadPlatform], extensions=[Paged()])
-    async def security_events(
-        self,
-        info: Info,
-        window: Slice,
-        filter: SecurityEventFilter | None = None,
-        order_by: SecurityEventOrder | None = None,
-    ) -> Connection[SecurityEvent]:
-        return await connection(
-            info,
-            window,
-            name="securityEvents",
-            order=order_by or SecurityEventOrder(),
-            scope=(filter or SecurityEventFilter()).to_service(),
-            rows=queries.list_events,
-            count=queries.count_events,
-            node=SecurityEvent.of,
-        )
+    @strawberry.field(
+        permission_classes=[CanReadPlatform],
+        extensions=[Paged(SecurityEventFilter, SecurityEventOrder)],
+    )
+    async def security_events(self, info: Info, window: Slice) -> Connection[SecurityEvent]:
+        return await connection(info, window, EVENTS, window.filter.to_service())
 
     @strawberry.field(permission_classes=[CanReadPlatform], description="Null if unknown.")
     async def security_event(self, info: Info, id: int) -> SecurityEvent | None:
@@ -179,20 +181,9 @@ class PipelineQueries:
             info, lambda s: queries.get_enrichment(session=s, enrichment_id=id), Enrichment.of
         )
 
-    @strawberry.field(permission_classes=[CanReadPlatform], extensions=[Paged()])
-    async def batches(
-        self, info: Info, window: Slice, filter: BatchFilter | None = None
-    ) -> Connection[Batch]:
-        return await connection(
-            info,
-            window,
-            name="batches",
-            order=Sort("started_at"),
-            scope=(filter or BatchFilter()).to_service(),
-            rows=queries.list_batches,
-            count=queries.count_batches,
-            node=Batch.of,
-        )
+    @strawberry.field(permission_classes=[CanReadPlatform], extensions=[Paged(BatchFilter)])
+    async def batches(self, info: Info, window: Slice) -> Connection[Batch]:
+        return await connection(info, window, BATCHES, window.filter.to_service())
 
     @strawberry.field(permission_classes=[CanReadPlatform], description="Null if unknown.")
     async def batch(self, info: Info, batch_id: str) -> Batch | None:
@@ -212,20 +203,9 @@ class PipelineQueries:
             s = await queries.batch_stats(session=session)
         return BatchStats(**s.__dict__)
 
-    @strawberry.field(permission_classes=[CanReadPlatform], extensions=[Paged()])
-    async def enrichments(
-        self, info: Info, window: Slice, filter: EnrichmentFilter | None = None
-    ) -> Connection[Enrichment]:
-        return await connection(
-            info,
-            window,
-            name="enrichments",
-            order=Sort("created_at"),
-            scope=(filter or EnrichmentFilter()).to_service(),
-            rows=queries.list_enrichments,
-            count=queries.count_enrichments,
-            node=Enrichment.of,
-        )
+    @strawberry.field(permission_classes=[CanReadPlatform], extensions=[Paged(EnrichmentFilter)])
+    async def enrichments(self, info: Info, window: Slice) -> Connection[Enrichment]:
+        return await connection(info, window, ENRICHMENTS, window.filter.to_service())
 
     @strawberry.field(permission_classes=[CanReadPlatform])
     async def enrichment_stats(self, info: Info) -> EnrichmentStats:
@@ -244,9 +224,9 @@ class PipelineQueries:
     async def dlq_jobs(
         self, info: Info, queue: str, start: int = 0, limit: int = 100
     ) -> list[DlqJob]:
-        if not 0 <= start <= dlq.MAX_START or not 1 <= limit <= 1000:
+        if not 0 <= start <= dlq.MAX_START or not 1 <= limit <= LIMIT_MAX:
             raise user_error(
-                f"start must be between 0 and {dlq.MAX_START} and limit between 1 and 1000"
+                f"start must be between 0 and {dlq.MAX_START} and limit between 1 and {LIMIT_MAX}"
             )
         async with info.context.reading() as session:
             try:

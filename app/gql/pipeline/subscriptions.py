@@ -15,7 +15,7 @@ from app.gql.context import Info
 from app.gql.permissions import CanReadPlatform
 from app.gql.pipeline.queries import breakers_of, load_dlq_stats
 from app.gql.pipeline.types import Batch, CircuitBreaker, DlqStats, SecurityEvent
-from app.gql.reads import each_found
+from app.gql.reads import events_of, live
 from app.gql.throttle import throttled_snapshots
 from app.platform.events import Event
 from app.services.fleet import breakers
@@ -41,19 +41,18 @@ class PipelineSubscription:
     async def security_events(
         self, info: Info, camera_id: str | None = None, min_risk_score: int | None = None
     ) -> AsyncGenerator[SecurityEvent, None]:
+        of_camera = events_of("security_event", camera_id=camera_id)
+
         def wanted(e: Event) -> bool:
-            return (
-                e.kind == "security_event"
-                and (camera_id is None or e.data.get("camera_id") == camera_id)
-                and (min_risk_score is None or int(e.data.get("risk_score", 0)) >= min_risk_score)
-            )
+            if not of_camera(e):
+                return False
+            return min_risk_score is None or int(e.data.get("risk_score", 0)) >= min_risk_score
 
         def load(session: AsyncSession, event: Event) -> Awaitable[EventRow]:
             return queries.get_event(session=session, event_id=int(event.key))
 
-        async with info.context.state.broker.subscribe(wanted) as sub:
-            async for found in each_found(info, sub, load, SecurityEvent.of):
-                yield found
+        async for found in live(info, wanted, load, SecurityEvent.of):
+            yield found
 
     @strawberry.subscription(
         permission_classes=[CanReadPlatform],
@@ -62,15 +61,11 @@ class PipelineSubscription:
     async def batch_updated(
         self, info: Info, camera_id: str | None = None
     ) -> AsyncGenerator[Batch, None]:
-        def wanted(e: Event) -> bool:
-            return e.kind == "batch" and (camera_id is None or e.data.get("camera_id") == camera_id)
-
         def load(session: AsyncSession, event: Event) -> Awaitable[BatchRow]:
             return queries.get_batch(session=session, batch_id=event.key)
 
-        async with info.context.state.broker.subscribe(wanted) as sub:
-            async for found in each_found(info, sub, load, Batch.of):
-                yield found
+        async for found in live(info, events_of("batch", camera_id=camera_id), load, Batch.of):
+            yield found
 
     @strawberry.subscription(
         permission_classes=[CanReadPlatform],
@@ -93,11 +88,8 @@ class PipelineSubscription:
     async def circuit_breaker_changed(
         self, info: Info, name: str | None = None
     ) -> AsyncGenerator[CircuitBreakerChange, None]:
-        def wanted(e: Event) -> bool:
-            return e.kind == breakers.KIND and (name is None or e.key == name)
-
         ctx = info.context
-        async with ctx.state.broker.subscribe(wanted) as sub:
+        async with ctx.state.broker.subscribe(events_of(breakers.KIND, key=name)) as sub:
             async for event in sub:
                 d = event.data
                 found = {b.name: b for b in await breakers_of(info).states([event.key])}

@@ -1,5 +1,5 @@
-"""What seed 002's AI-audit routes share: how a domain error answers, and how a model run the
-route waited for answers when it is not done yet."""
+"""What seed 002's AI-audit routes share: how a domain error answers, and how the model runs a
+route waits for answer (when they finish in time, or when they do not)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,27 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 from app.db.models import Task
-from app.kernel.errors import DomainError, NotFound
+from app.edge.state import AppState
+from app.edge.waiting import Submit, submit_and_wait
+from app.kernel.errors import DomainError
+from app.rest.refusals import Refusals
+from app.services.jobs import actions
 from app.services.prompts import versions
 
 KNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model or version"}}
 TEST_WAIT_SECONDS = 120.0
 
+refuse = Refusals({versions.ImportNotAllowed: 403, actions.NotAllowed: 403})
 
-def refuse(exc: DomainError) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, exc.message)
-    if isinstance(exc, versions.ImportNotAllowed):
-        return HTTPException(403, exc.message)
-    return HTTPException(
-        422, [{"loc": ["body", exc.field or "body"], "msg": exc.message, "type": "value_error"}]
-    )
+
+async def waited(state: AppState, submit: Submit) -> list[Task] | JSONResponse:
+    """The model runs `submit` starts, once they all finished (a domain error refused), or the
+    answer that they are still running."""
+    try:
+        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
+    except DomainError as exc:
+        raise refuse(exc) from None
+    return unfinished(runs) or runs
 
 
 def unfinished(runs: list[Task]) -> JSONResponse | None:

@@ -7,16 +7,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from app.auth.principals import Permission
 from app.db.models import PromptVersion, Task
-from app.edge.uow import read_only, unit_of_work
-from app.edge.waiting import submit_and_wait
-from app.kernel.errors import DomainError
-from app.rest.ai_audit.common import KNOWN, TEST_WAIT_SECONDS, refuse, unfinished
+from app.edge.state import AppState
+from app.edge.uow import read_only
+from app.kernel.bounds import HISTORY_LIMIT_MAX
+from app.rest.ai_audit.common import KNOWN, refuse, waited
 from app.rest.deps import PlatformOperator, PlatformReader, State
-from app.rest.params import Offset
+from app.rest.params import Offset, RowId
+from app.rest.refusals import reading, writing
+from app.rest.shapes import columns
 from app.services.prompts import testing, versions
 from app.services.prompts.versions import PromptConfig
 
@@ -29,23 +32,7 @@ Description = Annotated[str, Field(max_length=versions.MAX_DESCRIPTION_CHARS)]
 
 
 def config_out(p: PromptVersion) -> dict[str, Any]:
-    return {
-        "model": p.model,
-        **versions.as_config(p),
-        "version": p.version,
-        "created_at": p.created_at,
-    }
-
-
-def version_out(p: PromptVersion) -> dict[str, Any]:
-    return {
-        "version": p.version,
-        **versions.as_config(p),
-        "description": p.description,
-        "author": p.author,
-        "restored_from": p.restored_from,
-        "created_at": p.created_at,
-    }
+    return {"model": p.model, **versions.as_config(p), **columns(p, "version", "created_at")}
 
 
 # --- prompt configurations ------------------------------------------------------------------
@@ -61,28 +48,16 @@ class PromptIn(ConfigIn):
     description: Description | None = None
 
 
-async def _update(state: Any, model: str, body: PromptIn, author: str) -> tuple[Any, Any]:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            return await versions.update(
-                session=session,
-                model=model,
-                system_prompt=body.system_prompt,
-                temperature=body.temperature,
-                max_tokens=body.max_tokens,
-                description=body.description,
-                author=author,
-            )
-    except DomainError as exc:
-        raise refuse(exc) from None
+async def _update(state: AppState, model: str, body: PromptIn, author: str) -> tuple[Any, Any]:
+    async with writing(state, refuse) as session:
+        return await versions.update(
+            session=session, model=model, **body.model_dump(), author=author
+        )
 
 
-async def _current(state: Any, model: str) -> PromptVersion:
-    try:
-        async with read_only(state.sessionmaker) as session:
-            return await versions.require_current(session, model)
-    except DomainError as exc:
-        raise refuse(exc) from None
+async def _current(state: AppState, model: str) -> PromptVersion:
+    async with reading(state, refuse) as session:
+        return await versions.require_current(session, model)
 
 
 @router.get("/prompt-config/{model}", responses=KNOWN, summary="Get prompt configuration (DB)")
@@ -120,12 +95,12 @@ async def export_prompts(state: State, principal: PlatformReader) -> Any:
 async def all_history(
     state: State,
     principal: PlatformReader,
-    limit: Annotated[int, Query(ge=1, le=100, description="Versions per model")] = 10,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_LIMIT_MAX, description="Versions per model")] = 10,
 ) -> Any:
     async with read_only(state.sessionmaker) as session:
         found = await versions.history_all(session=session, limit=limit)
     return {
-        "history": {m: [version_out(v) for v in rows] for m, rows in found.items()},
+        "history": {m: [versions.as_version(v) for v in rows] for m, rows in found.items()},
         "limit": limit,
     }
 
@@ -145,14 +120,14 @@ async def model_history(
     ref: HistoryRef,
     state: State,
     principal: PlatformReader,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_LIMIT_MAX)] = 50,
     offset: Offset = 0,
 ) -> Any:
     async with read_only(state.sessionmaker) as session:
         rows, total = await versions.history(session=session, model=ref, limit=limit, offset=offset)
     if total == 0:
         raise HTTPException(404, f"no prompt for model {ref!r}")
-    return {"model": ref, "versions": [version_out(v) for v in rows], "total": total}
+    return {"model": ref, "versions": [versions.as_version(v) for v in rows], "total": total}
 
 
 class RestoreIn(BaseModel):
@@ -173,17 +148,14 @@ async def restore_version(
 ) -> Any:
     """A new version copying version `ref` (history is never rewritten)."""
     version = int(ref)
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            row = await versions.restore(
-                session=session,
-                model=model,
-                version=version,
-                author=principal.subject,
-                description=(body or RestoreIn()).description,
-            )
-    except DomainError as exc:
-        raise refuse(exc) from None
+    async with writing(state, refuse) as session:
+        row = await versions.restore(
+            session=session,
+            model=model,
+            version=version,
+            author=principal.subject,
+            description=(body or RestoreIn()).description,
+        )
     return {
         "model": model,
         "restored_version": version,
@@ -213,24 +185,21 @@ async def import_prompts(
     """Models that already have a prompt are skipped unless `overwrite` (admin role; in the
     body or as `?overwrite=true`), which appends the imported config as a new version. An
     invalid entry is reported under `errors` and the valid ones are imported."""
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            result = await versions.import_(
-                session=session,
-                document=body.model_dump(),
-                overwrite=body.overwrite or bool(overwrite),
-                author=principal.subject,
-                may_overwrite=principal.can(Permission.ADMIN),
-            )
-    except DomainError as exc:
-        raise refuse(exc) from None
+    async with writing(state, refuse) as session:
+        result = await versions.import_(
+            session=session,
+            document=body.model_dump(),
+            overwrite=body.overwrite or bool(overwrite),
+            author=principal.subject,
+            may_overwrite=principal.can(Permission.ADMIN),
+        )
     return result.__dict__
 
 
 @router.get("/prompts/{model}", responses=KNOWN, summary="Get prompt for specific model")
 async def get_prompt(model: Model, state: State, principal: PlatformReader) -> Any:
     p = await _current(state, model)
-    return {"model": p.model, **version_out(p)}
+    return {"model": p.model, **versions.as_version(p)}
 
 
 @router.put("/prompts/{model}", summary="Update prompt for specific model")
@@ -252,7 +221,7 @@ async def put_prompt(
 
 class TestIn(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=128)]
-    event_id: Annotated[int, Field(ge=1, le=2**53)]
+    event_id: RowId
     config: ConfigIn
 
 
@@ -286,13 +255,9 @@ async def test_prompt_config(body: TestIn, state: State, principal: PlatformOper
             actor=principal.subject,
         )
 
-    try:
-        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
-    except DomainError as exc:
-        raise refuse(exc) from None
-    waiting = unfinished(runs)
-    if waiting is not None:
-        return waiting
+    runs = await waited(state, submit)
+    if isinstance(runs, JSONResponse):
+        return runs
     now, new = runs
     a, b = testing.outcome(now) or {}, testing.outcome(new) or {}
     return {
@@ -312,7 +277,7 @@ async def test_prompt_config(body: TestIn, state: State, principal: PlatformOper
 
 
 class CustomIn(BaseModel):
-    event_id: Annotated[int, Field(ge=1, le=2**53)]
+    event_id: RowId
     custom_prompt: PromptText
     temperature: Temperature = 0.1
     max_tokens: MaxTokens = 2048
@@ -338,13 +303,9 @@ async def test_custom_prompt(body: CustomIn, state: State, principal: PlatformOp
             actor=principal.subject,
         )
 
-    try:
-        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
-    except DomainError as exc:
-        raise refuse(exc) from None
-    waiting = unfinished(runs)
-    if waiting is not None:
-        return waiting
+    runs = await waited(state, submit)
+    if isinstance(runs, JSONResponse):
+        return runs
     found = testing.outcome(runs[0]) or {}
     return {
         "event_id": body.event_id,

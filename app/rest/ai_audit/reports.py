@@ -5,46 +5,48 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool
 
 from app.auth.principals import Permission
 from app.db.models import AuditRecord, Task
-from app.edge.uow import read_only, unit_of_work
-from app.edge.waiting import submit_and_wait
-from app.kernel.errors import DomainError
-from app.rest.ai_audit.common import KNOWN, TEST_WAIT_SECONDS, refuse, unfinished
+from app.edge.state import AppState
+from app.edge.uow import read_only
+from app.kernel.bounds import AUDIT_DAYS_MAX
+from app.rest.ai_audit.common import KNOWN, refuse, waited
 from app.rest.deps import PlatformOperator, PlatformReader, State
-from app.rest.params import IsoDateTime
+from app.rest.params import IsoDateTime, RowId, RowIdPath
+from app.rest.refusals import reading, writing
+from app.rest.shapes import columns
 from app.services.audit import batch, evaluations, reports
-from app.services.jobs import actions
 
 router = APIRouter(prefix="/api/ai-audit", tags=["AI Audit"])
-Days = Annotated[int, Query(ge=1, le=90, description="Days to include (1-90)")]
+Days = Annotated[
+    int,
+    Query(ge=1, le=AUDIT_DAYS_MAX, description=f"Days to include (1-{AUDIT_DAYS_MAX})"),
+]
+# what an AI decision's record shows (beside its task's id and when it was made)
+DECISION = (
+    "stage",
+    "model",
+    "prompt_version",
+    "input_summary",
+    "output",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+)
 
 
 def decision_out(d: AuditRecord) -> dict[str, Any]:
-    return {
-        "stage": d.stage,
-        "model": d.model,
-        "prompt_version": d.prompt_version,
-        "input_summary": d.input_summary,
-        "output": d.output,
-        "input_tokens": d.input_tokens,
-        "output_tokens": d.output_tokens,
-        "latency_ms": d.latency_ms,
-        "task_id": str(d.task_id),
-        "created_at": d.created_at,
-    }
+    return {**columns(d, *DECISION), "task_id": str(d.task_id), "created_at": d.created_at}
 
 
-async def _event_audit(state: Any, event_id: int) -> dict[str, Any]:
-    try:
-        async with read_only(state.sessionmaker) as session:
-            event, decisions = await evaluations.material(session, event_id)
-            found = await evaluations.latest(session, event_id)
-    except DomainError as exc:
-        raise refuse(exc) from None
+async def _event_audit(state: AppState, event_id: int) -> dict[str, Any]:
+    async with reading(state, refuse) as session:
+        event, decisions = await evaluations.material(session, event_id)
+        found = await evaluations.latest(session, event_id)
     return {
         "event_id": event.id,
         "audit_id": found.id if found else None,
@@ -58,7 +60,7 @@ async def _event_audit(state: Any, event_id: int) -> dict[str, Any]:
     }
 
 
-EventId = Annotated[int, Path(ge=1, le=2**53)]
+EventId = RowIdPath
 
 
 @router.get("/events/{event_id}", responses=KNOWN, summary="Get audit for specific event")
@@ -80,11 +82,8 @@ async def evaluate_event(
 ) -> Any:
     """Runs the LLM judge on the event (through the provider, like the analysis) unless it
     has an evaluation already; `force` evaluates again (both evaluations are kept)."""
-    async with read_only(state.sessionmaker) as session:
-        try:
-            await evaluations.material(session, event_id)
-        except DomainError as exc:
-            raise refuse(exc) from None
+    async with reading(state, refuse) as session:
+        await evaluations.material(session, event_id)
         existing = await evaluations.latest(session, event_id)
     if existing is None or force:
 
@@ -93,17 +92,14 @@ async def evaluate_event(
                 await evaluations.start(session=session, event_id=event_id, actor=principal.subject)
             ]
 
-        runs = await submit_and_wait(state, submit, TEST_WAIT_SECONDS)
-        waiting = unfinished(runs)
-        if waiting is not None:
-            return waiting
+        runs = await waited(state, submit)
+        if isinstance(runs, JSONResponse):
+            return runs
     return await _event_audit(state, event_id)
 
 
 class BatchIn(BaseModel):
-    event_ids: list[Annotated[int, Field(ge=1, le=2**53)]] | None = Field(
-        None, max_length=batch.MAX_EVENTS
-    )
+    event_ids: list[RowId] | None = Field(None, max_length=batch.MAX_EVENTS)
     camera_id: Annotated[str, Field(max_length=255)] | None = None
     start_date: IsoDateTime | None = None
     end_date: IsoDateTime | None = None
@@ -114,25 +110,14 @@ class BatchIn(BaseModel):
 async def batch_audit(body: BatchIn, state: State, principal: PlatformOperator) -> Any:
     """Queues the matching events (by id, camera, dates; those already evaluated left out
     unless `force`) as one `ai_processing` job; `job_id` follows it under /api/jobs."""
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            ids, job = await batch.queue(
-                session=session,
-                selection=batch.Selection(
-                    event_ids=body.event_ids,
-                    camera_id=body.camera_id,
-                    start_date=body.start_date,
-                    end_date=body.end_date,
-                    force=body.force,
-                ),
-                actor=principal.subject,
-                tenant_id=principal.tenant_id,
-                is_admin=principal.can(Permission.ADMIN),
-            )
-    except DomainError as exc:
-        if isinstance(exc, actions.NotAllowed):
-            raise HTTPException(403, exc.message) from None
-        raise refuse(exc) from None
+    async with writing(state, refuse) as session:
+        ids, job = await batch.queue(
+            session=session,
+            selection=batch.Selection(**body.model_dump()),
+            actor=principal.subject,
+            tenant_id=principal.tenant_id,
+            is_admin=principal.can(Permission.ADMIN),
+        )
     return {
         "queued_count": len(ids),
         "message": "Batch audit processing queued" if ids else "Nothing to evaluate",

@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
+from app.auth.principals import Principal
 from app.db.models import Alert, AlertRule
-from app.edge.uow import read_only, unit_of_work
-from app.kernel.errors import DomainError
+from app.edge.state import AppState
+from app.edge.uow import read_only
+from app.kernel.bounds import LIMIT_MAX
 from app.kernel.paging import PageRequest
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, PlatformOperator, Reader, State
+from app.rest.pages import listed
 from app.rest.params import JsonInt, Offset, PathId
+from app.rest.refusals import writing
 from app.services.monitoring import alerts, rules
 
 router = APIRouter(prefix="/api/v1/monitoring/alerts", tags=["AI Monitoring: alerts"])
@@ -40,7 +46,7 @@ async def list_alerts(
     status: Literal["active", "acknowledged", "resolved"] | None = None,
     severity: Literal["critical", "warning", "info"] | None = None,
     agent_id: Annotated[str | None, Query(max_length=128)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Beyond the seed")] = 100,
+    limit: Annotated[int, Query(ge=1, le=LIMIT_MAX, description="Beyond the seed")] = 100,
     offset: Offset = 0,
 ) -> Any:
     """Newest first. `summary` counts open (active or acknowledged) alerts by severity within
@@ -48,18 +54,14 @@ async def list_alerts(
     f = alerts.AlertFilter(
         status=status, severity=severity, agent_id=agent_id, tenant_id=principal.tenant_id
     )
+    window = PageRequest(limit=limit, order_by="triggered_at", offset=offset)
     async with read_only(state.sessionmaker) as session:
-        page = await alerts.list_alerts(
-            session=session,
-            filter=f,
-            page=PageRequest(limit=limit, order_by="triggered_at", offset=offset),
-        )
-        total = await alerts.count_alerts(session=session, filter=f)
+        found, total = await listed(session, alerts.ALERTS, f, window)
         summary = await alerts.severity_counts(
             session=session,
             filter=alerts.AlertFilter(agent_id=agent_id, tenant_id=principal.tenant_id),
         )
-    return {"alerts": [alert_out(a) for a, _ in page.rows], "summary": summary, "total": total}
+    return {"alerts": [alert_out(a) for a in found], "summary": summary, "total": total}
 
 
 class AckIn(BaseModel):
@@ -71,42 +73,37 @@ class ResolveIn(BaseModel):
     root_cause: Text | None = None
 
 
+async def _act(
+    action: Callable[..., Awaitable[Alert]],
+    alert_id: uuid.UUID,
+    state: AppState,
+    principal: Principal,
+    body: BaseModel,
+) -> dict[str, Any]:
+    """Acknowledge or resolve the caller's alert, by the caller, with the body's fields."""
+    async with writing(state, fail) as session:
+        alert = await action(
+            session=session,
+            alert_id=alert_id,
+            actor=principal.subject,
+            tenant_id=principal.tenant_id,
+            **body.model_dump(),
+        )
+    return alert_out(alert)
+
+
 @router.post("/{alert_id}/acknowledge", responses=NOT_FOUND, summary="Acknowledge Alert")
 async def acknowledge(
     alert_id: PathId, state: State, principal: Operator, body: AckIn | None = None
 ) -> Any:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            alert = await alerts.acknowledge(
-                session=session,
-                alert_id=alert_id,
-                actor=principal.subject,
-                notes=(body or AckIn()).notes,
-                tenant_id=principal.tenant_id,
-            )
-    except DomainError as exc:
-        return fail(exc)
-    return alert_out(alert)
+    return await _act(alerts.acknowledge, alert_id, state, principal, body or AckIn())
 
 
 @router.post("/{alert_id}/resolve", responses=NOT_FOUND, summary="Resolve Alert")
 async def resolve(
     alert_id: PathId, state: State, principal: Operator, body: ResolveIn | None = None
 ) -> Any:
-    body = body or ResolveIn()
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            alert = await alerts.resolve(
-                session=session,
-                alert_id=alert_id,
-                actor=principal.subject,
-                resolution=body.resolution,
-                root_cause=body.root_cause,
-                tenant_id=principal.tenant_id,
-            )
-    except DomainError as exc:
-        return fail(exc)
-    return alert_out(alert)
+    return await _act(alerts.resolve, alert_id, state, principal, body or ResolveIn())
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -182,12 +179,9 @@ async def put_rules(body: RulesIn, state: State, principal: PlatformOperator) ->
         )
         for r in body.rules
     ]
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            saved = await rules.set_rules(session=session, rules=wanted, actor=principal.subject)
-            out = [rule_out(r) for r in saved]
-    except DomainError as exc:
-        return fail(exc)
+    async with writing(state, fail) as session:
+        saved = await rules.set_rules(session=session, rules=wanted, actor=principal.subject)
+        out = [rule_out(r) for r in saved]
     return {"rules": out, "count": len(out)}
 
 

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from app.edge.uow import read_only, unit_of_work
-from app.kernel.errors import DomainError
+from app.edge.uow import read_only
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.errors import TOO_LARGE
 from app.rest.params import IsoDateTime
+from app.rest.refusals import writing
+from app.rest.shapes import columns
 from app.services.monitoring import logs
 
 router = APIRouter(prefix="/api/v1/monitoring/logs", tags=["AI Monitoring: logs"])
@@ -54,22 +55,9 @@ class LogsIn(BaseModel):
 )
 async def ingest(body: LogsIn, state: State, principal: Operator) -> Any:
     """All entries are stored, or none (422 names the first bad entry's index)."""
-    entries = [
-        logs.LogEntry(
-            timestamp=e.timestamp,
-            level=e.level,
-            message=e.message,
-            agent_id=e.agent_id,
-            context=e.context,
-            trace_id=e.trace_id,
-        )
-        for e in body.logs
-    ]
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            n = await logs.ingest(session=session, entries=entries, tenant_id=principal.tenant_id)
-    except DomainError as exc:
-        return fail(exc)
+    entries = [logs.LogEntry(**e.model_dump()) for e in body.logs]
+    async with writing(state, fail) as session:
+        n = await logs.ingest(session=session, entries=entries, tenant_id=principal.tenant_id)
     return {"accepted": n}
 
 
@@ -104,11 +92,7 @@ async def search(
             {
                 "id": row.id,
                 "timestamp": row.at,
-                "level": row.level,
-                "agent_id": row.agent_id,
-                "message": row.message,
-                "context": row.context,
-                "trace_id": row.trace_id,
+                **columns(row, "level", "agent_id", "message", "context", "trace_id"),
             }
             for row in found
         ],

@@ -3,19 +3,22 @@ lifecycle; its status and file are served beyond the seed)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.principals import Principal
 from app.db.models import Task
-from app.edge.uow import read_only, unit_of_work
-from app.kernel.errors import DomainError
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
+from app.rest.files import DOWNLOADED, download
 from app.rest.params import PathId
+from app.rest.refusals import reading, writing
 from app.services.monitoring import exports, metrics
 
 router = APIRouter(prefix="/api/v1/monitoring/metrics", tags=["AI Monitoring: metrics"])
@@ -78,17 +81,14 @@ async def get_metrics(
 ) -> Any:
     """Buckets are in UTC; empty ones are zeros. Default granularity: minute for 1h, hour for
     24h and 7d, day for 30d; 7d and 30d by minute are refused (more than 1,500 points)."""
-    try:
+    async with reading(state, fail) as session:
         chosen = metrics.families(metric)
-        async with read_only(state.sessionmaker) as session:
-            report = await metrics.report(
-                session,
-                period=period,
-                granularity=granularity,
-                scope=metrics.Scope(agent_id=agent_id, tenant_id=principal.tenant_id),
-            )
-    except DomainError as exc:
-        return fail(exc)
+        report = await metrics.report(
+            session,
+            period=period,
+            granularity=granularity,
+            scope=metrics.Scope(agent_id=agent_id, tenant_id=principal.tenant_id),
+        )
     return {
         "period": {"start": report.start, "end": report.end},
         "granularity": report.granularity,
@@ -152,49 +152,33 @@ async def export(body: ExportIn, state: State, principal: Operator) -> Any:
         granularity=body.granularity,
         agent_id=body.agent_id,
     )
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            task = await exports.start(
-                session=session,
-                request=request,
-                tenant_id=principal.tenant_id,
-                actor=principal.subject,
-            )
-            out = export_out(task)
-    except DomainError as exc:
-        return fail(exc)
-    return out
+    async with writing(state, fail) as session:
+        task = await exports.start(
+            session=session, request=request, tenant_id=principal.tenant_id, actor=principal.subject
+        )
+        return export_out(task)
 
 
 NOT_FOUND = documented((404, "export_not_found"), (409, "export_not_ready"))
 
 
+async def _export(session: AsyncSession, export_id: uuid.UUID, principal: Principal) -> Task:
+    return await exports.get(session=session, export_id=export_id, tenant_id=principal.tenant_id)
+
+
 @router.get("/export/{export_id}", responses=NOT_FOUND, summary="Export status (beyond the seed)")
 async def export_status(export_id: PathId, state: State, principal: Reader) -> Any:
-    try:
-        async with read_only(state.sessionmaker) as session:
-            task = await exports.get(
-                session=session, export_id=export_id, tenant_id=principal.tenant_id
-            )
-            return export_out(task)
-    except DomainError as exc:
-        return fail(exc)
+    async with reading(state, fail) as session:
+        return export_out(await _export(session, export_id, principal))
 
 
 @router.get(
     "/export/{export_id}/download",
-    responses={**NOT_FOUND, 200: {"content": {"text/csv": {}, "application/json": {}}}},
+    responses={**NOT_FOUND, **DOWNLOADED},
     response_class=FileResponse,
     summary="Download an export (beyond the seed)",
 )
 async def export_download(export_id: PathId, state: State, principal: Reader) -> Any:
-    try:
-        async with read_only(state.sessionmaker) as session:
-            task = await exports.get(
-                session=session, export_id=export_id, tenant_id=principal.tenant_id
-            )
-            path = exports.file_of(session, task)
-    except DomainError as exc:
-        return fail(exc)
-    media = "text/csv" if path.suffix == ".csv" else "application/json"
-    return FileResponse(path, media_type=media, filename=path.name)
+    async with reading(state, fail) as session:
+        path = exports.file_of(session, await _export(session, export_id, principal))
+    return download(path)

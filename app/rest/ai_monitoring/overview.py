@@ -9,11 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from app.edge.uow import read_only
-from app.kernel.errors import DomainError
 from app.platform import clock
 from app.rest.ai_monitoring.errors import fail
 from app.rest.deps import Reader, State
+from app.rest.refusals import reading
 from app.services.fleet import health
 from app.services.monitoring import dashboard as dashboards
 
@@ -33,14 +32,13 @@ async def get_dashboard(
     period: Literal["1h", "24h", "7d"] = "24h",
 ) -> Any:
     """A tenant-scoped credential sees its own tenant whatever `tenant_id` says."""
-    scope = principal.tenant_id or tenant_id
-    try:
-        async with read_only(state.sessionmaker) as session:
-            d = await dashboards.dashboard(
-                session=session, period=period, tenant_id=scope, prices=state.settings.prices
-            )
-    except DomainError as exc:
-        return fail(exc)
+    async with reading(state, fail) as session:
+        d = await dashboards.dashboard(
+            session=session,
+            period=period,
+            tenant_id=principal.tenant_for(tenant_id),
+            prices=state.settings.prices,
+        )
     r = d.report
     ok = r.requests - r.errors
     return {

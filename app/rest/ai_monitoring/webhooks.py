@@ -10,11 +10,13 @@ from pydantic import BaseModel, Field
 
 from app.auth.principals import Permission, Principal
 from app.db.models import WebhookDelivery, WebhookSubscription
-from app.edge.uow import read_only, unit_of_work
-from app.kernel.errors import DomainError
+from app.edge.uow import read_only
+from app.kernel.bounds import DELIVERIES_LIMIT_MAX
 from app.rest.ai_monitoring.errors import documented, fail
 from app.rest.deps import Operator, Reader, State
 from app.rest.params import PathId
+from app.rest.refusals import reading, writing
+from app.rest.shapes import columns
 from app.services.monitoring import notify
 
 router = APIRouter(prefix="/api/v1/monitoring/webhooks", tags=["AI Monitoring: webhooks"])
@@ -58,15 +60,13 @@ def subscription_out(
     return out
 
 
+DELIVERY = ("event", "status", "attempts", "last_status_code", "last_error", "created_at")
+
+
 def delivery_out(d: WebhookDelivery) -> dict[str, Any]:
     return {
         "id": str(d.id),
-        "event": d.event,
-        "status": d.status,
-        "attempts": d.attempts,
-        "last_status_code": d.last_status_code,
-        "last_error": d.last_error,
-        "created_at": d.created_at,
+        **columns(d, *DELIVERY),
         "next_attempt_at": d.next_attempt_at if d.status == "pending" else None,
         "finished_at": d.finished_at,
     }
@@ -77,21 +77,14 @@ async def subscribe(body: SubscriptionIn, state: State, principal: Operator) -> 
     """Deliveries are signed: `X-Opsgraph-Signature: sha256=<hex HMAC-SHA256 of
     "<X-Opsgraph-Timestamp>.<body>" with this subscription's secret>`. The secret is in this
     answer only."""
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            sub = await notify.subscribe(
-                session=session,
-                url=body.url,
-                events=list(body.events),
-                actor=principal.subject,
-                tenant_id=principal.tenant_id,
-                description=body.description,
-                secret=body.secret,
-            )
-            out = subscription_out(sub, principal, with_secret=True)
-    except DomainError as exc:
-        return fail(exc)
-    return out
+    async with writing(state, fail) as session:
+        sub = await notify.subscribe(
+            session=session,
+            **body.model_dump(),
+            actor=principal.subject,
+            tenant_id=principal.tenant_id,
+        )
+        return subscription_out(sub, principal, with_secret=True)
 
 
 @router.get("", summary="List webhook subscriptions")
@@ -112,13 +105,10 @@ async def list_subscriptions(state: State, principal: Reader) -> Any:
     summary="Unsubscribe",
 )
 async def unsubscribe(subscription_id: PathId, state: State, principal: Operator) -> Response:
-    try:
-        async with unit_of_work(state.sessionmaker, state.redis) as session:
-            await notify.unsubscribe(
-                session=session, subscription_id=subscription_id, tenant_id=principal.tenant_id
-            )
-    except DomainError as exc:
-        return fail(exc)
+    async with writing(state, fail) as session:
+        await notify.unsubscribe(
+            session=session, subscription_id=subscription_id, tenant_id=principal.tenant_id
+        )
     return Response(status_code=204)
 
 
@@ -129,17 +119,14 @@ async def deliveries(
     subscription_id: PathId,
     state: State,
     principal: Reader,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=DELIVERIES_LIMIT_MAX)] = 50,
 ) -> Any:
     """Newest first: each delivery's event, status, attempts and last outcome."""
-    try:
-        async with read_only(state.sessionmaker) as session:
-            await notify.get_subscription(
-                session=session, subscription_id=subscription_id, tenant_id=principal.tenant_id
-            )
-            found = await notify.deliveries(
-                session=session, subscription_id=subscription_id, limit=limit
-            )
-    except DomainError as exc:
-        return fail(exc)
+    async with reading(state, fail) as session:
+        await notify.get_subscription(
+            session=session, subscription_id=subscription_id, tenant_id=principal.tenant_id
+        )
+        found = await notify.deliveries(
+            session=session, subscription_id=subscription_id, limit=limit
+        )
     return {"deliveries": [delivery_out(d) for d in found]}

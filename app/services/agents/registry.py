@@ -17,6 +17,7 @@ from app.kernel.errors import DomainError, InvalidInput, NotFound
 from app.platform import clock
 from app.services.agents import announce
 from app.services.agents.status import StatusRules, status_of
+from app.services.rows import of_tenant, one
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,9 @@ async def get_agent(
 ) -> Agent:
     """The agent; NotFound for an unknown one and for another tenant's (never 403: its
     existence is not disclosed)."""
-    stmt = select(Agent).where(Agent.id == agent_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    agent = (await session.execute(stmt)).scalar_one_or_none()
-    if agent is None or (tenant_id is not None and agent.tenant_id != tenant_id):
-        raise NotFound(f"agent {agent_id!r} not found", field="agent_id", code="agent_not_found")
+    stmt = of_tenant(select(Agent).where(Agent.id == agent_id), Agent.tenant_id, tenant_id)
+    missing = NotFound(f"agent {agent_id!r} not found", field="agent_id", code="agent_not_found")
+    agent: Agent = await one(session, stmt, missing, for_update=for_update)
     return agent
 
 

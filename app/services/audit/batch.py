@@ -4,7 +4,6 @@ time window), those already evaluated left out unless forced."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,16 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Evaluation, SecurityEvent, Task
 from app.kernel.errors import InvalidInput
 from app.services.jobs import actions
+from app.services.pipeline.queries import CameraWindow, in_window
 
 MAX_EVENTS = 10_000
 
 
 @dataclass(frozen=True)
-class Selection:
+class Selection(CameraWindow):
     event_ids: list[int] | None = None
-    camera_id: str | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
     force: bool = False
 
 
@@ -31,12 +28,7 @@ async def select_events(session: AsyncSession, selection: Selection) -> list[int
     stmt = select(SecurityEvent.id)
     if selection.event_ids is not None:
         stmt = stmt.where(SecurityEvent.id.in_(selection.event_ids))
-    if selection.camera_id is not None:
-        stmt = stmt.where(SecurityEvent.camera_id == selection.camera_id)
-    if selection.start_date is not None:
-        stmt = stmt.where(SecurityEvent.created_at >= selection.start_date)
-    if selection.end_date is not None:
-        stmt = stmt.where(SecurityEvent.created_at <= selection.end_date)
+    stmt = in_window(stmt, SecurityEvent, SecurityEvent.created_at, selection)
     if not selection.force:
         evaluated = select(Evaluation.event_id)
         stmt = stmt.where(SecurityEvent.id.not_in(evaluated))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AuditRecord, Evaluation, SecurityEvent, Task
 from app.kernel import effects
-from app.kernel.errors import InvalidInput
+from app.kernel.bounds import AUDIT_DAYS_MAX, check_within
 from app.services.audit import records
 from app.services.pipeline import queries
 from app.services.pipeline.config import config_of
@@ -283,8 +283,7 @@ async def _evaluated(session: AsyncSession, snap: dict[str, Any]) -> None:
 
 
 def check_days(days: int) -> None:
-    if not 1 <= days <= 90:
-        raise InvalidInput("days must be between 1 and 90", field="days")
+    check_within(days, 1, AUDIT_DAYS_MAX, field="days")
 
 
 def register() -> None:

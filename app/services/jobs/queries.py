@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
 from app.kernel.errors import InvalidInput
-from app.kernel.paging import Page, PageRequest, fetch_page
 from app.services.jobs import types
+from app.services.rows import Listing, matching, of_tenant, within
 
 DURATION = extract("epoch", Task.completed_at - Task.started_at)
 ORDER = {
@@ -76,12 +76,9 @@ def _filtered(stmt: Select[Any], f: JobFilter, *, facet: str | None = None) -> S
         )
     wanted = f.job_types if f.job_types and facet != "job_type" else types.JOB_TYPES
     stmt = stmt.where(Task.task_type.in_(list(wanted)))
-    if f.tenant_id is not None:
-        stmt = stmt.where(Task.origin_tenant_id == f.tenant_id)
+    stmt = matching(of_tenant(stmt, Task.origin_tenant_id, f.tenant_id), Task, f, "queue")
     if f.statuses and facet != "status":
         stmt = stmt.where(Task.status.in_(list(f.statuses)))
-    if f.queue is not None:
-        stmt = stmt.where(Task.queue == f.queue)
     if f.text:
         like = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(
@@ -92,14 +89,8 @@ def _filtered(stmt: Select[Any], f: JobFilter, *, facet: str | None = None) -> S
                 cast(Task.meta, String).ilike(like),
             )
         )
-    for column, bound, op in (
-        (Task.created_at, f.created_after, "gt"),
-        (Task.created_at, f.created_before, "lt"),
-        (Task.completed_at, f.completed_after, "gt"),
-        (Task.completed_at, f.completed_before, "lt"),
-    ):
-        if bound is not None:
-            stmt = stmt.where(column > bound if op == "gt" else column < bound)
+    stmt = within(stmt, Task.created_at, f.created_after, f.created_before)
+    stmt = within(stmt, Task.completed_at, f.completed_after, f.completed_before)
     if f.has_error is not None:
         has = func.jsonb_array_length(Task.errors) > 0
         stmt = stmt.where(has if f.has_error else ~has)
@@ -110,20 +101,8 @@ def _filtered(stmt: Select[Any], f: JobFilter, *, facet: str | None = None) -> S
     return stmt
 
 
-async def list_jobs(*, session: AsyncSession, filter: JobFilter, page: PageRequest) -> Page[Task]:
-    return await fetch_page(
-        session,
-        _filtered(select(Task), filter),
-        order_fields=ORDER,
-        id_column=Task.id,
-        request=page,
-        field="sort",
-    )
-
-
-async def count_jobs(*, session: AsyncSession, filter: JobFilter) -> int:
-    stmt = _filtered(select(func.count()).select_from(Task), filter)
-    return int((await session.execute(stmt)).scalar_one())
+JOBS: Listing[Task, JobFilter] = Listing(Task, _filtered, ORDER, sort_field="sort")
+list_jobs, count_jobs = JOBS.page, JOBS.count
 
 
 @dataclass

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Alert, AlertPending
 from app.kernel.errors import DomainError, NotFound
-from app.kernel.paging import Page, PageRequest, fetch_page
 from app.platform import clock
 from app.services.monitoring import notify
+from app.services.rows import Listing, matching, of_tenant, one
 
 STATUSES = ("active", "acknowledged", "resolved")
 ORDER = {"triggered_at": Alert.triggered_at}
@@ -90,32 +90,11 @@ def changed(
 
 
 def _filtered(stmt: Select[Any], f: AlertFilter) -> Select[Any]:
-    if f.status is not None:
-        stmt = stmt.where(Alert.status == f.status)
-    if f.severity is not None:
-        stmt = stmt.where(Alert.severity == f.severity)
-    if f.agent_id is not None:
-        stmt = stmt.where(Alert.agent_id == f.agent_id)
-    if f.tenant_id is not None:
-        stmt = stmt.where(Alert.tenant_id == f.tenant_id)
-    return stmt
+    return matching(stmt, Alert, f, "status", "severity", "agent_id", "tenant_id")
 
 
-async def list_alerts(
-    *, session: AsyncSession, filter: AlertFilter, page: PageRequest
-) -> Page[Alert]:
-    return await fetch_page(
-        session,
-        _filtered(select(Alert), filter),
-        order_fields=ORDER,
-        id_column=Alert.id,
-        request=page,
-    )
-
-
-async def count_alerts(*, session: AsyncSession, filter: AlertFilter) -> int:
-    stmt = _filtered(select(func.count()).select_from(Alert), filter)
-    return int((await session.execute(stmt)).scalar_one())
+ALERTS: Listing[Alert, AlertFilter] = Listing(Alert, _filtered, ORDER)
+list_alerts, count_alerts = ALERTS.page, ALERTS.count
 
 
 async def severity_counts(*, session: AsyncSession, filter: AlertFilter) -> dict[str, int]:
@@ -134,12 +113,19 @@ async def severity_counts(*, session: AsyncSession, filter: AlertFilter) -> dict
 async def get_alert(
     *, session: AsyncSession, alert_id: uuid.UUID, tenant_id: str | None, for_update: bool = False
 ) -> Alert:
-    stmt = select(Alert).where(Alert.id == alert_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    alert = (await session.execute(stmt)).scalar_one_or_none()
-    if alert is None or (tenant_id is not None and alert.tenant_id != tenant_id):
-        raise NotFound(f"alert {alert_id} not found", field="alert_id", code="alert_not_found")
+    stmt = of_tenant(select(Alert).where(Alert.id == alert_id), Alert.tenant_id, tenant_id)
+    missing = NotFound(f"alert {alert_id} not found", field="alert_id", code="alert_not_found")
+    alert: Alert = await one(session, stmt, missing, for_update=for_update)
+    return alert
+
+
+async def _unresolved(session: AsyncSession, alert_id: uuid.UUID, tenant_id: str | None) -> Alert:
+    """The alert, locked for a change; AlertAlreadyResolved (409) when it is resolved."""
+    alert = await get_alert(
+        session=session, alert_id=alert_id, tenant_id=tenant_id, for_update=True
+    )
+    if alert.status == "resolved":
+        raise AlertAlreadyResolved(f"alert {alert_id} is already resolved", field="alert_id")
     return alert
 
 
@@ -152,11 +138,7 @@ async def acknowledge(
     tenant_id: str | None,
 ) -> Alert:
     """Acknowledging an acknowledged alert updates who and the notes; a resolved one is 409."""
-    alert = await get_alert(
-        session=session, alert_id=alert_id, tenant_id=tenant_id, for_update=True
-    )
-    if alert.status == "resolved":
-        raise AlertAlreadyResolved(f"alert {alert_id} is already resolved", field="alert_id")
+    alert = await _unresolved(session, alert_id, tenant_id)
     alert.status = "acknowledged"
     alert.acknowledged_by, alert.acknowledged_at = actor, clock.now()
     alert.acknowledge_notes = notes
@@ -191,11 +173,7 @@ async def resolve(
     root_cause: str | None,
     tenant_id: str | None,
 ) -> Alert:
-    alert = await get_alert(
-        session=session, alert_id=alert_id, tenant_id=tenant_id, for_update=True
-    )
-    if alert.status == "resolved":
-        raise AlertAlreadyResolved(f"alert {alert_id} is already resolved", field="alert_id")
+    alert = await _unresolved(session, alert_id, tenant_id)
     close(
         session,
         alert,

@@ -17,6 +17,7 @@ from app.db.models import Batch, Detection
 from app.kernel import effects
 from app.kernel.errors import NotFound
 from app.services.pipeline.config import PipelineConfig, config_of
+from app.services.rows import attributes
 from app.services.tasks import submissions as task_submissions
 from app.services.tasks.specs import TaskSpec
 
@@ -151,15 +152,11 @@ async def settle(
         changed(session, batch)
 
 
+SNAPSHOT = ("batch_id", "camera_id", "status", "detection_count", "trigger", "event_id")
+
+
 def snapshot(batch: Batch) -> dict[str, Any]:
-    return {
-        "batch_id": batch.batch_id,
-        "camera_id": batch.camera_id,
-        "status": batch.status,
-        "detection_count": batch.detection_count,
-        "trigger": batch.trigger,
-        "event_id": batch.event_id,
-    }
+    return attributes(batch, *SNAPSHOT)
 
 
 def changed(session: AsyncSession, batch: Batch) -> None:

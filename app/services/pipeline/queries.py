@@ -14,31 +14,39 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import Batch, CameraImage, Detection, Enrichment, SecurityEvent
 from app.kernel.errors import NotFound
-from app.kernel.paging import Page, PageRequest, fetch_page
+from app.kernel.paging import PageRequest
 from app.services.pipeline import batches
+from app.services.rows import Listing, by_key, grouped, matching, within
+
+
+@dataclass(frozen=True)
+class CameraWindow:
+    """One camera's records (every camera's without one) between two times, both included."""
+
+    camera_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+
+def in_window(stmt: Select[Any], model: Any, at: Any, f: CameraWindow) -> Select[Any]:
+    """`stmt` narrowed to `f`'s camera and times (`at`: the column of a record's time)."""
+    stmt = matching(stmt, model, f, "camera_id")
+    return within(stmt, at, f.start_date, f.end_date, inclusive=True)
+
 
 # --- enrichments ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class EnrichmentFilter:
+class EnrichmentFilter(CameraWindow):
     detection_type: str | None = None
-    camera_id: str | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
     min_confidence: float | None = None
     event_id: int | None = None
 
 
 def _enrichments(stmt: Select[Any], f: EnrichmentFilter) -> Select[Any]:
-    if f.detection_type is not None:
-        stmt = stmt.where(Enrichment.detection_type == f.detection_type)
-    if f.camera_id is not None:
-        stmt = stmt.where(Enrichment.camera_id == f.camera_id)
-    if f.start_date is not None:
-        stmt = stmt.where(Enrichment.created_at >= f.start_date)
-    if f.end_date is not None:
-        stmt = stmt.where(Enrichment.created_at <= f.end_date)
+    stmt = in_window(stmt, Enrichment, Enrichment.created_at, f)
+    stmt = matching(stmt, Enrichment, f, "detection_type")
     if f.min_confidence is not None:
         stmt = stmt.where(Enrichment.confidence >= f.min_confidence)
     if f.event_id is not None:
@@ -52,52 +60,30 @@ def _enrichments(stmt: Select[Any], f: EnrichmentFilter) -> Select[Any]:
 
 
 ENRICHMENT_ORDER = {"created_at": Enrichment.created_at, "confidence": Enrichment.confidence}
-
-
-async def list_enrichments(
-    *, session: AsyncSession, filter: EnrichmentFilter, page: PageRequest
-) -> Page[Enrichment]:
-    return await fetch_page(
-        session,
-        _enrichments(select(Enrichment), filter),
-        order_fields=ENRICHMENT_ORDER,
-        id_column=Enrichment.id,
-        request=page,
-    )
-
-
-async def count_enrichments(*, session: AsyncSession, filter: EnrichmentFilter) -> int:
-    stmt = _enrichments(select(func.count()).select_from(Enrichment), filter)
-    return int((await session.execute(stmt)).scalar_one())
+ENRICHMENTS: Listing[Enrichment, EnrichmentFilter] = Listing(
+    Enrichment, _enrichments, ENRICHMENT_ORDER
+)
+list_enrichments, count_enrichments = ENRICHMENTS.page, ENRICHMENTS.count
 
 
 async def get_enrichment(*, session: AsyncSession, enrichment_id: int) -> Enrichment:
-    row = await session.get(Enrichment, enrichment_id)
-    if row is None:
-        raise NotFound(f"no enrichment {enrichment_id}", field="id")
-    return row
+    missing = NotFound(f"no enrichment {enrichment_id}", field="id")
+    return await by_key(session, Enrichment, enrichment_id, missing)
 
 
 async def get_detection(*, session: AsyncSession, detection_id: int) -> Detection:
-    row = await session.get(Detection, detection_id)
-    if row is None:
-        raise NotFound(f"no detection {detection_id}", field="id")
-    return row
+    missing = NotFound(f"no detection {detection_id}", field="id")
+    return await by_key(session, Detection, detection_id, missing)
 
 
 async def enrichments_of_detections(
     *, session: AsyncSession, detection_ids: Sequence[int]
 ) -> dict[int, list[Enrichment]]:
-    out: dict[int, list[Enrichment]] = {i: [] for i in detection_ids}
-    if detection_ids:
-        stmt = (
-            select(Enrichment)
-            .where(Enrichment.detection_id.in_(list(detection_ids)))
-            .order_by(Enrichment.id)
-        )
-        for row in (await session.execute(stmt)).scalars():
-            out[row.detection_id].append(row)
-    return out
+    if not detection_ids:
+        return {}
+    stmt = select(Enrichment).where(Enrichment.detection_id.in_(list(detection_ids)))
+    stmt = stmt.order_by(Enrichment.id)
+    return await grouped(session, stmt, lambda e: e.detection_id, detection_ids)
 
 
 async def enrichments_of_event(*, session: AsyncSession, event_id: int) -> list[Enrichment]:
@@ -153,50 +139,22 @@ async def enrichment_stats(*, session: AsyncSession) -> EnrichmentStats:
 
 
 @dataclass(frozen=True)
-class BatchFilter:
-    camera_id: str | None = None
+class BatchFilter(CameraWindow):
     status: str | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
 
 
 def _batches(stmt: Select[Any], f: BatchFilter) -> Select[Any]:
-    if f.camera_id is not None:
-        stmt = stmt.where(Batch.camera_id == f.camera_id)
-    if f.status is not None:
-        stmt = stmt.where(Batch.status == f.status)
-    if f.start_date is not None:
-        stmt = stmt.where(Batch.started_at >= f.start_date)
-    if f.end_date is not None:
-        stmt = stmt.where(Batch.started_at <= f.end_date)
-    return stmt
+    return matching(in_window(stmt, Batch, Batch.started_at, f), Batch, f, "status")
 
 
 BATCH_ORDER = {"started_at": Batch.started_at}
-
-
-async def list_batches(
-    *, session: AsyncSession, filter: BatchFilter, page: PageRequest
-) -> Page[Batch]:
-    return await fetch_page(
-        session,
-        _batches(select(Batch), filter),
-        order_fields=BATCH_ORDER,
-        id_column=Batch.batch_id,
-        request=page,
-    )
-
-
-async def count_batches(*, session: AsyncSession, filter: BatchFilter) -> int:
-    stmt = _batches(select(func.count()).select_from(Batch), filter)
-    return int((await session.execute(stmt)).scalar_one())
+BATCHES: Listing[Batch, BatchFilter] = Listing(Batch, _batches, BATCH_ORDER, key="batch_id")
+list_batches, count_batches = BATCHES.page, BATCHES.count
 
 
 async def get_batch(*, session: AsyncSession, batch_id: str) -> Batch:
-    row = await session.get(Batch, batch_id)
-    if row is None:
-        raise NotFound(f"no batch {batch_id!r}", field="batch_id")
-    return row
+    missing = NotFound(f"no batch {batch_id!r}", field="batch_id")
+    return await by_key(session, Batch, batch_id, missing)
 
 
 async def batches_by_id(*, session: AsyncSession, batch_ids: Sequence[str]) -> dict[str, Batch]:
@@ -257,17 +215,11 @@ async def batch_stats(*, session: AsyncSession) -> BatchStats:
 async def detections_of_batches(
     *, session: AsyncSession, batch_ids: Sequence[str]
 ) -> dict[str, list[Detection]]:
-    out: dict[str, list[Detection]] = {b: [] for b in batch_ids}
-    if batch_ids:
-        stmt = (
-            select(Detection)
-            .where(Detection.batch_id.in_(list(batch_ids)))
-            .order_by(Detection.captured_at, Detection.id)
-        )
-        for row in (await session.execute(stmt)).scalars():
-            assert row.batch_id is not None
-            out[row.batch_id].append(row)
-    return out
+    if not batch_ids:
+        return {}
+    stmt = select(Detection).where(Detection.batch_id.in_(list(batch_ids)))
+    stmt = stmt.order_by(Detection.captured_at, Detection.id)
+    return await grouped(session, stmt, lambda d: d.batch_id, batch_ids)
 
 
 async def batch_material(
@@ -307,44 +259,22 @@ class EventFilter:
 
 
 def _events(stmt: Select[Any], f: EventFilter) -> Select[Any]:
-    if f.camera_id is not None:
-        stmt = stmt.where(SecurityEvent.camera_id == f.camera_id)
+    stmt = matching(stmt, SecurityEvent, f, "camera_id")
     if f.min_risk_score is not None:
         stmt = stmt.where(SecurityEvent.risk_score >= f.min_risk_score)
     if f.risk_levels:
         stmt = stmt.where(SecurityEvent.risk_level.in_(list(f.risk_levels)))
-    if f.created_after is not None:
-        stmt = stmt.where(SecurityEvent.created_at > f.created_after)
-    if f.created_before is not None:
-        stmt = stmt.where(SecurityEvent.created_at < f.created_before)
-    return stmt
+    return within(stmt, SecurityEvent.created_at, f.created_after, f.created_before)
 
 
 EVENT_ORDER = {"created_at": SecurityEvent.created_at, "risk_score": SecurityEvent.risk_score}
-
-
-async def list_events(
-    *, session: AsyncSession, filter: EventFilter, page: PageRequest
-) -> Page[SecurityEvent]:
-    return await fetch_page(
-        session,
-        _events(select(SecurityEvent), filter),
-        order_fields=EVENT_ORDER,
-        id_column=SecurityEvent.id,
-        request=page,
-    )
-
-
-async def count_events(*, session: AsyncSession, filter: EventFilter) -> int:
-    stmt = _events(select(func.count()).select_from(SecurityEvent), filter)
-    return int((await session.execute(stmt)).scalar_one())
+EVENTS: Listing[SecurityEvent, EventFilter] = Listing(SecurityEvent, _events, EVENT_ORDER)
+list_events, count_events = EVENTS.page, EVENTS.count
 
 
 async def get_event(*, session: AsyncSession, event_id: int) -> SecurityEvent:
-    row = await session.get(SecurityEvent, event_id)
-    if row is None:
-        raise NotFound(f"no security event {event_id}", field="event_id")
-    return row
+    missing = NotFound(f"no security event {event_id}", field="event_id")
+    return await by_key(session, SecurityEvent, event_id, missing)
 
 
 async def event_ids_of_detections(

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Batch, Detection, Enrichment, SecurityEvent
 from app.kernel import effects
-from app.kernel.errors import NotFound
-from app.services.pipeline import batches
+from app.services.pipeline import batches, queries
 from app.services.pipeline.config import config_of
+from app.services.rows import attributes
 from app.services.tasks import reactions
 from app.services.tasks import submissions as task_submissions
 from app.services.tasks.lifecycle import TaskStatus
@@ -140,9 +140,7 @@ async def submit_enrichment(session: AsyncSession, detection: Detection) -> None
 
 async def reprocess(*, session: AsyncSession, detection_id: int) -> Detection:
     """A new enrichment of a detection (the old ones stay; the newest is the one shown)."""
-    detection = await session.get(Detection, detection_id)
-    if detection is None:
-        raise NotFound(f"no detection {detection_id}", field="id")
+    detection = await queries.get_detection(session=session, detection_id=detection_id)
     await submit_enrichment(session, detection)
     return detection
 
@@ -244,13 +242,7 @@ async def _analysed(session: AsyncSession, snap: dict[str, Any]) -> None:
 
 
 def event_snapshot(event: SecurityEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "camera_id": event.camera_id,
-        "batch_id": event.batch_id,
-        "risk_score": event.risk_score,
-        "risk_level": event.risk_level,
-    }
+    return attributes(event, "id", "camera_id", "batch_id", "risk_score", "risk_level")
 
 
 _REACTIONS = {"detection": _detected, "enrichment": _enriched, "analysis": _analysed}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from app.db.base import utcnow
 from app.db.models import PromptVersion
 from app.kernel.errors import DomainError, InvalidInput, NotFound
+from app.services.rows import attributes
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
 MAX_PROMPT_CHARS = 20_000
@@ -229,23 +230,16 @@ async def restore(
     return row
 
 
+CONFIG = ("system_prompt", "temperature", "max_tokens")
+
+
 def as_config(p: PromptVersion) -> dict[str, Any]:
-    return {
-        "system_prompt": p.system_prompt,
-        "temperature": p.temperature,
-        "max_tokens": p.max_tokens,
-    }
+    return attributes(p, *CONFIG)
 
 
 def as_version(p: PromptVersion) -> dict[str, Any]:
-    return {
-        "version": p.version,
-        **as_config(p),
-        "description": p.description,
-        "author": p.author,
-        "restored_from": p.restored_from,
-        "created_at": p.created_at.isoformat(),
-    }
+    shown = attributes(p, "version", *CONFIG, "description", "author", "restored_from")
+    return shown | {"created_at": p.created_at.isoformat()}
 
 
 async def export(session: AsyncSession) -> dict[str, Any]:

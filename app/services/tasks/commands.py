@@ -21,6 +21,7 @@ from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
 from app.kernel import effects
 from app.kernel.errors import NotFound
+from app.services.rows import one
 from app.services.tasks import statements as task_statements
 from app.services.tasks.backoff import BackoffPolicy
 from app.services.tasks.lifecycle import FINISHED, TaskStatus, check_transition
@@ -50,11 +51,8 @@ async def get_task(
     for_update: bool = False,
 ) -> Task:
     stmt = scoped(select(Task).where(Task.id == task_id), tenant_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    task: Task | None = (await session.execute(stmt)).scalar_one_or_none()
-    if task is None:
-        raise NotFound(f"task {task_id} not found", field="id")
+    missing = NotFound(f"task {task_id} not found", field="id")
+    task: Task = await one(session, stmt, missing, for_update=for_update)
     return task
 
 
@@ -160,7 +158,7 @@ async def complete_attempt(
     ).scalar_one_or_none()
     if task is not None:
         changed(session, task)
-        _notify(session, task)
+        webhooks.notify_task(session, task)
     return task
 
 
@@ -196,7 +194,7 @@ async def fail_attempt(
     _log(session, task, f"attempt {task.attempts} failed: {error}; {why}", "error")
     await session.flush()
     changed(session, task)
-    _notify(session, task)
+    webhooks.notify_task(session, task)
     return None
 
 
@@ -343,19 +341,6 @@ def _progress(task: Task, value: float, message: str | None) -> None:
 
 def _log(session: AsyncSession, task: Task, message: str, level: str) -> None:
     session.add(TaskLog(task_id=task.id, level=level, message=message[:4000], at=utcnow()))
-
-
-def _notify(session: AsyncSession, task: Task) -> None:
-    if task.webhook_url:
-        webhooks.schedule(
-            session,
-            kind="task",
-            object_id=str(task.id),
-            url=task.webhook_url,
-            payload=webhooks.task_payload(task),
-            queue=task.queue,
-            tenant_id=task.origin_tenant_id,
-        )
 
 
 def changed(session: AsyncSession, task: Task) -> None:

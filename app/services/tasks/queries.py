@@ -4,50 +4,65 @@ and logs (batched for the GraphQL loaders)."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Select, String, cast, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task, TaskLog, TaskTransition
-from app.kernel.paging import Page, PageRequest, fetch_page
+from app.services.rows import Listing, grouped, matching, of_tenant, within
 
 
 def scoped(stmt: Select[Any], tenant_id: str | None) -> Select[Any]:
-    return stmt if tenant_id is None else stmt.where(Task.origin_tenant_id == tenant_id)
+    return of_tenant(stmt, Task.origin_tenant_id, tenant_id)
 
 
 @dataclass
-class TaskFilter:
-    statuses: Sequence[str] = ()
-    task_types: Sequence[str] = ()
-    queues: Sequence[str] = ()
-    providers: Sequence[str] = ()
+class OriginFilter:
+    """Where work came from and when: what task and workflow filters share."""
+
     origin_instance: str | None = None
     origin_zone: str | None = None
     origin_tenant_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+
+
+def from_origin(stmt: Select[Any], model: Any, f: OriginFilter) -> Select[Any]:
+    """`stmt` narrowed to the work of `f`'s origin, created within its times (`model`: a table
+    with origin and creation columns)."""
+    stmt = matching(stmt, model, f, "origin_instance", "origin_zone", "origin_tenant_id")
+    return within(stmt, model.created_at, f.created_after, f.created_before)
+
+
+_LIFECYCLE_ORDERS = ("created_at", "updated_at", "started_at", "completed_at", "status", "progress")
+
+
+def lifecycle_order(model: Any) -> dict[str, Any]:
+    """The orders of what runs (tasks, workflows): by its times, status, progress, duration."""
+    orders = {name: getattr(model, name) for name in _LIFECYCLE_ORDERS}
+    return orders | {"duration_ms": model.completed_at - model.started_at}
+
+
+@dataclass
+class TaskFilter(OriginFilter):
+    statuses: Sequence[str] = ()
+    task_types: Sequence[str] = ()
+    queues: Sequence[str] = ()
+    providers: Sequence[str] = ()
     id_prefix: str | None = None
     dead_lettered: bool | None = None
 
 
 ORDER_FIELDS: dict[str, Any] = {
-    "created_at": Task.created_at,
-    "updated_at": Task.updated_at,
-    "started_at": Task.started_at,
-    "completed_at": Task.completed_at,
-    "status": Task.status,
+    **lifecycle_order(Task),
     "task_type": Task.task_type,
     "priority": Task.priority,
-    "progress": Task.progress,
     "queue": Task.queue,
     "provider_type": Task.provider,
-    "duration_ms": Task.completed_at - Task.started_at,
 }
 
 
@@ -58,26 +73,16 @@ async def get_tasks(
     return {t.id: t for t in rows}
 
 
-def _filtered(stmt: Select[Any], f: TaskFilter, tenant_id: str | None) -> Select[Any]:
-    stmt = scoped(stmt, tenant_id)
-    if f.statuses:
-        stmt = stmt.where(Task.status.in_(list(f.statuses)))
-    if f.task_types:
-        stmt = stmt.where(Task.task_type.in_(list(f.task_types)))
-    if f.queues:
-        stmt = stmt.where(Task.queue.in_(list(f.queues)))
-    if f.providers:
-        stmt = stmt.where(Task.provider.in_(list(f.providers)))
-    if f.origin_instance is not None:
-        stmt = stmt.where(Task.origin_instance == f.origin_instance)
-    if f.origin_zone is not None:
-        stmt = stmt.where(Task.origin_zone == f.origin_zone)
-    if f.origin_tenant_id is not None:
-        stmt = stmt.where(Task.origin_tenant_id == f.origin_tenant_id)
-    if f.created_after is not None:
-        stmt = stmt.where(Task.created_at > f.created_after)
-    if f.created_before is not None:
-        stmt = stmt.where(Task.created_at < f.created_before)
+def _filtered(stmt: Select[Any], f: TaskFilter, tenant_id: str | None = None) -> Select[Any]:
+    stmt = from_origin(scoped(stmt, tenant_id), Task, f)
+    for column, wanted in (
+        (Task.status, f.statuses),
+        (Task.task_type, f.task_types),
+        (Task.queue, f.queues),
+        (Task.provider, f.providers),
+    ):
+        if wanted:
+            stmt = stmt.where(column.in_(list(wanted)))
     if f.id_prefix:
         prefix = f.id_prefix.lower().replace("%", "").replace("_", "")
         stmt = stmt.where(cast(Task.id, String).like(prefix + "%"))
@@ -86,53 +91,22 @@ def _filtered(stmt: Select[Any], f: TaskFilter, tenant_id: str | None) -> Select
     return stmt
 
 
-async def list_tasks(
-    *,
-    session: AsyncSession | AsyncConnection,
-    filter: TaskFilter,
-    page: PageRequest,
-    tenant_id: str | None = None,
-    columns: Sequence[str] | None = None,
-) -> Page[Any]:
-    """Whole rows, or with `columns` lean rows of just those attributes (plain tuples with
-    attribute access, no ORM identity map: a read path that hydrates nothing it shows not;
-    a plain connection can run it then)."""
-    entity: Any = select(Task) if columns is None else select(*(getattr(Task, c) for c in columns))
-    return await fetch_page(
-        session,
-        _filtered(entity, filter, tenant_id),
-        order_fields=ORDER_FIELDS,
-        id_column=Task.id,
-        request=page,
-    )
-
-
-async def count_tasks(
-    *, session: AsyncSession | AsyncConnection, filter: TaskFilter, tenant_id: str | None = None
-) -> int:
-    stmt = _filtered(select(func.count()).select_from(Task), filter, tenant_id)
-    return int((await session.execute(stmt)).scalar_one())
+# `columns`: lean rows of just those attributes (a read path that hydrates nothing it does not
+# show; a plain connection can run it then). `tenant_id`: that tenant's tasks only.
+TASKS: Listing[Task, TaskFilter] = Listing(Task, _filtered, ORDER_FIELDS)
+list_tasks, count_tasks = TASKS.page, TASKS.count
 
 
 async def transitions_for(
     *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[TaskTransition]]:
-    stmt = (
-        select(TaskTransition)
-        .where(TaskTransition.task_id.in_(task_ids))
-        .order_by(TaskTransition.task_id, TaskTransition.id)
-    )
-    out: dict[uuid.UUID, list[TaskTransition]] = defaultdict(list)
-    for row in (await session.execute(stmt)).scalars():
-        out[row.task_id].append(row)
-    return out
+    stmt = select(TaskTransition).where(TaskTransition.task_id.in_(task_ids))
+    stmt = stmt.order_by(TaskTransition.task_id, TaskTransition.id)
+    return await grouped(session, stmt, lambda t: t.task_id, task_ids)
 
 
 async def logs_for(
     *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[TaskLog]]:
     stmt = select(TaskLog).where(TaskLog.task_id.in_(task_ids)).order_by(TaskLog.id)
-    out: dict[uuid.UUID, list[TaskLog]] = defaultdict(list)
-    for row in (await session.execute(stmt)).scalars():
-        out[row.task_id].append(row)
-    return out
+    return await grouped(session, stmt, lambda line: line.task_id, task_ids)

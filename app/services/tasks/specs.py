@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN, check_within
 from app.kernel.errors import InvalidInput
 from app.services.tasks import types as task_types
 from app.services.webhooks import outbound
@@ -49,15 +50,14 @@ class TaskSpec:
 def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
     task_type, operation = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
     check_queue(spec.queue, defaults, system=spec.system)
-    if not 0 <= spec.priority <= 100:
-        raise InvalidInput("priority must be between 0 and 100", field="priority")
+    check_within(spec.priority, PRIORITY_MIN, PRIORITY_MAX, field="priority")
     for name in ("input", "config", "metadata", "media"):
         if not isinstance(getattr(spec, name), dict):
             raise InvalidInput(f"{name} must be a JSON object", field=name)
     if spec.webhook_url is not None:
         outbound.check_url(spec.webhook_url, allow_private=defaults.allow_private_webhooks)
-    if spec.max_retries is not None and not 0 <= spec.max_retries <= 20:
-        raise InvalidInput("maxRetries must be between 0 and 20", field="maxRetries")
+    if spec.max_retries is not None:
+        check_within(spec.max_retries, 0, MAX_RETRIES_MAX, field="maxRetries")
     if spec.result_ttl_seconds is not None and spec.result_ttl_seconds < 0:
         raise InvalidInput("resultTtlSeconds must not be negative", field="resultTtlSeconds")
     if not spec.origin_instance:

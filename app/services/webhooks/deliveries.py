@@ -18,50 +18,56 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import Task, WebhookDelivery, Workflow
 from app.kernel import effects
+from app.services.rows import attributes
 
 SIGNATURE_HEADER = "X-Opsgraph-Signature"
 TIMESTAMP_HEADER = "X-Opsgraph-Timestamp"
 EVENT_HEADER = "X-Opsgraph-Event"
 
 
-def task_payload(task: Task) -> dict[str, Any]:
-    return {
-        "event": f"task.{task.status.lower()}",
-        "task": {
-            "id": str(task.id),
-            "task_type": task.task_type,
-            "operation": task.operation,
-            "status": task.status,
-            "queue": task.queue,
-            "result": task.result,
-            "errors": task.errors,
-            "attempts": task.attempts,
-            "dead_lettered": task.dead_lettered,
-            "input_tokens": task.input_tokens,
-            "output_tokens": task.output_tokens,
-            "cost_usd": task.cost_usd,
-            "completed_at": task.completed_at.isoformat() if task.completed_at else None,
-            "origin_reference": task.origin_reference,
-        },
-    }
+# what a notification tells of its task or workflow besides its id, time and reference
+_TASK_FIELDS = ("task_type", "operation", "status", "queue", "result", "errors", "attempts")
+_TASK_SPENT = ("dead_lettered", "input_tokens", "output_tokens", "cost_usd")
+_WORKFLOW_FIELDS = ("name", "status", "result", "error_message", "errors")
+_WORKFLOW_STEPS = ("completed_steps", "total_steps")
 
 
-def workflow_payload(wf: Workflow) -> dict[str, Any]:
-    return {
-        "event": f"workflow.{wf.status.lower()}",
-        "workflow": {
-            "id": str(wf.id),
-            "name": wf.name,
-            "status": wf.status,
-            "result": wf.result,
-            "error_message": wf.error_message,
-            "errors": wf.errors,
-            "completed_steps": wf.completed_steps,
-            "total_steps": wf.total_steps,
-            "completed_at": wf.completed_at.isoformat() if wf.completed_at else None,
-            "origin_reference": wf.origin_reference,
+def notify_task(session: AsyncSession, task: Task) -> None:
+    """Record the notification of a task's outcome to its `webhook_url`, if it has one (sent
+    by the workers of its queue)."""
+    _notify(session, "task", task, task.queue, *_TASK_FIELDS, *_TASK_SPENT)
+
+
+def notify_workflow(session: AsyncSession, wf: Workflow, *, queue: str) -> None:
+    """Record the notification of a workflow's outcome to its `webhook_url`, if it has one."""
+    _notify(session, "workflow", wf, queue, *_WORKFLOW_FIELDS, *_WORKFLOW_STEPS)
+
+
+def _notify(
+    session: AsyncSession, kind: str, row: Task | Workflow, queue: str, *fields: str
+) -> None:
+    """The body: the event (the object's kind and status) and the object's `fields`, with its
+    id, completion time and the caller's reference."""
+    if not row.webhook_url:
+        return
+    payload = {
+        "event": f"{kind}.{row.status.lower()}",
+        kind: {
+            "id": str(row.id),
+            **attributes(row, *fields),
+            "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+            "origin_reference": row.origin_reference,
         },
     }
+    schedule(
+        session,
+        kind=kind,
+        object_id=str(row.id),
+        url=row.webhook_url,
+        payload=payload,
+        queue=queue,
+        tenant_id=row.origin_tenant_id,
+    )
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

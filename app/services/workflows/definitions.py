@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN, check_within
 from app.kernel.errors import InvalidInput
 from app.services.tasks import specs as task_specs
 from app.services.tasks import types as task_types
@@ -156,8 +157,7 @@ def validate(spec: WorkflowSpec, *, defaults: task_specs.TaskDefaults) -> list[s
         raise InvalidInput("a workflow needs at least one step", field="steps")
     if len(spec.steps) > MAX_STEPS:
         raise InvalidInput(f"at most {MAX_STEPS} steps", field="steps")
-    if not 0 <= spec.priority <= 100:
-        raise InvalidInput("priority must be between 0 and 100", field="priority")
+    check_within(spec.priority, PRIORITY_MIN, PRIORITY_MAX, field="priority")
     if spec.webhook_url is not None:
         outbound.check_url(
             spec.webhook_url, allow_private=defaults.allow_private_webhooks, field="webhook_url"
@@ -177,11 +177,13 @@ def validate(spec: WorkflowSpec, *, defaults: task_specs.TaskDefaults) -> list[s
             raise InvalidInput(
                 f"step {step.step_id!r}: {exc.message}", field=f"steps[{i}].task_type"
             ) from exc
-        if not 0 <= step.max_retries <= 20:
-            raise InvalidInput(
-                f"step {step.step_id!r}: max_retries must be between 0 and 20",
-                field=f"steps[{i}].max_retries",
-            )
+        check_within(
+            step.max_retries,
+            0,
+            MAX_RETRIES_MAX,
+            field=f"steps[{i}].max_retries",
+            name=f"step {step.step_id!r}: max_retries",
+        )
         if step.queue is not None:
             try:
                 task_specs.check_queue(step.queue, defaults, field=f"steps[{i}].queue")

@@ -4,60 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import Workflow
-from app.kernel.paging import Page, PageRequest, fetch_page
+from app.services.rows import Listing, of_tenant
 from app.services.tasks import counters
+from app.services.tasks.queries import OriginFilter, from_origin, lifecycle_order
 
 
-def scoped(stmt: Any, tenant_id: str | None) -> Any:
-    return stmt if tenant_id is None else stmt.where(Workflow.origin_tenant_id == tenant_id)
+def scoped(stmt: Select[Any], tenant_id: str | None) -> Select[Any]:
+    return of_tenant(stmt, Workflow.origin_tenant_id, tenant_id)
 
 
 @dataclass
-class WorkflowFilter:
+class WorkflowFilter(OriginFilter):
     statuses: Sequence[str] = ()
-    origin_instance: str | None = None
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
     search: str | None = None
 
 
 ORDER_FIELDS: dict[str, Any] = {
-    "created_at": Workflow.created_at,
-    "updated_at": Workflow.updated_at,
-    "started_at": Workflow.started_at,
-    "completed_at": Workflow.completed_at,
+    **lifecycle_order(Workflow),
     "name": Workflow.name,
-    "status": Workflow.status,
-    "progress": Workflow.progress,
     "total_steps": Workflow.total_steps,
-    "duration_ms": Workflow.completed_at - Workflow.started_at,
 }
 
 
-def _filtered(stmt: Any, f: WorkflowFilter, tenant_id: str | None) -> Any:
-    stmt = scoped(stmt, tenant_id)
+def _filtered(stmt: Select[Any], f: WorkflowFilter, tenant_id: str | None = None) -> Select[Any]:
+    stmt = from_origin(scoped(stmt, tenant_id), Workflow, f)
     if f.statuses:
         stmt = stmt.where(Workflow.status.in_(list(f.statuses)))
-    if f.origin_instance is not None:
-        stmt = stmt.where(Workflow.origin_instance == f.origin_instance)
-    if f.origin_zone is not None:
-        stmt = stmt.where(Workflow.origin_zone == f.origin_zone)
-    if f.origin_tenant_id is not None:
-        stmt = stmt.where(Workflow.origin_tenant_id == f.origin_tenant_id)
-    if f.created_after is not None:
-        stmt = stmt.where(Workflow.created_at > f.created_after)
-    if f.created_before is not None:
-        stmt = stmt.where(Workflow.created_at < f.created_before)
     if f.search:
         term = f.search.replace("%", "").replace("_", "")
         stmt = stmt.where(
@@ -66,27 +46,9 @@ def _filtered(stmt: Any, f: WorkflowFilter, tenant_id: str | None) -> Any:
     return stmt
 
 
-async def list_workflows(
-    *,
-    session: AsyncSession,
-    filter: WorkflowFilter,
-    page: PageRequest,
-    tenant_id: str | None = None,
-) -> Page[Workflow]:
-    return await fetch_page(
-        session,
-        _filtered(select(Workflow), filter, tenant_id),
-        order_fields=ORDER_FIELDS,
-        id_column=Workflow.id,
-        request=page,
-    )
-
-
-async def count_workflows(
-    *, session: AsyncSession, filter: WorkflowFilter, tenant_id: str | None = None
-) -> int:
-    stmt = _filtered(select(func.count()).select_from(Workflow), filter, tenant_id)
-    return int((await session.execute(stmt)).scalar_one())
+# `tenant_id`: that tenant's workflows only
+WORKFLOWS: Listing[Workflow, WorkflowFilter] = Listing(Workflow, _filtered, ORDER_FIELDS)
+list_workflows, count_workflows = WORKFLOWS.page, WORKFLOWS.count
 
 
 @dataclass
