@@ -18,8 +18,10 @@ from app.config import Settings
 from app.db.base import make_engine
 from app.platform.embedded import free_port
 from tests.client import GraphQLClient
-from tests.processes import Proc, start_server, start_worker
+from tests.processes import Proc, fork_server, start_server, start_worker
 from tests.stores import Stores, open_stores
+from tests.tables import truncate_statement
+from tests.waiting import wait_for
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -74,6 +76,7 @@ def channel_port() -> int:
 @pytest.fixture(scope="session")
 def env(stores: Stores, clock_file: Path, channel_port: int) -> dict[str, str]:
     """Environment for server and worker processes: fast timings so recovery is quick."""
+    fork_server()  # it imports opsgraph while the session sets up (tests/forkserver.py)
     return {
         "OPSGRAPH_DATABASE_URL": stores.database_url,
         "OPSGRAPH_REDIS_URL": stores.redis_url,
@@ -188,16 +191,7 @@ async def prompt_defaults(engine: Any) -> str:
 @pytest.fixture(autouse=True)
 async def clean(stores: Stores, engine: Any, prompt_defaults: str) -> AsyncIterator[None]:
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "TRUNCATE tasks, task_transitions, task_logs, api_keys, workflows, workflow_steps, "
-                "llm_stats_state, webhook_deliveries, task_counters, task_rollups, camera_images, "
-                "detections, "
-                "enrichments, batches, security_events, agents, agent_samples, agent_controls, "
-                "alert_rules, alert_pending, alerts, agent_logs, webhook_subscriptions, "
-                "ai_audit_records, ai_evaluations, workflow_counters, workflow_rollups CASCADE"
-            )
-        )
+        await conn.execute(text(truncate_statement()))  # every model's table (tests/tables.py)
         # the LLM statistics' marker row, as the migration leaves it (never reset)
         await conn.execute(text("INSERT INTO llm_stats_state (id, reset_at) VALUES (1, NULL)"))
         # prompts: back to the migration's defaults (version 1 of each model), whatever a
@@ -342,12 +336,15 @@ async def client_for(
 async def wait_for_status(
     client: GraphQLClient, task_id: str, statuses: set[str], timeout: float = 20
 ) -> dict[str, Any]:
-    """Poll the task until it reaches one of `statuses` (a deadline, not a sleep-and-hope)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    task: dict[str, Any] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        task = (await client.data("Task", id=task_id))["task"]
-        if task and task["status"] in statuses:
-            return task
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {task_id} never reached {statuses}; last seen {task}")
+    """The task once it reaches one of `statuses` (tests/waiting.py: a deadline, not a sleep)."""
+
+    async def task() -> dict[str, Any]:
+        return (await client.data("Task", id=task_id))["task"] or {}
+
+    return await wait_for(
+        task,
+        until=lambda t: t.get("status") in statuses,
+        what=f"task {task_id} to reach {sorted(statuses)}",
+        timeout=timeout,
+        every=0.05,
+    )

@@ -1,11 +1,18 @@
-"""Real API and worker processes for end-to-end tests, on free ports, with their logs kept."""
+"""Real API and worker processes for end-to-end tests, on free ports, with their logs kept.
+
+Each is forked by the session's fork server (tests/forkserver.py), which imported opsgraph
+once, behind a trampoline the test holds as its child process: a start costs a fork, not a
+fresh import of the app. OPSGRAPH_TEST_FORKSERVER=0 starts each the plain way instead."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,15 +42,101 @@ class Proc:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    @property
+    def pid(self) -> int:
+        """The opsgraph process's own pid (behind a trampoline, its fork's)."""
+        pid_file = self.log.with_suffix(".pid")
+        deadline = time.monotonic() + 10
+        while not pid_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return self.process.pid  # not behind a trampoline (or it never forked)
+            time.sleep(0.01)
+        return int(pid_file.read_text())
+
+    def freeze(self) -> None:
+        """SIGSTOP the process itself (a trampoline cannot relay what it cannot catch)."""
+        os.kill(self.pid, signal.SIGSTOP)
+
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+TRAMPOLINE = Path(__file__).with_name("trampoline.py")
+
+
+@dataclass
+class ForkServer:
+    process: subprocess.Popen[bytes]
+    path: Path
+    log: Path
+
+    def ready(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the fork server exited:\n" + self.log.read_text())
+            if self.path.exists():
+                return str(self.path)
+            time.sleep(0.02)
+        raise RuntimeError("the fork server did not start:\n" + self.log.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+_fork_server: ForkServer | None = None
+
+
+def trampoline(socket_path: str, pid_file: Path) -> list[str]:
+    return [sys.executable, "-I", "-S", str(TRAMPOLINE), socket_path, str(pid_file)]
+
+
+def fork_server() -> ForkServer | None:
+    """This process's fork server, started on first use (None when switched off). It imports
+    the code this process would (same folder, same PYTHONPATH); under the mutation run it is
+    itself a fork of the run's library server (OPSGRAPH_TEST_LIBRARY_SERVER)."""
+    global _fork_server
+    if os.environ.get("OPSGRAPH_TEST_FORKSERVER", "1") == "0":
+        return None
+    if _fork_server is None or _fork_server.process.poll() is not None:
+        # a short folder: a unix socket's path has a limit of about 100 characters
+        folder = Path(tempfile.mkdtemp(prefix="opsgraph-fork-"))
+        log = folder / "forkserver.log"
+        libraries = os.environ.get("OPSGRAPH_TEST_LIBRARY_SERVER")
+        if libraries:
+            start = [*trampoline(libraries, folder / "pid"), "tests.forkserver"]
+        else:
+            start = [sys.executable, "-m", "tests.forkserver"]
+        process = subprocess.Popen(
+            [*start, str(folder / "s")],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        _fork_server = ForkServer(process, folder / "s", log)
+        atexit.register(_fork_server.stop)
+    return _fork_server
 
 
 def _spawn(args: list[str], env: Mapping[str, str], log: Path, name: str) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("wb")
+    server = fork_server()
+    if server is None:
+        command = [sys.executable, "-m", "app.cli", *args]
+    else:
+        pid_file = log.with_suffix(".pid")
+        pid_file.unlink(missing_ok=True)
+        command = [*trampoline(server.ready(), pid_file), "app.cli", *args]
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args],
+        command,
         env={**os.environ, **env},
         stdout=handle,
         stderr=subprocess.STDOUT,

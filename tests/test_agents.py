@@ -4,9 +4,8 @@ recorded and obeyed on the next beat, tenants see only their own agents."""
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.base import make_sessionmaker, utcnow
 from app.db.models import Agent, AgentControl, AgentSample
 from tests.client import GraphQLClient
+from tests.waiting import wait_for
 
 BASE = "/api/v1/monitoring/agents"
 
@@ -48,28 +48,10 @@ def beat(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-async def client_as(
-    server: str, token_for: Callable[..., str]
-) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
-    made: list[httpx.AsyncClient] = []
-
-    def make(role: str = "platform_admin", tenant: str | None = None) -> httpx.AsyncClient:
-        c = httpx.AsyncClient(
-            base_url=server, headers={"Authorization": f"Bearer {token_for(role, tenant)}"}
-        )
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        await c.aclose()
-
-
 async def test_heartbeats_register_and_figures_come_from_the_samples(
-    client_as: Callable[..., httpx.AsyncClient],
+    client_for: Callable[..., GraphQLClient],
 ) -> None:
-    admin = client_as()
+    admin = client_for().http
     first = await admin.post(f"{BASE}/agent_voice_ai_001/heartbeat", json=beat())
     assert first.status_code == 200, first.text
     assert first.json()["desired_state"] == {
@@ -121,8 +103,10 @@ async def fleet(client: httpx.AsyncClient) -> dict[str, str]:
     return {a["id"]: a["status"] for a in agents}
 
 
-async def test_status_is_derived(client_as: Callable[..., httpx.AsyncClient]) -> None:
-    admin = client_as()
+async def test_status_is_derived(
+    client_for: Callable[..., GraphQLClient],
+) -> None:
+    admin = client_for().http
     failing = beat(health={"checks": [{"name": "model_connection", "status": "fail"}]})
     await admin.post(f"{BASE}/a_failing/heartbeat", json=failing)
     noisy = beat(metrics={"requests": 10, "errors": 3})
@@ -139,17 +123,23 @@ async def test_status_is_derived(client_as: Callable[..., httpx.AsyncClient]) ->
     degraded = (await admin.get(BASE, params={"status": "degraded", "type": "voice_ai"})).json()
     assert {a["id"] for a in degraded["agents"]} == {"a_failing", "a_noisy"}
     assert any(i["type"] == "high_error_rate" for i in degraded["agents"][1]["issues"])
-    # no heartbeat for longer than OPSGRAPH_AGENT_OFFLINE_SECONDS (2 in tests)
-    await asyncio.sleep(2.3)
+    # no heartbeat for longer than OPSGRAPH_AGENT_OFFLINE_SECONDS (2 in tests): offline soon
+    # after those 2 s (the status is derived when read)
+    await wait_for(
+        lambda: fleet(admin),
+        until=lambda now: now["a_starting"] == "offline",
+        what="a_starting to go offline",
+        timeout=4,
+    )
     await admin.post(f"{BASE}/a_quiet/heartbeat", json=beat())
     statuses = await fleet(admin)
     assert statuses["a_quiet"] == "healthy" and statuses["a_starting"] == "offline"
 
 
 async def test_pause_is_obeyed_and_ends_when_due(
-    client_as: Callable[..., httpx.AsyncClient], engine: AsyncEngine
+    client_for: Callable[..., GraphQLClient], engine: AsyncEngine
 ) -> None:
-    admin = client_as()
+    admin = client_for().http
     await admin.post(f"{BASE}/agent_x/heartbeat", json=beat())
     paused = await admin.post(
         f"{BASE}/agent_x/pause", json={"reason": "Maintenance window", "duration_minutes": 30}
@@ -184,8 +174,10 @@ async def test_pause_is_obeyed_and_ends_when_due(
     assert actions[0][1] == "Maintenance window" and actions[0][2] != "opsgraph"
 
 
-async def test_restart_scale_and_errors(client_as: Callable[..., httpx.AsyncClient]) -> None:
-    admin = client_as()
+async def test_restart_scale_and_errors(
+    client_for: Callable[..., GraphQLClient],
+) -> None:
+    admin = client_for().http
     await admin.post(f"{BASE}/agent_y/heartbeat", json=beat())
     restarted = (
         await admin.post(f"{BASE}/agent_y/restart", json={"reason": "Memory leak", "force": False})
@@ -205,11 +197,11 @@ async def test_restart_scale_and_errors(client_as: Callable[..., httpx.AsyncClie
 
 
 async def test_tenants_see_and_steer_only_their_agents(
-    client_as: Callable[..., httpx.AsyncClient],
+    client_for: Callable[..., GraphQLClient],
 ) -> None:
-    alice = client_as("tenant_admin", "alice")
-    bob = client_as("tenant_admin", "bob")
-    viewer = client_as("viewer")
+    alice = client_for("tenant_admin", "alice").http
+    bob = client_for("tenant_admin", "bob").http
+    viewer = client_for("viewer").http
     assert (await alice.post(f"{BASE}/a_alice/heartbeat", json=beat())).status_code == 200
     assert (await bob.post(f"{BASE}/a_bob/heartbeat", json=beat())).status_code == 200
     assert [a["id"] for a in (await alice.get(BASE)).json()["agents"]] == ["a_alice"]
@@ -223,9 +215,9 @@ async def test_tenants_see_and_steer_only_their_agents(
 
 
 async def test_agents_in_graphql(
-    client_as: Callable[..., httpx.AsyncClient], admin: GraphQLClient
+    client_for: Callable[..., GraphQLClient], admin: GraphQLClient
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     for i in range(5):
         body = beat(type="chat" if i % 2 else "voice", tenant_id="t-gql")
         await rest.post(f"{BASE}/agent_{i}/heartbeat", json=body)
@@ -259,28 +251,31 @@ async def test_agents_in_graphql(
 
 
 async def test_workers_report_themselves_as_agents(
-    client_as: Callable[..., httpx.AsyncClient], worker: Any
+    client_for: Callable[..., GraphQLClient], worker: Any
 ) -> None:
-    admin = client_as()
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
+    admin = client_for().http
+
+    async def worker_agents() -> list[str]:
         body = (await admin.get(BASE, params={"type": "opsgraph_worker"})).json()
-        ids = [a["id"] for a in body["agents"]]
-        if "opsgraph_worker_worker-main" in ids:
-            break
-        assert asyncio.get_running_loop().time() < deadline, ids
-        await asyncio.sleep(0.2)
+        return [a["id"] for a in body["agents"]]
+
+    await wait_for(
+        worker_agents,
+        until=lambda ids: "opsgraph_worker_worker-main" in ids,
+        what="the session's worker to report itself as an agent",
+        timeout=10,
+    )
     detail = (await admin.get(f"{BASE}/opsgraph_worker_worker-main")).json()
     assert detail["configuration"]["queues"] == ["llm", "operations", "default"]
     assert detail["status"] in ("healthy", "starting")
 
 
 async def test_uptime_counts_only_covered_time(
-    client_as: Callable[..., httpx.AsyncClient], engine: AsyncEngine
+    client_for: Callable[..., GraphQLClient], engine: AsyncEngine
 ) -> None:
     """Beats at -60, -50 and -40 minutes, then silence: with the offline threshold at 2 s (the
     tests' setting) each gap and the silence since count 2 s, the first beat nothing."""
-    admin = client_as()
+    admin = client_for().http
     await admin.post(f"{BASE}/a_uptime/heartbeat", json=beat(type="uptime"))
     now = utcnow()
     async with make_sessionmaker(engine)() as session, session.begin():

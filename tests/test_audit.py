@@ -41,7 +41,15 @@ async def test_decisions_are_audited_and_events_evaluated(
     assert stages[-1] == "analysis"
     analysis = audit["decisions"][-1]
     assert analysis["model"] and analysis["prompt_version"] == 1
-    assert analysis["input_tokens"] > 0 and analysis["latency_ms"] is not None
+    async with engine.connect() as conn:
+        spent = (
+            await conn.execute(
+                text("SELECT input_tokens FROM security_events WHERE id = :e"), {"e": event_id}
+            )
+        ).scalar_one()
+    # the analysis's decision records what the event's analysis spent
+    assert spent > 0 and analysis["input_tokens"] == spent
+    assert analysis["latency_ms"] is not None
     assert "2 detection(s)" in analysis["input_summary"]
 
     async def evaluations() -> int:
@@ -84,7 +92,13 @@ async def test_decisions_are_audited_and_events_evaluated(
     assert abs(sum(rates.values()) - 1) < 0.01
     stats = (await http.get(f"{AUDIT}/stats", params={"days": 7})).json()
     assert stats["total_events"] == 2 and stats["events_today"] == 2
-    assert stats["token_usage"]["total_input"] > 0
+    # every decision of both events, as their audits list them
+    decisions = [
+        d
+        for e in (event_id, other)
+        for d in (await http.get(f"{AUDIT}/events/{e}")).json()["decisions"]
+    ]
+    assert stats["token_usage"]["total_input"] == sum(d["input_tokens"] or 0 for d in decisions)
     assert stats["quality_scores"]["avg_coherence"] is not None
     assert set(stats["by_model"]) == set(rates)
     garage = (

@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from app.config import Settings
-from tests.client import GraphQLClient, operations
+from tests.client import GraphQLClient, operations, rest_client
 from tests.conftest import JWT_SECRET
 
 READ_PATHS = [
@@ -80,8 +80,7 @@ async def test_no_or_bad_credentials_get_401(server: str, settings: Settings) ->
 )
 async def test_every_role_reads(server: str, token_for: Callable[..., str], role: str) -> None:
     tenant = "t1" if role == "tenant_admin" else None
-    headers = {"Authorization": f"Bearer {token_for(role, tenant)}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers) as http:
+    async with rest_client(server, token_for(role, tenant)) as http:
         for path in READ_PATHS[:6]:
             # opsgraph's own workers are installation-wide: a tenant gets 403
             expected = 403 if tenant and "/workers" in path else 200
@@ -243,23 +242,13 @@ async def test_api_keys_from_the_cli(server: str, env: dict[str, str]) -> None:
     viewer_key = create("--role", "viewer", "--name", "dash")
     tenant_key = create("--role", "tenant_admin", "--tenant", "alice")
     assert viewer_key.startswith("og_") and viewer_key != tenant_key
-    async with httpx.AsyncClient(base_url=server) as http:
-        ok = await http.get("/api/v1/monitoring/tasks", headers={"X-API-Key": viewer_key})
-        assert ok.status_code == 200
-        denied = await http.post(
-            "/api/v1/tasks", json={"prompt": "x"}, headers={"X-API-Key": viewer_key}
-        )
+    async with rest_client(server, api_key=viewer_key) as viewer:
+        assert (await viewer.get("/api/v1/monitoring/tasks")).status_code == 200
+        denied = await viewer.post("/api/v1/tasks", json={"prompt": "x"})
         assert denied.status_code == 403
-        gql = await http.post(
-            "/graphql",
-            headers={"X-API-Key": tenant_key},
-            json={
-                "query": operations()["SubmitTask"],
-                "variables": {"input": {"taskType": "echo", "queue": "parked"}},
-            },
-        )
-        task = gql.json()["data"]["submitTask"]["task"]
-        assert task["origin"]["tenantId"] == "alice"
+    async with GraphQLClient(server, None, api_key=tenant_key) as tenant:
+        made = await tenant.data("SubmitTask", input={"taskType": "echo", "queue": "parked"})
+        assert made["submitTask"]["task"]["origin"]["tenantId"] == "alice"
 
 
 def test_token_cli_prints_a_verifiable_token(env: dict[str, str]) -> None:

@@ -128,7 +128,8 @@ async def test_unexpected_errors_are_masked() -> None:
     from graphql import GraphQLError
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from app.gql.schema import MaskUnexpected, _mask
+    from app.config import Settings
+    from app.gql.schema import MaskUnexpected, build_schema
 
     @strawberry.type
     class Query:
@@ -144,7 +145,9 @@ async def test_unexpected_errors_are_masked() -> None:
         def expected(self) -> int:
             raise GraphQLError("first must be between 1 and 100")
 
-    schema = strawberry.Schema(query=Query, extensions=[MaskUnexpected(should_mask_error=_mask)])
+    # the masking the application's schema is built with
+    (masking,) = [e for e in build_schema(Settings()).extensions if isinstance(e, MaskUnexpected)]
+    schema = strawberry.Schema(query=Query, extensions=[masking])
     result = await schema.execute("{ bug }")
     assert result.errors is not None
     assert result.errors[0].message == "Unexpected error."

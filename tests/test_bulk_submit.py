@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 
 from tests.client import GraphQLClient
-from tests.test_agents import client_as  # noqa: F401 (a fixture)
-from tests.test_monitoring import eventually
+from tests.waiting import wait_for
 
 
 async def counts(engine: Any) -> tuple[int, int]:
@@ -45,7 +43,7 @@ async def test_graphql_batches_are_all_or_nothing_unless_partial(
             ).scalar_one()
         return int(n) == 250
 
-    await eventually(all_completed, "the batch run by the worker", timeout=60)
+    await wait_for(all_completed, what="the batch run by the worker", timeout=60)
 
     bad = [echo(i) for i in range(10)]
     bad[3] = echo(3, operation="nope", taskType=None)
@@ -61,10 +59,10 @@ async def test_graphql_batches_are_all_or_nothing_unless_partial(
 
 
 async def test_rest_batches(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     engine: Any,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     body = {"tasks": [{"task_type": "echo", "queue": "default"} for _ in range(100)]}
     ok = await rest.post("/api/v1/tasks/batch", json=body)
     assert ok.status_code == 202, ok.text
@@ -83,10 +81,10 @@ async def test_rest_batches(
     too_many = {"tasks": [{"task_type": "echo"}] * 1001}
     assert (await rest.post("/api/v1/tasks/batch", json=too_many)).status_code == 422
     assert (await rest.post("/api/v1/tasks/batch", json={"tasks": []})).status_code == 422
-    viewer = client_as("viewer")
+    viewer = client_for("viewer").http
     assert (await viewer.post("/api/v1/tasks/batch", json=body)).status_code == 403
     # a tenant's tasks are its own
-    alice = client_as("tenant_admin", "alice")
+    alice = client_for("tenant_admin", "alice").http
     mine = await alice.post("/api/v1/tasks/batch", json={"tasks": [{"task_type": "echo"}]})
     async with engine.connect() as conn:
         tenant = (

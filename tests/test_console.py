@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.factories import insert_alert, insert_batch, insert_detection
 from tests.processes import Proc, start_dev, stop_dev, wait_banner
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "console"
@@ -133,16 +133,6 @@ async def _submit(admin: GraphQLClient, **input: Any) -> str:
 
 async def _status(admin: GraphQLClient, task_id: str) -> str:
     return str((await admin.data("Task", id=task_id))["task"]["status"])
-
-
-async def _until(probe: Any, what: str, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def history_urls(profile: Path) -> list[str]:
@@ -264,11 +254,11 @@ async def test_cancel_and_retry_from_the_detail_panel(
 ) -> None:
     # a task that runs for a while: cancelled while RUNNING
     running = await _submit(admin, config={"simulate": {"latency_ms": 30_000}})
-    await _until(lambda: _is(admin, running, "RUNNING"), "the task to run", timeout=20)
+    await wait_for(lambda: _is(admin, running, "RUNNING"), what="the task to run")
     failing = await _submit(
         admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
     )
-    await _until(lambda: _failed(admin, failing), "the task to fail", timeout=20)
+    await wait_for(lambda: _failed(admin, failing), what="the task to fail")
     session = await _session(browser, server, settings, make_token(settings))
     page = session.page
     try:
@@ -276,13 +266,13 @@ async def test_cancel_and_retry_from_the_detail_panel(
         await page.click(f'tr[data-task="{running}"]')
         await page.wait_for_selector("#task-detail .s-RUNNING")
         await page.click('#task-detail button[data-action="Cancel"]')
-        assert await _until(lambda: _is(admin, running, "CANCELLED"), "cancelled via the API")
+        await wait_for(lambda: _is(admin, running, "CANCELLED"), what="cancelled via the API")
         # the panel follows it live
         await page.wait_for_selector("#task-detail .s-CANCELLED", timeout=10_000)
         await page.click(f'tr[data-task="{failing}"]')
         await page.click('#task-detail button[data-action="Retry"]')
         # the API shows it queued again after its failure (and it runs again)
-        assert await _until(lambda: _requeued(admin, failing), "retried", 20)
+        await wait_for(lambda: _requeued(admin, failing), what="retried")
     finally:
         await _close(session)
 
@@ -293,10 +283,10 @@ async def _failed(admin: GraphQLClient, task_id: str) -> bool:
 
 async def _requeued(admin: GraphQLClient, task_id: str) -> bool:
     """The task went back to QUEUED after it had FAILED."""
-    body = await admin.raw(
-        "query($id: UUID!) { task(id: $id) { transitions { toStatus } } }", {"id": task_id}
+    body = await admin.query(
+        "query($id: UUID!) { task(id: $id) { transitions { toStatus } } }", id=task_id
     )
-    steps = [t["toStatus"] for t in body.json()["data"]["task"]["transitions"]]
+    steps = [t["toStatus"] for t in body["data"]["task"]["transitions"]]
     return "FAILED" in steps and "QUEUED" in steps[steps.index("FAILED") :]
 
 
@@ -340,7 +330,7 @@ async def test_a_dlq_entry_requeued_and_a_batch_flushed(
     dead = await _submit(
         admin, maxRetries=0, config={"simulate": {"fail_attempts": 1, "error": "fatal"}}
     )
-    await _until(lambda: _failed(admin, dead), "a dead letter", 20)
+    await wait_for(lambda: _failed(admin, dead), what="a dead letter")
     await insert_batch(engine, "console-batch")
     session = await _session(browser, server, settings, make_token(settings))
     page = session.page
@@ -348,7 +338,7 @@ async def test_a_dlq_entry_requeued_and_a_batch_flushed(
         await session.open("DLQ")
         await page.click('section[data-dlq="dlq:llm"] button[data-action="Requeue one"]')
         # requeued: the API shows it queued again after its failure
-        assert await _until(lambda: _requeued(admin, dead), "the requeued task", 20)
+        await wait_for(lambda: _requeued(admin, dead), what="the requeued task")
         await session.open("Pipeline")
         await page.click('tr[data-batch="console-batch"] button[data-action="Flush"]')
         await page.wait_for_selector('tr[data-batch="console-batch"]', state="detached")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 
+from tests.client import credentials
 from tests.processes import start_dev, stop_dev, wait_banner
+from tests.waiting import wait_for_blocking
 
 
 def processes_under(folder: Path) -> list[psutil.Process]:
@@ -46,7 +47,7 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
             assert "serve" in names and "worker" in names
             assert processes_under(log.parent), "embedded servers run from the data folder"
 
-            headers = {"Authorization": f"Bearer {token.group(1)}"}
+            headers = credentials(token.group(1))
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
                 submitted = http.post(
                     "/graphql",
@@ -58,13 +59,13 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
                     },
                 ).json()
                 task_id = submitted["data"]["submitTask"]["task"]["id"]
-                status = None
-                for _ in range(100):
-                    status = http.get(f"/api/v1/monitoring/tasks/{task_id}").json()["status"]
-                    if status == "COMPLETED":
-                        break
-                    time.sleep(0.1)
-                assert status == "COMPLETED"
+                task_url = f"/api/v1/monitoring/tasks/{task_id}"
+                wait_for_blocking(
+                    lambda http=http, url=task_url: http.get(url).json()["status"],
+                    until=lambda status: status == "COMPLETED",
+                    what=f"task {task_id} to complete",
+                    timeout=10,
+                )
                 # each stack sees only its own task: separate stores
                 assert http.get("/api/v1/monitoring/tasks").json()["total"] == 1
     finally:
@@ -78,6 +79,9 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
         if failures:
             raise failures[0]
     # everything they started is gone, the embedded PostgreSQL and Redis included
-    time.sleep(0.5)
-    leftovers = processes_under(tmp_path)
-    assert not leftovers, [p.info["cmdline"] for p in leftovers]
+    wait_for_blocking(
+        lambda: [p.info["cmdline"] for p in processes_under(tmp_path)],
+        until=lambda leftovers: not leftovers,
+        what="every process the stacks started to exit",
+        timeout=10,
+    )

@@ -17,20 +17,17 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from app.config import Settings
 from app.services.pipeline import risk
 from app.services.pipeline.quarantine import QUARANTINE_KEY, STATE_KEY
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, rest_client
 from tests.conftest import PIPELINE_ENV, make_token
 from tests.factories import insert_events
 from tests.processes import Proc, start_server
-from tests.receiver import LocalServer
-from tests.test_pipeline import analysed_batches, drop, jpeg, until
+from tests.receiver import Receiver
+from tests.test_pipeline import WAIT, analysed_batches, drop, jpeg
+from tests.waiting import wait_for
 
 
 def png(width: int, height: int) -> bytes:
@@ -76,7 +73,7 @@ async def test_poison_files_are_quarantined_and_every_other_file_flows_on(
         body: dict[str, Any] = (await http.get("/api/system/health")).json()["watcher"]
         return body if body["quarantined"] >= (3 if os.geteuid() == 0 else 4) else {}
 
-    watcher = await until(quarantined, what="the poison files quarantined")
+    watcher = await wait_for(quarantined, timeout=WAIT, what="the poison files quarantined")
     reasons = {f["file"].rsplit("/", 1)[-1]: f["reason"] for f in watcher["files"]}
     assert reasons["bad-\\xff-name.jpg"] == "file name is not valid UTF-8"
     assert reasons["far-too-long-camera.jpg"].startswith("camera folder name")
@@ -177,7 +174,7 @@ async def batch_from(http: httpx.AsyncClient, camera: str) -> dict[str, Any]:
         body = (await http.get("/api/batches", params={"camera_id": camera})).json()
         return list(body["batches"])
 
-    batches: list[dict[str, Any]] = await until(
+    batches: list[dict[str, Any]] = await wait_for(
         found, timeout=BATCH_WINDOW, what=f"a batch from camera {camera}"
     )
     (batch,) = batches
@@ -200,7 +197,9 @@ async def quarantined(http: httpx.AsyncClient, expected: dict[str, str]) -> dict
         return body if set(expected) <= {f["file"] for f in body["files"]} else {}
 
     try:
-        body: dict[str, Any] = await until(listed, what=f"quarantined: {sorted(expected)}")
+        body: dict[str, Any] = await wait_for(
+            listed, timeout=WAIT, what=f"quarantined: {sorted(expected)}"
+        )
     except AssertionError as exc:
         missing = set(expected) - {f["file"] for f in seen.get("files", [])}
         raise AssertionError(f"{exc}; missing {sorted(missing)}; watcher {seen}") from None
@@ -277,7 +276,9 @@ async def test_poison_arriving_while_watching_holds_up_no_other_camera(
         body = await watcher_health(http)
         return body if body["state"] == "running" and body["restarts"] >= 1 else {}
 
-    watcher: dict[str, Any] = await until(running_again, what="the watcher restarted")
+    watcher: dict[str, Any] = await wait_for(
+        running_again, timeout=WAIT, what="the watcher restarted"
+    )
     # once: the file that broke it was quarantined by the rescan, not met again and again
     assert watcher["restarts"] == 1
     assert "WatchfilesRustInternalError" in watcher["last_error"]
@@ -316,7 +317,7 @@ async def test_oversized_files_fail_at_once(
         ]
         return jobs
 
-    (job,) = await until(dead, what="the oversized image in the DLQ")
+    (job,) = await wait_for(dead, timeout=WAIT, what="the oversized image in the DLQ")
     assert job["error"] == "Invalid image format: the file is over the 2000-byte limit"
     assert job["attempt_count"] == 1
 
@@ -344,7 +345,7 @@ class Dribbler:
             for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
                 writer.write(bytes([byte]))
                 await writer.drain()
-                await asyncio.sleep(1)
+                await asyncio.sleep(1)  # the dribble: one byte a second is what is tested
 
         try:
             await reader.readuntil(b"\r\n\r\n")
@@ -399,32 +400,30 @@ async def _delivery(engine: Any, delivery_id: str) -> dict[str, Any]:
 async def test_a_dribbling_receiver_holds_only_its_own_delivery(
     spawn_worker: Callable[..., Proc], engine: Any
 ) -> None:
-    async def hook(request: Request) -> Response:
-        fast.received.append(await request.body())
-        return JSONResponse({"ok": True})
-
-    fast = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    async with Dribbler() as slow, fast:
+    async with Dribbler() as slow, Receiver() as fast:
         # given a worker with a 3 s deadline per attempt, busy with a receiver that answers
         # one byte a second (each byte within any per-read timeout)
         spawn_worker("worker-dribble", "dribbleq", OPSGRAPH_WEBHOOK_TIMEOUT_SECONDS="3")
         stuck = await _insert_delivery(engine, f"http://127.0.0.1:{slow.port}/hook", "dribbleq")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while slow.connections == 0:
-            assert loop.time() < deadline, "the slow delivery was never attempted"
-            await asyncio.sleep(0.05)
-        # when another delivery falls due meanwhile, it is sent at once
-        started = loop.time()
-        sent = await _insert_delivery(engine, f"{fast.url}/hook", "dribbleq")
-        while (await _delivery(engine, sent))["status"] != "delivered":
-            assert loop.time() - started < 2.5, "the second delivery waited for the first"
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: slow.connections, what="the slow delivery to be attempted")
+        # when another delivery falls due meanwhile, it is sent at once (well within the slow
+        # one's 3 s)
+        sent = await _insert_delivery(engine, fast.hook_url, "dribbleq")
+        await wait_for(
+            lambda: _delivery(engine, sent),
+            until=lambda row: row["status"] == "delivered",
+            timeout=2.5,
+            every=0.05,
+            what="the second delivery sent without waiting for the first",
+        )
+        assert len(fast.received) == 1
         # and the slow one is cut at its deadline and tried again later, once at a time
-        while (await _delivery(engine, stuck))["attempts"] < 2:
-            assert loop.time() < deadline + 30, "the slow delivery was not tried again"
-            await asyncio.sleep(0.1)
-        row = await _delivery(engine, stuck)
+        row = await wait_for(
+            lambda: _delivery(engine, stuck),
+            until=lambda row: row["attempts"] >= 2,
+            timeout=30,
+            what="the slow delivery tried again",
+        )
         assert row["status"] == "pending"
         assert row["last_error"] == "receiver did not answer within 3 s"
         assert slow.most_open == 1
@@ -456,8 +455,7 @@ async def test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_onc
         OPSGRAPH_SIMULATED_LATENCY_MS="300",
         OPSGRAPH_JOB_TIME_LIMITS='{"ai_processing": 1.0}',
     )
-    headers = {"Authorization": f"Bearer {make_token(settings)}"}
-    async with httpx.AsyncClient(base_url=jobs_server, headers=headers, timeout=30) as http:
+    async with rest_client(jobs_server, make_token(settings)) as http:
         r = await http.post(
             "/api/jobs", json={"job_type": "ai_processing", "params": {"event_ids": ids}}
         )
@@ -468,7 +466,7 @@ async def test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_onc
             job: dict[str, Any] = (await http.get(f"/api/jobs/{job_id}")).json()
             return job if job["status"] in ("completed", "failed") else None
 
-        job = await until(finished, what="the job to finish")
+        job = await wait_for(finished, timeout=WAIT, what="the job to finish")
     assert job["status"] == "completed", job
     assert job["result"]["evaluated"] == 8
     async with engine.connect() as conn:
@@ -532,9 +530,15 @@ async def test_two_attempts_of_one_export_at_once_leave_one_complete_file(
 ) -> None:
     await insert_events(engine, 3000)
     job = await _export_job(engine, settings, {"target": "security_events", "format": "csv"})
-    first, second = await asyncio.gather(
-        _write_export(engine, settings, job, 0.01), _write_export(engine, settings, job, 0.013)
+    outcomes = await asyncio.gather(
+        _write_export(engine, settings, job, 0.01),
+        _write_export(engine, settings, job, 0.013),
+        return_exceptions=True,
     )
+    # each attempt writes a file of its own and ends well: neither pulls the other's away
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    first, second = outcomes
+    assert isinstance(first, dict) and isinstance(second, dict)
     assert first["file"] == second["file"] and first["rows"] == second["rows"] == 3000
     folder = settings.data_dir / "exports"
     lines = (folder / first["file"]).read_text().splitlines()
@@ -576,8 +580,7 @@ async def test_deeply_nested_json_is_bad_input_on_both_doors(
 ) -> None:
     before = await _task_count(engine)
     deep = "[" * 1000 + "]" * 1000
-    headers = {"Authorization": f"Bearer {make_token(settings)}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as http:
+    async with rest_client(server, make_token(settings)) as http:
         r = await http.post(
             "/api/v1/tasks/batch",
             content='{"tasks": [{"task_type": "echo", "input": {"x": ' + deep + "}}]}",
@@ -607,6 +610,7 @@ async def test_deeply_nested_json_is_bad_input_on_both_doors(
             if levels == 1000:  # past what a JSON decoder goes: the body is refused whole
                 assert r.status_code == 400 and "nested more than 64" in r.text, r.text
                 continue
+            assert len(r.json().get("errors") or ()) == 1, r.text  # refused, not submitted
             (error,) = r.json()["errors"]
             assert error["extensions"]["code"] == "BAD_USER_INPUT", r.text
             assert error["extensions"]["field"].startswith("$i.input.0.0"), r.text
@@ -621,6 +625,7 @@ async def test_deeply_nested_json_is_bad_input_on_both_doors(
                 },
             )
             assert r.status_code in (200, 400), r.text
+            assert len(r.json().get("errors") or ()) == 1, r.text  # refused, not submitted
             (error,) = r.json()["errors"]
             if levels == 600:  # graphql-core's own parser guard: a syntax error
                 assert "nested too deeply" in error["message"], r.text
@@ -642,8 +647,7 @@ async def test_unbounded_inputs_have_bounds_on_both_doors(
     server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
 ) -> None:
     admin = client_for()
-    headers = {"Authorization": f"Bearer {make_token(settings)}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as http:
+    async with rest_client(server, make_token(settings)) as http:
         beat = "/api/v1/monitoring/agents/bounded/heartbeat"
         too_many = {"name": "b", "type": "t", "metrics": {"latency_ms": [1.0] * 1001}}
         r = await http.post(beat, json=too_many)
@@ -656,6 +660,7 @@ async def test_unbounded_inputs_have_bounds_on_both_doors(
                     input={"name": "b", "type": "t", name: {f"k{i}": value for i in range(101)}},
                 )
             )["reportHeartbeat"]
+            assert payload["errors"], payload  # refused, not recorded
             assert payload["errors"][0]["code"] == "INVALID", payload
             assert "at most 100 keys" in payload["errors"][0]["message"], payload
         r = await http.post(
@@ -794,13 +799,15 @@ async def test_an_operator_resolve_during_a_pass_is_not_undone(
     from app.db.base import make_sessionmaker
     from app.services.monitoring import alerts as alert_service
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while not await _racer_alerts(engine):  # the alert fires (a worker's pass or ours)
-        assert loop.time() < deadline, "the alert never fired"
-        async with engine.begin() as conn:
-            await conn.execute(text("DELETE FROM monitoring_passes"))
-        await _evaluate(engine, settings)
+    async def fired() -> list[tuple[str, int]]:
+        found = await _racer_alerts(engine)
+        if not found:  # a pass of ours (or a worker's) makes it fire
+            async with engine.begin() as conn:
+                await conn.execute(text("DELETE FROM monitoring_passes"))
+            await _evaluate(engine, settings)
+        return found
+
+    await wait_for(fired, what="the racer's alert to fire")
     async with engine.connect() as conn:
         alert_id = await conn.scalar(text("SELECT id FROM alerts WHERE agent_id = 'racer'"))
     sessions = make_sessionmaker(engine, settings.session_info())
@@ -818,17 +825,20 @@ async def test_an_operator_resolve_during_a_pass_is_not_undone(
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM monitoring_passes"))
         racing = asyncio.ensure_future(_evaluate(engine, settings))
-        while True:
+
+        async def a_pass_waits() -> bool:
             if await _passes_waiting(engine):
-                break
+                return True
             assert not racing.done() or racing.result().skipped, "the pass did not wait"
-            if racing.done():  # a worker's pass held the lock: it is the one racing
-                break
-            assert loop.time() < deadline + 20, "no pass waited on the alert"
-            await asyncio.sleep(0.02)
+            return racing.done()  # a worker's pass held the lock: it is the one racing
+
+        await wait_for(a_pass_waits, every=0.02, what="a pass waiting on the alert")
     # then once the resolve commits, the pass leaves the alert resolved and fires no new one
     await racing
-    while await _passes_waiting(engine):  # a worker's pass that raced finishes too
-        assert loop.time() < deadline + 40, "a pass kept waiting"
-        await asyncio.sleep(0.02)
+    await wait_for(  # a worker's pass that raced finishes too
+        lambda: _passes_waiting(engine),
+        until=lambda waiting: waiting == 0,
+        every=0.02,
+        what="every pass that waited on the alert to finish",
+    )
     assert await _racer_alerts(engine) == [("resolved", 1)]

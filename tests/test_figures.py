@@ -5,7 +5,6 @@ the rows, and the stats endpoints (which read only them) answer what a scan woul
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
 from tests.test_workflows import create, echo, wait_workflow
+from tests.waiting import wait_for
 
 QUEUE = "mixq"
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED")
@@ -87,21 +87,15 @@ async def _rows(engine: Any, sql: str, width: int) -> dict[Any, tuple[Any, ...]]
 
 async def _settled(engine: Any, timeout: float = 60) -> None:
     """Until nothing of the mix is queued or running (the parked queue has no worker)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        async with engine.connect() as conn:
-            moving = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM tasks WHERE queue <> 'parked' "
-                        "AND status IN ('QUEUED', 'RUNNING')"
-                    )
-                )
-            ).scalar_one()
-        if moving == 0:
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"{moving} tasks still moving"
-        await asyncio.sleep(0.1)
+    moving = (
+        "SELECT count(*) FROM tasks WHERE queue <> 'parked' AND status IN ('QUEUED', 'RUNNING')"
+    )
+    await wait_for(
+        lambda: _scalar(engine, moving),
+        until=lambda n: n == 0,
+        timeout=timeout,
+        what="the count of queued and running tasks of the mix to reach 0",
+    )
 
 
 async def _echo(admin: GraphQLClient, *, latency_ms: int) -> str:
@@ -183,10 +177,13 @@ async def test_counters_and_rollups_equal_the_rows_after_a_random_mix(
     await _settled(engine)
 
     # the killed worker's connections are gone: the reconciler folds their counter rows in
-    deadline = asyncio.get_running_loop().time() + 30
-    while await _scalar(engine, GONE_ROWS):
-        assert asyncio.get_running_loop().time() < deadline, "rows of closed backends remain"
-        await asyncio.sleep(0.2)
+    await wait_for(
+        lambda: _scalar(engine, GONE_ROWS),
+        until=lambda n: not n,
+        every=0.2,
+        timeout=30,
+        what="no counter rows of closed backends",
+    )
     # then the counters equal an independent count over the rows, key by key
     async with engine.connect() as conn:
         statuses = dict(

@@ -14,25 +14,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from PIL import Image
 from sqlalchemy import text
 
 from app.config import Settings
 from app.services.fleet.breakers import Breakers
-from tests.client import GraphQLClient
-from tests.conftest import make_token
+from tests.client import GraphQLClient, live
+from tests.conftest import make_token, wait_for_status
 from tests.factories import insert_batch, insert_detection, insert_events
 from tests.processes import start_worker
 
 TENANT = "tenant-parity"
-
-
-@pytest.fixture
-async def rest(server: str, settings: Settings) -> Any:
-    headers = {"Authorization": f"Bearer {make_token(settings)}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as client:
-        yield client
 
 
 def _line(level: str, message: str, agent: str | None = None) -> dict[str, Any]:
@@ -46,14 +38,13 @@ def _line(level: str, message: str, agent: str | None = None) -> dict[str, Any]:
 
 
 async def test_logs_ingested_in_graphql_are_tailed_live_and_searchable_over_rest(
-    admin: GraphQLClient, rest: httpx.AsyncClient
+    admin: GraphQLClient, http: httpx.AsyncClient
 ) -> None:
     beat = await admin.data(
         "ReportHeartbeat", agentId="tail-agent", input={"name": "tail", "type": "llm"}
     )
     assert beat["reportHeartbeat"]["errors"] == [], beat
-    async with admin.subscribe("LogTail", agentId="tail-agent", level="WARN") as tail:
-        await asyncio.sleep(0.3)  # the subscription is registered once the server reads it
+    async with live(admin, "LogTail", agentId="tail-agent", level="WARN") as tail:
         stored = await admin.data(
             "IngestLogs",
             entries=[
@@ -70,7 +61,7 @@ async def test_logs_ingested_in_graphql_are_tailed_live_and_searchable_over_rest
     assert [first["message"], second["message"]] == ["disk full", "slow disk"]
     assert first["level"] == "ERROR" and first["context"] == {"k": "disk full"}
     # the other door reads the same lines
-    found = (await rest.get("/api/v1/monitoring/logs", params={"agent_id": "tail-agent"})).json()
+    found = (await http.get("/api/v1/monitoring/logs", params={"agent_id": "tail-agent"})).json()
     assert sorted(line["message"] for line in found["logs"]) == [
         "disk full",
         "quiet line",
@@ -82,43 +73,34 @@ async def test_logs_ingested_in_graphql_are_tailed_live_and_searchable_over_rest
     )
     (error,) = bad["ingestLogs"]["errors"]
     assert bad["ingestLogs"]["accepted"] == 0 and error["field"] == "logs.1.message", bad
-    found = (await rest.get("/api/v1/monitoring/logs", params={"search": "fine"})).json()
+    found = (await http.get("/api/v1/monitoring/logs", params={"search": "fine"})).json()
     assert found["logs"] == []
 
 
 async def test_a_tenants_log_tail_carries_only_its_lines(
     admin: GraphQLClient, server: str, settings: Settings
 ) -> None:
-    tenant = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT))
-    try:
+    async with GraphQLClient(server, make_token(settings, "tenant_admin", TENANT)) as tenant:
         beat = await tenant.data(
             "ReportHeartbeat", agentId="t-agent", input={"name": "t", "type": "llm"}
         )
         assert beat["reportHeartbeat"]["errors"] == [], beat
-        async with tenant.subscribe("LogTail") as tail:
-            await asyncio.sleep(0.3)
+        async with live(tenant, "LogTail", reader=admin) as tail:
             # an installation-wide line first, then the tenant's own
             await admin.data("IngestLogs", entries=[_line("ERROR", "installation secret")])
             await tenant.data("IngestLogs", entries=[_line("INFO", "mine", "t-agent")])
             got = (await tail.next(timeout=10))["logTail"]
         assert got["message"] == "mine" and got["agentId"] == "t-agent"
-    finally:
-        await tenant.aclose()
 
 
 async def test_server_metrics_match_seed_003s_rest_answer(
-    admin: GraphQLClient, rest: httpx.AsyncClient, worker: Any
+    admin: GraphQLClient, http: httpx.AsyncClient, worker: Any
 ) -> None:
     submitted = await admin.data("SubmitTask", input={"taskType": "echo", "input": {"n": 1}})
     assert submitted["submitTask"]["errors"] == []
-    task_id = submitted["submitTask"]["task"]["id"]
-    for _ in range(100):
-        task = (await admin.data("Task", id=task_id))["task"]
-        if task["status"] == "COMPLETED":
-            break
-        await asyncio.sleep(0.1)
+    await wait_for_status(admin, submitted["submitTask"]["task"]["id"], {"COMPLETED"})
     graph = (await admin.data("ServerMetrics"))["serverMetrics"]
-    door = (await rest.get("/api/v1/metrics")).json()
+    door = (await http.get("/api/v1/metrics")).json()
     assert graph["totalRequests"] == door["total_requests"] >= 1
     assert graph["llmStatus"] == door["llm_status"]
     for field, key in (
@@ -132,7 +114,7 @@ async def test_server_metrics_match_seed_003s_rest_answer(
 
 
 async def test_enrichment_by_id_and_by_detection(
-    admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
+    admin: GraphQLClient, http: httpx.AsyncClient, engine: Any
 ) -> None:
     detection_id = await insert_detection(engine, "/x.jpg")
     async with engine.begin() as conn:
@@ -149,11 +131,11 @@ async def test_enrichment_by_id_and_by_detection(
             for n in range(2)
         ]
     one = (await admin.data("Enrichment", id=enrichment_ids[1]))["enrichment"]
-    door = (await rest.get(f"/api/enrichment/{enrichment_ids[1]}")).json()
+    door = (await http.get(f"/api/enrichment/{enrichment_ids[1]}")).json()
     assert one["id"] == door["id"] == enrichment_ids[1]
     assert one["detectionId"] == door["detection_id"] == detection_id
     detection = (await admin.data("Detection", id=detection_id))["detection"]
-    by_detection = (await rest.get(f"/api/enrichment/detection/{detection_id}")).json()
+    by_detection = (await http.get(f"/api/enrichment/detection/{detection_id}")).json()
     assert [e["id"] for e in detection["enrichments"]] == enrichment_ids
     assert sorted(e["id"] for e in by_detection["enrichments"]) == enrichment_ids
     # unknown ids are null, as every lookup by id
@@ -162,18 +144,18 @@ async def test_enrichment_by_id_and_by_detection(
 
 
 async def test_prompt_export_and_every_models_history_match_rest(
-    admin: GraphQLClient, rest: httpx.AsyncClient
+    admin: GraphQLClient, http: httpx.AsyncClient
 ) -> None:
     updated = await admin.data("UpdatePrompt", model="nemotron", temperature=0.3)
     assert updated["updatePrompt"]["errors"] == []
     exported = (await admin.data("PromptExport"))["promptExport"]
-    door = (await rest.get("/api/ai-audit/prompts/export")).json()
+    door = (await http.get("/api/ai-audit/prompts/export")).json()
     assert exported["prompts"] == door["prompts"] and exported["history"] == door["history"]
     assert exported["prompts"]["nemotron"]["temperature"] == 0.3
     histories = {
         h["model"]: h for h in (await admin.data("PromptHistories", limit=1))["promptHistories"]
     }
-    door_history = (await rest.get("/api/ai-audit/prompts/history", params={"limit": 1})).json()
+    door_history = (await http.get("/api/ai-audit/prompts/history", params={"limit": 1})).json()
     assert set(histories) == set(door_history["history"]) and "nemotron" in histories
     nemotron = histories["nemotron"]
     assert nemotron["total"] == 2 and len(nemotron["versions"]) == 1
@@ -184,7 +166,7 @@ async def test_prompt_export_and_every_models_history_match_rest(
 
 
 async def test_recommendations_match_rest(
-    admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
+    admin: GraphQLClient, http: httpx.AsyncClient, engine: Any
 ) -> None:
     events = await insert_events(engine, 3)
     suggestions = [
@@ -207,7 +189,7 @@ async def test_recommendations_match_rest(
                 },
             )
     graph = (await admin.data("AuditRecommendations", days=7))["auditRecommendations"]
-    door = (await rest.get("/api/ai-audit/recommendations", params={"days": 7})).json()
+    door = (await http.get("/api/ai-audit/recommendations", params={"days": 7})).json()
     assert graph["totalEventsAnalyzed"] == door["total_events_analyzed"] == 3
     (rec,) = graph["recommendations"]
     (door_rec,) = door["recommendations"]
@@ -219,7 +201,7 @@ async def test_recommendations_match_rest(
 
 
 async def test_batch_audit_selects_by_camera_and_dates(
-    admin: GraphQLClient, rest: httpx.AsyncClient, engine: Any
+    admin: GraphQLClient, http: httpx.AsyncClient, engine: Any
 ) -> None:
     yard = await insert_events(engine, 4)  # camera `yard`, created now
     async with engine.begin() as conn:
@@ -235,7 +217,7 @@ async def test_batch_audit_selects_by_camera_and_dates(
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     queued = (await admin.data("BatchAudit", cameraId="yard", startDate=since))["batchAudit"]
     assert queued["errors"] == [] and queued["queuedCount"] == 2, queued
-    job = (await rest.get(f"/api/jobs/{queued['jobId']}")).json()
+    job = (await http.get(f"/api/jobs/{queued['jobId']}")).json()
     assert job["job_type"] == "ai_processing"
     # nothing left to judge in an empty window: no job
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -250,7 +232,8 @@ async def test_workers_changed_follows_a_worker_in_and_out(
 ) -> None:
     name = f"worker-parity-{uuid.uuid4().hex[:6]}"
 
-    async def until(sub: Any, present: bool) -> dict[str, Any]:
+    async def first_snapshot_with(sub: Any, present: bool) -> dict[str, Any]:
+        """Read the pushed snapshots until one has the worker in it (or not)."""
         for _ in range(60):
             snapshot = (await sub.next(timeout=15))["workersChanged"]
             if (name in [w["name"] for w in snapshot["workers"]]) == present:
@@ -262,19 +245,18 @@ async def test_workers_changed_follows_a_worker_in_and_out(
         assert name not in [w["name"] for w in first["workers"]]
         proc = await asyncio.to_thread(start_worker, env, logs, name=name, queues="parity")
         try:
-            joined = await until(sub, True)
+            joined = await first_snapshot_with(sub, True)
             assert joined["totalWorkers"] == len(joined["workers"])
         finally:
             await asyncio.to_thread(proc.stop)
-        await until(sub, False)
+        await first_snapshot_with(sub, False)
 
 
 async def test_circuit_breaker_changes_are_pushed(
     admin: GraphQLClient, redis_client: Any, settings: Settings
 ) -> None:
     breakers = Breakers(redis_client, settings.breakers)
-    async with admin.subscribe("CircuitBreakerChanged", name="yolo26") as sub:
-        await asyncio.sleep(0.3)
+    async with live(admin, "CircuitBreakerChanged", name="yolo26") as sub:
         for _ in range(settings.circuit_breaker_failure_threshold):
             generation = await breakers.allow("yolo26")
             await breakers.record("yolo26", ok=False, generation=generation, error="down")

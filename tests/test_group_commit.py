@@ -22,6 +22,7 @@ from app.services.tasks.specs import TaskSpec
 from tests.client import GraphQLClient
 from tests.processes import Proc
 from tests.stores import Stores
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ async def test_one_requests_failure_stays_its_own() -> None:
 
     async def write(batch: list[int]) -> list[int]:
         calls.append(batch)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a write takes a while: callers arrive meanwhile (the point)
         if 13 in batch:
             raise ValueError("thirteen")
         return [n * 2 for n in batch]
@@ -107,18 +108,22 @@ async def test_one_requests_failure_stays_its_own() -> None:
 
 
 async def test_a_caller_cancelled_before_its_write_is_left_out() -> None:
+    in_flight: list[list[int]] = []
     written: list[int] = []
     release = asyncio.Event()
 
     async def write(batch: list[int]) -> list[int]:
+        in_flight.append(batch)
         await release.wait()
         written.extend(batch)
         return batch
 
     group: GroupCommit[int, int] = GroupCommit(write, max_waiting=3)
     first = asyncio.create_task(group(1))  # its write is in flight, waiting for `release`
-    await asyncio.sleep(0)
+    await wait_for(lambda: in_flight == [[1]], what="the first request's write in flight")
     later = [asyncio.create_task(group(n)) for n in (2, 3, 4)]
+    # a few turns of the event loop: the later callers queue up behind the write (nothing
+    # outside the group tells when they have)
     await asyncio.sleep(0.01)
     # at most 3 wait at once: the fourth caller waits for room
     assert sum(1 for t in later if not t.done()) == 3

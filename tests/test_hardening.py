@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,10 +20,7 @@ import httpx
 import pytest
 import websockets
 from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse
 
 from app.auth.api_keys import create_api_key, revoke_api_keys
 from app.config import Settings
@@ -32,9 +28,9 @@ from app.platform.embedded import start_redis
 from tests.client import GraphQLClient
 from tests.conftest import WEBHOOK_SECRET, make_token, wait_for_status
 from tests.processes import Proc, start_server, start_worker
-from tests.receiver import LocalServer
+from tests.receiver import Receiver, SlowProvider
 from tests.signatures import signed_by
-from tests.test_llm_queue import InFlight, slow_provider  # noqa: F401 (a fixture)
+from tests.waiting import wait_for
 
 SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 
@@ -68,14 +64,13 @@ async def _deliveries(engine: Any, object_id: str) -> list[dict[str, Any]]:
 async def _wait_delivery(
     engine: Any, object_id: str, statuses: set[str], timeout: float = 20
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    rows: list[dict[str, Any]] = []
-    while asyncio.get_running_loop().time() < deadline:
-        rows = await _deliveries(engine, object_id)
-        if rows and rows[-1]["status"] in statuses:
-            return rows[-1]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"delivery for {object_id} never reached {statuses}: {rows}")
+    rows = await wait_for(
+        lambda: _deliveries(engine, object_id),
+        until=lambda rows: rows and rows[-1]["status"] in statuses,
+        timeout=timeout,
+        what=f"the delivery for {object_id} to reach {statuses}",
+    )
+    return rows[-1]
 
 
 # --- SSRF ---------------------------------------------------------------------------------
@@ -150,20 +145,15 @@ async def test_forbidden_webhook_urls_are_refused_when_given(
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[LocalServer]:
-    async def hook(request: Request) -> Response:
-        server.received.append((dict(request.headers), await request.body()))
-        return JSONResponse({"ok": True})
-
-    server = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    async with server:
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as server:
         yield server
 
 
 async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
     admin: GraphQLClient,
     spawn_worker: Callable[..., Proc],
-    receiver: LocalServer,
+    receiver: Receiver,
     engine: Any,
 ) -> None:
     # given a name that passes the check when given (it is not an address) but resolves to
@@ -188,31 +178,19 @@ async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
 
 
 async def test_redirects_are_not_followed(admin: GraphQLClient, worker: Proc, engine: Any) -> None:
-    internal = LocalServer(
-        Starlette(routes=[Route("/secret", _record_hit, methods=["GET", "POST"])])
-    )
-
-    async def redirect(request: Request) -> Response:
-        return RedirectResponse(internal.url + "/secret", status_code=307)
-
-    outer = LocalServer(Starlette(routes=[Route("/hook", redirect, methods=["POST"])]))
+    internal = Receiver("/secret", methods=("GET", "POST"))
+    outer = Receiver(reply=lambda _: RedirectResponse(internal.hook_url, status_code=307))
     async with internal, outer:
-        _record_hit.hits = []  # type: ignore[attr-defined]
         payload = await _submit(
             admin,
             queue="default",
-            webhookUrl=outer.url + "/hook",
+            webhookUrl=outer.hook_url,
             config={"simulate": {"latency_ms": 1}},
         )
         task_id = payload["task"]["id"]
         row = await _wait_delivery(engine, task_id, {"failed"})
         assert row["last_status_code"] == 307 and "not followed" in row["last_error"]
-        assert _record_hit.hits == []  # type: ignore[attr-defined]
-
-
-async def _record_hit(request: Request) -> Response:
-    _record_hit.hits.append(request.url.path)  # type: ignore[attr-defined]
-    return JSONResponse({"secret": True})
+        assert outer.received and internal.received == []
 
 
 # --- secrets, /metrics, websockets ----------------------------------------------------------
@@ -339,7 +317,7 @@ async def test_a_cancel_wins_over_a_worker_death(
         "task"
     ]["id"]
     await wait_for_status(admin, task_id, {"RUNNING"})
-    first.process.send_signal(signal.SIGSTOP)
+    first.freeze()
     # when the cancel is requested and then the worker dies
     cancelled = (await admin.data("CancelTask", id=task_id))["cancelTask"]
     assert cancelled["task"]["status"] == "RUNNING" and cancelled["task"]["cancelRequestedAt"]
@@ -363,11 +341,7 @@ async def test_effects_survive_a_redis_outage(
     worker = start_worker(own, logs, name="worker-outage", queues="default")
     client = GraphQLClient(base, make_token(settings))
 
-    async def hook(request: Request) -> Response:
-        receiver.received.append((dict(request.headers), await request.body()))
-        return JSONResponse({"ok": True})
-
-    receiver = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    receiver = Receiver()
     try:
         async with receiver:
             # given a task with a webhook that finishes, and one we will cancel, both running
@@ -375,7 +349,7 @@ async def test_effects_survive_a_redis_outage(
                 await _submit(
                     client,
                     queue="default",
-                    webhookUrl=receiver.url + "/hook",
+                    webhookUrl=receiver.hook_url,
                     config={"simulate": {"latency_ms": 1500}},
                 )
             )["task"]["id"]
@@ -389,12 +363,9 @@ async def test_effects_survive_a_redis_outage(
             cancel = (await client.data("CancelTask", id=doomed))["cancelTask"]
             assert cancel["errors"] == [] and cancel["task"]["cancelRequestedAt"]
             # then the webhook is delivered from PostgreSQL even while Redis is down
-            deadline = asyncio.get_running_loop().time() + 20
-            while not receiver.received and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.1)
-            assert len(receiver.received) == 1, worker.output()[-3000:]
-            headers, body = receiver.received[0]
-            assert signed_by(WEBHOOK_SECRET, headers, body)
+            delivered = await receiver.wait()
+            assert len(delivered) == 1, worker.output()[-3000:]
+            assert signed_by(WEBHOOK_SECRET, delivered[0].headers, delivered[0].body)
             # and once Redis is back the lost abort is sent again: the cancel takes effect
             redis = start_redis(tmp_path, persist=False, port=port)
             task = await wait_for_status(client, doomed, {"CANCELLED", "COMPLETED"}, timeout=30)
@@ -410,14 +381,17 @@ async def test_effects_survive_a_redis_outage(
         redis.stop()
 
 
+@pytest.fixture
+async def provider() -> AsyncIterator[SlowProvider]:
+    async with SlowProvider() as slow:
+        yield slow
+
+
 async def test_two_hosts_with_skewed_clocks_share_one_semaphore(
-    admin: GraphQLClient,
-    spawn_worker: Callable[..., Proc],
-    slow_provider: tuple[LocalServer, InFlight],  # noqa: F811 (the imported fixture)
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc], provider: SlowProvider
 ) -> None:
-    server, flight = slow_provider
     sem_env = {
-        "OPSGRAPH_LLM_BASE_URL": server.url + "/v1",
+        "OPSGRAPH_LLM_BASE_URL": provider.url + "/v1",
         "OPSGRAPH_LLM_MAX_CONCURRENT": "1",
         "OPSGRAPH_LLM_RESERVED_HIGH_PRIORITY": "0",
         "OPSGRAPH_LLM_LEASE_TTL_SECONDS": "3",
@@ -445,7 +419,7 @@ async def test_two_hosts_with_skewed_clocks_share_one_semaphore(
     ]
     done = [await wait_for_status(admin, t, {"COMPLETED"}, timeout=60) for t in ids]
     # then the provider never served two calls at once, and both hosts took part
-    assert flight.peak["all"] == 1
+    assert provider.peak["all"] == 1
     assert {t["workerName"] for t in done} == {"worker-clock-ok", "worker-clock-behind"}
 
 
@@ -535,8 +509,7 @@ async def test_manual_retry_resets_the_retry_count(admin: GraphQLClient, worker:
     failed = await wait_for_status(admin, task_id, {"FAILED"})
     assert failed["retryCount"] == 1
     # when an operator retries it once its cause is gone
-    while time.time() < fail_until:
-        await asyncio.sleep(0.1)
+    await wait_for(lambda: time.time() >= fail_until, what="the failures' cause to pass")
     await admin.data("RetryTask", id=task_id)
     # then it starts over with a fresh retry count
     task = await wait_for_status(admin, task_id, {"COMPLETED"})
@@ -571,8 +544,14 @@ async def test_task_counters_equal_a_count_of_the_rows(
     )
     parked = await _submit(admin, queue="parked", originTenantId="acme")
     long = await _submit(admin, queue="default", config={"simulate": {"latency_ms": 30000}})
+    tokens = {"input_tokens": 7, "output_tokens": 3}  # what the simulated provider reports
     chat = await admin.data(
-        "SubmitTask", input={"operation": "chat_completion", "input": {"prompt": "hi"}}
+        "SubmitTask",
+        input={
+            "operation": "chat_completion",
+            "input": {"prompt": "hi"},
+            "config": {"simulate": tokens},
+        },
     )
     await wait_for_status(admin, done["task"]["id"], {"COMPLETED"})
     await wait_for_status(admin, failing["task"]["id"], {"FAILED"})
@@ -603,4 +582,4 @@ async def test_task_counters_equal_a_count_of_the_rows(
     expected = {(q, s, t): (n, tin, tout) for q, s, t, n, tin, tout in rows}
     assert counted == expected
     assert expected[("parked", "QUEUED", "acme")] == (1, 0, 0)
-    assert expected[("llm", "COMPLETED", None)][1] > 0
+    assert expected[("llm", "COMPLETED", None)] == (1, 7, 3)

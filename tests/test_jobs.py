@@ -20,8 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.client import GraphQLClient
-from tests.test_agents import client_as  # noqa: F401 (a fixture)
-from tests.test_monitoring import eventually
+from tests.waiting import wait_for
 
 JOBS = "/api/jobs"
 
@@ -93,19 +92,19 @@ async def wait_job(client: httpx.AsyncClient, job_id: str, statuses: set[str]) -
         job = (await client.get(f"{JOBS}/{job_id}")).json()
         return job if job["status"] in statuses else None
 
-    return await eventually(probe, f"job {job_id} to reach {statuses}", timeout=60)
+    return await wait_for(probe, what=f"job {job_id} to reach {statuses}", timeout=60)
 
 
 async def test_an_export_streams_ten_thousand_events_and_an_abort_leaves_nothing(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     engine: Any,
     settings: Any,
 ) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(EVENTS), {"n": 10_000})
-    rest = client_as()
+    rest = client_for().http
     started = await rest.post(
         JOBS, json={"job_type": "export", "params": {"target": "security_events"}}
     )
@@ -163,7 +162,7 @@ async def test_an_export_streams_ten_thousand_events_and_an_abort_leaves_nothing
         job = (await rest.get(f"{JOBS}/{second}")).json()
         return job if job["status"] == "running" and job["progress"] >= 5 else None
 
-    await eventually(midway, "the second export under way", timeout=30)
+    await wait_for(midway, what="the second export under way", timeout=30)
     exports = Path(settings.data_dir) / "exports"
     assert any(str(second) in p.name for p in exports.iterdir())  # its attempt's partial file
     aborted_at = asyncio.get_running_loop().time()
@@ -182,7 +181,7 @@ async def test_an_export_streams_ten_thousand_events_and_an_abort_leaves_nothing
 
 async def test_search_facets_equal_counts_computed_in_sql(
     reconciler_held: None,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     engine: Any,
 ) -> None:
@@ -201,7 +200,7 @@ async def test_search_facets_equal_counts_computed_in_sql(
         )
     # a task that is not a job stays out of every job figure
     await insert_job(engine, type="llm", status="COMPLETED")
-    rest = client_as()
+    rest = client_for().http
 
     async def sql(where: str) -> dict[str, dict[str, int]]:
         words = {
@@ -308,11 +307,11 @@ async def test_search_facets_equal_counts_computed_in_sql(
 
 async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
     reconciler_held: None,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     engine: Any,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     queued = await insert_job(engine, status="QUEUED")
     done = await insert_job(engine, status="COMPLETED")
     cleaning = await insert_job(engine, type="cleanup", status="RUNNING")
@@ -379,7 +378,7 @@ async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
     }
     bad = await rest.post(JOBS, json={"job_type": "export", "params": {"target": "secrets"}})
     assert bad.status_code == 422
-    tenant = client_as("tenant_admin", "alice")
+    tenant = client_for("tenant_admin", "alice").http
     refused_cleanup = await tenant.post(JOBS, json={"job_type": "cleanup", "params": {}})
     assert refused_cleanup.status_code == 403
     bobs = await insert_job(engine, status="COMPLETED", tenant="bob")
@@ -394,7 +393,7 @@ async def test_cancel_abort_delete_and_bulk_follow_the_jobs_state(
 
 async def test_cleanup_applies_retention(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     engine: Any,
 ) -> None:
@@ -424,7 +423,7 @@ async def test_cleanup_applies_retention(
     started = await admin.data("StartJob", type="cleanup", params={"older_than_days": 2})
     job = started["startJob"]["job"]
     assert job["jobType"] == "cleanup" and not started["startJob"]["errors"]
-    rest = client_as()
+    rest = client_for().http
     finished = await wait_job(rest, job["id"], {"completed", "failed"})
     assert finished["status"] == "completed", finished
     assert finished["result"]["tasks"] == 3

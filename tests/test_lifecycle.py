@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 from app.services.webhooks.deliveries import SIGNATURE_HEADER
 from tests.client import GraphQLClient
 from tests.conftest import WEBHOOK_SECRET, wait_for_status
 from tests.processes import Proc
-from tests.receiver import LocalServer
+from tests.receiver import Received, Receiver
 from tests.signatures import signed_by
 
 
@@ -118,36 +112,20 @@ async def test_retry_task_reruns_a_failed_task(admin: GraphQLClient, worker: Pro
     assert unknown["retryTask"]["errors"][0]["code"] == "NOT_FOUND"
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[LocalServer]:
-    received: list[tuple[dict[str, str], bytes]] = []
-    failures = {"left": 1}
+async def test_webhook_is_signed_and_retried(admin: GraphQLClient, worker: Proc) -> None:
+    answers = [JSONResponse({"error": "try later"}, status_code=503)]  # then 200s
 
-    async def hook(request: Request) -> JSONResponse:
-        body = await request.body()
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            return JSONResponse({"error": "try later"}, status_code=503)
-        received.append(({k.lower(): v for k, v in request.headers.items()}, body))
-        return JSONResponse({"ok": True})
+    def reply(_: Received) -> Response:
+        return answers.pop(0) if answers else JSONResponse({"ok": True})
 
-    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-    async with LocalServer(app) as server:
-        server.received = received
-        yield server
-
-
-async def test_webhook_is_signed_and_retried(
-    admin: GraphQLClient, worker: Proc, receiver: LocalServer
-) -> None:
-    data = await admin.data("SubmitTask", input={**echo(), "webhookUrl": receiver.url + "/hook"})
-    task_id = data["submitTask"]["task"]["id"]
-    await wait_for_status(admin, task_id, {"COMPLETED"})
-    deadline = asyncio.get_running_loop().time() + 15
-    while not receiver.received and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-    assert len(receiver.received) == 1, "the first delivery failed (503) and was retried once"
-    headers, body = receiver.received[0]
+    async with Receiver(reply=reply) as receiver:
+        data = await admin.data("SubmitTask", input={**echo(), "webhookUrl": receiver.hook_url})
+        task_id = data["submitTask"]["task"]["id"]
+        await wait_for_status(admin, task_id, {"COMPLETED"})
+        got = await receiver.wait(2, timeout=15)
+    # the first delivery was refused (503) and retried once, the same body
+    assert len(got) == 2 and got[0].body == got[1].body
+    headers, body = got[1].headers, got[1].body
     payload = json.loads(body)
     assert payload["event"] == "task.completed" and payload["task"]["id"] == task_id
     assert headers["x-opsgraph-event"] == "task.completed"

@@ -4,7 +4,6 @@ when Redis is down."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,10 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from app.db.base import make_sessionmaker
 from app.db.models import Task
@@ -26,65 +21,28 @@ from app.platform.embedded import start_redis
 from app.services.llm.queue import human_duration
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, rest_client
 from tests.conftest import wait_for_status
 from tests.processes import Proc, start_server
-from tests.receiver import LocalServer
+from tests.receiver import SlowProvider
+from tests.waiting import wait_for
 
 LLM = "/api/v1/llm"
 
 
-class InFlight:
-    """Counts concurrent calls the fake provider is serving, overall and per class."""
-
-    def __init__(self) -> None:
-        self.now = {"all": 0, "low": 0, "high": 0}
-        self.peak = {"all": 0, "low": 0, "high": 0}
-
-    def enter(self, cls: str) -> None:
-        for k in ("all", cls):
-            self.now[k] += 1
-            self.peak[k] = max(self.peak[k], self.now[k])
-
-    def leave(self, cls: str) -> None:
-        for k in ("all", cls):
-            self.now[k] -= 1
-
-
 @pytest.fixture
-async def slow_provider() -> AsyncIterator[tuple[LocalServer, InFlight]]:
-    flight = InFlight()
-
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
-        prompt = body["messages"][-1]["content"]
-        cls = "high" if prompt.startswith("high") else "low"
-        flight.enter(cls)
-        try:
-            await asyncio.sleep(0.6)
-        finally:
-            flight.leave(cls)
-        return JSONResponse(
-            {
-                "model": body["model"],
-                "choices": [{"finish_reason": "stop", "message": {"content": prompt}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 2},
-            }
-        )
-
-    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-    async with LocalServer(app) as server:
-        yield server, flight
+async def provider() -> AsyncIterator[SlowProvider]:
+    async with SlowProvider() as slow:
+        yield slow
 
 
 async def test_semaphore_bounds_calls_and_admits_high_first(
     admin: GraphQLClient,
     spawn_worker: Callable[..., Proc],
-    slow_provider: tuple[LocalServer, InFlight],
+    provider: SlowProvider,
 ) -> None:
-    server, flight = slow_provider
     sem_env = {
-        "OPSGRAPH_LLM_BASE_URL": server.url + "/v1",
+        "OPSGRAPH_LLM_BASE_URL": provider.url + "/v1",
         "OPSGRAPH_LLM_MAX_CONCURRENT": "2",
         "OPSGRAPH_LLM_RESERVED_HIGH_PRIORITY": "1",
     }
@@ -115,22 +73,24 @@ async def test_semaphore_bounds_calls_and_admits_high_first(
     # and ten high-priority tasks arrive
     highs = await submit("high", 90, 10)
     # while they wait for a slot they read "queued" everywhere: never more than 2 running
-    most_running, most_waiting = 0, 0
-    deadline = asyncio.get_running_loop().time() + 60
-    while asyncio.get_running_loop().time() < deadline:
+    most = {"running": 0, "waiting": 0}
+
+    async def drained() -> bool:  # (looked at every 0.05 s until no task is left)
         listed = (await admin.http.get(f"{LLM}/tasks")).json()["data"]
         sem = (await admin.http.get(f"{LLM}/stats")).json()["data"]["semaphore_stats"]
-        most_running = max(most_running, sum(1 for t in listed if t["status"] == "running"))
-        most_waiting = max(most_waiting, sem["waiting_high_priority"] + sem["waiting_low_priority"])
-        if not listed:
-            break
-        await asyncio.sleep(0.05)
-    assert most_running <= 2 and most_waiting > 0
+        running = sum(1 for t in listed if t["status"] == "running")
+        most["running"] = max(most["running"], running)
+        waiting = sem["waiting_high_priority"] + sem["waiting_low_priority"]
+        most["waiting"] = max(most["waiting"], waiting)
+        return not listed
+
+    await wait_for(drained, every=0.05, timeout=60, what="every LLM task to leave the list")
+    assert most["running"] <= 2 and most["waiting"] > 0
     done = {t: await wait_for_status(admin, t, {"COMPLETED"}, timeout=60) for t in lows + highs}
 
     # then the provider never saw more than 2 calls at once, and low never took the reserve
-    assert flight.peak["all"] == 2
-    assert flight.peak["low"] == 1
+    assert provider.peak["all"] == 2
+    assert provider.peak["low"] == 1
     # and every high task started before any low task still waiting when the highs arrived
     highs_arrived = min(datetime.fromisoformat(done[h]["createdAt"]) for h in highs)
     waiting_lows = [
@@ -168,13 +128,18 @@ async def test_killed_holder_gives_its_slot_back_within_the_lease(
     assert sem["active_count"] == 1 and sem["active_high_priority"] == 1
 
     holder.kill()
-    killed_at = asyncio.get_running_loop().time()
-    while True:
-        sem = (await admin.http.get(f"{LLM}/stats")).json()["data"]["semaphore_stats"]
-        if sem["active_count"] == 0:
-            break
-        assert asyncio.get_running_loop().time() - killed_at < 2 + 1.5, "slot not returned"
-        await asyncio.sleep(0.05)
+
+    async def semaphore() -> dict[str, Any]:
+        stats: dict[str, Any] = (await admin.http.get(f"{LLM}/stats")).json()["data"]
+        return stats["semaphore_stats"]
+
+    await wait_for(  # within the lease (2 s) and a margin
+        semaphore,
+        until=lambda sem: sem["active_count"] == 0,
+        every=0.05,
+        timeout=2 + 1.5,
+        what="the killed holder's slot to be given back",
+    )
 
     # and the slot is usable: another task completes on another worker (the killed holder's
     # task is cancelled, so its resumed run cannot take the single slot first)
@@ -486,7 +451,7 @@ async def test_503_while_redis_is_down_then_recovery(
     port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
     proc, base = start_server({**env, "OPSGRAPH_REDIS_URL": redis.url}, logs)
     try:
-        async with httpx.AsyncClient(base_url=base, headers=admin.http.headers) as http:
+        async with rest_client(base, admin.token) as http:
             assert (await http.get(f"{LLM}/stats")).status_code == 200
             redis.stop()
             response = await http.get(f"{LLM}/stats")
@@ -496,11 +461,12 @@ async def test_503_while_redis_is_down_then_recovery(
             assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/healthz")).status_code == 200
             redis = start_redis(tmp_path, persist=False, port=port)
-            for _ in range(50):
-                if (await http.get(f"{LLM}/stats")).status_code == 200:
-                    break
-                await asyncio.sleep(0.1)
-            assert (await http.get(f"{LLM}/stats")).status_code == 200
+            await wait_for(
+                lambda: http.get(f"{LLM}/stats"),
+                until=lambda response: response.status_code == 200,
+                timeout=5,
+                what="the LLM stats to answer again once Redis is back",
+            )
             assert (await http.get("/readyz")).status_code == 200
     finally:
         proc.stop()
@@ -515,18 +481,21 @@ async def test_503_while_postgres_is_unreachable(
     dead_db = "postgresql://postgres@127.0.0.1:1/nowhere"
     proc, base = spawn_server({**env, "OPSGRAPH_DATABASE_URL": dead_db}, logs)
     try:
-        async with httpx.AsyncClient(base_url=base, headers=admin.http.headers) as http:
-            for _ in range(100):
+        async with GraphQLClient(base, admin.token) as client:
+            http = client.http
+
+            async def alive() -> bool:
                 try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.1)
+                    return (await http.get("/healthz")).status_code == 200
+                except httpx.HTTPError:  # not listening yet
+                    return False
+
+            await wait_for(alive, timeout=30, what="the API process to answer /healthz")
             response = await http.get(f"{LLM}/stats")
             assert response.status_code == 503
             assert response.json() == {"detail": "LLM queue service unavailable"}
             assert (await http.get("/api/v1/monitoring/tasks")).status_code == 503
-            gql = (await http.post("/graphql", json={"query": "{ tasks { totalCount } }"})).json()
+            gql = await client.query("{ tasks { totalCount } }")
             assert gql["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
             ready = await http.get("/readyz")
             assert ready.status_code == 503 and ready.json()["postgres"].startswith("unreachable")

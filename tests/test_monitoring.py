@@ -6,14 +6,13 @@ clause is exercised by moving the shared monitoring clock, never by waiting minu
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, rest_client
 from tests.conftest import WEBHOOK_SECRET
 from tests.factories import insert_alert
-from tests.receiver import LocalServer
+from tests.receiver import LocalServer, Receiver
 from tests.signatures import signed_by
-from tests.test_agents import beat, client_as  # noqa: F401 (a fixture)
+from tests.test_agents import beat
+from tests.waiting import wait_for
 
 MON = "/api/v1/monitoring"
 SECRET = "subscription-secret-0123456789"
@@ -45,13 +41,8 @@ CANARY_RULE = {
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[LocalServer]:
-    async def hook(request: Request) -> Response:
-        server.received.append((dict(request.headers), await request.body()))
-        return JSONResponse({"ok": True})
-
-    server = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    async with server:
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as server:
         yield server
 
 
@@ -66,32 +57,18 @@ def move_clock(clock_file: Path) -> Iterator[Callable[[float], None]]:
     clock_file.write_text("0")
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 20, every: float = 0.1
-) -> Any:
-    """Poll until `probe` returns something truthy (a deadline, not a sleep-and-hope)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
-
-
 def of_agent(items: list[dict[str, Any]], agent_id: str = "sim_b_001") -> list[dict[str, Any]]:
     return [d for d in items if d["data"].get("agent_id") == agent_id]
 
 
-def deliveries(receiver: LocalServer, event: str) -> list[dict[str, Any]]:
+def deliveries(receiver: Receiver, event: str) -> list[dict[str, Any]]:
     """Bodies the receiver got for `event`, each checked against the subscription's secret."""
     out = []
-    for headers, body in receiver.received:
-        if headers.get("x-opsgraph-event") != event:
+    for got in receiver.received:
+        if got.headers.get("x-opsgraph-event") != event:
             continue
-        assert signed_by(SECRET, headers, body), "a delivery with a bad signature"
-        out.append(json.loads(body))
+        assert signed_by(SECRET, got.headers, got.body), "a delivery with a bad signature"
+        out.append(got.json())
     return out
 
 
@@ -103,10 +80,10 @@ async def alerts_of(client: httpx.AsyncClient, agent_id: str) -> list[dict[str, 
 
 
 async def subscribe_receiver(
-    client: httpx.AsyncClient, receiver: LocalServer, events: list[str]
+    client: httpx.AsyncClient, receiver: Receiver, events: list[str]
 ) -> dict[str, Any]:
     r = await client.post(
-        f"{MON}/webhooks", json={"url": receiver.url + "/hook", "events": events, "secret": SECRET}
+        f"{MON}/webhooks", json={"url": receiver.hook_url, "events": events, "secret": SECRET}
     )
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
@@ -139,10 +116,6 @@ def agent_sim(server: str, token: str, prefix: str, logs: Path) -> subprocess.Po
     )
 
 
-async def _async(value: Any) -> Any:
-    return value
-
-
 async def start_canary(client: httpx.AsyncClient) -> None:
     failing = beat(type="canary", health={"checks": [{"name": "canary", "status": "fail"}]})
     r = await client.post(f"{MON}/agents/canary/heartbeat", json=failing)
@@ -156,25 +129,25 @@ async def evaluator_passes(client: httpx.AsyncClient, n: int = 2) -> None:
         found = [a for a in await alerts_of(client, "canary") if a["rule_name"] == "Canary"]
         return int(found[0]["occurrence_count"]) if found else 0
 
-    start = await eventually(count, "the canary alert")
+    start = await wait_for(count, what="the canary alert")
 
     async def grown() -> bool:
         return await count() >= start + n
 
-    await eventually(grown, f"{n} evaluator passes")
+    await wait_for(grown, what=f"{n} evaluator passes")
 
 
 async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
     server: str,
     worker: Any,
     token_for: Callable[..., str],
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
-    receiver: LocalServer,
+    receiver: Receiver,
     channel_receiver: LocalServer,
     logs: Path,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     await subscribe_receiver(
         rest,
         receiver,
@@ -209,7 +182,8 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
                 listed = (await rest.get(f"{MON}/agents", params={"type": "simulated"})).json()
                 return sorted(a["status"] for a in listed["agents"]) == ["healthy"] * 3
 
-            await eventually(all_healthy, "three simulated agents healthy")
+            # (three processes start first: on a loaded machine that takes a while)
+            await wait_for(all_healthy, timeout=60, what="three simulated agents healthy")
             sims["sim_b"].kill()
 
             fired = (await feed.next(timeout=20))["alertChanged"]
@@ -223,13 +197,13 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
                 one = (await rest.get(f"{MON}/agents/sim_b_001")).json()
                 return bool(one["status"] == "offline")
 
-            await eventually(offline, "sim_b offline")
+            await wait_for(offline, what="sim_b offline")
             # only the silent agent: the others keep beating
             assert await alerts_of(rest, "sim_a_001") == []
 
-            triggered = await eventually(
-                lambda: _async(of_agent(deliveries(receiver, "monitoring.alert_triggered"))),
-                "a signed alert_triggered delivery",
+            triggered = await wait_for(
+                lambda: of_agent(deliveries(receiver, "monitoring.alert_triggered")),
+                what="a signed alert_triggered delivery",
             )
             assert triggered[0]["data"]["severity"] == "critical"
             assert triggered[0]["data"]["status"] == "active"
@@ -246,29 +220,27 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
                 ]
 
             # the two channels deliver independently: wait for both, not for the first
-            await eventually(
-                lambda: _async(len({c for c, _ in on_channels()}) == 2),
-                "the alert on the slack and pagerduty channels",
+            await wait_for(
+                lambda: len({c for c, _ in on_channels()}) == 2,
+                what="the alert on the slack and pagerduty channels",
             )
             paged = on_channels()
             assert sorted(c for c, _ in paged) == ["pagerduty", "slack"]
             assert {b["channel"] for _, b in paged} == {"pagerduty", "slack"}
-            went_offline = await eventually(
-                lambda: _async(
-                    [
-                        d
-                        for d in deliveries(receiver, "monitoring.agent_status_changed")
-                        if d["data"]["agent_id"] == "sim_b_001" and d["data"]["status"] == "offline"
-                    ]
-                ),
-                "a signed agent_status_changed (offline) delivery",
+            went_offline = await wait_for(
+                lambda: [
+                    d
+                    for d in deliveries(receiver, "monitoring.agent_status_changed")
+                    if d["data"]["agent_id"] == "sim_b_001" and d["data"]["status"] == "offline"
+                ],
+                what="a signed agent_status_changed (offline) delivery",
             )
             assert went_offline[0]["data"]["previous_status"] == "healthy"
 
             # auto-remediation restarted it once (the second attempt waits its interval)
-            restarted = await eventually(
-                lambda: _async(of_agent(deliveries(receiver, "monitoring.agent_restarted"))),
-                "an agent_restarted delivery",
+            restarted = await wait_for(
+                lambda: of_agent(deliveries(receiver, "monitoring.agent_restarted")),
+                what="an agent_restarted delivery",
             )
             assert restarted[0]["data"]["requested_by"] == "opsgraph:auto_remediate"
             detail = (await rest.get(f"{MON}/agents/sim_b_001")).json()
@@ -279,7 +251,7 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
                 (a,) = await alerts_of(rest, "sim_b_001")
                 return a if a["occurrence_count"] >= 3 else None
 
-            alert = await eventually(counted, "three occurrences")
+            alert = await wait_for(counted, what="three occurrences")
             assert alert["status"] == "active" and alert["remediation_attempts"] == 1
 
             acked = await rest.post(
@@ -302,9 +274,9 @@ async def test_an_agent_that_stops_is_alerted_signed_live_and_resolved(
             assert body["root_cause"] == "Power loss" and body["resolved_by"] == "test"
             while (live := (await feed.next())["alertChanged"])["status"] != "RESOLVED":
                 pass
-            gone = await eventually(
-                lambda: _async(of_agent(deliveries(receiver, "monitoring.alert_resolved"))),
-                "a signed alert_resolved delivery",
+            gone = await wait_for(
+                lambda: of_agent(deliveries(receiver, "monitoring.alert_resolved")),
+                what="a signed alert_resolved delivery",
             )
             assert gone[0]["data"]["id"] == alert["id"]
             again = await rest.post(f"{MON}/alerts/{alert['id']}/resolve", json={})
@@ -333,12 +305,12 @@ def slow(ms: float) -> dict[str, Any]:
 
 async def test_a_latency_rule_waits_for_its_duration_and_resolves_itself(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
-    receiver: LocalServer,
+    receiver: Receiver,
     move_clock: Callable[[float], None],
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     await subscribe_receiver(rest, receiver, ["monitoring.threshold_exceeded"])
     rule = {
         "name": "High Latency",
@@ -360,11 +332,9 @@ async def test_a_latency_rule_waits_for_its_duration_and_resolves_itself(
         assert (
             await rest.post(f"{MON}/agents/slow_1/heartbeat", json=slow(2500))
         ).status_code == 200
-        exceeded = await eventually(
-            lambda: _async(
-                of_agent(deliveries(receiver, "monitoring.threshold_exceeded"), "slow_1")
-            ),
-            "threshold_exceeded when the condition starts to hold",
+        exceeded = await wait_for(
+            lambda: of_agent(deliveries(receiver, "monitoring.threshold_exceeded"), "slow_1"),
+            what="threshold_exceeded when the condition starts to hold",
         )
         assert exceeded[0]["data"]["current"] == 2500.0
         await evaluator_passes(rest)
@@ -406,10 +376,10 @@ async def test_a_latency_rule_waits_for_its_duration_and_resolves_itself(
 
 async def test_a_timed_pause_is_obeyed_and_ends_when_due(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     move_clock: Callable[[float], None],
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     await rest.post(f"{MON}/agents/pausable/heartbeat", json=beat())
     paused = await rest.post(
         f"{MON}/agents/pausable/pause", json={"reason": "Maintenance", "duration_minutes": 10}
@@ -428,7 +398,7 @@ async def test_a_timed_pause_is_obeyed_and_ends_when_due(
         one = (await rest.get(f"{MON}/agents/pausable")).json()
         return one["status"] != "paused" and one["resume_at"] is None
 
-    await eventually(resumed, "the pause to end when due")
+    await wait_for(resumed, what="the pause to end when due")
     reply = (await rest.post(f"{MON}/agents/pausable/heartbeat", json=beat())).json()
     assert reply["desired_state"]["state"] == "running"
 
@@ -453,10 +423,10 @@ def log_entry(message: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_logs_are_found_by_words_in_message_and_context(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     batch = [
         log_entry(
             "Speech recognition failed",
@@ -509,7 +479,7 @@ async def test_logs_are_found_by_words_in_message_and_context(
     assert [(e["message"], e["level"]) for e in found] == [("Speech recognition failed", "ERROR")]
 
     # a tenant sees its own lines only
-    alice = client_as("tenant_admin", "alice")
+    alice = client_for("tenant_admin", "alice").http
     beat = {"name": "alice's", "type": "llm_agent"}
     assert (await alice.post(f"{MON}/agents/alice_agent/heartbeat", json=beat)).status_code == 200
     posted = await alice.post(
@@ -558,11 +528,11 @@ def generated_samples(now: datetime, n: int = 400) -> list[dict[str, Any]]:
 
 
 async def test_metrics_by_hour_equal_an_independent_sql_aggregation(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     engine: Any,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     await insert_samples(engine, generated_samples(datetime.now(UTC)))
     r = await rest.get(f"{MON}/metrics", params={"period": "24h", "granularity": "hour"})
     assert r.status_code == 200, r.text
@@ -645,10 +615,10 @@ async def test_metrics_by_hour_equal_an_independent_sql_aggregation(
 
 async def test_a_metrics_export_is_a_task_whose_file_parses_back(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     engine: Any,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     now = datetime.now(UTC)
     await insert_samples(engine, generated_samples(now, 100))
     start = (now - timedelta(days=1)).date().isoformat()
@@ -669,7 +639,7 @@ async def test_a_metrics_export_is_a_task_whose_file_parses_back(
         body = (await rest.get(export["status_url"])).json()
         return body if body["status"] == "completed" else None
 
-    finished = await eventually(done, "the export to complete")
+    finished = await wait_for(done, what="the export to complete")
     assert finished["rows"] == 48
     download = await rest.get(finished["download_url"])
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
@@ -700,12 +670,12 @@ async def test_a_metrics_export_is_a_task_whose_file_parses_back(
 
 async def test_dashboard_costs_and_health(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     settings: Any,
     engine: Any,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     tokens = {
         "input": 3000,
         "output": 1000,
@@ -776,10 +746,10 @@ async def test_dashboard_costs_and_health(
 
 
 async def test_rules_are_validated_whole_and_need_an_operator(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     good = {
         "name": "High Error Rate",
         "condition": {
@@ -806,9 +776,11 @@ async def test_rules_are_validated_whole_and_need_an_operator(
     names = [r["name"] for r in (await rest.get(f"{MON}/alerts/rules")).json()["rules"]]
     assert names == ["High Error Rate"]
 
-    viewer = await client_as("viewer").put(f"{MON}/alerts/rules", json={"rules": []})
+    viewer = await client_for("viewer").http.put(f"{MON}/alerts/rules", json={"rules": []})
     assert viewer.status_code == 403 and viewer.json()["code"] == "insufficient_permissions"
-    tenant = await client_as("tenant_admin", "alice").put(f"{MON}/alerts/rules", json={"rules": []})
+    tenant = await client_for("tenant_admin", "alice").http.put(
+        f"{MON}/alerts/rules", json={"rules": []}
+    )
     assert tenant.status_code == 403 and tenant.json()["code"] == "insufficient_permissions"
 
     rules = [
@@ -834,11 +806,11 @@ async def test_rules_are_validated_whole_and_need_an_operator(
 
 async def test_webhook_subscriptions_and_their_delivery_log(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
-    receiver: LocalServer,
+    receiver: Receiver,
 ) -> None:
-    rest = client_as()
+    rest = client_for().http
     created = await subscribe_receiver(rest, receiver, ["monitoring.agent_restarted"])
     assert created["secret"] == SECRET and created["events"] == ["monitoring.agent_restarted"]
     listed = (await rest.get(f"{MON}/webhooks")).json()
@@ -848,9 +820,9 @@ async def test_webhook_subscriptions_and_their_delivery_log(
 
     await rest.post(f"{MON}/agents/hooked/heartbeat", json=beat())
     await rest.post(f"{MON}/agents/hooked/restart", json={"reason": "test"})
-    await eventually(
-        lambda: _async(of_agent(deliveries(receiver, "monitoring.agent_restarted"), "hooked")),
-        "the restart delivered",
+    await wait_for(
+        lambda: of_agent(deliveries(receiver, "monitoring.agent_restarted"), "hooked"),
+        what="the restart delivered",
     )
 
     async def logged() -> Any:
@@ -858,7 +830,7 @@ async def test_webhook_subscriptions_and_their_delivery_log(
         found = r.json()["deliveries"]
         return found if found and found[0]["status"] == "delivered" else None
 
-    (delivery,) = await logged() or await eventually(logged, "a delivered entry in the log")
+    (delivery,) = await wait_for(logged, what="a delivered entry in the log")
     assert delivery["event"] == "monitoring.agent_restarted" and delivery["attempts"] == 1
     assert delivery["last_status_code"] == 200
 
@@ -869,7 +841,7 @@ async def test_webhook_subscriptions_and_their_delivery_log(
     )
     assert bad_url.status_code == 422
     # a tenant neither sees nor deletes another's subscription
-    alice = client_as("tenant_admin", "alice")
+    alice = client_for("tenant_admin", "alice").http
     assert (await alice.get(f"{MON}/webhooks")).json()["subscriptions"] == []
     assert (await alice.delete(f"{MON}/webhooks/{created['id']}")).status_code == 404
 
@@ -878,7 +850,7 @@ async def test_webhook_subscriptions_and_their_delivery_log(
     made = (
         await admin.data(
             "CreateWebhookSubscription",
-            url=receiver.url + "/hook",
+            url=receiver.hook_url,
             events=["monitoring.alert_resolved"],
         )
     )["createWebhookSubscription"]
@@ -890,7 +862,7 @@ async def test_webhook_subscriptions_and_their_delivery_log(
 
 
 async def test_agents_report_in_through_graphql(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
 ) -> None:
     beat_in = {
@@ -913,7 +885,7 @@ async def test_agents_report_in_through_graphql(
         "replicas": 1,
         "resumeAt": None,
     }
-    detail = (await client_as().get(f"{MON}/agents/gql_1")).json()
+    detail = (await client_for().http.get(f"{MON}/agents/gql_1")).json()
     assert detail["metrics_detailed"]["requests"]["total"] == 20
     assert detail["metrics_detailed"]["tokens"]["by_model"] == {"gpt-4o-mini": 400}
     for bad, field in (
@@ -930,7 +902,7 @@ async def test_agents_report_in_through_graphql(
     bad_id = await admin.data("ReportHeartbeat", agentId="no spaces", input=beat_in)
     assert bad_id["reportHeartbeat"]["errors"][0]["field"] == "agent_id"
     # nothing of the refused beats was stored
-    assert (await client_as().get(f"{MON}/agents/gql_2")).status_code == 404
+    assert (await client_for().http.get(f"{MON}/agents/gql_2")).status_code == 404
 
 
 async def test_health_names_the_component_that_is_down(
@@ -946,9 +918,8 @@ async def test_health_names_the_component_that_is_down(
     port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
     own = {**env, "OPSGRAPH_REDIS_URL": redis.url, "OPSGRAPH_HEALTH_CACHE_SECONDS": "0"}
     proc, base = start_server(own, logs)
-    headers = {"Authorization": f"Bearer {make_token(settings)}"}
     try:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        async with rest_client(base, make_token(settings)) as http:
             up = await http.get(f"{MON}/health")
             assert {c["name"]: c["status"] for c in up.json()["components"]}["redis"] == "healthy"
             redis.stop()
@@ -965,7 +936,7 @@ async def test_health_names_the_component_that_is_down(
             async def back() -> bool:
                 return (await http.get(f"{MON}/health")).status_code == 200
 
-            await eventually(back, "health once Redis is back")
+            await wait_for(back, what="health once Redis is back")
     finally:
         proc.stop()
         redis.stop()

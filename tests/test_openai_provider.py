@@ -9,35 +9,49 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
-from tests.receiver import LocalServer
+from tests.receiver import Received, Receiver
+from tests.waiting import wait_for
 
 
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[LocalServer]:
-    calls: list[dict[str, Any]] = []
+class FakeOpenAI(Receiver):
+    """Speaks the OpenAI API (chat completions and embeddings); a prompt names a failure:
+    `always-500`, `bad-request` (400), `slow` (3 s, past the worker's timeout: `in_flight`
+    counts those being held)."""
 
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
-        calls.append({"auth": request.headers.get("authorization"), **body})
+    def __init__(self) -> None:
+        super().__init__("/v1/{operation:path}", reply=self.answer)
+        self.in_flight = 0
+
+    async def answer(self, request: Received) -> Response:
+        body = request.json()
+        if request.path == "/v1/embeddings":
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "model": body["model"],
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                        for i, _ in enumerate(body["input"])
+                    ],
+                    "usage": {"prompt_tokens": 5, "total_tokens": 5},
+                }
+            )
         prompt = body["messages"][-1]["content"]
         if prompt == "always-500":
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
         if prompt == "bad-request":
             return JSONResponse({"error": {"message": "context too long"}}, status_code=400)
         if prompt == "slow":
-            server.in_flight += 1
+            self.in_flight += 1
             try:
-                await asyncio.sleep(3)
+                await asyncio.sleep(3)  # a call that hangs past the worker's timeout (the point)
             finally:
-                server.in_flight -= 1
+                self.in_flight -= 1
         return JSONResponse(
             {
                 "id": "chatcmpl-1",
@@ -54,36 +68,18 @@ async def fake_openai() -> AsyncIterator[LocalServer]:
             }
         )
 
-    async def embeddings(request: Request) -> JSONResponse:
-        body = await request.json()
-        calls.append(body)
-        return JSONResponse(
-            {
-                "object": "list",
-                "model": body["model"],
-                "data": [
-                    {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
-                    for i, _ in enumerate(body["input"])
-                ],
-                "usage": {"prompt_tokens": 5, "total_tokens": 5},
-            }
-        )
+    def chats(self) -> list[Received]:
+        return [r for r in self.received if r.path == "/v1/chat/completions"]
 
-    app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/embeddings", embeddings, methods=["POST"]),
-        ]
-    )
-    server = LocalServer(app)
-    server.in_flight = 0  # type: ignore[attr-defined]
-    async with server:
-        server.received = calls
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
         yield server
 
 
 @pytest.fixture
-def openai_worker(spawn_worker: Callable[..., Proc], fake_openai: LocalServer) -> Proc:
+def openai_worker(spawn_worker: Callable[..., Proc], fake_openai: FakeOpenAI) -> Proc:
     return spawn_worker(
         "worker-openai",
         "openai-q",
@@ -104,7 +100,7 @@ def chat(prompt: str) -> dict[str, Any]:
 
 
 async def test_chat_reads_usage_and_prices_it(
-    admin: GraphQLClient, openai_worker: Proc, fake_openai: LocalServer
+    admin: GraphQLClient, openai_worker: Proc, fake_openai: FakeOpenAI
 ) -> None:
     data = await admin.data("SubmitTask", input=chat("hello"))
     task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"COMPLETED"})
@@ -112,8 +108,9 @@ async def test_chat_reads_usage_and_prices_it(
     assert (task["inputTokens"], task["outputTokens"]) == (11, 7)
     assert task["provider"] == "openai" and task["model"] == "gpt-4o-mini"
     assert abs(task["costUsd"] - (11 * 0.00015 + 7 * 0.0006) / 1000) < 1e-12
-    call = fake_openai.received[0]
-    assert call["auth"] == "Bearer sk-test" and call["temperature"] == 0.2
+    (call,) = fake_openai.chats()
+    assert call.headers["authorization"] == "Bearer sk-test"
+    assert call.json()["temperature"] == 0.2
 
     emb = await admin.data(
         "SubmitTask",
@@ -127,24 +124,21 @@ async def test_chat_reads_usage_and_prices_it(
     ("prompt", "needle"), [("always-500", "answered 500"), ("slow", "timed out")]
 )
 async def test_retryable_failures_retry_then_fail_with_error_kept(
-    admin: GraphQLClient, openai_worker: Proc, fake_openai: LocalServer, prompt: str, needle: str
+    admin: GraphQLClient, openai_worker: Proc, fake_openai: FakeOpenAI, prompt: str, needle: str
 ) -> None:
     data = await admin.data("SubmitTask", input={**chat(prompt), "maxRetries": 2})
     task_id = data["submitTask"]["task"]["id"]
     if prompt == "slow":
         # the API keeps answering while a call hangs at the provider
-        deadline = asyncio.get_running_loop().time() + 10
-        while fake_openai.in_flight == 0:  # type: ignore[attr-defined]
-            assert asyncio.get_running_loop().time() < deadline, "the provider was never called"
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: fake_openai.in_flight, every=0.02, timeout=10, what="a call to hang")
         assert (await admin.http.get("/healthz")).status_code == 200
         assert (await admin.data("QueueStats"))["queueStats"]["timestamp"]
-        assert fake_openai.in_flight > 0  # type: ignore[attr-defined]
+        assert fake_openai.in_flight > 0
     task = await wait_for_status(admin, task_id, {"FAILED"}, timeout=30)
     assert task["attempts"] == 3 and task["deadLettered"] is True
     assert all(needle in e for e in task["errors"]), task["errors"]
     # and the provider really saw each of the three attempts
-    calls = [c for c in fake_openai.received if c["messages"][-1]["content"] == prompt]
+    calls = [c for c in fake_openai.chats() if c.json()["messages"][-1]["content"] == prompt]
     assert len(calls) == 3
 
 

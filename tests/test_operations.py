@@ -17,7 +17,8 @@ from app.services.fleet.breakers import Breakers
 from tests.client import OPERATIONS, GraphQLClient
 from tests.factories import insert_alert
 from tests.processes import Proc
-from tests.test_pipeline import analysed_batches, drop, jpeg, until
+from tests.test_pipeline import WAIT, analysed_batches, drop, jpeg
+from tests.waiting import wait_for
 
 TESTS = Path(__file__).resolve().parent
 
@@ -160,7 +161,7 @@ async def test_batches_live_active_enrichments_and_reprocessing(
             ]
             return found
 
-        (batch,) = await until(active, what="the porch batch open")
+        (batch,) = await wait_for(active, timeout=WAIT, what="the porch batch open")
         assert batch["batchId"] == opened["batchId"]
         while opened["eventId"] is None:  # the batch closes and is analysed, live
             opened = (await updates.next(timeout=30))["batchUpdated"]

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from app.config import Settings
 from tests.conftest import make_token
 from tests.test_jobs import EVENTS, wait_job
-from tests.test_monitoring import eventually
+from tests.waiting import wait_for
 
 # every HTML page the API serves (the dev settings of the session: GraphiQL is on)
 PAGES = [
@@ -140,7 +140,7 @@ async def test_export_downloads_are_never_cached(
         body = (await http.get(metrics.json()["status_url"])).json()
         return body if body["status"] in ("completed", "failed") else None
 
-    export = await eventually(finished, "the metrics export to finish", timeout=60)
+    export = await wait_for(finished, what="the metrics export to finish", timeout=60)
     assert export["status"] == "completed", export
 
     for url in (f"/api/jobs/{job_id}/download", export["download_url"]):
@@ -202,7 +202,7 @@ async def test_an_expired_console_code_gives_nothing(
     anonymous: httpx.AsyncClient, settings: Settings
 ) -> None:
     code = mint(settings, make_token(settings), ttl_seconds=0.3)
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(0.8)  # the code's 0.3 s pass, with room: its expiry is what is tested
     expired = await anonymous.post("/console/session", json={"code": code})
     assert expired.status_code == 400, expired.text
     assert expired.json()["code"] == "invalid_code"

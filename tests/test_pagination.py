@@ -9,7 +9,6 @@ import base64
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,13 +239,6 @@ async def test_order_by_a_nullable_column(
             break
         before = conn["pageInfo"]["startCursor"]
     assert backward == [n["id"] for n in walked]
-
-
-@pytest.fixture
-async def http(server: str, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token_for()}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers) as client:
-        yield client
 
 
 async def test_every_page_seed_001_counts_is_served(

@@ -6,13 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import json
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import event, text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 from app.auth import api_keys
 from app.auth.principals import Principal
@@ -33,12 +26,12 @@ from app.db.models import Detection
 from app.edge.state import open_state
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from app.platform.embedded import free_port
 from app.services.fleet.breakers import BreakerConfig, Breakers, CircuitOpen
 from app.services.pipeline import batches, queries
 from tests.client import GraphQLClient, operations
 from tests.processes import Proc
-from tests.receiver import LocalServer, chat_reply
+from tests.receiver import Received, Receiver, chat_reply
+from tests.waiting import wait_for
 
 WAIT = 60.0
 
@@ -61,25 +54,13 @@ def drop(root: Path, camera: str, name: str, data: bytes) -> Path:
     return path
 
 
-async def until(check: Callable[[], Any], *, timeout: float = WAIT, what: str = "") -> Any:
-    """Poll a REST view until `check` returns something truthy (the view is what a user sees)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.2)
-
-
 async def analysed_batches(http: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
     async def done() -> list[dict[str, Any]]:
         body = (await http.get("/api/batches", params={"status": "completed"})).json()
         found = [b for b in body["batches"] if b["event_id"] is not None]
         return found if len(found) >= n else []
 
-    found: list[dict[str, Any]] = await until(done, what=f"{n} analysed batch(es)")
+    found: list[dict[str, Any]] = await wait_for(done, timeout=WAIT, what=f"{n} analysed batch(es)")
     return found
 
 
@@ -92,7 +73,7 @@ async def all_analysed(http: httpx.AsyncClient, detections: int) -> None:
         total = sum(b["detection_count"] for b in analysed)
         return total == detections and len(analysed) == body["total"]
 
-    await until(done, what=f"{detections} detections analysed")
+    await wait_for(done, timeout=WAIT, what=f"{detections} detections analysed")
 
 
 async def test_images_become_security_events_seen_live(
@@ -183,7 +164,7 @@ async def test_max_size_and_manual_flush(
         body = (await http.get("/api/batches/active", params={"camera_id": "porch"})).json()
         return [b for b in body["batches"] if b["detection_count"] == 1]
 
-    (active,) = await until(open_batch, what="an open batch on the porch")
+    (active,) = await wait_for(open_batch, timeout=WAIT, what="an open batch on the porch")
     assert active["age_seconds"] >= 0 and active["last_activity_seconds"] >= 0
     flushed = await http.post(f"/api/batches/{active['batch_id']}/flush")
     assert flushed.status_code == 200
@@ -218,11 +199,18 @@ async def test_open_batch_survives_a_killed_worker_and_duplicates_are_ignored(
         body = (await http.get("/api/batches/active", params={"camera_id": "gate"})).json()
         return [b for b in body["batches"] if b["detection_count"] == 4]
 
-    (active,) = await until(four_in_batch, what="four detections in the open batch")
+    (active,) = await wait_for(
+        four_in_batch, timeout=WAIT, what="four detections in the open batch"
+    )
     first.kill()  # SIGKILL while the batch is open
-    await asyncio.sleep(3.5)  # its idle deadline passes while no worker runs
-    body = (await http.get("/api/batches/active", params={"camera_id": "gate"})).json()
-    assert [b["batch_id"] for b in body["batches"]] == [active["batch_id"]]
+    # its idle deadline (3 s) passes, and half a second more, while no worker runs: the batch
+    # stays open
+    idle = await wait_for(
+        four_in_batch,
+        until=lambda open_: not open_ or open_[0]["last_activity_seconds"] > 3.5,
+        what="the open batch idle past its deadline",
+    )
+    assert [b["batch_id"] for b in idle] == [active["batch_id"]]
     pipeline_worker("pipeline-b", OPSGRAPH_BATCH_IDLE_SECONDS="3")
     (done,) = await analysed_batches(http, 1)
     assert done["batch_id"] == active["batch_id"] and done["trigger"] == "idle_timeout"
@@ -251,7 +239,7 @@ async def test_corrupt_image_is_dead_lettered_without_retries(
         body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
         return body if body["detection_queue_count"] == 1 else {}
 
-    stats = await until(dead, what="the corrupt image in the DLQ")
+    stats = await wait_for(dead, timeout=WAIT, what="the corrupt image in the DLQ")
     assert stats["total_count"] == 1 and stats["analysis_queue_count"] == 0
     jobs = (await http.get("/api/dlq/jobs/dlq:detection_queue")).json()
     (job,) = jobs["jobs"]
@@ -278,7 +266,7 @@ async def test_corrupt_image_is_dead_lettered_without_retries(
     async def dead_again() -> dict[str, Any]:
         return await dead()
 
-    await until(dead_again, what="the corrupt image back in the DLQ")
+    await wait_for(dead_again, timeout=WAIT, what="the corrupt image back in the DLQ")
     task = (await admin.data("Task", id=job["task_id"]))["task"]
     reasons = [t["reason"] for t in task["transitions"]]
     assert "requeued from dlq:detection_queue" in reasons
@@ -302,70 +290,41 @@ async def test_corrupt_image_is_dead_lettered_without_retries(
     assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
 
 
-class FakeDetector:
-    """A detection server on a fixed port, started and stopped at will; it counts the
-    requests it answered per picture, and answers `status` (an error status: the service is
-    failing, or refusing the request) when that is set."""
+class FakeDetector(Receiver):
+    """A detection server on a port of its own, started and stopped at will; it answers
+    `status` (an error status: the service is failing, or refusing the request) when that is
+    set, and counts the requests it answered per picture (`seen`) and in all (`calls`)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__("/{path:path}", reply=self.answer, methods=("GET", "POST"))
         self.seen: dict[str, int] = {}
-        self.calls = 0
         self.status = 200
-        self.server: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        detector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                detector.calls += 1
-                if detector.status != 200:
-                    self.send_response(detector.status)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                key = hashlib.sha256(body["image"].encode()).hexdigest()
-                detector.seen[key] = detector.seen.get(key, 0) + 1
-                answer = {
-                    "detections": [{"label": "person", "confidence": 0.91, "bbox": [1, 2, 3, 4]}],
-                    "model": "yolo26",
-                    "version": "test",
-                }
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def calls(self) -> int:
+        return sum(1 for r in self.received if r.path == "/detect")
+
+    def answer(self, request: Received) -> Response:
+        if request.path != "/detect":  # the health probe
+            return Response()
+        if self.status != 200:
+            return Response(status_code=self.status)
+        key = hashlib.sha256(request.json()["image"].encode()).hexdigest()
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return JSONResponse(
+            {
+                "detections": [{"label": "person", "confidence": 0.91, "bbox": [1, 2, 3, 4]}],
+                "model": "yolo26",
+                "version": "test",
+            }
+        )
 
 
 @pytest.fixture
-def detector() -> Iterator[FakeDetector]:
+async def detector() -> AsyncIterator[FakeDetector]:
     d = FakeDetector()
     yield d
-    d.stop()
+    await d.stop()
 
 
 async def test_detector_down_then_dlq_then_requeue_all_processes_each_once(
@@ -387,13 +346,13 @@ async def test_detector_down_then_dlq_then_requeue_all_processes_each_once(
         body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
         return body if body["detection_queue_count"] == 3 else {}
 
-    await until(all_dead, what="three dead-lettered detections")
+    await wait_for(all_dead, timeout=WAIT, what="three dead-lettered detections")
     jobs = (await http.get("/api/dlq/jobs/dlq:detection_queue", params={"limit": 10})).json()
     assert all(j["error"].startswith("Connection refused") for j in jobs["jobs"])
     assert all(j["attempt_count"] == 3 for j in jobs["jobs"])  # first try + 2 retries
     assert all(j["first_failed_at"] < j["last_failed_at"] for j in jobs["jobs"])
 
-    detector.start()
+    await detector.start()
     one = (await http.post("/api/dlq/requeue/dlq:detection_queue")).json()
     assert one["requeued_count"] == 1 and one["remaining_count"] == 2
     assert one["task_ids"] == [jobs["jobs"][0]["task_id"]]  # oldest first
@@ -434,7 +393,7 @@ async def test_breaker_opens_for_every_process_and_recovers(
 ) -> None:
     # given a detector that fails (503) and a worker whose breaker opens after 3 failures
     detector.status = 503
-    detector.start()
+    await detector.start()
     pipeline_worker(
         OPSGRAPH_DETECTOR_URL=detector.url,
         OPSGRAPH_PIPELINE_MAX_RETRIES="20",
@@ -453,7 +412,7 @@ async def test_breaker_opens_for_every_process_and_recovers(
         return body if body["circuit_breakers"]["yolo26"]["state"] == "open" else {}
 
     # the worker saw the failures; the API, another process, sees the breaker open
-    body = await until(opened, what="the detector's breaker open")
+    body = await wait_for(opened, timeout=WAIT, what="the detector's breaker open")
     yolo = body["circuit_breakers"]["yolo26"]
     assert yolo["failure_count"] >= 3 and body["open_count"] >= 1
     assert set(body["circuit_breakers"]) >= {"yolo26", "florence-2", "nemotron"}
@@ -467,7 +426,7 @@ async def test_breaker_opens_for_every_process_and_recovers(
         found = (await breaker())["circuit_breakers"]["yolo26"]
         return found if found["times_opened"] >= 3 else {}
 
-    await until(reopened_twice, what="two failed half-open periods")
+    await wait_for(reopened_twice, timeout=WAIT, what="two failed half-open periods")
 
     # an attempt is recorded before its call reaches the detector: under load a probe may be
     # on its way, so wait for a moment when every recorded attempt is an answered call (a
@@ -476,7 +435,9 @@ async def test_breaker_opens_for_every_process_and_recovers(
         attempts = await _detection_attempts(engine)
         return attempts if attempts == detector.calls else 0
 
-    attempts = await until(attempts_answered, what="every attempt a call the detector answered")
+    attempts = await wait_for(
+        attempts_answered, timeout=WAIT, what="every attempt a call the detector answered"
+    )
     again = (await breaker())["circuit_breakers"]["yolo26"]
     assert attempts <= 3 + 2 * (again["times_opened"] - 1) + 3  # + calls under way
     assert (await http.get("/api/dlq/stats")).json()["total_count"] == 0
@@ -492,13 +453,15 @@ async def test_breaker_opens_for_every_process_and_recovers(
         state = str((await breaker())["circuit_breakers"]["yolo26"]["state"])
         return state if state in ("half_open", "closed") else ""
 
-    assert await until(half_open_or_closed, what="the breaker letting probes through")
+    assert await wait_for(
+        half_open_or_closed, timeout=WAIT, what="the breaker letting probes through"
+    )
 
     async def closed() -> dict[str, Any]:
         b = (await breaker())["circuit_breakers"]["yolo26"]
         return b if b["state"] == "closed" else {}
 
-    yolo = await until(closed, what="the breaker closed again")
+    yolo = await wait_for(closed, timeout=WAIT, what="the breaker closed again")
     assert yolo["times_opened"] >= 3
     # the outage spreads the detections out: they may land in more than one batch
     await all_analysed(http, 3)
@@ -514,7 +477,7 @@ async def test_a_refused_request_does_not_count_against_the_breaker(
 ) -> None:
     # a detector that refuses every request (400): the service is up, the requests are bad
     detector.status = 400
-    detector.start()
+    await detector.start()
     pipeline_worker(
         OPSGRAPH_DETECTOR_URL=detector.url, OPSGRAPH_CIRCUIT_BREAKER_FAILURE_THRESHOLD="2"
     )
@@ -525,7 +488,7 @@ async def test_a_refused_request_does_not_count_against_the_breaker(
         body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
         return body if body["detection_queue_count"] == 4 else {}
 
-    await until(dead, what="four refused detections in the DLQ")
+    await wait_for(dead, timeout=WAIT, what="four refused detections in the DLQ")
     jobs = (await http.get("/api/dlq/jobs/dlq:detection_queue")).json()["jobs"]
     assert [j["attempt_count"] for j in jobs] == [1, 1, 1, 1]  # not retried
     assert detector.calls == 4
@@ -549,7 +512,7 @@ async def test_breaker_states_on_redis(redis_client: Any) -> None:
     assert state.state == "open" and state.failure_count == 5 and state.last_error == "down"
     with pytest.raises(CircuitOpen):
         await breakers.allow("svc")
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the recovery timeout (0.5 s) passes: the time is what is tested
     assert (await breakers.states(["svc"]))[0].state == "half_open"
     probe = await breakers.allow("svc")  # two test calls per recovery period, not more
     assert probe != late
@@ -568,7 +531,7 @@ async def test_breaker_states_on_redis(redis_client: Any) -> None:
     closed = await breakers.allow("svc")
     for _ in range(5):
         await breakers.record("svc", ok=False, generation=closed)
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the recovery timeout passes again
     probe = await breakers.allow("svc")
     await breakers.record("svc", ok=False, generation=probe)
     assert (await breakers.states(["svc"]))[0].state == "open"
@@ -608,11 +571,9 @@ async def test_vision_enricher_and_analyzer_over_the_openai_api(
 ) -> None:
     """Enrichment through an OpenAI-compatible vision endpoint (the image as a data URL) and
     analysis through the LLM provider, both against a local server speaking the OpenAI API."""
-    calls: list[dict[str, Any]] = []
 
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
-        calls.append(body)
+    def chat(request: Received) -> Response:
+        body = request.json()
         content = body["messages"][-1]["content"]
         if isinstance(content, list):  # the vision request
             answer = {
@@ -622,13 +583,10 @@ async def test_vision_enricher_and_analyzer_over_the_openai_api(
             }
         else:
             answer = {"risk_score": 72, "summary": "someone lingering", "reasoning": "night"}
-        reply: JSONResponse = chat_reply(
-            body["model"], answer, prompt_tokens=120, completion_tokens=30
-        )
+        reply: Response = chat_reply(body["model"], answer, prompt_tokens=120, completion_tokens=30)
         return reply
 
-    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-    async with LocalServer(app) as server:
+    async with Receiver("/v1/chat/completions", reply=chat) as server:
         pipeline_worker(
             OPSGRAPH_ENRICHER_BASE_URL=f"{server.url}/v1",
             OPSGRAPH_ENRICHER_MODEL="florence-2-large",
@@ -637,6 +595,7 @@ async def test_vision_enricher_and_analyzer_over_the_openai_api(
         )
         drop(cameras, "door", "d0.jpg", jpeg(800))
         (batch,) = await analysed_batches(http, 1)
+    calls = [r.json() for r in server.received]
     vision = [c for c in calls if isinstance(c["messages"][-1]["content"], list)]
     assert len(vision) == 1 and vision[0]["model"] == "florence-2-large"
     image = vision[0]["messages"][-1]["content"][1]["image_url"]["url"]
@@ -663,18 +622,16 @@ async def test_a_failed_analysis_is_dead_lettered_and_requeued_into_an_event(
     event."""
     failing = True
 
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
+    def chat(request: Received) -> Response:
         if failing:
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
         answer = {"risk_score": 35, "summary": "a parcel", "reasoning": "daytime"}
-        reply: JSONResponse = chat_reply(
-            body["model"], answer, prompt_tokens=50, completion_tokens=10
+        reply: Response = chat_reply(
+            request.json()["model"], answer, prompt_tokens=50, completion_tokens=10
         )
         return reply
 
-    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-    async with LocalServer(app) as server:
+    async with Receiver("/v1/chat/completions", reply=chat) as server:
         pipeline_worker(OPSGRAPH_LLM_BASE_URL=f"{server.url}/v1", OPSGRAPH_PIPELINE_MAX_RETRIES="1")
         drop(cameras, "porch", "p0.jpg", jpeg(850))
 
@@ -682,7 +639,7 @@ async def test_a_failed_analysis_is_dead_lettered_and_requeued_into_an_event(
             body: dict[str, Any] = (await http.get("/api/dlq/stats")).json()
             return body if body["analysis_queue_count"] == 1 else {}
 
-        await until(dead, what="the analysis in the DLQ")
+        await wait_for(dead, timeout=WAIT, what="the analysis in the DLQ")
         (batch,) = (await http.get("/api/batches", params={"camera_id": "porch"})).json()["batches"]
         assert batch["status"] == "failed" and batch["event_id"] is None
         (job,) = (await http.get("/api/dlq/jobs/dlq:analysis_queue")).json()["jobs"]
@@ -710,11 +667,16 @@ async def test_a_window_whose_deadline_passed_with_no_worker_closes_on_restart(
         found: list[dict[str, Any]] = body["batches"]
         return found
 
-    (active,) = await until(opened, what="the yard batch open")
+    (active,) = await wait_for(opened, timeout=WAIT, what="the yard batch open")
     first.kill()
-    await asyncio.sleep(3.5)  # the window's deadline passes while no worker runs
-    still = (await http.get("/api/batches/active", params={"camera_id": "yard"})).json()
-    assert [b["batch_id"] for b in still["batches"]] == [active["batch_id"]]
+    # the window's deadline (3 s) passes, and half a second more, while no worker runs: the
+    # batch stays open
+    still = await wait_for(
+        opened,
+        until=lambda open_: not open_ or open_[0]["age_seconds"] > 3.5,
+        what="the open batch past its window's deadline",
+    )
+    assert [b["batch_id"] for b in still] == [active["batch_id"]]
     pipeline_worker(
         "pipeline-w2", OPSGRAPH_BATCH_WINDOW_SECONDS="3", OPSGRAPH_BATCH_IDLE_SECONDS="60"
     )

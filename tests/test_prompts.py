@@ -14,17 +14,16 @@ from sqlalchemy import text
 
 from tests.client import GraphQLClient
 from tests.processes import Proc
-from tests.test_agents import client_as  # noqa: F401 (a fixture)
 from tests.test_pipeline import analysed_batches, drop, jpeg
 
 AUDIT = "/api/ai-audit"
 
 
 async def test_versions_restore_export_and_import_round_trip(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     engine: Any,
 ) -> None:
-    rest = client_as("ai_admin")
+    rest = client_for("ai_admin").http
     first = (await rest.get(f"{AUDIT}/prompt-config/nemotron")).json()
     assert first["version"] == 1 and first["temperature"] == 0.1
 
@@ -83,10 +82,10 @@ async def test_versions_restore_export_and_import_round_trip(
     # again: skipped unless overwrite, which needs an admin
     again = (await rest.post(f"{AUDIT}/prompts/import", json=exported)).json()
     assert sorted(again["skipped"]) == ["florence-2", "nemotron"] and again["imported"] == []
-    operator = client_as("ai_admin")  # operates, is not an admin
+    operator = client_for("ai_admin").http  # operates, is not an admin
     forced = await operator.post(f"{AUDIT}/prompts/import", json={**exported, "overwrite": True})
     assert forced.status_code == 403
-    admin = await client_as("platform_admin").post(
+    admin = await client_for("platform_admin").http.post(
         f"{AUDIT}/prompts/import",
         json={"prompts": {"nemotron": exported["prompts"]["nemotron"]}, "overwrite": True},
     )
@@ -122,7 +121,9 @@ async def test_versions_restore_export_and_import_round_trip(
     assert (
         await rest.post(f"{AUDIT}/prompts/history/99", params={"model": "nemotron"})
     ).status_code == 404
-    assert (await client_as("viewer").put(f"{AUDIT}/prompts/nemotron", json={})).status_code == 403
+    assert (
+        await client_for("viewer").http.put(f"{AUDIT}/prompts/nemotron", json={})
+    ).status_code == 403
 
 
 async def _versions(engine: Any) -> list[tuple[Any, ...]]:

@@ -6,7 +6,6 @@ console's own pipeline page stays under every limit, each of its frames decoded 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import uuid
@@ -30,6 +29,7 @@ from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
 from tests.client import operations
 from tests.factories import insert_detection
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,16 +133,14 @@ async def test_a_list_outside_transactions_survives_a_dropped_connection(
     async with state.engine.begin() as admin:
         await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     async with state.engine.connect() as admin:
-        for _ in range(100):
-            gone = (
-                await admin.execute(
-                    text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"),
-                    {"pid": pid},
-                )
-            ).scalar_one()
-            if gone:
-                break
-            await asyncio.sleep(0.05)
+
+        async def gone() -> bool:
+            found = await admin.execute(
+                text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            return bool(found.scalar_one())
+
+        await wait_for(gone, every=0.05, what=f"PostgreSQL to drop connection {pid}")
     # then the next page is still answered (read again on a fresh connection), not an error
     schema = build_schema(state.settings)
     context = Context(state=state, principal=Principal(subject="t", role="viewer"))
@@ -268,6 +266,8 @@ async def test_thumbnails_weigh_and_are_capped_per_operation(state: AppState, en
             + " } } } } }",
         )
     )
+    # refused twice: over the thumbnail cap, and over the cost limit at 100 a thumbnail
+    assert set(refused) == {"Detection.thumbnail", "cost"}, refused
     capped = refused["Detection.thumbnail"]
     assert (capped["requested"], capped["maximumAvailable"]) == (100 * 8 * 29, 100)
     assert refused["cost"]["cost"]["requestedQueryCost"] == 1 + 100 * (3 + 8 * 29 * 100)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from app.db.models import Task
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
+from tests.waiting import wait_for
 
 
 async def test_sigkill_mid_task_is_completed_by_another_worker(
@@ -100,7 +100,6 @@ async def test_queued_tasks_survive_redis_losing_everything(
         task = await wait_for_status(admin, task_id, {"COMPLETED"}, timeout=30)
         assert task["attempts"] == 1
     # and the session worker, whose heartbeat vanished too, was not treated as dead
-    await asyncio.sleep(0)
     assert worker.process.poll() is None
 
 
@@ -143,8 +142,11 @@ async def test_reconciler_puts_back_thousands_of_lost_jobs_in_one_pass(
                 session=session, spec=task_specs.TaskSpec(task_type="echo", queue="bulkq")
             )
     # then the reconciler enqueues every one of them (no worker serves the queue)
-    deadline = asyncio.get_running_loop().time() + 30
-    while await redis_client.zcard("opsgraph:queue:bulkq") < 2500:
-        assert asyncio.get_running_loop().time() < deadline, "not all re-enqueued"
-        await asyncio.sleep(0.2)
+    await wait_for(
+        lambda: redis_client.zcard("opsgraph:queue:bulkq"),
+        until=lambda queued: queued >= 2500,
+        every=0.2,
+        timeout=30,
+        what="all 2,500 jobs back on their queue",
+    )
     assert await redis_client.zcard("opsgraph:queue:bulkq") == 2500

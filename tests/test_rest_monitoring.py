@@ -4,7 +4,6 @@ through the service layer (no worker involved)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from app.db.base import make_sessionmaker
 from app.db.models import Task
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
-from tests.client import GraphQLClient
 
 BASE = "/api/v1/monitoring"
 
@@ -65,11 +63,6 @@ async def seed(engine: AsyncEngine) -> list[Task]:
 @pytest.fixture
 async def rows(engine: AsyncEngine) -> list[Task]:
     return await seed(engine)
-
-
-@pytest.fixture
-async def http(admin: GraphQLClient) -> AsyncIterator[httpx.AsyncClient]:
-    yield admin.http
 
 
 async def ids(http: httpx.AsyncClient, **params: Any) -> list[str]:

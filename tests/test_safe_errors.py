@@ -17,8 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.client import GraphQLClient
-from tests.test_agents import client_as  # noqa: F401 (a fixture)
-from tests.test_monitoring import eventually
+from tests.waiting import wait_for
 
 JOBS = "/api/jobs"
 LEAKS = ("SQL", "parameters", "DBAPIError", "asyncpg", "SELECT", "WHERE", "$1", "Traceback")
@@ -65,7 +64,7 @@ async def finished(rest: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
         job = (await rest.get(f"{JOBS}/{job_id}")).json()
         return job if job["status"] in ("completed", "failed", "cancelled") else None
 
-    return dict(await eventually(probe, f"job {job_id} to finish", timeout=60))
+    return dict(await wait_for(probe, what=f"job {job_id} to finish", timeout=60))
 
 
 def leaks(texts: list[str]) -> list[str]:
@@ -82,13 +81,12 @@ def loc_names(response: httpx.Response) -> list[str]:
 
 async def test_a_since_outside_the_timestamp_range_is_refused_at_start_naming_it(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     client_for: Callable[..., GraphQLClient],
     engine: Any,
 ) -> None:
     """0001-01-01T00:00:00+05:00 is 0000-12-31T19:00Z: no timestamp PostgreSQL is sent holds
     it. Refused at start on both doors, naming `since`; year 1 in UTC is fine."""
-    rest = client_as("tenant_admin", "A")
+    rest = client_for("tenant_admin", "A").http
     gql = client_for("tenant_admin", "A")
     for key, value in (("since", "0001-01-01T00:00:00+05:00"), ("until", "9999-12-31T23:00-05:00")):
         params = {"target": "logs", key: value}
@@ -112,12 +110,12 @@ async def test_a_since_outside_the_timestamp_range_is_refused_at_start_naming_it
 
 
 async def test_a_huge_number_in_job_parameters_is_refused_naming_it(
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
+    client_for: Callable[..., GraphQLClient],
     admin: GraphQLClient,
     engine: Any,
 ) -> None:
     huge = 99999999999999999999
-    rest = client_as()
+    rest = client_for().http
     params = {"target": "security_events", "min_risk_score": huge}
     refused = await rest.post(JOBS, json={"job_type": "export", "params": params})
     assert refused.status_code == 422, refused.text
@@ -148,14 +146,13 @@ async def test_a_huge_number_in_job_parameters_is_refused_naming_it(
 )
 async def test_a_job_failing_on_a_data_error_runs_once_and_records_a_safe_error(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     client_for: Callable[..., GraphQLClient],
     params: dict[str, Any],
     tenant: str | None,
     engine: Any,
 ) -> None:
     job_id = await queue_job(engine, params, tenant=tenant, max_attempts=3)
-    rest = client_as("tenant_admin", tenant) if tenant else client_as()
+    rest = client_for("tenant_admin", tenant).http if tenant else client_for().http
     job = await finished(rest, job_id)
     assert job["status"] == "failed", job
     error = job["error_message"]
@@ -182,13 +179,12 @@ async def test_a_job_failing_on_a_data_error_runs_once_and_records_a_safe_error(
         at = out.find(f"ref {ref}")
         return out[at : at + 20_000] if at >= 0 else None
 
-    details = await eventually(_async(logged), f"ref {ref} in the worker's log", timeout=10)
+    details = await wait_for(logged, what=f"ref {ref} in the worker's log", timeout=10)
     assert "DBAPIError" in details or "DataError" in details, details[:2000]
 
 
 async def test_an_unexpected_handler_error_is_retried_and_recorded_as_internal_error(
     worker: Any,
-    client_as: Callable[..., httpx.AsyncClient],  # noqa: F811
     client_for: Callable[..., GraphQLClient],
     engine: Any,
 ) -> None:
@@ -197,20 +193,13 @@ async def test_an_unexpected_handler_error_is_retried_and_recorded_as_internal_e
     job_id = await queue_job(
         engine, {"target": "logs", "since": "yesterday at noon"}, tenant="A", max_attempts=2
     )
-    job = await finished(client_as("tenant_admin", "A"), job_id)
+    job = await finished(client_for("tenant_admin", "A").http, job_id)
     assert job["status"] == "failed", job
     task = (await client_for("tenant_admin", "A").data("Task", id=job_id))["task"]
     assert task["attempts"] == 2 and len(task["errors"]) == 2, task
     for error in task["errors"]:
         assert REF.search(error) and "internal error" in error, error
         assert "yesterday" not in error and "isoformat" not in error, error
-
-
-def _async(probe: Callable[[], Any]) -> Callable[[], Any]:
-    async def run() -> Any:
-        return probe()
-
-    return run
 
 
 def test_provider_messages_lose_addresses_and_sql() -> None:
@@ -291,7 +280,8 @@ async def test_an_unstorable_value_a_resolver_does_not_catch_is_bad_user_input()
     import strawberry
     from fastapi import FastAPI
 
-    from app.gql.schema import MaskUnexpected, _mask
+    from app.config import Settings
+    from app.gql.schema import MaskUnexpected, build_schema
     from app.platform.storable import Unstorable
     from app.rest import errors
 
@@ -301,7 +291,9 @@ async def test_an_unstorable_value_a_resolver_does_not_catch_is_bad_user_input()
         def store(self) -> int:
             raise Unstorable("origin_zone must be at most 255 characters", field="origin_zone")
 
-    schema = strawberry.Schema(query=Query, extensions=[MaskUnexpected(should_mask_error=_mask)])
+    # the masking the application's schema is built with
+    (masking,) = [e for e in build_schema(Settings()).extensions if isinstance(e, MaskUnexpected)]
+    schema = strawberry.Schema(query=Query, extensions=[masking])
     result = await schema.execute("{ store }")
     assert result.errors is not None
     assert result.errors[0].message == "origin_zone must be at most 255 characters"

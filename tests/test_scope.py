@@ -5,10 +5,10 @@ tail reads only its tenant's rows even when one ingest mixes tenants."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -32,8 +32,8 @@ from app.config import Settings
 from app.gql.permissions import CanRead, UndeclaredAccess, check_declared
 from app.rest import access
 from app.rest.deps import Reader, require
-from tests.client import GraphQLClient, operations
-from tests.conftest import make_token
+from tests.client import GraphQLClient, live, operations, rest_client
+from tests.conftest import make_token, wait_for_status
 
 TENANT_A, TENANT_B = "scope-a", "scope-b"
 
@@ -51,16 +51,10 @@ async def test_an_admin_role_naming_a_tenant_acts_within_that_tenant_only(
     server: str, settings: Settings, engine: Any, env: dict[str, str], worker: Any
 ) -> None:
     # given tenant B's finished task, and credentials of an admin role naming tenant A
-    b = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B))
-    try:
+    async with GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B)) as b:
         made = await b.data("SubmitTask", input={"taskType": "echo", "input": {"n": 1}})
         b_task = made["submitTask"]["task"]["id"]
-        deadline = asyncio.get_running_loop().time() + 20
-        while (await b.data("Task", id=b_task))["task"]["status"] != "COMPLETED":
-            assert asyncio.get_running_loop().time() < deadline, "B's task never completed"
-            await asyncio.sleep(0.05)
-    finally:
-        await b.aclose()
+        await wait_for_status(b, b_task, {"COMPLETED"})
     issued = _cli(env, "token", "--role", "platform_admin", "--tenant", TENANT_A)
     assert issued.returncode == 0, issued.stderr
     # the CLI says what such a credential is, on stderr (stdout is the token alone)
@@ -71,8 +65,8 @@ async def test_an_admin_role_naming_a_tenant_acts_within_that_tenant_only(
     assert "acts within that tenant only" in created.stderr
     key = created.stdout.strip()
 
-    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
-        for headers in ({"Authorization": f"Bearer {token}"}, {"X-API-Key": key}):
+    for credential in (GraphQLClient(server, token), GraphQLClient(server, None, api_key=key)):
+        async with credential as client:
             # when it tries the installation-wide admin actions on both doors
             for method, path in (
                 ("DELETE", "/api/v1/llm/stats?older_than_hours=0"),
@@ -80,26 +74,14 @@ async def test_an_admin_role_naming_a_tenant_acts_within_that_tenant_only(
                 ("DELETE", "/api/dlq/llm"),
                 ("GET", "/metrics"),
             ):
-                r = await http.request(method, path, headers=headers)
-                assert r.status_code == 403, (headers, path, r.text)
+                r = await client.http.request(method, path)
+                assert r.status_code == 403, (client.http.headers, path, r.text)
             for mutation in ("clearLlmStats(input: {olderThanHours: 0})", "clearLlmSemaphore"):
-                body = (
-                    await http.post(
-                        "/graphql",
-                        headers=headers,
-                        json={"query": f"mutation {{ {mutation} {{ __typename }} }}"},
-                    )
-                ).json()
+                body = await client.query(f"mutation {{ {mutation} {{ __typename }} }}")
                 assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
             # then it is told what it may do: operate within its tenant, nothing more
-            viewer = (
-                await http.post(
-                    "/graphql",
-                    headers=headers,
-                    json={"query": "{ viewer { tenantId canOperate canAdmin canReadPlatform } }"},
-                )
-            ).json()["data"]["viewer"]
-            assert viewer == {
+            told = await client.query("{ viewer { tenantId canOperate canAdmin canReadPlatform } }")
+            assert told["data"]["viewer"] == {
                 "tenantId": TENANT_A,
                 "canOperate": True,
                 "canAdmin": False,
@@ -141,6 +123,16 @@ def test_credentials_that_would_be_refused_at_use_are_refused_at_issue(
     assert out.returncode == 0 and out.stderr == ""
 
 
+def refusal(build: Callable[[], object]) -> BaseException:
+    """What building raised: the test then asserts it is the refusal it expects (any other
+    error, or none, fails the assertion rather than erring)."""
+    try:
+        build()
+    except Exception as exc:
+        return exc
+    raise AssertionError("it was built")
+
+
 def test_a_route_without_an_access_declaration_is_not_built() -> None:
     router = APIRouter()
 
@@ -152,8 +144,9 @@ def test_a_route_without_an_access_declaration_is_not_built() -> None:
     @router.get("/forgotten")
     async def forgotten() -> None: ...
 
-    with pytest.raises(access.UndeclaredAccess, match="/forgotten declares 0"):
-        access.declared(router)
+    refused = refusal(lambda: access.declared(router))
+    assert isinstance(refused, access.UndeclaredAccess), repr(refused)
+    assert "/forgotten declares 0" in str(refused)
 
     twice = APIRouter()
 
@@ -177,8 +170,9 @@ def test_a_root_field_without_an_access_declaration_is_not_built() -> None:
         def forgotten(self) -> int:
             return 2
 
-    with pytest.raises(UndeclaredAccess, match="'forgotten' declares 0"):
-        check_declared(strawberry.Schema(query=Query))
+    refused = refusal(lambda: check_declared(strawberry.Schema(query=Query)))
+    assert isinstance(refused, UndeclaredAccess), repr(refused)
+    assert "'forgotten' declares 0" in str(refused)
 
 
 async def test_the_openapi_document_says_who_may_call_each_operation(server: str) -> None:
@@ -206,33 +200,20 @@ async def test_two_credentials_are_judged_by_the_bearer_token(
 ) -> None:
     key = _cli(env, "apikey", "create", "--role", "platform_admin").stdout.strip()
     viewer = make_token(settings, "viewer")
-    async with httpx.AsyncClient(base_url=server) as http:
-        # a valid token beside a key that is not one: the token's principal
-        r = await http.get(
-            "/api/v1/monitoring/tasks",
-            headers={"Authorization": f"Bearer {viewer}", "X-API-Key": "og_not_a_key"},
-        )
+    # a valid token beside a key that is not one: the token's principal
+    async with rest_client(server, viewer, api_key="og_not_a_key") as http:
+        r = await http.get("/api/v1/monitoring/tasks")
         assert r.status_code == 200, r.text
-        # ... and its role, not the key's: a valid admin key lends the viewer nothing
-        r = await http.delete(
-            "/api/v1/llm/semaphore",
-            headers={"Authorization": f"Bearer {viewer}", "X-API-Key": key},
-        )
+    # ... and its role, not the key's: a valid admin key lends the viewer nothing
+    async with GraphQLClient(server, viewer, api_key=key) as both:
+        r = await both.http.delete("/api/v1/llm/semaphore")
         assert r.status_code == 403, r.text
-        # a bad token is a 401 even beside a valid key
-        r = await http.get(
-            "/api/v1/monitoring/tasks",
-            headers={"Authorization": "Bearer not-a-token", "X-API-Key": key},
-        )
-        assert r.status_code == 401, r.text
-        body = (
-            await http.post(
-                "/graphql",
-                headers={"Authorization": f"Bearer {viewer}", "X-API-Key": key},
-                json={"query": "{ viewer { role } }"},
-            )
-        ).json()
+        body = await both.query("{ viewer { role } }")
         assert body["data"]["viewer"]["role"] == "viewer"
+    # a bad token is a 401 even beside a valid key
+    async with rest_client(server, "not-a-token", api_key=key) as http:
+        r = await http.get("/api/v1/monitoring/tasks")
+        assert r.status_code == 401, r.text
 
 
 def _line(message: str, agent: str) -> dict[str, Any]:
@@ -250,35 +231,27 @@ async def test_a_log_tail_reads_only_its_tenants_lines_of_a_mixed_ingest(
     """One unscoped ingest carries lines of A's and B's agents (each line takes its agent's
     tenant): the event names both tenants, so only the rows' own tenant keeps B's line from
     A's tail."""
-    a = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_A))
-    b = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B))
-    try:
+    async with (
+        GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_A)) as a,
+        GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B)) as b,
+    ):
         for client, agent in ((a, "tail-of-a"), (b, "tail-of-b")):
             beat = await client.data(
                 "ReportHeartbeat", agentId=agent, input={"name": agent, "type": "llm"}
             )
             assert beat["reportHeartbeat"]["errors"] == [], beat
-        async with a.subscribe("LogTail") as tail:
-            # B's line first in every batch: a leak would arrive before A's own line
-            got: list[dict[str, Any]] = []
-            deadline = asyncio.get_running_loop().time() + 20
-            n = 0
-            while len([g for g in got if g["agentId"] == "tail-of-a"]) < 2:
-                assert asyncio.get_running_loop().time() < deadline, got
-                n += 1
+        async with live(a, "LogTail", reader=admin) as tail:
+            # B's line first in every ingest: a leak would arrive before A's own line
+            got = []
+            for n in (1, 2):
                 entries = [_line(f"b-secret-{n}", "tail-of-b"), _line(f"a-line-{n}", "tail-of-a")]
                 ingested = await admin.data("IngestLogs", entries=entries)
                 assert ingested["ingestLogs"]["errors"] == [], ingested
-                try:
-                    while True:
-                        got.append((await tail.next(timeout=0.5))["logTail"])
-                except TimeoutError:
-                    pass  # the subscription was not live yet, or the batch is all read
-        assert [g["agentId"] for g in got] == ["tail-of-a"] * len(got), got
-        assert not any("b-secret" in g["message"] for g in got)
-    finally:
-        await a.aclose()
-        await b.aclose()
+                got.append((await tail.next(timeout=10))["logTail"])
+    assert [(g["agentId"], g["message"]) for g in got] == [
+        ("tail-of-a", "a-line-1"),
+        ("tail-of-a", "a-line-2"),
+    ]
 
 
 def test_operations_used_here_exist() -> None:
@@ -306,9 +279,7 @@ async def test_a_client_task_naming_a_pipeline_queue_is_refused(
             assert [(e["field"], e["code"]) for e in many["errors"]] == [
                 ("queue", "RESERVED_QUEUE")
             ]
-        async with httpx.AsyncClient(
-            base_url=server, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
+        async with rest_client(server, token) as http:
             r = await http.post(
                 "/api/v1/tasks/batch",
                 json={"tasks": [{"task_type": "echo", "queue": "detection_queue"}]},

@@ -30,18 +30,15 @@ from graphql import (
     Undefined,
 )
 from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from app.auth.principals import ROLES
 from app.config import Settings
 from app.gql.schema import build_schema
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, rest_client
 from tests.conftest import make_token
 from tests.factories import insert_alert
-from tests.receiver import LocalServer
+from tests.receiver import Receiver
+from tests.waiting import wait_for
 
 TENANT_A, TENANT_B = "tenant-a", "tenant-b"
 # what each role may do (app/auth/principals.py says it for the server; this is the test's own
@@ -266,22 +263,18 @@ async def b_objects(
     server: str, settings: Settings, engine: Any, worker: Any
 ) -> AsyncIterator[Objects]:
     """Given tenant B with one object of every kind a tenant owns."""
-    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_B)}"}
     ids: dict[str, str] = {}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as b:
-        gql = GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B))
-        try:
-            for kind, task_type in (("task", "echo"), ("llm", "llm")):
-                payload = (
-                    await gql.data(
-                        "SubmitTask",
-                        input={"taskType": task_type, "queue": "parked", "input": {"prompt": "b"}},
-                    )
-                )["submitTask"]
-                assert payload["errors"] == [], payload
-                ids[kind] = payload["task"]["id"]
-        finally:
-            await gql.aclose()
+    async with GraphQLClient(server, make_token(settings, "tenant_admin", TENANT_B)) as gql:
+        b = gql.http  # the same credential's REST door
+        for kind, task_type in (("task", "echo"), ("llm", "llm")):
+            payload = (
+                await gql.data(
+                    "SubmitTask",
+                    input={"taskType": task_type, "queue": "parked", "input": {"prompt": "b"}},
+                )
+            )["submitTask"]
+            assert payload["errors"] == [], payload
+            ids[kind] = payload["task"]["id"]
         r = await b.post(
             "/api/v1/workflows",
             json={"name": "b-flow", "steps": [{"step_id": "a", "task_type": "echo"}]},
@@ -332,19 +325,19 @@ async def b_objects(
         ids["export"] = r.json()["export_id"]
     ids["alert"] = await insert_alert(engine, agent="agent-of-b", tenant=TENANT_B)
     # B's job, export and workflow run to their end first, so what changes later is the sweep's
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
+
+    async def busy() -> int:
         async with engine.connect() as conn:
-            busy = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM tasks WHERE queue <> 'parked'"
-                    " AND status IN ('QUEUED', 'RUNNING')"
+            return int(
+                await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM tasks WHERE queue <> 'parked'"
+                        " AND status IN ('QUEUED', 'RUNNING')"
+                    )
                 )
             )
-        if not busy:
-            break
-        assert asyncio.get_running_loop().time() < deadline, "B's tasks never settled"
-        await asyncio.sleep(0.1)
+
+    await wait_for(busy, until=lambda n: n == 0, timeout=30, what="B's tasks to settle")
     yield Objects(ids)
 
 
@@ -370,8 +363,7 @@ async def test_a_tenant_is_refused_installation_wide_routes_and_changes_nothing(
     """Whatever its role: a credential naming a tenant is a tenant credential."""
     before = await _counts(engine), await _snapshot(engine, b_objects)
     for role in ROLES:
-        headers = {"Authorization": f"Bearer {make_token(settings, role, TENANT_A)}"}
-        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+        async with rest_client(server, make_token(settings, role, TENANT_A)) as a:
             for route, access in REST.items():
                 if access not in ("PLATFORM", "ADMIN"):
                     continue
@@ -387,8 +379,7 @@ async def test_a_tenant_reaches_none_of_another_tenants_objects(
 ) -> None:
     before = await _counts(engine), await _snapshot(engine, b_objects)
     for role in ROLES:
-        headers = {"Authorization": f"Bearer {make_token(settings, role, TENANT_A)}"}
-        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+        async with rest_client(server, make_token(settings, role, TENANT_A)) as a:
             for route, access in REST.items():
                 if not access.startswith("B:") and access != "LIST":
                     continue
@@ -434,8 +425,7 @@ async def test_unscoped_credentials_are_refused_by_their_role_alone(
     exactly when the role may not), B's objects included. Viewers change nothing."""
     for role in sorted(UNSCOPED_ROLES, key=lambda r: r != "viewer"):  # the viewer first
         before = await _counts(engine), await _snapshot(engine, b_objects)
-        headers = {"Authorization": f"Bearer {make_token(settings, role)}"}
-        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as c:
+        async with rest_client(server, make_token(settings, role)) as c:
             for route, access in REST.items():
                 method, template = route.split(" ", 1)
                 body = BODIES.get(route, {} if method in ("POST", "PUT") else None)
@@ -451,8 +441,7 @@ async def test_unscoped_credentials_are_refused_by_their_role_alone(
 async def test_tenant_creations_are_stamped_with_the_tenant(
     server: str, settings: Settings, engine: Any
 ) -> None:
-    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a:
+    async with rest_client(server, make_token(settings, "tenant_admin", TENANT_A)) as a:
         r = await a.post(
             "/api/v1/monitoring/agents/agent-of-a/heartbeat", json={"name": "a", "type": "t"}
         )
@@ -825,19 +814,10 @@ async def test_unscoped_graphql_credentials_are_refused_by_their_role_alone(
 async def test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows(
     server: str, settings: Settings, b_objects: Objects
 ) -> None:
-    received: list[bytes] = []
-
-    async def hook(request: Request) -> Response:
-        received.append(await request.body())
-        return JSONResponse({"ok": True})
-
-    receiver = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_A)}"}
-    b_headers = {"Authorization": f"Bearer {make_token(settings, 'tenant_admin', TENANT_B)}"}
     async with (
-        receiver,
-        httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as a,
-        httpx.AsyncClient(base_url=server, headers=b_headers, timeout=30) as b,
+        Receiver() as receiver,
+        rest_client(server, make_token(settings, "tenant_admin", TENANT_A)) as a,
+        rest_client(server, make_token(settings, "tenant_admin", TENANT_B)) as b,
     ):
         # given A's exports of every target it may export, and A's webhook subscription
         jobs = []
@@ -850,7 +830,7 @@ async def test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows(
             jobs.append(r.json()["job_id"])
         r = await a.post(
             "/api/v1/monitoring/webhooks",
-            json={"url": f"{receiver.url}/hook", "events": ["monitoring.agent_status_changed"]},
+            json={"url": receiver.hook_url, "events": ["monitoring.agent_status_changed"]},
         )
         assert r.status_code == 201, r.text
         # when B's agent changes status, and then A's
@@ -862,17 +842,22 @@ async def test_exports_and_webhook_deliveries_hold_none_of_another_tenants_rows(
             "/api/v1/monitoring/agents/agent-of-a/heartbeat", json={"name": "a", "type": "t"}
         )
         assert r.status_code == 200, r.text
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while not any(b"agent-of-a" in body for body in received):
-            assert loop.time() < deadline, "A's own delivery never came"
-            await asyncio.sleep(0.05)
+
+        def bodies() -> list[bytes]:
+            return [got.body for got in receiver.received]
+
+        await wait_for(
+            lambda: any(b"agent-of-a" in body for body in bodies()),
+            what="A's own delivery",
+        )
         # then A's receiver heard of A's agent only, and A's files hold none of B's rows
-        assert not any(b"another-of-b" in body or b"agent-of-b" in body for body in received)
+        assert not any(b"another-of-b" in body or b"agent-of-b" in body for body in bodies())
         for job_id in jobs:
-            while (await a.get(f"/api/jobs/{job_id}")).json()["status"] != "completed":
-                assert loop.time() < deadline, f"export {job_id} never completed"
-                await asyncio.sleep(0.1)
+            await wait_for(
+                lambda job_id=job_id: a.get(f"/api/jobs/{job_id}"),
+                until=lambda r: r.json()["status"] == "completed",
+                what=f"export {job_id} to complete",
+            )
             r = await a.get(f"/api/jobs/{job_id}/download")
             assert r.status_code == 200, r.text
             assert _leaks(r.text, b_objects) == [], r.text[:500]

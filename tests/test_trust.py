@@ -12,25 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse
 
 from app.config import Settings
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, rest_client
 from tests.conftest import make_token
 from tests.factories import insert_alert
 from tests.processes import Proc, start_server
-from tests.receiver import LocalServer
-
-
-def _http(server: str, settings: Settings, role: str, tenant: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {make_token(settings, role, tenant)}"}
-    return httpx.AsyncClient(base_url=server, headers=headers, timeout=30)
+from tests.receiver import Receiver
+from tests.waiting import wait_for
 
 
 async def _count(engine: Any, sql: str) -> int:
@@ -48,7 +40,7 @@ async def test_an_import_is_authored_by_its_caller_and_bad_history_stores_nothin
         {"version": 1, "system_prompt": "one", "author": "mallory", "description": "first"},
         {"version": 2, "system_prompt": "two", "author": "mallory", "restored_from": 1},
     ]
-    async with _http(server, settings, "platform_admin") as admin:
+    async with rest_client(server, make_token(settings, "platform_admin")) as admin:
         r = await admin.post(
             "/api/ai-audit/prompts/import",
             json={
@@ -95,14 +87,14 @@ async def test_cleanup_needs_an_admin_and_a_floor_unless_forced(
     server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
 ) -> None:
     tiny = {"job_type": "cleanup", "params": {"older_than_days": 0.0001}}
-    async with _http(server, settings, "ai_admin") as operator:
+    async with rest_client(server, make_token(settings, "ai_admin")) as operator:
         r = await operator.post("/api/jobs", json=tiny)
         assert r.status_code == 403 and r.json()["code"] == "insufficient_permissions", r.text
     gql = await client_for("ai_admin").data("StartJob", type="cleanup", params={})
     assert gql["startJob"]["job"] is None
     assert gql["startJob"]["errors"][0]["code"] == "insufficient_permissions"
     assert await _count(engine, "SELECT count(*) FROM tasks WHERE task_type = 'cleanup'") == 0
-    async with _http(server, settings, "platform_admin") as admin:
+    async with rest_client(server, make_token(settings, "platform_admin")) as admin:
         r = await admin.post("/api/jobs", json=tiny)
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["loc"] == ["body", "params.older_than_days"], r.text
@@ -120,18 +112,14 @@ async def test_cleanup_needs_an_admin_and_a_floor_unless_forced(
 
 
 @pytest.fixture
-async def model_service() -> AsyncIterator[LocalServer]:
-    async def probe(request: Request) -> Response:
-        server.received.append(request.url.path)
-        return JSONResponse({"status": "down"}, status_code=500)
-
-    server = LocalServer(Starlette(routes=[Route("/{path:path}", probe)]))
-    async with server:
+async def model_service() -> AsyncIterator[Receiver]:
+    down = JSONResponse({"status": "down"}, status_code=500)
+    async with Receiver("/{path:path}", reply=lambda _: down, methods=("GET",)) as server:
         yield server
 
 
 @pytest.fixture
-def probed_server(env: dict[str, str], logs: Path, model_service: LocalServer) -> Any:
+def probed_server(env: dict[str, str], logs: Path, model_service: Receiver) -> Any:
     proc, base = start_server(
         {
             **env,
@@ -146,9 +134,11 @@ def probed_server(env: dict[str, str], logs: Path, model_service: LocalServer) -
 
 
 async def test_health_tells_tenants_statuses_only_and_probes_are_cached(
-    probed_server: str, settings: Settings, model_service: LocalServer, worker: Proc
+    probed_server: str, settings: Settings, model_service: Receiver, worker: Proc
 ) -> None:
-    async with _http(probed_server, settings, "tenant_admin", "tenant-a") as tenant:
+    async with rest_client(
+        probed_server, make_token(settings, "tenant_admin", "tenant-a")
+    ) as tenant:
         for _ in range(5):
             r = await tenant.get("/api/v1/monitoring/health")
             assert r.status_code in (200, 503), r.text
@@ -157,51 +147,48 @@ async def test_health_tells_tenants_statuses_only_and_probes_are_cached(
         providers = next(c for c in r.json()["components"] if c["name"] == "model_providers")
         detector = next(p for p in providers["providers"] if p["name"] == "yolo26")
         assert detector["status"] == "unhealthy" and detector["latency_ms"] is not None
-        gql = GraphQLClient(probed_server, make_token(settings, "tenant_admin", "tenant-a"))
-        try:
+        async with GraphQLClient(
+            probed_server, make_token(settings, "tenant_admin", "tenant-a")
+        ) as gql:
             body = await gql.raw("{ monitoringHealth { components { name status detail } } }")
             assert "det-secret-token" not in body.text and "worker-main" not in body.text
-        finally:
-            await gql.aclose()
-    async with _http(probed_server, settings, "platform_admin") as admin:
+    async with rest_client(probed_server, make_token(settings, "platform_admin")) as admin:
         r = await admin.get("/api/v1/monitoring/health")
         assert "det-secret-token" in r.text and "worker-main" in r.text, r.text
     # six readers, one probe of the model service (the cache outlives the test)
-    assert model_service.received == ["/det-secret-token/health"]
+    assert [r.path for r in model_service.received] == ["/det-secret-token/health"]
 
 
 # --- outbound targets by purpose ----------------------------------------------------------------
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[LocalServer]:
-    async def hook(request: Request) -> Response:
-        server.received.append(await request.body())
-        return JSONResponse({"ok": True})
-
-    server = LocalServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    async with server:
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as server:
         yield server
 
 
-async def _wait_status(engine: Any, delivery_id: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT status, last_error FROM webhook_deliveries WHERE id = :id"),
-                    {"id": delivery_id},
-                )
-            ).one()
-        if row.status != "pending":
-            return dict(row._mapping)
-        assert asyncio.get_running_loop().time() < deadline, f"{delivery_id} stayed pending"
-        await asyncio.sleep(0.1)
+async def _delivery(engine: Any, delivery_id: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT status, last_error FROM webhook_deliveries WHERE id = :id"),
+                {"id": delivery_id},
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+async def _wait_status(engine: Any, delivery_id: str) -> dict[str, Any]:
+    return await wait_for(
+        lambda: _delivery(engine, delivery_id),
+        until=lambda row: row["status"] != "pending",
+        what=f"delivery {delivery_id} to leave pending",
+    )
 
 
 async def test_alert_channels_have_their_own_allow_list_and_user_urls_stay_public(
-    spawn_worker: Callable[..., Proc], receiver: LocalServer, engine: Any
+    spawn_worker: Callable[..., Proc], receiver: Receiver, engine: Any
 ) -> None:
     # given a worker whose operator lets alert channels reach 127.0.0.1 (an internal bridge),
     # with the switch for user-given URLs off
@@ -221,7 +208,7 @@ async def test_alert_channels_have_their_own_allow_list_and_user_urls_stay_publi
                     " VALUES (:id, :kind, 'o', 'e', :url, '{}', 'tenant-a', 'channelq',"
                     " 'pending', 0, now(), now())"
                 ),
-                {"id": delivery_id, "kind": kind, "url": f"{receiver.url}/hook"},
+                {"id": delivery_id, "kind": kind, "url": receiver.hook_url},
             )
     # then the channel is delivered; a tenant's subscription and a task webhook to the same
     # address are refused, saying so without naming the address
@@ -238,7 +225,7 @@ async def test_alert_channels_have_their_own_allow_list_and_user_urls_stay_publi
 async def test_the_subscription_cap_is_per_tenant_and_race_free(
     server: str, settings: Settings, engine: Any
 ) -> None:
-    async with _http(server, settings, "tenant_admin", "tenant-a") as a:
+    async with rest_client(server, make_token(settings, "tenant_admin", "tenant-a")) as a:
 
         async def create(i: int) -> int:
             r = await a.post(
@@ -255,7 +242,7 @@ async def test_the_subscription_cap_is_per_tenant_and_race_free(
     assert await _count(engine, "SELECT count(*) FROM webhook_subscriptions") == 100
     # another tenant (and the installation) still have their own hundred
     for role, tenant in (("tenant_admin", "tenant-b"), ("platform_admin", None)):
-        async with _http(server, settings, role, tenant) as other:
+        async with rest_client(server, make_token(settings, role, tenant)) as other:
             r = await other.post(
                 "/api/v1/monitoring/webhooks",
                 json={
@@ -270,7 +257,7 @@ async def test_subscription_urls_are_shown_in_full_only_to_the_owning_tenants_ad
     server: str, settings: Settings
 ) -> None:
     secret_url = "https://hooks.slack.com/services/T000/B000/secret-part"
-    async with _http(server, settings, "tenant_admin", "tenant-a") as a:
+    async with rest_client(server, make_token(settings, "tenant_admin", "tenant-a")) as a:
         r = await a.post(
             "/api/v1/monitoring/webhooks",
             json={"url": secret_url, "events": ["monitoring.alert_triggered"]},
@@ -279,7 +266,7 @@ async def test_subscription_urls_are_shown_in_full_only_to_the_owning_tenants_ad
         listed = (await a.get("/api/v1/monitoring/webhooks")).json()["subscriptions"]
         assert [s["url"] for s in listed] == [secret_url]
     for role, tenant in (("viewer", "tenant-a"), ("platform_admin", None)):
-        async with _http(server, settings, role, tenant) as other:
+        async with rest_client(server, make_token(settings, role, tenant)) as other:
             listed = (await other.get("/api/v1/monitoring/webhooks")).json()["subscriptions"]
             assert [s["url"] for s in listed] == ["https://hooks.slack.com/…"], (role, listed)
         gql = GraphQLClient(server, make_token(settings, role, tenant))
@@ -297,7 +284,7 @@ async def test_subscription_urls_are_shown_in_full_only_to_the_owning_tenants_ad
 async def test_worker_agent_ids_cannot_be_claimed_and_logs_name_only_own_agents(
     server: str, settings: Settings, engine: Any, client_for: Callable[..., GraphQLClient]
 ) -> None:
-    async with _http(server, settings, "tenant_admin", "tenant-a") as a:
+    async with rest_client(server, make_token(settings, "tenant_admin", "tenant-a")) as a:
         r = await a.post(
             "/api/v1/monitoring/agents/opsgraph_worker_not-yet-started/heartbeat",
             json={"name": "mine", "type": "llm_agent"},
@@ -313,7 +300,7 @@ async def test_worker_agent_ids_cannot_be_claimed_and_logs_name_only_own_agents(
             await _count(engine, "SELECT count(*) FROM agents WHERE id LIKE 'opsgraph_worker_not%'")
             == 0
         )
-        async with _http(server, settings, "tenant_admin", "tenant-b") as b:
+        async with rest_client(server, make_token(settings, "tenant_admin", "tenant-b")) as b:
             r = await b.post(
                 "/api/v1/monitoring/agents/agent-of-b/heartbeat", json={"name": "b", "type": "t"}
             )
@@ -353,7 +340,7 @@ async def test_subscriptions_deliver_none_of_another_tenants_events(
         admin.subscribe("AgentStatusChanged", agentId="agent-of-b") as all_agents,
         admin.subscribe("AlertChanged", agentId="agent-of-b") as all_alerts,
     ):
-        async with _http(server, settings, "tenant_admin", "tenant-b") as b:
+        async with rest_client(server, make_token(settings, "tenant_admin", "tenant-b")) as b:
             r = await b.post(
                 "/api/v1/monitoring/agents/agent-of-b/heartbeat", json={"name": "b", "type": "t"}
             )
@@ -364,7 +351,7 @@ async def test_subscriptions_deliver_none_of_another_tenants_events(
         assert (await all_agents.next())["agentStatusChanged"]["agentId"] == "agent-of-b"
         assert (await all_alerts.next())["alertChanged"]["id"] == b_alert
         # ... and A's subscriptions see A's own next, never B's before them
-        async with _http(server, settings, "tenant_admin", "tenant-a") as mine:
+        async with rest_client(server, make_token(settings, "tenant_admin", "tenant-a")) as mine:
             r = await mine.post(
                 "/api/v1/monitoring/agents/agent-of-a/heartbeat", json={"name": "a", "type": "t"}
             )

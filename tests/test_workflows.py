@@ -3,14 +3,12 @@ failure and retry, pause/resume/cancel, crash recovery, a 200-step DAG, and seed
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,9 +20,10 @@ from app.db.models import Task, Workflow
 from app.edge.state import open_state
 from app.gql.context import Context
 from app.gql.schema import build_schema
-from tests.client import GraphQLClient, operations
+from tests.client import GraphQLClient, operations, rest_client
 from tests.processes import Proc
 from tests.stores import Stores
+from tests.waiting import wait_for
 
 
 def echo(
@@ -61,17 +60,26 @@ async def create(
     return payload["workflow"]
 
 
+async def workflow(client: GraphQLClient, wf_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (await client.data("Workflow", id=wf_id))["workflow"]
+    return found
+
+
+def step(wf: dict[str, Any], step_id: str) -> dict[str, Any]:
+    (found,) = [s for s in wf["steps"] if s["stepId"] == step_id]
+    return found
+
+
 async def wait_workflow(
     client: GraphQLClient, wf_id: str, statuses: set[str], timeout: float = 30
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    wf: dict[str, Any] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        wf = (await client.data("Workflow", id=wf_id))["workflow"]
-        if wf["status"] in statuses:
-            return wf
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"workflow never reached {statuses}: {wf}")
+    return await wait_for(
+        lambda: workflow(client, wf_id),
+        until=lambda wf: wf["status"] in statuses,
+        every=0.05,
+        timeout=timeout,
+        what=f"workflow {wf_id} to reach {statuses}",
+    )
 
 
 def span(step: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -195,18 +203,15 @@ async def test_failure_cancels_downstream_then_retry_completes(
     assert steps["d"]["task"] is None
     assert "step 'b' failed" in failed["errorMessage"] and failed["errors"]
     # the sibling that was running when b failed (c) finishes; it is not cancelled
-    deadline = asyncio.get_running_loop().time() + 10
-    sibling: dict[str, Any] = {}
-    while asyncio.get_running_loop().time() < deadline:
-        latest = await wait_workflow(admin, wf["id"], {"FAILED"})
-        sibling = {s["stepId"]: s for s in latest["steps"]}["c"]
-        if sibling["status"] not in ("PENDING", "RUNNING"):
-            break
-        await asyncio.sleep(0.05)
-    assert sibling["status"] == "COMPLETED", sibling
+    latest = await wait_for(
+        lambda: workflow(admin, wf["id"]),
+        until=lambda wf: step(wf, "c")["status"] not in ("PENDING", "RUNNING"),
+        timeout=10,
+        what="the sibling step c to finish",
+    )
+    assert latest["status"] == "FAILED" and step(latest, "c")["status"] == "COMPLETED", latest
 
-    while time.time() < fail_until + 0.2:
-        await asyncio.sleep(0.1)
+    await wait_for(lambda: time.time() > fail_until + 0.2, what="b's cause of failure to pass")
     retried = (await admin.data("RetryWorkflow", id=wf["id"]))["retryWorkflow"]
     assert retried["errors"] == [] and retried["workflow"]["status"] == "RUNNING"
     done = await wait_workflow(admin, wf["id"], {"COMPLETED"})
@@ -221,42 +226,40 @@ async def test_pause_resume_and_cancel(admin: GraphQLClient, worker: Proc) -> No
     paused = (await admin.data("PauseWorkflow", id=wf["id"]))["pauseWorkflow"]
     assert paused["workflow"]["status"] == "PAUSED"
     # a finishes, but nothing new starts while paused
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        current = (await admin.data("Workflow", id=wf["id"]))["workflow"]
-        steps = {s["stepId"]: s for s in current["steps"]}
-        if steps["a"]["status"] == "COMPLETED":
-            break
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.05)
+    current = await wait_for(
+        lambda: workflow(admin, wf["id"]),
+        until=lambda wf: step(wf, "a")["status"] == "COMPLETED",
+        every=0.05,
+        timeout=10,
+        what="step a to complete",
+    )
     # a's completion and the engine's decision about b are one transaction: seeing a done
     # is seeing that decision (b not started)
-    assert steps["b"]["task"] is None
+    assert step(current, "b")["task"] is None
     assert current["status"] == "PAUSED"
     resumed = (await admin.data("ResumeWorkflow", id=wf["id"]))["resumeWorkflow"]
     assert resumed["workflow"]["status"] == "RUNNING"
     await wait_workflow(admin, wf["id"], {"COMPLETED"})
 
     long = await create(admin, [echo("x", latency=20_000), echo("y", ["x"])])
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:  # x is running
-        current = (await admin.data("Workflow", id=long["id"]))["workflow"]
-        x = {s["stepId"]: s for s in current["steps"]}["x"]
-        if x["task"] and x["task"]["status"] == "RUNNING":
-            break
-        assert asyncio.get_running_loop().time() < deadline, current
-        await asyncio.sleep(0.05)
+    await wait_for(
+        lambda: workflow(admin, long["id"]),
+        until=lambda wf: (step(wf, "x")["task"] or {}).get("status") == "RUNNING",
+        every=0.05,
+        timeout=10,
+        what="step x to run",
+    )
     cancelled = (await admin.data("CancelWorkflow", id=long["id"]))["cancelWorkflow"]
     assert cancelled["workflow"]["status"] == "CANCELLED"
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        current = (await admin.data("Workflow", id=long["id"]))["workflow"]
-        steps = {s["stepId"]: s for s in current["steps"]}
-        if steps["x"]["status"] == "CANCELLED":
-            break
-        assert asyncio.get_running_loop().time() < deadline, current
-        await asyncio.sleep(0.05)
-    assert steps["x"]["task"]["status"] == "CANCELLED" and steps["y"]["status"] == "CANCELLED"
+    current = await wait_for(
+        lambda: workflow(admin, long["id"]),
+        until=lambda wf: step(wf, "x")["status"] == "CANCELLED",
+        every=0.05,
+        timeout=10,
+        what="step x to be cancelled",
+    )
+    x, y = step(current, "x"), step(current, "y")
+    assert x["task"]["status"] == "CANCELLED" and y["status"] == "CANCELLED"
     bad = (await admin.data("PauseWorkflow", id=long["id"]))["pauseWorkflow"]
     assert bad["errors"][0]["code"] == "INVALID_TRANSITION"
     missing = (await admin.data("CancelWorkflow", id=str(uuid.uuid4())))["cancelWorkflow"]
@@ -292,15 +295,13 @@ async def test_worker_killed_between_and_during_steps(
         ],
     )
     # kill the worker while b runs (a done: between and during steps at once)
-    deadline = asyncio.get_running_loop().time() + 15
-    while True:
-        steps = {
-            s["stepId"]: s for s in (await admin.data("Workflow", id=wf["id"]))["workflow"]["steps"]
-        }
-        if steps["b"]["status"] == "RUNNING":
-            break
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.05)
+    await wait_for(
+        lambda: workflow(admin, wf["id"]),
+        until=lambda wf: step(wf, "b")["status"] == "RUNNING",
+        every=0.05,
+        timeout=15,
+        what="step b to run",
+    )
     first.kill()
     spawn_worker("worker-wf-2", "wfq")
     done = await wait_workflow(admin, wf["id"], {"COMPLETED"}, timeout=40)
@@ -518,9 +519,8 @@ async def test_rest_create_workflow_answers_201_with_detail(
     assert done["result"]["input"] == {"v": 5}
     bad = await admin.http.post("/api/v1/workflows", json={"name": "x", "steps": "nope"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "steps"]
-    viewer = httpx.AsyncClient(base_url=str(admin.http.base_url))
-    assert (await viewer.post("/api/v1/workflows", json={})).status_code == 401
-    await viewer.aclose()
+    async with rest_client(admin.base_url) as anonymous:
+        assert (await anonymous.post("/api/v1/workflows", json={})).status_code == 401
 
 
 async def test_workflow_subscription_follows_steps(admin: GraphQLClient, worker: Proc) -> None:
@@ -538,39 +538,24 @@ async def test_workflow_subscription_follows_steps(admin: GraphQLClient, worker:
 async def test_workflow_webhook_once_on_completion(
     admin: GraphQLClient, worker: Proc, engine: AsyncEngine
 ) -> None:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
     from app.services.webhooks.deliveries import deliveries_for
     from tests.conftest import WEBHOOK_SECRET
-    from tests.receiver import LocalServer
+    from tests.receiver import Receiver
     from tests.signatures import signed_by
 
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    async def hook(request: Request) -> JSONResponse:
-        received.append((dict(request.headers), await request.body()))
-        return JSONResponse({})
-
-    async with LocalServer(Starlette(routes=[Route("/h", hook, methods=["POST"])])) as rx:
+    async with Receiver() as receiver:
         wf = await create(
-            admin, [echo("a"), echo("b", ["a"]), echo("c", ["a"])], webhookUrl=rx.url + "/h"
+            admin, [echo("a"), echo("b", ["a"]), echo("c", ["a"])], webhookUrl=receiver.hook_url
         )
         await wait_workflow(admin, wf["id"], {"COMPLETED"})
-        deadline = asyncio.get_running_loop().time() + 10
-        while not received and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        await receiver.wait(timeout=10)
     # one delivery was recorded (the outbox), and it is settled: nothing more will be sent
     async with make_sessionmaker(engine)() as session:
         rows = await deliveries_for(session=session, kind="workflow", object_id=wf["id"])
     assert [r.status for r in rows] == ["delivered"] and rows[0].attempts == 1
-    assert len(received) == 1
-    headers, body = received[0]
-    assert headers["x-opsgraph-event"] == "workflow.completed"
-    assert signed_by(WEBHOOK_SECRET, headers, body)
-    import json
-
-    payload = json.loads(body)
+    assert len(receiver.received) == 1
+    delivered = receiver.received[0]
+    assert delivered.headers["x-opsgraph-event"] == "workflow.completed"
+    assert signed_by(WEBHOOK_SECRET, delivered.headers, delivered.body)
+    payload = delivered.json()
     assert payload["workflow"]["id"] == wf["id"] and payload["workflow"]["completed_steps"] == 3

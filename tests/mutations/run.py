@@ -17,7 +17,13 @@ shown as `killed`, or by an exception the test met, shown as `killed (KeyError)`
 setup, a timeout, an import or collection error is reported as what it is, never as a kill.
 
 The stores are the suite's (OPSGRAPH_TEST_DATABASE_URL / OPSGRAPH_TEST_REDIS_URL, or embedded
-ones the run starts once for all its sessions). The last line printed is one JSON object with
+ones the run starts once for all its sessions). Each session is a fork of one server that has
+imported the libraries but none of this repository's code (tests/forkserver.py --libs), and so
+is each session's own fork server: a mutant pays for importing its tree, not the libraries.
+
+`--baseline-from JUNIT_XML` takes the baseline from a suite run of the same tree instead of
+running the guarding tests again (CI passes the suite's report): every guarding test must have
+passed there. The last line printed is one JSON object with
 the figures; the exit status is 1 when the baseline failed or a mutation was not killed.
 
 This module is also the pytest plugin (`-p tests.mutations.run`) that records, for each failed
@@ -213,6 +219,7 @@ class Slot:
     tree: Path
     redis_url: str
     env: dict[str, str]
+    library: LibraryServer | None = None
 
 
 @dataclass
@@ -235,11 +242,61 @@ _running_lock = threading.Lock()
 _stopping = threading.Event()  # the run is ending (or interrupted): start no more sessions
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """pytest and the API, worker and browser processes it started (one process group)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+def _kill_group(process: subprocess.Popen[bytes], pid_file: Path | None = None) -> None:
+    """pytest and the API, worker and browser processes it started (one process group; behind
+    a trampoline, the fork's group too: a fork of the library server leads a group of its
+    own)."""
+    groups = [process.pid]
+    if pid_file is not None and pid_file.exists():
+        with contextlib.suppress(ValueError):
+            groups.append(int(pid_file.read_text()))
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
     process.wait()
+
+
+@dataclass
+class LibraryServer:
+    """The fork server every session of the run is forked from (tests/forkserver.py --libs)."""
+
+    process: subprocess.Popen[bytes]
+    path: Path
+
+    @classmethod
+    def start(cls, folder: Path) -> LibraryServer:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "s"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.forkserver", "--libs", str(path)],
+            cwd=ROOT,
+            env=env,
+            stdout=(folder / "log").open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit("the library fork server did not start:\n" + tail(folder / "log"))
+            time.sleep(0.05)
+        return cls(process, path)
+
+    def command(self, pid_file: Path, module: str, *args: str) -> list[str]:
+        from tests.processes import trampoline
+
+        return [*trampoline(str(self.path), pid_file), module, *args]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 # pytest plugins a session loads on every start (about 1.5 s of imports), needed only by test
@@ -262,11 +319,8 @@ def unused_plugins(tree: Path, tests: Iterable[str]) -> list[str]:
 
 
 def run_pytest(slot: Slot, tests: list[str], out: Path, *, jobs: int, stop: bool) -> Finished:
-    junit, log = out.with_suffix(".xml"), out.with_suffix(".log")
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
+    junit, log, pid_file = out.with_suffix(".xml"), out.with_suffix(".log"), out.with_suffix(".pid")
+    arguments = [
         "-q",
         "-p",
         "no:cacheprovider",
@@ -285,6 +339,13 @@ def run_pytest(slot: Slot, tests: list[str], out: Path, *, jobs: int, stop: bool
         "junit_family=xunit1",
         *tests,
     ]
+    if slot.library is None:
+        command = [sys.executable, "-m", "pytest", *arguments]
+    else:
+        # the plugins' own modules were imported before pytest could rewrite their asserts
+        # (the library server's); the tests' modules are imported, and rewritten, as ever
+        quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        command = slot.library.command(pid_file, "pytest", *quiet, *arguments)
     env = {**slot.env, STOP_ENV: "1"} if stop else slot.env
     started = time.monotonic()
     with log.open("wb") as handle, _running_lock:
@@ -305,7 +366,7 @@ def run_pytest(slot: Slot, tests: list[str], out: Path, *, jobs: int, stop: bool
         returncode = None
     finally:
         # whatever the outcome, nothing it started outlives it
-        _kill_group(process)
+        _kill_group(process, pid_file)
         with _running_lock:
             _running.discard(process)
     shutil.rmtree(out.with_suffix(".tmp"), ignore_errors=True)
@@ -395,29 +456,41 @@ def guarding_tests(chosen: list[Mutation]) -> list[str]:
 def check_imports(slot: Slot) -> None:
     """The sessions (and the API and worker processes they start) must import the copy's code,
     not the checkout the virtualenv's editable install points at."""
-    probe = "import app, workers, tests; print(app.__file__, workers.__file__, tests.__file__)"
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=slot.tree,
-        env=slot.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out_file = slot.tree / ".where"
+    if slot.library is None:
+        command = [sys.executable, "-m", "tests.mutations.run", "--where", str(out_file)]
+    else:
+        pid_file = slot.tree / ".where.pid"
+        command = slot.library.command(pid_file, "tests.mutations.run", "--where", str(out_file))
+    subprocess.run(command, cwd=slot.tree, env=slot.env, check=True)
+    out = out_file.read_text().split()
     outside = [p for p in out if not Path(p).resolve().is_relative_to(slot.tree.resolve())]
-    if outside:
-        raise SystemExit(f"the copy's sessions would import {outside}, not the copy's code")
+    if len(out) != 3 or outside:
+        raise SystemExit(f"the copy's sessions would import {outside or out}, not the copy's code")
+
+
+def where(out: str) -> None:
+    """`--where FILE`: write where app, workers and tests are imported from."""
+    import app
+    import tests
+    import workers
+
+    Path(out).write_text(" ".join(str(m.__file__) for m in (app, workers, tests)))
 
 
 def baseline(
-    slot: Slot, chosen: list[Mutation], out: Path, jobs: int
+    slot: Slot, chosen: list[Mutation], out: Path, jobs: int, report: Path | None = None
 ) -> tuple[bool, float, dict[str, float]]:
     """Whether every guarding test passes unmutated, how long that took, and each named
-    test's seconds (to start the longest mutants first)."""
-    tests = guarding_tests(chosen)
-    if len(tests) == 1 and "::" in tests[0]:
-        jobs = 1  # one test: xdist's workers would cost more than they save
-    done = run_pytest(slot, tests, out, jobs=jobs, stop=False)
+    test's seconds (to start the longest mutants first). With `report` (a junit XML of a
+    suite run of the same tree), read from it instead of run."""
+    if report is not None:
+        done = Finished(0, read_junit(report), report, 0.0)
+    else:
+        tests = guarding_tests(chosen)
+        if len(tests) == 1 and "::" in tests[0]:
+            jobs = 1  # one test: xdist's workers would cost more than they save
+        done = run_pytest(slot, tests, out, jobs=jobs, stop=False)
     bad: list[str] = []
     seconds: dict[str, float] = {}
     for test in dict.fromkeys(t for m in chosen for t in m.tests):
@@ -459,18 +532,28 @@ class Args:
     fast: bool
     only: str | None
     jobs: int
+    baseline_from: Path | None
+    where: str | None = None
 
 
 def parse(argv: list[str] | None) -> Args:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="only the subset marked fast")
     parser.add_argument("--only", help="one mutation, by name")
-    parser.add_argument("--jobs", type=int, default=JOBS, help="mutants at a time (2)")
+    parser.add_argument("--jobs", type=int, default=JOBS, help=f"mutants at a time ({JOBS})")
+    parser.add_argument(
+        "--baseline-from",
+        type=Path,
+        help="a suite run's junit XML of this tree: the baseline, instead of running it",
+    )
+    parser.add_argument("--where", help=argparse.SUPPRESS)  # check_imports' probe
     ns = parser.parse_args(argv)
-    return Args(fast=ns.fast, only=ns.only, jobs=max(1, ns.jobs))
+    return Args(ns.fast, ns.only, max(1, ns.jobs), ns.baseline_from, ns.where)
 
 
-def slots(tmp: Path, stores: SharedStores, count: int) -> Iterator[Slot]:
+def slots(
+    tmp: Path, stores: SharedStores, count: int, library: LibraryServer | None
+) -> Iterator[Slot]:
     from tests.stores import REDIS_STRIDE
 
     pristine = tmp / "tree"
@@ -488,13 +571,18 @@ def slots(tmp: Path, stores: SharedStores, count: int) -> Iterator[Slot]:
             "OPSGRAPH_TEST_REDIS_URL": redis_url,
             "OPSGRAPH_TEST_DATABASE_PREFIX": f"opsgraph_mut{os.getpid()}_",
         }
+        if library is not None:
+            env["OPSGRAPH_TEST_LIBRARY_SERVER"] = str(library.path)
         env.pop("PYTEST_XDIST_WORKER", None)
         env.pop("PYTEST_ADDOPTS", None)  # the run chooses its sessions' options
-        yield Slot(index, tree, redis_url, env)
+        yield Slot(index, tree, redis_url, env, library)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.where:
+        where(args.where)
+        return 0
     chosen = [
         m
         for m in MUTATIONS
@@ -508,18 +596,26 @@ def main(argv: list[str] | None = None) -> int:
     stores = SharedStores.open(tmp / "stores")
     prefix = f"opsgraph_mut{os.getpid()}_"
     pool: ThreadPoolExecutor | None = None
+    library: LibraryServer | None = None
     try:
+        if os.environ.get("OPSGRAPH_TEST_FORKSERVER", "1") != "0":
+            library = LibraryServer.start(tmp / "libraries")
         free: queue.Queue[Slot] = queue.Queue()
-        for slot in slots(tmp, stores, args.jobs):
+        for slot in slots(tmp, stores, args.jobs, library):
             free.put(slot)
         first = free.get()
         check_imports(first)
-        ok, baseline_seconds, seconds = baseline(first, chosen, tmp / "baseline", args.jobs)
+        ok, baseline_seconds, seconds = baseline(
+            first, chosen, tmp / "baseline", args.jobs, args.baseline_from
+        )
         free.put(first)
         if not ok:
             print(json.dumps({"mutations": len(chosen), "baseline": "failed"}))
             return 1
-        print(f"baseline: the guarding tests pass unmutated ({baseline_seconds:.1f} s)")
+        if args.baseline_from:
+            print(f"baseline: the guarding tests passed in {args.baseline_from}")
+        else:
+            print(f"baseline: the guarding tests pass unmutated ({baseline_seconds:.1f} s)")
 
         width = max(len(m.name) for m in chosen)
         print(f"{'mutation':<{width}}  {'outcome':<24} seconds", flush=True)
@@ -572,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
             for process in list(_running):
                 _kill_group(process)
         try:
+            if library is not None:
+                library.stop()
             drop_databases(stores.database_url, prefix)  # what killed sessions left behind
         finally:
             stores.close()
