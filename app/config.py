@@ -171,6 +171,19 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(
         600, description="Longest one attempt may run (waiting for an LLM slot not included)."
     )
+    max_result_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        description="Largest result (as JSON) a task handler may return; a larger one fails "
+        "the attempt fatally and stores nothing of it.",
+    )
+    cancel_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How long a running handler of a user's task type has to stop on its own "
+        "once a cancel is requested (ctx.cancelled is true) before the attempt is aborted.",
+    )
     job_time_limits: dict[str, float] = Field(
         default_factory=dict,
         description="Longest one attempt of a background job may run, per job type (export,"

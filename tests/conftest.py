@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +151,20 @@ def worker(env: dict[str, str], logs: Path) -> Iterator[Proc]:
 def spawn_worker(env: dict[str, str], logs: Path) -> Iterator[Callable[..., Proc]]:
     started: list[Proc] = []
 
-    def spawn(name: str, queues: str, concurrency: int = 4, **extra_env: str) -> Proc:
+    def spawn(
+        name: str,
+        queues: str,
+        concurrency: int = 4,
+        args: Sequence[str] = (),
+        **extra_env: str,
+    ) -> Proc:
         proc = start_worker(
-            {**env, **extra_env}, logs, name=name, queues=queues, concurrency=concurrency
+            {**env, **extra_env},
+            logs,
+            name=name,
+            queues=queues,
+            concurrency=concurrency,
+            extra_args=args,
         )
         started.append(proc)
         return proc

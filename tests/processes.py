@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,9 +173,15 @@ def start_server(env: Mapping[str, str], logs: Path) -> tuple[Proc, str]:
 
 
 def start_worker(
-    env: Mapping[str, str], logs: Path, *, name: str, queues: str = "", concurrency: int = 8
+    env: Mapping[str, str],
+    logs: Path,
+    *,
+    name: str,
+    queues: str = "",
+    concurrency: int = 8,
+    extra_args: Sequence[str] = (),
 ) -> Proc:
-    args = ["worker", "--concurrency", str(concurrency)]
+    args = ["worker", "--concurrency", str(concurrency), *extra_args]
     if queues:
         args += ["--queues", queues]
     proc = _spawn(args, {**env, "OPSGRAPH_WORKER_NAME": name}, logs / f"{name}.log", name)

@@ -73,7 +73,7 @@ def test_a_stray_import_breaks_a_contract(
     tmp_path: Path, module: str, stray: str, contract: str
 ) -> None:
     # given a copy of the code and its contracts
-    for package in ("app", "workers"):
+    for package in ("app", "workers", "opsgraph"):
         shutil.copytree(
             ROOT / package,
             tmp_path / package,

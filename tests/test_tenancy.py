@@ -106,6 +106,7 @@ REST: dict[str, str] = {
     "GET /api/v1/monitoring/tasks": "LIST",
     "GET /api/v1/monitoring/tasks/{task_id}": "B:task",
     "GET /api/v1/monitoring/tasks/{task_id}/media": "B:task",
+    "GET /api/v1/monitoring/tasks/{task_id}/media/{name}": "B:task",
     "GET /api/v1/monitoring/stats": "LIST",
     "GET /api/v1/monitoring/queues": "LIST",
     "GET /api/v1/monitoring/workers": "PLATFORM",
@@ -477,6 +478,8 @@ GQL: dict[str, str] = {
     "Query.workflowStats": "LIST",
     "Query.taskStats": "LIST",
     "Query.queueStats": "LIST",
+    # types are installation-wide (workers register them); counts are the caller's tenant's
+    "Query.taskTypes": "LIST",
     "Query.workerStats": "PLATFORM",
     "Query.workerHealth": "PLATFORM",
     "Query.llmStats": "LIST",

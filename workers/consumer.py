@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from arq.constants import in_progress_key_prefix
+from arq.constants import abort_job_max_age, abort_jobs_ss, in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
@@ -93,7 +94,15 @@ class Consumer(Worker):
     in-progress key expires; the task's row, no longer QUEUED, makes that a no-op). At most
     `max_jobs` clean-ups are under way; beyond that a job waits for its own."""
 
-    def __init__(self, *args: Any, slots: Slots, scan_depth: int, wait_s: float, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        slots: Slots,
+        scan_depth: int,
+        wait_s: float,
+        soft_cancel: Callable[[str], float | None] = lambda job_id: None,
+        **kwargs: Any,
+    ):
         # arq's own loop must not sleep between iterations: ours waits for a slot or a tick
         super().__init__(*args, poll_delay=0, **kwargs)
         self.sem = slots
@@ -106,6 +115,43 @@ class Consumer(Worker):
         self._drained = False
         self._aborts_checked = 0.0
         self._finishing: set[asyncio.Task[None]] = set()
+        # told first of an abort: a handler's grace (seconds) before its job is cancelled, or
+        # None to cancel at once
+        self.soft_cancel = soft_cancel
+        self._aborting: set[str] = set()
+
+    async def _cancel_aborted_jobs(self) -> None:
+        """arq's abort, with a grace: a job whose handler watches for cancellation is told
+        first and cancelled only if it is still running once its grace is over."""
+        async with self.pool.pipeline(transaction=True) as pipe:
+            pipe.zrange(abort_jobs_ss, start=0, end=-1)
+            pipe.zremrangebyscore(
+                abort_jobs_ss, min=timestamp_ms() + abort_job_max_age, max=float("inf")
+            )
+            ids, _ = await pipe.execute()
+        seen: list[str] = []
+        for raw in ids:
+            job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            task = self.job_tasks.get(job_id)
+            if task is None:
+                continue
+            seen.append(job_id)
+            if job_id in self._aborting:
+                continue
+            grace = self.soft_cancel(job_id)
+            if grace is None or grace <= 0:
+                self._abort(job_id, task)
+            else:
+                self._aborting.add(job_id)
+                self.loop.call_later(grace, self._abort, job_id, task)
+        if seen:
+            await self.pool.zrem(abort_jobs_ss, *seen)
+
+    def _abort(self, job_id: str, task: asyncio.Task[Any]) -> None:
+        self._aborting.discard(job_id)
+        if not task.done():
+            self.aborting_tasks.add(job_id)
+            task.cancel()
 
     async def finish_job(self, job_id: str, *args: Any) -> None:
         if len(self._finishing) >= self.max_jobs:

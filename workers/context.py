@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -21,6 +21,12 @@ from workers.llm_slots import BatchedCalls
 from workers.models import PipelineModels
 from workers.providers import Provider
 from workers.writes import AttemptWrites
+
+
+class Cancellable(Protocol):
+    """A running handler that can be told a cancel was requested (workers/authored.py)."""
+
+    def cancel_requested(self) -> None: ...
 
 
 class UsageSinceReport:
@@ -84,6 +90,10 @@ class WorkerState:
     running: set[str] = field(default_factory=set)
     # ids of tasks whose job this process holds while it waits for an LLM slot
     waiting: set[str] = field(default_factory=set)
+    # the authored handlers running now, by task id: told first when their task is cancelled
+    contexts: dict[str, Cancellable] = field(default_factory=dict)
+    # tasks this process handed back for want of a handler (logged once each; bounded)
+    handed_back: set[str] = field(default_factory=set)
     # what completed tasks cost since the last agent report (see workers/agent_report.py)
     usage: UsageSinceReport = field(default_factory=lambda: UsageSinceReport())
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from app.db.models import Task
 from app.services.llm.pricing import cost_usd
 from app.services.tasks import commands as tasks
+from app.services.tasks import types as task_types
 from app.services.tasks.commands import Usage
-from workers import audit, jobs
+from opsgraph import definitions
+from opsgraph.definitions import TaskType
+from workers import audit, authored, jobs
 from workers.context import WorkerState
 from workers.pipeline import handlers as pipeline
 from workers.providers import ProviderError
@@ -97,15 +101,46 @@ def _request_log(provider: str, path: str, model: str, latency_ms: float) -> dic
     return {"provider": provider, "endpoint": path, "model": model, "latency_ms": latency_ms}
 
 
-HANDLERS: dict[str, Handler] = {
-    "llm": llm,
-    "echo": echo,
-    "detection": pipeline.detection,
-    "enrichment": pipeline.enrichment,
-    "analysis": pipeline.analysis,
-    "prompt_test": pipeline.prompt_test,
-    "export": jobs.export,
-    "cleanup": jobs.cleanup,
-    "evaluation": audit.evaluation,
-    "ai_processing": audit.ai_processing,
+BUILTIN: dict[str, tuple[Handler, str]] = {
+    "llm": (llm, "A chat completion or embeddings from the installation's LLM provider."),
+    "echo": (echo, "Returns its input after the simulated latency (demos, pipelines)."),
+    "detection": (pipeline.detection, "The camera pipeline: objects in an image."),
+    "enrichment": (pipeline.enrichment, "The camera pipeline: a batch's detections enriched."),
+    "analysis": (pipeline.analysis, "The camera pipeline: a batch's LLM risk analysis."),
+    "prompt_test": (pipeline.prompt_test, "A risk analysis tried with a prompt configuration."),
+    "export": (jobs.export, "A background job: an export file."),
+    "cleanup": (jobs.cleanup, "A background job: retention clean-up."),
+    "evaluation": (audit.evaluation, "The AI audit: an event judged by the LLM."),
+    "ai_processing": (audit.ai_processing, "The AI audit: a batch of evaluations."),
 }
+
+
+def register_builtin() -> None:
+    """opsgraph's own types go into the one registry users' types are defined in (again is
+    harmless), so the runner finds every handler the same way."""
+    for name, (handler, description) in BUILTIN.items():
+        if definitions.lookup(name) is not None:
+            continue
+        operations = task_types.TASK_TYPES.get(name) or task_types.SYSTEM_TYPES[name]
+        definitions.register(
+            TaskType(
+                name=name,
+                handler=handler,
+                queue=task_types.BUILTIN_QUEUE,
+                description=description,
+                builtin=True,
+                operations=operations,
+                module=__name__,
+            )
+        )
+
+
+def handler_for(task_type: str) -> Handler | None:
+    """The handler of a task type this process serves (None: it has none)."""
+    definition = definitions.lookup(task_type)
+    if definition is None:
+        return None
+    if definition.builtin:
+        handler: Handler = definition.handler
+        return handler
+    return partial(authored.run, definition)

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -22,7 +23,10 @@ from app.db.base import make_engine, make_raw_pool, make_sessionmaker
 from app.edge import domains
 from app.platform import clock, dispatch
 from app.services.fleet import heartbeats
+from app.services.tasks import registry
 from app.services.tasks.backoff import BackoffPolicy
+from opsgraph import definitions
+from opsgraph.definitions import TaskType
 from workers.agent_report import report_forever
 from workers.consumer import Consumer, Slots
 from workers.context import WorkerState
@@ -77,6 +81,29 @@ async def _heartbeat_loop(state: WorkerState) -> None:
         await asyncio.sleep(state.settings.heartbeat_interval_seconds)
 
 
+REGISTER_EVERY_SECONDS = 300.0
+
+
+async def _register_loop(state: WorkerState) -> None:
+    """The types this process serves, in PostgreSQL for the API (which never imports them):
+    at start, again until it succeeds (PostgreSQL may be away), then every few minutes (a
+    registry emptied by hand fills again). Its heartbeat says it serves them now."""
+    definitions = [d.definition() | {"hash": d.definition_hash()} for d in _served()]
+    delay = 0.5
+    while True:
+        try:
+            async with state.unit_of_work() as session:
+                await registry.register(session=session, definitions=definitions, worker=state.name)
+            delay = 0.5
+            await asyncio.sleep(REGISTER_EVERY_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("registering task types failed (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def _promote_loop(state: WorkerState) -> None:
     """Retries whose backoff is over go to the head of their queue (see dispatch)."""
     while True:
@@ -88,6 +115,10 @@ async def _promote_loop(state: WorkerState) -> None:
             log.debug("promoting retries failed: %s", exc)
             await asyncio.sleep(1.0)
         await asyncio.sleep(PROMOTE_INTERVAL_SECONDS)
+
+
+def _served() -> list[TaskType]:
+    return list(definitions.defined().values())
 
 
 async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
@@ -114,6 +145,7 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
         beat=heartbeats.WorkerBeat(
             name=name,
             queues=queues,
+            types=sorted(d.name for d in _served()),
             concurrency=concurrency,
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -127,6 +159,25 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
     )
 
 
+def _soft_cancel(state: WorkerState) -> Callable[[str], float | None]:
+    def tell(job_id: str) -> float | None:
+        """A cancel for a running authored handler: it sees ctx.cancelled and has the grace
+        to stop; any other job is cancelled at once."""
+        running = state.contexts.get(job_id)
+        if running is None:
+            return None
+        running.cancel_requested()
+        return state.settings.cancel_grace_seconds
+
+    return tell
+
+
+def longest_attempt(settings: Settings) -> float:
+    """The longest attempt of any type this process serves (arq's job timeout covers it)."""
+    own = [d.timeout for d in definitions.defined().values() if d.timeout is not None]
+    return max([settings.longest_attempt(), *own])
+
+
 def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
     """One consumer (an arq Worker) per queue, sharing the process's concurrency limit."""
     settings = state.settings
@@ -138,7 +189,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
             max_tries=10_000,
             # The attempt has its own timeout (its type's, around the call alone); arq's also
             # covers the wait for an LLM slot, bounded by its own setting.
-            timeout=settings.longest_attempt() + settings.llm_slot_wait_max_seconds + 60,
+            timeout=longest_attempt(settings) + settings.llm_slot_wait_max_seconds + 60,
             keep_result=0,
         ),
         func(
@@ -162,6 +213,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
             slots=slots,
             scan_depth=settings.worker_claim_depth,
             wait_s=settings.worker_poll_seconds,
+            soft_cancel=_soft_cancel(state),
             allow_abort_jobs=True,
             handle_signals=False,
             keep_result=0,
@@ -196,15 +248,22 @@ async def _supervise(worker: Consumer) -> None:
             delay = min(delay * 2, 10.0)
 
 
+def serving(queues: list[str]) -> list[str]:
+    """The queues to consume: those asked for, and those of the users' types loaded."""
+    own = [d.queue for d in definitions.defined().values() if not d.builtin]
+    return list(dict.fromkeys([*queues, *own]))
+
+
 async def run_worker(settings: Settings, *, queues: list[str], concurrency: int) -> None:
     clock.configure(settings.monitoring_clock_file)
-    state = await build_state(settings, queues=queues, concurrency=concurrency)
+    state = await build_state(settings, queues=serving(queues), concurrency=concurrency)
     redis, name = state.redis, state.name
     workers = build_workers(state)
 
     await heartbeats.beat(redis, state.beat, ttl_seconds=settings.heartbeat_ttl_seconds)
     loops = [
         asyncio.create_task(_heartbeat_loop(state), name="heartbeat"),
+        asyncio.create_task(_register_loop(state), name="type-registry"),
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),
@@ -223,7 +282,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     log.info(
         "worker %s consuming %s with concurrency %d (provider: %s)",
         name,
-        ", ".join(queues),
+        ", ".join(state.beat.queues),
         concurrency,
         state.provider.name,
     )

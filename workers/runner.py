@@ -30,18 +30,30 @@ from app.services.fleet.breakers import CircuitOpen
 from app.services.llm import semaphore
 from app.services.tasks import attempt_writes
 from app.services.tasks import commands as tasks
+from app.services.tasks.commands import Usage
 from app.services.tasks.lifecycle import FINISHED, TaskStatus
+from opsgraph.definitions import lookup
+from workers.authored import HandlerFailed
 from workers.context import WorkerState, state_of
-from workers.handlers import HANDLERS
+from workers.handlers import handler_for
 from workers.providers import ProviderError
 
 log = logging.getLogger(__name__)
 
 
 async def run_task(
-    ctx: dict[str, Any], task_id: str, gated: bool = False, priority: int = 50
+    ctx: dict[str, Any],
+    task_id: str,
+    gated: bool = False,
+    priority: int = 50,
+    task_type: str | None = None,
 ) -> None:
     state = state_of(ctx)
+    if task_type is not None and handler_for(task_type) is None:
+        # A mixed fleet: this worker has no handler for the type. The task goes back for a
+        # worker that has one, no attempt counted (its row is not touched but for one log line).
+        await _hand_back(state, task_id, task_type)
+        raise Retry(defer=dispatch.retry_defer_seconds(HAND_BACK_SECONDS))
     if gated:
         delay = await _run_gated(state, task_id, priority)
     else:
@@ -79,6 +91,36 @@ async def _run_gated(state: WorkerState, task_id: str, priority: int) -> float |
         state.waiting.discard(task_id)
 
 
+# how long a handed-back job waits before any worker (this one too) may claim it again
+HAND_BACK_SECONDS = 1.0
+MAX_HANDED_BACK = 10_000
+
+
+async def _hand_back(state: WorkerState, task_id: str, task_type: str) -> None:
+    """Say once (per task and worker) why the task still waits."""
+    if task_id in state.handed_back:
+        return
+    if len(state.handed_back) >= MAX_HANDED_BACK:
+        state.handed_back.clear()
+    state.handed_back.add(task_id)
+    log.warning("task %s: no handler for %r here; handed back", task_id, task_type)
+
+    async def note() -> None:
+        async with state.unit_of_work() as session:
+            await tasks.append_log(
+                session=session,
+                task_id=uuid.UUID(task_id),
+                level="warning",
+                message=f"worker {state.name} has no handler for {task_type!r}: "
+                "waiting for a worker that serves it",
+            )
+
+    try:
+        await _persist(note)
+    except Exception as exc:  # the note is a courtesy: the task still goes back
+        log.warning("task %s: could not note the hand-back: %s", task_id, exc)
+
+
 T = TypeVar("T")
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
@@ -110,9 +152,17 @@ def safe_error(exc: BaseException, ref: str) -> str:
     return f"internal error (ref {ref})"
 
 
-def provider_error(task: Task, exc: ProviderError) -> str:
-    """A provider's message as written, less any URL, address or SQL (then with a ref to the
-    log, which keeps the original)."""
+def attempt_limit(state: WorkerState, task_type: str) -> float:
+    """How long one attempt may run: the type's own timeout, else the installation's."""
+    definition = lookup(task_type)
+    if definition is not None and definition.timeout is not None:
+        return definition.timeout
+    return state.settings.attempt_limit(task_type)
+
+
+def provider_error(task: Task, exc: ProviderError | str) -> str:
+    """A provider's (or a user's handler's) message as written, less any URL, address or
+    SQL (then with a ref to the log, which keeps the original)."""
     text, redacted = redact_internal(str(exc))
     if not redacted:
         return text
@@ -189,14 +239,23 @@ async def _run(state: WorkerState, task_id: str) -> float | None:
 
 
 async def _attempt(state: WorkerState, task: Task) -> float | None:
-    handler = HANDLERS.get(task.task_type)
+    handler = handler_for(task.task_type)
     try:
         if handler is None:
             raise ProviderError(f"no handler for task type {task.task_type!r}", retryable=False)
-        async with asyncio.timeout(state.settings.attempt_limit(task.task_type)):
+        async with asyncio.timeout(attempt_limit(state, task.task_type)):
             result, usage = await handler(task, state)
     except TimeoutError:
         return await _failed(state, task, "attempt timed out", retryable=True)
+    except HandlerFailed as exc:
+        return await _failed(
+            state,
+            task,
+            provider_error(task, exc.message),
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            usage=exc.usage,
+        )
     except CircuitOpen as exc:
         return await _postponed(state, task, exc)
     except ProviderError as exc:
@@ -244,7 +303,15 @@ async def _acknowledge_cancel(state: WorkerState, task: Task) -> None:
             )
 
 
-async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool) -> float | None:
+async def _failed(
+    state: WorkerState,
+    task: Task,
+    error: str,
+    *,
+    retryable: bool,
+    retry_after: float | None = None,
+    usage: Usage | None = None,
+) -> float | None:
     async def record() -> tuple[bool, float | None]:
         async with state.unit_of_work() as session:
             current = await _still_mine(session, state, task)
@@ -256,6 +323,8 @@ async def _failed(state: WorkerState, task: Task, error: str, *, retryable: bool
                 error=error,
                 retryable=retryable,
                 policy=state.policy,
+                retry_after=retry_after,
+                usage=usage,
             )
             return True, delay
 

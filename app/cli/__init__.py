@@ -12,6 +12,22 @@ from app.cli.run import cmd_migrate, cmd_schema, cmd_serve, cmd_worker
 from app.config import get_settings
 
 
+def _app_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module defining task types with opsgraph.task (repeatable); installed "
+        "distributions' `opsgraph.tasks` entry points are loaded too",
+    )
+    p.add_argument(
+        "--app-dir",
+        default=".",
+        help="folder to import --app modules from (default: the current folder)",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="opsgraph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,12 +48,14 @@ def main(argv: list[str] | None = None) -> None:
         help="also watch the camera folders (one watcher per folder runs at a time)",
     )
     p.add_argument("--log-level", default="info")
+    _app_arguments(p)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("dev", help="embedded PostgreSQL + Redis, API and a worker")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--data-dir", default=str(get_settings().data_dir))
+    _app_arguments(p)
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("migrate", help="apply the alembic migrations")

@@ -106,7 +106,9 @@ def cmd_dev(args: argparse.Namespace) -> None:
         cameras = base.cameras_folder.resolve()
         cameras.mkdir(parents=True, exist_ok=True)
         env["OPSGRAPH_CAMERA_ROOT"] = str(cameras)
-        children.append(subprocess.Popen([*exe, "worker", "--watch"], env=env))
+        apps = [a for app in args.app for a in ("--app", app)]
+        app_dir = ["--app-dir", str(Path(args.app_dir).resolve())]
+        children.append(subprocess.Popen([*exe, "worker", "--watch", *apps, *app_dir], env=env))
         url = f"http://{args.host}:{args.port}"
         _wait_ready(url, children)
         settings = base.model_copy(update={"jwt_secret": env["OPSGRAPH_JWT_SECRET"]})

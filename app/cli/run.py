@@ -59,6 +59,7 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
+    from workers.loading import load
     from workers.main import run_worker
 
     settings = get_settings()
@@ -74,6 +75,12 @@ def cmd_worker(args: argparse.Namespace) -> None:
     )
     if args.watch:
         settings = settings.model_copy(update={"watch": True})
+    # before anything connects: a module that fails to import stops the worker here
+    own = load(args.app, app_dir=args.app_dir)
+    if own:
+        logging.getLogger("opsgraph").info(
+            "task types loaded: %s", ", ".join(f"{d.name} ({d.queue})" for d in own)
+        )
     run_loop(
         run_worker(
             settings, queues=queues, concurrency=args.concurrency or settings.worker_concurrency

@@ -31,6 +31,7 @@ class Submissions:
         self._group: GroupCommit[Task, Task] = GroupCommit(self._store, max_batch=batch)
 
     async def submit(self, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
+        await task_submissions.know_types([spec.task_type], self._sessionmaker)
         return await self.store(
             task_submissions.new_task(spec, defaults)
         )  # bad input: its DomainError

@@ -20,6 +20,7 @@ class Loaders:
         self._sessionmaker = sessionmaker
         self.transitions = DataLoader(load_fn=self._transitions)
         self.logs = DataLoader(load_fn=self._logs)
+        self.children = DataLoader(load_fn=self._children)
         self.tasks = DataLoader(load_fn=self._tasks)
         self.steps = DataLoader(load_fn=self._steps)
         self.batches = DataLoader(load_fn=self._batches)
@@ -44,6 +45,11 @@ class Loaders:
     async def _logs(self, ids: Sequence[uuid.UUID]) -> list[list[TaskLog]]:
         async with read_only(self._sessionmaker) as session:
             found = await task_queries.logs_for(session=session, task_ids=ids)
+        return [found.get(i, []) for i in ids]
+
+    async def _children(self, ids: Sequence[uuid.UUID]) -> list[list[Task]]:
+        async with read_only(self._sessionmaker) as session:
+            found = await task_queries.children_of(session=session, task_ids=ids)
         return [found.get(i, []) for i in ids]
 
     async def _batches(self, ids: Sequence[str]) -> list[Batch | None]:

@@ -46,6 +46,7 @@ from app.gql.monitoring import MonitoringQueries, WorkerSubscription
 from app.gql.permissions import check_declared
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
 from app.gql.subscriptions import TaskSubscription
+from app.gql.task_types import TaskTypeQueries
 from app.gql.tasks import TaskMutations, TaskQueries
 from app.gql.viewer import ViewerQueries
 from app.gql.workflows import WorkflowMutations, WorkflowQueries, WorkflowSubscription
@@ -55,6 +56,7 @@ Query = merge_types(
     "Query",
     (
         TaskQueries,
+        TaskTypeQueries,
         WorkflowQueries,
         MonitoringQueries,
         LlmQueries,

@@ -98,7 +98,9 @@ class SubmitTaskInput:
         default=None, description="e.g. chat_completion, generate_embedding, echo"
     )
     task_type: str | None = strawberry.field(default=None, description="e.g. llm, echo")
-    queue: str = "llm"
+    queue: str | None = strawberry.field(
+        default=None, description="Default: the task type's queue (llm and echo: llm)."
+    )
     priority: int = strawberry.field(
         default=50, description=f"{PRIORITY_MIN}-{PRIORITY_MAX}; higher runs first."
     )

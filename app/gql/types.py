@@ -17,7 +17,10 @@ from app.kernel.bounds import PRIORITY_MAX, PRIORITY_MIN
 from app.kernel.timing import duration_ms
 from app.services.fleet import stats
 from app.services.fleet.heartbeats import WorkerBeat
+from app.services.tasks import queries as task_queries
 from app.services.tasks.lifecycle import TaskStatus
+
+CHILDREN_SHOWN = task_queries.CHILDREN_SHOWN
 
 # the lifecycle's own statuses, declared once (app/services/tasks/lifecycle.py)
 strawberry.enum(TaskStatus, description="The canonical task lifecycle.")
@@ -60,6 +63,9 @@ class TaskLogLine(Forwards):
     at: datetime
     level: str
     message: str
+    fields: JSON | None = strawberry.field(
+        description="What a task handler gave with the line (ctx.log(message, **fields))."
+    )
 
 
 @strawberry.type
@@ -219,10 +225,29 @@ class Task:
         rows = await info.context.loaders.transitions.load(self.id)
         return [TaskTransitionRecord.of(r) for r in rows]
 
-    @strawberry.field(description="Log lines (failures, retries, cancels, resumes), oldest first.")
+    @strawberry.field(
+        description="Log lines (failures, retries, cancels, resumes, a handler's ctx.log), "
+        "oldest first."
+    )
     async def logs(self, info: Info) -> list[TaskLogLine]:
         rows = await info.context.loaders.logs.load(self.id)
         return [TaskLogLine.of(r) for r in rows]
+
+    @strawberry.field(description="The task whose handler submitted this one (ctx.submit).")
+    async def parent(self, info: Info) -> Task | None:
+        parent_id = self.row.parent_id
+        if parent_id is None:
+            return None
+        row = await info.context.loaders.tasks.load(parent_id)
+        return Task.of(row) if row is not None else None
+
+    @strawberry.field(
+        description=f"Tasks its handler submitted (ctx.submit), oldest first; at most "
+        f"{CHILDREN_SHOWN}."
+    )
+    async def children(self, info: Info) -> list[Task]:
+        rows = await info.context.loaders.children.load(self.id)
+        return [Task.of(r) for r in rows]
 
 
 PLAIN_FIELDS = tuple(
@@ -247,6 +272,8 @@ TASK_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "serviceRequests": ("service_requests",),
     "transitions": (),
     "logs": (),
+    "parent": ("parent_id",),
+    "children": (),
 }
 
 

@@ -108,8 +108,8 @@ def _enqueue_args(
     task_id: str, queue: str, priority: int, task_type: str, defer_seconds: float
 ) -> tuple[list[str], list[Any]]:
     # The job carries what the worker needs before it reads the row: whether to wait for an
-    # LLM slot, and at which priority.
-    job_args = (task_id, task_type in GATED_TYPES, priority)
+    # LLM slot, at which priority, and its type (a worker without its handler hands it back).
+    job_args = (task_id, task_type in GATED_TYPES, priority, task_type)
     return _job_args(RUN_TASK, job_args, task_id, queue, _score_ms(priority, defer_seconds))
 
 

@@ -123,9 +123,12 @@ def _snake(field: str) -> str:
 
 
 class BatchTask(BaseModel):
-    task_type: Annotated[str, Field(max_length=64)] | None = None
+    task_type: Annotated[str, Field(max_length=100)] | None = None
     operation: Annotated[str, Field(max_length=64)] | None = None
-    queue: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = "llm"
+    # None: the task type's queue (llm and echo: llm)
+    queue: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] | None
+    ) = None
     priority: Annotated[StrictInt, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = 50
     input: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)

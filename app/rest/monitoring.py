@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import FileResponse
 
 from app.db.models import Task
 from app.edge.uow import read_only
@@ -163,6 +165,29 @@ async def get_task_media(
     return s.TaskMediaResponse(
         task_id=task.id, inputs=items(media.get("inputs")), outputs=items(media.get("outputs"))
     )
+
+
+@router.get(
+    "/tasks/{task_id}/media/{name}",
+    summary="Get a Task Media File (beyond the seeds)",
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        404: {"description": "Unknown task, or no stored file of that name"},
+    },
+)
+async def get_task_media_file(
+    task_id: uuid.UUID,
+    name: Annotated[str, Path(max_length=255)],
+    state: State,
+    principal: Reader,
+) -> FileResponse:
+    """The file behind a media item's `url`: what a task handler stored in its own folder."""
+    task = await _load(state, principal, task_id)
+    file = task_queries.media_file(task, name, state.settings.data_dir)
+    if file is None:
+        raise HTTPException(404, f"task {task_id} has no stored media file named {name!r}")
+    kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return FileResponse(file, media_type=kind)
 
 
 @router.get("/stats", summary="Get Monitoring Stats")

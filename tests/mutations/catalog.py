@@ -27,6 +27,7 @@ TENANCY_OUT = (
 TRUST = "tests/test_trust.py"
 MONITORING = "tests/test_monitoring.py::test_"
 FAULTS = "tests/test_faults.py"
+OWN_TYPES = "tests/test_own_task_types.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
@@ -727,8 +728,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a task's attempt budget is one short",
         "app/services/tasks/submissions.py",
-        "            max_attempts=retries + 1,",
-        "            max_attempts=retries,",
+        "            max_attempts=valid.max_retries + 1,",
+        "            max_attempts=valid.max_retries,",
         ("tests/test_lifecycle.py::test_retries_then_dead_letter_with_errors_kept",),
     ),
     Mutation(
@@ -798,5 +799,41 @@ MUTATIONS: tuple[Mutation, ...] = (
         '            options={"require": ["exp", "sub"]},',
         '            options={"require": ["exp", "sub"], "verify_exp": False},',
         ("tests/test_auth.py::test_no_or_bad_credentials_get_401",),
+    ),
+    # --- task types of users' own (issue 31) -----------------------------------------------
+    Mutation(
+        "a user's type is submitted without checking its input against the schema",
+        "app/services/tasks/specs.py",
+        "    resolved.check_input(spec.input)",
+        "    pass",
+        (f"{OWN_TYPES}::test_input_is_validated_in_the_api_naming_the_field",),
+    ),
+    Mutation(
+        "a worker without the handler runs the task anyway (an attempt counted, failed)",
+        "workers/runner.py",
+        "    if task_type is not None and handler_for(task_type) is None:",
+        "    if False:",
+        (f"{OWN_TYPES}::test_a_worker_without_the_handler_hands_the_task_back",),
+    ),
+    Mutation(
+        "ctx.llm.chat calls the provider without taking an LLM slot",
+        "workers/authored.py",
+        "        async with self._slot():\n            chat = await",
+        "        async with asyncio.timeout(None):\n            chat = await",
+        (f"{OWN_TYPES}::test_llm_calls_take_a_slot_and_are_counted_on_the_task",),
+    ),
+    Mutation(
+        "a cancel is not told to the handler (only the abort after the grace)",
+        "workers/main.py",
+        "        running.cancel_requested()",
+        "        pass",
+        (f"{OWN_TYPES}::test_cancel_reaches_a_handler_that_watches_for_it",),
+    ),
+    Mutation(
+        "a handler's result is stored whatever its size",
+        "workers/authored.py",
+        "    if size > limit:",
+        "    if False:",
+        (f"{OWN_TYPES}::test_retries_fatal_errors_timeouts_and_result_bounds",),
     ),
 )

@@ -15,7 +15,7 @@ from app.db.models.monitoring import (
 )
 from app.db.models.pipeline import Batch, CameraImage, Detection, Enrichment, SecurityEvent
 from app.db.models.prompts import PromptVersion
-from app.db.models.tasks import Task, TaskLog, TaskTransition
+from app.db.models.tasks import Task, TaskLog, TaskTransition, TaskTypeDefinition
 from app.db.models.webhooks import WebhookDelivery
 from app.db.models.workflows import Workflow, WorkflowStep
 
@@ -43,6 +43,7 @@ __all__ = [
     "TaskLog",
     "TaskRollup",
     "TaskTransition",
+    "TaskTypeDefinition",
     "WebhookDelivery",
     "WebhookSubscription",
     "Workflow",

@@ -20,7 +20,7 @@ class TaskCounter(Base):
     queue: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(255), primary_key=True)  # '' for no tenant
-    task_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(100), primary_key=True)
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for none
     model: Mapped[str] = mapped_column(String(255), primary_key=True)  # '' for none
     # finished LLM tasks completed after the LLM statistics' reset marker

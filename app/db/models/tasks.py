@@ -28,7 +28,7 @@ class Task(Base):
     __tablename__ = "tasks"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    task_type: Mapped[str] = mapped_column(String(64))
+    task_type: Mapped[str] = mapped_column(String(100))
     operation: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     queue: Mapped[str] = mapped_column(String(64))
@@ -82,6 +82,10 @@ class Task(Base):
     # the workflow step this task runs, if any (no FK: a task row stands on its own)
     workflow_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     workflow_step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # the task whose handler submitted this one (ctx.submit), if any
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (
         Index("ix_tasks_created_at_id", "created_at", "id"),
@@ -110,6 +114,8 @@ class Task(Base):
         Index(
             "ix_tasks_workflow_id", "workflow_id", postgresql_where=text("workflow_id IS NOT NULL")
         ),
+        # a task's children (ctx.submit; migration 0017)
+        Index("ix_tasks_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),
         # queue figures: retries waiting out their backoff; drain estimates: the newest
         # completed and running LLM tasks of a queue (migration 0014)
@@ -157,3 +163,24 @@ class TaskLog(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     level: Mapped[str] = mapped_column(String(16), default="info")
     message: Mapped[str] = mapped_column(Text)
+    # structured fields a handler gave with the line (ctx.log(message, **fields))
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class TaskTypeDefinition(Base):
+    """A task type as a worker registered it: one row per distinct definition of a name (a
+    rolling deploy shows two), the newest first registered being the one submissions obey."""
+
+    __tablename__ = "task_type_definitions"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    definition_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    input_schema: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    retries: Mapped[int | None] = mapped_column(Integer)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    first_registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_worker: Mapped[str | None] = mapped_column(String(255))

@@ -57,7 +57,7 @@ class WorkflowStep(Base):
     step_id: Mapped[str] = mapped_column(String(255))
     position: Mapped[int] = mapped_column(Integer)  # topological order, ties by declaration
     declared: Mapped[int] = mapped_column(Integer)  # declaration order
-    task_type: Mapped[str] = mapped_column(String(64))
+    task_type: Mapped[str] = mapped_column(String(100))
     operation: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str] = mapped_column(String(64))
     dependencies: Mapped[list[str]] = mapped_column(JSONB, default=list)

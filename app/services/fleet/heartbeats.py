@@ -29,6 +29,7 @@ class WorkerBeat:
     host: str = ""
     running: list[str] = field(default_factory=list)  # ids of the tasks it runs right now
     waiting: list[str] = field(default_factory=list)  # ids of tasks waiting for an LLM slot
+    types: list[str] = field(default_factory=list)  # the task types it has handlers for
 
     @property
     def utilization_pct(self) -> float:

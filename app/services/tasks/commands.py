@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import Task, TaskLog, TaskTransition
 from app.kernel import effects
-from app.kernel.errors import NotFound
+from app.kernel.errors import InvalidInput, NotFound
 from app.services.rows import one
 from app.services.tasks import statements as task_statements
 from app.services.tasks.backoff import BackoffPolicy
@@ -41,6 +41,12 @@ class Usage:
     cost_usd: float = 0.0
     latency_ms: float | None = None
     service_request: dict[str, Any] | None = None
+    # further requests of the attempt (a task handler's ctx.request), after service_request
+    more_requests: tuple[dict[str, Any], ...] = ()
+
+    def requests(self) -> list[dict[str, Any]]:
+        first = [self.service_request] if self.service_request is not None else []
+        return [*first, *self.more_requests]
 
 
 async def get_task(
@@ -142,7 +148,7 @@ def completion_params(
         "provider": usage.provider,
         "model": usage.model,
         "latency": usage.latency_ms,
-        "requests": [usage.service_request] if usage.service_request else [],
+        "requests": usage.requests(),
         "history": [{"at": now.isoformat(), "progress": 100.0, "message": "completed"}],
     }
 
@@ -170,8 +176,10 @@ async def fail_attempt(
     retryable: bool,
     policy: BackoffPolicy,
     usage: Usage | None = None,
+    retry_after: float | None = None,
 ) -> float | None:
-    """Record the error; return the retry delay in seconds, or None when the task is FAILED."""
+    """Record the error; return the retry delay in seconds, or None when the task is FAILED.
+    `retry_after` replaces the policy's delay (a handler said when to try again)."""
     if usage is not None:
         _apply_usage(task, usage)
     task.errors = [*task.errors, f"attempt {task.attempts}: {error}"][-50:]
@@ -180,7 +188,7 @@ async def fail_attempt(
         return None
     if retryable and task.attempts < task.max_attempts:
         task.retry_count += 1
-        delay = policy.delay(task.retry_count)
+        delay = policy.delay(task.retry_count) if retry_after is None else retry_after
         _transition(session, task, TaskStatus.QUEUED, f"retry {task.retry_count} in {delay:.2f}s")
         task.next_attempt_at = task.updated_at + timedelta(seconds=delay)
         _log(session, task, f"attempt {task.attempts} failed: {error}; retrying", "warning")
@@ -241,11 +249,52 @@ async def add_usage(
     return task
 
 
+MEDIA_KINDS = ("inputs", "outputs")
+MEDIA_PER_KIND = 100
+
+
+async def add_media(
+    *,
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    worker_name: str,
+    kind: str,
+    item: dict[str, str],
+) -> Task | None:
+    """Declare one of a running task's media (its worker's handler does; ignored if the
+    worker lost the task). An item of the same name replaces the earlier one."""
+    if kind not in MEDIA_KINDS:
+        raise InvalidInput("kind must be 'inputs' or 'outputs'", field="kind")
+    task = await get_task(session=session, task_id=task_id, for_update=True)
+    if task.status != TaskStatus.RUNNING or task.worker_name != worker_name:
+        return None
+    media = dict(task.media or {})
+    items = [m for m in media.get(kind) or [] if m.get("name") != item["name"]]
+    if len(items) >= MEDIA_PER_KIND:
+        raise InvalidInput(f"a task declares at most {MEDIA_PER_KIND} {kind}", field="kind")
+    media[kind] = [*items, item]
+    task.media = media
+    task.updated_at = utcnow()
+    await session.flush()
+    changed(session, task)
+    return task
+
+
 async def append_log(
-    *, session: AsyncSession, task_id: uuid.UUID, message: str, level: str = "info"
+    *,
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    message: str,
+    level: str = "info",
+    fields: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """A line in a task's log (jobs report what they do here)."""
-    session.add(TaskLog(task_id=task_id, level=level, message=message[:4000], at=utcnow()))
+    """A line in a task's log (jobs and task handlers report what they do here)."""
+    session.add(
+        TaskLog(
+            task_id=task_id, level=level, message=message[:4000], fields=fields, at=at or utcnow()
+        )
+    )
 
 
 async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task:
@@ -330,8 +379,8 @@ def _apply_usage(task: Task, usage: Usage) -> None:
     task.cost_usd = round(task.cost_usd + usage.cost_usd, 8)
     if usage.latency_ms is not None:
         task.latency_ms = usage.latency_ms
-    if usage.service_request is not None:
-        task.service_requests = [*task.service_requests, usage.service_request][-50:]
+    if usage.requests():
+        task.service_requests = [*task.service_requests, *usage.requests()][-50:]
 
 
 def _progress(task: Task, value: float, message: str | None) -> None:

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, String, cast, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task, TaskLog, TaskTransition
@@ -105,8 +106,54 @@ async def transitions_for(
     return await grouped(session, stmt, lambda t: t.task_id, task_ids)
 
 
+# children shown per task (a handler that fans out to more is read through `tasks` lists)
+CHILDREN_SHOWN = 1000
+
+
+async def children_of(
+    *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Task]]:
+    """The tasks each of `task_ids` submitted (ctx.submit), oldest first, at most
+    CHILDREN_SHOWN each."""
+    ranked = (
+        select(
+            Task.id,
+            func.row_number()
+            .over(partition_by=Task.parent_id, order_by=(Task.created_at, Task.id))
+            .label("n"),
+        )
+        .where(Task.parent_id.in_(task_ids))
+        .subquery()
+    )
+    stmt = (
+        select(Task)
+        .join(ranked, ranked.c.id == Task.id)
+        .where(ranked.c.n <= CHILDREN_SHOWN)
+        .order_by(Task.created_at, Task.id)
+    )
+    return await grouped(session, stmt, lambda t: t.parent_id, task_ids)
+
+
 async def logs_for(
     *, session: AsyncSession, task_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[TaskLog]]:
     stmt = select(TaskLog).where(TaskLog.task_id.in_(task_ids)).order_by(TaskLog.id)
     return await grouped(session, stmt, lambda line: line.task_id, task_ids)
+
+
+# where a task handler's own files live, under the data folder (ctx.folder)
+TASK_FILES = "tasks"
+
+
+def media_file(task: Task, name: str, data_dir: Path) -> Path | None:
+    """The stored file of the task's media item `name` (a handler's ctx.media(path=)), only
+    if it lies in the task's own folder and exists; None otherwise."""
+    folder = (data_dir / TASK_FILES / str(task.id)).resolve()
+    for kind in ("outputs", "inputs"):
+        for item in (task.media or {}).get(kind) or []:
+            if isinstance(item, dict) and item.get("name") == name and item.get("path"):
+                file = (data_dir / str(item["path"])).resolve()
+                if file.is_relative_to(folder) and file.is_file():
+                    return file
+                return None
+    return None

@@ -28,7 +28,8 @@ SIMULATE_KEYS: dict[str, type | tuple[type, ...]] = {
 class TaskSpec:
     task_type: str | None = None
     operation: str | None = None
-    queue: str = "llm"
+    # None: the type's queue (opsgraph's own types: llm)
+    queue: str | None = None
     priority: int = 50
     input: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -43,13 +44,26 @@ class TaskSpec:
     media: dict[str, Any] = field(default_factory=dict)
     workflow_id: uuid.UUID | None = None
     workflow_step_id: uuid.UUID | None = None
+    # the task whose handler submitted this one (ctx.submit)
+    parent_id: uuid.UUID | None = None
     # set by opsgraph's own services (pipeline stages), never from a client's input
     system: bool = False
 
 
-def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
-    task_type, operation = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
-    check_queue(spec.queue, defaults, system=spec.system)
+@dataclass(frozen=True)
+class Valid:
+    """A submission that passed every check, with what it left to its type and defaults."""
+
+    task_type: str
+    operation: str | None
+    queue: str
+    max_retries: int
+
+
+def validate(spec: TaskSpec, defaults: TaskDefaults) -> Valid:
+    resolved = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
+    queue = spec.queue if spec.queue is not None else resolved.default_queue
+    check_queue(queue, defaults, system=spec.system)
     check_within(spec.priority, PRIORITY_MIN, PRIORITY_MAX, field="priority")
     for name in ("input", "config", "metadata", "media"):
         if not isinstance(getattr(spec, name), dict):
@@ -79,9 +93,19 @@ def validate(spec: TaskSpec, defaults: TaskDefaults) -> tuple[str, str]:
             raise InvalidInput(
                 "config.simulate.error must be 'retryable' or 'fatal'", field="config"
             )
-    if task_type == "llm":
-        _validate_llm_input(operation, spec.input)
-    return task_type, operation
+    if resolved.task_type == "llm":
+        assert resolved.operation is not None
+        _validate_llm_input(resolved.operation, spec.input)
+    resolved.check_input(spec.input)
+    retries = spec.max_retries
+    if retries is None and resolved.registered is not None:
+        retries = resolved.registered.retries
+    return Valid(
+        task_type=resolved.task_type,
+        operation=resolved.operation,
+        queue=queue,
+        max_retries=defaults.max_retries if retries is None else retries,
+    )
 
 
 def check_queue(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,15 +19,16 @@ from app.kernel import effects
 from app.kernel.errors import DomainError, InvalidInput
 from app.platform.storable import Unstorable, check_objects
 from app.services.tasks import statements as task_statements
+from app.services.tasks.catalog import CATALOG, OpenSession
 from app.services.tasks.commands import changed
 from app.services.tasks.lifecycle import TaskStatus
 from app.services.tasks.snapshots import detached_task
-from app.services.tasks.specs import TaskDefaults, TaskSpec, validate
+from app.services.tasks.specs import TaskDefaults, TaskSpec, Valid, validate
+from app.services.tasks.types import BUILTIN_TYPES
 
 
 def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
-    task_type, operation = validate(spec, defaults)
-    task = _made(spec, defaults, now, task_type, operation)
+    task = _made(spec, defaults, now, validate(spec, defaults))
     # store_tasks' statement bypasses the flush, where every other write's bounds are
     # checked (app/platform/storable.py): the same check here, naming the field as GraphQL spells it
     try:
@@ -37,19 +39,16 @@ def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
     return task
 
 
-def _made(
-    spec: TaskSpec, defaults: TaskDefaults, now: datetime, task_type: str, operation: str
-) -> Task:
-    retries = defaults.max_retries if spec.max_retries is None else spec.max_retries
+def _made(spec: TaskSpec, defaults: TaskDefaults, now: datetime, valid: Valid) -> Task:
     task_id = uuid.uuid4()
     # written by store_tasks' statement, never through a session: no ORM tracking needed
     return detached_task(
         dict(
             id=task_id,
-            task_type=task_type,
-            operation=operation,
+            task_type=valid.task_type,
+            operation=valid.operation,
             status=TaskStatus.QUEUED.value,
-            queue=spec.queue,
+            queue=valid.queue,
             priority=spec.priority,
             origin_instance=spec.origin_instance,
             origin_zone=spec.origin_zone,
@@ -62,7 +61,7 @@ def _made(
             result_ttl_seconds=spec.result_ttl_seconds or defaults.result_ttl_seconds or None,
             errors=[],
             attempts=0,
-            max_attempts=retries + 1,
+            max_attempts=valid.max_retries + 1,
             retry_count=0,
             dead_lettered=False,
             is_resumed=False,
@@ -79,6 +78,7 @@ def _made(
             service_requests=[],
             workflow_id=spec.workflow_id,
             workflow_step_id=spec.workflow_step_id,
+            parent_id=spec.parent_id,
             job_id=str(task_id),
         )
     )
@@ -96,9 +96,16 @@ async def submit_task(
     *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
 ) -> Task:
     """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
+    await know_types([spec.task_type], lambda: nullcontext(session))
     task = new_task(spec, defaults)
     await store_tasks(session=session, made=[task])
     return task
+
+
+async def know_types(names: Iterable[str | None], open_session: OpenSession) -> None:
+    """Before validating: read the registered task types again if a submission names one
+    this process does not know yet (a worker registered it a moment ago) or its copy is old."""
+    await CATALOG.ensure((n for n in names if n and n not in BUILTIN_TYPES), open_session)
 
 
 def new_task(spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
@@ -165,6 +172,7 @@ async def submit_tasks(
     their Enqueue effects go out in one Redis pipeline after commit."""
     if not 1 <= len(specs) <= MAX_BATCH:
         raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} tasks", field="input")
+    await know_types((s.task_type for s in specs), lambda: nullcontext(session))
     now = utcnow()
     made: list[Task] = []
     errors: list[ItemError] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from app.kernel.errors import InvalidTransition, NotFound
 from app.services.rows import grouped, one
 from app.services.tasks import reactions
 from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions as task_submissions
 from app.services.tasks import types as task_types
 from app.services.tasks.lifecycle import TaskStatus
 from app.services.workflows.definitions import (
@@ -51,6 +53,9 @@ from app.services.workflows.scheduling import (
 async def create_workflow(
     *, session: AsyncSession, spec: WorkflowSpec, defaults: task_specs.TaskDefaults
 ) -> Workflow:
+    await task_submissions.know_types(
+        (s.task_type for s in spec.steps), lambda: nullcontext(session)
+    )
     order = validate(spec, defaults=defaults)
     now = utcnow()
     wf = Workflow(
@@ -77,16 +82,16 @@ async def create_workflow(
     position = {sid: i for i, sid in enumerate(order)}
     steps = []
     for i, s in enumerate(spec.steps):
-        task_type, operation = task_types.resolve(s.task_type, s.operation)
+        resolved = task_types.resolve(s.task_type, s.operation)
         step = WorkflowStep(
             id=uuid.uuid4(),
             workflow_id=wf.id,
             step_id=s.step_id,
             position=position[s.step_id],
             declared=i,
-            task_type=task_type,
-            operation=operation,
-            queue=s.queue or ("llm" if task_type == "llm" else "default"),
+            task_type=resolved.task_type,
+            operation=resolved.operation,
+            queue=s.queue or _default_queue(resolved),
             dependencies=list(s.dependencies),
             input_mappings=[m.as_dict() for m in mappings(s, i)],
             input=s.input,
@@ -101,6 +106,13 @@ async def create_workflow(
     await schedule_ready(session, wf, steps)
     changed(session, wf)
     return wf
+
+
+def _default_queue(resolved: task_types.Resolved) -> str:
+    """A step's queue when it names none: its type's (opsgraph's llm: llm, echo: default)."""
+    if resolved.registered is not None:
+        return resolved.registered.queue
+    return "llm" if resolved.task_type == "llm" else "default"
 
 
 async def get_workflow(

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
-from app.db.models import Workflow, WorkflowStep
+from app.db.models import Task, Workflow, WorkflowStep
 from app.kernel import effects
+from app.kernel.errors import DomainError
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
 from app.services.webhooks import deliveries as webhooks
@@ -61,26 +62,41 @@ async def schedule_ready(session: AsyncSession, wf: Workflow, steps: list[Workfl
             step.completed_at = utcnow()
             await fail(session, wf, steps, f"step {step.step_id!r} {step.error_message}")
             return
-        task = await task_submissions.submit_task(
-            session=session,
-            spec=task_specs.TaskSpec(
-                task_type=step.task_type,
-                operation=step.operation,
-                queue=step.queue,
-                priority=wf.priority,
-                input=data,
-                config=step.config,
-                metadata={"workflow_id": str(wf.id), "step_id": step.step_id},
-                origin_instance=wf.origin_instance,
-                origin_zone=wf.origin_zone,
-                origin_tenant_id=wf.origin_tenant_id,
-                origin_reference=wf.origin_reference,
-                max_retries=step.max_retries,
-                workflow_id=wf.id,
-                workflow_step_id=step.id,
-            ),
-        )
+        try:
+            task = await _submit_step(session, wf, step, data)
+        except DomainError as exc:
+            # the type's schema refused what the step and its mappings bring: nothing was
+            # written for it; the step fails naming the field
+            step.status = StepStatus.FAILED.value
+            step.error_message = f"input refused ({exc.field or 'input'}): {exc.message}"[:2000]
+            step.completed_at = utcnow()
+            await fail(session, wf, steps, f"step {step.step_id!r} {step.error_message}")
+            return
         step.task_id = task.id
+
+
+async def _submit_step(
+    session: AsyncSession, wf: Workflow, step: WorkflowStep, data: dict[str, Any]
+) -> Task:
+    return await task_submissions.submit_task(
+        session=session,
+        spec=task_specs.TaskSpec(
+            task_type=step.task_type,
+            operation=step.operation,
+            queue=step.queue,
+            priority=wf.priority,
+            input=data,
+            config=step.config,
+            metadata={"workflow_id": str(wf.id), "step_id": step.step_id},
+            origin_instance=wf.origin_instance,
+            origin_zone=wf.origin_zone,
+            origin_tenant_id=wf.origin_tenant_id,
+            origin_reference=wf.origin_reference,
+            max_retries=step.max_retries,
+            workflow_id=wf.id,
+            workflow_step_id=step.id,
+        ),
+    )
 
 
 async def fail(
