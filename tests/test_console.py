@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from tests.client import GraphQLClient
 from tests.conftest import make_token
 from tests.factories import insert_alert, insert_batch, insert_detection
 from tests.processes import Proc, start_dev, stop_dev, wait_banner
+from tests.test_own_task_types import types_served, write_package
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,6 +274,53 @@ async def test_cancel_and_retry_from_the_detail_panel(
         await page.click('#task-detail button[data-action="Retry"]')
         # the API shows it queued again after its failure (and it runs again)
         await wait_for(lambda: _requeued(admin, failing), what="retried")
+    finally:
+        await _close(session)
+
+
+async def test_a_users_task_type_is_filtered_on_and_submitted_from_its_schema(
+    browser: Browser,
+    server: str,
+    settings: Settings,
+    admin: GraphQLClient,
+    spawn_worker: Callable[..., Proc],
+    tmp_path: Path,
+) -> None:
+    # given a worker serving the user's types (tests/test_own_task_types.py's package)
+    folder = write_package(tmp_path / "project")
+    spawn_worker("worker-console-types", "", 2, args=["--app", "mytasks", "--app-dir", str(folder)])
+    await types_served(admin, "images.resize")
+    session = await _session(browser, server, settings, make_token(settings))
+    page = session.page
+    try:
+        await session.open("Tasks")
+        # the Type filter lists the registered types
+        await page.wait_for_selector(
+            'select[name="type"] option[value="images.resize"]', state="attached"
+        )
+        # the form is built from the type's schema: url (required), width (default 256)
+        await page.click("#new-task summary")
+        await page.select_option('select[name="new-type"]', "images.resize")
+        form = page.locator("#new-task-form")
+        assert await form.locator('label[data-field="url"]').inner_text() == "url *"
+        assert await form.locator('input[name="width"]').input_value() == "256"
+        # a value the schema refuses: the API names the field and the form shows it there
+        await form.locator('input[name="url"]').fill("http://x/a.png")
+        await form.locator('input[name="width"]').fill("")
+        await form.locator('input[name="width"]').fill("1.5")
+        await form.locator('button[type="submit"]').click()
+        refused = "images.resize: input.width must be integer"
+        await page.wait_for_selector(f'label[data-field="width"] .field-error:text("{refused}")')
+        # a valid one is submitted, appears in the list and completes
+        await form.locator('input[name="width"]').fill("64")
+        await form.locator('button[type="submit"]').click()
+        await page.wait_for_selector("#task-detail .s-COMPLETED", timeout=15_000)
+        listing = (await admin.data("Tasks", first=5))["tasks"]["edges"]
+        ids = [e["node"]["id"] for e in listing if e["node"]["taskType"] == "images.resize"]
+        assert len(ids) == 1, "only the valid submission was stored"
+        task = (await admin.data("Task", id=ids[0]))["task"]
+        assert task["input"] == {"url": "http://x/a.png", "width": 64}
+        assert session.foreign() == []
     finally:
         await _close(session)
 

@@ -20,6 +20,8 @@
     TaskLive: /* graphql */ "subscription TaskLive($queue: String, $status: [TaskStatus!]) { taskUpdated(queue: $queue, status: $status) { " + TASK_ROW + " } }",
     TaskDetail: /* graphql */ "query TaskDetail($id: UUID!) { task(id: $id) { " + TASK_ROW + " operation attempts maxAttempts errors inputTokens outputTokens costUsd latencyMs model result transitions { fromStatus toStatus at reason } logs { at level message } } }",
     TaskDetailLive: /* graphql */ "subscription TaskDetailLive($id: UUID!) { taskUpdated(id: $id) { id status attempts errors costUsd } }",
+    TaskTypes: /* graphql */ "query TaskTypes { taskTypes { name builtin queue description inputSchema serving } }",
+    SubmitTask: /* graphql */ "mutation SubmitTask($input: SubmitTaskInput!) { submitTask(input: $input) { task { id status } errors { field code message } } }",
     CancelTask: /* graphql */ "mutation CancelTask($id: UUID!) { cancelTask(input: { id: $id }) { task { id status } errors { code message } } }",
     RetryTask: /* graphql */ "mutation RetryTask($id: UUID!) { retryTask(input: { id: $id }) { task { id status } errors { code message } } }",
     Workflows: /* graphql */ "query Workflows { workflows(first: 50) { edges { node { id name status completedSteps totalSteps createdAt } } } }",
@@ -204,6 +206,88 @@
   }
   function canAct() { return me.canOperate; }
 
+  // --- a task type's submit form, built from its input's JSON Schema --------------------------
+  // Each property gets a control by its type (text, number, checkbox, a choice for an enum);
+  // anything else (objects, lists, unions) is a JSON field. The API validates again and names
+  // the field it refuses, which the form shows next to it.
+  function schemaFields(schema) {
+    var defs = schema.$defs || {};
+    function resolved(p) {
+      if (p && p.$ref && p.$ref.indexOf("#/$defs/") === 0) return defs[p.$ref.slice(8)] || {};
+      if (p && p.anyOf) {
+        var others = p.anyOf.filter(function (x) { return x.type !== "null"; });
+        if (others.length === 1) return Object.assign({}, resolved(others[0]), { nullable: true, default: p.default });
+      }
+      return p || {};
+    }
+    var required = schema.required || [];
+    return Object.keys(schema.properties || {}).map(function (name) {
+      var p = resolved(schema.properties[name]);
+      var kind = p.enum ? "enum" : ["string", "integer", "number", "boolean"].indexOf(p.type) >= 0 ? p.type : "json";
+      var control;
+      if (kind === "enum") control = el("select", { name: name }, p.enum.map(function (v) { return el("option", { value: JSON.stringify(v), text: String(v) }); }));
+      else if (kind === "boolean") control = el("input", { type: "checkbox", name: name, checked: p.default === true });
+      else if (kind === "json") control = el("textarea", { name: name, rows: "2", placeholder: "JSON" });
+      else control = el("input", {
+        name: name, type: kind === "string" ? "text" : "number", step: kind === "integer" ? "1" : "any",
+        min: p.minimum, max: p.maximum, maxlength: p.maxLength,
+      });
+      if (p.default != null && kind !== "boolean") control.value = kind === "json" || kind === "enum" ? JSON.stringify(p.default) : String(p.default);
+      return { name: name, kind: kind, required: required.indexOf(name) >= 0, control: control, title: p.description || p.title || "" };
+    });
+  }
+  function submitForm(types, submitted) {
+    var typeSel = el("select", { name: "new-type" }, types.map(function (t) { return el("option", { value: t.name, text: t.name }); }));
+    var fields = el("div", { class: "fields" });
+    var said = el("p", { class: "muted", role: "status" });
+    var current = [];
+    function build() {
+      var t = types.filter(function (x) { return x.name === typeSel.value; })[0];
+      current = schemaFields(t.inputSchema);
+      fields.replaceChildren.apply(fields, current.map(function (f) {
+        return el("label", { title: f.title, "data-field": f.name }, f.name + (f.required ? " *" : ""), f.control, el("span", { class: "error field-error" }));
+      }));
+      said.textContent = (t.description || "") + " · queue " + t.queue + (t.serving ? "" : " · no worker serving it now");
+    }
+    function value(f) {
+      var c = f.control;
+      if (f.kind === "boolean") return c.checked;
+      if (c.value === "") return undefined;
+      if (f.kind === "integer" || f.kind === "number") return Number(c.value);
+      if (f.kind === "enum" || f.kind === "json") return JSON.parse(c.value);
+      return c.value;
+    }
+    typeSel.addEventListener("change", build);
+    // novalidate: the API is the one judge of an input (and names the field it refuses)
+    var form = el("form", { class: "filters", id: "new-task-form", novalidate: true, onsubmit: async function (e) {
+      e.preventDefault();
+      fields.querySelectorAll(".field-error").forEach(function (n) { n.textContent = ""; });
+      var input = {};
+      for (var i = 0; i < current.length; i++) {
+        var f = current[i];
+        try { var v = value(f); } catch (err) { fieldError(f.name, "not valid JSON"); return; }
+        if (v !== undefined) input[f.name] = v;
+      }
+      var payload = (await gql("SubmitTask", { input: { taskType: typeSel.value, input: input } })).submitTask;
+      if (payload.errors.length) {
+        payload.errors.forEach(function (x) {
+          var name = (x.field || "").replace(/^input\./, "").split(".")[0];
+          if (!fieldError(name, x.message)) said.textContent = x.message;
+        });
+        return;
+      }
+      said.textContent = "submitted " + payload.task.id;
+      submitted(payload.task.id);
+    } }, el("label", {}, "Task type", typeSel), fields, el("button", { type: "submit", class: "primary", text: "Submit" }));
+    function fieldError(name, message) {
+      var slot = fields.querySelector('label[data-field="' + CSS.escape(name) + '"] .field-error');
+      if (slot) slot.textContent = message;
+      return !!slot;
+    }
+    build();
+    return el("details", {}, el("summary", { text: "Submit a task" }), form, said);
+  }
+
   var VIEWS = {
     overview: async function () {
       var queues = el("tbody"), workers = el("tbody");
@@ -302,7 +386,15 @@
       var statusSel = el("select", { name: "status" }, el("option", { value: "", text: "any status" }),
         ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"].map(function (s) { return el("option", { value: s, text: s }); }));
       var queueIn = el("input", { name: "queue", placeholder: "queue" });
-      var typeIn = el("input", { name: "type", placeholder: "task type" });
+      var typeIn = el("select", { name: "type" }, el("option", { value: "", text: "any type" }));
+      var newTask = el("div", { id: "new-task" });
+      gql("TaskTypes").then(function (d) {
+        d.taskTypes.forEach(function (t) {
+          typeIn.append(el("option", { value: t.name, text: t.name + (t.serving || t.builtin ? "" : " (no worker serving)") }));
+        });
+        var own = d.taskTypes.filter(function (t) { return !t.builtin && t.inputSchema; });
+        if (canAct() && own.length) newTask.replaceChildren(submitForm(own, function (id) { load(null).then(function () { open(id); }); }));
+      });
       var originIn = el("input", { name: "origin", placeholder: "origin instance" });
       function apply() {
         filter = {};
@@ -318,6 +410,7 @@
           el("label", {}, "Status", statusSel), el("label", {}, "Queue", queueIn),
           el("label", {}, "Type", typeIn), el("label", {}, "Origin", originIn),
           el("button", { type: "submit", text: "Filter" }), total),
+        newTask,
         el("div", { class: "split" },
           el("div", {}, el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "task" }), el("th", { text: "status" }),
             el("th", { text: "type" }), el("th", { class: "hide-narrow", text: "queue" }),
