@@ -88,14 +88,14 @@ SPEC = task_specs.TaskSpec(
 )
 
 
-async def _submit_all(state: Any, n: int) -> None:
+async def _submit_all(state: Any, n: int, spec: task_specs.TaskSpec = SPEC) -> None:
     """`n` tasks submitted one at a time by each of SUBMITTERS at once, through the path an
     API call takes (app/edge/submissions.py: stored, then enqueued, before the call returns)."""
     submissions = Submissions(state.sessionmaker, state.redis)
 
     async def submit(count: int) -> None:
         for _ in range(count):
-            await submissions.submit(SPEC)
+            await submissions.submit(spec)
 
     per = n // SUBMITTERS
     await asyncio.gather(*(submit(per + (i < n % SUBMITTERS)) for i in range(SUBMITTERS)))
@@ -165,12 +165,14 @@ async def opsgraph_processes(settings: Settings, n: int, concurrency: int, k: in
     return elapsed
 
 
-async def opsgraph(settings: Settings, n: int, concurrency: int) -> float:
+async def opsgraph(
+    settings: Settings, n: int, concurrency: int, spec: task_specs.TaskSpec = SPEC
+) -> float:
     state = await build_state(settings, queues=["bench"], concurrency=concurrency)
     await state.redis.flushdb()
     started = time.perf_counter()
     workers = build_workers(state, burst=True)
-    await _submit_all(state, n)
+    await _submit_all(state, n, spec)
     PHASES["opsgraph_submit_s"] = round(time.perf_counter() - started, 2)
     # Burst mode stops a worker on an empty queue; run again until PostgreSQL says all done.
     while True:

@@ -47,7 +47,8 @@ class Catalog:
         self._types: dict[str, Registered] = {}
         self._validators: dict[str, Callable[[Any], Any]] = {}
         self._read_at = float("-inf")
-        self._lock = asyncio.Lock()
+        # one read at a time per event loop (a process may run several one after the other)
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def get(self, name: str) -> Registered | None:
         return self._types.get(name)
@@ -66,7 +67,10 @@ class Catalog:
         if not self.stale(wanted):
             return
         started = time.monotonic()
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        if loop not in self._locks:
+            self._locks = {loop: asyncio.Lock()}  # a finished loop's lock is dropped
+        async with self._locks[loop]:
             if self._read_at >= started:  # another caller read it meanwhile
                 return
             async with open_session() as session:
