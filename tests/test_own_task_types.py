@@ -183,7 +183,12 @@ async def test_a_users_type_runs_end_to_end(
     done = await wait_for_status(admin, rest_id, {"COMPLETED"})
     assert done["result"]["path"] == "/out/8.png"
     detail = (await admin.http.get(f"/api/v1/monitoring/tasks/{rest_id}")).json()
-    assert detail["task_type"] == "IMAGES.RESIZE" and detail["status"] == "COMPLETED"
+    # a user's type keeps its name in seed 001's words (opsgraph's own are in capitals)
+    assert detail["task_type"] == "images.resize" and detail["status"] == "COMPLETED"
+    listed = await admin.http.get("/api/v1/monitoring/tasks", params={"task_type": "images.resize"})
+    assert [t["id"] for t in listed.json()["items"]] == [rest_id, task["id"]]
+    figures = (await admin.http.get("/api/v1/monitoring/stats")).json()
+    assert figures["by_task_type"] == {"images.resize": 2}
 
 
 async def test_input_is_validated_in_the_api_naming_the_field(

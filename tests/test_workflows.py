@@ -124,7 +124,6 @@ async def test_diamond_runs_branches_in_parallel_and_maps_results(
 
 REST_WORDING = {
     "at least one step": "at least 1 item",
-    "unknown task type": "Input should be 'echo' or 'llm'",
 }
 
 

@@ -19,7 +19,7 @@ from app.rest.deps import PlatformReader, Reader, State
 from app.rest.params import IsoDateTime, Page, PageSize, SortOrder
 from app.rest.refusals import reading, task_not_found
 from app.rest.shapes import columns, shaped
-from app.rest.statuses import in_words
+from app.rest.statuses import in_words, type_in_words, types_from_words
 from app.services.fleet import stats
 from app.services.tasks import commands as tasks
 from app.services.tasks import queries as task_queries
@@ -55,7 +55,7 @@ class SortBy(StrEnum):
 def _in_words(task: Task) -> dict[str, Any]:
     """What every task answer shows in seed 001's words, or works out."""
     return {
-        "task_type": task.task_type.upper(),
+        "task_type": type_in_words(task.task_type),
         "provider_type": task.provider.upper() if task.provider else None,
         "status": STATUS_001[task.status],
         "duration_ms": duration_ms(task.started_at, task.completed_at),
@@ -126,11 +126,11 @@ async def list_monitored_tasks(
     sort_by: SortBy = SortBy.created_at,
     sort_order: SortOrder = SortOrder.desc,
     status: Status001 | None = None,
-    task_type: Annotated[str | None, Query(max_length=64)] = None,
+    task_type: Annotated[str | None, Query(max_length=100)] = None,
 ) -> s.TaskListResponse:
     flt = task_queries.TaskFilter(
         statuses=[STATUS_FROM_001[status.value]] if status else [],
-        task_types=[task_type.lower()] if task_type else [],
+        task_types=types_from_words(task_type) if task_type else [],
         providers=[provider_type.lower()] if provider_type else [],
         origin_instance=origin_instance,
         origin_zone=origin_zone,
@@ -209,7 +209,7 @@ async def get_monitoring_stats(
         agg,
         by_status={STATUS_001[k]: v for k, v in agg.by_status.items()},
         by_provider={k.upper(): v for k, v in agg.by_provider.items()},
-        by_task_type={k.upper(): v for k, v in agg.by_task_type.items()},
+        by_task_type={type_in_words(k): v for k, v in agg.by_task_type.items()},
     )
 
 

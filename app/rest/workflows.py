@@ -110,7 +110,12 @@ class WorkflowAggregateStats(BaseModel):
 
 class StepIn(BaseModel):
     step_id: str = Field(min_length=1, max_length=255)
-    task_type: Literal["echo", "llm"] = Field(description="A registered task type.")
+    task_type: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="llm, echo or a type workers registered (GraphQL `taskTypes` lists them).",
+    )
     operation: Literal["echo", "chat_completion", "generate_embedding"] | None = None
     queue: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     dependencies: list[str] = Field(default_factory=list)
