@@ -27,10 +27,10 @@ from sqlalchemy import text
 from app.config import Settings
 from app.console import codes
 from tests.client import GraphQLClient
-from tests.conftest import make_token
+from tests.conftest import make_token, wait_for_status
 from tests.factories import insert_alert, insert_batch, insert_detection
 from tests.processes import Proc, start_dev, stop_dev, wait_banner
-from tests.test_own_task_types import types_served, write_package
+from tests.test_own_task_types import submit, types_served, write_package
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -288,11 +288,30 @@ async def test_a_users_task_type_is_filtered_on_and_submitted_from_its_schema(
 ) -> None:
     # given a worker serving the user's types (tests/test_own_task_types.py's package)
     folder = write_package(tmp_path / "project")
-    spawn_worker("worker-console-types", "", 2, args=["--app", "mytasks", "--app-dir", str(folder)])
+    worker = spawn_worker(
+        "worker-console-types", "", 2, args=["--app", "mytasks", "--app-dir", str(folder)]
+    )
     await types_served(admin, "images.resize")
+    # stopped, the Overview says no worker serves its types
+    worker.stop()
+    await wait_for(
+        lambda: types_served_now(admin, "images.resize"),
+        until=lambda serving: serving is False,
+        what="the type to be unserved",
+    )
     session = await _session(browser, server, settings, make_token(settings))
     page = session.page
     try:
+        await page.wait_for_selector("#types-unserved:not([hidden])")
+        unserved = await page.locator("#types-unserved").inner_text()
+        assert unserved == (
+            "No worker serving task types asker, doomed, double, fan_out, fan_out_fails, flaky,"
+            " huge, images.resize, patient, sleepy: their tasks wait."
+        )
+        worker = spawn_worker(
+            "worker-console-types-2", "", 2, args=["--app", "mytasks", "--app-dir", str(folder)]
+        )
+        await types_served(admin, "images.resize")
         await session.open("Tasks")
         # the Type filter lists the registered types
         await page.wait_for_selector(
@@ -311,6 +330,7 @@ async def test_a_users_task_type_is_filtered_on_and_submitted_from_its_schema(
         await form.locator('button[type="submit"]').click()
         refused = "images.resize: input.width must be integer"
         await page.wait_for_selector(f'label[data-field="width"] .field-error:text("{refused}")')
+        await _shot(session, "tasks-submit")
         # a valid one is submitted, appears in the list and completes
         await form.locator('input[name="width"]').fill("64")
         await form.locator('button[type="submit"]').click()
@@ -320,9 +340,28 @@ async def test_a_users_task_type_is_filtered_on_and_submitted_from_its_schema(
         assert len(ids) == 1, "only the valid submission was stored"
         task = (await admin.data("Task", id=ids[0]))["task"]
         assert task["input"] == {"url": "http://x/a.png", "width": 64}
+        # a handler's child tasks show under their parent, each a link to its own panel
+        parent = await submit(admin, taskType="fan_out", input={"numbers": [1, 2]})
+        parent_id = parent["task"]["id"]
+        done = await wait_for_status(admin, parent_id, {"COMPLETED"})
+        await session.open("Workflows")
+        await session.open("Tasks")
+        await page.click(f'tr[data-task="{parent_id}"]')
+        children = page.locator("#task-children a")
+        await children.first.wait_for()
+        assert [await a.get_attribute("data-related") for a in await children.all()] == [
+            c["id"] for c in done["children"]
+        ]
+        await children.first.click()
+        await page.wait_for_selector(f'#task-detail a[data-related="{parent_id}"]')
         assert session.foreign() == []
     finally:
         await _close(session)
+
+
+async def types_served_now(admin: GraphQLClient, name: str) -> bool:
+    types = (await admin.data("TaskTypes"))["taskTypes"]
+    return bool(next(t for t in types if t["name"] == name)["serving"])
 
 
 async def _failed(admin: GraphQLClient, task_id: str) -> bool:

@@ -18,7 +18,7 @@
     WorkersLive: /* graphql */ "subscription WorkersLive { workersChanged { totalWorkers workers { name queues activeTasks concurrency utilizationPct lastSeen } } }",
     Tasks: /* graphql */ "query Tasks($first: Int, $after: String, $filter: TaskFilter) { tasks(first: $first, after: $after, filter: $filter, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount pageInfo { hasNextPage endCursor } edges { node { " + TASK_ROW + " } } } }",
     TaskLive: /* graphql */ "subscription TaskLive($queue: String, $status: [TaskStatus!]) { taskUpdated(queue: $queue, status: $status) { " + TASK_ROW + " } }",
-    TaskDetail: /* graphql */ "query TaskDetail($id: UUID!) { task(id: $id) { " + TASK_ROW + " operation attempts maxAttempts errors inputTokens outputTokens costUsd latencyMs model result transitions { fromStatus toStatus at reason } logs { at level message } } }",
+    TaskDetail: /* graphql */ "query TaskDetail($id: UUID!) { task(id: $id) { " + TASK_ROW + " operation attempts maxAttempts errors inputTokens outputTokens costUsd latencyMs model result transitions { fromStatus toStatus at reason } logs { at level message } parent { id taskType } children { id taskType status } } }",
     TaskDetailLive: /* graphql */ "subscription TaskDetailLive($id: UUID!) { taskUpdated(id: $id) { id status attempts errors costUsd } }",
     TaskTypes: /* graphql */ "query TaskTypes { taskTypes { name builtin queue description inputSchema serving } }",
     SubmitTask: /* graphql */ "mutation SubmitTask($input: SubmitTaskInput!) { submitTask(input: $input) { task { id status } errors { field code message } } }",
@@ -293,9 +293,17 @@
       var queues = el("tbody"), workers = el("tbody");
       var llm = el("div", { class: "cards" });
       var chartBox = el("div", { id: "rate-chart" });
+      // a user's task type no live worker serves: its tasks wait (issue 31)
+      var unserved = el("p", { class: "error", id: "types-unserved", hidden: true });
+      gql("TaskTypes").then(function (d) {
+        var idle = d.taskTypes.filter(function (t) { return !t.builtin && !t.serving; }).map(function (t) { return t.name; });
+        unserved.hidden = !idle.length;
+        unserved.textContent = "No worker serving task type" + (idle.length > 1 ? "s " : " ") + idle.join(", ") + ": their tasks wait.";
+      });
       view.append(
         el("h2", { text: "Overview" }),
         llm,
+        unserved,
         el("h3", { text: "Queues" }),
         el("table", { id: "queues" }, el("thead", {}, el("tr", {},
           el("th", { text: "queue" }), el("th", { text: "depth" }), el("th", { text: "oldest waiting" }),
@@ -482,6 +490,12 @@
             return el("li", {}, status(x.toStatus), " ", el("span", { class: "muted", text: when(x.at) + (x.reason ? " · " + x.reason : "") }));
           })),
           t.errors.length ? el("div", {}, el("h3", { text: "Errors" }), el("ul", {}, t.errors.map(function (e) { return el("li", { class: "error", text: e }); }))) : null,
+          t.parent ? el("p", {}, "child of ", el("a", { href: "#", "data-related": t.parent.id, onclick: function (e) { e.preventDefault(); open(t.parent.id); } },
+            el("code", { text: short(t.parent.id) })), " · " + t.parent.taskType) : null,
+          t.children.length ? el("div", { id: "task-children" }, el("h3", { text: "Children" }), el("ul", {}, t.children.map(function (c) {
+            return el("li", {}, el("a", { href: "#", "data-related": c.id, onclick: function (e) { e.preventDefault(); open(c.id); } }, el("code", { text: short(c.id) })),
+              " " + c.taskType + " ", status(c.status));
+          }))) : null,
           el("h3", { text: "Logs" }),
           el("pre", { class: "mono" }, t.logs.map(function (l) { return l.at.slice(11, 19) + " " + l.level + " " + l.message + "\n"; }).join(""))
         ].filter(Boolean));
