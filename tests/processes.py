@@ -203,7 +203,9 @@ def start_worker(
 # --- `opsgraph dev` as a user starts it (embedded stores, its own data folder) ----------------
 
 
-def start_dev(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+def start_dev(
+    folder: Path, *args: str, cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int, Path]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGRAPH_")}
     folder.mkdir(parents=True)
@@ -218,8 +220,10 @@ def start_dev(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
             str(port),
             "--data-dir",
             str(folder / "data"),
+            *args,
         ],
         env=env,
+        cwd=cwd,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

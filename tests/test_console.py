@@ -601,6 +601,5 @@ async def test_screenshots_of_every_view(
         await _shot(narrow, "tasks-390")
     finally:
         await _close(narrow)
-    assert sorted(p.stem for p in SHOTS.glob("*.png")) >= sorted(
-        [v.lower() for v in VIEWS] + ["tasks-390"]
-    )
+    # every view has its picture (other tests add more, e.g. tasks-submit)
+    assert {p.stem for p in SHOTS.glob("*.png")} >= {v.lower() for v in VIEWS} | {"tasks-390"}

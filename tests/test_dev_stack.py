@@ -25,10 +25,33 @@ def processes_under(folder: Path) -> list[psutil.Process]:
     ]
 
 
+ROOT = Path(__file__).resolve().parents[1]
+SUBMIT = "mutation {{ submitTask(input: {input}) {{ task {{ id }} errors {{ message }} }} }}"
+# what each stack submits: stack one opsgraph's echo, stack two README's own task type
+TASKS = (
+    '{taskType: "echo", queue: "default", config: {value: 7}}',
+    '{taskType: "images.resize", input: {url: "https://example.com/a.png"}}',
+)
+
+
+def readme_task_module() -> str:
+    """README's "Your own task in five minutes" file, as a newcomer copies it."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Your own task in five minutes", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> None:
-    stacks = [start_dev(tmp_path / name) for name in ("one", "two")]
+    # stack two runs where a newcomer wrote README's mytasks.py: `opsgraph dev --app mytasks`
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mytasks.py").write_text(readme_task_module())
+    stacks = [
+        start_dev(tmp_path / "one"),
+        start_dev(tmp_path / "two", "--app", "mytasks", cwd=project),
+    ]
     try:
-        for dev, port, log in stacks:
+        for (dev, port, log), task in zip(stacks, TASKS, strict=True):
             output = wait_banner(dev, log)
             assert "SIMULATED" in output and f"http://127.0.0.1:{port}/graphql" in output
             token = re.search(r"admin token (\S+)", output)
@@ -49,15 +72,15 @@ def test_two_dev_stacks_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> Non
 
             headers = credentials(token.group(1))
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
-                submitted = http.post(
-                    "/graphql",
-                    json={
-                        "query": (
-                            'mutation { submitTask(input: {taskType: "echo", queue: "default", '
-                            "config: {value: 7}}) { task { id } } }"
-                        )
-                    },
-                ).json()
+                # (a worker registers its types as it starts: wait for them)
+                submitted = wait_for_blocking(
+                    lambda http=http, task=task: http.post(
+                        "/graphql", json={"query": SUBMIT.format(input=task)}
+                    ).json(),
+                    until=lambda body: not body["data"]["submitTask"]["errors"],
+                    what="the task to be accepted",
+                    timeout=30,
+                )
                 task_id = submitted["data"]["submitTask"]["task"]["id"]
                 task_url = f"/api/v1/monitoring/tasks/{task_id}"
                 wait_for_blocking(

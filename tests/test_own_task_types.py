@@ -481,3 +481,54 @@ async def test_workflow_steps_of_a_users_type(
     )
     [error] = refused["createWorkflow"]["errors"]
     assert error["field"] == "steps[0].task_type"
+
+
+RESIZER = """
+from pydantic import BaseModel
+
+import opsgraph
+
+
+class Resize(BaseModel):
+    url: str
+{extra}
+
+@opsgraph.task("resize", queue="deploy", input=Resize)
+async def resize(ctx: opsgraph.TaskContext, args: Resize) -> dict:
+    return args.model_dump()
+"""
+
+
+async def test_a_rolling_deploy_shows_both_definitions_and_obeys_the_newest(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc], tmp_path: Path
+) -> None:
+    # given version 1 of a type served, and a submission it accepts
+    old = write_package(tmp_path / "v1", "resizer", RESIZER.format(extra=""))
+    new = write_package(tmp_path / "v2", "resizer", RESIZER.format(extra="    height: int"))
+    spawn_worker("worker-v1", "", 2, args=["--app", "resizer", "--app-dir", str(old)])
+    await types_served(admin, "resize")
+    accepted = await submit(admin, taskType="resize", input={"url": "u"})
+    assert accepted["errors"] == []
+    # when version 2 starts beside it (a rolling deploy)
+    spawn_worker("worker-v2", "", 2, args=["--app", "resizer", "--app-dir", str(new)])
+    both = await wait_for(
+        lambda: types_served(admin, "resize"),
+        until=lambda got: len(got["resize"]["definitions"]) == 2,
+        what="both definitions registered",
+    )
+    resize = both["resize"]
+    # then both are shown, newest first, and both workers serve the name
+    assert resize["workersServing"] == 2
+    assert [sorted(d["inputSchema"]["required"]) for d in resize["definitions"]] == [
+        ["height", "url"],
+        ["url"],
+    ]
+    assert resize["inputSchema"]["required"] == ["url", "height"]
+    # and submissions obey the newest at once (the registration tells every API process)
+    refused = await wait_for(
+        lambda: submit(admin, taskType="resize", input={"url": "u"}),
+        until=lambda payload: payload["errors"],
+        what="the newest definition to be obeyed",
+        timeout=2,
+    )
+    assert [e["field"] for e in refused["errors"]] == ["input.height"]

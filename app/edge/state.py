@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -17,6 +18,8 @@ from app.edge.submissions import Submissions
 from app.platform.events import Broker
 from app.services.fleet.breakers import Breakers
 from app.services.fleet.health import Health, HealthCache, system_health
+from app.services.tasks import registry
+from app.services.tasks.catalog import CATALOG
 
 
 @dataclass
@@ -33,6 +36,14 @@ class AppState:
     submissions: Submissions
     # system health, probed at most once per OPSGRAPH_HEALTH_CACHE_SECONDS
     health: HealthCache
+
+
+async def _follow_registrations(broker: Broker) -> None:
+    """A worker's registration of its task types makes this process read the registry again
+    on the next submission, instead of up to a few seconds later."""
+    async with broker.subscribe(lambda e: e.kind == registry.TYPES_KIND, buffer=4) as sub:
+        async for _ in sub:
+            CATALOG.invalidate()
 
 
 @asynccontextmanager
@@ -58,8 +69,10 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
             services=settings.model_services(),
         )
 
+    following: asyncio.Task[None] | None = None
     if listen:
         await broker.start()
+        following = asyncio.create_task(_follow_registrations(broker), name="task-types")
     try:
         yield AppState(
             settings=settings,
@@ -73,6 +86,10 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
             health=HealthCache(settings.health_cache_seconds, probe),
         )
     finally:
+        if following is not None:
+            following.cancel()
+            with suppress(asyncio.CancelledError):
+                await following
         await broker.stop()
         await redis.aclose()
         await reads.dispose()

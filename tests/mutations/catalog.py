@@ -830,6 +830,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (f"{OWN_TYPES}::test_cancel_reaches_a_handler_that_watches_for_it",),
     ),
     Mutation(
+        "a worker's registration does not reach the API processes until their copy is old",
+        "app/edge/state.py",
+        "            CATALOG.invalidate()",
+        "            pass",
+        (f"{OWN_TYPES}::test_a_rolling_deploy_shows_both_definitions_and_obeys_the_newest",),
+    ),
+    Mutation(
         "a handler's result is stored whatever its size",
         "workers/authored.py",
         "    if size > limit:",

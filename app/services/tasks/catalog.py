@@ -56,6 +56,10 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self._types)
 
+    def invalidate(self) -> None:
+        """A worker registered types: the next submission reads the registry again."""
+        self._read_at = float("-inf")
+
     def stale(self, names: Iterable[str]) -> bool:
         if time.monotonic() - self._read_at > MAX_AGE_SECONDS:
             return True

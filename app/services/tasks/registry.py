@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.db.models import TaskCounter, TaskTypeDefinition
+from app.kernel import effects
 from app.services.tasks import types as task_types
+
+# the event a registration publishes after commit (app/edge/state.py follows it)
+TYPES_KIND = "task_types"
 
 
 async def register(
@@ -50,6 +54,9 @@ async def register(
             set_={"last_registered_at": now, "last_worker": worker},
         )
     )
+    # every API process reads the registry again at once (a new definition is obeyed now)
+    names = sorted({d["name"] for d in definitions})
+    effects.record(session, effects.Published(TYPES_KIND, worker, {"names": names}))
 
 
 @dataclass(frozen=True)
