@@ -145,7 +145,7 @@ async def build_state(settings: Settings, *, queues: list[str], concurrency: int
         beat=heartbeats.WorkerBeat(
             name=name,
             queues=queues,
-            types=sorted(d.name for d in _served()),
+            types={d.name: d.definition_hash() for d in _served()},
             concurrency=concurrency,
             pid=os.getpid(),
             host=socket.gethostname(),

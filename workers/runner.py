@@ -53,7 +53,7 @@ async def run_task(
         # A mixed fleet: this worker has no handler for the type. The task goes back for a
         # worker that has one, no attempt counted (its row is not touched but for one log line).
         await _hand_back(state, task_id, task_type)
-        raise Retry(defer=dispatch.retry_defer_seconds(HAND_BACK_SECONDS))
+        raise Retry(defer=dispatch.retry_defer_seconds(hand_back_delay(ctx.get("job_try", 1))))
     if gated:
         delay = await _run_gated(state, task_id, priority)
     else:
@@ -91,9 +91,17 @@ async def _run_gated(state: WorkerState, task_id: str, priority: int) -> float |
         state.waiting.discard(task_id)
 
 
-# how long a handed-back job waits before any worker (this one too) may claim it again
+# how long a handed-back job waits before any worker (this one too) may claim it again: a
+# second, doubling each time the same job comes back, up to half a minute, so a queue whose
+# workers lack a type's handler does not spin on its tasks
 HAND_BACK_SECONDS = 1.0
+HAND_BACK_MAX_SECONDS = 30.0
 MAX_HANDED_BACK = 10_000
+
+
+def hand_back_delay(job_try: int) -> float:
+    doublings = min(max(int(job_try), 1) - 1, 16)
+    return float(min(HAND_BACK_SECONDS * 2**doublings, HAND_BACK_MAX_SECONDS))
 
 
 async def _hand_back(state: WorkerState, task_id: str, task_type: str) -> None:

@@ -25,6 +25,7 @@ class TaskTypeDefinition:
     description: str | None
     first_registered_at: datetime
     last_registered_at: datetime
+    workers_serving: int = strawberry.field(description="Live workers running this definition.")
 
 
 @strawberry.type
@@ -80,6 +81,7 @@ class TaskType:
                     description=d.description,
                     first_registered_at=d.first_registered_at,
                     last_registered_at=d.last_registered_at,
+                    workers_serving=len(d.workers),
                 )
                 for d in t.definitions
             ],
@@ -95,10 +97,10 @@ class TaskTypeQueries:
         "and those workers registered from their users' packages.",
     )
     async def task_types(self, info: Info) -> list[TaskType]:
-        serving: dict[str, list[str]] = defaultdict(list)
+        serving: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for beat in await live_workers(info.context.state.redis):
-            for name in beat.types:
-                serving[name].append(beat.name)
+            for name, definition_hash in beat.types.items():
+                serving[name].append((beat.name, definition_hash))
         async with info.context.reading() as session:
             found = await registry.listing(
                 session=session, serving=serving, tenant_id=info.context.tenant_id

@@ -29,7 +29,8 @@ class WorkerBeat:
     host: str = ""
     running: list[str] = field(default_factory=list)  # ids of the tasks it runs right now
     waiting: list[str] = field(default_factory=list)  # ids of tasks waiting for an LLM slot
-    types: list[str] = field(default_factory=list)  # the task types it has handlers for
+    # the task types it has handlers for: name -> the hash of its definition (the registry's)
+    types: dict[str, str] = field(default_factory=dict)
 
     @property
     def utilization_pct(self) -> float:

@@ -70,6 +70,8 @@ class Definition:
     first_registered_at: datetime
     last_registered_at: datetime
     last_worker: str | None
+    # the live workers running this very definition
+    workers: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,12 @@ class TaskTypeInfo:
 async def listing(
     *,
     session: AsyncSession,
-    serving: Mapping[str, Sequence[str]],
+    serving: Mapping[str, Sequence[tuple[str, str]]],
     tenant_id: str | None = None,
 ) -> list[TaskTypeInfo]:
     """Every task type a client may submit: opsgraph's own and those workers registered, by
-    name. `serving`: the live workers of each type (their heartbeats). Counts are the
-    caller's tenant's tasks (all of them, installation-wide)."""
+    name. `serving`: the live workers of each type and the definition each runs (their
+    heartbeats). Counts are the caller's tenant's tasks (all of them, installation-wide)."""
     rows = (
         await session.execute(
             select(TaskTypeDefinition).order_by(
@@ -119,21 +121,25 @@ async def listing(
     names = sorted({*task_types.TASK_TYPES, *by_name})
     out = []
     for name in names:
-        defs = [_definition(r) for r in by_name.get(name, [])]
+        live = serving.get(name, [])
+        defs = [
+            _definition(r, sorted(w for w, h in live if h == r.definition_hash))
+            for r in by_name.get(name, [])
+        ]
         out.append(
             TaskTypeInfo(
                 name=name,
                 builtin=name in task_types.BUILTIN_TYPES,
                 current=defs[0] if defs else None,
                 definitions=defs,
-                workers=sorted(serving.get(name, [])),
+                workers=sorted(w for w, _ in live),
                 counts=counts.get(name, {}),
             )
         )
     return out
 
 
-def _definition(r: TaskTypeDefinition) -> Definition:
+def _definition(r: TaskTypeDefinition, workers: list[str]) -> Definition:
     return Definition(
         definition_hash=r.definition_hash,
         queue=r.queue,
@@ -144,4 +150,5 @@ def _definition(r: TaskTypeDefinition) -> Definition:
         first_registered_at=r.first_registered_at,
         last_registered_at=r.last_registered_at,
         last_worker=r.last_worker,
+        workers=workers,
     )
