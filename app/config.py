@@ -171,6 +171,19 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(
         600, description="Longest one attempt may run (waiting for an LLM slot not included)."
     )
+    max_delay_seconds: float = Field(
+        365 * 86_400,
+        gt=0,
+        description="How far ahead a task may be submitted to run (runAt, delaySeconds); "
+        "further is refused naming the field.",
+    )
+    due_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=5,
+        description="How often a worker looks for tasks whose time has come (one pass at a "
+        "time across the fleet).",
+    )
     max_result_bytes: int = Field(
         1_048_576,
         gt=0,
@@ -536,6 +549,7 @@ class Settings(BaseSettings):
             result_ttl_seconds=self.result_ttl_seconds,
             allow_private_webhooks=self.webhook_allow_private_networks,
             reserved_queues=frozenset([*self.pipeline_queues, *self.reserved_queues]),
+            max_delay_seconds=self.max_delay_seconds,
         )
 
     @property

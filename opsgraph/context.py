@@ -84,7 +84,8 @@ class TaskContext(abc.ABC):
     @abc.abstractmethod
     async def submit(self, task_type: str, input: Mapping[str, Any], **options: Any) -> str:
         """Submit a child task (linked to this one as its parent) and return its id. Options:
-        queue, priority, max_retries, metadata, config."""
+        queue, priority, max_retries, metadata, config, run_at (an aware datetime) or
+        delay_seconds (it runs later)."""
 
     @abc.abstractmethod
     async def wait(self, ids: Sequence[str], timeout: float | None = None) -> list[Any]:

@@ -48,7 +48,9 @@ MAX_ERROR_CHARS = 2000
 # service requests a handler records per attempt (ctx.request)
 MAX_REQUESTS = 50
 TASK_FILES = task_queries.TASK_FILES
-SUBMIT_OPTIONS = frozenset({"queue", "priority", "max_retries", "metadata", "config"})
+SUBMIT_OPTIONS = frozenset(
+    {"queue", "priority", "max_retries", "metadata", "config", "run_at", "delay_seconds"}
+)
 # opsgraph's own parts: their errors reach the task as the runner's safe message
 INTERNAL_MODULES = ("app.", "workers.", "sqlalchemy", "asyncpg", "redis", "arq")
 
@@ -248,6 +250,8 @@ class WorkerTaskContext(opsgraph.TaskContext):
             origin_tenant_id=self.tenant_id,
             origin_reference=self.task_id,
             parent_id=uuid.UUID(self.task_id),
+            run_at=options.get("run_at"),
+            delay_seconds=options.get("delay_seconds"),
         )
         async with self.state.unit_of_work() as session:
             child = await task_submissions.submit_task(

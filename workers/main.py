@@ -23,7 +23,7 @@ from app.db.base import make_engine, make_raw_pool, make_sessionmaker
 from app.edge import domains
 from app.platform import clock, dispatch
 from app.services.fleet import heartbeats
-from app.services.tasks import registry
+from app.services.tasks import due, registry
 from app.services.tasks.backoff import BackoffPolicy
 from opsgraph import definitions
 from opsgraph.definitions import TaskType
@@ -79,6 +79,23 @@ async def _heartbeat_loop(state: WorkerState) -> None:
         except Exception as exc:  # Redis down: keep beating once it is back
             log.warning("heartbeat failed: %s", exc)
         await asyncio.sleep(state.settings.heartbeat_interval_seconds)
+
+
+async def _due_loop(state: WorkerState) -> None:
+    """Tasks whose time has come go to their queue (app/services/tasks/due.py): a pass every
+    `due_poll_seconds`, back to back while passes come back full."""
+    while True:
+        try:
+            async with state.unit_of_work() as session:
+                done = await due.enqueue_due(session)
+            if done is not None and done >= due.PASS_SIZE:
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # PostgreSQL or Redis away: the next pass tries again
+            log.warning("enqueuing due tasks failed: %s", exc)
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(state.settings.due_poll_seconds)
 
 
 REGISTER_EVERY_SECONDS = 300.0
@@ -264,6 +281,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
     loops = [
         asyncio.create_task(_heartbeat_loop(state), name="heartbeat"),
         asyncio.create_task(_register_loop(state), name="type-registry"),
+        asyncio.create_task(_due_loop(state), name="due-tasks"),
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),

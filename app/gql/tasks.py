@@ -115,6 +115,14 @@ class SubmitTaskInput:
     )
     origin_reference: str | None = None
     max_retries: int | None = strawberry.field(default=None, description="Default: settings.")
+    run_at: datetime | None = strawberry.field(
+        default=None,
+        description="Run at this time (ISO 8601 with an offset); a past time runs now; at most "
+        "OPSGRAPH_MAX_DELAY_SECONDS ahead.",
+    )
+    delay_seconds: float | None = strawberry.field(
+        default=None, description="Run this many seconds from now (instead of runAt)."
+    )
     result_ttl_seconds: int | None = None
 
 
@@ -160,6 +168,8 @@ def _spec(input: SubmitTaskInput, ctx: Context) -> task_specs.TaskSpec:
         origin_reference=input.origin_reference,
         max_retries=input.max_retries,
         result_ttl_seconds=input.result_ttl_seconds,
+        run_at=input.run_at,
+        delay_seconds=input.delay_seconds,
     )
 
 

@@ -147,6 +147,13 @@ class Task:
     worker_name: str | None
     job_id: str | None
     webhook_url: str | None
+    run_at: datetime | None = strawberry.field(
+        description="When it was submitted to run (runAt or delaySeconds); null: at once."
+    )
+    due_at: datetime | None = strawberry.field(
+        description="Set while the task waits for its time (QUEUED, no queue job yet); null "
+        "once a worker's ticker has put it in its queue."
+    )
 
     @classmethod
     def of(cls, row: Any) -> Task:

@@ -90,6 +90,9 @@ class Workflow(Forwards):
     updated_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    run_at: datetime | None = strawberry.field(
+        description="Created to start later: when its first steps run."
+    )
 
     @strawberry.field
     def duration_ms(self) -> float | None:

@@ -134,6 +134,12 @@ class CreateWorkflowInput:
     origin_reference: str | None = None
     final_step_id: str | None = None
     priority: int = 50
+    run_at: datetime | None = strawberry.field(
+        default=None, description="Start at this time: its first steps wait for it."
+    )
+    delay_seconds: float | None = strawberry.field(
+        default=None, description="Start this many seconds from now (instead of runAt)."
+    )
 
 
 @strawberry.input

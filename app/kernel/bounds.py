@@ -24,7 +24,9 @@ CLEAR_STATS_HOURS_MAX = 8760
 DELIVERIES_LIMIT_MAX = 500
 
 
-def check_within(value: int, low: int, high: int, *, field: str, name: str | None = None) -> None:
+def check_within(
+    value: float, low: float, high: float, *, field: str, name: str | None = None
+) -> None:
     """Refuse `value` outside [low, high], naming the field (the services' one bounds check)."""
     if not low <= value <= high:
         from app.kernel.errors import InvalidInput

@@ -8,7 +8,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.edge.uow import read_only, unit_of_work
 from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
@@ -137,6 +137,12 @@ class BatchTask(BaseModel):
     origin_instance: Annotated[str, Field(min_length=1, max_length=255)] = "api"
     origin_reference: Annotated[str, Field(max_length=255)] | None = None
     max_retries: Annotated[StrictInt, Field(ge=0, le=MAX_RETRIES_MAX)] | None = None
+    run_at: AwareDatetime | None = Field(
+        None, description="Run at this time; a past time runs now (beyond the seeds)."
+    )
+    delay_seconds: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="Run this many seconds from now (instead of run_at)."
+    )
 
 
 class BatchIn(BaseModel):

@@ -83,6 +83,8 @@ def detail(task: Task) -> s.TaskDetailResponse:
             "cancel_requested_at",
             "progress_history",
             "result_ttl_seconds",
+            "run_at",
+            "due_at",
         ),
     }
     return shaped(

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from app.db.models import Workflow, WorkflowStep
 from app.edge.uow import read_only, unit_of_work
@@ -136,6 +136,12 @@ class WorkflowIn(BaseModel):
     origin_reference: str | None = None
     final_step_id: str | None = None
     priority: JsonInt = Field(50, ge=PRIORITY_MIN, le=PRIORITY_MAX)
+    run_at: AwareDatetime | None = Field(
+        None, description="Start at this time: its first steps wait for it (beyond the seeds)."
+    )
+    delay_seconds: float | None = Field(
+        None, ge=0, description="Start this many seconds from now (instead of run_at)."
+    )
     steps: list[StepIn] = Field(min_length=1, max_length=workflow_definitions.MAX_STEPS)
 
 

@@ -28,6 +28,7 @@ TRUST = "tests/test_trust.py"
 MONITORING = "tests/test_monitoring.py::test_"
 FAULTS = "tests/test_faults.py"
 OWN_TYPES = "tests/test_own_task_types.py"
+TIME = "tests/test_time.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
@@ -842,5 +843,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if size > limit:",
         "    if False:",
         (f"{OWN_TYPES}::test_retries_fatal_errors_timeouts_and_result_bounds",),
+    ),
+    # --- time (issue 32) ----------------------------------------------------------------
+    Mutation(
+        "a delayed task is enqueued at once (Redis holds it before its time)",
+        "app/services/tasks/submissions.py",
+        "        if task.due_at is None:  # else the ticker enqueues it when it is due",
+        "        if True:",
+        (f"{TIME}::test_a_delayed_task_survives_a_flushed_redis_and_every_worker_killed",),
+    ),
+    Mutation(
+        "the ticker enqueues a task before it is due",
+        "app/services/tasks/due.py",
+        "            Task.due_at <= func.now(),",
+        "            Task.due_at <= func.now() + text(\"interval '1 hour'\"),",
+        (f"{TIME}::test_a_delayed_task_survives_a_flushed_redis_and_every_worker_killed",),
+    ),
+    Mutation(
+        "a task cancelled before its time still shows as waiting for it",
+        "app/services/tasks/commands.py",
+        "        task.due_at = None  # a task waiting for its time never runs",
+        "        pass",
+        (f"{TIME}::test_a_task_cancelled_before_its_time_never_runs",),
     ),
 )

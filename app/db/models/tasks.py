@@ -82,6 +82,10 @@ class Task(Base):
     # the workflow step this task runs, if any (no FK: a task row stands on its own)
     workflow_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     workflow_step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # when it was submitted to run (runAt / delaySeconds), kept; `due_at` is the same time
+    # while the task waits for it, cleared once a worker's ticker enqueues it (migration 0018)
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # the task whose handler submitted this one (ctx.submit), if any
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="SET NULL")
@@ -114,6 +118,8 @@ class Task(Base):
         Index(
             "ix_tasks_workflow_id", "workflow_id", postgresql_where=text("workflow_id IS NOT NULL")
         ),
+        # the ticker's read: what is due (migration 0018)
+        Index("ix_tasks_due", "due_at", postgresql_where=text("due_at IS NOT NULL")),
         # a task's children (ctx.submit; migration 0017)
         Index("ix_tasks_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
         Index("ix_tasks_type_status_completed", "task_type", "status", "completed_at"),

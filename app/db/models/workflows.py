@@ -28,6 +28,8 @@ class Workflow(Base):
     origin_reference: Mapped[str | None] = mapped_column(String(255))
     final_step_id: Mapped[str | None] = mapped_column(String(255))
     priority: Mapped[int] = mapped_column(Integer, default=50)
+    # created to start later (runAt / delaySeconds): its first steps wait for it (0018)
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
     completed_steps: Mapped[int] = mapped_column(Integer, default=0)
     current_step: Mapped[str | None] = mapped_column(Text)

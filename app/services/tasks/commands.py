@@ -76,6 +76,7 @@ async def cancel_task(
     task = await get_task(session=session, task_id=task_id, tenant_id=tenant_id, for_update=True)
     if task.status == TaskStatus.QUEUED:
         _transition(session, task, TaskStatus.CANCELLED, reason)
+        task.due_at = None  # a task waiting for its time never runs
         # Its job may already be waiting for an LLM slot: stop that wait too.
         effects.record(session, effects.Abort(str(task.id)))
     elif task.status == TaskStatus.RUNNING:
@@ -110,6 +111,7 @@ async def retry_task(
     task.cancel_requested_at = None
     task.completed_at = None
     task.next_attempt_at = None
+    task.due_at = None  # retried: it runs now
     task.progress = 0.0
     await session.flush()
     effects.record(session, effects.Enqueue.of(task))
@@ -335,8 +337,13 @@ async def queued_tasks_older_than(
     limit: int = 1000,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Task]:
-    """QUEUED tasks unchanged for `age`, oldest first, a page at a time (keyset `after`)."""
-    stmt = select(Task).where(Task.status == TaskStatus.QUEUED, Task.updated_at < utcnow() - age)
+    """QUEUED tasks unchanged for `age` that should have a job (not waiting for their time),
+    oldest first, a page at a time (keyset `after`)."""
+    stmt = select(Task).where(
+        Task.status == TaskStatus.QUEUED,
+        Task.updated_at < utcnow() - age,
+        Task.due_at.is_(None),  # one waiting for its time has no job yet (tasks/due.py)
+    )
     if after is not None:
         stmt = stmt.where(tuple_(Task.updated_at, Task.id) > tuple_(*after))
     stmt = stmt.order_by(Task.updated_at, Task.id).limit(limit)

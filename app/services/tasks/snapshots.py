@@ -17,9 +17,11 @@ _DATETIMES = (
     "dead_lettered_at",
     "cancel_requested_at",
     "last_resume_attempt",
+    "run_at",
+    "due_at",
 )
 _COLUMNS = [c.key for c in Task.__mapper__.column_attrs]
-_UUIDS = ("id", "workflow_id", "workflow_step_id")
+_UUIDS = ("id", "workflow_id", "workflow_step_id", "parent_id")
 _NEW_TASK = Task.__mapper__.class_manager.new_instance
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN, check_within
@@ -46,6 +47,9 @@ class TaskSpec:
     workflow_step_id: uuid.UUID | None = None
     # the task whose handler submitted this one (ctx.submit)
     parent_id: uuid.UUID | None = None
+    # run later: at this time, or this many seconds from now (at most one of them)
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
     # set by opsgraph's own services (pipeline stages), never from a client's input
     system: bool = False
 
@@ -58,9 +62,11 @@ class Valid:
     operation: str | None
     queue: str
     max_retries: int
+    # when it is to run (None: now)
+    run_at: datetime | None = None
 
 
-def validate(spec: TaskSpec, defaults: TaskDefaults) -> Valid:
+def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None) -> Valid:
     resolved = task_types.resolve(spec.task_type, spec.operation, system=spec.system)
     queue = spec.queue if spec.queue is not None else resolved.default_queue
     check_queue(queue, defaults, system=spec.system)
@@ -105,7 +111,35 @@ def validate(spec: TaskSpec, defaults: TaskDefaults) -> Valid:
         operation=resolved.operation,
         queue=queue,
         max_retries=defaults.max_retries if retries is None else retries,
+        run_at=when(spec.run_at, spec.delay_seconds, defaults, now or datetime.now(UTC)),
     )
+
+
+def when(
+    run_at: datetime | None,
+    delay_seconds: float | None,
+    defaults: TaskDefaults,
+    now: datetime,
+    *,
+    fields: tuple[str, str] = ("runAt", "delaySeconds"),
+) -> datetime | None:
+    """When a task (or a workflow) is to run: `runAt` or now + `delaySeconds`, None for now.
+    A time in the past runs now; one further ahead than the deployment allows is refused
+    naming the field (`fields`: how the caller spells the two)."""
+    at_field, delay_field = fields
+    if run_at is not None and delay_seconds is not None:
+        raise InvalidInput(f"give {at_field} or {delay_field}, not both", field=delay_field)
+    if delay_seconds is not None:
+        check_within(delay_seconds, 0, defaults.max_delay_seconds, field=delay_field)
+        return now + timedelta(seconds=delay_seconds)
+    if run_at is None:
+        return None
+    if run_at.tzinfo is None:
+        raise InvalidInput(f"{at_field} needs a time zone (an ISO 8601 offset)", field=at_field)
+    if run_at > now + timedelta(seconds=defaults.max_delay_seconds):
+        days = defaults.max_delay_seconds / 86_400
+        raise InvalidInput(f"{at_field} is more than {days:g} days ahead", field=at_field)
+    return run_at
 
 
 def check_queue(
@@ -150,3 +184,5 @@ class TaskDefaults:
     reserved_queues: frozenset[str] = frozenset(
         {"detection_queue", "enrichment_queue", "analysis_queue"}
     )
+    # how far ahead a task may be submitted to run (OPSGRAPH_MAX_DELAY_SECONDS)
+    max_delay_seconds: float = 365 * 86_400

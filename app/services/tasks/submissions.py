@@ -28,7 +28,7 @@ from app.services.tasks.types import BUILTIN_TYPES
 
 
 def _new_task(spec: TaskSpec, defaults: TaskDefaults, now: datetime) -> Task:
-    task = _made(spec, defaults, now, validate(spec, defaults))
+    task = _made(spec, defaults, now, validate(spec, defaults, now))
     # store_tasks' statement bypasses the flush, where every other write's bounds are
     # checked (app/platform/storable.py): the same check here, naming the field as GraphQL spells it
     try:
@@ -79,6 +79,9 @@ def _made(spec: TaskSpec, defaults: TaskDefaults, now: datetime, valid: Valid) -
             workflow_id=spec.workflow_id,
             workflow_step_id=spec.workflow_step_id,
             parent_id=spec.parent_id,
+            run_at=valid.run_at,
+            # waiting for its time (a worker's ticker enqueues it then); a past time runs now
+            due_at=valid.run_at if valid.run_at is not None and valid.run_at > now else None,
             job_id=str(task_id),
         )
     )
@@ -124,7 +127,8 @@ async def store_tasks(*, session: AsyncSession, made: Sequence[Task]) -> None:
             task_statements.submit_many_params([_row(t) for t in made]),
         )
     for task in made:
-        effects.record(session, effects.Enqueue.of(task))
+        if task.due_at is None:  # else the ticker enqueues it when it is due
+            effects.record(session, effects.Enqueue.of(task))
         changed(session, task)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -75,6 +76,9 @@ class WorkflowSpec:
     origin_reference: str | None = None
     final_step_id: str | None = None
     priority: int = 50
+    # start later: at this time, or this many seconds from now (its first steps wait)
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
 
 
 # --- validation ---------------------------------------------------------------------------

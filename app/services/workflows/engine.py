@@ -70,6 +70,7 @@ async def create_workflow(
         origin_tenant_id=spec.origin_tenant_id,
         origin_reference=spec.origin_reference,
         final_step_id=spec.final_step_id,
+        run_at=task_specs.when(spec.run_at, spec.delay_seconds, defaults, now),
         priority=spec.priority,
         total_steps=len(spec.steps),
         completed_steps=0,

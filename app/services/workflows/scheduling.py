@@ -95,6 +95,8 @@ async def _submit_step(
             max_retries=step.max_retries,
             workflow_id=wf.id,
             workflow_step_id=step.id,
+            # a workflow created to start later: its first steps wait for that time
+            run_at=wf.run_at,
         ),
     )
 

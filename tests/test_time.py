@@ -1,0 +1,142 @@
+"""Time (issue 32): tasks that run later. Due times live in PostgreSQL; a ticker in every
+worker enqueues what is due, so a delayed task survives a flushed Redis and every worker
+being killed, runs once and never before its time."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from tests.client import GraphQLClient
+from tests.conftest import wait_for_status
+from tests.processes import Proc
+from tests.waiting import wait_for
+
+
+def echo(queue: str, **more: Any) -> dict[str, Any]:
+    return {"taskType": "echo", "queue": queue, "config": {"simulate": {"latency_ms": 0}}, **more}
+
+
+async def submitted(admin: GraphQLClient, item: dict[str, Any]) -> dict[str, Any]:
+    payload = (await admin.data("SubmitTask", input=item))["submitTask"]
+    assert payload["errors"] == [], payload
+    task: dict[str, Any] = payload["task"]
+    return task
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def test_a_delayed_task_survives_a_flushed_redis_and_every_worker_killed(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc], redis_client: Redis
+) -> None:
+    # given a worker on the queue and a task due in 3 s
+    first = spawn_worker("worker-later-1", "later", 2)
+    task = await submitted(admin, echo("later", delaySeconds=3))
+    # then it is stored at once, waiting for its time, with no job in Redis
+    stored = (await admin.data("Task", id=task["id"]))["task"]
+    assert stored["status"] == "QUEUED" and stored["dueAt"] == stored["runAt"]
+    run_at = at(stored["runAt"])
+    assert timedelta(seconds=2) < run_at - at(stored["createdAt"]) <= timedelta(seconds=3.5)
+    assert not await redis_client.exists(f"arq:job:{task['id']}")
+    # when Redis is flushed and the only worker killed before it is due
+    os.kill(first.pid, signal.SIGKILL)
+    await redis_client.flushdb()
+    # and a new worker starts
+    spawn_worker("worker-later-2", "later", 2)
+    # then it runs once, not before its time, within a second of it
+    done = await wait_for_status(admin, task["id"], {"COMPLETED", "FAILED"}, timeout=15)
+    assert done["status"] == "COMPLETED" and done["attempts"] == 1
+    assert done["workerName"] == "worker-later-2" and done["dueAt"] is None
+    assert [t["toStatus"] for t in done["transitions"]] == ["QUEUED", "RUNNING", "COMPLETED"]
+    started = at(done["startedAt"])
+    assert run_at <= started < run_at + timedelta(seconds=1.5)
+
+
+async def test_a_task_cancelled_before_its_time_never_runs(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc]
+) -> None:
+    spawn_worker("worker-later-3", "later", 2)
+    cancelled = await submitted(admin, echo("later", delaySeconds=1))
+    result = await admin.data("CancelTask", id=cancelled["id"])
+    assert result["cancelTask"]["errors"] == []
+    # a task due after it runs: the ticker passed the cancelled one's time
+    later = await submitted(admin, echo("later", delaySeconds=1.5))
+    await wait_for_status(admin, later["id"], {"COMPLETED"}, timeout=15)
+    task = (await admin.data("Task", id=cancelled["id"]))["task"]
+    assert task["status"] == "CANCELLED" and task["attempts"] == 0 and task["dueAt"] is None
+    assert [t["toStatus"] for t in task["transitions"]] == ["QUEUED", "CANCELLED"]
+
+
+async def test_run_at_in_the_past_runs_now_and_bad_times_are_refused(
+    admin: GraphQLClient, worker: Proc
+) -> None:
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    task = await submitted(admin, echo("default", runAt=past))
+    done = await wait_for_status(admin, task["id"], {"COMPLETED"})
+    assert done["runAt"] == past and done["dueAt"] is None
+
+    far = (datetime.now(UTC) + timedelta(days=400)).isoformat()
+    naive = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    for extra, field in (
+        ({"runAt": far}, "runAt"),
+        ({"runAt": naive}, "runAt"),
+        ({"delaySeconds": -1}, "delaySeconds"),
+        ({"delaySeconds": 10, "runAt": soon}, "delaySeconds"),
+    ):
+        body = await admin.execute("SubmitTask", input=echo("default", **extra))
+        errors = body["data"]["submitTask"]["errors"]
+        assert [(e["field"], e["code"]) for e in errors] == [(field, "INVALID")], extra
+    # REST's bulk submission takes them too, and seed 001's detail shows when it runs
+    rest = await admin.http.post(
+        "/api/v1/tasks/batch",
+        json={"tasks": [{"task_type": "echo", "queue": "nobody", "delay_seconds": 3600}]},
+    )
+    assert rest.status_code == 202, rest.text
+    [task_id] = rest.json()["task_ids"]
+    detail = (await admin.http.get(f"/api/v1/monitoring/tasks/{task_id}")).json()
+    assert detail["status"] == "PENDING"
+    assert detail["task_data"]["due_at"] == detail["task_data"]["run_at"] is not None
+    listing = (await admin.http.get("/api/v1/monitoring/tasks")).json()
+    assert listing["total"] == 2
+
+
+async def test_a_workflow_created_to_start_later(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc]
+) -> None:
+    spawn_worker("worker-later-4", "later", 2)
+    step = {"taskType": "echo", "queue": "later", "config": {"simulate": {"latency_ms": 0}}}
+    created = await admin.data(
+        "CreateWorkflow",
+        input={
+            "name": "later",
+            "delaySeconds": 1.5,
+            "steps": [{"stepId": "a", **step}, {"stepId": "b", "dependencies": ["a"], **step}],
+        },
+    )
+    payload = created["createWorkflow"]
+    assert payload["errors"] == []
+    workflow_id = payload["workflow"]["id"]
+    done = await wait_for(
+        lambda: admin.data("Workflow", id=workflow_id),
+        until=lambda d: d["workflow"]["status"] in ("COMPLETED", "FAILED"),
+        what="the workflow to finish",
+    )
+    workflow = done["workflow"]
+    run_at = at(workflow["runAt"])
+    assert workflow["status"] == "COMPLETED"
+    # its first step waited for the time; the next ran after it, as usual
+    first = {s["stepId"]: s for s in workflow["steps"]}["a"]
+    assert at(first["startedAt"]) >= run_at
+    refused = await admin.data(
+        "CreateWorkflow",
+        input={"name": "x", "delaySeconds": -5, "steps": [{"stepId": "a", **step}]},
+    )
+    assert [e["field"] for e in refused["createWorkflow"]["errors"]] == ["delaySeconds"]
