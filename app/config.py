@@ -17,6 +17,7 @@ from app.services.jobs.types import JOB_TYPES
 from app.services.llm.semaphore import SemaphoreConfig
 from app.services.monitoring.config import MonitoringConfig
 from app.services.pipeline.config import PipelineConfig
+from app.services.schedules.commands import ScheduleRules
 from app.services.tasks.specs import TaskDefaults
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
@@ -183,6 +184,18 @@ class Settings(BaseSettings):
         le=5,
         description="How often a worker looks for tasks whose time has come (one pass at a "
         "time across the fleet).",
+    )
+    min_schedule_seconds: float = Field(
+        60.0, gt=0, description="The shortest interval a schedule's cron may fire at."
+    )
+    schedule_misfire_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A tick fired later than this after its time counts as missed (after "
+        "downtime): the schedule's catchUp decides whether it runs.",
+    )
+    schedule_poll_seconds: float = Field(
+        1.0, gt=0, le=30, description="How often a worker looks for schedules due to fire."
     )
     max_result_bytes: int = Field(
         1_048_576,
@@ -550,6 +563,14 @@ class Settings(BaseSettings):
             allow_private_webhooks=self.webhook_allow_private_networks,
             reserved_queues=frozenset([*self.pipeline_queues, *self.reserved_queues]),
             max_delay_seconds=self.max_delay_seconds,
+        )
+
+    @property
+    def schedules(self) -> ScheduleRules:
+        return ScheduleRules(
+            min_seconds=self.min_schedule_seconds,
+            misfire_seconds=self.schedule_misfire_seconds,
+            task_defaults=self.task_defaults,
         )
 
     @property

@@ -37,6 +37,7 @@ from app.rest import (
     monitoring,
     params,
     pipeline,
+    schedules,
     workflows,
 )
 from app.rest.methods import MethodGuard
@@ -93,6 +94,7 @@ def create_rest_app(settings: Settings) -> FastAPI:
         rest.include_router(access.declared(errors.document_statuses(router)))
     rest.include_router(access.declared(errors.document_statuses(dlq.router)))
     rest.include_router(access.declared(errors.document_statuses(jobs.router)))
+    rest.include_router(access.declared(errors.document_statuses(schedules.router)))
     for router in ai_audit.routers:
         rest.include_router(access.declared(errors.document_statuses(router)))
     rest.include_router(access.declared(errors.document_statuses(dlq.system)))

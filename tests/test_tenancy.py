@@ -76,6 +76,14 @@ B_LOG_MARK = "b-private-log-line"
 # by `test_tenant_creations_are_stamped_with_the_tenant`).
 REST: dict[str, str] = {
     "POST /api/v1/workflows": "CREATE",
+    "GET /api/v1/schedules": "LIST",
+    "POST /api/v1/schedules": "CREATE",
+    "GET /api/v1/schedules/{schedule_id}": "B:schedule",
+    "PUT /api/v1/schedules/{schedule_id}": "B:schedule",
+    "DELETE /api/v1/schedules/{schedule_id}": "B:schedule",
+    "POST /api/v1/schedules/{schedule_id}/pause": "B:schedule",
+    "POST /api/v1/schedules/{schedule_id}/resume": "B:schedule",
+    "POST /api/v1/schedules/{schedule_id}/trigger": "B:schedule",
     "GET /api/v1/monitoring/workflows": "LIST",
     "GET /api/v1/monitoring/workflows/stats": "LIST",
     "GET /api/v1/monitoring/workflows/{workflow_id}": "B:workflow",
@@ -183,6 +191,7 @@ BODIES: dict[str, Any] = {
     "POST /api/v1/monitoring/agents/{agent_id}/scale": {"replicas": 3},
     "POST /api/v1/monitoring/alerts/{alert_id}/acknowledge": {"notes": "mine now"},
     "POST /api/v1/monitoring/alerts/{alert_id}/resolve": {"resolution": "gone"},
+    "PUT /api/v1/schedules/{schedule_id}": {"name": "n", "cron": "0 * * * *", "task_type": "echo"},
 }
 
 
@@ -198,7 +207,14 @@ class Objects:
 
 def _path(template: str, objects: Objects, kind: str) -> str:
     out = template
-    for name in ("workflow_id", "agent_id", "alert_id", "export_id", "subscription_id"):
+    for name in (
+        "workflow_id",
+        "agent_id",
+        "alert_id",
+        "export_id",
+        "subscription_id",
+        "schedule_id",
+    ):
         out = out.replace("{" + name + "}", objects.ids.get(name.removesuffix("_id"), "x"))
     out = out.replace("{task_id}", objects.ids["llm" if kind == "B:llm" else "task"])
     out = out.replace("{job_id}", objects.ids["job"])
@@ -282,6 +298,12 @@ async def b_objects(
         )
         assert r.status_code in (200, 201), r.text
         ids["workflow"] = r.json()["id"]
+        r = await b.post(
+            "/api/v1/schedules",
+            json={"name": "b-schedule", "cron": "0 0 1 1 *", "task_type": "echo"},
+        )
+        assert r.status_code == 201, r.text
+        ids["schedule"] = r.json()["id"]
         r = await b.post(
             "/api/v1/monitoring/agents/agent-of-b/heartbeat",
             json={"name": "b's agent", "type": "llm_agent"},
@@ -538,6 +560,15 @@ GQL: dict[str, str] = {
     "Mutation.cancelTask": "B:task",
     "Mutation.retryTask": "B:task",
     "Mutation.createWorkflow": "CREATE",
+    "Query.schedules": "LIST",
+    "Query.schedule": "B:schedule",
+    "Mutation.createSchedule": "CREATE",
+    "Mutation.updateSchedule": "B:schedule",
+    "Mutation.pauseSchedule": "B:schedule",
+    "Mutation.resumeSchedule": "B:schedule",
+    "Mutation.triggerSchedule": "B:schedule",
+    "Mutation.deleteSchedule": "B:schedule",
+    "Subscription.scheduleChanged": "LIST",
     "Mutation.pauseWorkflow": "B:workflow",
     "Mutation.resumeWorkflow": "B:workflow",
     "Mutation.cancelWorkflow": "B:workflow",

@@ -24,18 +24,31 @@ from arq.worker import Worker
 
 log = logging.getLogger(__name__)
 
+# how long a job a worker handed back is left to the others (then it may look again)
+HANDED_BACK_MS = 300_000
+
+
+def handed_back_key(worker: str) -> str:
+    return f"opsgraph:handed-back:{worker}"
+
+
 # Walks the ready jobs in score order (priority, then age) and claims up to ARGV[2] of them by
 # setting the same in-progress key arq's own start sets (so arq's run/finish/abort and any
 # plain arq worker agree on who runs what). ARGV[3] bounds the walk: about that many ids at
-# most are looked at per call, running ones included, read a chunk at a time.
+# most are looked at per call, running ones included, read a chunk at a time. A job this
+# worker handed back in the last ARGV[6] ms (KEYS[2]: it has no handler for its type) is left
+# for the others.
 _CLAIM = """
 local want, depth, chunk = tonumber(ARGV[2]), tonumber(ARGV[3]), 64
+local refused_since = tonumber(ARGV[1]) - tonumber(ARGV[6])
 local claimed, offset = {}, 0
 while offset < depth do
   local ids = redis.call(
     'zrangebyscore', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', offset, chunk)
   for i = 1, #ids, 2 do
-    if redis.call('set', ARGV[5] .. ids[i], '1', 'NX', 'PX', ARGV[4]) then
+    local refused = redis.call('zscore', KEYS[2], ids[i])
+    if (not refused or tonumber(refused) < refused_since)
+        and redis.call('set', ARGV[5] .. ids[i], '1', 'NX', 'PX', ARGV[4]) then
       claimed[#claimed + 1] = ids[i]
       claimed[#claimed + 1] = ids[i + 1]
       if #claimed >= 2 * want then return claimed end
@@ -101,6 +114,7 @@ class Consumer(Worker):
         scan_depth: int,
         wait_s: float,
         soft_cancel: Callable[[str], float | None] = lambda job_id: None,
+        handed_back_key: str = "",
         **kwargs: Any,
     ):
         # arq's own loop must not sleep between iterations: ours waits for a slot or a tick
@@ -119,6 +133,8 @@ class Consumer(Worker):
         # None to cancel at once
         self.soft_cancel = soft_cancel
         self._aborting: set[str] = set()
+        # this worker's jobs handed back for want of a handler (workers/runner.py)
+        self.handed_back_key = handed_back_key or "opsgraph:handed-back:-"
 
     async def _cancel_aborted_jobs(self) -> None:
         """arq's abort, with a grace: a job whose handler watches for cancellation is told
@@ -199,13 +215,14 @@ class Consumer(Worker):
             await self.sem.acquire()
         try:
             claimed = await self._claim(
-                keys=[self.queue_name],
+                keys=[self.queue_name, self.handed_back_key],
                 args=[
                     timestamp_ms(),
                     want,
                     self.scan_depth,
                     int(self.in_progress_timeout_s * 1000),
                     in_progress_key_prefix,
+                    int(HANDED_BACK_MS),
                 ],
             )
         except BaseException:

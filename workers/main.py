@@ -23,12 +23,13 @@ from app.db.base import make_engine, make_raw_pool, make_sessionmaker
 from app.edge import domains
 from app.platform import clock, dispatch
 from app.services.fleet import heartbeats
+from app.services.schedules import firing
 from app.services.tasks import due, registry
 from app.services.tasks.backoff import BackoffPolicy
 from opsgraph import definitions
 from opsgraph.definitions import TaskType
 from workers.agent_report import report_forever
-from workers.consumer import Consumer, Slots
+from workers.consumer import Consumer, Slots, handed_back_key
 from workers.context import WorkerState
 from workers.llm_slots import BatchedCalls
 from workers.merged_redis import MergedRedis
@@ -96,6 +97,20 @@ async def _due_loop(state: WorkerState) -> None:
             log.warning("enqueuing due tasks failed: %s", exc)
             await asyncio.sleep(1.0)
         await asyncio.sleep(state.settings.due_poll_seconds)
+
+
+async def _schedule_loop(state: WorkerState) -> None:
+    """Schedules whose tick has come fire (app/services/schedules/firing.py), by the platform
+    clock (app/platform/clock.py: the wall clock, or a test's moved one)."""
+    while True:
+        try:
+            async with state.unit_of_work() as session:
+                await firing.fire_due(session, now=clock.now(), rules=state.settings.schedules)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # PostgreSQL away: the next pass tries again
+            log.warning("firing schedules failed: %s", exc)
+        await asyncio.sleep(state.settings.schedule_poll_seconds)
 
 
 REGISTER_EVERY_SECONDS = 300.0
@@ -231,6 +246,7 @@ def build_workers(state: WorkerState, *, burst: bool = False) -> list[Consumer]:
             scan_depth=settings.worker_claim_depth,
             wait_s=settings.worker_poll_seconds,
             soft_cancel=_soft_cancel(state),
+            handed_back_key=handed_back_key(state.name),
             allow_abort_jobs=True,
             handle_signals=False,
             keep_result=0,
@@ -282,6 +298,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         asyncio.create_task(_heartbeat_loop(state), name="heartbeat"),
         asyncio.create_task(_register_loop(state), name="type-registry"),
         asyncio.create_task(_due_loop(state), name="due-tasks"),
+        asyncio.create_task(_schedule_loop(state), name="schedules"),
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),

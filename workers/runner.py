@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 from arq import Retry
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from app.db.models import Task
@@ -34,6 +36,7 @@ from app.services.tasks.commands import Usage
 from app.services.tasks.lifecycle import FINISHED, TaskStatus
 from opsgraph.definitions import lookup
 from workers.authored import HandlerFailed
+from workers.consumer import HANDED_BACK_MS, handed_back_key
 from workers.context import WorkerState, state_of
 from workers.handlers import handler_for
 from workers.providers import ProviderError
@@ -53,7 +56,7 @@ async def run_task(
         # A mixed fleet: this worker has no handler for the type. The task goes back for a
         # worker that has one, no attempt counted (its row is not touched but for one log line).
         await _hand_back(state, task_id, task_type)
-        raise Retry(defer=dispatch.retry_defer_seconds(hand_back_delay(ctx.get("job_try", 1))))
+        raise Retry(defer=dispatch.retry_defer_seconds(HAND_BACK_SECONDS))
     if gated:
         delay = await _run_gated(state, task_id, priority)
     else:
@@ -91,21 +94,26 @@ async def _run_gated(state: WorkerState, task_id: str, priority: int) -> float |
         state.waiting.discard(task_id)
 
 
-# how long a handed-back job waits before any worker (this one too) may claim it again: a
-# second, doubling each time the same job comes back, up to half a minute, so a queue whose
-# workers lack a type's handler does not spin on its tasks
+# how long a handed-back job waits before another worker may claim it; this worker leaves it
+# alone for HANDED_BACK_MS (workers/consumer.py), so a queue whose workers lack a type's
+# handler never spins on its tasks
 HAND_BACK_SECONDS = 1.0
-HAND_BACK_MAX_SECONDS = 30.0
 MAX_HANDED_BACK = 10_000
 
 
-def hand_back_delay(job_try: int) -> float:
-    doublings = min(max(int(job_try), 1) - 1, 16)
-    return float(min(HAND_BACK_SECONDS * 2**doublings, HAND_BACK_MAX_SECONDS))
-
-
 async def _hand_back(state: WorkerState, task_id: str, task_type: str) -> None:
-    """Say once (per task and worker) why the task still waits."""
+    """Leave the job to the other workers for a while (the claim skips it), and say once (per
+    task and worker) why the task still waits."""
+    try:
+        key = handed_back_key(state.name)
+        now_ms = time.time() * 1000
+        async with state.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {task_id: now_ms})
+            pipe.zremrangebyscore(key, "-inf", now_ms - HANDED_BACK_MS)
+            pipe.pexpire(key, int(HANDED_BACK_MS * 2))
+            await pipe.execute()
+    except (RedisError, OSError) as exc:  # it comes back sooner: no harm
+        log.warning("task %s: could not note the hand-back in Redis: %s", task_id, exc)
     if task_id in state.handed_back:
         return
     if len(state.handed_back) >= MAX_HANDED_BACK:

@@ -49,6 +49,7 @@ from app.config import Settings
 from app.gql.pagination import DEFAULT_PAGE
 from app.kernel.bounds import DELIVERIES_LIMIT_MAX, HISTORY_LIMIT_MAX, LIMIT_MAX
 from app.services.monitoring.logs import MAX_LIMIT as LOG_SEARCH_MAX
+from app.services.schedules.queries import MAX_RUNS as SCHEDULE_RUNS_MAX
 
 # The arguments that size a list; `start`, `offset` and `after` only move through it.
 SIZE_ARGUMENTS = ("first", "last", "limit")
@@ -69,6 +70,7 @@ LIST_BOUNDS: dict[str, int | str] = {
     # without `first`, an event's (a batch's) every detection: a batch closes at this many
     "SecurityEvent.detections": "batch_max_size",
     "Batch.detections": "batch_max_size",
+    "Schedule.runs": SCHEDULE_RUNS_MAX,
 }
 
 

@@ -45,6 +45,7 @@ from app.gql.llm import LlmMutations, LlmQueries, LlmSubscription
 from app.gql.monitoring import MonitoringQueries, WorkerSubscription
 from app.gql.permissions import check_declared
 from app.gql.pipeline import PipelineMutations, PipelineQueries, PipelineSubscription
+from app.gql.schedules import ScheduleMutations, ScheduleQueries, ScheduleSubscription
 from app.gql.subscriptions import TaskSubscription
 from app.gql.task_types import TaskTypeQueries
 from app.gql.tasks import TaskMutations, TaskQueries
@@ -58,6 +59,7 @@ Query = merge_types(
         TaskQueries,
         TaskTypeQueries,
         WorkflowQueries,
+        ScheduleQueries,
         MonitoringQueries,
         LlmQueries,
         PipelineQueries,
@@ -76,6 +78,7 @@ Mutation = merge_types(
     (
         TaskMutations,
         WorkflowMutations,
+        ScheduleMutations,
         LlmMutations,
         PipelineMutations,
         AgentMutations,
@@ -92,6 +95,7 @@ Subscription = merge_types(
     (
         TaskSubscription,
         WorkflowSubscription,
+        ScheduleSubscription,
         LlmSubscription,
         PipelineSubscription,
         MonitoringSubscription,

@@ -145,6 +145,15 @@ class WorkflowIn(BaseModel):
     steps: list[StepIn] = Field(min_length=1, max_length=workflow_definitions.MAX_STEPS)
 
 
+def spec_of(body: WorkflowIn, principal: Any) -> workflow_definitions.WorkflowSpec:
+    """A workflow creation's body as the service's spec, in the caller's tenant."""
+    return workflow_definitions.WorkflowSpec(
+        **body.model_dump(exclude={"origin_tenant_id", "steps"}),
+        origin_tenant_id=principal.tenant_for(body.origin_tenant_id),
+        steps=[workflow_definitions.StepSpec(**s.model_dump()) for s in body.steps],
+    )
+
+
 class WorkflowStatusParam(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -203,11 +212,7 @@ def detail(wf: Workflow, steps: list[WorkflowStep]) -> WorkflowDetailResponse:
 async def create_workflow(
     body: WorkflowIn, state: State, principal: Operator
 ) -> WorkflowDetailResponse | JSONResponse:
-    spec = workflow_definitions.WorkflowSpec(
-        **body.model_dump(exclude={"origin_tenant_id", "steps"}),
-        origin_tenant_id=principal.tenant_for(body.origin_tenant_id),
-        steps=[workflow_definitions.StepSpec(**s.model_dump()) for s in body.steps],
-    )
+    spec = spec_of(body, principal)
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
             wf = await workflows.create_workflow(

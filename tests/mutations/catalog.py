@@ -29,6 +29,7 @@ MONITORING = "tests/test_monitoring.py::test_"
 FAULTS = "tests/test_faults.py"
 OWN_TYPES = "tests/test_own_task_types.py"
 TIME = "tests/test_time.py"
+SCHEDULES = "tests/test_schedules.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
@@ -865,5 +866,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        task.due_at = None  # a task waiting for its time never runs",
         "        pass",
         (f"{TIME}::test_a_task_cancelled_before_its_time_never_runs",),
+    ),
+    Mutation(
+        "a tick already fired is fired again",
+        "app/services/schedules/commands.py",
+        "            .on_conflict_do_nothing(constraint=UNIQUE_TICK)",
+        '            .on_conflict_do_update(constraint=UNIQUE_TICK, set_={"manual": manual})',
+        (f"{SCHEDULES}::test_a_tick_is_claimed_once",),
+    ),
+    Mutation(
+        "catch-up ALL runs only the latest missed tick",
+        "app/services/schedules/firing.py",
+        "        fired, missed = late[-MAX_CATCH_UP:], late[:-MAX_CATCH_UP]",
+        "        fired, missed = late[-1:], late[:-1]",
+        (f"{SCHEDULES}::test_ticks_missed_while_no_worker_ran_follow_the_catch_up_policy",),
+    ),
+    Mutation(
+        "overlap SKIP starts a run while the previous one is unfinished",
+        "app/services/schedules/commands.py",
+        "        if schedule.overlap == Overlap.SKIP:",
+        "        if False:",
+        (f"{SCHEDULES}::test_a_fire_while_the_previous_run_is_unfinished_is_skipped",),
     ),
 )

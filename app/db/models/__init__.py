@@ -15,6 +15,7 @@ from app.db.models.monitoring import (
 )
 from app.db.models.pipeline import Batch, CameraImage, Detection, Enrichment, SecurityEvent
 from app.db.models.prompts import PromptVersion
+from app.db.models.schedules import Schedule, ScheduleFire
 from app.db.models.tasks import Task, TaskLog, TaskTransition, TaskTypeDefinition
 from app.db.models.webhooks import WebhookDelivery
 from app.db.models.workflows import Workflow, WorkflowStep
@@ -37,6 +38,8 @@ __all__ = [
     "LlmStatsState",
     "MonitoringPass",
     "PromptVersion",
+    "Schedule",
+    "ScheduleFire",
     "SecurityEvent",
     "Task",
     "TaskCounter",

@@ -18,8 +18,8 @@ from app.services.tasks.lifecycle import TaskStatus
 
 # what one pass enqueues at most (a ticker runs passes back to back while they are full)
 PASS_SIZE = 2000
-# the advisory lock one pass holds (any fixed number no other lock of opsgraph's uses)
-PASS_LOCK = 7_310_032
+# the advisory lock one pass holds: "ops" + issue 32 (as the alert evaluator's is "ops" + 004)
+PASS_LOCK = 0x6F7073_0032
 
 
 async def enqueue_due(session: AsyncSession, *, limit: int = PASS_SIZE) -> int | None:

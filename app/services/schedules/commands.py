@@ -1,0 +1,351 @@
+"""Creating, changing and starting schedules: the checks a schedule passes, and what one of
+its fires starts (a task or a workflow, in the schedule's tenant)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import Schedule, ScheduleFire, Task, Workflow
+from app.kernel import effects
+from app.kernel.errors import DomainError, InvalidInput, NotFound
+from app.services.rows import of_tenant, one
+from app.services.schedules.cron import CatchUp, Overlap, check, next_after, zone
+from app.services.tasks import commands as tasks
+from app.services.tasks import specs as task_specs
+from app.services.tasks import submissions
+from app.services.tasks.lifecycle import TaskStatus
+from app.services.workflows import definitions as workflow_definitions
+from app.services.workflows import engine as workflows
+
+UNIQUE_TICK = "uq_schedule_fires_tick"
+SCHEDULE_KIND = "schedule"  # the event a change publishes (scheduleChanged)
+
+
+class Outcome:
+    STARTED = "STARTED"
+    SKIPPED = "SKIPPED"
+    MISSED = "MISSED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class ScheduleRules:
+    """What the deployment decides (Settings.schedules)."""
+
+    min_seconds: float = 60.0
+    misfire_seconds: float = 10.0
+    task_defaults: task_specs.TaskDefaults = field(default_factory=task_specs.TaskDefaults)
+
+
+@dataclass
+class ScheduleSpec:
+    name: str
+    cron: str
+    timezone: str = "UTC"
+    task_type: str | None = None
+    input: dict[str, Any] = field(default_factory=dict)
+    workflow: workflow_definitions.WorkflowSpec | None = None
+    overlap: Overlap = Overlap.SKIP
+    catch_up: CatchUp = CatchUp.NONE
+    paused: bool = False
+
+
+async def _validate(
+    session: AsyncSession, spec: ScheduleSpec, rules: ScheduleRules, now: datetime
+) -> None:
+    if not spec.name.strip() or len(spec.name) > 255:
+        raise InvalidInput("name must be 1-255 characters", field="name")
+    tz = zone(spec.timezone)
+    check(spec.cron, tz, now, rules.min_seconds)
+    if (spec.task_type is None) == (spec.workflow is None):
+        raise InvalidInput("give a taskType (with its input) or a workflow", field="taskType")
+    defaults = rules.task_defaults
+    if spec.task_type is not None:
+        await submissions.know_types([spec.task_type], lambda: nullcontext(session))
+        task_specs.validate(_task_spec(spec, None, None), defaults)
+    else:
+        assert spec.workflow is not None
+        await submissions.know_types(
+            (s.task_type for s in spec.workflow.steps), lambda: nullcontext(session)
+        )
+        try:
+            workflow_definitions.validate(spec.workflow, defaults=defaults)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field=f"workflow.{exc.field}") from None
+
+
+def _task_spec(
+    spec: ScheduleSpec, tenant_id: str | None, schedule_id: uuid.UUID | None
+) -> task_specs.TaskSpec:
+    return task_specs.TaskSpec(
+        task_type=spec.task_type,
+        input=dict(spec.input),
+        origin_instance="schedule",
+        origin_tenant_id=tenant_id,
+        origin_reference=str(schedule_id) if schedule_id else None,
+        metadata={"schedule_id": str(schedule_id)} if schedule_id else {},
+    )
+
+
+def _stored_workflow(spec: ScheduleSpec) -> dict[str, Any] | None:
+    return dataclasses.asdict(spec.workflow) if spec.workflow is not None else None
+
+
+def workflow_of(stored: dict[str, Any]) -> workflow_definitions.WorkflowSpec:
+    steps = [workflow_definitions.StepSpec(**s) for s in stored.get("steps", [])]
+    return workflow_definitions.WorkflowSpec(**{**stored, "steps": steps})
+
+
+def _apply(schedule: Schedule, spec: ScheduleSpec, now: datetime) -> None:
+    schedule.name = spec.name.strip()
+    schedule.cron = spec.cron
+    schedule.timezone = spec.timezone
+    schedule.task_type = spec.task_type
+    schedule.input = dict(spec.input) if spec.task_type else {}
+    schedule.workflow = _stored_workflow(spec)
+    schedule.overlap = spec.overlap.value
+    schedule.catch_up = spec.catch_up.value
+    schedule.paused = spec.paused
+    schedule.next_fire_at = next_after(spec.cron, zone(spec.timezone), now)[0]
+    schedule.updated_at = now
+
+
+def changed(session: AsyncSession, schedule: Schedule) -> None:
+    effects.record(
+        session,
+        effects.Published(
+            SCHEDULE_KIND,
+            str(schedule.id),
+            {"id": str(schedule.id), "tenant_id": schedule.tenant_id},
+        ),
+    )
+
+
+async def create_schedule(
+    *,
+    session: AsyncSession,
+    spec: ScheduleSpec,
+    rules: ScheduleRules,
+    tenant_id: str | None,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> Schedule:
+    now = now or utcnow()
+    await _validate(session, spec, rules, now)
+    schedule = Schedule(id=uuid.uuid4(), tenant_id=tenant_id, created_by=actor, created_at=now)
+    _apply(schedule, spec, now)
+    session.add(schedule)
+    await session.flush()
+    changed(session, schedule)
+    return schedule
+
+
+async def get_schedule(
+    *,
+    session: AsyncSession,
+    schedule_id: uuid.UUID,
+    tenant_id: str | None = None,
+    for_update: bool = False,
+) -> Schedule:
+    stmt = of_tenant(
+        select(Schedule).where(Schedule.id == schedule_id), Schedule.tenant_id, tenant_id
+    )
+    missing = NotFound(f"schedule {schedule_id} not found", field="id")
+    found: Schedule = await one(session, stmt, missing, for_update=for_update)
+    return found
+
+
+async def update_schedule(
+    *,
+    session: AsyncSession,
+    schedule_id: uuid.UUID,
+    spec: ScheduleSpec,
+    rules: ScheduleRules,
+    tenant_id: str | None = None,
+    now: datetime | None = None,
+) -> Schedule:
+    """Replace a schedule's definition; its next tick is computed again from now."""
+    now = now or utcnow()
+    schedule = await get_schedule(
+        session=session, schedule_id=schedule_id, tenant_id=tenant_id, for_update=True
+    )
+    await _validate(session, spec, rules, now)
+    _apply(schedule, spec, now)
+    await session.flush()
+    changed(session, schedule)
+    return schedule
+
+
+async def set_paused(
+    *,
+    session: AsyncSession,
+    schedule_id: uuid.UUID,
+    paused: bool,
+    tenant_id: str | None = None,
+    now: datetime | None = None,
+) -> Schedule:
+    """Pause, or resume from now on (ticks that passed while paused are not caught up)."""
+    now = now or utcnow()
+    schedule = await get_schedule(
+        session=session, schedule_id=schedule_id, tenant_id=tenant_id, for_update=True
+    )
+    if not paused and schedule.paused:
+        schedule.next_fire_at = next_after(schedule.cron, zone(schedule.timezone), now)[0]
+    schedule.paused = paused
+    schedule.updated_at = now
+    await session.flush()
+    changed(session, schedule)
+    return schedule
+
+
+async def delete_schedule(
+    *, session: AsyncSession, schedule_id: uuid.UUID, tenant_id: str | None = None
+) -> Schedule:
+    schedule = await get_schedule(
+        session=session, schedule_id=schedule_id, tenant_id=tenant_id, for_update=True
+    )
+    await session.execute(delete(Schedule).where(Schedule.id == schedule.id))
+    changed(session, schedule)
+    return schedule
+
+
+async def trigger_schedule(
+    *,
+    session: AsyncSession,
+    schedule_id: uuid.UUID,
+    rules: ScheduleRules,
+    tenant_id: str | None = None,
+    now: datetime | None = None,
+) -> ScheduleFire:
+    """Run it now, whatever its ticks (a manual fire, recorded among its runs)."""
+    now = now or utcnow()
+    schedule = await get_schedule(
+        session=session, schedule_id=schedule_id, tenant_id=tenant_id, for_update=True
+    )
+    fire = await claim(session, schedule.id, now, manual=True)
+    assert fire is not None, "a manual fire has a time of its own"
+    await start(session, schedule, fire, rules)
+    changed(session, schedule)
+    return fire
+
+
+async def claim(
+    session: AsyncSession, schedule_id: uuid.UUID, tick: datetime, *, manual: bool = False
+) -> ScheduleFire | None:
+    """The fire of `tick`, or None when that tick has fired already (the row is unique on
+    schedule and time: whatever the workers, restarts or flushes, a tick runs at most once)."""
+    fire_id = (
+        await session.execute(
+            insert(ScheduleFire)
+            .values(
+                schedule_id=schedule_id,
+                fire_time=tick,
+                outcome=Outcome.STARTED,
+                manual=manual,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(constraint=UNIQUE_TICK)
+            .returning(ScheduleFire.id)
+        )
+    ).scalar_one_or_none()
+    if fire_id is None:
+        return None
+    fire: ScheduleFire = await session.get_one(ScheduleFire, fire_id)
+    return fire
+
+
+async def start(
+    session: AsyncSession, schedule: Schedule, fire: ScheduleFire, rules: ScheduleRules
+) -> None:
+    """Start the fire's run as the overlap policy says; a run that cannot start (its type is
+    gone, its input no longer fits) fails the fire, never the pass."""
+    previous = await _unfinished_previous(session, schedule, fire)
+    if previous is not None and not fire.manual:
+        if schedule.overlap == Overlap.SKIP:
+            fire.outcome = Outcome.SKIPPED
+            fire.message = f"the previous run ({previous}) is unfinished"
+            return
+        if schedule.overlap == Overlap.CANCEL_PREVIOUS:
+            await _cancel(session, previous)
+    try:
+        async with session.begin_nested():
+            if schedule.task_type is not None:
+                spec = ScheduleSpec(
+                    name=schedule.name,
+                    cron=schedule.cron,
+                    task_type=schedule.task_type,
+                    input=schedule.input,
+                )
+                task_spec = _task_spec(spec, schedule.tenant_id, schedule.id)
+                task_spec.metadata["fire_time"] = fire.fire_time.isoformat()
+                task = await submissions.submit_task(
+                    session=session, spec=task_spec, defaults=rules.task_defaults
+                )
+                fire.task_id = task.id
+            else:
+                assert schedule.workflow is not None
+                wf_spec = workflow_of(schedule.workflow)
+                wf_spec.origin_tenant_id = schedule.tenant_id
+                wf_spec.origin_instance = "schedule"
+                wf_spec.origin_reference = str(schedule.id)
+                wf = await workflows.create_workflow(
+                    session=session, spec=wf_spec, defaults=rules.task_defaults
+                )
+                fire.workflow_id = wf.id
+    except DomainError as exc:
+        fire.outcome = Outcome.FAILED
+        fire.message = exc.message[:2000]
+
+
+async def _unfinished_previous(
+    session: AsyncSession, schedule: Schedule, fire: ScheduleFire
+) -> str | None:
+    """The id of the run of the latest earlier fire if it has not finished."""
+    last = (
+        await session.execute(
+            select(ScheduleFire)
+            .where(
+                ScheduleFire.schedule_id == schedule.id,
+                ScheduleFire.id != fire.id,
+                ScheduleFire.outcome == Outcome.STARTED,
+            )
+            .order_by(ScheduleFire.fire_time.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if last is None:
+        return None
+    if last.task_id is not None:
+        status = await session.scalar(select(Task.status).where(Task.id == last.task_id))
+        unfinished = status in (TaskStatus.QUEUED, TaskStatus.RUNNING)
+        return f"task {last.task_id}" if unfinished else None
+    if last.workflow_id is not None:
+        status = await session.scalar(
+            select(Workflow.status).where(Workflow.id == last.workflow_id)
+        )
+        unfinished = status in workflow_definitions.ACTIVE
+        return f"workflow {last.workflow_id}" if unfinished else None
+    return None
+
+
+async def _cancel(session: AsyncSession, previous: str) -> None:
+    kind, raw = previous.split(" ", 1)
+    try:
+        if kind == "task":
+            await tasks.cancel_task(
+                session=session, task_id=uuid.UUID(raw), reason="a newer run of its schedule"
+            )
+        else:
+            await workflows.cancel_workflow(session=session, workflow_id=uuid.UUID(raw))
+    except DomainError:  # it finished meanwhile
+        pass
