@@ -18,6 +18,9 @@ KEPT = frozenset({"monitoring_passes"})
 # while a worker's transaction may hold one and want the next; alphabetical order (task_counters
 # before tasks) deadlocks against them. Tables not named here follow, by name.
 LOCK_ORDER = (
+    # a schedule's fire locks its schedule, claims its tick, then submits a task
+    "schedules",
+    "schedule_fires",
     "tasks",
     "task_transitions",
     "task_logs",

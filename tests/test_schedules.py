@@ -165,7 +165,7 @@ async def test_a_fire_while_the_previous_run_is_unfinished_is_skipped(
         lambda: runs(admin, schedule["id"]), until=lambda got: len(got) == 2, what="fire 2"
     )
     first = done[1]["workflow"]
-    assert [r["outcome"] for r in done] == ["SKIPPED", "STARTED"]
+    assert [r["outcome"] for r in done] == ["SKIPPED", "STARTED"], done
     assert first["status"] in ("PENDING", "RUNNING")
     assert done[0]["message"] == f"the previous run (workflow {first['id']}) is unfinished"
 

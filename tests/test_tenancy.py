@@ -573,6 +573,9 @@ GQL: dict[str, str] = {
     "Mutation.resumeWorkflow": "B:workflow",
     "Mutation.cancelWorkflow": "B:workflow",
     "Mutation.retryWorkflow": "B:workflow",
+    "Mutation.approveStep": "B:workflow",
+    "Mutation.rejectStep": "B:workflow",
+    "Mutation.signalWorkflow": "B:workflow",
     "Mutation.cancelAllLlmTasks": "LIST",
     "Mutation.clearLlmStats": "ADMIN",
     "Mutation.clearLlmSemaphore": "ADMIN",
@@ -686,7 +689,7 @@ def _document(schema: GraphQLSchema, root: str, name: str, kind: str, objects: O
             value = json.dumps(target)
         elif target and arg_name == "ids":
             value = json.dumps([target])
-        elif target and arg_name == "agentId":
+        elif target and arg_name in ("agentId", "workflowId"):
             value = json.dumps(target)
         elif target and arg_name == "input" and kind in ("B:task", "B:workflow"):
             value = "{" + f"id: {json.dumps(target)}" + "}"

@@ -140,3 +140,40 @@ async def test_a_workflow_created_to_start_later(
         input={"name": "x", "delaySeconds": -5, "steps": [{"stepId": "a", **step}]},
     )
     assert [e["field"] for e in refused["createWorkflow"]["errors"]] == ["delaySeconds"]
+
+
+async def test_a_failed_task_is_replayed_with_an_edited_input(
+    admin: GraphQLClient, worker: Proc
+) -> None:
+    # it fails every attempt made in the next 2 s (the simulated provider's fail_until)
+    until = datetime.now(UTC).timestamp() + 2
+    failing = {"simulate": {"fail_until": until, "error": "fatal", "latency_ms": 0}}
+    task = await submitted(
+        admin, {"taskType": "echo", "queue": "default", "input": {"n": 1}, "config": failing}
+    )
+    await wait_for_status(admin, task["id"], {"FAILED"})
+    await wait_for(
+        lambda: datetime.now(UTC).timestamp(), until=lambda t: t > until, what="the failures' end"
+    )
+    # an input its type refuses is refused naming the field, and nothing changes
+    llm = await submitted(admin, {"taskType": "llm", "queue": "parked", "input": {"prompt": "p"}})
+    await admin.data("CancelTask", id=llm["id"])
+    refused = (await admin.data("RetryTask", id=llm["id"], input={"nothing": 1}))["retryTask"]
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [("input", "INVALID")]
+    assert (await admin.data("Task", id=llm["id"]))["task"]["status"] == "CANCELLED"
+    # replayed with a new input: it runs with it, its history kept
+    replayed = (await admin.data("RetryTask", id=task["id"], input={"n": 2}))["retryTask"]
+    assert replayed["errors"] == []
+    done = await wait_for_status(admin, task["id"], {"COMPLETED", "FAILED"})
+    assert done["status"] == "COMPLETED" and done["input"] == {"n": 2}
+    assert done["result"]["input"] == {"n": 2}
+    assert [t["toStatus"] for t in done["transitions"]] == [
+        "QUEUED",
+        "RUNNING",
+        "FAILED",
+        "QUEUED",
+        "RUNNING",
+        "COMPLETED",
+    ]
+    [line] = [x for x in done["logs"] if x["message"].startswith("retried with a new input")]
+    assert line["fields"] == {"replaced_input": {"n": 1}}

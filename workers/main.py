@@ -26,6 +26,7 @@ from app.services.fleet import heartbeats
 from app.services.schedules import firing
 from app.services.tasks import due, registry
 from app.services.tasks.backoff import BackoffPolicy
+from app.services.workflows import waiting
 from opsgraph import definitions
 from opsgraph.definitions import TaskType
 from workers.agent_report import report_forever
@@ -100,12 +101,19 @@ async def _due_loop(state: WorkerState) -> None:
 
 
 async def _schedule_loop(state: WorkerState) -> None:
-    """Schedules whose tick has come fire (app/services/schedules/firing.py), by the platform
-    clock (app/platform/clock.py: the wall clock, or a test's moved one)."""
+    """Schedules whose tick has come fire (app/services/schedules/firing.py), and workflow
+    steps whose sleep or wait is over move on (app/services/workflows/waiting.py), by the
+    platform clock (app/platform/clock.py: the wall clock, or a test's moved one)."""
     while True:
         try:
             async with state.unit_of_work() as session:
                 await firing.fire_due(session, now=clock.now(), rules=state.settings.schedules)
+            now = clock.now()
+            async with state.unit_of_work() as session:
+                due = await waiting.due_waits(session, now=now)
+            for workflow_id, step_id in due:
+                async with state.unit_of_work() as session:
+                    await waiting.wake(session, workflow_id=workflow_id, step_id=step_id, now=now)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # PostgreSQL away: the next pass tries again

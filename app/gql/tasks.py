@@ -22,6 +22,7 @@ from app.kernel.bounds import PRIORITY_MAX, PRIORITY_MIN
 from app.kernel.errors import DomainError
 from app.services.tasks import commands as tasks
 from app.services.tasks import queries as task_queries
+from app.services.tasks import replay
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
 from app.services.tasks.lifecycle import TaskStatus
@@ -129,6 +130,16 @@ class SubmitTaskInput:
 @strawberry.input
 class TaskIdInput:
     id: uuid.UUID
+
+
+@strawberry.input
+class RetryTaskInput:
+    id: uuid.UUID
+    input: JSON | None = strawberry.field(
+        default=None,
+        description="Replay with this input instead (checked as a submission's is); the one it "
+        "replaces stays in the task's log.",
+    )
 
 
 @strawberry.type
@@ -242,5 +253,13 @@ class TaskMutations:
         description="Put a FAILED or CANCELLED task back in its queue.",
         extensions=[CaptureErrors()],
     )
-    async def retry_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        return await acted(info, tasks.retry_task, TaskPayload, Task.of, task_id=input.id)
+    async def retry_task(self, info: Info, input: RetryTaskInput) -> TaskPayload:
+        return await acted(
+            info,
+            replay.retry_task,
+            TaskPayload,
+            Task.of,
+            task_id=input.id,
+            input=json_object(input.input, "input") if input.input is not None else None,
+            defaults=info.context.state.settings.task_defaults,
+        )

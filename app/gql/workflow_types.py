@@ -14,11 +14,13 @@ from app.gql.context import Info
 from app.gql.forward import Forwards
 from app.gql.types import Task
 from app.kernel.timing import duration_ms
-from app.services.workflows.definitions import StepStatus, WorkflowStatus
+from app.services.workflows.definitions import Decision, StepKind, StepStatus, WorkflowStatus
 
 # the statuses of app/services/workflows/definitions.py, declared once
 strawberry.enum(WorkflowStatus)
 strawberry.enum(StepStatus)
+strawberry.enum(StepKind, name="WorkflowStepKind", description="What a step runs or waits for.")
+strawberry.enum(Decision, name="ApprovalDecision")
 
 
 @strawberry.enum
@@ -53,6 +55,15 @@ class WorkflowStep(Forwards):
     max_retries: int
     started_at: datetime | None
     completed_at: datetime | None
+    kind: StepKind
+    wait: JSON | None = strawberry.field(
+        description="What a waiting step waits for (sleep, signal, timeout, default decision)."
+    )
+    wait_until: datetime | None = strawberry.field(
+        description="When its sleep ends or its wait times out, while it waits."
+    )
+    decided_by: str | None = strawberry.field(description="Who approved or rejected it.")
+    decision_note: str | None
 
     @strawberry.field
     def duration_ms(self) -> float | None:

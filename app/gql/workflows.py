@@ -24,7 +24,8 @@ from app.platform.events import Event
 from app.services.workflows import definitions as workflow_definitions
 from app.services.workflows import engine as workflows
 from app.services.workflows import queries as workflow_queries
-from app.services.workflows.definitions import WorkflowStatus
+from app.services.workflows import waiting
+from app.services.workflows.definitions import Decision, StepKind, WorkflowStatus
 
 
 @strawberry.enum
@@ -109,7 +110,24 @@ class WorkflowQueries:
 @strawberry.input
 class WorkflowStepInput:
     step_id: str
-    task_type: str
+    task_type: str | None = strawberry.field(
+        default=None, description="What a TASK step runs (required for TASK steps only)."
+    )
+    kind: StepKind = StepKind.TASK
+    sleep_seconds: float | None = strawberry.field(
+        default=None, description="SLEEP: how long (or give `until`)."
+    )
+    until: datetime | None = strawberry.field(default=None, description="SLEEP: until when.")
+    signal: str | None = strawberry.field(
+        default=None, description="SIGNAL: the name signalWorkflow sends."
+    )
+    timeout_seconds: float | None = strawberry.field(
+        default=None,
+        description="APPROVAL or SIGNAL: fail the step (or take defaultDecision) after this.",
+    )
+    default_decision: Decision | None = strawberry.field(
+        default=None, description="APPROVAL: what its timeout decides (none: the step fails)."
+    )
     operation: str | None = None
     queue: str | None = None
     dependencies: list[str] | None = None
@@ -212,6 +230,60 @@ class WorkflowMutations:
     )
     async def retry_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
         return await _act(info, workflows.retry_workflow, input)
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Approve a waiting APPROVAL step: it completes and the next steps run.",
+        extensions=[CaptureErrors()],
+    )
+    async def approve_step(
+        self, info: Info, workflow_id: uuid.UUID, step_id: str, note: str | None = None
+    ) -> WorkflowPayload:
+        return await _decide(info, workflow_id, step_id, note, approve=True)
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Reject a waiting APPROVAL step: it fails the workflow with the note.",
+        extensions=[CaptureErrors()],
+    )
+    async def reject_step(
+        self, info: Info, workflow_id: uuid.UUID, step_id: str, note: str | None = None
+    ) -> WorkflowPayload:
+        return await _decide(info, workflow_id, step_id, note, approve=False)
+
+    @strawberry.mutation(
+        permission_classes=[CanOperate],
+        description="Complete the steps waiting for this signal, the payload as their result.",
+        extensions=[CaptureErrors()],
+    )
+    async def signal_workflow(
+        self, info: Info, workflow_id: uuid.UUID, name: str, payload: JSON | None = None
+    ) -> WorkflowPayload:
+        return await acted(
+            info,
+            waiting.signal_workflow,
+            WorkflowPayload,
+            Workflow.of,
+            workflow_id=workflow_id,
+            name=name,
+            payload=payload,
+        )
+
+
+def _decide(
+    info: Info, workflow_id: uuid.UUID, step_id: str, note: str | None, *, approve: bool
+) -> Awaitable[WorkflowPayload]:
+    return acted(
+        info,
+        waiting.decide,
+        WorkflowPayload,
+        Workflow.of,
+        workflow_id=workflow_id,
+        step_id=step_id,
+        note=note,
+        approve=approve,
+        actor=info.context.actor,
+    )
 
 
 def _act(

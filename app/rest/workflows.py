@@ -110,12 +110,20 @@ class WorkflowAggregateStats(BaseModel):
 
 class StepIn(BaseModel):
     step_id: str = Field(min_length=1, max_length=255)
-    task_type: str = Field(
+    task_type: str | None = Field(
+        None,
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9_.-]+$",
-        description="llm, echo or a type workers registered (GraphQL `taskTypes` lists them).",
+        description="llm, echo or a type workers registered (GraphQL `taskTypes` lists them); "
+        "TASK steps only.",
     )
+    kind: workflow_definitions.StepKind = workflow_definitions.StepKind.TASK
+    sleep_seconds: float | None = Field(None, ge=0, description="SLEEP: how long.")
+    until: AwareDatetime | None = Field(None, description="SLEEP: until when.")
+    signal: str | None = Field(None, max_length=255, description="SIGNAL: its name.")
+    timeout_seconds: float | None = Field(None, gt=0, description="APPROVAL, SIGNAL: timeout.")
+    default_decision: workflow_definitions.Decision | None = None
     operation: Literal["echo", "chat_completion", "generate_embedding"] | None = None
     queue: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     dependencies: list[str] = Field(default_factory=list)

@@ -30,6 +30,7 @@ FAULTS = "tests/test_faults.py"
 OWN_TYPES = "tests/test_own_task_types.py"
 TIME = "tests/test_time.py"
 SCHEDULES = "tests/test_schedules.py"
+WAITING = "tests/test_waiting_steps.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
@@ -887,5 +888,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if schedule.overlap == Overlap.SKIP:",
         "        if False:",
         (f"{SCHEDULES}::test_a_fire_while_the_previous_run_is_unfinished_is_skipped",),
+    ),
+    Mutation(
+        "an approval is accepted from a viewer",
+        "app/gql/workflows.py",
+        """        permission_classes=[CanOperate],
+        description="Approve a waiting APPROVAL step""",
+        """        permission_classes=[CanRead],
+        description="Approve a waiting APPROVAL step""",
+        (f"{WAITING}::test_an_approval_survives_its_worker_and_runs_the_next_step_once",),
+    ),
+    Mutation(
+        "a workflow's waiting step is left waiting when the workflow fails",
+        "app/services/workflows/scheduling.py",
+        "        waiting = step.status == StepStatus.RUNNING and step.kind != StepKind.TASK",
+        "        waiting = False",
+        (f"{WAITING}::test_a_rejection_fails_the_workflow_with_its_note",),
     ),
 )

@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -74,5 +84,21 @@ class WorkflowStep(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # TASK (its task runs it), SLEEP, APPROVAL or SIGNAL (it waits; migration 0020)
+    kind: Mapped[str] = mapped_column(String(16), default="TASK", server_default="TASK")
+    # what a waiting step waits for: sleep_seconds/until, signal, timeout_seconds,
+    # default_decision
+    wait: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # when a sleep ends or a wait times out (the ticker's read)
+    wait_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (UniqueConstraint("workflow_id", "step_id", name="uq_workflow_steps_step"),)
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "step_id", name="uq_workflow_steps_step"),
+        Index(
+            "ix_workflow_steps_wait_until",
+            "wait_until",
+            postgresql_where=text("wait_until IS NOT NULL"),
+        ),
+    )

@@ -4,6 +4,8 @@ its fires starts (a task or a workflow, in the schedule's tenant)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from app.services.tasks.lifecycle import TaskStatus
 from app.services.workflows import definitions as workflow_definitions
 from app.services.workflows import engine as workflows
 
+log = logging.getLogger(__name__)
 UNIQUE_TICK = "uq_schedule_fires_tick"
 SCHEDULE_KIND = "schedule"  # the event a change publishes (scheduleChanged)
 
@@ -98,12 +101,45 @@ def _task_spec(
 
 
 def _stored_workflow(spec: ScheduleSpec) -> dict[str, Any] | None:
-    return dataclasses.asdict(spec.workflow) if spec.workflow is not None else None
+    """The workflow a fire creates, as JSON (times as ISO 8601, enums as their words)."""
+    if spec.workflow is None:
+        return None
+    stored: dict[str, Any] = json.loads(
+        json.dumps(dataclasses.asdict(spec.workflow), default=_json)
+    )
+    return stored
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def workflow_of(stored: dict[str, Any]) -> workflow_definitions.WorkflowSpec:
-    steps = [workflow_definitions.StepSpec(**s) for s in stored.get("steps", [])]
-    return workflow_definitions.WorkflowSpec(**{**stored, "steps": steps})
+    """The stored workflow back as the spec createWorkflow takes."""
+    steps = []
+    for s in stored.get("steps", []):
+        decision = s.get("default_decision")
+        steps.append(
+            workflow_definitions.StepSpec(
+                **{
+                    **s,
+                    "kind": workflow_definitions.StepKind(s.get("kind") or "TASK"),
+                    "until": _time(s.get("until")),
+                    "default_decision": workflow_definitions.Decision(decision)
+                    if decision
+                    else None,
+                }
+            )
+        )
+    return workflow_definitions.WorkflowSpec(
+        **{**stored, "steps": steps, "run_at": _time(stored.get("run_at"))}
+    )
 
 
 def _apply(schedule: Schedule, spec: ScheduleSpec, now: datetime) -> None:
@@ -305,6 +341,11 @@ async def start(
     except DomainError as exc:
         fire.outcome = Outcome.FAILED
         fire.message = exc.message[:2000]
+    except Exception as exc:  # never the pass: the other schedules fire on
+        ref = uuid.uuid4().hex[:12]
+        log.error("schedule %s: its run could not start (ref %s)", schedule.id, ref, exc_info=exc)
+        fire.outcome = Outcome.FAILED
+        fire.message = f"internal error (ref {ref})"
 
 
 async def _unfinished_previous(

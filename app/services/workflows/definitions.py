@@ -50,10 +50,25 @@ class InputMapping:
         return {"from_step": self.from_step, "path": self.path, "to": self.to}
 
 
+class StepKind(StrEnum):
+    TASK = "TASK"  # its task runs it
+    SLEEP = "SLEEP"  # waits for a time (sleep_seconds or until)
+    APPROVAL = "APPROVAL"  # waits for an operator's approveStep / rejectStep
+    SIGNAL = "SIGNAL"  # waits for signalWorkflow(name), whose payload is its result
+
+
+WAITING = frozenset({StepKind.SLEEP, StepKind.APPROVAL, StepKind.SIGNAL})
+
+
+class Decision(StrEnum):
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+
+
 @dataclass
 class StepSpec:
     step_id: str
-    task_type: str
+    task_type: str | None = None
     operation: str | None = None
     queue: str | None = None
     dependencies: list[str] = field(default_factory=list)
@@ -61,6 +76,25 @@ class StepSpec:
     input: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     max_retries: int = 0
+    kind: StepKind = StepKind.TASK
+    sleep_seconds: float | None = None
+    until: datetime | None = None
+    signal: str | None = None
+    timeout_seconds: float | None = None
+    # what an approval's timeout decides (None: the timeout fails the step)
+    default_decision: Decision | None = None
+
+    def wait(self) -> dict[str, Any] | None:
+        """What a waiting step waits for, as stored (None for a task step)."""
+        if self.kind == StepKind.TASK:
+            return None
+        return {
+            "sleep_seconds": self.sleep_seconds,
+            "until": self.until.isoformat() if self.until else None,
+            "signal": self.signal,
+            "timeout_seconds": self.timeout_seconds,
+            "default_decision": self.default_decision.value if self.default_decision else None,
+        }
 
 
 @dataclass
@@ -107,6 +141,39 @@ def mappings(step: StepSpec, index: int) -> list[InputMapping]:
             )
         out.append(InputMapping(from_step=source, path=path, to=target))
     return out
+
+
+def _check_wait(step: StepSpec, i: int) -> None:
+    """A waiting step's own fields: what it waits for, its timeout, its default decision."""
+    where = f"steps[{i}]"
+    name = f"step {step.step_id!r}"
+    if step.task_type is not None:
+        raise InvalidInput(
+            f"{name}: a {step.kind} step runs no task; leave task_type out",
+            field=f"{where}.task_type",
+        )
+    if step.timeout_seconds is not None and step.timeout_seconds <= 0:
+        raise InvalidInput(
+            f"{name}: timeout_seconds must be positive", field=f"{where}.timeout_seconds"
+        )
+    if step.kind == StepKind.SLEEP:
+        if (step.sleep_seconds is None) == (step.until is None):
+            raise InvalidInput(
+                f"{name}: a SLEEP step needs sleep_seconds or until", field=f"{where}.sleep_seconds"
+            )
+        if step.sleep_seconds is not None and not 0 <= step.sleep_seconds <= 366 * 86_400:
+            raise InvalidInput(
+                f"{name}: sleep_seconds must be 0 to a year", field=f"{where}.sleep_seconds"
+            )
+        if step.until is not None and step.until.tzinfo is None:
+            raise InvalidInput(f"{name}: until needs a time zone", field=f"{where}.until")
+    if step.kind == StepKind.SIGNAL and not (step.signal and len(step.signal) <= 255):
+        raise InvalidInput(f"{name}: a SIGNAL step needs a signal name", field=f"{where}.signal")
+    if step.default_decision is not None and step.kind != StepKind.APPROVAL:
+        raise InvalidInput(
+            f"{name}: only an APPROVAL step takes a default decision",
+            field=f"{where}.default_decision",
+        )
 
 
 def topological_order(steps: Sequence[StepSpec]) -> list[str]:
@@ -175,12 +242,15 @@ def validate(spec: WorkflowSpec, *, defaults: task_specs.TaskDefaults) -> list[s
         if step.step_id in seen:
             raise InvalidInput(f"duplicate step id {step.step_id!r}", field=f"steps[{i}].step_id")
         seen.add(step.step_id)
-        try:
-            task_types.resolve(step.task_type, step.operation)
-        except InvalidInput as exc:
-            raise InvalidInput(
-                f"step {step.step_id!r}: {exc.message}", field=f"steps[{i}].task_type"
-            ) from exc
+        if step.kind == StepKind.TASK:
+            try:
+                task_types.resolve(step.task_type, step.operation)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"step {step.step_id!r}: {exc.message}", field=f"steps[{i}].task_type"
+                ) from exc
+        else:
+            _check_wait(step, i)
         check_within(
             step.max_retries,
             0,

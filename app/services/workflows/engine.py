@@ -31,6 +31,7 @@ from app.services.tasks.lifecycle import TaskStatus
 from app.services.workflows.definitions import (
     ACTIVE,
     SCHEDULING,
+    StepKind,
     StepStatus,
     WorkflowSpec,
     WorkflowStatus,
@@ -54,7 +55,7 @@ async def create_workflow(
     *, session: AsyncSession, spec: WorkflowSpec, defaults: task_specs.TaskDefaults
 ) -> Workflow:
     await task_submissions.know_types(
-        (s.task_type for s in spec.steps), lambda: nullcontext(session)
+        (s.task_type for s in spec.steps if s.task_type), lambda: nullcontext(session)
     )
     order = validate(spec, defaults=defaults)
     now = utcnow()
@@ -83,16 +84,23 @@ async def create_workflow(
     position = {sid: i for i, sid in enumerate(order)}
     steps = []
     for i, s in enumerate(spec.steps):
-        resolved = task_types.resolve(s.task_type, s.operation)
+        if s.kind == StepKind.TASK:
+            resolved = task_types.resolve(s.task_type, s.operation)
+            task_type, operation = resolved.task_type, resolved.operation
+            queue = s.queue or _default_queue(resolved)
+        else:  # a waiting step runs no task: its kind names it
+            task_type, operation, queue = s.kind.value.lower(), None, "-"
         step = WorkflowStep(
             id=uuid.uuid4(),
             workflow_id=wf.id,
             step_id=s.step_id,
             position=position[s.step_id],
             declared=i,
-            task_type=resolved.task_type,
-            operation=resolved.operation,
-            queue=s.queue or _default_queue(resolved),
+            task_type=task_type,
+            operation=operation,
+            queue=queue,
+            kind=s.kind.value,
+            wait=s.wait(),
             dependencies=list(s.dependencies),
             input_mappings=[m.as_dict() for m in mappings(s, i)],
             input=s.input,
@@ -137,7 +145,7 @@ async def steps_of(
     return await grouped(session, stmt, lambda step: step.workflow_id, workflow_ids)
 
 
-async def _locked(
+async def locked(
     session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
 ) -> tuple[Workflow, list[WorkflowStep]]:
     """The workflow, locked for this transaction (its status before noted), and its steps."""
@@ -173,7 +181,7 @@ async def react(session: AsyncSession) -> None:
 
 
 async def _on_task_changed(session: AsyncSession, snap: dict[str, Any]) -> None:
-    wf, steps = await _locked(session, uuid.UUID(snap["workflow_id"]))
+    wf, steps = await locked(session, uuid.UUID(snap["workflow_id"]))
     step = next((s for s in steps if str(s.id) == snap["workflow_step_id"]), None)
     if step is None or str(step.task_id) != snap["id"]:
         return  # a task from before a retry of the workflow: no longer this step's task
@@ -231,7 +239,7 @@ def _action(change: Change) -> Action:
     async def act(
         *, session: AsyncSession, workflow_id: uuid.UUID, tenant_id: str | None = None
     ) -> Workflow:
-        wf, steps = await _locked(session, workflow_id, tenant_id)
+        wf, steps = await locked(session, workflow_id, tenant_id)
         await change(session, wf, steps)
         refresh(wf, steps)
         changed(session, wf)
@@ -288,6 +296,9 @@ async def retry_workflow(session: AsyncSession, wf: Workflow, steps: list[Workfl
             step.retry_count = 0
             step.started_at = None
             step.completed_at = None
+            step.wait_until = None
+            step.decided_by = None
+            step.decision_note = None
     wf.status = (WorkflowStatus.RUNNING if wf.started_at else WorkflowStatus.PENDING).value
     wf.error_message = None
     wf.completed_at = None

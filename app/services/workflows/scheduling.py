@@ -6,6 +6,7 @@ lock, inside the transaction of the change."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,7 @@ from app.kernel.errors import DomainError
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
 from app.services.webhooks import deliveries as webhooks
-from app.services.workflows.definitions import SCHEDULING, StepStatus, WorkflowStatus
+from app.services.workflows.definitions import SCHEDULING, StepKind, StepStatus, WorkflowStatus
 
 
 class MappingError(Exception):
@@ -51,6 +52,9 @@ async def schedule_ready(session: AsyncSession, wf: Workflow, steps: list[Workfl
         if step.status != StepStatus.PENDING or step.task_id is not None:
             continue
         if not all(dep in done for dep in step.dependencies):
+            continue
+        if step.kind != StepKind.TASK:
+            start_wait(wf, step)
             continue
         data = dict(step.input)
         try:
@@ -112,9 +116,36 @@ async def fail(
     stop_pending(session, steps, reason=message)
 
 
+def start_wait(wf: Workflow, step: WorkflowStep) -> None:
+    """A waiting step starts waiting: durable (its row says until when), holding no worker.
+    The ticker (waiting.py) ends a sleep or a timeout; approveStep, rejectStep and
+    signalWorkflow end the others."""
+    now = utcnow()
+    wait = step.wait or {}
+    step.status = StepStatus.RUNNING.value
+    step.started_at = now
+    if step.kind == StepKind.SLEEP:
+        until = wait.get("until")
+        step.wait_until = (
+            datetime.fromisoformat(until)
+            if until
+            else now + timedelta(seconds=float(wait.get("sleep_seconds") or 0))
+        )
+    elif wait.get("timeout_seconds") is not None:
+        step.wait_until = now + timedelta(seconds=float(wait["timeout_seconds"]))
+    if wf.status == WorkflowStatus.PENDING:
+        wf.status = WorkflowStatus.RUNNING.value
+    wf.started_at = wf.started_at or now
+
+
 def stop_pending(session: AsyncSession, steps: list[WorkflowStep], *, reason: str) -> None:
+    """Cancel the steps that have not started, and those that wait (no task runs them)."""
     for step in steps:
-        if step.status == StepStatus.PENDING:
+        waiting = step.status == StepStatus.RUNNING and step.kind != StepKind.TASK
+        if waiting:
+            step.wait_until = None
+            step.completed_at = utcnow()
+        if step.status == StepStatus.PENDING or waiting:
             step.status = StepStatus.CANCELLED.value
             step.error_message = step.error_message or f"not run: {reason}"[:2000]
             if step.task_id is not None:
