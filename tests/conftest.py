@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.auth.tokens import issue_token
 from app.config import Settings
@@ -199,8 +200,7 @@ async def prompt_defaults(engine: Any) -> str:
     return json.dumps(rows)
 
 
-@pytest.fixture(autouse=True)
-async def clean(stores: Stores, engine: Any, prompt_defaults: str) -> AsyncIterator[None]:
+async def _empty_tables(engine: Any, prompt_defaults: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(truncate_statement()))  # every model's table (tests/tables.py)
         # the LLM statistics' marker row, as the migration leaves it (never reset)
@@ -218,6 +218,20 @@ async def clean(stores: Stores, engine: Any, prompt_defaults: str) -> AsyncItera
             ),
             {"rows": prompt_defaults},
         )
+
+
+@pytest.fixture(autouse=True)
+async def clean(stores: Stores, engine: Any, prompt_defaults: str) -> AsyncIterator[None]:
+    # A test's own workers may still be finishing a transaction (a ticker's pass, a task's
+    # completion) that took its locks in another order than the TRUNCATE: PostgreSQL then
+    # aborts one of the two, and the clean-up simply runs again.
+    for attempt in range(5):
+        try:
+            await _empty_tables(engine, prompt_defaults)
+            break
+        except DBAPIError as exc:
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
     client = aioredis.Redis.from_url(stores.redis_url)
     # Drop queued jobs but keep the heartbeats of the session's live workers.
     keys = [k async for k in client.scan_iter("arq:*")]

@@ -235,7 +235,10 @@ def wait_banner(dev: subprocess.Popen[bytes], log: Path) -> str:
     output = ""
     deadline = time.monotonic() + 90
     while "admin token" not in output and time.monotonic() < deadline:
-        assert dev.poll() is None, output
+        if dev.poll() is not None:  # it exited: say why (its log, read now)
+            raise AssertionError(
+                f"opsgraph dev exited ({dev.returncode}):\n" + log.read_text(errors="replace")
+            )
         time.sleep(0.2)
         output = log.read_text(errors="replace")
     assert "admin token" in output, output
