@@ -87,6 +87,9 @@ def env(stores: Stores, clock_file: Path, channel_port: int) -> dict[str, str]:
         "OPSGRAPH_HEARTBEAT_INTERVAL_SECONDS": "0.5",
         "OPSGRAPH_HEARTBEAT_TTL_SECONDS": "2",
         "OPSGRAPH_RECONCILE_INTERVAL_SECONDS": "1",
+        # the session's workers look for due tasks once a second (less load on two cores);
+        # the tests of time give their own workers the default 0.2 s
+        "OPSGRAPH_DUE_POLL_SECONDS": "1",
         "OPSGRAPH_RECONCILE_GRACE_SECONDS": "1",
         "OPSGRAPH_RETRY_BASE_DELAY_SECONDS": "0.05",
         "OPSGRAPH_RETRY_MAX_DELAY_SECONDS": "0.2",

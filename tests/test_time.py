@@ -37,7 +37,7 @@ async def test_a_delayed_task_survives_a_flushed_redis_and_every_worker_killed(
     admin: GraphQLClient, spawn_worker: Callable[..., Proc], redis_client: Redis
 ) -> None:
     # given a worker on the queue and a task due in 3 s
-    first = spawn_worker("worker-later-1", "later", 2)
+    first = spawn_worker("worker-later-1", "later", 2, OPSGRAPH_DUE_POLL_SECONDS="0.2")
     task = await submitted(admin, echo("later", delaySeconds=3))
     # then it is stored at once, waiting for its time, with no job in Redis
     stored = (await admin.data("Task", id=task["id"]))["task"]
@@ -49,7 +49,7 @@ async def test_a_delayed_task_survives_a_flushed_redis_and_every_worker_killed(
     os.kill(first.pid, signal.SIGKILL)
     await redis_client.flushdb()
     # and a new worker starts
-    spawn_worker("worker-later-2", "later", 2)
+    spawn_worker("worker-later-2", "later", 2, OPSGRAPH_DUE_POLL_SECONDS="0.2")
     # then it runs once, not before its time, within a second of it
     done = await wait_for_status(admin, task["id"], {"COMPLETED", "FAILED"}, timeout=15)
     assert done["status"] == "COMPLETED" and done["attempts"] == 1
@@ -62,7 +62,7 @@ async def test_a_delayed_task_survives_a_flushed_redis_and_every_worker_killed(
 async def test_a_task_cancelled_before_its_time_never_runs(
     admin: GraphQLClient, spawn_worker: Callable[..., Proc]
 ) -> None:
-    spawn_worker("worker-later-3", "later", 2)
+    spawn_worker("worker-later-3", "later", 2, OPSGRAPH_DUE_POLL_SECONDS="0.2")
     cancelled = await submitted(admin, echo("later", delaySeconds=1))
     result = await admin.data("CancelTask", id=cancelled["id"])
     assert result["cancelTask"]["errors"] == []
@@ -111,7 +111,7 @@ async def test_run_at_in_the_past_runs_now_and_bad_times_are_refused(
 async def test_a_workflow_created_to_start_later(
     admin: GraphQLClient, spawn_worker: Callable[..., Proc]
 ) -> None:
-    spawn_worker("worker-later-4", "later", 2)
+    spawn_worker("worker-later-4", "later", 2, OPSGRAPH_DUE_POLL_SECONDS="0.2")
     step = {"taskType": "echo", "queue": "later", "config": {"simulate": {"latency_ms": 0}}}
     created = await admin.data(
         "CreateWorkflow",
