@@ -25,7 +25,15 @@
     CancelTask: /* graphql */ "mutation CancelTask($id: UUID!) { cancelTask(input: { id: $id }) { task { id status } errors { code message } } }",
     RetryTask: /* graphql */ "mutation RetryTask($id: UUID!) { retryTask(input: { id: $id }) { task { id status } errors { code message } } }",
     Workflows: /* graphql */ "query Workflows { workflows(first: 50) { edges { node { id name status completedSteps totalSteps createdAt } } } }",
-    Workflow: /* graphql */ "query Workflow($id: UUID!) { workflow(id: $id) { id name status progress steps { stepId taskType status dependencies errorMessage } } }",
+    Workflow: /* graphql */ "query Workflow($id: UUID!) { workflow(id: $id) { id name status progress steps { stepId taskType status dependencies errorMessage kind waitUntil } } }",
+    ApproveStep: /* graphql */ "mutation ApproveStep($workflowId: UUID!, $stepId: String!, $note: String) { approveStep(workflowId: $workflowId, stepId: $stepId, note: $note) { workflow { id status } errors { code message } } }",
+    RejectStep: /* graphql */ "mutation RejectStep($workflowId: UUID!, $stepId: String!, $note: String) { rejectStep(workflowId: $workflowId, stepId: $stepId, note: $note) { workflow { id status } errors { code message } } }",
+    Schedules: /* graphql */ "query Schedules { schedules { id name cron timezone taskType paused overlap catchUp nextFireAt lastFireAt runs(limit: 1) { outcome fireTime } } }",
+    ScheduleChanged: /* graphql */ "subscription ScheduleChanged { scheduleChanged { id } }",
+    CreateSchedule: /* graphql */ "mutation CreateSchedule($input: CreateScheduleInput!) { createSchedule(input: $input) { schedule { id } errors { field code message } } }",
+    PauseSchedule: /* graphql */ "mutation PauseSchedule($id: UUID!) { pauseSchedule(id: $id) { schedule { id paused } errors { code message } } }",
+    ResumeSchedule: /* graphql */ "mutation ResumeSchedule($id: UUID!) { resumeSchedule(id: $id) { schedule { id paused } errors { code message } } }",
+    TriggerSchedule: /* graphql */ "mutation TriggerSchedule($id: UUID!) { triggerSchedule(id: $id) { run { outcome } errors { code message } } }",
     WorkflowLive: /* graphql */ "subscription WorkflowLive($id: UUID!) { workflowUpdated(id: $id) { id status progress steps { stepId status } } }",
     PauseWorkflow: /* graphql */ "mutation PauseWorkflow($id: UUID!) { pauseWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
     ResumeWorkflow: /* graphql */ "mutation ResumeWorkflow($id: UUID!) { resumeWorkflow(input: { id: $id }) { workflow { id status } errors { code message } } }",
@@ -532,6 +540,12 @@
           actions.append(button("Pause", function () { act("PauseWorkflow", { id: id }); }),
             button("Resume", function () { act("ResumeWorkflow", { id: id }); }),
             button("Retry", function () { act("RetryWorkflow", { id: id }); }));
+          // a step waiting for an operator's decision (issue 32): approve or reject it here
+          w.steps.filter(function (s) { return s.kind === "APPROVAL" && s.status === "RUNNING"; }).forEach(function (s) {
+            actions.append(el("span", { class: "muted", text: "step " + s.stepId + " waits for approval:" }),
+              button("Approve", function () { act("ApproveStep", { workflowId: id, stepId: s.stepId, note: prompt("Note (optional)") || null }).then(function () { open(id); }); }, "primary"),
+              button("Reject", function () { act("RejectStep", { workflowId: id, stepId: s.stepId, note: prompt("Why?") || null }).then(function () { open(id); }); }, "danger"));
+          });
         }
         draw(w.steps);
         live = subscribe("WorkflowLive", { id: id }, function (data) {
@@ -577,6 +591,63 @@
         canvas.replaceChildren(svg);
       }
       onLeave(function () { if (live) live(); });
+    },
+
+    schedules: async function () {
+      var rows = el("tbody", { id: "schedules" });
+      var form = el("div", { id: "new-schedule" });
+      view.append(el("h2", { text: "Schedules" }), form,
+        el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "schedule" }), el("th", { text: "cron" }),
+          el("th", { text: "runs" }), el("th", { text: "next" }), el("th", { text: "last run" }), el("th", { text: "" }))), rows));
+      async function load() {
+        var d = await gql("Schedules");
+        rows.replaceChildren.apply(rows, d.schedules.map(function (s) {
+          var controls = el("td", {});
+          if (canAct()) {
+            controls.append(s.paused
+              ? button("Resume", function () { act("ResumeSchedule", { id: s.id }).then(load); })
+              : button("Pause", function () { act("PauseSchedule", { id: s.id }).then(load); }),
+              button("Run now", function () { act("TriggerSchedule", { id: s.id }).then(load); }, "primary"));
+          }
+          var last = s.runs[0];
+          return el("tr", { "data-schedule": s.id }, el("td", { text: s.name }),
+            el("td", {}, el("code", { text: s.cron }), " " + s.timezone),
+            el("td", { text: s.taskType || "a workflow" }),
+            el("td", { text: s.paused ? "paused" : when(s.nextFireAt) }),
+            el("td", { class: "last-run", text: last ? last.outcome + " · " + when(last.fireTime) : "—" }), controls);
+        }));
+      }
+      if (canAct()) {
+        var fields = {
+          name: el("input", { name: "schedule-name", placeholder: "name" }),
+          cron: el("input", { name: "schedule-cron", placeholder: "0 * * * *" }),
+          timezone: el("input", { name: "schedule-timezone", value: "UTC" }),
+          taskType: el("select", { name: "schedule-type" }),
+          input: el("textarea", { name: "schedule-input", rows: "1", placeholder: "{} (JSON)" }),
+        };
+        var said = el("span", { class: "error", role: "status" });
+        gql("TaskTypes").then(function (d) {
+          d.taskTypes.filter(function (t) { return t.name === "echo" || t.name === "llm" || !t.builtin; }).forEach(function (t) {
+            fields.taskType.append(el("option", { value: t.name, text: t.name }));
+          });
+        });
+        form.append(el("details", {}, el("summary", { text: "New schedule" }),
+          el("form", { class: "filters", novalidate: true, onsubmit: async function (e) {
+            e.preventDefault();
+            var input;
+            try { input = fields.input.value ? JSON.parse(fields.input.value) : {}; } catch (err) { said.textContent = "input: not valid JSON"; return; }
+            var payload = (await gql("CreateSchedule", { input: { name: fields.name.value, cron: fields.cron.value,
+              timezone: fields.timezone.value, taskType: fields.taskType.value, input: input } })).createSchedule;
+            said.textContent = payload.errors.length ? (payload.errors[0].field + ": " + payload.errors[0].message) : "";
+            if (!payload.errors.length) load();
+          } },
+            el("label", {}, "Name", fields.name), el("label", {}, "Cron", fields.cron),
+            el("label", {}, "Time zone", fields.timezone), el("label", {}, "Task type", fields.taskType),
+            el("label", {}, "Input", fields.input), el("button", { type: "submit", class: "primary", text: "Create" }), said)));
+      }
+      var reload = coalesced(load, 1000);
+      await load();
+      onLeave(subscribe("ScheduleChanged", {}, reload));
     },
 
     pipeline: async function () {
