@@ -32,6 +32,7 @@ from opsgraph.definitions import TaskType
 from workers.agent_report import report_forever
 from workers.consumer import Consumer, Slots, handed_back_key
 from workers.context import WorkerState
+from workers.handlers import register_builtin
 from workers.llm_slots import BatchedCalls
 from workers.merged_redis import MergedRedis
 from workers.models import make_models
@@ -163,6 +164,9 @@ def _served() -> list[TaskType]:
 
 async def build_state(settings: Settings, *, queues: list[str], concurrency: int) -> WorkerState:
     domains.install()  # the reactions its units of work and its attempt writes consult
+    # opsgraph's own task types, in the registry users' types join (workers/loading.py loads
+    # those; a worker built in-process, as the benchmarks build theirs, has opsgraph's own)
+    register_builtin()
     name = settings.worker_name or f"worker-{os.getpid()}@{socket.gethostname()}"
     redis: ArqRedis = await create_pool(redis_settings(settings.redis_url))
     http = httpx.AsyncClient()
