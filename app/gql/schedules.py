@@ -61,7 +61,11 @@ class ScheduleRun:
         if self.row.workflow_id is None:
             return None
         async with info.context.reading() as session:
-            row = await workflows.get_workflow(session=session, workflow_id=self.row.workflow_id)
+            row = await workflows.get_workflow(
+                session=session,
+                workflow_id=self.row.workflow_id,
+                tenant_id=info.context.tenant_id,
+            )
         return Workflow.of(row)
 
 
