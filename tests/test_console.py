@@ -256,6 +256,13 @@ async def test_the_banner_url_signs_in_and_tasks_appear_live(
         assert ids[0][:8] in await row.inner_text()
         for task_id in ids:  # ... and turn COMPLETED in place
             await page.wait_for_selector(f'tr[data-task="{task_id}"] .s-COMPLETED', timeout=15_000)
+        # a task submitted to run in an hour appears live, waiting, with its due time
+        later = await _submit(admin, delaySeconds=3600)
+        due = page.locator(f'tr[data-task="{later}"] .st-due')
+        await due.wait_for(timeout=2_000)
+        stored = (await admin.data("Task", id=later))["task"]
+        shown = await page.evaluate("(iso) => new Date(iso).toLocaleString()", stored["dueAt"])
+        assert await due.inner_text() == f"due {shown}"
         assert session.foreign() == []
     finally:
         await _close(session)

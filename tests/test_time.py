@@ -177,3 +177,113 @@ async def test_a_failed_task_is_replayed_with_an_edited_input(
     ]
     [line] = [x for x in done["logs"] if x["message"].startswith("retried with a new input")]
     assert line["fields"] == {"replaced_input": {"n": 1}}
+
+
+async def test_a_failed_workflow_is_retried_with_an_edited_step_input(
+    admin: GraphQLClient, worker: Proc
+) -> None:
+    # step a fails every attempt made in the next 2 s; b takes a's result through a mapping
+    until = datetime.now(UTC).timestamp() + 2
+    failing = {"simulate": {"fail_until": until, "error": "fatal", "latency_ms": 0}}
+    quick = {"simulate": {"latency_ms": 0}}
+    created = await admin.data(
+        "CreateWorkflow",
+        input={
+            "name": "replayed",
+            "steps": [
+                {"stepId": "a", "taskType": "echo", "input": {"n": 1}, "config": failing},
+                {
+                    "stepId": "b",
+                    "taskType": "echo",
+                    "dependencies": ["a"],
+                    "inputMappings": [{"from_step": "a", "path": "input.n", "to": "n"}],
+                    "config": quick,
+                },
+                {"stepId": "c", "taskType": "echo", "input": {"c": 1}, "config": quick},
+            ],
+        },
+    )
+    workflow_id = created["createWorkflow"]["workflow"]["id"]
+    failed = await wait_for(
+        lambda: admin.data("Workflow", id=workflow_id),
+        until=lambda d: (
+            d["workflow"]["status"] == "FAILED"
+            and all(s["status"] != "RUNNING" for s in d["workflow"]["steps"])
+        ),
+        what="the workflow to fail",
+    )
+    first_task = {s["stepId"]: s for s in failed["workflow"]["steps"]}["a"]["task"]
+    await wait_for(
+        lambda: datetime.now(UTC).timestamp(), until=lambda t: t > until, what="the failures' end"
+    )
+
+    async def refused(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        payload = (await admin.data("RetryWorkflow", id=workflow_id, steps=steps))["retryWorkflow"]
+        return [(e["field"], e["code"]) for e in payload["errors"]]
+
+    # a step that does not run again (c completed), an unknown one, one given twice: refused
+    # naming the field, and nothing changes
+    assert await refused([{"stepId": "c", "input": {"c": 2}}]) == [("steps[0].step_id", "INVALID")]
+    assert await refused([{"stepId": "zz", "input": {}}]) == [("steps[0].step_id", "INVALID")]
+    twice = [{"stepId": "a", "input": {"n": 2}}, {"stepId": "a", "input": {"n": 3}}]
+    assert await refused(twice) == [("steps[1].step_id", "INVALID")]
+    unchanged = (await admin.data("Workflow", id=workflow_id))["workflow"]
+    assert unchanged["status"] == "FAILED"
+    assert {s["stepId"]: s["input"] for s in unchanged["steps"]}["a"] == {"n": 1}
+    # retried with a new input for a: a runs with it, b takes it through its mapping
+    retried = await admin.data(
+        "RetryWorkflow", id=workflow_id, steps=[{"stepId": "a", "input": {"n": 2}}]
+    )
+    assert retried["retryWorkflow"]["errors"] == []
+    done = await wait_for(
+        lambda: admin.data("Workflow", id=workflow_id),
+        until=lambda d: d["workflow"]["status"] in ("COMPLETED", "FAILED"),
+        what="the retried workflow to finish",
+    )
+    steps = {s["stepId"]: s for s in done["workflow"]["steps"]}
+    assert done["workflow"]["status"] == "COMPLETED"
+    assert steps["a"]["input"] == {"n": 2} and steps["a"]["task"]["input"] == {"n": 2}
+    assert steps["b"]["task"]["input"] == {"n": 2}
+    # the failed attempt's task keeps the input it ran with
+    old = (await admin.data("Task", id=first_task["id"]))["task"]
+    assert old["status"] == "FAILED" and old["input"] == {"n": 1}
+
+
+async def test_a_dead_letter_is_requeued_with_an_edited_input(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc]
+) -> None:
+    spawn_worker("worker-replays", "replays", 2)
+    until = datetime.now(UTC).timestamp() + 2
+    failing = {"simulate": {"fail_until": until, "error": "fatal", "latency_ms": 0}}
+    task = await submitted(
+        admin, {"taskType": "echo", "queue": "replays", "input": {"n": 1}, "config": failing}
+    )
+    dead = await wait_for_status(admin, task["id"], {"FAILED"})
+    assert dead["deadLettered"] is True
+    await wait_for(
+        lambda: datetime.now(UTC).timestamp(), until=lambda t: t > until, what="the failures' end"
+    )
+
+    async def requeue(**arguments: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = (
+            await admin.data("RequeueDlqJob", queue="dlq:replays", **arguments)
+        )["requeueDlqJob"]
+        return payload
+
+    # an edited input names the dead letter it replaces; an id not in that DLQ is not found
+    unnamed = await requeue(input={"n": 2})
+    assert [(e["field"], e["code"]) for e in unnamed["errors"]] == [("task_id", "INVALID")]
+    other = await requeue(taskId="00000000-0000-4000-8000-000000000000", input={"n": 2})
+    assert [(e["field"], e["code"]) for e in other["errors"]] == [("task_id", "NOT_FOUND")]
+    assert (await admin.data("Task", id=task["id"]))["task"]["deadLettered"] is True
+    # requeued with its new input: it runs with it; the one it replaced stays in its log
+    requeued = await requeue(taskId=task["id"], input={"n": 2})
+    assert requeued["errors"] == [] and requeued["taskIds"] == [task["id"]]
+    assert requeued["remainingCount"] == 0
+    done = await wait_for_status(admin, task["id"], {"COMPLETED", "FAILED"})
+    assert done["status"] == "COMPLETED" and done["result"]["input"] == {"n": 2}
+    [line] = [x for x in done["logs"] if x["message"].startswith("retried with a new input")]
+    assert line["fields"] == {"replaced_input": {"n": 1}}
+    assert [t["reason"] for t in done["transitions"]][
+        3
+    ] == "requeued from dlq:replays, with a new input"

@@ -48,6 +48,9 @@ class WorkflowStep(Forwards):
     status: StepStatus
     dependencies: list[str]
     input_mappings: list[JSON]
+    input: JSON = strawberry.field(
+        description="The step's own input; its mappings' values are added when it starts."
+    )
     config: JSON
     result: JSON | None
     error_message: str | None

@@ -165,6 +165,23 @@ class WorkflowIdInput:
     id: uuid.UUID
 
 
+@strawberry.input(description="A new input for a step that runs again.")
+class RetryStepInput:
+    step_id: str
+    input: JSON
+
+
+@strawberry.input
+class RetryWorkflowInput:
+    id: uuid.UUID
+    steps: list[RetryStepInput] | None = strawberry.field(
+        default=None,
+        description="New inputs for steps that run again (the failed or cancelled ones and "
+        "those after them), checked as a submission's are; each step's old input stays in its "
+        "old task.",
+    )
+
+
 @strawberry.type
 class WorkflowPayload:
     workflow: Workflow | None
@@ -228,8 +245,19 @@ class WorkflowMutations:
         description="Rerun failed or cancelled steps and what depends on them.",
         extensions=[CaptureErrors()],
     )
-    async def retry_workflow(self, info: Info, input: WorkflowIdInput) -> WorkflowPayload:
-        return await _act(info, workflows.retry_workflow, input)
+    async def retry_workflow(self, info: Info, input: RetryWorkflowInput) -> WorkflowPayload:
+        return await acted(
+            info,
+            workflows.retry_workflow,
+            WorkflowPayload,
+            Workflow.of,
+            workflow_id=input.id,
+            inputs=[
+                workflows.StepInput(s.step_id, json_object(s.input, f"steps[{i}].input"))
+                for i, s in enumerate(input.steps or [])
+            ],
+            defaults=info.context.state.settings.task_defaults,
+        )
 
     @strawberry.mutation(
         permission_classes=[CanOperate],

@@ -905,4 +905,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        waiting = False",
         (f"{WAITING}::test_a_rejection_fails_the_workflow_with_its_note",),
     ),
+    Mutation(
+        "a retried workflow's step keeps its old input",
+        "app/services/workflows/engine.py",
+        "            step.input = edited[step.step_id]",
+        "            pass",
+        (f"{TIME}::test_a_failed_workflow_is_retried_with_an_edited_step_input",),
+    ),
+    Mutation(
+        "a DLQ requeue drops the edited input",
+        "app/services/tasks/dlq.py",
+        "            session=session, task_id=i, input=input, defaults=defaults, reason=reason",
+        "            session=session, task_id=i, input=None, defaults=defaults, reason=reason",
+        (f"{TIME}::test_a_dead_letter_is_requeued_with_an_edited_input",),
+    ),
 )

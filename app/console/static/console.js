@@ -9,7 +9,7 @@
   var view = document.getElementById("view");
 
   // --- the documents --------------------------------------------------------------------------
-  var TASK_ROW = "id status taskType queue createdAt attempts costUsd origin { instance tenantId }";
+  var TASK_ROW = "id status taskType queue createdAt attempts costUsd dueAt origin { instance tenantId }";
   var OPS = {
     Viewer: /* graphql */ "query Viewer { viewer { subject role tenantId canOperate canAdmin canReadPlatform } }",
     Overview: /* graphql */ "query Overview { llmStats { totalQueued totalTokens totalCostUsd semaphoreStats { maxConcurrent activeCount } queues { queue queued running estimatedHuman } } alertSummary { critical warning info } }",
@@ -440,16 +440,22 @@
         if (filter.originInstance && t.origin.instance !== filter.originInstance) return false;
         return true;
       }
+      // a delayed task waits for its time: its status says until when
+      function state(t) {
+        if (!t.dueAt) return status(t.status);
+        return el("span", {}, status(t.status),
+          el("span", { class: "st-due muted", title: "waiting for its time", text: "due " + when(t.dueAt) }));
+      }
       function row(t) {
         return el("tr", { class: "row", "data-task": t.id, onclick: function () { open(t.id); } },
-          el("td", {}, el("code", { text: short(t.id) })), el("td", { class: "st" }, status(t.status)),
+          el("td", {}, el("code", { text: short(t.id) })), el("td", { class: "st" }, state(t)),
           el("td", { text: t.taskType }), el("td", { class: "hide-narrow", text: t.queue }),
           el("td", { class: "hide-narrow", text: when(t.createdAt) }), el("td", { class: "hide-narrow", text: money(t.costUsd) }));
       }
       function upsert(t) {
         var existing = rows.querySelector('tr[data-task="' + t.id + '"]');
         if (existing) {
-          existing.querySelector(".st").replaceChildren(status(t.status));
+          existing.querySelector(".st").replaceChildren(state(t));
           existing.classList.remove("flash"); void existing.offsetWidth; existing.classList.add("flash");
           if (!matches(t)) existing.remove();
           return;

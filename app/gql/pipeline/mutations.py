@@ -3,10 +3,13 @@ circuit breaker. Expected failures are data (`errors`), as for tasks."""
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
+from strawberry.scalars import JSON
 
 from app.gql.context import Info
-from app.gql.errors import CaptureErrors
+from app.gql.errors import CaptureErrors, json_object
 from app.gql.permissions import CanOperatePlatform
 from app.gql.pipeline.queries import breakers_of, configured_breakers, dlq_queue
 from app.gql.pipeline.types import Batch, CircuitBreaker, PipelineError
@@ -48,10 +51,23 @@ class BreakerPayload:
     errors: list[PipelineError]
 
 
-async def _requeue(info: Info, queue: str, limit: int) -> RequeuePayload:
+async def _requeue(
+    info: Info,
+    queue: str,
+    limit: int,
+    task_id: uuid.UUID | None = None,
+    input: JSON | None = None,
+) -> RequeuePayload:
     async with info.context.writing() as session:
         name = await dlq_queue(info, session, queue)
-        done, remaining = await dlq.requeue(session=session, queue=name, limit=limit)
+        done, remaining = await dlq.requeue(
+            session=session,
+            queue=name,
+            limit=limit,
+            task_id=task_id,
+            input=json_object(input, "input") if input is not None else None,
+            defaults=info.context.state.settings.task_defaults,
+        )
     return RequeuePayload(
         requeued_count=len(done),
         remaining_count=remaining,
@@ -80,11 +96,19 @@ class PipelineMutations:
 
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],
-        description="Requeue the oldest dead letter.",
+        description="Requeue the oldest dead letter, or the one `taskId` names, with `input` "
+        "replacing its own when given (checked as a submission's is; the one it replaces stays "
+        "in the task's log).",
         extensions=[CaptureErrors()],
     )
-    async def requeue_dlq_job(self, info: Info, queue: str) -> RequeuePayload:
-        return await _requeue(info, queue, 1)
+    async def requeue_dlq_job(
+        self,
+        info: Info,
+        queue: str,
+        task_id: uuid.UUID | None = None,
+        input: JSON | None = None,
+    ) -> RequeuePayload:
+        return await _requeue(info, queue, 1, task_id, input)
 
     @strawberry.mutation(
         permission_classes=[CanOperatePlatform],

@@ -5,6 +5,7 @@ history, no longer offered for requeue)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,8 @@ from app.db.models import Task, TaskLog
 from app.kernel import effects
 from app.kernel.errors import InvalidInput, NotFound
 from app.kernel.paging import PageRequest, fetch_page
-from app.services.tasks import commands as tasks
+from app.services.tasks import replay
+from app.services.tasks import specs as task_specs
 
 PREFIX = "dlq:"
 # a DLQ page may start anywhere in the queue (a deep start seeks on the key columns first);
@@ -126,21 +128,44 @@ def _changed(session: AsyncSession, queue: str) -> None:
     effects.record(session, effects.Published("dlq", queue, {"queue": queue}))
 
 
-async def requeue(*, session: AsyncSession, queue: str, limit: int = 1) -> tuple[list[Task], int]:
-    """Requeue up to `limit` dead letters of `queue`, oldest first; return them and how many
-    remain."""
-    stmt = (
-        _dead(queue)
-        .order_by(Task.dead_lettered_at, Task.id)
-        .limit(min(limit, REQUEUE_ALL_MAX))
-        .with_for_update(skip_locked=True)
-    )
-    rows = list((await session.execute(stmt)).scalars())
-    done = [
-        await tasks.retry_task(
-            session=session, task_id=r.id, reason=f"requeued from {PREFIX}{queue}"
+async def requeue(
+    *,
+    session: AsyncSession,
+    queue: str,
+    limit: int = 1,
+    task_id: uuid.UUID | None = None,
+    input: dict[str, Any] | None = None,
+    defaults: task_specs.TaskDefaults = task_specs.TaskDefaults(),
+) -> tuple[list[Task], int]:
+    """Requeue up to `limit` dead letters of `queue`, oldest first (or the one `task_id` names,
+    with `input` replacing its own when given, checked as a submission's is); return them and
+    how many remain."""
+    reason = f"requeued from {PREFIX}{queue}"
+    if task_id is None:
+        if input is not None:
+            # an edited input replaces one job's: the operator names which
+            raise InvalidInput(
+                "a requeue with a new input names the dead letter it replaces", field="task_id"
+            )
+        stmt = (
+            _dead(queue)
+            .order_by(Task.dead_lettered_at, Task.id)
+            .limit(min(limit, REQUEUE_ALL_MAX))
+            .with_for_update(skip_locked=True)
         )
-        for r in rows
+        ids = list((await session.execute(stmt.with_only_columns(Task.id))).scalars())
+    else:
+        found = await session.execute(
+            _dead(queue).where(Task.id == task_id).with_for_update().with_only_columns(Task.id)
+        )
+        if found.scalar_one_or_none() is None:
+            raise NotFound(f"no dead letter {task_id} in {PREFIX}{queue}", field="task_id")
+        ids = [task_id]
+    done = [
+        await replay.retry_task(
+            session=session, task_id=i, input=input, defaults=defaults, reason=reason
+        )
+        for i in ids
     ]
     remaining = (await counts(session=session)).get(queue, 0)
     if done:

@@ -25,11 +25,14 @@ async def retry_task(
     tenant_id: str | None = None,
     input: dict[str, Any] | None = None,
     defaults: task_specs.TaskDefaults = task_specs.TaskDefaults(),
+    reason: str = "retried by request",
 ) -> Task:
     """`commands.retry_task`, with `input` (when given) replacing the task's, refused naming
     the field (nothing changed) when its type would refuse it."""
     if input is None:
-        return await commands.retry_task(session=session, task_id=task_id, tenant_id=tenant_id)
+        return await commands.retry_task(
+            session=session, task_id=task_id, tenant_id=tenant_id, reason=reason
+        )
     task = await commands.get_task(
         session=session, task_id=task_id, tenant_id=tenant_id, for_update=True
     )
@@ -46,7 +49,7 @@ async def retry_task(
     )
     replaced = task.input
     task = await commands.retry_task(
-        session=session, task_id=task_id, tenant_id=tenant_id, reason="retried with a new input"
+        session=session, task_id=task_id, tenant_id=tenant_id, reason=f"{reason}, with a new input"
     )
     task.input = input
     await commands.append_log(
