@@ -17,7 +17,7 @@ from app.services.jobs.types import JOB_TYPES
 from app.services.llm.semaphore import SemaphoreConfig
 from app.services.monitoring.config import MonitoringConfig
 from app.services.pipeline.config import PipelineConfig
-from app.services.schedules.commands import ScheduleRules
+from app.services.schedules.config import ScheduleRules
 from app.services.tasks.specs import TaskDefaults
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
@@ -171,6 +171,13 @@ class Settings(BaseSettings):
     )
     job_timeout_seconds: float = Field(
         600, description="Longest one attempt may run (waiting for an LLM slot not included)."
+    )
+    idempotency_ttl: float = Field(
+        86_400,
+        gt=0,
+        le=30 * 86_400,
+        description="Seconds a submission's idempotency key is kept: the same key with the same "
+        "request answers the task or workflow it made; with another request, a conflict.",
     )
     max_delay_seconds: float = Field(
         365 * 86_400,
@@ -563,6 +570,7 @@ class Settings(BaseSettings):
             allow_private_webhooks=self.webhook_allow_private_networks,
             reserved_queues=frozenset([*self.pipeline_queues, *self.reserved_queues]),
             max_delay_seconds=self.max_delay_seconds,
+            idempotency_ttl_seconds=self.idempotency_ttl,
         )
 
     @property

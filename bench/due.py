@@ -29,6 +29,7 @@ from app.kernel import effects
 from app.platform import dispatch
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions
+from bench import harness
 from tests.stores import open_stores
 from workers.loading import load
 from workers.main import _due_loop, build_state, close_state
@@ -101,7 +102,7 @@ def _run(n: int, lead: float) -> dict[str, float]:
 def main(n: int, lead: float, runs: int) -> dict[str, Any]:
     load()
     results = [_run(n, lead) for _ in range(max(runs, 1))]
-    median = sorted(results, key=lambda r: r["ticker_s"])[len(results) // 2]
+    median = harness.median(results, key=lambda r: r["ticker_s"])
     return {
         "benchmark": "due",
         "tasks": n,

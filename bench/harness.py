@@ -1,13 +1,14 @@
-"""What the benchmarks that need a running API share: fresh test stores and one API process
-on them, with a signing secret for tokens."""
+"""What the benchmarks share: fresh test stores and one API process on them, with a signing
+secret for tokens; the median of repeated runs."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from app.auth.tokens import issue_token
 from app.config import Settings
@@ -15,6 +16,13 @@ from tests.processes import Proc, start_server
 from tests.stores import Stores, open_stores
 
 SECRET = "bench-secret-bench-secret-bench-secret-0"
+
+R = TypeVar("R")
+
+
+def median(results: Sequence[R], key: Callable[[R], float]) -> R:
+    """The run whose `key` is the median (the upper one of an even number)."""
+    return sorted(results, key=key)[len(results) // 2]
 
 
 @dataclass

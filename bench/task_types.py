@@ -28,6 +28,7 @@ from app.db.base import make_engine, make_sessionmaker
 from app.services.tasks import registry
 from app.services.tasks import specs as task_specs
 from app.services.tasks.catalog import CATALOG, Registered
+from bench import harness
 from bench.throughput import opsgraph as run_opsgraph
 from opsgraph.definitions import lookup
 from tests.stores import open_stores
@@ -135,7 +136,7 @@ def main(n: int, concurrency: int, runs: int, checks: int) -> dict[str, Any]:
     for _ in range(max(runs, 1)):
         r = _run(n, concurrency)
         results.append({**r, "ratio": round(r["own_tasks_per_s"] / r["echo_tasks_per_s"], 3)})
-    median = sorted(results, key=lambda r: r["ratio"])[len(results) // 2]
+    median = harness.median(results, key=lambda r: r["ratio"])
     return {
         "benchmark": "task_types",
         "tasks": n,

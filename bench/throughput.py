@@ -41,6 +41,7 @@ from app.config import Settings
 from app.db.models import Task
 from app.edge.submissions import Submissions
 from app.services.tasks import specs as task_specs
+from bench import harness
 from tests.stores import open_stores
 from workers.main import build_state, build_workers, close_state, redis_settings
 
@@ -188,8 +189,7 @@ async def opsgraph(
 def main(n: int, concurrency: int, processes: int = 1, runs: int = 1) -> dict[str, Any]:
     """`runs` pairs of runs; the figures of the one with the median ratio, and every ratio."""
     results = [_run(n, concurrency, processes) for _ in range(max(runs, 1))]
-    ranked = sorted(results, key=lambda r: r["ratio"])
-    median = ranked[len(ranked) // 2]
+    median = harness.median(results, key=lambda r: r["ratio"])
     return {**median, "runs": len(results), "ratios": [r["ratio"] for r in results]}
 
 

@@ -85,7 +85,9 @@ class TaskContext(abc.ABC):
     async def submit(self, task_type: str, input: Mapping[str, Any], **options: Any) -> str:
         """Submit a child task (linked to this one as its parent) and return its id. Options:
         queue, priority, max_retries, metadata, config, run_at (an aware datetime) or
-        delay_seconds (it runs later)."""
+        delay_seconds (it runs later), idempotency_key (the same key with the same request,
+        within the tenant and OPSGRAPH_IDEMPOTENCY_TTL, answers the task it made: a retried
+        handler submits its children once)."""
 
     @abc.abstractmethod
     async def wait(self, ids: Sequence[str], timeout: float | None = None) -> list[Any]:

@@ -21,6 +21,8 @@ LOCK_ORDER = (
     # a schedule's fire locks its schedule, claims its tick, then submits a task
     "schedules",
     "schedule_fires",
+    # a keyed submission claims its key, then writes its task
+    "idempotency_keys",
     "tasks",
     "task_transitions",
     "task_logs",

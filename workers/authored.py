@@ -49,7 +49,16 @@ MAX_ERROR_CHARS = 2000
 MAX_REQUESTS = 50
 TASK_FILES = task_queries.TASK_FILES
 SUBMIT_OPTIONS = frozenset(
-    {"queue", "priority", "max_retries", "metadata", "config", "run_at", "delay_seconds"}
+    {
+        "queue",
+        "priority",
+        "max_retries",
+        "metadata",
+        "config",
+        "run_at",
+        "delay_seconds",
+        "idempotency_key",
+    }
 )
 # opsgraph's own parts: their errors reach the task as the runner's safe message
 INTERNAL_MODULES = ("app.", "workers.", "sqlalchemy", "asyncpg", "redis", "arq")
@@ -252,6 +261,7 @@ class WorkerTaskContext(opsgraph.TaskContext):
             parent_id=uuid.UUID(self.task_id),
             run_at=options.get("run_at"),
             delay_seconds=options.get("delay_seconds"),
+            idempotency_key=options.get("idempotency_key"),
         )
         async with self.state.unit_of_work() as session:
             child = await task_submissions.submit_task(

@@ -19,12 +19,12 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
 from app.config import Settings
-from app.db.base import make_engine, make_raw_pool, make_sessionmaker
+from app.db.base import make_engine, make_raw_pool, make_sessionmaker, utcnow
 from app.edge import domains
 from app.platform import clock, dispatch
 from app.services.fleet import heartbeats
 from app.services.schedules import firing
-from app.services.tasks import due, registry
+from app.services.tasks import due, idempotency, registry
 from app.services.tasks.backoff import BackoffPolicy
 from app.services.workflows import waiting
 from opsgraph import definitions
@@ -102,24 +102,33 @@ async def _due_loop(state: WorkerState) -> None:
 
 
 async def _schedule_loop(state: WorkerState) -> None:
-    """Schedules whose tick has come fire (app/services/schedules/firing.py), and workflow
-    steps whose sleep or wait is over move on (app/services/workflows/waiting.py), by the
-    platform clock (app/platform/clock.py: the wall clock, or a test's moved one)."""
+    """A schedule pass (`_schedule_pass`) every `schedule_poll_seconds`."""
     while True:
         try:
-            async with state.unit_of_work() as session:
-                await firing.fire_due(session, now=clock.now(), rules=state.settings.schedules)
-            now = clock.now()
-            async with state.unit_of_work() as session:
-                due = await waiting.due_waits(session, now=now)
-            for workflow_id, step_id in due:
-                async with state.unit_of_work() as session:
-                    await waiting.wake(session, workflow_id=workflow_id, step_id=step_id, now=now)
+            await _schedule_pass(state)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # PostgreSQL away: the next pass tries again
             log.warning("firing schedules failed: %s", exc)
         await asyncio.sleep(state.settings.schedule_poll_seconds)
+
+
+async def _schedule_pass(state: WorkerState) -> None:
+    """Schedules whose tick has come fire (app/services/schedules/firing.py), and workflow
+    steps whose sleep or wait is over move on (app/services/workflows/waiting.py), by the
+    platform clock (app/platform/clock.py: the wall clock, or a test's moved one). Firing
+    passes run back to back while they come back full: a thousand schedules on one tick all
+    fire within its misfire grace, not a hundred a second."""
+    taken = firing.PASS_SIZE
+    while taken >= firing.PASS_SIZE:
+        async with state.unit_of_work() as session:
+            taken = await firing.fire_due(session, now=clock.now(), rules=state.settings.schedules)
+    now = clock.now()
+    async with state.unit_of_work() as session:
+        due = await waiting.due_waits(session, now=now)
+    for workflow_id, step_id in due:
+        async with state.unit_of_work() as session:
+            await waiting.wake(session, workflow_id=workflow_id, step_id=step_id, now=now)
 
 
 REGISTER_EVERY_SECONDS = 300.0
@@ -156,6 +165,22 @@ async def _promote_loop(state: WorkerState) -> None:
             log.debug("promoting retries failed: %s", exc)
             await asyncio.sleep(1.0)
         await asyncio.sleep(PROMOTE_INTERVAL_SECONDS)
+
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+async def _housekeeping_loop(state: WorkerState) -> None:
+    """Expired idempotency keys go, a batch a minute (app/services/tasks/idempotency.py)."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+        try:
+            async with state.unit_of_work() as session:
+                await idempotency.purge_expired(session, now=utcnow())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # PostgreSQL away: the next minute tries again
+            log.warning("purging expired idempotency keys failed: %s", exc)
 
 
 def _served() -> list[TaskType]:
@@ -311,6 +336,7 @@ async def run_worker(settings: Settings, *, queues: list[str], concurrency: int)
         asyncio.create_task(_register_loop(state), name="type-registry"),
         asyncio.create_task(_due_loop(state), name="due-tasks"),
         asyncio.create_task(_schedule_loop(state), name="schedules"),
+        asyncio.create_task(_housekeeping_loop(state), name="housekeeping"),
         asyncio.create_task(Reconciler(state).run_forever(), name="reconciler"),
         asyncio.create_task(relay_forever(state), name="webhook-relay"),
         asyncio.create_task(_promote_loop(state), name="retry-promoter"),

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from app.db.models import Batch, Detection, Enrichment, Task, TaskLog, TaskTransition, WorkflowStep
+from app.db.models import (
+    Batch,
+    Detection,
+    Enrichment,
+    Task,
+    TaskLog,
+    TaskTransition,
+    Workflow,
+    WorkflowStep,
+)
 from app.edge.uow import read_only
 from app.services.pipeline import queries as pipeline
 from app.services.tasks import queries as task_queries
@@ -23,6 +32,8 @@ class Loaders:
         self.children = DataLoader(load_fn=self._children)
         self.tasks = DataLoader(load_fn=self._tasks)
         self.steps = DataLoader(load_fn=self._steps)
+        # keyed by (the caller's tenant or None, id): a tenant loads only its own
+        self.workflows = DataLoader(load_fn=self._workflows)
         self.batches = DataLoader(load_fn=self._batches)
         self.batch_detections = DataLoader(load_fn=self._batch_detections)
         self.detection_enrichments = DataLoader(load_fn=self._detection_enrichments)
@@ -36,6 +47,19 @@ class Loaders:
         async with read_only(self._sessionmaker) as session:
             found = await task_queries.get_tasks(session=session, task_ids=ids)
         return [found.get(i) for i in ids]
+
+    async def _workflows(
+        self, keys: Sequence[tuple[str | None, uuid.UUID]]
+    ) -> list[Workflow | None]:
+        found: dict[tuple[str | None, uuid.UUID], Workflow] = {}
+        async with read_only(self._sessionmaker) as session:
+            for tenant in {t for t, _ in keys}:
+                ids = [i for t, i in keys if t == tenant]
+                rows = await workflows.workflows_by_id(
+                    session=session, workflow_ids=ids, tenant_id=tenant
+                )
+                found.update({(tenant, i): row for i, row in rows.items()})
+        return [found.get(k) for k in keys]
 
     async def _steps(self, ids: Sequence[uuid.UUID]) -> list[list[WorkflowStep]]:
         async with read_only(self._sessionmaker) as session:

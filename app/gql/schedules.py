@@ -23,7 +23,6 @@ from app.kernel.errors import NotFound
 from app.platform import clock
 from app.services.schedules import commands, queries
 from app.services.schedules.cron import CatchUp, Overlap
-from app.services.workflows import engine as workflows
 
 strawberry.enum(
     Overlap, name="ScheduleOverlap", description="A fire while the previous run is unfinished."
@@ -60,13 +59,9 @@ class ScheduleRun:
     async def workflow(self, info: Info) -> Workflow | None:
         if self.row.workflow_id is None:
             return None
-        async with info.context.reading() as session:
-            row = await workflows.get_workflow(
-                session=session,
-                workflow_id=self.row.workflow_id,
-                tenant_id=info.context.tenant_id,
-            )
-        return Workflow.of(row)
+        key = (info.context.tenant_id, self.row.workflow_id)
+        found = await info.context.loaders.workflows.load(key)
+        return Workflow.of(found) if found is not None else None
 
 
 @strawberry.type

@@ -125,6 +125,12 @@ class SubmitTaskInput:
         default=None, description="Run this many seconds from now (instead of runAt)."
     )
     result_ttl_seconds: int | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Submit at most once: the same key (per tenant, kept OPSGRAPH_IDEMPOTENCY_TTL) "
+        "with the same request answers the task it made (`replayed`); with another request, "
+        "a CONFLICT naming idempotencyKey.",
+    )
 
 
 @strawberry.input
@@ -149,6 +155,15 @@ class TaskPayload:
 
 
 @strawberry.type
+class SubmitTaskPayload:
+    task: Task | None
+    replayed: bool = strawberry.field(
+        description="True when the idempotency key answered the task an earlier submission made."
+    )
+    errors: list[TaskError]
+
+
+@strawberry.type
 class BatchItemError:
     index: int = strawberry.field(description="The item's position in the input (-1: the batch)")
     field: str | None
@@ -161,6 +176,9 @@ class SubmitTasksPayload:
     tasks: list[Task]
     errors: list[BatchItemError]
     submitted: int
+    replayed: list[uuid.UUID] = strawberry.field(
+        description="The tasks among `tasks` that their items' idempotency keys made before."
+    )
 
 
 def _spec(input: SubmitTaskInput, ctx: Context) -> task_specs.TaskSpec:
@@ -181,17 +199,26 @@ def _spec(input: SubmitTaskInput, ctx: Context) -> task_specs.TaskSpec:
         result_ttl_seconds=input.result_ttl_seconds,
         run_at=input.run_at,
         delay_seconds=input.delay_seconds,
+        idempotency_key=input.idempotency_key,
     )
 
 
 @strawberry.type
 class TaskMutations:
     @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
-    async def submit_task(self, info: Info, input: SubmitTaskInput) -> TaskPayload:
+    async def submit_task(self, info: Info, input: SubmitTaskInput) -> SubmitTaskPayload:
         ctx = info.context
         spec = _spec(input, ctx)
-        row: TaskRow = await ctx.state.submissions.submit(spec, ctx.state.settings.task_defaults)
-        return TaskPayload(task=Task.of(row), errors=[])
+        defaults = ctx.state.settings.task_defaults
+        if spec.idempotency_key is None:
+            row: TaskRow = await ctx.state.submissions.submit(spec, defaults)
+            return SubmitTaskPayload(task=Task.of(row), replayed=False, errors=[])
+        # a keyed submission claims its key in a transaction of its own, not a group commit's
+        async with ctx.writing() as session:
+            done = await task_submissions.submit_task_once(
+                session=session, spec=spec, defaults=defaults
+            )
+        return SubmitTaskPayload(task=Task.of(done.task), replayed=done.replayed, errors=[])
 
     @strawberry.mutation(
         permission_classes=[CanOperate],
@@ -217,27 +244,35 @@ class TaskMutations:
             more = task_submissions.invalid_items(specs, ctx.state.settings.task_defaults)
             errors += [error_of(BatchItemError, e, index=positions[e.index]) for e in more]
             errors.sort(key=lambda e: e.index)
-            return SubmitTasksPayload(tasks=[], errors=errors, submitted=0)
+            return SubmitTasksPayload(tasks=[], errors=errors, submitted=0, replayed=[])
         rows: list[TaskRow] = []
+        replayed: list[uuid.UUID] = []
         if specs:
             try:
                 async with ctx.writing() as session:
-                    rows, refused = await task_submissions.submit_tasks(
+                    done = await task_submissions.submit_tasks(
                         session=session,
                         specs=specs,
                         defaults=ctx.state.settings.task_defaults,
                         partial=partial,
                     )
+                rows, refused, replayed = done.tasks, done.errors, done.replayed_ids
             except task_submissions.BatchRefused as exc:
                 refused, rows = exc.errors, []
             except DomainError as exc:
                 return SubmitTasksPayload(
-                    tasks=[], errors=[error_of(BatchItemError, exc, index=-1)], submitted=0
+                    tasks=[],
+                    errors=[error_of(BatchItemError, exc, index=-1)],
+                    submitted=0,
+                    replayed=[],
                 )
             errors += [error_of(BatchItemError, e, index=positions[e.index]) for e in refused]
         errors.sort(key=lambda e: e.index)
         return SubmitTasksPayload(
-            tasks=[Task.of(r) for r in rows], errors=errors, submitted=len(rows)
+            tasks=[Task.of(r) for r in rows],
+            errors=errors,
+            submitted=len(rows) - len(replayed),
+            replayed=replayed,
         )
 
     @strawberry.mutation(

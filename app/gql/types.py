@@ -33,6 +33,8 @@ class TaskErrorCode(Enum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     # a queue of opsgraph's own (the camera pipeline's): never a client's task
     RESERVED_QUEUE = "RESERVED_QUEUE"
+    # an idempotency key given before with a different request
+    CONFLICT = "CONFLICT"
 
 
 @strawberry.type(description="An expected failure of a mutation: data, not an exception.")

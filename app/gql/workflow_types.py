@@ -30,6 +30,8 @@ class WorkflowErrorCode(Enum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     # a step naming a queue of opsgraph's own (the camera pipeline's)
     RESERVED_QUEUE = "RESERVED_QUEUE"
+    # an idempotency key given before with a different request
+    CONFLICT = "CONFLICT"
 
 
 @strawberry.type

@@ -158,6 +158,12 @@ class CreateWorkflowInput:
     delay_seconds: float | None = strawberry.field(
         default=None, description="Start this many seconds from now (instead of runAt)."
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Create at most once: the same key (per tenant, kept "
+        "OPSGRAPH_IDEMPOTENCY_TTL) with the same request answers the workflow it made "
+        "(`replayed`); with another request, a CONFLICT naming idempotencyKey.",
+    )
 
 
 @strawberry.input
@@ -188,6 +194,15 @@ class WorkflowPayload:
     errors: list[WorkflowError]
 
 
+@strawberry.type
+class CreateWorkflowPayload:
+    workflow: Workflow | None
+    replayed: bool = strawberry.field(
+        description="True when the idempotency key answered the workflow an earlier creation made."
+    )
+    errors: list[WorkflowError]
+
+
 def _spec(input: CreateWorkflowInput, ctx: Context) -> workflow_definitions.WorkflowSpec:
     return forward(
         workflow_definitions.WorkflowSpec,
@@ -211,14 +226,18 @@ def _spec(input: CreateWorkflowInput, ctx: Context) -> workflow_definitions.Work
 @strawberry.type
 class WorkflowMutations:
     @strawberry.mutation(permission_classes=[CanOperate], extensions=[CaptureErrors()])
-    async def create_workflow(self, info: Info, input: CreateWorkflowInput) -> WorkflowPayload:
+    async def create_workflow(
+        self, info: Info, input: CreateWorkflowInput
+    ) -> CreateWorkflowPayload:
         ctx = info.context
         spec = _spec(input, ctx)
         async with ctx.writing() as session:
-            row = await workflows.create_workflow(
+            done = await workflows.create_workflow_once(
                 session=session, spec=spec, defaults=ctx.state.settings.task_defaults
             )
-        return WorkflowPayload(workflow=Workflow.of(row), errors=[])
+        return CreateWorkflowPayload(
+            workflow=Workflow.of(done.workflow), replayed=done.replayed, errors=[]
+        )
 
     @strawberry.mutation(
         permission_classes=[CanOperate],

@@ -180,3 +180,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Unstorable, unstorable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def key_conflict(message: str) -> JSONResponse:
+    """409: an Idempotency-Key given before with another request (seed 001's `detail` list,
+    naming the header)."""
+    problem = {"loc": ["header", "Idempotency-Key"], "msg": message, "type": "conflict"}
+    return JSONResponse({"detail": [problem]}, status_code=409)

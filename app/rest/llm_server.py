@@ -14,12 +14,14 @@ from app.edge.uow import read_only, unit_of_work
 from app.kernel.bounds import MAX_RETRIES_MAX, PRIORITY_MAX, PRIORITY_MIN
 from app.platform.events import Event
 from app.rest.deps import Operator, Reader, State
+from app.rest.params import IdempotencyKey
 from app.rest.shapes import shaped
 from app.rest.statuses import in_words
 from app.services.fleet import stats
 from app.services.tasks import commands as tasks
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
+from app.services.tasks.idempotency import KeyConflict
 from app.services.tasks.lifecycle import FINISHED
 
 router = APIRouter(prefix="/api/v1", tags=["LLM server"])
@@ -143,6 +145,11 @@ class BatchTask(BaseModel):
     delay_seconds: Annotated[float, Field(ge=0)] | None = Field(
         None, description="Run this many seconds from now (instead of run_at)."
     )
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None,
+        description="Submit this item at most once (per tenant, kept OPSGRAPH_IDEMPOTENCY_TTL); "
+        "default with an Idempotency-Key header: `<header>:<index>`.",
+    )
 
 
 class BatchIn(BaseModel):
@@ -151,13 +158,22 @@ class BatchIn(BaseModel):
 
 
 @router.post("/tasks/batch", status_code=202, summary="Submit tasks in bulk (beyond the seeds)")
-async def submit_batch(body: BatchIn, state: State, principal: Operator) -> Any:
+async def submit_batch(
+    body: BatchIn, state: State, principal: Operator, idempotency_key: IdempotencyKey = None
+) -> Any:
     """Up to 1,000 tasks, validated item by item, written in one transaction and enqueued in
     one Redis pipeline. With an invalid item nothing is stored (422 naming each item by its
-    index) unless `partial`, which stores the valid ones and lists the others in `errors`."""
+    index; 409 when every refusal is an idempotency key given before with another request)
+    unless `partial`, which stores the valid ones and lists the others in `errors`. Items
+    whose keys made tasks before answer those (`replayed`)."""
     specs = [
-        task_specs.TaskSpec(**t.model_dump(), origin_tenant_id=principal.tenant_id)
-        for t in body.tasks
+        task_specs.TaskSpec(
+            **t.model_dump(exclude={"idempotency_key"}),
+            origin_tenant_id=principal.tenant_id,
+            idempotency_key=t.idempotency_key
+            or (f"{idempotency_key}:{i}" if idempotency_key else None),
+        )
+        for i, t in enumerate(body.tasks)
     ]
 
     def problems(errors: list[task_submissions.ItemError]) -> list[dict[str, Any]]:
@@ -173,16 +189,18 @@ async def submit_batch(body: BatchIn, state: State, principal: Operator) -> Any:
 
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            made, refused = await task_submissions.submit_tasks(
+            done = await task_submissions.submit_tasks(
                 session=session,
                 specs=specs,
                 defaults=state.settings.task_defaults,
                 partial=body.partial,
             )
     except task_submissions.BatchRefused as exc:
-        raise HTTPException(422, problems(exc.errors)) from None
+        conflicts = all(e.code == KeyConflict.code for e in exc.errors)
+        raise HTTPException(409 if conflicts else 422, problems(exc.errors)) from None
     return {
-        "submitted": len(made),
-        "task_ids": [str(t.id) for t in made],
-        "errors": problems(refused),
+        "submitted": done.stored,
+        "task_ids": [str(t.id) for t in done.tasks],
+        "replayed": [str(i) for i in done.replayed_ids],
+        "errors": problems(done.errors),
     }

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -134,3 +134,18 @@ async def known_query_only(request: Request) -> None:
                 for name in unknown
             ]
         )
+
+
+# Idempotent creation (issue 33): the client's key for a POST, per tenant; the same key with the
+# same body answers what it made (with `Idempotent-Replayed: true`), with another body a 409
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Create at most once: the same key with the same body answers what it made "
+        "(kept OPSGRAPH_IDEMPOTENCY_TTL, per tenant); with another body, 409.",
+    ),
+]
+REPLAYED_HEADER = "Idempotent-Replayed"

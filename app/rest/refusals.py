@@ -31,7 +31,9 @@ class Refusals:
     'logs[2].message' as ['body', 'logs', 2, 'message']; else as one name). `coded` answers
     with seed 004's code beside the message: the error's own, or the one `codes` gives its
     class. `message` is the one message of every refusal where the seed writes its own words.
-    With `invalid_input` off, an error no status is given for is raised as it is."""
+    With `invalid_input` off, an error no status is given for is raised as it is. `renamed`
+    spells a field's first part as this door's body does (the services name fields as
+    GraphQL does: `taskType` → `task_type`)."""
 
     statuses: Mapping[type[DomainError], int] = field(default_factory=dict)
     query_fields: frozenset[str] = frozenset()
@@ -40,6 +42,7 @@ class Refusals:
     nested: bool = False
     invalid_input: bool = True
     message: str | None = None
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
     def __call__(self, exc: DomainError) -> Exception:
         message = self.message or exc.message
@@ -52,9 +55,16 @@ class Refusals:
                 return Coded(status, code, message)
         if not self.invalid_input:
             return exc
-        where = "query" if exc.field in self.query_fields else "body"
-        loc = _nested(exc.field, where) if self.nested else [where, exc.field or where]
+        name = self._renamed(exc.field)
+        where = "query" if name in self.query_fields else "body"
+        loc = _nested(name, where) if self.nested else [where, name or where]
         return HTTPException(422, [{"loc": loc, "msg": message, "type": "value_error"}])
+
+    def _renamed(self, name: str | None) -> str | None:
+        if not name or not self.renamed:
+            return name
+        head, dot, rest = name.partition(".")
+        return self.renamed.get(head, head) + dot + rest
 
 
 def _nested(field: str | None, where: str) -> list[str | int]:

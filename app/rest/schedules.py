@@ -20,9 +20,7 @@ from app.services.schedules import commands, queries
 from app.services.schedules.cron import CatchUp, Overlap
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["Schedules"])
-refuse = Refusals(nested=True)
-# the services name fields as GraphQL does; this body spells them snake_case
-SNAKE = {"taskType": "task_type", "catchUp": "catch_up"}
+refuse = Refusals(nested=True, renamed={"taskType": "task_type", "catchUp": "catch_up"})
 
 
 class ScheduleIn(BaseModel):
@@ -120,17 +118,9 @@ def _spec(body: ScheduleIn, principal: Any) -> commands.ScheduleSpec:
     )
 
 
-def _refused(exc: Any) -> Exception:
-    field = exc.field
-    if field:
-        head, _, rest = field.partition(".")
-        exc.field = ".".join([SNAKE.get(head, head), *([rest] if rest else [])])
-    return refuse(exc)
-
-
 @router.get("", summary="List Schedules")
 async def list_schedules(state: State, principal: Reader) -> ScheduleList:
-    async with reading(state, _refused) as session:
+    async with reading(state, refuse) as session:
         rows = await queries.list_schedules(session=session, tenant_id=principal.tenant_id)
     return ScheduleList(items=[_out(r) for r in rows], total=len(rows))
 
@@ -138,7 +128,7 @@ async def list_schedules(state: State, principal: Reader) -> ScheduleList:
 @router.post("", status_code=201, summary="Create Schedule")
 async def create_schedule(body: ScheduleIn, state: State, principal: Operator) -> ScheduleOut:
     spec = _spec(body, principal)
-    async with writing(state, _refused) as session:
+    async with writing(state, refuse) as session:
         row = await commands.create_schedule(
             session=session,
             spec=spec,
@@ -152,7 +142,7 @@ async def create_schedule(body: ScheduleIn, state: State, principal: Operator) -
 
 @router.get("/{schedule_id}", summary="Get Schedule (with its latest runs)")
 async def get_schedule(schedule_id: uuid.UUID, state: State, principal: Reader) -> ScheduleOut:
-    async with reading(state, _refused) as session:
+    async with reading(state, refuse) as session:
         row = await commands.get_schedule(
             session=session, schedule_id=schedule_id, tenant_id=principal.tenant_id
         )
@@ -165,7 +155,7 @@ async def update_schedule(
     schedule_id: uuid.UUID, body: ScheduleIn, state: State, principal: Operator
 ) -> ScheduleOut:
     spec = _spec(body, principal)
-    async with writing(state, _refused) as session:
+    async with writing(state, refuse) as session:
         row = await commands.update_schedule(
             session=session,
             schedule_id=schedule_id,
@@ -190,7 +180,7 @@ async def resume_schedule(schedule_id: uuid.UUID, state: State, principal: Opera
 async def _paused(
     state: Any, principal: Any, schedule_id: uuid.UUID, *, paused: bool
 ) -> ScheduleOut:
-    async with writing(state, _refused) as session:
+    async with writing(state, refuse) as session:
         row = await commands.set_paused(
             session=session,
             schedule_id=schedule_id,
@@ -203,7 +193,7 @@ async def _paused(
 
 @router.post("/{schedule_id}/trigger", summary="Run Schedule Now")
 async def trigger_schedule(schedule_id: uuid.UUID, state: State, principal: Operator) -> RunOut:
-    async with writing(state, _refused) as session:
+    async with writing(state, refuse) as session:
         fire = await commands.trigger_schedule(
             session=session,
             schedule_id=schedule_id,
@@ -216,7 +206,7 @@ async def trigger_schedule(schedule_id: uuid.UUID, state: State, principal: Oper
 
 @router.delete("/{schedule_id}", summary="Delete Schedule")
 async def delete_schedule(schedule_id: uuid.UUID, state: State, principal: Operator) -> ScheduleOut:
-    async with writing(state, _refused) as session:
+    async with writing(state, refuse) as session:
         row = await commands.delete_schedule(
             session=session, schedule_id=schedule_id, tenant_id=principal.tenant_id
         )

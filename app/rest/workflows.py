@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -19,10 +19,19 @@ from app.kernel.errors import InvalidInput
 from app.kernel.timing import duration_ms
 from app.rest import pages
 from app.rest.deps import Operator, Reader, State
-from app.rest.errors import field_loc
-from app.rest.params import IsoDateTime, JsonInt, Page, PageSize, SortOrder
+from app.rest.errors import field_loc, key_conflict
+from app.rest.params import (
+    REPLAYED_HEADER,
+    IdempotencyKey,
+    IsoDateTime,
+    JsonInt,
+    Page,
+    PageSize,
+    SortOrder,
+)
 from app.rest.refusals import Refusals, reading
 from app.rest.shapes import shaped
+from app.services.tasks.idempotency import KeyConflict
 from app.services.workflows import definitions as workflow_definitions
 from app.services.workflows import engine as workflows
 from app.services.workflows import queries as workflow_queries
@@ -218,17 +227,25 @@ def detail(wf: Workflow, steps: list[WorkflowStep]) -> WorkflowDetailResponse:
     summary="Create Workflow",
 )
 async def create_workflow(
-    body: WorkflowIn, state: State, principal: Operator
+    body: WorkflowIn,
+    state: State,
+    principal: Operator,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> WorkflowDetailResponse | JSONResponse:
     spec = spec_of(body, principal)
+    spec.idempotency_key = idempotency_key
     try:
         async with unit_of_work(state.sessionmaker, state.redis) as session:
-            wf = await workflows.create_workflow(
+            created = await workflows.create_workflow_once(
                 session=session,
                 spec=spec,
                 defaults=state.settings.task_defaults,
             )
+            wf = created.workflow
             steps = (await workflows.steps_of(session=session, workflow_ids=[wf.id]))[wf.id]
+    except KeyConflict as exc:
+        return key_conflict(exc.message)
     except InvalidInput as exc:
         return JSONResponse(
             {
@@ -242,6 +259,8 @@ async def create_workflow(
             },
             status_code=422,
         )
+    if created.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
     return detail(wf, steps)
 
 

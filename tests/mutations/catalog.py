@@ -31,6 +31,7 @@ OWN_TYPES = "tests/test_own_task_types.py"
 TIME = "tests/test_time.py"
 SCHEDULES = "tests/test_schedules.py"
 WAITING = "tests/test_waiting_steps.py"
+IDEMPOTENCY = "tests/test_idempotency.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
@@ -871,8 +872,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a tick already fired is fired again",
         "app/services/schedules/commands.py",
-        "            .on_conflict_do_nothing(constraint=UNIQUE_TICK)",
-        '            .on_conflict_do_update(constraint=UNIQUE_TICK, set_={"manual": manual})',
+        "        .on_conflict_do_nothing(constraint=UNIQUE_TICK)",
+        '        .on_conflict_do_update(constraint=UNIQUE_TICK, set_={"manual": manual})',
         (f"{SCHEDULES}::test_a_tick_is_claimed_once",),
     ),
     Mutation(
@@ -918,5 +919,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            session=session, task_id=i, input=input, defaults=defaults, reason=reason",
         "            session=session, task_id=i, input=None, defaults=defaults, reason=reason",
         (f"{TIME}::test_a_dead_letter_is_requeued_with_an_edited_input",),
+    ),
+    # --- flow control (issue 33) -----------------------------------------------------------
+    Mutation(
+        "an idempotency key answers whatever request reuses it",
+        "app/services/tasks/idempotency.py",
+        "    if held.kind != claim.kind or held.fingerprint != claim.fingerprint:",
+        "    if False:",
+        (f"{IDEMPOTENCY}::test_the_same_key_answers_the_same_task_and_another_request_conflicts",),
+    ),
+    Mutation(
+        "a keyed submission claims no key",
+        "app/services/tasks/submissions.py",
+        "    if spec.idempotency_key is None:\n        return None\n    claim",
+        "    if True:\n        return None\n    claim",
+        (f"{IDEMPOTENCY}::test_fifty_concurrent_identical_submits_leave_one_task",),
     ),
 )

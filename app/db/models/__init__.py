@@ -4,6 +4,7 @@ from app.db.models.agents import Agent, AgentControl, AgentSample
 from app.db.models.audit import AuditRecord, Evaluation
 from app.db.models.auth import ApiKey
 from app.db.models.counters import TaskCounter, TaskRollup, WorkflowCounter, WorkflowRollup
+from app.db.models.idempotency import IdempotencyKey
 from app.db.models.llm import LlmStatsState
 from app.db.models.monitoring import (
     AgentLog,
@@ -35,6 +36,7 @@ __all__ = [
     "Detection",
     "Enrichment",
     "Evaluation",
+    "IdempotencyKey",
     "LlmStatsState",
     "MonitoringPass",
     "PromptVersion",

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from app.db.models import Schedule, ScheduleFire, Task, Workflow
 from app.kernel import effects
 from app.kernel.errors import DomainError, InvalidInput, NotFound
 from app.services.rows import of_tenant, one
+from app.services.schedules.config import ScheduleRules
 from app.services.schedules.cron import CatchUp, Overlap, check, next_after, zone
 from app.services.tasks import commands as tasks
 from app.services.tasks import specs as task_specs
@@ -39,15 +41,6 @@ class Outcome:
     SKIPPED = "SKIPPED"
     MISSED = "MISSED"
     FAILED = "FAILED"
-
-
-@dataclass(frozen=True)
-class ScheduleRules:
-    """What the deployment decides (Settings.schedules)."""
-
-    min_seconds: float = 60.0
-    misfire_seconds: float = 10.0
-    task_defaults: task_specs.TaskDefaults = field(default_factory=task_specs.TaskDefaults)
 
 
 @dataclass
@@ -78,6 +71,12 @@ async def _validate(
         task_specs.validate(_task_spec(spec, None, None), defaults)
     else:
         assert spec.workflow is not None
+        if spec.workflow.idempotency_key is not None:
+            # every fire makes a workflow of its own: a key would answer the first one's
+            raise InvalidInput(
+                "a schedule's workflow takes no idempotencyKey: each fire makes its own",
+                field="workflow.idempotencyKey",
+            )
         await submissions.know_types(
             (s.task_type for s in spec.workflow.steps), lambda: nullcontext(session)
         )
@@ -280,52 +279,77 @@ async def claim(
 ) -> ScheduleFire | None:
     """The fire of `tick`, or None when that tick has fired already (the row is unique on
     schedule and time: whatever the workers, restarts or flushes, a tick runs at most once)."""
-    fire_id = (
-        await session.execute(
-            insert(ScheduleFire)
-            .values(
-                schedule_id=schedule_id,
-                fire_time=tick,
-                outcome=Outcome.STARTED,
-                manual=manual,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(constraint=UNIQUE_TICK)
-            .returning(ScheduleFire.id)
-        )
-    ).scalar_one_or_none()
-    if fire_id is None:
-        return None
-    fire: ScheduleFire = await session.get_one(ScheduleFire, fire_id)
-    return fire
+    return (await claim_many(session, [(schedule_id, tick)], manual=manual)).get(
+        (schedule_id, tick)
+    )
+
+
+async def claim_many(
+    session: AsyncSession, ticks: Sequence[tuple[uuid.UUID, datetime]], *, manual: bool = False
+) -> dict[tuple[uuid.UUID, datetime], ScheduleFire]:
+    """`claim` for many ticks in one statement: the fires of those not fired before."""
+    if not ticks:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "schedule_id": schedule_id,
+            "fire_time": tick,
+            "outcome": Outcome.STARTED,
+            "manual": manual,
+            "created_at": now,
+        }
+        for schedule_id, tick in ticks
+    ]
+    stmt = (
+        insert(ScheduleFire)
+        .values(rows)
+        .on_conflict_do_nothing(constraint=UNIQUE_TICK)
+        .returning(ScheduleFire)
+    )
+    fires = (await session.scalars(stmt)).all()
+    return {(f.schedule_id, f.fire_time): f for f in fires}
 
 
 async def start(
-    session: AsyncSession, schedule: Schedule, fire: ScheduleFire, rules: ScheduleRules
+    session: AsyncSession,
+    schedule: Schedule,
+    fire: ScheduleFire,
+    rules: ScheduleRules,
+    deferred: list[Task] | None = None,
 ) -> None:
     """Start the fire's run as the overlap policy says; a run that cannot start (its type is
-    gone, its input no longer fits) fails the fire, never the pass."""
-    previous = await _unfinished_previous(session, schedule, fire)
-    if previous is not None and not fire.manual:
+    gone, its input no longer fits) fails the fire, never the pass. With `deferred`, a task
+    run is made and validated but left there for the caller to store with the others of its
+    pass (one statement for all; its type known already: `submissions.know_types`)."""
+    previous = None
+    if not fire.manual and schedule.overlap != Overlap.ALLOW:
+        pending = {t.id for t in deferred or ()}
+        previous = await _unfinished_previous(session, schedule, fire, pending)
+    if previous is not None:
         if schedule.overlap == Overlap.SKIP:
             fire.outcome = Outcome.SKIPPED
             fire.message = f"the previous run ({previous}) is unfinished"
             return
         if schedule.overlap == Overlap.CANCEL_PREVIOUS:
             await _cancel(session, previous)
+    if schedule.task_type is not None and deferred is not None:
+        try:
+            task = submissions.new_task(_run_spec(schedule, fire), rules.task_defaults)
+        except DomainError as exc:
+            fire.outcome = Outcome.FAILED
+            fire.message = exc.message[:2000]
+            return
+        deferred.append(task)
+        fire.task_id = task.id
+        return
     try:
         async with session.begin_nested():
             if schedule.task_type is not None:
-                spec = ScheduleSpec(
-                    name=schedule.name,
-                    cron=schedule.cron,
-                    task_type=schedule.task_type,
-                    input=schedule.input,
-                )
-                task_spec = _task_spec(spec, schedule.tenant_id, schedule.id)
-                task_spec.metadata["fire_time"] = fire.fire_time.isoformat()
                 task = await submissions.submit_task(
-                    session=session, spec=task_spec, defaults=rules.task_defaults
+                    session=session,
+                    spec=_run_spec(schedule, fire),
+                    defaults=rules.task_defaults,
                 )
                 fire.task_id = task.id
             else:
@@ -348,10 +372,21 @@ async def start(
         fire.message = f"internal error (ref {ref})"
 
 
+def _run_spec(schedule: Schedule, fire: ScheduleFire) -> task_specs.TaskSpec:
+    """The task a fire of a task schedule submits."""
+    spec = ScheduleSpec(
+        name=schedule.name, cron=schedule.cron, task_type=schedule.task_type, input=schedule.input
+    )
+    task_spec = _task_spec(spec, schedule.tenant_id, schedule.id)
+    task_spec.metadata["fire_time"] = fire.fire_time.isoformat()
+    return task_spec
+
+
 async def _unfinished_previous(
-    session: AsyncSession, schedule: Schedule, fire: ScheduleFire
+    session: AsyncSession, schedule: Schedule, fire: ScheduleFire, pending: set[uuid.UUID]
 ) -> str | None:
-    """The id of the run of the latest earlier fire if it has not finished."""
+    """The id of the run of the latest earlier fire if it has not finished (`pending`: tasks
+    made in this pass, not stored yet)."""
     last = (
         await session.execute(
             select(ScheduleFire)
@@ -366,6 +401,8 @@ async def _unfinished_previous(
     ).scalar_one_or_none()
     if last is None:
         return None
+    if last.task_id in pending:
+        return f"task {last.task_id}"
     if last.task_id is not None:
         status = await session.scalar(select(Task.status).where(Task.id == last.task_id))
         unfinished = status in (TaskStatus.QUEUED, TaskStatus.RUNNING)

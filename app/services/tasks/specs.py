@@ -50,8 +50,20 @@ class TaskSpec:
     # run later: at this time, or this many seconds from now (at most one of them)
     run_at: datetime | None = None
     delay_seconds: float | None = None
+    # the client's key for this submission: the same key again answers this task
+    # (app/services/tasks/idempotency.py)
+    idempotency_key: str | None = None
     # set by opsgraph's own services (pipeline stages), never from a client's input
     system: bool = False
+
+
+KEY_MAX = 255
+
+
+def check_key(key: str | None) -> None:
+    """An idempotency key, when given, is 1-255 characters."""
+    if key is not None and not 1 <= len(key) <= KEY_MAX:
+        raise InvalidInput(f"idempotencyKey must be 1-{KEY_MAX} characters", field="idempotencyKey")
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None
     queue = spec.queue if spec.queue is not None else resolved.default_queue
     check_queue(queue, defaults, system=spec.system)
     check_within(spec.priority, PRIORITY_MIN, PRIORITY_MAX, field="priority")
+    check_key(spec.idempotency_key)
     for name in ("input", "config", "metadata", "media"):
         if not isinstance(getattr(spec, name), dict):
             raise InvalidInput(f"{name} must be a JSON object", field=name)
@@ -186,3 +199,5 @@ class TaskDefaults:
     )
     # how far ahead a task may be submitted to run (OPSGRAPH_MAX_DELAY_SECONDS)
     max_delay_seconds: float = 365 * 86_400
+    # how long an idempotency key answers with what it made (OPSGRAPH_IDEMPOTENCY_TTL)
+    idempotency_ttl_seconds: float = 86_400

@@ -18,9 +18,10 @@ from app.db.models import Task
 from app.kernel import effects
 from app.kernel.errors import DomainError, InvalidInput
 from app.platform.storable import Unstorable, check_objects
+from app.services.tasks import idempotency
 from app.services.tasks import statements as task_statements
 from app.services.tasks.catalog import CATALOG, OpenSession
-from app.services.tasks.commands import changed
+from app.services.tasks.commands import changed, get_task
 from app.services.tasks.lifecycle import TaskStatus
 from app.services.tasks.snapshots import detached_task
 from app.services.tasks.specs import TaskDefaults, TaskSpec, Valid, validate
@@ -98,11 +99,53 @@ def _row(task: Task) -> dict[str, Any]:
 async def submit_task(
     *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
 ) -> Task:
-    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued)."""
+    """Validate, write the task QUEUED and leave an Enqueue effect (written before enqueued);
+    with an idempotency key, the task that key made when it was given the same request."""
+    return (await submit_task_once(session=session, spec=spec, defaults=defaults)).task
+
+
+@dataclass(frozen=True)
+class Submitted:
+    task: Task
+    # the task an earlier submission with the same idempotency key made
+    replayed: bool = False
+
+
+async def submit_task_once(
+    *, session: AsyncSession, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()
+) -> Submitted:
+    """`submit_task`, saying whether its idempotency key answered an earlier task."""
     await know_types([spec.task_type], lambda: nullcontext(session))
     task = new_task(spec, defaults)
+    earlier = await _claimed(session, spec, task, defaults)
+    if earlier is not None:
+        return Submitted(earlier, replayed=True)
     await store_tasks(session=session, made=[task])
-    return task
+    return Submitted(task)
+
+
+async def _claimed(
+    session: AsyncSession,
+    spec: TaskSpec,
+    task: Task,
+    defaults: TaskDefaults,
+    pending: dict[uuid.UUID, Task] | None = None,
+) -> Task | None:
+    """With a key: None when it is claimed for `task` (store it), else the task it made (one
+    of `pending`, when an earlier item of the same batch claimed it)."""
+    if spec.idempotency_key is None:
+        return None
+    claim = idempotency.Claim(
+        spec.origin_tenant_id, spec.idempotency_key, "task", idempotency.fingerprint(spec)
+    )
+    earlier = await idempotency.claim(
+        session, claim, task.id, now=task.created_at, ttl=defaults.idempotency_ttl_seconds
+    )
+    if earlier is None:
+        return None
+    if pending is not None and earlier in pending:
+        return pending[earlier]
+    return await get_task(session=session, task_id=earlier, tenant_id=spec.origin_tenant_id)
 
 
 async def know_types(names: Iterable[str | None], open_session: OpenSession) -> None:
@@ -164,31 +207,59 @@ def invalid_items(specs: Sequence[TaskSpec], defaults: TaskDefaults) -> list[Ite
     return out
 
 
+@dataclass(frozen=True)
+class BatchSubmitted:
+    # the valid items' tasks, in their order: new ones, and those their idempotency keys
+    # made before (`replayed`: their positions in `tasks`)
+    tasks: list[Task]
+    errors: list[ItemError]
+    replayed: frozenset[int] = frozenset()
+
+    @property
+    def stored(self) -> int:
+        """How many tasks this batch wrote."""
+        return len(self.tasks) - len(self.replayed)
+
+    @property
+    def replayed_ids(self) -> list[uuid.UUID]:
+        return [self.tasks[i].id for i in sorted(self.replayed)]
+
+
 async def submit_tasks(
     *,
     session: AsyncSession,
     specs: Sequence[TaskSpec],
     defaults: TaskDefaults = TaskDefaults(),
     partial: bool = False,
-) -> tuple[list[Task], list[ItemError]]:
+) -> BatchSubmitted:
     """Validate every item; store the valid ones (all of them, or none unless `partial`) in
     multi-row statements of the caller's transaction, each with its `submitted` transition;
-    their Enqueue effects go out in one Redis pipeline after commit."""
+    their Enqueue effects go out in one Redis pipeline after commit. An item whose
+    idempotency key made a task before answers that task."""
     if not 1 <= len(specs) <= MAX_BATCH:
         raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} tasks", field="input")
     await know_types((s.task_type for s in specs), lambda: nullcontext(session))
     now = utcnow()
-    made: list[Task] = []
+    made: dict[uuid.UUID, Task] = {}
+    answered: list[Task] = []
+    replayed: set[int] = set()
     errors: list[ItemError] = []
     for i, spec in enumerate(specs):
         try:
-            made.append(_new_task(spec, defaults, now))
+            task = _new_task(spec, defaults, now)
+            earlier = await _claimed(session, spec, task, defaults, made)
         except DomainError as exc:
             errors.append(ItemError(i, exc.field, exc.code, exc.message))
+            continue
+        if earlier is None:
+            made[task.id] = task
+        else:
+            replayed.add(len(answered))
+        answered.append(earlier or task)
     if errors and not partial:
         raise BatchRefused(errors)
-    await store_tasks(session=session, made=made)
-    return made, errors
+    await store_tasks(session=session, made=list(made.values()))
+    return BatchSubmitted(answered, errors, frozenset(replayed))
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ class WorkflowSpec:
     # start later: at this time, or this many seconds from now (its first steps wait)
     run_at: datetime | None = None
     delay_seconds: float | None = None
+    # the client's key: the same key again answers this workflow (tasks/idempotency.py)
+    idempotency_key: str | None = None
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -229,6 +231,7 @@ def validate(spec: WorkflowSpec, *, defaults: task_specs.TaskDefaults) -> list[s
     if len(spec.steps) > MAX_STEPS:
         raise InvalidInput(f"at most {MAX_STEPS} steps", field="steps")
     check_within(spec.priority, PRIORITY_MIN, PRIORITY_MAX, field="priority")
+    task_specs.check_key(spec.idempotency_key)
     if spec.webhook_url is not None:
         outbound.check_url(
             spec.webhook_url, allow_private=defaults.allow_private_webhooks, field="webhook_url"

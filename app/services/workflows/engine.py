@@ -24,7 +24,7 @@ from app.db.models import Workflow, WorkflowStep
 from app.kernel import effects
 from app.kernel.errors import DomainError, InvalidInput, InvalidTransition, NotFound
 from app.services.rows import grouped, one
-from app.services.tasks import reactions
+from app.services.tasks import idempotency, reactions
 from app.services.tasks import specs as task_specs
 from app.services.tasks import submissions as task_submissions
 from app.services.tasks import types as task_types
@@ -55,13 +55,44 @@ from app.services.workflows.scheduling import (
 async def create_workflow(
     *, session: AsyncSession, spec: WorkflowSpec, defaults: task_specs.TaskDefaults
 ) -> Workflow:
+    return (await create_workflow_once(session=session, spec=spec, defaults=defaults)).workflow
+
+
+@dataclass(frozen=True)
+class Created:
+    workflow: Workflow
+    # the workflow an earlier creation with the same idempotency key made
+    replayed: bool = False
+
+
+async def create_workflow_once(
+    *, session: AsyncSession, spec: WorkflowSpec, defaults: task_specs.TaskDefaults
+) -> Created:
+    """Create the workflow and schedule its first steps; with an idempotency key given the
+    same request before, the workflow that made (`replayed`)."""
     await task_submissions.know_types(
         (s.task_type for s in spec.steps if s.task_type), lambda: nullcontext(session)
     )
     order = validate(spec, defaults=defaults)
     now = utcnow()
+    workflow_id = uuid.uuid4()
+    if spec.idempotency_key is not None:
+        claim = idempotency.Claim(
+            spec.origin_tenant_id,
+            spec.idempotency_key,
+            "workflow",
+            idempotency.fingerprint(spec),
+        )
+        earlier = await idempotency.claim(
+            session, claim, workflow_id, now=now, ttl=defaults.idempotency_ttl_seconds
+        )
+        if earlier is not None:
+            found = await get_workflow(
+                session=session, workflow_id=earlier, tenant_id=spec.origin_tenant_id
+            )
+            return Created(found, replayed=True)
     wf = Workflow(
-        id=uuid.uuid4(),
+        id=workflow_id,
         name=spec.name.strip(),
         description=spec.description,
         status=WorkflowStatus.PENDING.value,
@@ -115,7 +146,7 @@ async def create_workflow(
     await session.flush()
     await schedule_ready(session, wf, steps)
     changed(session, wf)
-    return wf
+    return Created(wf)
 
 
 def _default_queue(resolved: task_types.Resolved) -> str:
@@ -136,6 +167,14 @@ async def get_workflow(
     missing = NotFound(f"workflow {workflow_id} not found", field="id")
     wf: Workflow = await one(session, stmt, missing, for_update=for_update)
     return wf
+
+
+async def workflows_by_id(
+    *, session: AsyncSession, workflow_ids: Sequence[uuid.UUID], tenant_id: str | None = None
+) -> dict[uuid.UUID, Workflow]:
+    """The workflows of these ids that the tenant (or, unscoped, anyone) may read."""
+    stmt = scoped(select(Workflow).where(Workflow.id.in_(workflow_ids)), tenant_id)
+    return {wf.id: wf for wf in (await session.execute(stmt)).scalars()}
 
 
 async def steps_of(
