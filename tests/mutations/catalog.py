@@ -14,6 +14,9 @@ class Mutation:
     new: str
     tests: tuple[str, ...]  # pytest node ids or files that must fail
     fast: bool = True  # part of the subset CI runs
+    # its guarding test takes long to fail (it waits out a timeout): started first when the
+    # run has no baseline times to order by
+    slow: bool = False
 
 
 TENANCY_REST = (
@@ -165,6 +168,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        url = None",
         (MONITORING + "an_agent_that_stops_is_alerted_signed_live_and_resolved",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "health calls a dead Redis healthy",
@@ -195,6 +199,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        async with asyncio.timeout(deadline):",
         "        async with asyncio.timeout(None):",
         (f"{FAULTS}::test_a_dribbling_receiver_holds_only_its_own_delivery",),
+        slow=True,
     ),
     # --- the camera pipeline ------------------------------------------------------------------
     Mutation(
@@ -243,6 +248,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        return await _failed(state, task, str(exc), retryable=True)",
         ("tests/test_pipeline.py::test_breaker_opens_for_every_process_and_recovers",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "a refused request counts against the breaker",
@@ -273,6 +279,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    todo = [i for i in ids if i not in done_before]",
         "    todo = ids",
         (f"{FAULTS}::test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_once",),
+        slow=True,
     ),
     Mutation(
         "two export attempts share one partial file",
@@ -609,6 +616,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            except OSError as exc:  # (an ExceptionGroup too;",
         (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "health hides the camera watcher's restarts",
@@ -617,6 +625,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         '        "restarts": 0,',
         (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
         fast=False,
+        slow=True,
     ),
     # --- pages and files (issue 29) ---
     Mutation(
@@ -689,6 +698,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        code = token",
         ("tests/test_dev_stack.py",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "a spent sign-in link is taken for a credential",
@@ -700,6 +710,7 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_the_dev_banners_link_signs_in_once_and_leaves_no_token_in_history",
         ),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "task submissions skip the column bounds",
@@ -728,6 +739,7 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_a_workers_attempts_share_statements_and_events_keep_their_order",
         ),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "a task's attempt budget is one short",
@@ -743,6 +755,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if step.dependencies and not any(dep in done for dep in step.dependencies):",
         ("tests/test_workflows.py::test_diamond_runs_branches_in_parallel_and_maps_results",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "a failed step does not fail its workflow",
@@ -752,6 +765,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            pass",
         ("tests/test_workflows.py::test_failure_cancels_downstream_then_retry_completes",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "low-priority LLM calls take the reserved slots",
@@ -760,6 +774,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "      admit = active < max_concurrent and",
         ("tests/test_llm_queue.py::test_semaphore_bounds_calls_and_admits_high_first",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "the counters report no tenant as the empty string",
@@ -782,6 +797,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                pass",
         ("tests/test_workflows.py::test_diamond_runs_branches_in_parallel_and_maps_results",),
         fast=False,
+        slow=True,
     ),
     Mutation(
         "a due retry is not moved to the head of its queue",
@@ -846,6 +862,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if size > limit:",
         "    if False:",
         (f"{OWN_TYPES}::test_retries_fatal_errors_timeouts_and_result_bounds",),
+        slow=True,
     ),
     # --- time (issue 32) ----------------------------------------------------------------
     Mutation(
@@ -882,6 +899,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        fired, missed = late[-MAX_CATCH_UP:], late[:-MAX_CATCH_UP]",
         "        fired, missed = late[-1:], late[:-1]",
         (f"{SCHEDULES}::test_ticks_missed_while_no_worker_ran_follow_the_catch_up_policy",),
+        slow=True,
     ),
     Mutation(
         "overlap SKIP starts a run while the previous one is unfinished",
