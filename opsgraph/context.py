@@ -87,7 +87,8 @@ class TaskContext(abc.ABC):
         queue, priority, max_retries, metadata, config, run_at (an aware datetime) or
         delay_seconds (it runs later), idempotency_key (the same key with the same request,
         within the tenant and OPSGRAPH_IDEMPOTENCY_TTL, answers the task it made: a retried
-        handler submits its children once)."""
+        handler submits its children once), concurrency_key with concurrency_limit (at most
+        that many tasks of the key run at once)."""
 
     @abc.abstractmethod
     async def wait(self, ids: Sequence[str], timeout: float | None = None) -> list[Any]:

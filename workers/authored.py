@@ -58,6 +58,8 @@ SUBMIT_OPTIONS = frozenset(
         "run_at",
         "delay_seconds",
         "idempotency_key",
+        "concurrency_key",
+        "concurrency_limit",
     }
 )
 # opsgraph's own parts: their errors reach the task as the runner's safe message
@@ -262,6 +264,8 @@ class WorkerTaskContext(opsgraph.TaskContext):
             run_at=options.get("run_at"),
             delay_seconds=options.get("delay_seconds"),
             idempotency_key=options.get("idempotency_key"),
+            concurrency_key=options.get("concurrency_key"),
+            concurrency_limit=options.get("concurrency_limit"),
         )
         async with self.state.unit_of_work() as session:
             child = await task_submissions.submit_task(

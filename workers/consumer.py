@@ -22,6 +22,8 @@ from arq.constants import abort_job_max_age, abort_jobs_ss, in_progress_key_pref
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
+from app.platform.dispatch import CONCURRENCY_HELD, CONCURRENCY_MARKER
+
 log = logging.getLogger(__name__)
 
 # how long a job a worker handed back is left to the others (then it may look again)
@@ -37,21 +39,39 @@ def handed_back_key(worker: str) -> str:
 # plain arq worker agree on who runs what). ARGV[3] bounds the walk: about that many ids at
 # most are looked at per call, running ones included, read a chunk at a time. A job this
 # worker handed back in the last ARGV[6] ms (KEYS[2]: it has no handler for its type) is left
-# for the others.
+# for the others. A job with a concurrency marker (ARGV[7] .. id: "<limit>|<key>", written
+# beside it by app/platform/dispatch.py) is claimed only while fewer than <limit> jobs hold a
+# lease in its key's set (ARGV[8] .. key: job ids scored by their lease's end, as long as the
+# in-progress key's; a crashed worker's lease runs out); otherwise it stays in the queue, in
+# its place, holding no slot, for a later claim. Each claim answers id, score, and the set it
+# holds a lease in ('' for none).
 _CLAIM = """
-local want, depth, chunk = tonumber(ARGV[2]), tonumber(ARGV[3]), 64
-local refused_since = tonumber(ARGV[1]) - tonumber(ARGV[6])
+local now, want, depth, chunk = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), 64
+local refused_since = now - tonumber(ARGV[6])
+local lease = tonumber(ARGV[4])
 local claimed, offset = {}, 0
 while offset < depth do
   local ids = redis.call(
     'zrangebyscore', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', offset, chunk)
   for i = 1, #ids, 2 do
-    local refused = redis.call('zscore', KEYS[2], ids[i])
-    if (not refused or tonumber(refused) < refused_since)
-        and redis.call('set', ARGV[5] .. ids[i], '1', 'NX', 'PX', ARGV[4]) then
-      claimed[#claimed + 1] = ids[i]
-      claimed[#claimed + 1] = ids[i + 1]
-      if #claimed >= 2 * want then return claimed end
+    local id = ids[i]
+    local refused = redis.call('zscore', KEYS[2], id)
+    if not refused or tonumber(refused) < refused_since then
+      local held, room = '', true
+      local marker = redis.call('get', ARGV[7] .. id)
+      if marker then
+        local sep = string.find(marker, '|', 1, true)
+        held = ARGV[8] .. string.sub(marker, sep + 1)
+        redis.call('zremrangebyscore', held, '-inf', now)
+        room = redis.call('zcard', held) < tonumber(string.sub(marker, 1, sep - 1))
+      end
+      if room and redis.call('set', ARGV[5] .. id, '1', 'NX', 'PX', lease) then
+        if held ~= '' then redis.call('zadd', held, now + lease, id) end
+        claimed[#claimed + 1] = id
+        claimed[#claimed + 1] = ids[i + 1]
+        claimed[#claimed + 1] = held
+        if #claimed >= 3 * want then return claimed end
+      end
     end
   end
   if #ids < 2 * chunk then return claimed end
@@ -59,6 +79,10 @@ while offset < depth do
 end
 return claimed
 """
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Slots(asyncio.BoundedSemaphore):
@@ -135,6 +159,8 @@ class Consumer(Worker):
         self._aborting: set[str] = set()
         # this worker's jobs handed back for want of a handler (workers/runner.py)
         self.handed_back_key = handed_back_key or "opsgraph:handed-back:-"
+        # the concurrency key sets this worker's running jobs hold a lease in
+        self._holds: dict[str, str] = {}
 
     async def _cancel_aborted_jobs(self) -> None:
         """arq's abort, with a grace: a job whose handler watches for cancellation is told
@@ -169,7 +195,22 @@ class Consumer(Worker):
             self.aborting_tasks.add(job_id)
             task.cancel()
 
+    async def _release_hold(self, job_id: str) -> None:
+        """Its work done, a job gives its concurrency key's lease back (the next claim may
+        start another job of the key); if this fails, the lease runs out."""
+        held = self._holds.pop(job_id, None)
+        if held is not None:
+            try:
+                await self.pool.zrem(held, job_id)
+            except Exception as exc:
+                log.warning("releasing job %s's concurrency lease failed: %s", job_id, exc)
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        await self._release_hold(job_id)
+        await super().finish_failed_job(job_id, result_data)
+
     async def finish_job(self, job_id: str, *args: Any) -> None:
+        await self._release_hold(job_id)
         if len(self._finishing) >= self.max_jobs:
             await super().finish_job(job_id, *args)
             return
@@ -223,16 +264,20 @@ class Consumer(Worker):
                     int(self.in_progress_timeout_s * 1000),
                     in_progress_key_prefix,
                     int(HANDED_BACK_MS),
+                    CONCURRENCY_MARKER,
+                    CONCURRENCY_HELD,
                 ],
             )
         except BaseException:
             self.slots.unreserve(want)
             raise
-        self._drained = len(claimed) < 2 * want
-        self.slots.unreserve(want - len(claimed) // 2)
-        for i in range(0, len(claimed), 2):
-            job_id = claimed[i].decode() if isinstance(claimed[i], bytes) else str(claimed[i])
+        self._drained = len(claimed) < 3 * want
+        self.slots.unreserve(want - len(claimed) // 3)
+        for i in range(0, len(claimed), 3):
+            job_id, held = _text(claimed[i]), _text(claimed[i + 2])
             score = int(float(claimed[i + 1]))
+            if held:
+                self._holds[job_id] = held
             self.job_counter += 1
             task = self.loop.create_task(self.run_job(job_id, score))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())

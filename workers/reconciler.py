@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db.base import utcnow
 from app.db.models import Task
 from app.edge.uow import read_only, unit_of_work
+from app.kernel import effects
 from app.platform import dispatch
 from app.services.fleet.heartbeats import WorkerBeat, live_workers
 from app.services.tasks import commands as tasks
@@ -156,6 +157,7 @@ class Reconciler:
             queue=task.queue,
             priority=task.priority,
             task_type=task.task_type,
+            concurrency=effects.concurrency(task),
         )
 
     async def _requeue_lost(self, beats: dict[str, WorkerBeat]) -> int:

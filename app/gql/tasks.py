@@ -125,6 +125,12 @@ class SubmitTaskInput:
         default=None, description="Run this many seconds from now (instead of runAt)."
     )
     result_ttl_seconds: int | None = None
+    concurrency_key: str | None = strawberry.field(
+        default=None,
+        description="At most concurrencyLimit tasks of this key (within the tenant) run at once "
+        "across the fleet; the others wait in the queue, holding no worker slot.",
+    )
+    concurrency_limit: int | None = strawberry.field(default=None, description="1-1000.")
     idempotency_key: str | None = strawberry.field(
         default=None,
         description="Submit at most once: the same key (per tenant, kept OPSGRAPH_IDEMPOTENCY_TTL) "
@@ -200,6 +206,8 @@ def _spec(input: SubmitTaskInput, ctx: Context) -> task_specs.TaskSpec:
         run_at=input.run_at,
         delay_seconds=input.delay_seconds,
         idempotency_key=input.idempotency_key,
+        concurrency_key=input.concurrency_key,
+        concurrency_limit=input.concurrency_limit,
     )
 
 

@@ -156,6 +156,10 @@ class Task:
         description="Set while the task waits for its time (QUEUED, no queue job yet); null "
         "once a worker's ticker has put it in its queue."
     )
+    concurrency_key: str | None = strawberry.field(
+        description="At most concurrencyLimit tasks of this key (within the tenant) run at once."
+    )
+    concurrency_limit: int | None
 
     @classmethod
     def of(cls, row: Any) -> Task:

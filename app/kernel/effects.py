@@ -27,10 +27,25 @@ class Enqueue:
     priority: int
     task_type: str
     defer_seconds: float = 0.0
+    # "<limit>|<tenant>/<key>" for a task with a concurrency key (dispatch writes it beside
+    # the job for the workers' claim)
+    concurrency: str | None = None
 
     @classmethod
     def of(cls, task: Any) -> Enqueue:
-        return cls(str(task.id), task.queue, task.priority, task.task_type)
+        """The job of a task (or a row with its id, queue, priority, type and concurrency)."""
+        return cls(
+            str(task.id), task.queue, task.priority, task.task_type, concurrency=concurrency(task)
+        )
+
+
+def concurrency(task: Any) -> str | None:
+    """A task's concurrency marker: its limit and its key, scoped to its tenant."""
+    key = getattr(task, "concurrency_key", None)
+    if key is None:
+        return None
+    tenant = getattr(task, "origin_tenant_id", None) or ""
+    return f"{task.concurrency_limit}|{tenant}/{key}"
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,18 @@ def _score_ms(priority: int, defer_seconds: float) -> int:
     return int(now_ms - (priority * PRIORITY_STEP_MS if defer_seconds <= 0 else 0))
 
 
+# Concurrency keys: beside a job whose task has a key, a marker "<limit>|<scoped key>" (kept as
+# long as the job); the workers' claim (workers/consumer.py) reads it and holds a lease on the
+# key's set while the job runs, so at most <limit> jobs of a key run across the fleet.
+CONCURRENCY_MARKER = "opsgraph:concurrency:"
+CONCURRENCY_HELD = "opsgraph:concurrency-held:"
+
+
+def mark_concurrency(pipe: Any, task_id: str, marker: str | None) -> None:
+    if marker is not None:
+        pipe.set(CONCURRENCY_MARKER + task_id, marker, px=int(JOB_EXPIRES.total_seconds() * 1000))
+
+
 # Task types whose calls go through the LLM priority semaphore.
 GATED_TYPES = frozenset({"llm", "analysis", "prompt_test", "evaluation", "ai_processing"})
 
@@ -130,8 +142,13 @@ async def enqueue(
     priority: int,
     task_type: str,
     defer_seconds: float = 0.0,
+    concurrency: str | None = None,
 ) -> bool:
     keys, args = _enqueue_args(task_id, queue, priority, task_type, defer_seconds)
+    if concurrency is not None:  # the marker first: the claim must see it with the job
+        async with redis.pipeline(transaction=False) as pipe:
+            mark_concurrency(pipe, task_id, concurrency)
+            await pipe.execute()
     return bool(await redis.register_script(_ENQUEUE_LUA)(keys=keys, args=args))
 
 
@@ -174,9 +191,28 @@ async def drop_job(redis: ArqRedis, *, task_id: str, queue: str) -> None:
         await pipe.execute()
 
 
+# a job's in-progress key and its concurrency lease, given back together
+_RELEASE_LUA = """
+redis.call('del', KEYS[1])
+local marker = redis.call('get', KEYS[2])
+if marker then
+  local sep = string.find(marker, '|', 1, true)
+  redis.call('zrem', ARGV[1] .. string.sub(marker, sep + 1), ARGV[2])
+end
+"""
+
+
 async def release_in_progress(redis: ArqRedis, *, task_id: str) -> None:
-    """Let another worker pick up a job whose worker died (arq would wait for its timeout)."""
-    await redis.delete(in_progress_key_prefix + task_id)
+    """Let another worker pick up a job whose worker died or stopped (arq would wait for its
+    timeout), and give back the lease it held on its concurrency key."""
+    await redis.eval(  # type: ignore[misc]
+        _RELEASE_LUA,
+        2,
+        in_progress_key_prefix + task_id,
+        CONCURRENCY_MARKER + task_id,
+        CONCURRENCY_HELD,
+        task_id,
+    )
 
 
 async def abort(redis: ArqRedis, *, task_id: str) -> None:
@@ -198,6 +234,7 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                 if isinstance(e, TaskChanged):
                     events.publish_task(pipe, e.snapshot)
                 elif isinstance(e, Enqueue):
+                    mark_concurrency(pipe, e.task_id, e.concurrency)
                     keys, args = _enqueue_args(
                         e.task_id, e.queue, e.priority, e.task_type, e.defer_seconds
                     )

@@ -145,6 +145,10 @@ class BatchTask(BaseModel):
     delay_seconds: Annotated[float, Field(ge=0)] | None = Field(
         None, description="Run this many seconds from now (instead of run_at)."
     )
+    concurrency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None, description="At most concurrency_limit tasks of this key run at once."
+    )
+    concurrency_limit: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
     idempotency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
         None,
         description="Submit this item at most once (per tenant, kept OPSGRAPH_IDEMPOTENCY_TTL); "

@@ -35,6 +35,7 @@ TIME = "tests/test_time.py"
 SCHEDULES = "tests/test_schedules.py"
 WAITING = "tests/test_waiting_steps.py"
 IDEMPOTENCY = "tests/test_idempotency.py"
+CONCURRENCY = "tests/test_concurrency_keys.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- tenancy ---------------------------------------------------------------------------------
@@ -952,5 +953,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if spec.idempotency_key is None:\n        return None\n    claim",
         "    if True:\n        return None\n    claim",
         (f"{IDEMPOTENCY}::test_fifty_concurrent_identical_submits_leave_one_task",),
+    ),
+    Mutation(
+        "a concurrency key's limit is not held",
+        "workers/consumer.py",
+        "        room = redis.call('zcard', held) < tonumber(string.sub(marker, 1, sep - 1))",
+        "        room = true",
+        (f"{CONCURRENCY}::test_a_key_runs_at_most_its_limit_across_workers",),
+    ),
+    Mutation(
+        "a dead worker keeps its lease on a concurrency key",
+        "app/platform/dispatch.py",
+        "  redis.call('zrem', ARGV[1] .. string.sub(marker, sep + 1), ARGV[2])",
+        "  redis.call('get', ARGV[1])",
+        (f"{CONCURRENCY}::test_a_crashed_workers_hold_is_given_back",),
+        slow=True,
     ),
 )

@@ -86,6 +86,10 @@ class Task(Base):
     # while the task waits for it, cleared once a worker's ticker enqueues it (migration 0018)
     run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # at most `concurrency_limit` tasks of this key (within the tenant) run at once across
+    # the fleet (migration 0022; app/platform/dispatch.py's marker, workers/consumer.py's claim)
+    concurrency_key: Mapped[str | None] = mapped_column(String(255))
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
     # the task whose handler submitted this one (ctx.submit), if any
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="SET NULL")

@@ -45,12 +45,18 @@ async def enqueue_due(session: AsyncSession, *, limit: int = PASS_SIZE) -> int |
             update(Task)
             .where(Task.id.in_(due))
             .values(due_at=None, updated_at=func.now())
-            .returning(Task.id, Task.queue, Task.priority, Task.task_type)
+            .returning(
+                Task.id,
+                Task.queue,
+                Task.priority,
+                Task.task_type,
+                Task.origin_tenant_id,
+                Task.concurrency_key,
+                Task.concurrency_limit,
+            )
             .execution_options(synchronize_session=False)
         )
     ).all()
     for row in rows:
-        effects.record(
-            session, effects.Enqueue(str(row.id), row.queue, row.priority, row.task_type)
-        )
+        effects.record(session, effects.Enqueue.of(row))
     return len(rows)

@@ -53,6 +53,9 @@ class TaskSpec:
     # the client's key for this submission: the same key again answers this task
     # (app/services/tasks/idempotency.py)
     idempotency_key: str | None = None
+    # at most `concurrency_limit` tasks of this key (within the tenant) run at once
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
     # set by opsgraph's own services (pipeline stages), never from a client's input
     system: bool = False
 
@@ -64,6 +67,23 @@ def check_key(key: str | None) -> None:
     """An idempotency key, when given, is 1-255 characters."""
     if key is not None and not 1 <= len(key) <= KEY_MAX:
         raise InvalidInput(f"idempotencyKey must be 1-{KEY_MAX} characters", field="idempotencyKey")
+
+
+CONCURRENCY_LIMIT_MAX = 1000
+
+
+def check_concurrency(key: str | None, limit: int | None) -> None:
+    """A concurrency key comes with its limit (1-1000), and a limit with its key."""
+    if key is None and limit is None:
+        return
+    if key is None or not 1 <= len(key) <= KEY_MAX:
+        raise InvalidInput(
+            f"a concurrency limit needs a concurrencyKey of 1-{KEY_MAX} characters",
+            field="concurrencyKey",
+        )
+    if limit is None:
+        raise InvalidInput("a concurrency key needs its concurrencyLimit", field="concurrencyLimit")
+    check_within(limit, 1, CONCURRENCY_LIMIT_MAX, field="concurrencyLimit")
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,7 @@ def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None
     check_queue(queue, defaults, system=spec.system)
     check_within(spec.priority, PRIORITY_MIN, PRIORITY_MAX, field="priority")
     check_key(spec.idempotency_key)
+    check_concurrency(spec.concurrency_key, spec.concurrency_limit)
     for name in ("input", "config", "metadata", "media"):
         if not isinstance(getattr(spec, name), dict):
             raise InvalidInput(f"{name} must be a JSON object", field=name)
