@@ -8,7 +8,15 @@ workers. Everything here is public and stable; `app` and `workers` are opsgraph'
 """
 
 from opsgraph.context import LLM, TaskContext
-from opsgraph.definitions import TaskType, task
+from opsgraph.definitions import Concurrency, TaskType, task
 from opsgraph.errors import FatalError, RetryableError
 
-__all__ = ["LLM", "FatalError", "RetryableError", "TaskContext", "TaskType", "task"]
+__all__ = [
+    "LLM",
+    "Concurrency",
+    "FatalError",
+    "RetryableError",
+    "TaskContext",
+    "TaskType",
+    "task",
+]

@@ -13,13 +13,27 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["NAME_PATTERN", "TaskType", "defined", "task"]
+__all__ = ["NAME_PATTERN", "Concurrency", "TaskType", "defined", "task"]
 
 #: letters, digits, `_`, `-` and `.`, at most 100 characters (`images.resize`, `GENERATION`)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: an input field's name, or a dotted path into the input (`customer.id`)
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$")
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """At most `limit` tasks of this type with the same value of the input field `key` run at
+    once across the fleet (within a tenant); the others wait in their queue, holding no worker
+    slot: `Concurrency(key="customer_id", limit=2)`."""
+
+    key: str
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,7 @@ class TaskType:
     retries: int | None = None
     timeout: float | None = None
     description: str | None = None
+    concurrency: Concurrency | None = None
     # opsgraph's own types: a handler of the worker's own signature, operations it accepts
     builtin: bool = False
     operations: tuple[str, ...] = ()
@@ -49,8 +64,9 @@ class TaskType:
         return self.input.model_json_schema()
 
     def definition(self) -> dict[str, Any]:
-        """What the registry stores and hashes: everything a submitter relies on."""
-        return {
+        """What the registry stores and hashes: everything a submitter relies on (a
+        concurrency only when declared: the hashes of types without one stay as they were)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "queue": self.queue,
             "input_schema": self.input_schema(),
@@ -59,6 +75,9 @@ class TaskType:
             "description": self.description,
             "builtin": self.builtin,
         }
+        if self.concurrency is not None:
+            out["concurrency"] = {"key": self.concurrency.key, "limit": self.concurrency.limit}
+        return out
 
     def definition_hash(self) -> str:
         raw = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
@@ -119,14 +138,23 @@ def task(
     retries: int | None = None,
     timeout: float | None = None,
     description: str | None = None,
+    concurrency: Concurrency | None = None,
 ) -> Callable[[F], F]:
     """Define a task type whose handler is the decorated function.
 
     The handler is called as `handler(ctx, args)`: `ctx` a TaskContext, `args` the input
     validated into `input` (a pydantic model), or the input's dict when `input` is None. It
     returns a JSON value (the task's result). A plain `def` runs in a thread. `retries` and
-    `timeout` (seconds per attempt) default to the installation's policy."""
+    `timeout` (seconds per attempt) default to the installation's policy. `concurrency`
+    limits how many tasks with the same value of an input field run at once."""
     _check(name, queue, retries, timeout)
+    if concurrency is not None:
+        if not isinstance(concurrency, Concurrency) or not KEY_PATTERN.match(concurrency.key):
+            raise DefinitionError(
+                f"task type {name!r}: concurrency needs Concurrency(key=<an input field>, limit=)"
+            )
+        if not 1 <= concurrency.limit <= 1000:
+            raise DefinitionError(f"task type {name!r}: a concurrency limit is 1-1000")
     if input is not None and not (isinstance(input, type) and issubclass(input, BaseModel)):
         raise DefinitionError(f"task type {name!r}: input must be a pydantic model class")
 
@@ -142,6 +170,7 @@ def task(
                 retries=retries,
                 timeout=timeout,
                 description=description if description is not None else _doc(fn),
+                concurrency=concurrency,
                 module=getattr(fn, "__module__", ""),
             )
         )

@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
+from tests.waiting import wait_for
 
 
 def keyed(queue: str, key: str, limit: int, latency_ms: int) -> dict[str, Any]:
@@ -115,3 +117,61 @@ async def test_a_crashed_workers_hold_is_given_back(
     assert {t["workerName"] for t in done} == {f"{queue}-rescuer"}
     assert done[0]["isResumed"] is True
     assert most_at_once(done) == 1
+
+
+PER_CUSTOMER = """
+import asyncio
+
+import opsgraph
+from pydantic import BaseModel
+
+
+class Sync(BaseModel):
+    customer_id: str
+    n: int = 0
+
+
+@opsgraph.task(
+    "crm.sync",
+    queue="{queue}",
+    input=Sync,
+    concurrency=opsgraph.Concurrency(key="customer_id", limit=1),
+)
+async def sync(ctx: opsgraph.TaskContext, args: Sync) -> dict:
+    await asyncio.sleep(0.3)
+    return {{"customer": args.customer_id, "n": args.n}}
+"""
+
+
+async def test_a_type_declares_its_key_read_from_the_input(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc], tmp_path: Path
+) -> None:
+    queue = f"ck-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "crm.py").write_text(PER_CUSTOMER.format(queue=queue))
+    spawn_worker(f"{queue}-a", "", 4, args=["--app", "crm", "--app-dir", str(tmp_path)])
+    served = await wait_for(
+        lambda: admin.data("TaskTypes"),
+        until=lambda d: any(t["name"] == "crm.sync" and t["serving"] for t in d["taskTypes"]),
+        what="crm.sync served",
+    )
+    [crm] = [t for t in served["taskTypes"] if t["name"] == "crm.sync"]
+    assert crm["concurrency"] == {"key": "customer_id", "limit": 1}
+    items = [
+        {"taskType": "crm.sync", "input": {"customer_id": c, "n": n}}
+        for n in range(3)
+        for c in ("acme", "globex")
+    ]
+    ids = await submitted(admin, items)
+    done = [await wait_for_status(admin, i, {"COMPLETED", "FAILED"}, timeout=30) for i in ids]
+    assert {t["status"] for t in done} == {"COMPLETED"}
+    acme = [t for t in done if t["input"]["customer_id"] == "acme"]
+    assert {t["concurrencyKey"] for t in acme} == {"crm.sync:acme"}
+    assert {t["concurrencyLimit"] for t in acme} == {1}
+    # one at a time per customer, two customers side by side
+    assert most_at_once(acme) == 1
+    assert most_at_once(done) == 2
+    # an input without the key's field is refused naming it
+    refused = (await admin.data("SubmitTask", input={"taskType": "crm.sync", "input": {}}))[
+        "submitTask"
+    ]
+    assert [e["field"] for e in refused["errors"]] == ["input.customer_id"]

@@ -47,6 +47,10 @@ class TaskType:
     timeout: float | None = strawberry.field(
         description="Seconds per attempt; null: the installation's policy."
     )
+    concurrency: JSON | None = strawberry.field(
+        description='{"key": <input field>, "limit": n}: at most n tasks with the same value of '
+        "that field run at once; null: no limit."
+    )
     workers_serving: int = strawberry.field(description="Live workers with its handler now.")
     serving: bool = strawberry.field(
         description="False: no worker serves it now; its tasks wait for one."
@@ -69,6 +73,7 @@ class TaskType:
             input_schema=cast(JSON, current.input_schema) if current else None,
             retries=current.retries if current else None,
             timeout=current.timeout_seconds if current else None,
+            concurrency=cast(JSON, current.concurrency) if current else None,
             workers_serving=len(t.workers),
             serving=t.serving,
             definitions=[

@@ -969,4 +969,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         (f"{CONCURRENCY}::test_a_crashed_workers_hold_is_given_back",),
         slow=True,
     ),
+    Mutation(
+        "a type's declared concurrency is ignored",
+        "app/services/tasks/specs.py",
+        "    if key is None and declared is not None:",
+        "    if False:",
+        (f"{CONCURRENCY}::test_a_type_declares_its_key_read_from_the_input",),
+    ),
 )

@@ -191,6 +191,8 @@ class TaskTypeDefinition(Base):
     retries: Mapped[int | None] = mapped_column(Integer)
     timeout_seconds: Mapped[float | None] = mapped_column(Float)
     builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # {"key": <input field>, "limit": n} (migration 0022)
+    concurrency: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     first_registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_worker: Mapped[str | None] = mapped_column(String(255))

@@ -40,6 +40,8 @@ class Registered:
     retries: int | None
     timeout_seconds: float | None
     first_registered_at: datetime
+    # {"key": <input field or dotted path>, "limit": n}, or None
+    concurrency: dict[str, Any] | None = None
 
 
 class Catalog:
@@ -100,6 +102,7 @@ class Catalog:
                 retries=r.retries,
                 timeout_seconds=r.timeout_seconds,
                 first_registered_at=r.first_registered_at,
+                concurrency=r.concurrency,
             )
         self._types = types
         self._read_at = read_at

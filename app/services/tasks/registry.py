@@ -40,6 +40,7 @@ async def register(
             "input_schema": d["input_schema"],
             "retries": d.get("retries"),
             "timeout_seconds": d.get("timeout"),
+            "concurrency": d.get("concurrency"),
             "builtin": bool(d.get("builtin")),
             "first_registered_at": now,
             "last_registered_at": now,
@@ -70,6 +71,8 @@ class Definition:
     first_registered_at: datetime
     last_registered_at: datetime
     last_worker: str | None
+    # {"key": <input field>, "limit": n}, or None
+    concurrency: dict[str, Any] | None = None
     # the live workers running this very definition
     workers: list[str] = field(default_factory=list)
 
@@ -150,5 +153,6 @@ def _definition(r: TaskTypeDefinition, workers: list[str]) -> Definition:
         first_registered_at=r.first_registered_at,
         last_registered_at=r.last_registered_at,
         last_worker=r.last_worker,
+        concurrency=r.concurrency,
         workers=workers,
     )

@@ -96,6 +96,9 @@ class Valid:
     max_retries: int
     # when it is to run (None: now)
     run_at: datetime | None = None
+    # the submission's concurrency key, or the one its type declares (read from its input)
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
 
 def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None) -> Valid:
@@ -140,13 +143,38 @@ def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None
     retries = spec.max_retries
     if retries is None and resolved.registered is not None:
         retries = resolved.registered.retries
+    key, limit = spec.concurrency_key, spec.concurrency_limit
+    declared = resolved.registered.concurrency if resolved.registered is not None else None
+    if key is None and declared is not None:
+        key, limit = _declared_key(resolved.task_type, declared, spec.input), declared["limit"]
     return Valid(
         task_type=resolved.task_type,
         operation=resolved.operation,
         queue=queue,
         max_retries=defaults.max_retries if retries is None else retries,
         run_at=when(spec.run_at, spec.delay_seconds, defaults, now or datetime.now(UTC)),
+        concurrency_key=key,
+        concurrency_limit=limit,
     )
+
+
+def _declared_key(task_type: str, declared: dict[str, Any], data: dict[str, Any]) -> str:
+    """The concurrency key a type declares, read from the input: `<type>:<value>`."""
+    value: Any = data
+    for part in str(declared["key"]).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None or isinstance(value, (dict, list)):
+        raise InvalidInput(
+            f"{task_type}'s concurrency is keyed by input.{declared['key']}: give it a value",
+            field=f"input.{declared['key']}",
+        )
+    key = f"{task_type}:{value}"
+    if len(key) > KEY_MAX:
+        raise InvalidInput(
+            f"input.{declared['key']} is too long for a concurrency key (at most {KEY_MAX})",
+            field=f"input.{declared['key']}",
+        )
+    return key
 
 
 def when(

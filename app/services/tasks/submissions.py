@@ -80,8 +80,8 @@ def _made(spec: TaskSpec, defaults: TaskDefaults, now: datetime, valid: Valid) -
             workflow_id=spec.workflow_id,
             workflow_step_id=spec.workflow_step_id,
             parent_id=spec.parent_id,
-            concurrency_key=spec.concurrency_key,
-            concurrency_limit=spec.concurrency_limit,
+            concurrency_key=valid.concurrency_key,
+            concurrency_limit=valid.concurrency_limit,
             run_at=valid.run_at,
             # waiting for its time (a worker's ticker enqueues it then); a past time runs now
             due_at=valid.run_at if valid.run_at is not None and valid.run_at > now else None,
