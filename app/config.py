@@ -21,9 +21,14 @@ from app.services.schedules.config import ScheduleRules
 from app.services.tasks.specs import TaskDefaults
 
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
-    # USD per 1,000 tokens; unknown models cost 0.
+    # USD per 1,000 tokens; unknown models cost 0 (with a warning). Every model opsgraph itself
+    # asks for by default has a price, so spend is counted (and budgeted) out of the box:
+    # the simulated provider's, the analyzer's and the enricher's (a self-hosted model's
+    # figure is notional: set OPSGRAPH_PRICES to what it costs you).
     "simulated-chat": {"input": 0.0005, "output": 0.0015},
     "simulated-embedding": {"input": 0.0001, "output": 0.0},
+    "nemotron": {"input": 0.0002, "output": 0.0006},
+    "florence-2": {"input": 0.0001, "output": 0.0003},
     "gpt-4o-mini": {"input": 0.00015, "output": 0.0006},
     "gpt-4o": {"input": 0.0025, "output": 0.01},
     "text-embedding-3-small": {"input": 0.00002, "output": 0.0},
@@ -171,6 +176,13 @@ class Settings(BaseSettings):
     )
     job_timeout_seconds: float = Field(
         600, description="Longest one attempt may run (waiting for an LLM slot not included)."
+    )
+    max_queued_per_tenant: int | None = Field(
+        None,
+        ge=1,
+        description="At most this many QUEUED tasks per tenant: a client's submission beyond it "
+        "is refused (TOO_MANY_QUEUED, REST 429); null: no cap. Workflow steps, child tasks and "
+        "schedule runs of work admitted earlier are not refused.",
     )
     idempotency_ttl: float = Field(
         86_400,
@@ -571,6 +583,7 @@ class Settings(BaseSettings):
             reserved_queues=frozenset([*self.pipeline_queues, *self.reserved_queues]),
             max_delay_seconds=self.max_delay_seconds,
             idempotency_ttl_seconds=self.idempotency_ttl,
+            max_queued_per_tenant=self.max_queued_per_tenant,
         )
 
     @property

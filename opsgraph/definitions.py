@@ -22,6 +22,8 @@ QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: how many tasks may start per second, minute or hour: "10/s", "600/m", "5000/h"
+RATE_PATTERN = re.compile(r"^([1-9][0-9]{0,5})/([smh])$")
 #: an input field's name, or a dotted path into the input (`customer.id`)
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$")
 
@@ -48,6 +50,9 @@ class TaskType:
     timeout: float | None = None
     description: str | None = None
     concurrency: Concurrency | None = None
+    # at most n start per window ("10/s"), counted per value of `rate_key` (an input path)
+    rate_limit: str | None = None
+    rate_key: str | None = None
     # opsgraph's own types: a handler of the worker's own signature, operations it accepts
     builtin: bool = False
     operations: tuple[str, ...] = ()
@@ -77,6 +82,8 @@ class TaskType:
         }
         if self.concurrency is not None:
             out["concurrency"] = {"key": self.concurrency.key, "limit": self.concurrency.limit}
+        if self.rate_limit is not None:
+            out["rate"] = {"limit": self.rate_limit, "key": self.rate_key}
         return out
 
     def definition_hash(self) -> str:
@@ -139,6 +146,8 @@ def task(
     timeout: float | None = None,
     description: str | None = None,
     concurrency: Concurrency | None = None,
+    rate_limit: str | None = None,
+    rate_key: str | None = None,
 ) -> Callable[[F], F]:
     """Define a task type whose handler is the decorated function.
 
@@ -146,7 +155,9 @@ def task(
     validated into `input` (a pydantic model), or the input's dict when `input` is None. It
     returns a JSON value (the task's result). A plain `def` runs in a thread. `retries` and
     `timeout` (seconds per attempt) default to the installation's policy. `concurrency`
-    limits how many tasks with the same value of an input field run at once."""
+    limits how many tasks with the same value of an input field run at once; `rate_limit`
+    ("10/s", "600/m", "5000/h") how many start per window, per value of `rate_key`
+    ("input.domain") or for the whole type."""
     _check(name, queue, retries, timeout)
     if concurrency is not None:
         if not isinstance(concurrency, Concurrency) or not KEY_PATTERN.match(concurrency.key):
@@ -155,6 +166,18 @@ def task(
             )
         if not 1 <= concurrency.limit <= 1000:
             raise DefinitionError(f"task type {name!r}: a concurrency limit is 1-1000")
+    if rate_limit is not None and not RATE_PATTERN.match(rate_limit):
+        raise DefinitionError(
+            f"task type {name!r}: rate_limit is '<n>/s', '<n>/m' or '<n>/h' (n 1-999999)"
+        )
+    if rate_key is not None and (
+        rate_limit is None
+        or not rate_key.startswith("input.")
+        or not KEY_PATTERN.match(rate_key.removeprefix("input."))
+    ):
+        raise DefinitionError(
+            f"task type {name!r}: rate_key names an input field ('input.domain') of a rate_limit"
+        )
     if input is not None and not (isinstance(input, type) and issubclass(input, BaseModel)):
         raise DefinitionError(f"task type {name!r}: input must be a pydantic model class")
 
@@ -171,6 +194,8 @@ def task(
                 timeout=timeout,
                 description=description if description is not None else _doc(fn),
                 concurrency=concurrency,
+                rate_limit=rate_limit,
+                rate_key=rate_key,
                 module=getattr(fn, "__module__", ""),
             )
         )

@@ -175,3 +175,58 @@ async def test_a_type_declares_its_key_read_from_the_input(
         "submitTask"
     ]
     assert [e["field"] for e in refused["errors"]] == ["input.customer_id"]
+
+
+CRAWLER = """
+import opsgraph
+
+
+@opsgraph.task("crawl.page", queue="{queue}", rate_limit="4/s", rate_key="input.domain")
+async def crawl(ctx: opsgraph.TaskContext, args: dict) -> dict:
+    return {{"domain": args["domain"]}}
+"""
+
+
+def most_starts_within(tasks: list[dict[str, Any]], seconds: float) -> int:
+    """The most of these tasks that started within any window of `seconds`."""
+    starts = sorted(datetime.fromisoformat(t["startedAt"]) for t in tasks)
+    return max(
+        sum(1 for s in starts[i:] if (s - first).total_seconds() < seconds)
+        for i, first in enumerate(starts)
+    )
+
+
+async def test_a_rate_limited_type_starts_at_most_its_rate_per_key(
+    admin: GraphQLClient, spawn_worker: Callable[..., Proc], tmp_path: Path
+) -> None:
+    queue = f"rl-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "crawler.py").write_text(CRAWLER.format(queue=queue))
+    for n in range(2):
+        spawn_worker(f"{queue}-{n}", "", 8, args=["--app", "crawler", "--app-dir", str(tmp_path)])
+    served = await wait_for(
+        lambda: admin.data("TaskTypes"),
+        until=lambda d: any(t["name"] == "crawl.page" and t["serving"] for t in d["taskTypes"]),
+        what="crawl.page served",
+    )
+    [crawl] = [t for t in served["taskTypes"] if t["name"] == "crawl.page"]
+    assert crawl["rate"] == {"limit": "4/s", "key": "input.domain"}
+    # twelve pages of one domain, four of another, on sixteen slots
+    items = [{"taskType": "crawl.page", "input": {"domain": "a.example"}} for _ in range(12)]
+    items += [{"taskType": "crawl.page", "input": {"domain": "b.example"}} for _ in range(4)]
+    ids = await submitted(admin, items)
+    done = [await wait_for_status(admin, i, {"COMPLETED", "FAILED"}, timeout=30) for i in ids]
+    assert {t["status"] for t in done} == {"COMPLETED"}
+    a, b = done[:12], done[12:]
+    assert {(t["rateKey"], t["rateLimit"]) for t in a} == {("crawl.page:a.example", "4/s")}
+    # never more than four of a.example's starts in any second (the claims' clock is Redis's,
+    # startedAt the database's: one more is the measuring's slack): twelve took three windows
+    assert most_starts_within(a, 1.0) <= 4 + 1
+    first, last = (
+        min(datetime.fromisoformat(t["startedAt"]) for t in a),
+        max(datetime.fromisoformat(t["startedAt"]) for t in a),
+    )
+    assert (last - first).total_seconds() >= 2.0
+    # b.example has its own window: its four started without waiting for a.example's
+    b_starts = [datetime.fromisoformat(t["startedAt"]) for t in b]
+    assert max(b_starts) - min(b_starts) < (last - first)
+    assert all(t["attempts"] == 1 for t in done)

@@ -263,6 +263,14 @@ async def test_the_banner_url_signs_in_and_tasks_appear_live(
         stored = (await admin.data("Task", id=later))["task"]
         shown = await page.evaluate("(iso) => new Date(iso).toLocaleString()", stored["dueAt"])
         assert await due.inner_text() == f"due {shown}"
+        # a task under a concurrency key says so in its detail
+        keyed = await _submit(
+            admin, queue="parked", concurrencyKey="customer-9", concurrencyLimit=2
+        )
+        await page.click(f'tr[data-task="{keyed}"]')
+        limit = page.locator("#task-concurrency")
+        await limit.wait_for(timeout=5_000)
+        assert await limit.inner_text() == "concurrency key customer-9: at most 2 at once"
         assert session.foreign() == []
     finally:
         await _close(session)

@@ -22,7 +22,12 @@ from arq.constants import abort_job_max_age, abort_jobs_ss, in_progress_key_pref
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
-from app.platform.dispatch import CONCURRENCY_HELD, CONCURRENCY_MARKER
+from app.platform.dispatch import (
+    CONCURRENCY_HELD,
+    CONCURRENCY_MARKER,
+    RATE_MARKER,
+    RATE_STARTS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +48,17 @@ def handed_back_key(worker: str) -> str:
 # beside it by app/platform/dispatch.py) is claimed only while fewer than <limit> jobs hold a
 # lease in its key's set (ARGV[8] .. key: job ids scored by their lease's end, as long as the
 # in-progress key's; a crashed worker's lease runs out); otherwise it stays in the queue, in
-# its place, holding no slot, for a later claim. Each claim answers id, score, and the set it
-# holds a lease in ('' for none).
+# its place, holding no slot, for a later claim. A job with a rate marker (ARGV[9] .. id:
+# "<n>|<window ms>|<key>") is claimed only while fewer than <n> jobs of the key started in the
+# last window (ARGV[10] .. key: a log of starts, scored by their time). Each claim answers id,
+# score, and the set it holds a lease in ('' for none).
 _CLAIM = """
 local now, want, depth, chunk = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), 64
 local refused_since = now - tonumber(ARGV[6])
 local lease = tonumber(ARGV[4])
+-- leases and rate windows on Redis's clock: workers on hosts with skewed clocks agree
+local t = redis.call('time')
+local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local claimed, offset = {}, 0
 while offset < depth do
   local ids = redis.call(
@@ -57,16 +67,29 @@ while offset < depth do
     local id = ids[i]
     local refused = redis.call('zscore', KEYS[2], id)
     if not refused or tonumber(refused) < refused_since then
-      local held, room = '', true
+      local held, room, starts, window = '', true, '', 0
       local marker = redis.call('get', ARGV[7] .. id)
       if marker then
         local sep = string.find(marker, '|', 1, true)
         held = ARGV[8] .. string.sub(marker, sep + 1)
-        redis.call('zremrangebyscore', held, '-inf', now)
+        redis.call('zremrangebyscore', held, '-inf', rnow)
         room = redis.call('zcard', held) < tonumber(string.sub(marker, 1, sep - 1))
       end
+      local rate = room and redis.call('get', ARGV[9] .. id)
+      if rate then
+        local a = string.find(rate, '|', 1, true)
+        local b = string.find(rate, '|', a + 1, true)
+        window = tonumber(string.sub(rate, a + 1, b - 1))
+        starts = ARGV[10] .. string.sub(rate, b + 1)
+        redis.call('zremrangebyscore', starts, '-inf', rnow - window)
+        room = redis.call('zcard', starts) < tonumber(string.sub(rate, 1, a - 1))
+      end
       if room and redis.call('set', ARGV[5] .. id, '1', 'NX', 'PX', lease) then
-        if held ~= '' then redis.call('zadd', held, now + lease, id) end
+        if held ~= '' then redis.call('zadd', held, rnow + lease, id) end
+        if starts ~= '' then
+          redis.call('zadd', starts, rnow, id .. ':' .. rnow)
+          redis.call('pexpire', starts, window)
+        end
         claimed[#claimed + 1] = id
         claimed[#claimed + 1] = ids[i + 1]
         claimed[#claimed + 1] = held
@@ -266,6 +289,8 @@ class Consumer(Worker):
                     int(HANDED_BACK_MS),
                     CONCURRENCY_MARKER,
                     CONCURRENCY_HELD,
+                    RATE_MARKER,
+                    RATE_STARTS,
                 ],
             )
         except BaseException:

@@ -158,6 +158,7 @@ class Reconciler:
             priority=task.priority,
             task_type=task.task_type,
             concurrency=effects.concurrency(task),
+            rate=effects.rate(task),
         )
 
     async def _requeue_lost(self, beats: dict[str, WorkerBeat]) -> int:

@@ -82,7 +82,9 @@ async def open_state(settings: Settings, *, listen: bool = True) -> AsyncIterato
             redis=redis,
             broker=broker,
             auth=Authenticator(settings, sessionmaker),
-            submissions=Submissions(sessionmaker, redis),
+            submissions=Submissions(
+                sessionmaker, redis, max_queued_per_tenant=settings.max_queued_per_tenant
+            ),
             health=HealthCache(settings.health_cache_seconds, probe),
         )
     finally:

@@ -25,9 +25,11 @@ class Submissions:
         redis: ArqRedis,
         *,
         batch: int = 100,
+        max_queued_per_tenant: int | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._redis = redis
+        self._cap = max_queued_per_tenant
         self._group: GroupCommit[Task, Task] = GroupCommit(self._store, max_batch=batch)
 
     async def submit(self, spec: TaskSpec, defaults: TaskDefaults = TaskDefaults()) -> Task:
@@ -37,7 +39,14 @@ class Submissions:
         )  # bad input: its DomainError
 
     async def store(self, task: Task) -> Task:
-        """Store a task made by task_submissions.new_task (its id is known before it exists)."""
+        """Store a task made by task_submissions.new_task (its id is known before it exists).
+        A tenant's task under a per-tenant cap is stored alone, its cap checked in its own
+        transaction (a refusal must not fail the group's other callers)."""
+        if self._cap is not None and task_submissions.capped(task):
+            async with unit_of_work(self._sessionmaker, self._redis) as session:
+                await task_submissions.check_queued_cap(session, [task], self._cap)
+                await task_submissions.store_tasks(session=session, made=[task])
+            return task
         return await self._group(task)
 
     async def _store(self, made: list[Task]) -> list[Task]:

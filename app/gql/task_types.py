@@ -51,6 +51,10 @@ class TaskType:
         description='{"key": <input field>, "limit": n}: at most n tasks with the same value of '
         "that field run at once; null: no limit."
     )
+    rate: JSON | None = strawberry.field(
+        description='{"limit": "10/s", "key": "input.domain"}: at most that many of its tasks '
+        "start per window, per value of the key (null key: the whole type); null: no limit."
+    )
     workers_serving: int = strawberry.field(description="Live workers with its handler now.")
     serving: bool = strawberry.field(
         description="False: no worker serves it now; its tasks wait for one."
@@ -74,6 +78,7 @@ class TaskType:
             retries=current.retries if current else None,
             timeout=current.timeout_seconds if current else None,
             concurrency=cast(JSON, current.concurrency) if current else None,
+            rate=cast(JSON, current.rate) if current else None,
             workers_serving=len(t.workers),
             serving=t.serving,
             definitions=[

@@ -35,6 +35,8 @@ class TaskErrorCode(Enum):
     RESERVED_QUEUE = "RESERVED_QUEUE"
     # an idempotency key given before with a different request
     CONFLICT = "CONFLICT"
+    # the tenant has OPSGRAPH_MAX_QUEUED_PER_TENANT tasks queued
+    TOO_MANY_QUEUED = "TOO_MANY_QUEUED"
 
 
 @strawberry.type(description="An expected failure of a mutation: data, not an exception.")
@@ -160,6 +162,10 @@ class Task:
         description="At most concurrencyLimit tasks of this key (within the tenant) run at once."
     )
     concurrency_limit: int | None
+    rate_key: str | None = strawberry.field(
+        description="Its type's rate limit counts its starts under this key."
+    )
+    rate_limit: str | None = strawberry.field(description='Starts per window: "10/s", "600/m".')
 
     @classmethod
     def of(cls, row: Any) -> Task:

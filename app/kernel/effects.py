@@ -30,13 +30,34 @@ class Enqueue:
     # "<limit>|<tenant>/<key>" for a task with a concurrency key (dispatch writes it beside
     # the job for the workers' claim)
     concurrency: str | None = None
+    # "<n>|<window ms>|<tenant>/<key>" for a task of a rate-limited type
+    rate: str | None = None
 
     @classmethod
     def of(cls, task: Any) -> Enqueue:
-        """The job of a task (or a row with its id, queue, priority, type and concurrency)."""
+        """The job of a task (or a row with its id, queue, priority, type, concurrency and
+        rate)."""
         return cls(
-            str(task.id), task.queue, task.priority, task.task_type, concurrency=concurrency(task)
+            str(task.id),
+            task.queue,
+            task.priority,
+            task.task_type,
+            concurrency=concurrency(task),
+            rate=rate(task),
         )
+
+
+WINDOWS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def rate(task: Any) -> str | None:
+    """A task's rate marker: how many may start per window, under its key (its tenant's)."""
+    limit = getattr(task, "rate_limit", None)
+    if limit is None:
+        return None
+    count, unit = str(limit).split("/", 1)
+    tenant = getattr(task, "origin_tenant_id", None) or ""
+    return f"{int(count)}|{WINDOWS_MS[unit]}|{tenant}/{task.rate_key}"
 
 
 def concurrency(task: Any) -> str | None:

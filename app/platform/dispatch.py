@@ -105,11 +105,20 @@ def _score_ms(priority: int, defer_seconds: float) -> int:
 # key's set while the job runs, so at most <limit> jobs of a key run across the fleet.
 CONCURRENCY_MARKER = "opsgraph:concurrency:"
 CONCURRENCY_HELD = "opsgraph:concurrency-held:"
+# Rate limits the same way: a marker "<n>|<window ms>|<scoped key>" beside the job; the claim
+# takes it only while fewer than <n> jobs of the key started in the last window (a log of
+# start times per key).
+RATE_MARKER = "opsgraph:rate:"
+RATE_STARTS = "opsgraph:rate-starts:"
 
 
-def mark_concurrency(pipe: Any, task_id: str, marker: str | None) -> None:
-    if marker is not None:
-        pipe.set(CONCURRENCY_MARKER + task_id, marker, px=int(JOB_EXPIRES.total_seconds() * 1000))
+def mark_limits(pipe: Any, task_id: str, concurrency: str | None, rate: str | None = None) -> None:
+    """Write a job's limit markers (before the job itself, in the same pipeline)."""
+    expires = int(JOB_EXPIRES.total_seconds() * 1000)
+    if concurrency is not None:
+        pipe.set(CONCURRENCY_MARKER + task_id, concurrency, px=expires)
+    if rate is not None:
+        pipe.set(RATE_MARKER + task_id, rate, px=expires)
 
 
 # Task types whose calls go through the LLM priority semaphore.
@@ -143,11 +152,12 @@ async def enqueue(
     task_type: str,
     defer_seconds: float = 0.0,
     concurrency: str | None = None,
+    rate: str | None = None,
 ) -> bool:
     keys, args = _enqueue_args(task_id, queue, priority, task_type, defer_seconds)
-    if concurrency is not None:  # the marker first: the claim must see it with the job
+    if concurrency is not None or rate is not None:  # the claim must see them with the job
         async with redis.pipeline(transaction=False) as pipe:
-            mark_concurrency(pipe, task_id, concurrency)
+            mark_limits(pipe, task_id, concurrency, rate)
             await pipe.execute()
     return bool(await redis.register_script(_ENQUEUE_LUA)(keys=keys, args=args))
 
@@ -234,7 +244,7 @@ async def carry_out(redis: ArqRedis, pending: Sequence[Effect]) -> None:
                 if isinstance(e, TaskChanged):
                     events.publish_task(pipe, e.snapshot)
                 elif isinstance(e, Enqueue):
-                    mark_concurrency(pipe, e.task_id, e.concurrency)
+                    mark_limits(pipe, e.task_id, e.concurrency, e.rate)
                     keys, args = _enqueue_args(
                         e.task_id, e.queue, e.priority, e.task_type, e.defer_seconds
                     )

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.platform.outages import STORE_ERRORS, is_data_error, is_outage
 from app.platform.storable import Unstorable
 from app.rest.refusals import Coded
+from app.services.tasks.submissions import TenantQueueFull
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +175,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+async def queue_full(request: Request, exc: Exception) -> Response:
+    """429: the tenant has OPSGRAPH_MAX_QUEUED_PER_TENANT tasks queued (every task-creating
+    route, wherever the submission is refused)."""
+    problem = {"loc": ["body"], "msg": str(exc), "type": "too_many_queued"}
+    return JSONResponse({"detail": [problem]}, status_code=429)
+
+
 def install(app: FastAPI) -> None:
     for error in STORE_ERRORS:
         app.add_exception_handler(error, store_unavailable)
     app.add_exception_handler(Unstorable, unstorable)
+    app.add_exception_handler(TenantQueueFull, queue_full)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
 

@@ -14,9 +14,6 @@ class Mutation:
     new: str
     tests: tuple[str, ...]  # pytest node ids or files that must fail
     fast: bool = True  # part of the subset CI runs
-    # its guarding test takes long to fail (it waits out a timeout): started first when the
-    # run has no baseline times to order by
-    slow: bool = False
 
 
 TENANCY_REST = (
@@ -169,7 +166,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        url = None",
         (MONITORING + "an_agent_that_stops_is_alerted_signed_live_and_resolved",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "health calls a dead Redis healthy",
@@ -200,7 +196,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        async with asyncio.timeout(deadline):",
         "        async with asyncio.timeout(None):",
         (f"{FAULTS}::test_a_dribbling_receiver_holds_only_its_own_delivery",),
-        slow=True,
     ),
     # --- the camera pipeline ------------------------------------------------------------------
     Mutation(
@@ -249,7 +244,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        return await _failed(state, task, str(exc), retryable=True)",
         ("tests/test_pipeline.py::test_breaker_opens_for_every_process_and_recovers",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "a refused request counts against the breaker",
@@ -280,7 +274,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    todo = [i for i in ids if i not in done_before]",
         "    todo = ids",
         (f"{FAULTS}::test_an_ai_processing_job_longer_than_an_attempt_judges_each_event_once",),
-        slow=True,
     ),
     Mutation(
         "two export attempts share one partial file",
@@ -617,7 +610,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            except OSError as exc:  # (an ExceptionGroup too;",
         (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "health hides the camera watcher's restarts",
@@ -626,7 +618,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         '        "restarts": 0,',
         (f"{FAULTS}::test_poison_arriving_while_watching_holds_up_no_other_camera",),
         fast=False,
-        slow=True,
     ),
     # --- pages and files (issue 29) ---
     Mutation(
@@ -699,7 +690,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        code = token",
         ("tests/test_dev_stack.py",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "a spent sign-in link is taken for a credential",
@@ -711,7 +701,6 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_the_dev_banners_link_signs_in_once_and_leaves_no_token_in_history",
         ),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "task submissions skip the column bounds",
@@ -740,7 +729,6 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_a_workers_attempts_share_statements_and_events_keep_their_order",
         ),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "a task's attempt budget is one short",
@@ -756,7 +744,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if step.dependencies and not any(dep in done for dep in step.dependencies):",
         ("tests/test_workflows.py::test_diamond_runs_branches_in_parallel_and_maps_results",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "a failed step does not fail its workflow",
@@ -766,7 +753,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            pass",
         ("tests/test_workflows.py::test_failure_cancels_downstream_then_retry_completes",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "low-priority LLM calls take the reserved slots",
@@ -775,7 +761,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "      admit = active < max_concurrent and",
         ("tests/test_llm_queue.py::test_semaphore_bounds_calls_and_admits_high_first",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "the counters report no tenant as the empty string",
@@ -798,7 +783,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                pass",
         ("tests/test_workflows.py::test_diamond_runs_branches_in_parallel_and_maps_results",),
         fast=False,
-        slow=True,
     ),
     Mutation(
         "a due retry is not moved to the head of its queue",
@@ -863,7 +847,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if size > limit:",
         "    if False:",
         (f"{OWN_TYPES}::test_retries_fatal_errors_timeouts_and_result_bounds",),
-        slow=True,
     ),
     # --- time (issue 32) ----------------------------------------------------------------
     Mutation(
@@ -900,7 +883,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        fired, missed = late[-MAX_CATCH_UP:], late[:-MAX_CATCH_UP]",
         "        fired, missed = late[-1:], late[:-1]",
         (f"{SCHEDULES}::test_ticks_missed_while_no_worker_ran_follow_the_catch_up_policy",),
-        slow=True,
     ),
     Mutation(
         "overlap SKIP starts a run while the previous one is unfinished",
@@ -967,7 +949,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "  redis.call('zrem', ARGV[1] .. string.sub(marker, sep + 1), ARGV[2])",
         "  redis.call('get', ARGV[1])",
         (f"{CONCURRENCY}::test_a_crashed_workers_hold_is_given_back",),
-        slow=True,
     ),
     Mutation(
         "a type's declared concurrency is ignored",
@@ -975,5 +956,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if key is None and declared is not None:",
         "    if False:",
         (f"{CONCURRENCY}::test_a_type_declares_its_key_read_from_the_input",),
+    ),
+    Mutation(
+        "racing submissions pass a tenant's queued cap together",
+        "app/services/tasks/submissions.py",
+        '            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),',
+        '            text("SELECT hashtextextended(:k, 0)"),',
+        ("tests/test_queued_cap.py::test_a_tenant_is_refused_past_its_cap_and_no_race_passes_it",),
+    ),
+    Mutation(
+        "a rate-limited type starts as many as it is given",
+        "workers/consumer.py",
+        "        room = redis.call('zcard', starts) < tonumber(string.sub(rate, 1, a - 1))",
+        "        room = true",
+        (f"{CONCURRENCY}::test_a_rate_limited_type_starts_at_most_its_rate_per_key",),
     ),
 )

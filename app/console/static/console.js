@@ -18,7 +18,7 @@
     WorkersLive: /* graphql */ "subscription WorkersLive { workersChanged { totalWorkers workers { name queues activeTasks concurrency utilizationPct lastSeen } } }",
     Tasks: /* graphql */ "query Tasks($first: Int, $after: String, $filter: TaskFilter) { tasks(first: $first, after: $after, filter: $filter, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount pageInfo { hasNextPage endCursor } edges { node { " + TASK_ROW + " } } } }",
     TaskLive: /* graphql */ "subscription TaskLive($queue: String, $status: [TaskStatus!]) { taskUpdated(queue: $queue, status: $status) { " + TASK_ROW + " } }",
-    TaskDetail: /* graphql */ "query TaskDetail($id: UUID!) { task(id: $id) { " + TASK_ROW + " operation attempts maxAttempts errors inputTokens outputTokens costUsd latencyMs model result transitions { fromStatus toStatus at reason } logs { at level message } parent { id taskType } children { id taskType status } runAt dueAt } }",
+    TaskDetail: /* graphql */ "query TaskDetail($id: UUID!) { task(id: $id) { " + TASK_ROW + " operation attempts maxAttempts errors inputTokens outputTokens costUsd latencyMs model result transitions { fromStatus toStatus at reason } logs { at level message } parent { id taskType } children { id taskType status } runAt dueAt concurrencyKey concurrencyLimit rateKey rateLimit } }",
     TaskDetailLive: /* graphql */ "subscription TaskDetailLive($id: UUID!) { taskUpdated(id: $id) { id status attempts errors costUsd } }",
     TaskTypes: /* graphql */ "query TaskTypes { taskTypes { name builtin queue description inputSchema serving } }",
     SubmitTask: /* graphql */ "mutation SubmitTask($input: SubmitTaskInput!) { submitTask(input: $input) { task { id status } errors { field code message } } }",
@@ -505,6 +505,9 @@
           })),
           t.errors.length ? el("div", {}, el("h3", { text: "Errors" }), el("ul", {}, t.errors.map(function (e) { return el("li", { class: "error", text: e }); }))) : null,
           t.dueAt ? el("p", { class: "muted", id: "task-due" }, "waiting for its time: due " + when(t.dueAt)) : null,
+          // the limits it runs under: while QUEUED it may be waiting on them
+          t.concurrencyKey ? el("p", { class: "muted", id: "task-concurrency", text: "concurrency key " + t.concurrencyKey + ": at most " + t.concurrencyLimit + " at once" }) : null,
+          t.rateKey ? el("p", { class: "muted", id: "task-rate", text: "rate key " + t.rateKey + ": at most " + t.rateLimit }) : null,
           t.parent ? el("p", {}, "child of ", el("a", { href: "#", "data-related": t.parent.id, onclick: function (e) { e.preventDefault(); open(t.parent.id); } },
             el("code", { text: short(t.parent.id) })), " · " + t.parent.taskType) : null,
           t.children.length ? el("div", { id: "task-children" }, el("h3", { text: "Children" }), el("ul", {}, t.children.map(function (c) {

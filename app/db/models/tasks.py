@@ -90,6 +90,9 @@ class Task(Base):
     # the fleet (migration 0022; app/platform/dispatch.py's marker, workers/consumer.py's claim)
     concurrency_key: Mapped[str | None] = mapped_column(String(255))
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    # at most n of this key start per window ("10/s", "100/m"; the type's rate limit)
+    rate_key: Mapped[str | None] = mapped_column(String(255))
+    rate_limit: Mapped[str | None] = mapped_column(String(32))
     # the task whose handler submitted this one (ctx.submit), if any
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="SET NULL")
@@ -193,6 +196,8 @@ class TaskTypeDefinition(Base):
     builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # {"key": <input field>, "limit": n} (migration 0022)
     concurrency: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # {"limit": "10/s", "key": <input field> or None} (migration 0022)
+    rate: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     first_registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_worker: Mapped[str | None] = mapped_column(String(255))

@@ -42,6 +42,8 @@ class Registered:
     first_registered_at: datetime
     # {"key": <input field or dotted path>, "limit": n}, or None
     concurrency: dict[str, Any] | None = None
+    # {"limit": "10/s", "key": "input.domain" or None}, or None
+    rate: dict[str, Any] | None = None
 
 
 class Catalog:
@@ -103,6 +105,7 @@ class Catalog:
                 timeout_seconds=r.timeout_seconds,
                 first_registered_at=r.first_registered_at,
                 concurrency=r.concurrency,
+                rate=r.rate,
             )
         self._types = types
         self._read_at = read_at

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import TaskRollup, WorkflowRollup
+from app.db.models import TaskCounter, TaskRollup, WorkflowRollup
 
 ROLLUP_HOURS = 25  # how far back the triggers keep rollups (the longest window is 24 h)
 
@@ -268,3 +268,11 @@ GROUP BY 1, 2 ORDER BY 1, 2
 ON CONFLICT (status, tenant, shard) DO UPDATE SET
   workflows = c.workflows + EXCLUDED.workflows, steps = c.steps + EXCLUDED.steps
 """
+
+
+async def queued_of(*, session: AsyncSession, tenant: str) -> int:
+    """The tenant's QUEUED tasks now, from the maintained counters (every shard)."""
+    stmt = select(func.coalesce(func.sum(TaskCounter.tasks), 0)).where(
+        TaskCounter.tenant == tenant, TaskCounter.status == "QUEUED"
+    )
+    return int(await session.scalar(stmt) or 0)

@@ -53,6 +53,8 @@ async def enqueue_due(session: AsyncSession, *, limit: int = PASS_SIZE) -> int |
                 Task.origin_tenant_id,
                 Task.concurrency_key,
                 Task.concurrency_limit,
+                Task.rate_key,
+                Task.rate_limit,
             )
             .execution_options(synchronize_session=False)
         )

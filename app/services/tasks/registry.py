@@ -41,6 +41,7 @@ async def register(
             "retries": d.get("retries"),
             "timeout_seconds": d.get("timeout"),
             "concurrency": d.get("concurrency"),
+            "rate": d.get("rate"),
             "builtin": bool(d.get("builtin")),
             "first_registered_at": now,
             "last_registered_at": now,
@@ -73,6 +74,8 @@ class Definition:
     last_worker: str | None
     # {"key": <input field>, "limit": n}, or None
     concurrency: dict[str, Any] | None = None
+    # {"limit": "10/s", "key": "input.domain" or None}, or None
+    rate: dict[str, Any] | None = None
     # the live workers running this very definition
     workers: list[str] = field(default_factory=list)
 
@@ -154,5 +157,6 @@ def _definition(r: TaskTypeDefinition, workers: list[str]) -> Definition:
         last_registered_at=r.last_registered_at,
         last_worker=r.last_worker,
         concurrency=r.concurrency,
+        rate=r.rate,
         workers=workers,
     )

@@ -99,6 +99,9 @@ class Valid:
     # the submission's concurrency key, or the one its type declares (read from its input)
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    # its type's rate limit ("10/s") and the key it counts under
+    rate_key: str | None = None
+    rate_limit: str | None = None
 
 
 def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None) -> Valid:
@@ -147,6 +150,15 @@ def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None
     declared = resolved.registered.concurrency if resolved.registered is not None else None
     if key is None and declared is not None:
         key, limit = _declared_key(resolved.task_type, declared, spec.input), declared["limit"]
+    rate = resolved.registered.rate if resolved.registered is not None else None
+    rate_key = None
+    if rate is not None:
+        path = rate.get("key")
+        rate_key = (
+            _declared_key(resolved.task_type, {"key": path.removeprefix("input.")}, spec.input)
+            if path
+            else resolved.task_type
+        )
     return Valid(
         task_type=resolved.task_type,
         operation=resolved.operation,
@@ -155,6 +167,8 @@ def validate(spec: TaskSpec, defaults: TaskDefaults, now: datetime | None = None
         run_at=when(spec.run_at, spec.delay_seconds, defaults, now or datetime.now(UTC)),
         concurrency_key=key,
         concurrency_limit=limit,
+        rate_key=rate_key,
+        rate_limit=rate["limit"] if rate is not None else None,
     )
 
 
@@ -165,7 +179,7 @@ def _declared_key(task_type: str, declared: dict[str, Any], data: dict[str, Any]
         value = value.get(part) if isinstance(value, dict) else None
     if value is None or isinstance(value, (dict, list)):
         raise InvalidInput(
-            f"{task_type}'s concurrency is keyed by input.{declared['key']}: give it a value",
+            f"{task_type}'s limits are keyed by input.{declared['key']}: give it a value",
             field=f"input.{declared['key']}",
         )
     key = f"{task_type}:{value}"
@@ -250,3 +264,5 @@ class TaskDefaults:
     max_delay_seconds: float = 365 * 86_400
     # how long an idempotency key answers with what it made (OPSGRAPH_IDEMPOTENCY_TTL)
     idempotency_ttl_seconds: float = 86_400
+    # QUEUED tasks a tenant may have (OPSGRAPH_MAX_QUEUED_PER_TENANT; None: no cap)
+    max_queued_per_tenant: int | None = None

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
@@ -18,7 +20,7 @@ from app.db.models import Task
 from app.kernel import effects
 from app.kernel.errors import DomainError, InvalidInput
 from app.platform.storable import Unstorable, check_objects
-from app.services.tasks import idempotency
+from app.services.tasks import counters, idempotency
 from app.services.tasks import statements as task_statements
 from app.services.tasks.catalog import CATALOG, OpenSession
 from app.services.tasks.commands import changed, get_task
@@ -82,6 +84,8 @@ def _made(spec: TaskSpec, defaults: TaskDefaults, now: datetime, valid: Valid) -
             parent_id=spec.parent_id,
             concurrency_key=valid.concurrency_key,
             concurrency_limit=valid.concurrency_limit,
+            rate_key=valid.rate_key,
+            rate_limit=valid.rate_limit,
             run_at=valid.run_at,
             # waiting for its time (a worker's ticker enqueues it then); a past time runs now
             due_at=valid.run_at if valid.run_at is not None and valid.run_at > now else None,
@@ -122,8 +126,47 @@ async def submit_task_once(
     earlier = await _claimed(session, spec, task, defaults)
     if earlier is not None:
         return Submitted(earlier, replayed=True)
+    await check_queued_cap(session, [task], defaults.max_queued_per_tenant)
     await store_tasks(session=session, made=[task])
     return Submitted(task)
+
+
+class TenantQueueFull(DomainError):
+    """A tenant already has OPSGRAPH_MAX_QUEUED_PER_TENANT tasks QUEUED (REST 429)."""
+
+    code = "TOO_MANY_QUEUED"
+
+
+def capped(task: Task) -> bool:
+    """Whether the per-tenant cap judges this new task: a tenant's own submission, not the
+    step, child or scheduled run of work admitted before."""
+    return (
+        task.origin_tenant_id is not None
+        and task.workflow_id is None
+        and task.parent_id is None
+        and task.origin_instance != "schedule"
+    )
+
+
+async def check_queued_cap(session: AsyncSession, made: Sequence[Task], cap: int | None) -> None:
+    """Refuse `made` when a tenant would have more than `cap` QUEUED tasks. Each tenant's
+    check and write are one at a time (a lock until the caller's commit, which is also when
+    the counters move), so concurrent submissions cannot pass the cap together."""
+    if cap is None:
+        return
+    adding = Counter(t.origin_tenant_id for t in made if capped(t))
+    for tenant in sorted(t for t in adding if t is not None):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"opsgraph-queued-cap:{tenant}"},
+        )
+        queued = await counters.queued_of(session=session, tenant=tenant)
+        if queued + adding[tenant] > cap:
+            raise TenantQueueFull(
+                f"tenant {tenant!r} has {queued} tasks queued; at most {cap} "
+                f"(OPSGRAPH_MAX_QUEUED_PER_TENANT): {adding[tenant]} more refused",
+                field="tenant",
+            )
 
 
 async def _claimed(
@@ -260,6 +303,7 @@ async def submit_tasks(
         answered.append(earlier or task)
     if errors and not partial:
         raise BatchRefused(errors)
+    await check_queued_cap(session, list(made.values()), defaults.max_queued_per_tenant)
     await store_tasks(session=session, made=list(made.values()))
     return BatchSubmitted(answered, errors, frozenset(replayed))
 
