@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         ge=1,
         description="At most this many QUEUED tasks per tenant: a client's submission beyond it "
         "is refused (TOO_MANY_QUEUED, REST 429); null: no cap. Workflow steps, child tasks and "
-        "schedule runs of work admitted earlier are not refused.",
+        "a schedule's ticks (work admitted earlier) are not refused.",
     )
     idempotency_ttl: float = Field(
         86_400,

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.services.tasks import idempotency
 from tests.client import GraphQLClient
 
 
@@ -161,3 +163,22 @@ async def test_rest_creation_takes_the_idempotency_key_header(
     )
     assert too_long.status_code == 422
     assert too_long.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+async def test_expired_keys_are_purged_and_live_ones_kept(engine: Any) -> None:
+    """What the workers' housekeeping loop runs every minute."""
+    await rows(
+        engine,
+        "INSERT INTO idempotency_keys VALUES "
+        "('', 'old-1', 'task', 'f', gen_random_uuid(), now() - interval '2 days', "
+        "now() - interval '1 day'), "
+        "('acme', 'old-2', 'task', 'f', gen_random_uuid(), now() - interval '2 days', "
+        "now() - interval '1 second'), "
+        "('acme', 'live', 'task', 'f', gen_random_uuid(), now(), now() + interval '1 day') "
+        "RETURNING key",
+    )
+    async with async_sessionmaker(engine)() as session, session.begin():
+        purged = await idempotency.purge_expired(session, now=datetime.now(UTC))
+    assert purged == 2
+    kept = await rows(engine, "SELECT scope, key FROM idempotency_keys ORDER BY key")
+    assert [tuple(r) for r in kept] == [("acme", "live")]

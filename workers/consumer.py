@@ -51,7 +51,8 @@ def handed_back_key(worker: str) -> str:
 # its place, holding no slot, for a later claim. A job with a rate marker (ARGV[9] .. id:
 # "<n>|<window ms>|<key>") is claimed only while fewer than <n> jobs of the key started in the
 # last window (ARGV[10] .. key: a log of starts, scored by their time). Each claim answers id,
-# score, and the set it holds a lease in ('' for none).
+# score, and the set it holds a lease in ('-' for a rate-limited job holding none, '' for an
+# unmarked job).
 _CLAIM = """
 local now, want, depth, chunk = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), 64
 local refused_since = now - tonumber(ARGV[6])
@@ -92,6 +93,7 @@ while offset < depth do
         end
         claimed[#claimed + 1] = id
         claimed[#claimed + 1] = ids[i + 1]
+        if held == '' and starts ~= '' then held = '-' end  -- marked, holding no lease
         claimed[#claimed + 1] = held
         if #claimed >= 3 * want then return claimed end
       end
@@ -182,8 +184,10 @@ class Consumer(Worker):
         self._aborting: set[str] = set()
         # this worker's jobs handed back for want of a handler (workers/runner.py)
         self.handed_back_key = handed_back_key or "opsgraph:handed-back:-"
-        # the concurrency key sets this worker's running jobs hold a lease in
+        # the concurrency key sets this worker's running jobs hold a lease in, and its running
+        # jobs with limit markers (deleted when the job is done)
         self._holds: dict[str, str] = {}
+        self._marked: set[str] = set()
 
     async def _cancel_aborted_jobs(self) -> None:
         """arq's abort, with a grace: a job whose handler watches for cancellation is told
@@ -230,10 +234,26 @@ class Consumer(Worker):
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         await self._release_hold(job_id)
+        if job_id in self._marked:
+            self._marked.discard(job_id)
+            await self._forget_markers(job_id)
         await super().finish_failed_job(job_id, result_data)
 
-    async def finish_job(self, job_id: str, *args: Any) -> None:
+    async def finish_job(self, job_id: str, finish: bool, *args: Any) -> None:
         await self._release_hold(job_id)
+        if job_id in self._marked:
+            self._marked.discard(job_id)
+            if finish:  # the job leaves its queue (not a retry): its limit markers go with it
+                await self._forget_markers(job_id)
+        await self._finish(job_id, finish, *args)
+
+    async def _forget_markers(self, job_id: str) -> None:
+        try:
+            await self.pool.delete(CONCURRENCY_MARKER + job_id, RATE_MARKER + job_id)
+        except Exception as exc:  # they expire with the job's own time
+            log.warning("deleting job %s's limit markers failed: %s", job_id, exc)
+
+    async def _finish(self, job_id: str, *args: Any) -> None:
         if len(self._finishing) >= self.max_jobs:
             await super().finish_job(job_id, *args)
             return
@@ -302,6 +322,8 @@ class Consumer(Worker):
             job_id, held = _text(claimed[i]), _text(claimed[i + 2])
             score = int(float(claimed[i + 1]))
             if held:
+                self._marked.add(job_id)
+            if held and held != "-":
                 self._holds[job_id] = held
             self.job_counter += 1
             task = self.loop.create_task(self.run_job(job_id, score))

@@ -27,10 +27,10 @@ class Enqueue:
     priority: int
     task_type: str
     defer_seconds: float = 0.0
-    # "<limit>|<tenant>/<key>" for a task with a concurrency key (dispatch writes it beside
-    # the job for the workers' claim)
+    # "<limit>|<scoped key>" for a task with a concurrency key (`_scoped`): dispatch writes
+    # it beside the job for the workers' claim
     concurrency: str | None = None
-    # "<n>|<window ms>|<tenant>/<key>" for a task of a rate-limited type
+    # "<n>|<window ms>|<scoped key>" for a task of a rate-limited type
     rate: str | None = None
 
     @classmethod
@@ -56,8 +56,7 @@ def rate(task: Any) -> str | None:
     if limit is None:
         return None
     count, unit = str(limit).split("/", 1)
-    tenant = getattr(task, "origin_tenant_id", None) or ""
-    return f"{int(count)}|{WINDOWS_MS[unit]}|{tenant}/{task.rate_key}"
+    return f"{int(count)}|{WINDOWS_MS[unit]}|{_scoped(task, task.rate_key)}"
 
 
 def concurrency(task: Any) -> str | None:
@@ -65,8 +64,14 @@ def concurrency(task: Any) -> str | None:
     key = getattr(task, "concurrency_key", None)
     if key is None:
         return None
+    return f"{task.concurrency_limit}|{_scoped(task, key)}"
+
+
+def _scoped(task: Any, key: str) -> str:
+    """A key within its task's tenant: the tenant's length first, so no tenant's name and key
+    can spell another's ("a/b" + "c" is not "a" + "b/c")."""
     tenant = getattr(task, "origin_tenant_id", None) or ""
-    return f"{task.concurrency_limit}|{tenant}/{key}"
+    return f"{len(tenant)}:{tenant}/{key}"
 
 
 @dataclass(frozen=True)

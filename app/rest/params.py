@@ -143,7 +143,8 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=255,
+        # a batch's item i takes "<key>:<i>", which must fit a key's 255 characters
+        max_length=250,
         description="Create at most once: the same key with the same body answers what it made "
         "(kept OPSGRAPH_IDEMPOTENCY_TTL, per tenant); with another body, 409.",
     ),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.edge.state import AppState
 from app.edge.uow import read_only, unit_of_work
 from app.kernel.errors import DomainError, NotFound
+from app.services.tasks.submissions import TenantQueueFull
 
 
 class Coded(HTTPException):
@@ -45,6 +46,8 @@ class Refusals:
     renamed: Mapping[str, str] = field(default_factory=dict)
 
     def __call__(self, exc: DomainError) -> Exception:
+        if isinstance(exc, TenantQueueFull):
+            return exc  # every door's 429 (app/rest/errors.py)
         message = self.message or exc.message
         statuses: dict[type[DomainError], int] = {NotFound: 404, **self.statuses}
         for kind, status in statuses.items():

@@ -284,6 +284,9 @@ async def claim(
     )
 
 
+CLAIM_CHUNK = 5000  # rows of 5 parameters per statement
+
+
 async def claim_many(
     session: AsyncSession, ticks: Sequence[tuple[uuid.UUID, datetime]], *, manual: bool = False
 ) -> dict[tuple[uuid.UUID, datetime], ScheduleFire]:
@@ -301,13 +304,17 @@ async def claim_many(
         }
         for schedule_id, tick in ticks
     ]
-    stmt = (
-        insert(ScheduleFire)
-        .values(rows)
-        .on_conflict_do_nothing(constraint=UNIQUE_TICK)
-        .returning(ScheduleFire)
-    )
-    fires = (await session.scalars(stmt)).all()
+    fires: list[ScheduleFire] = []
+    # a statement holds at most 32,767 parameters (asyncpg): a pass after a long outage may
+    # claim 100 schedules' 101 ticks each
+    for first in range(0, len(rows), CLAIM_CHUNK):
+        stmt = (
+            insert(ScheduleFire)
+            .values(rows[first : first + CLAIM_CHUNK])
+            .on_conflict_do_nothing(constraint=UNIQUE_TICK)
+            .returning(ScheduleFire)
+        )
+        fires += (await session.scalars(stmt)).all()
     return {(f.schedule_id, f.fire_time): f for f in fires}
 
 

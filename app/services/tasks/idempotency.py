@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,7 +101,7 @@ async def purge_expired(session: AsyncSession, *, now: datetime, limit: int = 10
         .with_for_update(skip_locked=True)
     )
     stmt = delete(IdempotencyKey).where(
-        (IdempotencyKey.scope, IdempotencyKey.key).in_(expired)  # type: ignore[attr-defined]
+        tuple_(IdempotencyKey.scope, IdempotencyKey.key).in_(expired)
     )
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)

@@ -37,7 +37,7 @@ async def retry_task(
         session=session, task_id=task_id, tenant_id=tenant_id, for_update=True
     )
     await know_types([task.task_type], lambda: nullcontext(session))
-    task_specs.validate(
+    valid = task_specs.validate(
         task_specs.TaskSpec(
             task_type=task.task_type,
             operation=task.operation,
@@ -48,10 +48,18 @@ async def retry_task(
         defaults,
     )
     replaced = task.input
+    # a key its type reads from the input follows the new input (before the job's markers go)
+    if valid.concurrency_key is not None:
+        task.concurrency_key, task.concurrency_limit = (
+            valid.concurrency_key,
+            valid.concurrency_limit,
+        )
+    if valid.rate_key is not None:
+        task.rate_key, task.rate_limit = valid.rate_key, valid.rate_limit
+    task.input = input
     task = await commands.retry_task(
         session=session, task_id=task_id, tenant_id=tenant_id, reason=f"{reason}, with a new input"
     )
-    task.input = input
     await commands.append_log(
         session=session,
         task_id=task.id,

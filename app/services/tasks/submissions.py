@@ -139,13 +139,9 @@ class TenantQueueFull(DomainError):
 
 def capped(task: Task) -> bool:
     """Whether the per-tenant cap judges this new task: a tenant's own submission, not the
-    step, child or scheduled run of work admitted before."""
-    return (
-        task.origin_tenant_id is not None
-        and task.workflow_id is None
-        and task.parent_id is None
-        and task.origin_instance != "schedule"
-    )
+    step or child of work admitted before (fields only opsgraph's services set; a schedule's
+    ticks store their runs without this check, a triggered run counts)."""
+    return task.origin_tenant_id is not None and task.workflow_id is None and task.parent_id is None
 
 
 async def check_queued_cap(session: AsyncSession, made: Sequence[Task], cap: int | None) -> None:
