@@ -25,6 +25,7 @@ from arq.worker import Worker
 from app.platform.dispatch import (
     CONCURRENCY_HELD,
     CONCURRENCY_MARKER,
+    LIMITS_IN_USE,
     RATE_MARKER,
     RATE_STARTS,
 )
@@ -52,7 +53,7 @@ def handed_back_key(worker: str) -> str:
 # "<n>|<window ms>|<key>") is claimed only while fewer than <n> jobs of the key started in the
 # last window (ARGV[10] .. key: a log of starts, scored by their time). Each claim answers id,
 # score, and the set it holds a lease in ('-' for a rate-limited job holding none, '' for an
-# unmarked job).
+# unmarked job). While no job has a marker (ARGV[11] unset), no marker is read.
 _CLAIM = """
 local now, want, depth, chunk = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), 64
 local refused_since = now - tonumber(ARGV[6])
@@ -60,6 +61,7 @@ local lease = tonumber(ARGV[4])
 -- leases and rate windows on Redis's clock: workers on hosts with skewed clocks agree
 local t = redis.call('time')
 local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limits = redis.call('exists', ARGV[11]) == 1
 local claimed, offset = {}, 0
 while offset < depth do
   local ids = redis.call(
@@ -69,14 +71,14 @@ while offset < depth do
     local refused = redis.call('zscore', KEYS[2], id)
     if not refused or tonumber(refused) < refused_since then
       local held, room, starts, window = '', true, '', 0
-      local marker = redis.call('get', ARGV[7] .. id)
+      local marker = limits and redis.call('get', ARGV[7] .. id)
       if marker then
         local sep = string.find(marker, '|', 1, true)
         held = ARGV[8] .. string.sub(marker, sep + 1)
         redis.call('zremrangebyscore', held, '-inf', rnow)
         room = redis.call('zcard', held) < tonumber(string.sub(marker, 1, sep - 1))
       end
-      local rate = room and redis.call('get', ARGV[9] .. id)
+      local rate = limits and room and redis.call('get', ARGV[9] .. id)
       if rate then
         local a = string.find(rate, '|', 1, true)
         local b = string.find(rate, '|', a + 1, true)
@@ -311,6 +313,7 @@ class Consumer(Worker):
                     CONCURRENCY_HELD,
                     RATE_MARKER,
                     RATE_STARTS,
+                    LIMITS_IN_USE,
                 ],
             )
         except BaseException:

@@ -110,6 +110,9 @@ CONCURRENCY_HELD = "opsgraph:concurrency-held:"
 # start times per key).
 RATE_MARKER = "opsgraph:rate:"
 RATE_STARTS = "opsgraph:rate-starts:"
+# set (for as long as a marker lives) while any job has a marker: without it the claim reads
+# no marker at all (an installation that uses no limits pays nothing for them)
+LIMITS_IN_USE = "opsgraph:limits-in-use"
 
 
 def mark_limits(pipe: Any, task_id: str, concurrency: str | None, rate: str | None = None) -> None:
@@ -119,6 +122,8 @@ def mark_limits(pipe: Any, task_id: str, concurrency: str | None, rate: str | No
         pipe.set(CONCURRENCY_MARKER + task_id, concurrency, px=expires)
     if rate is not None:
         pipe.set(RATE_MARKER + task_id, rate, px=expires)
+    if concurrency is not None or rate is not None:
+        pipe.set(LIMITS_IN_USE, 1, px=expires)
 
 
 # Task types whose calls go through the LLM priority semaphore.
