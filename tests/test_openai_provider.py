@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -21,11 +22,12 @@ from tests.waiting import wait_for
 class FakeOpenAI(Receiver):
     """Speaks the OpenAI API (chat completions and embeddings); a prompt names a failure:
     `always-500`, `bad-request` (400), `slow` (3 s, past the worker's timeout: `in_flight`
-    counts those being held)."""
+    counts those being held), `rate-limited-twice` (429 with Retry-After: 1, twice)."""
 
     def __init__(self) -> None:
         super().__init__("/v1/{operation:path}", reply=self.answer)
         self.in_flight = 0
+        self.limited = 0  # 429s answered to `rate-limited-twice`
 
     async def answer(self, request: Received) -> Response:
         body = request.json()
@@ -44,6 +46,13 @@ class FakeOpenAI(Receiver):
         prompt = body["messages"][-1]["content"]
         if prompt == "always-500":
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
+        if prompt == "rate-limited-twice" and self.limited < 2:
+            self.limited += 1
+            return JSONResponse(
+                {"error": {"message": "rate limit reached"}},
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
         if prompt == "bad-request":
             return JSONResponse({"error": {"message": "context too long"}}, status_code=400)
         if prompt == "slow":
@@ -146,3 +155,22 @@ async def test_client_errors_are_fatal(admin: GraphQLClient, openai_worker: Proc
     data = await admin.data("SubmitTask", input=chat("bad-request"))
     task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"FAILED"})
     assert task["attempts"] == 1 and "answered 400" in task["errors"][0]
+
+
+async def test_a_rate_limited_call_waits_its_retry_after_and_spends_no_retry(
+    admin: GraphQLClient, openai_worker: Proc, fake_openai: FakeOpenAI
+) -> None:
+    data = await admin.data("SubmitTask", input={**chat("rate-limited-twice"), "maxRetries": 0})
+    task = await wait_for_status(admin, data["submitTask"]["task"]["id"], {"COMPLETED", "FAILED"})
+    # no retry was allowed, yet two 429s did not fail it: they spent none
+    assert task["status"] == "COMPLETED" and task["result"]["content"] == "echo: rate-limited-twice"
+    assert task["attempts"] == 1 and task["retryCount"] == 0 and task["errors"] == []
+    steps = [t["toStatus"] for t in task["transitions"]]
+    assert steps == ["QUEUED", "RUNNING", "QUEUED", "RUNNING", "QUEUED", "RUNNING", "COMPLETED"]
+    # each time it waited the second the provider asked for
+    queued = [datetime.fromisoformat(t["at"]) for t in task["transitions"][2:5:2]]
+    started = [datetime.fromisoformat(t["at"]) for t in task["transitions"][3:6:2]]
+    assert all((s - q).total_seconds() >= 1.0 for q, s in zip(queued, started, strict=True))
+    waits = [x["message"] for x in task["logs"] if "rate limited (429)" in x["message"]]
+    assert len(waits) == 2 and "again in 1.0 s (no retry spent)" in waits[0]
+    assert fake_openai.limited == 2

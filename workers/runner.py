@@ -273,8 +273,14 @@ async def _attempt(state: WorkerState, task: Task) -> float | None:
             usage=exc.usage,
         )
     except CircuitOpen as exc:
-        return await _postponed(state, task, exc)
+        return await _postponed(state, task, str(exc), exc.retry_after)
     except ProviderError as exc:
+        if exc.rate_limited:
+            # the provider served no call: the task waits as long as it asked (its
+            # Retry-After, else the policy's first backoff) without spending a retry
+            delay = exc.retry_after if exc.retry_after is not None else state.policy.delay(1)
+            reason = f"provider rate limited (429); again in {delay:.1f} s (no retry spent)"
+            return await _postponed(state, task, reason, delay)
         return await _failed(state, task, provider_error(task, exc), retryable=exc.retryable)
     except Exception as exc:  # a handler bug must not lose the task: record it (and retry)
         ref, data = new_ref(), data_fault(exc)
@@ -350,16 +356,18 @@ async def _failed(
     return delay
 
 
-async def _postponed(state: WorkerState, task: Task, exc: CircuitOpen) -> float | None:
+async def _postponed(state: WorkerState, task: Task, reason: str, delay: float) -> float | None:
+    """Back to QUEUED for `delay` seconds without spending an attempt (no call was served)."""
+
     async def record() -> float | None:
         async with state.unit_of_work() as session:
             current = await _still_mine(session, state, task)
             if current is None:
                 return None
             current = await tasks.postpone_attempt(
-                session=session, task=current, reason=str(exc), delay=exc.retry_after
+                session=session, task=current, reason=reason, delay=delay
             )
-            return exc.retry_after if current.status == TaskStatus.QUEUED else None
+            return delay if current.status == TaskStatus.QUEUED else None
 
     return await _persist(record)
 

@@ -971,4 +971,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        room = true",
         (f"{CONCURRENCY}::test_a_rate_limited_type_starts_at_most_its_rate_per_key",),
     ),
+    Mutation(
+        "a provider's 429 spends a retry",
+        "workers/runner.py",
+        "        if exc.rate_limited:",
+        "        if False:",
+        (
+            "tests/test_openai_provider.py::"
+            "test_a_rate_limited_call_waits_its_retry_after_and_spends_no_retry",
+        ),
+    ),
 )

@@ -7,10 +7,24 @@ from typing import Any, Protocol
 
 
 class ProviderError(Exception):
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        # seconds the provider asked to wait (its Retry-After), when it said
+        self.retry_after = retry_after
+
+    @property
+    def rate_limited(self) -> bool:
+        """The provider refused for its rate limit (429): no call was served."""
+        return self.status == 429
 
 
 @dataclass

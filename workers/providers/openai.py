@@ -4,6 +4,8 @@ completions and embeddings, tokens from `usage`, errors classified retryable or 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -12,6 +14,29 @@ from workers.providers.base import ChatResult, EmbeddingResult, ProviderError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 PASSTHROUGH = ("temperature", "max_tokens", "top_p", "stop", "seed", "response_format")
+
+
+RETRY_AFTER_MAX = 3600.0  # a provider's Retry-After beyond an hour is taken as an hour
+
+
+def retry_after(value: str | None) -> float | None:
+    """A Retry-After header's seconds (a number, or an HTTP date), at most an hour; None when
+    absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 class OpenAIProvider:
@@ -47,6 +72,7 @@ class OpenAIProvider:
                 f"provider answered {response.status_code}: {response.text[:300]}",
                 retryable=response.status_code in RETRYABLE_STATUS,
                 status=response.status_code,
+                retry_after=retry_after(response.headers.get("retry-after")),
             )
         try:
             data = response.json()

@@ -317,8 +317,9 @@ async def resume_task(*, session: AsyncSession, task: Task, reason: str) -> Task
 
 
 async def postpone_attempt(*, session: AsyncSession, task: Task, reason: str, delay: float) -> Task:
-    """RUNNING -> QUEUED without spending an attempt: the call was never made (its model
-    service's circuit breaker is open), so the retry budget stays whole."""
+    """RUNNING -> QUEUED without spending an attempt: no call was served (its model service's
+    circuit breaker is open, or the provider refused it for its rate limit), so the retry
+    budget stays whole."""
     if task.cancel_requested_at is not None:
         return await acknowledge_cancel(session=session, task=task, reason=reason)
     _transition(session, task, TaskStatus.QUEUED, reason)
