@@ -240,7 +240,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a breaker's refusal spends an attempt",
         "workers/runner.py",
-        "        return await _postponed(state, task, exc)",
+        "        return await _postponed(state, task, str(exc), exc.retry_after)",
         "        return await _failed(state, task, str(exc), retryable=True)",
         ("tests/test_pipeline.py::test_breaker_opens_for_every_process_and_recovers",),
         fast=False,
