@@ -13,7 +13,7 @@ from typing import Any
 from tests.client import GraphQLClient
 from tests.conftest import wait_for_status
 from tests.processes import Proc
-from tests.waiting import wait_for
+from tests.test_own_task_types import types_served
 
 
 def keyed(queue: str, key: str, limit: int, latency_ms: int) -> dict[str, Any]:
@@ -149,12 +149,7 @@ async def test_a_type_declares_its_key_read_from_the_input(
     queue = f"ck-{uuid.uuid4().hex[:8]}"
     (tmp_path / "crm.py").write_text(PER_CUSTOMER.format(queue=queue))
     spawn_worker(f"{queue}-a", "", 4, args=["--app", "crm", "--app-dir", str(tmp_path)])
-    served = await wait_for(
-        lambda: admin.data("TaskTypes"),
-        until=lambda d: any(t["name"] == "crm.sync" and t["serving"] for t in d["taskTypes"]),
-        what="crm.sync served",
-    )
-    [crm] = [t for t in served["taskTypes"] if t["name"] == "crm.sync"]
+    crm = (await types_served(admin, "crm.sync"))["crm.sync"]
     assert crm["concurrency"] == {"key": "customer_id", "limit": 1}
     items = [
         {"taskType": "crm.sync", "input": {"customer_id": c, "n": n}}
@@ -203,12 +198,7 @@ async def test_a_rate_limited_type_starts_at_most_its_rate_per_key(
     (tmp_path / "crawler.py").write_text(CRAWLER.format(queue=queue))
     for n in range(2):
         spawn_worker(f"{queue}-{n}", "", 8, args=["--app", "crawler", "--app-dir", str(tmp_path)])
-    served = await wait_for(
-        lambda: admin.data("TaskTypes"),
-        until=lambda d: any(t["name"] == "crawl.page" and t["serving"] for t in d["taskTypes"]),
-        what="crawl.page served",
-    )
-    [crawl] = [t for t in served["taskTypes"] if t["name"] == "crawl.page"]
+    crawl = (await types_served(admin, "crawl.page"))["crawl.page"]
     assert crawl["rate"] == {"limit": "4/s", "key": "input.domain"}
     # twelve pages of one domain, four of another, on sixteen slots
     items = [{"taskType": "crawl.page", "input": {"domain": "a.example"}} for _ in range(12)]
@@ -218,9 +208,10 @@ async def test_a_rate_limited_type_starts_at_most_its_rate_per_key(
     assert {t["status"] for t in done} == {"COMPLETED"}
     a, b = done[:12], done[12:]
     assert {(t["rateKey"], t["rateLimit"]) for t in a} == {("crawl.page:a.example", "4/s")}
-    # never more than four of a.example's starts in any second (the claims' clock is Redis's,
-    # startedAt the database's: one more is the measuring's slack): twelve took three windows
-    assert most_starts_within(a, 1.0) <= 4 + 1
+    # never more than four of a.example's starts in any second, measured by startedAt (the
+    # database's time, a few ms to a loaded machine's tenths after the claim on Redis's clock:
+    # windows of 0.8 s, and one more start as the issue's slack): twelve took three windows
+    assert most_starts_within(a, 0.8) <= 4 + 1
     first, last = (
         min(datetime.fromisoformat(t["startedAt"]) for t in a),
         max(datetime.fromisoformat(t["startedAt"]) for t in a),

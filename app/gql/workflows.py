@@ -24,6 +24,7 @@ from app.platform.events import Event
 from app.services.workflows import definitions as workflow_definitions
 from app.services.workflows import engine as workflows
 from app.services.workflows import queries as workflow_queries
+from app.services.workflows import retry as workflow_retry
 from app.services.workflows import waiting
 from app.services.workflows.definitions import Decision, StepKind, WorkflowStatus
 
@@ -267,12 +268,12 @@ class WorkflowMutations:
     async def retry_workflow(self, info: Info, input: RetryWorkflowInput) -> WorkflowPayload:
         return await acted(
             info,
-            workflows.retry_workflow,
+            workflow_retry.retry_workflow,
             WorkflowPayload,
             Workflow.of,
             workflow_id=input.id,
             inputs=[
-                workflows.StepInput(s.step_id, json_object(s.input, f"steps[{i}].input"))
+                workflow_retry.StepInput(s.step_id, json_object(s.input, f"steps[{i}].input"))
                 for i, s in enumerate(input.steps or [])
             ],
             defaults=info.context.state.settings.task_defaults,

@@ -909,7 +909,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "a retried workflow's step keeps its old input",
-        "app/services/workflows/engine.py",
+        "app/services/workflows/retry.py",
         "            step.input = edited[step.step_id]",
         "            pass",
         (f"{TIME}::test_a_failed_workflow_is_retried_with_an_edited_step_input",),
