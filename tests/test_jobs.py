@@ -289,7 +289,12 @@ async def test_search_facets_equal_counts_computed_in_sql(
     everything = await sql(("true", "true", "true"))
     assert stats["total_jobs"] == everything["count"][""] == 120
     assert {k: v for k, v in stats["by_status"].items() if v} == everything["by_status"]
-    assert stats["jobs_today"] <= 120 and stats["jobs_this_hour"] <= stats["jobs_today"]
+    # today: since UTC midnight; this hour: the last 60 minutes (so past midnight it may hold
+    # more than today)
+    day = "created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    hour = "created_at >= now() - interval '1 hour'"
+    assert stats["jobs_today"] == (await sql((day,) * 3))["count"][""]  # type: ignore[arg-type]
+    assert stats["jobs_this_hour"] == (await sql((hour,) * 3))["count"][""]  # type: ignore[arg-type]
     assert stats["avg_duration_seconds"] > 0
 
     listed = (await rest.get(JOBS, params={"job_type": "cleanup", "status": "failed"})).json()
